@@ -1,0 +1,41 @@
+# deathmath-orchestrate. `make bench` and `make test` do their own setup.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip --disable-pip-version-check
+TORCH_CPU := torch==2.13.0+cpu
+TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
+STAMP := $(VENV)/.installed
+MODEL_DIR := models/tiny-llama
+PYTEST_ARGS ?=
+
+.PHONY: install test bench perf chaos clean smoke-model
+
+install: $(STAMP)
+
+# Re-runs only when pyproject.toml changes: a second `make install` takes well under a second.
+$(STAMP): pyproject.toml scripts/install.sh
+	PYTHON=$(PYTHON) VENV=$(VENV) TORCH_CPU='$(TORCH_CPU)' TORCH_CPU_INDEX='$(TORCH_CPU_INDEX)' bash scripts/install.sh
+	touch $(STAMP)
+
+$(MODEL_DIR)/config.json: | $(STAMP)
+	$(VENV)/bin/deathmath-orchestrate smoke-model --out $(MODEL_DIR)
+
+smoke-model: $(MODEL_DIR)/config.json
+
+test: install
+	$(PY) -m pytest -q $(PYTEST_ARGS)
+
+bench: install smoke-model
+	$(VENV)/bin/deathmath-orchestrate run --config configs/run.yaml
+
+perf: install smoke-model
+	$(PY) -m benchmarks.run_all
+
+chaos: install smoke-model
+	$(PY) -m benchmarks.chaos
+
+clean:
+	rm -rf $(VENV) models build *.egg-info .pytest_cache
+	find . -name __pycache__ -prune -exec rm -rf {} +

@@ -1,0 +1,77 @@
+"""The one error hierarchy of deathmath-orchestrate.
+
+Library code raises these; only the CLI turns them into messages and exit codes.
+
+    OrchestratorError            base; exit code 1 unless a subclass says otherwise
+    ├── InputError               bad input from the user (config, dataset, flags); exit code 2
+    │   ├── ConfigError          configs/run.yaml and friends
+    │   ├── DatasetError         a dataset that cannot be loaded or is malformed
+    │   └── PlanError            a plan that cannot be made (model needs more GPUs than the pool)
+    ├── ServerError              a managed vLLM server failed
+    │   ├── ServerStartError     it exited or timed out before it was ready (carries cause and log tail)
+    │   └── ServerDiedError      it died (or its engine died) while in use
+    ├── PortError                no free port could be reserved
+    ├── EndpointError            an endpoint kept failing after all retries
+    ├── ResultsError             results could not be written (disk full, read-only directory)
+    └── GradingError             the grader could not run at all (not a wrong answer)
+
+Every message is one line that names the field, file or value and says how to fix it.
+"""
+from __future__ import annotations
+
+
+class OrchestratorError(Exception):
+    """Base class; ``exit_code`` is what the CLI exits with."""
+
+    exit_code = 1
+
+
+class InputError(OrchestratorError):
+    """Bad input from the user: exit code 2, nothing on disk touched."""
+
+    exit_code = 2
+
+
+class ConfigError(InputError):
+    """A configuration file or value is wrong."""
+
+
+class DatasetError(InputError):
+    """A dataset cannot be loaded or is malformed."""
+
+
+class PlanError(InputError):
+    """The requested models cannot be placed on the available GPUs."""
+
+
+class ServerError(OrchestratorError):
+    """A managed vLLM server failed."""
+
+
+class ServerStartError(ServerError):
+    """The server exited or timed out before it was ready."""
+
+    def __init__(self, message: str, cause: str = "unknown", log_tail: str = "") -> None:
+        super().__init__(message)
+        self.cause = cause
+        self.log_tail = log_tail
+
+
+class ServerDiedError(ServerError):
+    """The server (or its engine) died while in use."""
+
+
+class PortError(OrchestratorError):
+    """No free port could be reserved."""
+
+
+class EndpointError(OrchestratorError):
+    """An endpoint kept failing after all retries."""
+
+
+class ResultsError(OrchestratorError):
+    """Results could not be written."""
+
+
+class GradingError(OrchestratorError):
+    """The grader itself could not run."""

