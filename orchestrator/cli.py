@@ -1,0 +1,153 @@
+"""The command line: parse, build config, call the library, map errors to one line and an exit code.
+
+Exit codes: 0 every model finished, 1 a model failed, 2 bad input, 130/143/129 on SIGINT/SIGTERM/SIGHUP.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import sys
+from pathlib import Path
+from typing import Any, Callable
+
+import click
+
+from . import __version__
+from .errors import InputError, OrchestratorError
+
+log = logging.getLogger("orchestrator")
+
+
+class DefaultGroup(click.Group):
+    """A group whose default command is ``run``: ``deathmath-orchestrate --gpus 0,1`` means ``... run --gpus 0,1``."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if not args or (args[0] not in self.commands and args[0] not in ("--help", "-h", "--version")):
+            args = ["run", *args]
+        return super().parse_args(ctx, args)
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    logging.getLogger("orchestrator.progress").setLevel(logging.INFO)
+
+
+def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Turn library errors into one line on stderr and the error's exit code; never a traceback."""
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return func(*args, **kwargs)
+        except OrchestratorError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(exc.exit_code)
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+    return wrapper
+
+
+def _gpu_list(value: str | None) -> list[int] | None:
+    if value is None:
+        return None
+    try:
+        ids = [int(part) for part in value.split(",") if part.strip()]
+    except ValueError:
+        raise InputError(f"--gpus {value!r}: expected comma-separated GPU indices such as 0,1") from None
+    if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
+        raise InputError(f"--gpus {value!r}: expected distinct non-negative GPU indices such as 0,1")
+    return ids
+
+
+@click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(__version__, prog_name="deathmath-orchestrate")
+def main() -> None:
+    """Benchmark models on DeathMath with managed vLLM servers and API endpoints."""
+
+
+@main.command()
+@click.option("--config", "config_path", default="configs/run.yaml", show_default=True, help="Run configuration.")
+@click.option("--gpus", default=None, help="GPU indices to use, e.g. 0,1 (default: every free GPU).")
+@click.option("--dataset", "dataset", default="all", show_default=True, help="all, or comma-separated dataset names.")
+@click.option("--models", default=None, help="Comma-separated subset of model_list.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N problems of each dataset.")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--logs-dir", type=click.Path(path_type=Path), default=Path("logs"), show_default=True)
+@click.option("--fresh", is_flag=True, help="Ignore checkpoints: start every series anew (old ones kept in history/).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (model, GPUs, port, command) and exit.")
+@click.option("--max-cpu-servers", type=click.IntRange(min=1), default=None, help="CPU vLLM servers at once (no GPU).")
+@click.option("--parallel", type=click.IntRange(min=1), default=None, help="Override every model's `parallel`.")
+@click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
+@handle_errors
+def run(config_path: str, gpus: str | None, dataset: str, models: str | None, limit: int | None, results_dir: Path,
+        logs_dir: Path, fresh: bool, dry_run: bool, max_cpu_servers: int | None, parallel: int | None,
+        verbose: int) -> None:
+    """Run the benchmark (the default command)."""
+    from .config import load_config
+    from .orchestrate import RunOptions, execute
+    from .report import print_summary
+    _setup_logging(verbose)
+    opts = RunOptions(config=load_config(config_path), gpus=_gpu_list(gpus), datasets=dataset,
+                      models=[m.strip() for m in models.split(",") if m.strip()] if models else None, limit=limit,
+                      results_dir=results_dir, logs_dir=logs_dir, fresh=fresh, dry_run=dry_run,
+                      max_cpu_servers=max_cpu_servers, parallel=parallel)
+    summary = execute(opts)
+    if dry_run:
+        click.echo(summary.plan_text)
+        return
+    print_summary(summary)
+    sys.exit(130 if summary.interrupted else 0 if summary.ok else 1)
+
+
+@main.command("smoke-model")
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="Directory to write the model to.")
+@click.option("--seed", type=int, default=0, show_default=True)
+@handle_errors
+def smoke_model(out: Path, seed: int) -> None:
+    """Write a tiny random Llama that vLLM loads offline (for tests and the default config)."""
+    from .smoke_model import write_smoke_model
+    path = write_smoke_model(out, seed=seed)
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--logs-dir", type=click.Path(path_type=Path), default=Path("logs"), show_default=True)
+@handle_errors
+def cleanup(logs_dir: Path) -> None:
+    """Kill recorded vLLM servers whose orchestrator is gone (never anything we did not start)."""
+    from .state import cleanup as do_cleanup
+    killed = do_cleanup(logs_dir)
+    for rec in killed:
+        click.echo(f"killed {rec.name}: pid {rec.pid}, port {rec.port}, GPUs {list(rec.gpus) or 'cpu'}, run {rec.run_id}")
+    click.echo(f"cleanup: {len(killed)} orphaned server(s) killed")
+
+
+@main.command()
+@click.option("--input", "input_path", type=click.Path(path_type=Path), required=True, help="JSONL with reference, response.")
+@click.option("--output", "output_path", type=click.Path(path_type=Path), default=None, help="JSONL out (default stdout).")
+@click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds per check.")
+@handle_errors
+def grade(input_path: Path, output_path: Path | None, timeout: float) -> None:
+    """Grade responses against references (one JSON object per line)."""
+    from .grading import grade_file
+    count = grade_file(input_path, output_path, timeout=timeout)
+    if output_path is not None:
+        click.echo(f"graded {count} line(s) into {output_path}", err=True)
+
+
+@main.command()
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("-v", "--verbose", count=True)
+@handle_errors
+def regrade(results_dir: Path, verbose: int) -> None:
+    """Re-score stored details with the current grader and rebuild the leaderboard; sends no request."""
+    from .orchestrate import rebuild_leaderboard, regrade_all
+    _setup_logging(verbose)
+    count = regrade_all(results_dir)
+    paths = rebuild_leaderboard(results_dir)
+    click.echo(f"regraded {count} answer(s); leaderboard: {paths.get('md', results_dir / 'leaderboard.md')}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,235 @@
+"""The whole run: clean up orphans, pick GPUs, plan, load datasets, schedule model jobs, write the leaderboard.
+
+``execute(options)`` is what the CLI calls; it raises ``InputError`` subclasses for bad input before any server
+starts and returns a ``RunSummary`` otherwise.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import secrets
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Sequence
+
+from . import datasets as ds
+from . import gpus as gpumod
+from .config import RunConfig
+from .contract import AnswerRecord, DatasetSpec, Grade, ModelConfig
+from .errors import ConfigError, PlanError, ResultsError
+from .manifest import Manifest
+from .plan import Placement, plan, render_plan
+from .progress import Progress
+from .runner import DatasetRun, ModelOutcome, RunContext, run_model
+
+log = logging.getLogger(__name__)
+DEFAULT_DATASETS = ("russianmath", "russianphysics")
+ALIASES = {"math": "russianmath", "physics": "russianphysics"}
+
+
+@dataclass
+class RunOptions:
+    """The CLI's choices, already parsed."""
+
+    config: RunConfig
+    gpus: list[int] | None = None
+    datasets: str = "all"
+    models: list[str] | None = None
+    limit: int | None = None
+    results_dir: Path = Path("results")
+    logs_dir: Path = Path("logs")
+    fresh: bool = False
+    dry_run: bool = False
+    max_cpu_servers: int | None = None
+    parallel: int | None = None
+    grade: bool = True
+    progress_stream: object = None
+
+
+@dataclass
+class RunSummary:
+    """What the CLI reports and exits with."""
+
+    run_id: str
+    outcomes: list[ModelOutcome] = field(default_factory=list)
+    leaderboard: dict[str, Path] = field(default_factory=dict)
+    manifest: Path | None = None
+    plan_text: str = ""
+    interrupted: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return all(o.status == "finished" for o in self.outcomes) and not self.interrupted
+
+
+def select_models(cfg: RunConfig, names: Sequence[str] | None, parallel: int | None = None) -> list[ModelConfig]:
+    """The models to run, in model_list order (``parallel`` overrides each one's); unknown names are a ConfigError."""
+    known = {m.key: m for m in cfg.models}
+    for name in names or ():
+        if name not in known:
+            raise ConfigError(f"--models: {name!r} is not in model_list of {cfg.path}; choose from {', '.join(known)}")
+    chosen = [m for m in cfg.models if not names or m.key in set(names)]
+    if parallel is None:
+        return chosen
+    return [dataclasses.replace(m, sampling=dataclasses.replace(m.sampling, parallel=parallel)) for m in chosen]
+
+
+def select_datasets(cfg: RunConfig, arg: str) -> list[DatasetSpec]:
+    """``all`` = the config's declared datasets (or RussianMath + RussianPhysics); else comma-separated names."""
+    if arg.strip() in ("", "all"):
+        names = list(cfg.datasets) or list(DEFAULT_DATASETS)
+    else:
+        names = [ALIASES.get(n.strip(), n.strip()) for n in arg.split(",") if n.strip()]
+    specs = []
+    for name in names:
+        spec = cfg.datasets.get(name) or ds.REGISTRY.get(name)
+        if spec is None:
+            choices = ", ".join(sorted(set(cfg.datasets) | set(ds.REGISTRY)))
+            raise ConfigError(f"--dataset: unknown dataset {name!r}; choose from all, {choices}, "
+                              "or declare it under `datasets:` in the config")
+        specs.append(spec)
+    return specs
+
+
+def load_datasets(specs: Sequence[DatasetSpec], limit: int | None) -> list[DatasetRun]:
+    """Load every dataset before any server starts (bad data is bad input: exit 2)."""
+    runs = []
+    for spec in specs:
+        problems = ds.load(spec, limit=None)
+        version = ds.dataset_version(problems)
+        runs.append(DatasetRun(spec=spec, problems=tuple(problems[:limit] if limit else problems), version=version))
+    return runs
+
+
+def new_run_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
+
+
+def gpu_pool(models: Sequence[ModelConfig], wanted: list[int] | None) -> tuple[list[int], list[str], object]:
+    """Discover and lock the GPU pool; ([], [], None) for a CPU-only machine or API-only runs."""
+    if not any(m.managed for m in models):
+        return [], [], None
+    found = gpumod.discover()
+    if not found:
+        if wanted:
+            raise PlanError(f"--gpus {','.join(map(str, wanted))}: no GPU found (nvidia-smi lists none); "
+                            "drop --gpus to serve models on the CPU")
+        return [], [], None
+    chosen = gpumod.select(found, wanted)
+    locks = gpumod.GpuLocks()
+    held = locks.acquire_available([g.index for g in chosen])
+    if not held:
+        raise PlanError("every GPU of the pool is locked by another deathmath-orchestrate on this host; "
+                        "wait for it or choose other GPUs with --gpus")
+    names = [f"{g.index}: {g.name}" for g in chosen if g.index in held]
+    return sorted(held), names, locks
+
+
+def execute(opts: RunOptions) -> RunSummary:
+    """Run the benchmark; see the module docstring."""
+    models = select_models(opts.config, opts.models, opts.parallel)
+    specs = select_datasets(opts.config, opts.datasets)
+    limit = opts.limit or opts.config.num_examples
+    max_cpu = opts.max_cpu_servers or opts.config.max_cpu_servers
+    if opts.dry_run:
+        pool = opts.gpus if opts.gpus is not None else [g.index for g in gpumod.discover()]
+        placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable)
+        return RunSummary(run_id="dry-run", plan_text=render_plan(placements))
+    from .state import cleanup
+    killed = cleanup(opts.logs_dir)
+    for rec in killed:
+        log.warning("cleanup: killed orphaned server %s (pid %s, port %s) of run %s", rec.name, rec.pid, rec.port, rec.run_id)
+    runs = load_datasets(specs, limit)
+    pool, gpu_names, locks = gpu_pool(models, opts.gpus)
+    try:
+        placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable)
+        return _execute_plan(opts, models, runs, placements, pool, gpu_names, max_cpu)
+    finally:
+        if locks is not None:
+            locks.release_all()
+
+
+def _preview_ports() -> range:
+    return range(8100, 9000)
+
+
+def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun], placements: list[Placement],
+                  pool: list[int], gpu_names: list[str], max_cpu: int) -> RunSummary:
+    from .scheduler import Scheduler
+    from .signals import ServerGroup, install_signal_handlers
+    run_id = new_run_id()
+    _check_writable(opts.results_dir)
+    manifest = Manifest(opts.results_dir, run_id, opts.config.redacted(), models, gpu_names)
+    manifest.save()
+    stop = threading.Event()
+    servers = ServerGroup()
+    install_signal_handlers(lambda: (stop.set(), servers.stop_all()))
+    progress = Progress(stream=opts.progress_stream or sys.stderr)
+    ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir / run_id, datasets=runs,
+                     stop=stop, progress=progress, servers=servers, manifest=manifest,
+                     grade=_grader() if opts.grade else None, fresh=opts.fresh)
+    by_key = {p.job.model.key: p for p in placements}
+    launch = lambda job, gpus: run_model(ctx, job.model, _spec(by_key[job.model.key], gpus))  # noqa: E731
+    progress.start()
+    try:
+        results = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu).run(stop)
+    finally:
+        progress.close()
+        servers.stop_all()
+    summary = RunSummary(run_id=run_id, outcomes=[_outcome(k, results[k]) for k in by_key], manifest=manifest.path,
+                         interrupted=stop.is_set())
+    summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
+    manifest.finish("interrupted" if stop.is_set() else ("finished" if summary.ok else "failed"))
+    return summary
+
+
+def _spec(placement: Placement, gpus: tuple[int, ...]):
+    if placement.spec is None:
+        return None
+    spec = dataclasses.replace(placement.spec, gpus=tuple(gpus), port=0)
+    if not gpus:
+        from .server import cpu_server_env
+        spec = dataclasses.replace(spec, env=tuple(cpu_server_env(spec.tensor_parallel_size).items()) + spec.env)
+    return spec
+
+
+def _outcome(key: str, result: object) -> ModelOutcome:
+    if isinstance(result, ModelOutcome):
+        return result
+    if isinstance(result, ResultsError):
+        raise result
+    return ModelOutcome(model=key, status="failed", error=f"{type(result).__name__}: {result}")
+
+
+def _grader():
+    from .grading import grade
+
+    def grade_record(rec: AnswerRecord) -> Grade:
+        return grade(rec.response, rec.reference, rec.domain, rec.tolerance)
+    return grade_record
+
+
+def _check_writable(results_dir: Path) -> None:
+    try:
+        results_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise ConfigError(f"--results-dir {results_dir}: cannot create it ({exc.strerror}); choose a writable directory") from None
+    if not os.access(results_dir, os.W_OK | os.X_OK):
+        raise ConfigError(f"--results-dir {results_dir}: not writable; fix its permissions or choose another directory")
+
+
+def rebuild_leaderboard(results_dir: Path, datasets: Sequence[str] | None = None) -> dict[str, Path]:
+    """Aggregate the current series under ``results_dir`` and write leaderboard.md/.json/.html."""
+    from .leaderboard import write_leaderboard
+    from .results import load_scores
+    return write_leaderboard(results_dir, load_scores(results_dir), datasets)
+
+
+def regrade_all(results_dir: Path) -> int:
+    """Re-score every current series under ``results_dir`` with the current grader; returns answers re-scored."""
+    from .results import regrade
+    return regrade(results_dir, _grader())

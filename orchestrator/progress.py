@@ -1,0 +1,124 @@
+"""Progress of a run: a line per model (done/total, accuracy so far, tokens/s, ETA).
+
+On a terminal the lines are redrawn in place; otherwise (overnight logs) a plain log line per model is written every
+``interval`` seconds. The tracker is thread-safe; rendering is separate from counting.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, TextIO
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class ModelProgress:
+    """Counters of one model."""
+
+    model: str
+    total: int = 0
+    done: int = 0
+    correct: int = 0
+    errors: int = 0
+    tokens: int = 0
+    status: str = "waiting"
+    started: float | None = None
+
+    def line(self, now: float) -> str:
+        elapsed = (now - self.started) if self.started else 0.0
+        acc = f"{100.0 * self.correct / self.done:5.1f}%" if self.done else "   - "
+        tps = self.tokens / elapsed if elapsed > 0 else 0.0
+        rate = self.done / elapsed if elapsed > 0 else 0.0
+        eta = _fmt_secs((self.total - self.done) / rate) if rate > 0 and self.done < self.total else "-"
+        err = f" errors {self.errors}" if self.errors else ""
+        return (f"{self.model:<28.28} {self.status:<11} {self.done:>5}/{self.total:<5} acc {acc} "
+                f"{tps:8.1f} tok/s  ETA {eta}{err}")
+
+
+@dataclass
+class Progress:
+    """Thread-safe counters plus a renderer thread (``start``/``close``)."""
+
+    stream: TextIO = field(default_factory=lambda: sys.stderr)
+    interval: float = 30.0
+    clock: Callable[[], float] = time.monotonic
+    tty: bool | None = None
+    models: dict[str, ModelProgress] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._drawn = 0
+        if self.tty is None:
+            self.tty = bool(getattr(self.stream, "isatty", lambda: False)())
+
+    def add_total(self, model: str, n: int) -> None:
+        with self._lock:
+            self._get(model).total += n
+
+    def set_status(self, model: str, status: str) -> None:
+        with self._lock:
+            entry = self._get(model)
+            entry.status = status
+            if status == "running" and entry.started is None:
+                entry.started = self.clock()
+
+    def record(self, model: str, *, correct: bool, tokens: int, error: bool) -> None:
+        with self._lock:
+            entry = self._get(model)
+            if error:
+                entry.errors += 1
+                return
+            entry.done += 1
+            entry.correct += int(correct)
+            entry.tokens += tokens
+
+    def lines(self) -> list[str]:
+        now = self.clock()
+        with self._lock:
+            return [m.line(now) for m in self.models.values()]
+
+    def start(self) -> "Progress":
+        period = 1.0 if self.tty else self.interval
+        self._thread = threading.Thread(target=self._loop, args=(period,), name="progress", daemon=True)
+        self._thread.start()
+        return self
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        self.render()
+
+    def render(self) -> None:
+        lines = self.lines()
+        if not lines:
+            return
+        if self.tty:
+            up = f"\x1b[{self._drawn}F" if self._drawn else ""
+            self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
+            self.stream.flush()
+            self._drawn = len(lines)
+        else:
+            for line in lines:
+                log.info("progress: %s", line)
+
+    def _loop(self, period: float) -> None:
+        while not self._stop.wait(period):
+            self.render()
+
+    def _get(self, model: str) -> ModelProgress:
+        if model not in self.models:
+            self.models[model] = ModelProgress(model)
+        return self.models[model]
+
+
+def _fmt_secs(seconds: float) -> str:
+    seconds = int(seconds)
+    hours, rest = divmod(seconds, 3600)
+    return f"{hours}h{rest // 60:02d}m" if hours else f"{rest // 60}m{rest % 60:02d}s"

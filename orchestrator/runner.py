@@ -1,0 +1,196 @@
+"""One model job: start its server (managed models), run each dataset, stop the server -- always, in ``finally``.
+
+A server that dies mid-run is restarted up to ``max_restarts`` times and the series resumes from its checkpoint.
+One model's failure never stops the others: the job returns a ``ModelOutcome`` instead of raising.
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Sequence
+
+from .client import ChatClient, run_series
+from .contract import AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec
+from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError
+from .manifest import Manifest
+from .progress import Progress
+from .prompts import build_messages, prompt_fingerprint
+from .results import SeriesStore, settings_hash
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DatasetRun:
+    """A loaded dataset ready to run: its spec, problems (after --limit) and content version."""
+
+    spec: DatasetSpec
+    problems: tuple[Problem, ...]
+    version: str
+
+
+@dataclass
+class ModelOutcome:
+    """What happened to one model."""
+
+    model: str
+    status: str                      # finished | failed | interrupted
+    scores: list[SeriesScore] = field(default_factory=list)
+    seconds: float = 0.0
+    log_path: str | None = None
+    error: str | None = None
+    restarts: int = 0
+
+
+@dataclass
+class RunContext:
+    """Everything a model job needs besides the model; seams for tests are plain attributes."""
+
+    run_id: str
+    results_dir: Path
+    logs_dir: Path
+    datasets: Sequence[DatasetRun]
+    stop: threading.Event
+    progress: Progress
+    servers: "ServerGroupLike"
+    manifest: Manifest | None = None
+    grade: Callable[[AnswerRecord], Grade] | None = None
+    start_server: Callable[..., "ServerLike"] | None = None
+    client_factory: Callable[..., ChatClient] = ChatClient
+    fresh: bool = False
+
+
+class ServerLike:  # the part of orchestrator.server.VllmServer that the runner uses
+    spec: ServerSpec
+    log_path: Path
+    endpoint: Endpoint
+
+    def alive(self) -> bool: ...
+    def stop(self) -> None: ...
+    def max_model_len(self) -> int | None: ...
+
+
+class ServerGroupLike:
+    def add(self, server: ServerLike) -> None: ...
+    def discard(self, server: ServerLike) -> None: ...
+
+
+def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> ModelOutcome:
+    """Run every dataset of ``ctx`` for ``model``; never raises for the model's own failures."""
+    outcome = ModelOutcome(model=model.key, status="running")
+    started = time.monotonic()
+    ctx.progress.set_status(model.key, "starting" if spec else "running")
+    try:
+        if spec is None:
+            outcome.scores = _run_datasets(ctx, model, _pick_endpoint(model), alive=None, context_len=None)
+        else:
+            outcome.scores = _run_managed(ctx, model, spec, outcome)
+        outcome.status = "interrupted" if ctx.stop.is_set() else "finished"
+    except ResultsError:
+        raise  # the disk is the run's problem, not this model's: stop everything
+    except OrchestratorError as exc:
+        outcome.status, outcome.error = "failed", str(exc)
+        log.error("model %s failed: %s", model.key, exc)
+    finally:
+        outcome.seconds = time.monotonic() - started
+        ctx.progress.set_status(model.key, outcome.status)
+    return outcome
+
+
+def _pick_endpoint(model: ModelConfig) -> Endpoint | Sequence[Endpoint]:
+    return model.endpoints if len(model.endpoints) > 1 else model.endpoints[0]
+
+
+def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome: ModelOutcome) -> list[SeriesScore]:
+    assert model.vllm is not None
+    while True:
+        server = _start(ctx, model, spec)
+        outcome.log_path = str(server.log_path)
+        try:
+            ctx.progress.set_status(model.key, "running")
+            return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len())
+        except ServerDiedError as exc:
+            if outcome.restarts >= model.vllm.max_restarts or ctx.stop.is_set():
+                raise
+            outcome.restarts += 1
+            log.warning("model %s: server died (%s); restart %d of %d, resuming from the checkpoint",
+                        model.key, exc, outcome.restarts, model.vllm.max_restarts)
+            ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
+        finally:
+            _stop(ctx, model, server)
+
+
+def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
+    from .server import start_server
+    starter = ctx.start_server or start_server
+    began = time.monotonic()
+    server = starter(spec, ctx.run_id, ctx.logs_dir, group=ctx.servers)
+    if ctx.manifest is not None:
+        ctx.manifest.timing(model.key, "startup", time.monotonic() - began)
+        ctx.manifest.set_model(model.key, port=server.spec.port, gpus=list(server.spec.gpus),
+                               command=server.spec.command(), log=str(server.log_path))
+    return server
+
+
+def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
+    began = time.monotonic()
+    try:
+        server.stop()
+    finally:
+        ctx.servers.discard(server)
+        if ctx.manifest is not None:
+            ctx.manifest.timing(model.key, "teardown", time.monotonic() - began)
+
+
+def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint],
+                  alive: Callable[[], bool] | None, context_len: int | None) -> list[SeriesScore]:
+    scores = []
+    for run in ctx.datasets:
+        if ctx.stop.is_set():
+            break
+        scores.append(_run_dataset(ctx, model, run, endpoint, alive, context_len))
+    return scores
+
+
+def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint: Endpoint | Sequence[Endpoint],
+                 alive: Callable[[], bool] | None, context_len: int | None) -> SeriesScore:
+    digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())
+    store = SeriesStore(ctx.results_dir, model.key, run.spec.name, digest, meta=_series_meta(model, run),
+                        fresh=ctx.fresh)
+    missing = store.missing(run.problems)
+    ctx.progress.add_total(model.key, len(run.problems))
+    _count_done(ctx.progress, model.key, store, len(run.problems) - len(missing))
+    client = ctx.client_factory(endpoint, model.model_name, model.sampling, alive=alive, context_len=context_len)
+    began = time.monotonic()
+    try:
+        return run_series(missing, client, store, lambda p: build_messages(p, model.sampling.system_prompt),
+                          grade=ctx.grade, parallel=model.sampling.parallel, stop=ctx.stop,
+                          on_record=lambda rec: _on_record(ctx.progress, model.key, rec))
+    finally:
+        if ctx.manifest is not None:
+            ctx.manifest.timing(model.key, run.spec.name, time.monotonic() - began)
+
+
+def _series_meta(model: ModelConfig, run: DatasetRun) -> dict:
+    return {"model_name": model.model_name, "dataset_version": run.version, "domain": run.spec.domain,
+            "total": len(run.problems), "sampling": dataclasses.asdict(model.sampling),
+            "model": model.vllm.model if model.vllm else [e.api_base for e in model.endpoints]}
+
+
+def _count_done(progress: Progress, key: str, store: SeriesStore, done: int) -> None:
+    if done <= 0:
+        return
+    for rec in store.records():
+        if rec.error is None:
+            progress.record(key, correct=rec.verdict == "correct", tokens=0, error=False)
+
+
+def _on_record(progress: Progress, key: str, rec: AnswerRecord) -> None:
+    progress.record(key, correct=rec.verdict == "correct", tokens=rec.completion_tokens, error=rec.error is not None)
+
+
+__all__ = ["DatasetRun", "ModelOutcome", "RunContext", "run_model", "EndpointError", "ServerError"]
