@@ -120,7 +120,7 @@ def gpu_pool(models: Sequence[ModelConfig], wanted: list[int] | None) -> tuple[l
                             "drop --gpus to serve models on the CPU")
         return [], [], None
     chosen = gpumod.select(found, wanted)
-    locks = gpumod.GpuLocks()
+    locks = gpumod.GpuLocks.for_gpus(chosen)
     held = locks.acquire_available([g.index for g in chosen])
     if not held:
         raise PlanError("every GPU of the pool is locked by another deathmath-orchestrate on this host; "
@@ -146,11 +146,19 @@ def execute(opts: RunOptions) -> RunSummary:
     runs = load_datasets(specs, limit)
     pool, gpu_names, locks = gpu_pool(models, opts.gpus)
     try:
-        placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable)
+        placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable,
+                          weights=_weights(opts.results_dir))
         return _execute_plan(opts, models, runs, placements, pool, gpu_names, max_cpu)
     finally:
         if locks is not None:
             locks.release_all()
+
+
+def _weights(results_dir: Path) -> dict[str, float]:
+    """Seconds each model took before (from its stored series), so long jobs start first."""
+    from .plan import estimate_weights
+    from .results import load_scores
+    return estimate_weights(load_scores(results_dir)) if results_dir.is_dir() else {}
 
 
 def _preview_ports() -> range:
@@ -180,7 +188,7 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     finally:
         progress.close()
         servers.stop_all()
-    summary = RunSummary(run_id=run_id, outcomes=[_outcome(k, results[k]) for k in by_key], manifest=manifest.path,
+    summary = RunSummary(run_id=run_id, outcomes=[_outcome(k, results[k], stop.is_set()) for k in by_key], manifest=manifest.path,
                          interrupted=stop.is_set())
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
     manifest.finish("interrupted" if stop.is_set() else ("finished" if summary.ok else "failed"))
@@ -197,11 +205,13 @@ def _spec(placement: Placement, gpus: tuple[int, ...]):
     return spec
 
 
-def _outcome(key: str, result: object) -> ModelOutcome:
+def _outcome(key: str, result: object, stopped: bool) -> ModelOutcome:
     if isinstance(result, ModelOutcome):
         return result
     if isinstance(result, ResultsError):
         raise result
+    if stopped:
+        return ModelOutcome(model=key, status="interrupted", error=str(result))
     return ModelOutcome(model=key, status="failed", error=f"{type(result).__name__}: {result}")
 
 

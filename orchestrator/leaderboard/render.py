@@ -1,0 +1,110 @@
+"""Markdown and JSON renderings of the leaderboard rows, and the text formats the HTML page shares."""
+from __future__ import annotations
+
+import json
+import re
+from typing import Any, Sequence
+
+from .rows import Cell, Row, dataset_title
+
+DASH = "—"
+NOTES = (
+    "Combined: mean accuracy over the datasets a model completed; `(k/N: ...)` names them when not all are.",
+    "95% CI: Wilson interval of Combined (at the Kish effective size of the mean; "
+    "equal to the pooled-answers interval when datasets have equal sizes).",
+    "`incomplete`: accuracy over the problems answered so far (answered/total); not part of Combined.",
+    "Tokens: completion tokens; Tokens/s: completion tokens per second of evaluation.",
+)
+_MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
+
+
+def pct(x: float | None) -> str:
+    return DASH if x is None else f"{100 * x:.1f}%"
+
+
+def interval(low: float | None, high: float | None) -> str:
+    return DASH if low is None or high is None else f"{100 * low:.1f}–{100 * high:.1f}%"
+
+
+def duration(seconds: float) -> str:
+    """``1h 02m``, ``3m 05s`` or ``42s``."""
+    total = int(round(seconds))
+    hours, rest = divmod(total, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}h {minutes:02d}m" if hours else f"{minutes}m {secs:02d}s" if minutes else f"{secs}s"
+
+
+def rate(x: float | None) -> str:
+    return DASH if x is None else f"{x:.1f}"
+
+
+def cell_text(cell: Cell | None) -> str:
+    """``61.1%`` for a complete series, ``41.2% (85/190, incomplete)`` for a partial one, a dash for none."""
+    if cell is None:
+        return DASH
+    return pct(cell.accuracy) if cell.complete else f"{pct(cell.accuracy)} ({cell.answered}/{cell.total}, incomplete)"
+
+
+def combined_text(row: Row, datasets: Sequence[str]) -> str:
+    """Combined, naming the datasets it covers when that is not all of them."""
+    if row.combined is None:
+        return DASH
+    if len(row.combined_over) == len(datasets):
+        return pct(row.combined)
+    names = ", ".join(dataset_title(d) for d in row.combined_over)
+    return f"{pct(row.combined)} ({len(row.combined_over)}/{len(datasets)}: {names})"
+
+
+def headers(datasets: Sequence[str]) -> list[str]:
+    return (["Model", "Combined"] + [dataset_title(d) for d in datasets]
+            + ["95% CI", "Answered/Total", "Tokens", "Eval time", "Tokens/s", "Details"])
+
+
+def row_texts(row: Row, datasets: Sequence[str]) -> list[str]:
+    """Every column of ``row`` as plain (unescaped) text, Model and Details excluded."""
+    return ([combined_text(row, datasets)] + [cell_text(row.cells.get(d)) for d in datasets]
+            + [interval(row.ci_low, row.ci_high), f"{row.answered}/{row.total}", f"{row.completion_tokens:,}",
+               duration(row.eval_seconds), rate(row.tokens_per_s)])
+
+
+def md_escape(text: str) -> str:
+    """``text`` safe inside a markdown table cell (user input: model names)."""
+    return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
+
+
+def render_markdown(rows: Sequence[Row], datasets: Sequence[str]) -> str:
+    """``results/leaderboard.md``: the table and its notes."""
+    head = headers(datasets)
+    lines = ["# DeathMath leaderboard", "", "| " + " | ".join(head) + " |",
+             "|" + "|".join([":---"] + ["---:"] * (len(head) - 2) + [":---"]) + "|"]
+    for row in rows:
+        cells = [md_escape(row.model)] + [md_escape(t) for t in row_texts(row, datasets)]
+        cells.append(f"[details]({row.details})")
+        lines.append("| " + " | ".join(cells) + " |")
+    if not rows:
+        lines.append("| " + " | ".join([DASH] * len(head)) + " |")
+    return "\n".join(lines + [""] + [f"- {note}" for note in NOTES]) + "\n"
+
+
+def _cell_dict(cell: Cell) -> dict[str, Any]:
+    return {"accuracy": cell.accuracy, "correct": cell.correct, "answered": cell.answered, "total": cell.total,
+            "complete": cell.complete, "ci95": [cell.ci_low, cell.ci_high], "settings_hash": cell.settings_hash,
+            "prompt_tokens": cell.prompt_tokens, "completion_tokens": cell.completion_tokens,
+            "eval_seconds": cell.eval_seconds}
+
+
+def row_dict(row: Row) -> dict[str, Any]:
+    """One row as JSON data (per-dataset cells keyed by dataset name)."""
+    ci = [row.ci_low, row.ci_high] if row.ci_low is not None else None
+    return {"model": row.model, "combined": row.combined, "combined_over": list(row.combined_over), "ci95": ci,
+            "datasets": {name: _cell_dict(cell) for name, cell in row.cells.items()},
+            "answered": row.answered, "total": row.total, "prompt_tokens": row.prompt_tokens,
+            "completion_tokens": row.completion_tokens, "eval_seconds": row.eval_seconds,
+            "tokens_per_s": row.tokens_per_s, "details": row.details}
+
+
+def render_json(rows: Sequence[Row], datasets: Sequence[str]) -> str:
+    """``results/leaderboard.json``: the same rows, with per-dataset intervals and prompt tokens too."""
+    data = {"datasets": [{"name": d, "title": dataset_title(d)} for d in datasets],
+            "rows": [row_dict(r) for r in rows]}
+    return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

@@ -1,0 +1,127 @@
+"""Aggregation: series scores -> leaderboard rows (see the package docstring for the rules)."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+from urllib.parse import quote
+
+from ..contract import SeriesScore
+from ..results import safe_name
+
+TITLES = {"russianmath": "RussianMath", "russianphysics": "RussianPhysics"}
+
+
+def dataset_title(name: str) -> str:
+    """The column header of a dataset: RussianMath, RussianPhysics, others as named."""
+    return TITLES.get(name.lower(), name)
+
+
+def details_link(model: str) -> str:
+    """The model's details folder relative to ``results/`` (as ``orchestrator.results`` names it)."""
+    return f"details/{quote(safe_name(model))}/"
+
+
+def wilson(correct: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of ``correct`` successes in ``n`` trials; ``(0, 1)`` when ``n`` is 0."""
+    return wilson_p(correct / n if n else 0.0, n, z)
+
+
+def wilson_p(p: float, n: float, z: float = 1.96) -> tuple[float, float]:
+    """Wilson interval of a proportion ``p`` observed over ``n`` (possibly effective, non-integer) trials."""
+    if n <= 0:
+        return 0.0, 1.0
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+@dataclass(frozen=True)
+class Cell:
+    """One (model, dataset) series as shown: ``accuracy`` is correct/total when complete, else correct/answered."""
+
+    dataset: str
+    accuracy: float
+    correct: int
+    total: int
+    answered: int
+    complete: bool
+    ci_low: float
+    ci_high: float
+    settings_hash: str = ""
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    eval_seconds: float = 0.0
+
+    @classmethod
+    def of(cls, s: SeriesScore) -> "Cell":
+        answered = min(s.answered, s.total)
+        scored = s.total if s.complete else answered
+        low, high = wilson(s.correct, scored)
+        return cls(dataset=s.dataset, accuracy=s.correct / scored if scored else 0.0, correct=s.correct,
+                   total=s.total, answered=answered, complete=s.complete, ci_low=low, ci_high=high,
+                   settings_hash=s.settings_hash, prompt_tokens=s.prompt_tokens,
+                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds)
+
+
+@dataclass
+class Row:
+    """One model: its cells by dataset, Combined over ``combined_over`` (complete datasets) and totals."""
+
+    model: str
+    cells: dict[str, Cell]
+    combined: float | None
+    combined_over: tuple[str, ...]
+    ci_low: float | None
+    ci_high: float | None
+    answered: int
+    total: int
+    prompt_tokens: int
+    completion_tokens: int
+    eval_seconds: float
+    tokens_per_s: float | None
+    details: str = field(default="")
+
+    @property
+    def tokens(self) -> int:
+        return self.completion_tokens
+
+
+def select_series(scores: Sequence[SeriesScore]) -> dict[tuple[str, str], SeriesScore]:
+    """Per (model, dataset): the latest complete series, else the latest one (input order = age)."""
+    chosen: dict[tuple[str, str], SeriesScore] = {}
+    for s in scores:
+        key = (s.model, s.dataset)
+        if s.complete or key not in chosen or not chosen[key].complete:
+            chosen[key] = s
+    return chosen
+
+
+def aggregate(scores: Sequence[SeriesScore], datasets: Sequence[str] | None = None) -> list[Row]:
+    """Rows sorted by Combined (descending; rows without a complete dataset last), then model name."""
+    names = list(datasets) if datasets is not None else list(dict.fromkeys(s.dataset for s in scores))
+    chosen = select_series([s for s in scores if s.dataset in names])
+    models = list(dict.fromkeys(model for model, _ in chosen))
+    rows = [_row(m, {d: Cell.of(chosen[(m, d)]) for d in names if (m, d) in chosen}) for m in models]
+    return sorted(rows, key=lambda r: (r.combined is None, -(r.combined or 0.0), r.model))
+
+
+def _row(model: str, cells: dict[str, Cell]) -> Row:
+    done = [c for c in cells.values() if c.complete and c.total > 0]
+    combined = sum(c.accuracy for c in done) / len(done) if done else None
+    low, high = _combined_ci(done) if done else (None, None)
+    completion = sum(c.completion_tokens for c in cells.values())
+    seconds = sum(c.eval_seconds for c in cells.values())
+    return Row(model=model, cells=cells, combined=combined, combined_over=tuple(c.dataset for c in done),
+               ci_low=low, ci_high=high, answered=sum(c.answered for c in cells.values()),
+               total=sum(c.total for c in cells.values()), prompt_tokens=sum(c.prompt_tokens for c in cells.values()),
+               completion_tokens=completion, eval_seconds=seconds,
+               tokens_per_s=completion / seconds if seconds > 0 else None, details=details_link(model))
+
+
+def _combined_ci(done: Sequence[Cell]) -> tuple[float, float]:
+    """Wilson interval of the mean accuracy at the Kish effective size k^2 / sum(1/n_i) (= pooled n if equal)."""
+    mean = sum(c.accuracy for c in done) / len(done)
+    n_eff = len(done) ** 2 / sum(1.0 / c.total for c in done)
+    return wilson_p(mean, n_eff)
