@@ -1,0 +1,148 @@
+"""Grader throughput and agreement.
+
+Run: ``.venv/bin/python -m benchmarks.grader [--baseline-sample N]``; prints the figures and writes them to
+``benchmarks/results/grader.md``. Reads the real answers from ``../shared/upstream-data`` (eval-only, by path).
+
+* Throughput over every upstream answer, as ``grade_many`` runs it (parent fast path + sandboxed workers), and
+  with every answer forced through the workers; the slowest single check.
+* Baseline in the same run: one fresh sandbox process per answer (what "no pool" costs), on a sample.
+* Agreement, false positives and false negatives separately, on the written set (tests/grading_cases.py) and on
+  the hand-labelled real answers (tests/grading_real_labels.py), next to the upstream grader's stored scores.
+"""
+from __future__ import annotations
+
+import argparse
+import collections
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from orchestrator.grading import GradeRequest, GraderPool, grade_many
+from orchestrator.grading.api import _Prepared, _run_jobs
+from orchestrator.grading.extract import clean, extract_answer
+from orchestrator.grading.normalize import normalize
+from tests.grading_cases import CASES
+from tests.grading_real_labels import LABELS, NOTES
+from tests.grading_upstream import UpstreamAnswer, available, load_upstream
+
+RESULTS = Path(__file__).resolve().parent / "results" / "grader.md"
+TIMEOUT = 5.0
+
+
+def _forced(requests: Sequence[GradeRequest]) -> list[_Prepared]:
+    """Prepared checks with the parent's fast path switched off: every answer found goes to a worker."""
+    out = []
+    for request in requests:
+        start = time.perf_counter()
+        extracted = extract_answer(request.response)
+        answer = normalize(extracted) if extracted else None
+        reference = normalize(clean(request.reference))
+        job = (answer, reference, request.domain, request.tolerance) if answer and reference else None
+        out.append(_Prepared(extracted, None if job else "unparsed", job, time.perf_counter() - start))
+    return out
+
+
+def _timed_pipeline(requests: list[GradeRequest], pool: GraderPool) -> tuple[float, list]:
+    start = time.perf_counter()
+    grades = grade_many(requests, timeout=TIMEOUT, pool=pool)
+    return time.perf_counter() - start, grades
+
+
+def _timed_forced(requests: list[GradeRequest], pool: GraderPool) -> tuple[float, int, float]:
+    start = time.perf_counter()
+    prepared = _forced(requests)
+    outcomes = _run_jobs(prepared, TIMEOUT, pool)
+    elapsed = time.perf_counter() - start
+    ran = [o for o in outcomes if o is not None]
+    return elapsed, len(ran), max(o.seconds for o in ran)
+
+
+def _baseline(requests: list[GradeRequest]) -> float:
+    """Answers/s with a fresh one-worker sandbox per answer (start, check, stop)."""
+    start = time.perf_counter()
+    for request in requests:
+        with GraderPool(1) as pool:
+            _run_jobs(_forced([request]), TIMEOUT, pool)
+    return len(requests) / (time.perf_counter() - start)
+
+
+def _errors(labels: list[bool], verdicts: list[str]) -> tuple[int, int]:
+    false_pos = sum(1 for ok, v in zip(labels, verdicts) if not ok and v == "correct")
+    false_neg = sum(1 for ok, v in zip(labels, verdicts) if ok and v != "correct")
+    return false_pos, false_neg
+
+
+def _agreement_rows(upstream: dict[tuple[str, int], UpstreamAnswer], pool: GraderPool) -> list[str]:
+    written = grade_many([GradeRequest(c.response, c.reference, c.domain, c.tolerance) for c in CASES], pool=pool)
+    exact = sum(1 for c, g in zip(CASES, written) if g.verdict == c.verdict)
+    w_fp, w_fn = _errors([c.verdict == "correct" for c in CASES], [g.verdict for g in written])
+    keys = [(f, i) for f, i, _ in LABELS]
+    truth = [label == "c" for _, _, label in LABELS]
+    real = grade_many([GradeRequest(upstream[k].response, upstream[k].reference) for k in keys], pool=pool)
+    r_fp, r_fn = _errors(truth, [g.verdict for g in real])
+    u_fp, u_fn = _errors(truth, ["correct" if upstream[k].upstream_score == 1.0 else "x" for k in keys])
+    n_real = len(LABELS)
+    return [
+        "| set | cases | agreement | false positives | false negatives |", "|---|---:|---:|---:|---:|",
+        f"| written cases (exact verdict) | {len(CASES)} | {exact / len(CASES):.1%} | {w_fp} | {w_fn} |",
+        f"| real answers, this grader | {n_real} | {1 - (r_fp + r_fn) / n_real:.1%} | {r_fp} | {r_fn} |",
+        f"| real answers, upstream DeathMath scores | {n_real} | {1 - (u_fp + u_fn) / n_real:.1%} | {u_fp} | {u_fn} |",
+    ]
+
+
+def run(baseline_sample: int) -> str:
+    """Measure, print and return the markdown fragment."""
+    answers = load_upstream()
+    requests = [GradeRequest(a.response, a.reference) for a in answers]
+    with GraderPool() as pool:
+        grade_many([GradeRequest("Ответ: \\sqrt{4}", "2")], pool=pool)  # workers up and warm
+        elapsed, grades = _timed_pipeline(requests, pool)
+        forced_elapsed, forced_n, forced_max = _timed_forced(requests, pool)
+        agreement = _agreement_rows({a.key: a for a in answers}, pool)
+        workers = pool.size
+    baseline = _baseline(requests[:baseline_sample])
+    slowest_grade, slowest = max(zip(grades, answers), key=lambda pair: pair[0].seconds)
+    verdicts = collections.Counter(g.verdict for g in grades)
+    forced_rate = forced_n / forced_elapsed
+    lines = [
+        "## Grader (orchestrator/grading)", "",
+        f"Command: `.venv/bin/python -m benchmarks.grader --baseline-sample {baseline_sample}` on this machine "
+        f"({os.cpu_count()} cores, shared), {workers} worker processes, timeout {TIMEOUT:.0f} s per check.", "",
+        "### Throughput over every upstream answer", "",
+        "| mode | answers | seconds | answers/s |", "|---|---:|---:|---:|",
+        f"| `grade_many` (parent fast path + workers) | {len(requests)} | {elapsed:.2f} "
+        f"| {len(requests) / elapsed:.0f} |",
+        f"| every answer through the workers | {forced_n} | {forced_elapsed:.2f} | {forced_rate:.0f} |",
+        f"| baseline: a fresh sandbox process per answer | {baseline_sample} | - | {baseline:.1f} |", "",
+        f"Pool vs process-per-answer (both all-worker): {forced_rate / baseline:.0f}x. Verdicts: "
+        + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) + ". Timeouts: "
+        f"{verdicts.get('timeout', 0)}.", "",
+        f"Slowest check: {slowest_grade.seconds * 1000:.0f} ms (`{slowest.file}` #{slowest.index}, "
+        f"extracted `{slowest_grade.extracted[:40]}`); slowest all-worker check {forced_max * 1000:.0f} ms.", "",
+        "### Agreement with careful human judgement", "", *agreement, "",
+        "Positive = `correct`. Written cases must match the exact verdict (`unparsed` vs `incorrect` included). "
+        f"Real answers: {len(LABELS)} hand labels (every non-trivial answer plus random samples; chosen and read "
+        "by the grader's author, so not blind). Where the grader and a label differ, tests/grading_real_labels.py "
+        f"(`NOTES`, {len(NOTES)} entries) says why: a reference broken upstream (`0.64` for the list 0, 64) and "
+        "a number whose unit is only in the sentence before the answer line.",
+    ]
+    text = "\n".join(lines) + "\n"
+    print(text)
+    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    RESULTS.write_text(text, encoding="utf-8")
+    return text
+
+
+def main(argv: list[str] | None = None) -> str:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--baseline-sample", type=int, default=20, help="answers for the process-per-answer baseline")
+    args = parser.parse_args(argv)
+    if not available():
+        sys.exit("../shared/upstream-data is not present: nothing to measure")
+    return run(args.baseline_sample)
+
+
+if __name__ == "__main__":
+    main()

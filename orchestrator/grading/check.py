@@ -1,0 +1,98 @@
+"""One check, as the sandboxed worker runs it: parse reference and answer, compare, return a verdict.
+
+Inputs are already extracted and normalised strings (the parent does that); this is where sympy runs.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import re
+
+import sympy
+
+from . import values as V
+from .compare import Rules, equivalent
+from .lexer import ParseError
+from .parser import parse
+
+log = logging.getLogger(__name__)
+
+PHYSICS_TOLERANCE = 0.01
+Job = tuple[str, str, str, "float | None"]
+
+_EMPTY = re.compile(
+    r"нет\s+(?:ни\s+одного\s+)?(?:решени|корн|таких|подходящ|действительн|целых|натуральн)|не\s+имеет\s+(?:\w+\s+)?"
+    r"(?:решени|корн)|решени[йяе]\s+нет|корней\s+нет|не\s+существует|невозможн|пустое\s+множество|∅|"
+    r"no\s+(?:real\s+)?(?:solutions?|roots?)|empty\s+set|has\s+no\s+solutions?|impossible")
+_INFINITE = re.compile(r"бесконечн|infinitely\s+many|infinite")
+_CODE = re.compile(r"[_'\"`=\\{}\[\]*^<>|#@$&]")
+_SYNONYMS = {"да": "да", "yes": "да", "верно": "да", "можно": "да", "может": "да", "нет": "нет", "no": "нет",
+             "неверно": "нет", "нельзя": "нет", "не может": "нет"}
+
+
+def text_value(text: str) -> V.Value | None:
+    """A worded answer: the empty set, infinity, yes/no, or normalised text; None if there are no words."""
+    if _CODE.search(text):
+        return None
+    lowered = text.lower().replace("ё", "е")
+    if _EMPTY.search(lowered):
+        return V.EMPTY
+    if _INFINITE.search(lowered):
+        return V.Scalar(V.Num(sympy.oo))
+    words = re.findall(r"[a-zа-я]+", lowered)
+    if not any(len(w) >= 2 for w in words):
+        return None
+    joined = " ".join(words)
+    return V.Text(_SYNONYMS.get(joined, joined))
+
+
+def _parse_value(text: str, units: bool) -> V.Value | None:
+    try:
+        return parse(text, units)
+    except (ParseError, RecursionError, ArithmeticError, TypeError, ValueError, AttributeError) as exc:
+        log.debug("not parsed as math (%s): %.80r", exc, text)
+        return text_value(text)
+
+
+@functools.lru_cache(maxsize=4096)
+def parse_reference(reference: str) -> V.Value | None:
+    """The reference's value (cached: the same reference is graded for every model)."""
+    return _parse_value(reference, True)
+
+
+def has_unknowns(value: V.Value) -> bool:
+    """Does the value contain symbols (then the answer's letters are unknowns, never units)?"""
+    if isinstance(value, V.Scalar):
+        nums = [n for n in (value.num, value.si) if n is not None]
+        return any(n.expr.free_symbols - {V.HUGE} for n in nums)
+    if isinstance(value, V.Named):
+        return has_unknowns(value.value)
+    if isinstance(value, (V.Items, V.Bracket)):
+        return any(has_unknowns(v) for v in value.values)
+    return False
+
+
+def check(job: Job) -> tuple[str, bool]:
+    """``(verdict, approximate)`` for a normalised ``(answer, reference, domain, tolerance)``."""
+    answer, reference, domain, tolerance = job
+    ref = parse_reference(reference)
+    if ref is None:
+        same = answer.strip().lower() == reference.strip().lower()
+        return ("correct" if same else "incorrect"), False
+    value = _parse_value(answer, not has_unknowns(ref))
+    if value is None:
+        return "unparsed", False
+    if tolerance is None and domain == "physics":
+        tolerance = PHYSICS_TOLERANCE
+    try:
+        match = equivalent(value, ref, Rules(tolerance))
+    except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError) as exc:
+        log.debug("comparison failed (%s)", exc)
+        return "incorrect", False
+    return ("correct" if match.ok else "incorrect"), match.approximate
+
+
+def warm_up() -> None:
+    """Import and exercise sympy once, so a fresh worker answers its first job fast."""
+    check(("x = \\frac{\\sqrt{12}}{2} ≈ 1.732", "\\sqrt{3}", "math", None))
+    check(("54 км/ч", "15 м/с", "physics", None))

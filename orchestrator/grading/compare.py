@@ -1,0 +1,200 @@
+"""Equivalence of a parsed answer and a parsed reference.
+
+* Rationals compare exactly; symbolic numbers (``\\sqrt{12}`` vs ``2\\sqrt{3}``) at 50 significant digits;
+  expressions with unknowns at several random points.
+* Exact mode (math, no tolerance): a written decimal equals an exact value only when it is that value correctly
+  rounded at its last written digit and has at least ``MIN_SIG`` significant digits (``approximate``).
+* Tolerance mode (physics, or a per-problem tolerance): relative error at most ``tolerance``; a zero reference
+  allows ``ZERO_ABS`` in SI units and nothing else is absolute.
+* Units: both written -> compare in SI (dimensions must agree); only the answer -> the number as written or its
+  SI value; only the reference -> the number as written.
+"""
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import mpmath
+import sympy
+
+from . import values as V
+from .values import numeric
+
+PREC = 60
+CLOSE = mpmath.mpf("1e-40")
+MIN_SIG = 3
+ZERO_ABS = 1e-9
+POINTS = 4
+
+
+@dataclass(frozen=True)
+class Rules:
+    """How numbers compare: ``tolerance`` is relative (None = exact mode)."""
+
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class Match:
+    ok: bool
+    approximate: bool = False
+
+
+NO = Match(False)
+EXACT = Match(True)
+APPROX = Match(True, True)
+
+
+def _close(a: mpmath.mpc, b: mpmath.mpc) -> bool:
+    scale = max(abs(a), abs(b))
+    return scale == 0 or abs(a - b) <= CLOSE * scale
+
+
+def _rounds_to(value: mpmath.mpc, decimal: V.Num) -> bool:
+    """Is ``decimal`` the real ``value`` correctly rounded at the decimal's last written digit?"""
+    if decimal.sig is None or decimal.sig < MIN_SIG or abs(value.imag) > 0:
+        return False
+    scaled = value.real / (mpmath.mpf(int(decimal.ulp.p)) / int(decimal.ulp.q))  # type: ignore[union-attr]
+    low = int(mpmath.floor(scaled))
+    frac = scaled - low
+    eps = mpmath.mpf("1e-30")
+    candidates = [low] if frac < 0.5 - eps else [low + 1] if frac > 0.5 + eps else [low, low + 1]
+    return any(sympy.Integer(c) * decimal.ulp == decimal.expr for c in candidates)
+
+
+def _within(a: mpmath.mpc, r: mpmath.mpc, tolerance: float) -> bool:
+    if r == 0:
+        return abs(a) <= ZERO_ABS
+    return abs(a - r) <= mpmath.mpf(tolerance) * abs(r) * (1 + mpmath.mpf("1e-12"))
+
+
+def _symbolic(a: sympy.Expr, r: sympy.Expr) -> Match:
+    """Expressions with unknowns: the same unknowns and equal values at random points."""
+    if {s.name for s in a.free_symbols} != {s.name for s in r.free_symbols} or a.has(V.HUGE):
+        return NO
+    symbols = sorted(a.free_symbols, key=lambda s: s.name)
+    rng = random.Random(20250409)
+    agree = 0
+    for _ in range(POINTS):
+        point = {s: sympy.Rational(rng.randint(101, 997), rng.randint(53, 97)) for s in symbols}
+        va, vr = numeric(a.xreplace(point)), numeric(r.xreplace(point))
+        if va is None or vr is None:
+            continue
+        if not _close(va, vr):
+            return NO
+        agree += 1
+    return EXACT if agree >= 2 else NO
+
+
+def num_equal(a: V.Num, r: V.Num, rules: Rules) -> Match:
+    """Is answer number ``a`` equal to reference number ``r`` under ``rules``?"""
+    with mpmath.workdps(PREC + 10):
+        return _num_equal(a, r, rules)
+
+
+def _num_equal(a: V.Num, r: V.Num, rules: Rules) -> Match:
+    ea, er = a.expr, r.expr
+    if ea.has(V.HUGE) or er.has(V.HUGE):
+        return NO
+    if ea == er:
+        return EXACT
+    if ea.free_symbols or er.free_symbols:
+        return _symbolic(ea, er)
+    va, vr = numeric(ea), numeric(er)
+    if va is None or vr is None:
+        return NO
+    if not (ea.is_Rational and er.is_Rational) and _close(va, vr):
+        return EXACT
+    if rules.tolerance is not None:
+        return APPROX if _within(va, vr, rules.tolerance) else NO
+    if a.decimal and not r.decimal and _rounds_to(vr, a):
+        return APPROX
+    if r.decimal and not a.decimal and _rounds_to(va, r):
+        return APPROX
+    return NO
+
+
+def _pairs(a: V.Scalar, r: V.Scalar) -> list[tuple[V.Num | None, V.Num | None]]:
+    """Which (answer, reference) numbers to compare, by the units written on each side."""
+    if a.unit is not None and r.unit is not None:
+        return [(a.si, r.si)] if a.unit.dims == r.unit.dims else []
+    if r.unit is not None:
+        return [(a.num, r.num), (a.num, r.si)] if r.unit.dimensionless or r.num is None else [(a.num, r.num)]
+    if a.unit is not None:
+        return [(a.num, r.num), (a.si, r.num)]
+    return [(a.num, r.num)]
+
+
+def scalar_equal(a: V.Scalar, r: V.Scalar, rules: Rules) -> Match:
+    for x, y in _pairs(a, r):
+        if x is not None and y is not None:
+            match = num_equal(x, y, rules)
+            if match.ok:
+                return match
+    return NO
+
+
+def _unwrap(value: V.Value) -> V.Value:
+    while True:
+        if isinstance(value, V.Named):
+            value = value.value
+        elif isinstance(value, V.Items) and len(value.values) == 1:
+            value = value.values[0]
+        else:
+            return value
+
+
+def _ordered(answers: tuple[V.Value, ...], refs: tuple[V.Value, ...], rules: Rules) -> Match:
+    if len(answers) != len(refs):
+        return NO
+    matches = [equivalent(a, r, rules) for a, r in zip(answers, refs)]
+    return Match(all(m.ok for m in matches), any(m.approximate for m in matches))
+
+
+def _unordered(answers: tuple[V.Value, ...], refs: tuple[V.Value, ...], rules: Rules) -> Match:
+    if len(answers) != len(refs):
+        return NO
+    used = [False] * len(refs)
+    approximate = False
+    for answer in answers:
+        for j, ref in enumerate(refs):
+            match = NO if used[j] else equivalent(answer, ref, rules)
+            if match.ok:
+                used[j], approximate = True, approximate or match.approximate
+                break
+        else:
+            return NO
+    return Match(True, approximate)
+
+
+def _items(a: V.Value, r: V.Items, rules: Rules) -> Match:
+    if r.kind == "set" and isinstance(a, V.Items) and a.kind == "set":
+        return _unordered(a.values, r.values, rules)
+    if r.kind == "named" and isinstance(a, V.Items) and a.kind == "named" and set(a.names) == set(r.names):
+        by_name = dict(zip(a.names, a.values))
+        return _ordered(tuple(by_name[n] for n in r.names), r.values, rules)
+    ordered_answer = (isinstance(a, V.Items) and (a.kind == "named" or r.kind == "named")) or (
+        isinstance(a, V.Bracket) and a.left + a.right == "()")
+    return _ordered(a.values, r.values, rules) if ordered_answer else NO  # type: ignore[union-attr]
+
+
+def _bracket(a: V.Value, r: V.Bracket, rules: Rules) -> Match:
+    if isinstance(a, V.Bracket):
+        return _ordered(a.values, r.values, rules) if (a.left, a.right) == (r.left, r.right) else NO
+    if isinstance(a, V.Items) and r.left + r.right == "()":
+        return _ordered(a.values, r.values, rules)
+    return NO
+
+
+def equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
+    """Does ``answer`` state ``reference``?"""
+    a, r = _unwrap(answer), _unwrap(reference)
+    if isinstance(r, V.Scalar):
+        return scalar_equal(a, r, rules) if isinstance(a, V.Scalar) else NO
+    if isinstance(r, V.Text):
+        return Match(isinstance(a, V.Text) and a.text == r.text)
+    if isinstance(r, V.Bracket):
+        return _bracket(a, r, rules)
+    if isinstance(r, V.Items):
+        return _items(a, r, rules)
+    return NO

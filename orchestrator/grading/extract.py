@@ -1,0 +1,173 @@
+"""Find the final answer in a model's response (pure string work, linear time, safe in the parent process).
+
+Order: the last ``Ответ:``/``Answer:`` line (any case, bold or not; when it is empty, the next line or display
+block) or the last ``\\boxed{}``, whichever comes later (a corrected answer counts as the later one); else the
+last displayed formula or number.
+"""
+from __future__ import annotations
+
+import re
+
+MAX_RESPONSE_CHARS = 100_000
+MAX_BLOCK_LINES = 12
+MAX_CANDIDATES = 32        # only the last answer markers and boxes can hold the final answer
+
+_MARKER = re.compile(
+    r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)?(?:ответ|answer)(?:ы|s)?"
+    r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*(?::|：|[ \t][—–][ \t])",
+    re.IGNORECASE)
+_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$",
+                      re.IGNORECASE | re.MULTILINE)
+_NUMBER = re.compile(r"(?:(?<![\w)\]}])[-−–])?(?<![\w.,])\d+(?:[.,]\d+)?(?![\w,]|\.\d|\s*[=+*/^(-])")
+_OPENERS = {"\\[": "\\]", "$$": "$$", "\\begin{equation*}": "\\end{equation*}", "\\begin{equation}": "\\end{equation}"}
+_COMMENTARY = re.compile(r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)")
+_PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+_INTEGER_PARAMETER = re.compile(
+    r",?\s*[a-zA-Z]\s*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))")
+_LINKED = re.compile(r"[А-Яа-яЁё][А-Яа-яЁё ,]{0,80}? "
+                     r"(?:равн[аоы]?|равен|составля\w{0,3}|составит|будет|получается|есть) (?=[-\d\\(a-zA-Z])",
+                     re.IGNORECASE)
+_LEAD = re.compile(r"(?:всего|итого|ровно|при|в|во|на|около|примерно|приблизительно|лишь|только|по) "
+                   r"(?=[-\d\\(a-zA-Z])", re.IGNORECASE)
+MAX_CLEAN_CHARS = 4000
+_WRAPPERS = re.compile(r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
+                       r"|\\begin\{equation\*?\}|\\end\{equation\*?\}")
+_FINAL_CHARS = ".!?…»\"”*"
+_EDGE = " \t\n:*#=}>«»\"“”"
+_TRAILING = " \t\n.;,:*«»\"“”"
+
+
+def _brace_pairs(text: str) -> dict[int, int]:
+    """``{index of "{": index after its "}"}`` for every balanced pair (one linear pass)."""
+    pairs, stack = {}, []
+    for index, char in enumerate(text):
+        if char == "{":
+            stack.append(index)
+        elif char == "}" and stack:
+            pairs[stack.pop()] = index + 1
+    return pairs
+
+
+def boxes(text: str, last: int | None = None) -> list[tuple[int, int]]:
+    """``(start, end)`` of every balanced ``\\boxed{...}``/``\\fbox{...}`` (only the ``last`` ones if given)."""
+    opens = [(m.start(), m.end()) for m in re.finditer(r"\\(?:boxed|fbox)\s*(?=\{)", text)]
+    if not opens:
+        return []
+    pairs = _brace_pairs(text)
+    found = [(start, pairs[brace]) for start, brace in opens if brace in pairs]
+    return found[-last:] if last else found
+
+
+def _content(text: str, box: tuple[int, int]) -> str:
+    return text[text.index("{", box[0]) + 1:box[1] - 1]
+
+
+def unbox(text: str) -> str:
+    """Replace every ``\\boxed{X}`` by ``X``."""
+    for box in reversed(boxes(text)):
+        text = text[:box[0]] + _content(text, box) + text[box[1]:]
+    return text
+
+
+def _strip_words(text: str) -> str:
+    """Drop words around a stated value: ``наибольшее значение равно 7`` -> ``7``, ``в 1,5 раза`` -> ``1,5 раза``,
+    ``x = π/2 + πk, k ∈ Z`` -> ``x = π/2 + πk``."""
+    text = _INTEGER_PARAMETER.sub("", text)
+    linked = _LINKED.match(text)
+    if linked:
+        return text[linked.end():]
+    lead = _LEAD.match(text)
+    return text[lead.end():] if lead else text
+
+
+def clean(text: str) -> str:
+    """Strip wrappers (``$``, ``\\(``, bold, boxes), commentary and trailing punctuation from an answer."""
+    if len(text) > MAX_CLEAN_CHARS:
+        return text.strip()
+    text = " ".join(_WRAPPERS.sub(" ", unbox(text)).split()).lstrip(_EDGE)  # single spaces keep the regexes linear
+    cut = _COMMENTARY.search(text)
+    if cut and cut.start() > 0:
+        text = text[:cut.start()]
+    remarks = _PARENS.sub(lambda m: "" if _CYRILLIC.search(m.group(1)) else m.group(), text)
+    text = _strip_words((remarks if remarks.strip(_TRAILING) else text).strip())
+    while text and text[-1] in _TRAILING and not text.endswith(".."):
+        text = text[:-1].rstrip()
+    return text.lstrip(_EDGE)
+
+
+def _block(lines: list[str]) -> str:
+    """The first non-empty line, or a whole display block when it opens one."""
+    for index, line in enumerate(lines):
+        stripped = line.strip()
+        if not stripped:
+            continue
+        closer = _OPENERS.get(stripped)
+        if closer is None:
+            return stripped
+        body = []
+        for inner in lines[index + 1:index + 1 + MAX_BLOCK_LINES]:
+            if inner.strip() == closer:
+                break
+            body.append(inner.strip())
+        return " ".join(body)
+    return ""
+
+
+def _marker_answers(text: str) -> list[tuple[int, int, str]]:
+    """``(start, end, answer)`` for the last MAX_CANDIDATES answer markers; an empty line after a marker takes
+    the next line or display block."""
+    found = []
+    spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
+    spans += [(m.start(), m.end()) for m in _HEADING.finditer(text)]
+    for start, body in sorted(spans)[-MAX_CANDIDATES:]:
+        line_end = text.find("\n", body)
+        line_end = len(text) if line_end < 0 else line_end
+        answer, end = text[body:line_end], line_end
+        if not clean(answer):
+            following = text[line_end + 1:line_end + 4000].split("\n")[:MAX_BLOCK_LINES + 4]
+            answer = _block(following)
+            end = line_end + 1 + len("\n".join(following))
+        found.append((start, end, answer))
+    return found
+
+
+def finished(text: str) -> bool:
+    """Does the response end like a finished text (not cut off mid-word or mid-formula at a token limit)?"""
+    tail = text.rstrip()
+    if tail.endswith("$"):
+        return tail.count("$") % 2 == 0
+    return bool(tail) and (tail[-1] in _FINAL_CHARS or tail.endswith(("\\]", "\\)")))
+
+
+def _fallback(text: str) -> str:
+    """The last displayed formula or the last number, whichever comes later; nothing from a cut-off text."""
+    if not finished(text):
+        return ""
+    display_end, display = -1, ""
+    for opener, closer in (("\\[", "\\]"), ("$$", "$$")):
+        end = text.rfind(closer)
+        start = text.rfind(opener, 0, end) if end > 0 else -1
+        if start >= 0 and end > display_end:
+            display_end, display = end, text[start + len(opener):end]
+    offset = max(0, len(text) - 20_000)
+    numbers = list(_NUMBER.finditer(text, offset))
+    if numbers and numbers[-1].start() > display_end:
+        return numbers[-1].group()
+    return display
+
+
+def extract_answer(response: str) -> str:
+    """The final answer stated in ``response``, cleaned of wrappers; ``""`` when there is none."""
+    text = response[-MAX_RESPONSE_CHARS:]
+    markers = _marker_answers(text)
+    candidates = [(start, answer) for start, _, answer in markers]
+    candidates += [(box[0], _content(text, box)) for box in boxes(text, MAX_CANDIDATES)
+                   if not any(m_start <= box[0] < m_end for m_start, m_end, _ in markers)]
+    for _, answer in sorted(candidates, key=lambda c: c[0], reverse=True):
+        cleaned = clean(answer)
+        if cleaned:
+            return cleaned
+    if markers:  # only empty markers: the answer is what the text concluded just before the last one
+        text = text[:markers[-1][0]]
+    return clean(_fallback(text))

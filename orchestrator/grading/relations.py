@@ -1,0 +1,92 @@
+"""What ``x = 5``, ``76 + 86 = 162``, ``\\sqrt2 ≈ 1.41``, ``1 < x ≤ 2`` and lists of such items mean as answers."""
+from __future__ import annotations
+
+import sympy
+
+from . import values as V
+from .lexer import ParseError
+
+_FLIP = {"<": ">", ">": "<", "≤": "≥", "≥": "≤"}
+
+
+def name_of(side: V.Value) -> str | None:
+    """The unknown's name when ``side`` is a bare symbol (``x``, ``a_1``)."""
+    plain = isinstance(side, V.Scalar) and side.unit is None and side.num is not None
+    expr = side.num.expr if plain else None  # type: ignore[union-attr]
+    return expr.name if isinstance(expr, sympy.Symbol) and expr != V.HUGE else None
+
+
+def _tuple_names(side: V.Value) -> tuple[str, ...] | None:
+    if isinstance(side, V.Bracket) and side.left == "(":
+        names = tuple(name_of(v) for v in side.values)
+        if all(names):
+            return names  # type: ignore[return-value]
+    return None
+
+
+def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
+    """``x = a = b ≈ c`` is ``x = b``: the last exact side, named after a leading unknown."""
+    name = name_of(sides[0])
+    names = _tuple_names(sides[0])
+    head = 1 if (name or names) and len(sides) > 1 else 0
+    value = sides[head]
+    for op, side in zip(ops[head:], sides[head + 1:]):
+        if op == "≈":
+            break
+        value = side
+    if names and isinstance(value, V.Bracket) and len(value.values) == len(names):
+        return V.Items("named", value.values, names)
+    return V.Named(name, value) if name and head else value
+
+
+def _interval(sides: list[V.Value], ops: list[str]) -> V.Value:
+    """``x > 2`` -> x ∈ (2; ∞); ``1 < x ≤ 2`` -> x ∈ (1; 2]."""
+    if len(ops) == 1 and name_of(sides[1]) and not name_of(sides[0]):
+        sides, ops = [sides[1], sides[0]], [_FLIP[ops[0]]]
+    if len(ops) == 1 and name_of(sides[0]):
+        bound, op = sides[1], ops[0]
+        infinity = V.Scalar(V.Num(sympy.oo if op in (">", "≥") else -sympy.oo))
+        closed = "[" if op == "≥" else "]" if op == "≤" else ""
+        if op in (">", "≥"):
+            return V.Named(name_of(sides[0]), V.Bracket(closed or "(", ")", (bound, infinity)))  # type: ignore[arg-type]
+        return V.Named(name_of(sides[0]), V.Bracket("(", closed or ")", (infinity, bound)))  # type: ignore[arg-type]
+    if len(ops) == 2 and name_of(sides[1]) and ops[0] in ("<", "≤") and ops[1] in ("<", "≤"):
+        left = "[" if ops[0] == "≤" else "("
+        right = "]" if ops[1] == "≤" else ")"
+        return V.Named(name_of(sides[1]), V.Bracket(left, right, (sides[0], sides[2])))  # type: ignore[arg-type]
+    if len(ops) == 2 and name_of(sides[1]) and ops[0] in (">", "≥") and ops[1] in (">", "≥"):
+        return _interval(list(reversed(sides)), [_FLIP[ops[1]], _FLIP[ops[0]]])
+    raise ParseError("unsupported inequality")
+
+
+def relation(sides: list[V.Value], ops: list[str]) -> V.Value:
+    """The value an item stands for."""
+    if not ops:
+        return sides[0]
+    if all(op in ("=", "≈") for op in ops):
+        return _equality(sides, ops)
+    if ops == ["∈"] and name_of(sides[0]):
+        return V.Named(name_of(sides[0]), sides[1])  # type: ignore[arg-type]
+    if all(op in _FLIP for op in ops):
+        return _interval(sides, ops)
+    raise ParseError(f"unsupported relation {' '.join(ops)}")
+
+
+def base_name(name: str) -> str:
+    return name.split("_", 1)[0]
+
+
+def combine(items: list[V.Value]) -> V.Value:
+    """One value for a list: a single item, named unknowns (x = 1, y = 2) or a set (roots, listed answers)."""
+    if len(items) == 1:
+        return items[0]
+    if items and all(isinstance(item, V.Named) for item in items):
+        names = tuple(item.name for item in items)  # type: ignore[union-attr]
+        if len({base_name(n) for n in names}) == len(names):
+            return V.Items("named", tuple(item.value for item in items), names)  # type: ignore[union-attr]
+    values: list[V.Value] = []
+    for item in items:
+        inner = item.value if isinstance(item, V.Named) else item
+        if inner not in values:
+            values.append(inner)
+    return V.Items("set", tuple(values))

@@ -1,0 +1,49 @@
+"""Real model answers from ../shared/upstream-data (read at run time; skipped when the folder is absent)."""
+from __future__ import annotations
+
+import collections
+
+import pytest
+
+from grading_real_labels import LABELS
+from grading_upstream import UpstreamAnswer, available, load_upstream
+from orchestrator.contract import Grade
+from orchestrator.grading import GradeRequest, grade_many
+
+pytestmark = pytest.mark.skipif(not available(), reason="../shared/upstream-data is not present")
+
+
+@pytest.fixture(scope="module")
+def upstream() -> list[UpstreamAnswer]:
+    return load_upstream()
+
+
+@pytest.fixture(scope="module")
+def graded(upstream: list[UpstreamAnswer]) -> dict[tuple[str, int], Grade]:
+    grades = grade_many([GradeRequest(a.response, a.reference) for a in upstream])
+    return {a.key: g for a, g in zip(upstream, grades)}
+
+
+@pytest.mark.timeout(600)
+def test_every_real_answer_is_graded_without_timeout(upstream: list[UpstreamAnswer],
+                                                     graded: dict[tuple[str, int], Grade]) -> None:
+    assert len(upstream) >= 2000
+    verdicts = collections.Counter(g.verdict for g in graded.values())
+    assert verdicts["timeout"] == 0
+    assert verdicts["correct"] > 500 and verdicts["incorrect"] > 1000
+    assert max(g.seconds for g in graded.values()) < 2.5
+
+
+def test_the_labels_point_at_real_answers(upstream: list[UpstreamAnswer]) -> None:
+    keys = {a.key for a in upstream}
+    assert len(LABELS) >= 600
+    assert len({(f, i) for f, i, _ in LABELS}) == len(LABELS)
+    assert all((f, i) in keys and label in ("c", "i") for f, i, label in LABELS)
+
+
+def test_agreement_with_hand_labels(graded: dict[tuple[str, int], Grade]) -> None:
+    false_pos = [(f, i) for f, i, label in LABELS if label == "i" and graded[(f, i)].verdict == "correct"]
+    false_neg = [(f, i) for f, i, label in LABELS if label == "c" and graded[(f, i)].verdict != "correct"]
+    agreement = 1 - (len(false_pos) + len(false_neg)) / len(LABELS)
+    assert agreement >= 0.99, f"false positives {false_pos}, false negatives {false_neg}"
+    assert len(false_pos) <= 1
