@@ -18,6 +18,7 @@ from typing import Any, Sequence
 
 from . import __version__
 from .contract import ModelConfig
+from .errors import ResultsError
 
 FULL_HASH_LIMIT = 256 * 1024 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -113,6 +114,11 @@ class Manifest:
         from .fileio import atomic_write_text
         with self._lock:
             text = json.dumps(self.data, ensure_ascii=False, indent=2, default=str)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ResultsError(f"cannot create {self.path.parent}: {exc.strerror}; make the results directory "
+                               "writable, then rerun") from None
         atomic_write_text(self.path, text + "\n")
         return self.path
 

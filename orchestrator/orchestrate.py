@@ -25,6 +25,7 @@ from .manifest import Manifest
 from .plan import Placement, plan, render_plan
 from .progress import Progress
 from .runner import DatasetRun, ModelOutcome, RunContext, run_model
+from .server import LOCAL_HOSTS
 
 log = logging.getLogger(__name__)
 DEFAULT_DATASETS = ("russianmath", "russianphysics")
@@ -177,7 +178,7 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     servers = ServerGroup()
     install_signal_handlers(lambda: (stop.set(), servers.stop_all()))
     progress = Progress(stream=opts.progress_stream or sys.stderr)
-    ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir / run_id, datasets=runs,
+    ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir, datasets=runs,
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
                      grade=_grader() if opts.grade else None, fresh=opts.fresh)
     by_key = {p.job.model.key: p for p in placements}
@@ -198,11 +199,23 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
 def _spec(placement: Placement, gpus: tuple[int, ...]):
     if placement.spec is None:
         return None
-    spec = dataclasses.replace(placement.spec, gpus=tuple(gpus), port=0)
-    if not gpus:
-        from .server import cpu_server_env
-        spec = dataclasses.replace(spec, env=tuple(cpu_server_env(spec.tensor_parallel_size).items()) + spec.env)
-    return spec
+    spec = dataclasses.replace(placement.spec, gpus=tuple(gpus), port=placement.job.model.vllm.port or 0)
+    if spec.host not in LOCAL_HOSTS and not spec.api_key:
+        spec = dataclasses.replace(spec, api_key=secrets.token_urlsafe(32))  # reachable from outside: require a key
+    return dataclasses.replace(spec, env=tuple(_placement_env(spec).items()) + spec.env)
+
+
+def _placement_env(spec) -> dict[str, str]:
+    """GPU servers: CUDA numbering as nvidia-smi's. CPU servers with TP > 1: one core range per worker."""
+    if spec.gpus:
+        return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    workers = spec.tensor_parallel_size * spec.pipeline_parallel_size
+    if workers == 1 or any(k == "VLLM_CPU_OMP_THREADS_BIND" for k, _ in spec.env):
+        return {}
+    cores = sorted(os.sched_getaffinity(0))
+    share = max(1, len(cores) // workers)
+    ranges = [cores[i * share:(i + 1) * share] or cores[-1:] for i in range(workers)]
+    return {"VLLM_CPU_OMP_THREADS_BIND": "|".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in ranges)}
 
 
 def _outcome(key: str, result: object, stopped: bool) -> ModelOutcome:

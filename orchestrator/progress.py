@@ -21,12 +21,19 @@ class ModelProgress:
 
     model: str
     total: int = 0
-    done: int = 0
-    correct: int = 0
     errors: int = 0
     tokens: int = 0
     status: str = "waiting"
     started: float | None = None
+    per_dataset: dict[str, list[int]] = field(default_factory=dict)  # dataset -> [done, correct]
+
+    @property
+    def done(self) -> int:
+        return sum(d for d, _ in self.per_dataset.values())
+
+    @property
+    def correct(self) -> int:
+        return sum(c for _, c in self.per_dataset.values())
 
     def line(self, now: float) -> str:
         elapsed = (now - self.started) if self.started else 0.0
@@ -68,14 +75,20 @@ class Progress:
             if status == "running" and entry.started is None:
                 entry.started = self.clock()
 
-    def record(self, model: str, *, correct: bool, tokens: int, error: bool) -> None:
+    def sync(self, model: str, dataset: str, done: int, correct: int) -> None:
+        """Set a dataset's counts from its checkpoint (at start, and again after a server restart)."""
+        with self._lock:
+            self._get(model).per_dataset[dataset] = [done, correct]
+
+    def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None:
         with self._lock:
             entry = self._get(model)
             if error:
                 entry.errors += 1
                 return
-            entry.done += 1
-            entry.correct += int(correct)
+            counts = entry.per_dataset.setdefault(dataset, [0, 0])
+            counts[0] += 1
+            counts[1] += int(correct)
             entry.tokens += tokens
 
     def lines(self) -> list[str]:

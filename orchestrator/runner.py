@@ -62,6 +62,14 @@ class RunContext:
     start_server: Callable[..., "ServerLike"] | None = None
     client_factory: Callable[..., ChatClient] = ChatClient
     fresh: bool = False
+    _freshened: set = field(default_factory=set, repr=False)
+
+    def take_fresh(self, model: str, dataset: str) -> bool:
+        """True the first time a series is opened in a --fresh run (a restart must not discard it again)."""
+        if not self.fresh or (model, dataset) in self._freshened:
+            return False
+        self._freshened.add((model, dataset))
+        return True
 
 
 class ServerLike:  # the part of orchestrator.server.VllmServer that the runner uses
@@ -84,6 +92,7 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
     outcome = ModelOutcome(model=model.key, status="running")
     started = time.monotonic()
     ctx.progress.set_status(model.key, "starting" if spec else "running")
+    ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets))
     try:
         if spec is None:
             outcome.scores = _run_datasets(ctx, model, _pick_endpoint(model), alive=None, context_len=None)
@@ -160,17 +169,16 @@ def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint:
                  alive: Callable[[], bool] | None, context_len: int | None) -> SeriesScore:
     digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())
     store = SeriesStore(ctx.results_dir, model.key, run.spec.name, digest, meta=_series_meta(model, run),
-                        fresh=ctx.fresh)
-    missing = store.missing(run.problems)
-    ctx.progress.add_total(model.key, len(run.problems))
-    _count_done(ctx.progress, model.key, store, len(run.problems) - len(missing))
+                        fresh=ctx.take_fresh(model.key, run.spec.name))
+    _count_done(ctx.progress, model.key, store, run.problems)
     client = ctx.client_factory(endpoint, model.model_name, model.sampling, alive=alive, context_len=context_len)
     began = time.monotonic()
     try:
-        return run_series(missing, client, store, lambda p: build_messages(p, model.sampling.system_prompt),
+        return run_series(run.problems, client, store, lambda p: build_messages(p, model.sampling.system_prompt),
                           grade=ctx.grade, parallel=model.sampling.parallel, stop=ctx.stop,
                           on_record=lambda rec: _on_record(ctx.progress, model.key, rec))
     finally:
+        client.close()
         if ctx.manifest is not None:
             ctx.manifest.timing(model.key, run.spec.name, time.monotonic() - began)
 
@@ -181,16 +189,16 @@ def _series_meta(model: ModelConfig, run: DatasetRun) -> dict:
             "model": model.vllm.model if model.vllm else [e.api_base for e in model.endpoints]}
 
 
-def _count_done(progress: Progress, key: str, store: SeriesStore, done: int) -> None:
-    if done <= 0:
-        return
-    for rec in store.records():
-        if rec.error is None:
-            progress.record(key, correct=rec.verdict == "correct", tokens=0, error=False)
+def _count_done(progress: Progress, key: str, store: SeriesStore, problems: Sequence[Problem]) -> None:
+    """Set the progress counts of this dataset from the checkpoint (so a restart never counts twice)."""
+    wanted = {p.id for p in problems}
+    done = [rec for rec in store.records() if rec.error is None and rec.id in wanted]
+    progress.sync(key, store.dataset, len(done), sum(rec.verdict == "correct" for rec in done))
 
 
 def _on_record(progress: Progress, key: str, rec: AnswerRecord) -> None:
-    progress.record(key, correct=rec.verdict == "correct", tokens=rec.completion_tokens, error=rec.error is not None)
+    progress.record(key, rec.dataset, correct=rec.verdict == "correct", tokens=rec.completion_tokens,
+                    error=rec.error is not None)
 
 
 __all__ = ["DatasetRun", "ModelOutcome", "RunContext", "run_model", "EndpointError", "ServerError"]
