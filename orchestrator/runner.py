@@ -97,7 +97,7 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
         if spec is None:
             outcome.scores = _run_datasets(ctx, model, _pick_endpoint(model), alive=None, context_len=None)
         else:
-            outcome.scores = _run_managed(ctx, model, spec, outcome)
+            outcome.scores = _already_done(ctx, model) or _run_managed(ctx, model, spec, outcome)
         outcome.status = "interrupted" if ctx.stop.is_set() else "finished"
     except ResultsError:
         raise  # the disk is the run's problem, not this model's: stop everything
@@ -131,6 +131,27 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
             ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
         finally:
             _stop(ctx, model, server)
+
+
+def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | None:
+    """The scores when every dataset's checkpoint is complete (a rerun then starts no server), else None."""
+    if ctx.fresh:
+        return None
+    scores = []
+    for run in ctx.datasets:
+        store = _open_store(ctx, model, run)
+        if store.missing(run.problems):
+            return None
+        _count_done(ctx.progress, model.key, store, run.problems)
+        scores.append(store.score())
+    log.info("model %s: every answer is in the checkpoint; no server needed", model.key)
+    return scores
+
+
+def _open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> SeriesStore:
+    digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())
+    return SeriesStore(ctx.results_dir, model.key, run.spec.name, digest, meta=_series_meta(model, run),
+                       fresh=ctx.take_fresh(model.key, run.spec.name))
 
 
 def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
@@ -167,9 +188,7 @@ def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequ
 
 def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint: Endpoint | Sequence[Endpoint],
                  alive: Callable[[], bool] | None, context_len: int | None) -> SeriesScore:
-    digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())
-    store = SeriesStore(ctx.results_dir, model.key, run.spec.name, digest, meta=_series_meta(model, run),
-                        fresh=ctx.take_fresh(model.key, run.spec.name))
+    store = _open_store(ctx, model, run)
     _count_done(ctx.progress, model.key, store, run.problems)
     client = ctx.client_factory(endpoint, model.model_name, model.sampling, alive=alive, context_len=context_len)
     began = time.monotonic()

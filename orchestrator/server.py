@@ -1,0 +1,368 @@
+"""vLLM server lifecycle: start in its own session, wait until ready, watch, stop TERM -> grace -> KILL.
+
+``VllmServer(spec, run_id, logs_dir)`` starts ``<python> -m vllm.entrypoints.openai.api_server ...`` with
+``CUDA_VISIBLE_DEVICES`` set to its GPUs, a ``VLLM_PORT`` block of its own, the run markers of ``state.py`` in its
+environment, and its output in ``logs/<run-id>/<name>.log``. It is recorded in the state file while it runs and is a
+member of ``signals.SERVERS``. ``start_server`` adds the one retry on another port after "address already in use".
+"""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import re
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+from typing import Any, Callable
+
+import requests
+
+from . import logcause
+from .contract import Endpoint, ServerSpec
+from .errors import ServerError, ServerStartError
+from .ports import PortRegistry, default_state_dir
+from .signals import SERVERS, ServerGroup
+from .state import (RUN_ENV, SERVER_ENV, ProcessTable, ProcInfo, PsutilProcs, ServerRecord, StateFile, belongs,
+                    terminate)
+
+log = logging.getLogger(__name__)
+
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to vanish
+PYTHON_NOT_FOUND = "python not found"
+
+
+def cpu_server_env() -> dict[str, str]:
+    """Environment for a vLLM CPU server that shares a small machine: 1 GiB KV cache, no thread pinning, eager."""
+    return {
+        "VLLM_CPU_KVCACHE_SPACE": "1",        # GiB; the default (4) would not let several servers fit
+        "VLLM_CPU_OMP_THREADS_BIND": "nobind",  # pinning would put every server on the same cores
+        "VLLM_CPU_CI_ENV": "1",               # dynamo+eager instead of inductor compilation: starts much faster
+        "VLLM_HOST_IP": "127.0.0.1",          # internal sockets on loopback
+    }
+
+
+def default_env() -> dict[str, str]:
+    """Defaults for every server: no usage statistics leave the host, unbuffered logs."""
+    return {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
+
+
+def server_env(spec: ServerSpec, run_id: str, server_id: str, vllm_port: int, api_key: str | None,
+               base: dict[str, str] | None = None) -> dict[str, str]:
+    """The server's environment: defaults < ``base`` (os.environ) < ``spec.env`` < what the orchestrator owns."""
+    env = {**default_env(), **({} if spec.gpus else cpu_server_env())}
+    env.update(os.environ if base is None else base)
+    env.pop("VLLM_API_KEY", None)
+    env.update(dict(spec.env))
+    env.update({"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in spec.gpus), "VLLM_PORT": str(vllm_port),
+                RUN_ENV: run_id, SERVER_ENV: server_id})
+    if api_key:
+        env["VLLM_API_KEY"] = api_key
+    return env
+
+
+def log_name(name: str) -> str:
+    """A file-name-safe form of a model key (hub ids have slashes)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "server"
+
+
+class VllmServer:
+    """One managed vLLM server. A context manager: ``__enter__`` starts and waits until ready, ``__exit__`` stops."""
+
+    def __init__(self, spec: ServerSpec, run_id: str, logs_dir: Path, *, state: StateFile | None = None,
+                 ports: PortRegistry | None = None, popen: Callable[..., Any] = subprocess.Popen,
+                 session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], None] = time.sleep, poll_interval: float = 0.25, grace: float = 20.0,
+                 procs: ProcessTable | None = None, group: ServerGroup | None = None,
+                 avoid_ports: tuple[int, ...] = (), health_timeout: float = 5.0) -> None:
+        self.spec, self.run_id, self.logs_dir = spec, run_id, Path(logs_dir)
+        self.log_path = (self.logs_dir / run_id / f"{log_name(spec.name)}.log").resolve()
+        self.server_id = uuid.uuid4().hex
+        self.poll_interval, self.grace, self.health_timeout = poll_interval, grace, health_timeout
+        self._state = state if state is not None else StateFile(self.logs_dir)
+        self._ports = ports if ports is not None else PortRegistry(default_state_dir())
+        self._popen, self._clock, self._sleep = popen, clock, sleep
+        self._session = session if session is not None else _local_session()
+        self._procs = procs if procs is not None else PsutilProcs()
+        self._group = group if group is not None else SERVERS
+        self._avoid = avoid_ports
+        self._api_key = spec.api_key if spec.api_key and spec.host not in LOCAL_HOSTS else None
+        self._proc: Any = None
+        self._rec: ServerRecord | None = None
+        self._log: Any = None
+        self._log_offset = 0
+        self._started_at = 0.0
+        self._stopped = False
+        self._stop_lock = threading.RLock()
+
+    # -- public ---------------------------------------------------------------------------------------------------
+
+    @property
+    def pid(self) -> int | None:
+        return self._proc.pid if self._proc is not None else None
+
+    @property
+    def endpoint(self) -> Endpoint:
+        return Endpoint(api_base=self.spec.base_url + "/v1", api_key=self._api_key)
+
+    def start(self) -> None:
+        """Reserve a port and spawn the server in its own session; returns at once (see ``wait_ready``)."""
+        if self._proc is not None:
+            raise ServerError(f"server {self.spec.name!r} was already started (pid {self.pid}); create a new one")
+        port = self._ports.reserve(self.spec.port or None, avoid=self._avoid)
+        self.spec = dataclasses.replace(self.spec, port=port)
+        self._group.add(self)  # before the spawn: a signal handler's stop_all() must see it
+        try:
+            self._spawn(self._ports.vllm_port_base(port))
+            self._record()
+        except BaseException:
+            self._abort_start()
+            raise
+        log.info("started vLLM server %r (pid %d, port %d, gpus %s), log %s", self.spec.name, self.pid, port,
+                 list(self.spec.gpus), self.log_path)
+
+    def wait_ready(self) -> None:
+        """Poll until alive, ``/health`` 200 and ``/v1/models`` lists the served name; stop and raise on failure."""
+        if self._proc is None:
+            raise ServerError(f"server {self.spec.name!r} was not started; call start() before wait_ready()")
+        deadline = self._started_at + self.spec.startup_timeout
+        while True:
+            code = self._proc.poll()
+            if code is not None:
+                self._fail(f"exited with code {code} before it was ready", timed_out=False)
+            if self._ready():
+                log.info("vLLM server %r ready on %s after %.1f s", self.spec.name, self.spec.base_url,
+                         self._clock() - self._started_at)
+                return
+            if self._clock() >= deadline:
+                self._fail(f"was not ready within {self.spec.startup_timeout:.0f} s", timed_out=True)
+            self._sleep(self.poll_interval)
+
+    def alive(self) -> bool:
+        """The process runs and ``/health`` answers 200 (503 means its engine died under a live API process)."""
+        if self._proc is None or self._stopped or self._proc.poll() is not None:
+            return False
+        return self._get("/health") is not None
+
+    def max_model_len(self) -> int | None:
+        """The context length vLLM serves the model with (from ``/v1/models``), or None if unknown."""
+        for entry in self._models():
+            if entry.get("id") == self.spec.served_name and isinstance(entry.get("max_model_len"), int):
+                return entry["max_model_len"]
+        return None
+
+    def diagnose(self) -> tuple[str, str]:
+        """(cause, last log lines) of this start attempt, e.g. to explain why ``alive()`` turned False."""
+        text = self._redact(logcause.read_since(self.log_path, self._log_offset))
+        return logcause.detect_cause(text), logcause.tail_lines(text)
+
+    def stop(self) -> None:
+        """SIGTERM the session, wait ``grace``, SIGKILL it, check nothing is left. Idempotent, signal-safe."""
+        if self._proc is None or self._stopped:
+            return
+        if not self._stop_lock.acquire(timeout=self.grace + 2 * KILL_WAIT):
+            log.error("gave up waiting for another thread to stop server %r", self.spec.name)
+            return
+        try:
+            if not self._stopped:
+                all_gone = self._kill_session()
+                self._stopped = True
+                self._forget(keep_record=not all_gone)
+        finally:
+            self._stop_lock.release()
+
+    def __enter__(self) -> "VllmServer":
+        self.start()
+        self.wait_ready()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"VllmServer({self.spec.name!r}, pid={self.pid}, port={self.spec.port})"
+
+    # -- start --------------------------------------------------------------------------------------------------
+
+    def _spawn(self, vllm_port: int) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(self.log_path, "ab")
+        self._log_offset = self._log.tell()
+        cmd = self.spec.command()
+        self._log.write(f"=== deathmath-orchestrate: {time.strftime('%Y-%m-%d %H:%M:%S')} starting "
+                        f"{' '.join(cmd)}\n".encode())
+        self._log.flush()
+        self._spawn_wall = time.time()
+        env = server_env(self.spec, self.run_id, self.server_id, vllm_port, self._api_key)
+        try:
+            self._proc = self._popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
+                                     env=env, start_new_session=True, close_fds=True)
+        except OSError as exc:
+            raise ServerStartError(f"cannot run {self.spec.python!r} for server {self.spec.name!r} ({exc}); "
+                                   "set vllm.python to a Python with vLLM installed",
+                                   cause=PYTHON_NOT_FOUND) from None
+        self._started_at = self._clock()
+
+    def _abort_start(self) -> None:
+        if self._proc is not None:
+            self.stop()
+            return
+        self._ports.release(self.spec.port)
+        self._group.discard(self)
+        self._close_log()
+
+    def _record(self) -> None:
+        me = os.getpid()
+        created = self._procs.create_time(self._proc.pid)
+        self._rec = ServerRecord(
+            pid=self._proc.pid, pgid=self._proc.pid, server_id=self.server_id, run_id=self.run_id,
+            create_time=created if created is not None else self._spawn_wall - 1.0,
+            owner_pid=me, owner_create_time=self._procs.create_time(me) or 0.0, name=self.spec.name,
+            gpus=tuple(self.spec.gpus), port=self.spec.port, log_path=str(self.log_path))
+        self._state.add(self._rec)
+
+    def _ready(self) -> bool:
+        if not self._listens() or self._get("/health") is None:
+            return False
+        return any(m.get("id") == self.spec.served_name for m in self._models())
+
+    def _listens(self) -> bool:
+        """Does our server hold the listening socket? (else another process would answer /health on our port)
+
+        vLLM's API process binds it (with --api-server-count > 1 it binds it and hands it to its children), so one
+        cheap look at that process suffices; None (not knowable) counts as yes.
+        """
+        ports = self._procs.listening(self._proc.pid)
+        return ports is None or self.spec.port in ports
+
+    def _fail(self, what: str, *, timed_out: bool) -> None:
+        cause, tail = self.diagnose()
+        if cause == logcause.UNKNOWN and timed_out:
+            cause = logcause.TIMEOUT
+        self.stop()
+        raise ServerStartError(
+            f"vLLM server {self.spec.name!r} (model {self.spec.model}, port {self.spec.port}) {what}: {cause}; "
+            f"{logcause.HINTS[cause]}; log {self.log_path}; last lines: {logcause.one_line_quote(tail)}",
+            cause=cause, log_tail=tail)
+
+    # -- HTTP ---------------------------------------------------------------------------------------------------
+
+    def _get(self, path: str) -> requests.Response | None:
+        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        try:
+            resp = self._session.get(self.spec.base_url + path, headers=headers, timeout=self.health_timeout)
+        except requests.RequestException:
+            return None
+        return resp if resp.status_code == 200 else None
+
+    def _models(self) -> list[dict]:
+        resp = self._get("/v1/models")
+        try:
+            data = resp.json().get("data", []) if resp is not None else []
+        except (ValueError, AttributeError):
+            return []
+        return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+
+    def _redact(self, text: str) -> str:
+        return text.replace(self.spec.api_key, "***") if self.spec.api_key else text
+
+    # -- stop ---------------------------------------------------------------------------------------------------
+
+    def _kill_session(self) -> bool:
+        """TERM -> grace -> KILL; True when no process of the server is left."""
+        began = self._clock()
+        send = _OnceSender(self._proc, self._procs)
+        send(signal.SIGTERM, [])  # the whole group at once, before the first (slower) process-table scan
+        left = terminate(self._session_procs, send, self.grace, table=self._procs, clock=self._clock,
+                         sleep=self._sleep, kill_wait=KILL_WAIT)
+        self._proc.poll()  # reap our child
+        if left:
+            log.error("server %r: pids %s of session %d survive SIGKILL; its record stays in %s for `cleanup`",
+                      self.spec.name, [p.pid for p in left], self._proc.pid, self._state.path)
+        else:
+            log.info("stopped vLLM server %r (session %d) in %.1f s", self.spec.name, self._proc.pid,
+                     self._clock() - began)
+        return not left
+
+    def _session_procs(self) -> list[ProcInfo]:
+        """Live processes of this server: its session (while that id is surely ours) and all that carry its marker."""
+        sid, unreaped = self._proc.pid, _unreaped(self._proc)
+        return [p for p in self._procs.list() if (self._rec is not None and belongs(p, self._rec))
+                or (unreaped and not p.zombie and p.sid == sid)]
+
+    def _forget(self, keep_record: bool = False) -> None:
+        steps = [lambda: self._ports.release(self.spec.port)]
+        if not keep_record:
+            steps.append(lambda: self._state.remove(self._proc.pid))
+        for step in steps:
+            try:
+                step()
+            except Exception:  # noqa: BLE001 -- the processes are gone; bookkeeping must not mask that
+                log.exception("bookkeeping after stopping server %r failed", self.spec.name)
+        self._group.discard(self)
+        self._close_log()
+
+    def _close_log(self) -> None:
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+def _unreaped(proc: Any) -> bool:
+    """Our child is not reaped yet, so its pid (= its session and group id) cannot belong to anyone else."""
+    return proc.returncode is None
+
+
+class _OnceSender:
+    """Sends each signal once: to the group while its id is surely ours, else (and to strays) process by process."""
+
+    def __init__(self, proc: Any, procs: ProcessTable) -> None:
+        self._proc, self._procs = proc, procs
+        self._sent: set[tuple[int, int]] = set()   # (pid or -pgid, signal)
+
+    def __call__(self, sig: int, targets: list[ProcInfo]) -> None:
+        pgid = self._proc.pid
+        grouped = _unreaped(self._proc) and self._group(pgid, sig)
+        for p in targets:
+            if not (grouped and p.pgid == pgid) and (p.pid, sig) not in self._sent:
+                self._sent.add((p.pid, sig))
+                self._procs.signal(p.pid, sig)
+
+    def _group(self, pgid: int, sig: int) -> bool:
+        if (-pgid, sig) in self._sent:
+            return True
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        self._sent.add((-pgid, sig))
+        return True
+
+
+def _local_session() -> requests.Session:
+    """A session that never goes through a proxy: every check targets the server's own address."""
+    session = requests.Session()
+    session.trust_env = False
+    return session
+
+
+def start_server(spec: ServerSpec, run_id: str, logs_dir: Path, **kw: Any) -> VllmServer:
+    """Start a server and wait until ready; after "address already in use", retry once on another port."""
+    server = VllmServer(spec, run_id, logs_dir, **kw)
+    try:
+        server.start()
+        server.wait_ready()
+        return server
+    except ServerStartError as exc:
+        if exc.cause != logcause.ADDRESS_IN_USE:
+            raise
+        log.warning("port %d of server %r was taken; retrying once on another port", server.spec.port, spec.name)
+    retry = VllmServer(dataclasses.replace(spec, port=0), run_id, logs_dir,
+                       **{**kw, "avoid_ports": (*kw.get("avoid_ports", ()), server.spec.port)})
+    retry.start()
+    retry.wait_ready()
+    return retry
