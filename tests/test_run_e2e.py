@@ -64,37 +64,29 @@ def answered_ids(rows: list[dict]) -> list[str]:
     return [r["id"] for r in rows if r.get("error") is None]
 
 
-def our_processes(marker_dir: Path) -> list[psutil.Process]:
-    """vLLM processes started for this test (their command line or environment names the test's directory)."""
+def our_processes(tmp_path: Path) -> list[psutil.Process]:
+    """Processes of this test's servers: their stdout is a server log under ``tmp_path/logs`` (inherited by
+    VLLM::EngineCore and VLLM::Worker, which rename themselves)."""
+    logs = str(tmp_path / "logs")
     found = []
-    for proc in psutil.process_iter(["cmdline", "pid"]):
+    for proc in psutil.process_iter(["pid"]):
         try:
-            cmd = " ".join(proc.info["cmdline"] or [])
-            if "vllm" in cmd and str(marker_dir) in cmd or proc.name().startswith("VLLM::") and \
-                    str(marker_dir) in " ".join(proc.environ().values()):
+            if os.readlink(f"/proc/{proc.pid}/fd/1").startswith(logs):
                 found.append(proc)
-        except (psutil.NoSuchProcess, psutil.AccessDenied):
+        except OSError:
             continue
     return found
 
 
-def assert_no_orphans(tmp_path: Path, model: Path) -> None:
+def assert_no_orphans(tmp_path: Path) -> None:
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and our_processes(model):
+    while time.monotonic() < deadline and our_processes(tmp_path):
         time.sleep(0.5)
-    assert our_processes(model) == []
+    assert our_processes(tmp_path) == []
 
 
-@pytest.fixture
-def run_model_dir(tiny_model: Path, tmp_path: Path) -> Path:
-    """A private copy path (symlink) so that process checks can tell this test's servers apart."""
-    link = tmp_path / "model-link"
-    link.symlink_to(tiny_model, target_is_directory=True)
-    return link
-
-
-def test_two_models_end_to_end_then_resume(tmp_path: Path, run_model_dir: Path) -> None:
-    config = write_config(tmp_path, run_model_dir, {"tiny-a": {}, "tiny-b": {"parallel": 4}})
+def test_two_models_end_to_end_then_resume(tmp_path: Path, tiny_model: Path) -> None:
+    config = write_config(tmp_path, tiny_model, {"tiny-a": {}, "tiny-b": {"parallel": 4}})
     first = orchestrate(tmp_path, config)
     assert first.returncode == 0, first.stdout + first.stderr
     results = tmp_path / "results"
@@ -115,7 +107,7 @@ def test_two_models_end_to_end_then_resume(tmp_path: Path, run_model_dir: Path) 
     assert "startup" in facts["timings"]["tiny-a"] and facts["models"]["tiny-a"]["vllm"]["weights_sha256"]
     assert list((tmp_path / "logs").glob("*/tiny-a.log"))
     assert "tiny-a" in first.stdout and "leaderboard" in first.stdout
-    assert_no_orphans(tmp_path, run_model_dir)
+    assert_no_orphans(tmp_path)
 
     mtime = (results / "details" / "tiny-a" / "sample-math.jsonl").stat().st_mtime
     second = orchestrate(tmp_path, config)
@@ -138,19 +130,19 @@ def _count(tmp_path: Path, model: str, dataset: str) -> int:
     return path.read_text().count("\n") if path.exists() else 0
 
 
-def _engine_core(model_dir: Path) -> psutil.Process | None:
-    for proc in our_processes(model_dir):
+def _engine_core(tmp_path: Path) -> psutil.Process | None:
+    for proc in our_processes(tmp_path):
         if proc.name().startswith("VLLM::EngineCore"):
             return proc
     return None
 
 
-def test_server_killed_mid_run_is_restarted_and_each_problem_answered_once(tmp_path: Path, run_model_dir: Path) -> None:
-    config = write_config(tmp_path, run_model_dir, {"tiny-k": {"parallel": 1, "max_tokens": 200}})
+def test_server_killed_mid_run_is_restarted_and_each_problem_answered_once(tmp_path: Path, tiny_model: Path) -> None:
+    config = write_config(tmp_path, tiny_model, {"tiny-k": {"parallel": 1, "max_tokens": 200}})
     proc = orchestrate(tmp_path, config, "--dataset", "sample-math", wait=False)
     try:
         _wait_for(lambda: _count(tmp_path, "tiny-k", "sample-math") >= 1, 400, "a first answer")
-        engine = _engine_core(run_model_dir)
+        engine = _engine_core(tmp_path)
         assert engine is not None
         engine.kill()
         out, _ = proc.communicate(timeout=600)
@@ -161,11 +153,11 @@ def test_server_killed_mid_run_is_restarted_and_each_problem_answered_once(tmp_p
     assert "restart" in out
     ids = answered_ids(details(tmp_path, "tiny-k", "sample-math"))
     assert len(ids) == LIMIT and len(set(ids)) == LIMIT
-    assert_no_orphans(tmp_path, run_model_dir)
+    assert_no_orphans(tmp_path)
 
 
-def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, run_model_dir: Path) -> None:
-    config = write_config(tmp_path, run_model_dir, {"tiny-c": {"parallel": 1, "max_tokens": 200}})
+def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, tiny_model: Path) -> None:
+    config = write_config(tmp_path, tiny_model, {"tiny-c": {"parallel": 1, "max_tokens": 200}})
     proc = orchestrate(tmp_path, config, "--dataset", "sample-math", wait=False)
     try:
         _wait_for(lambda: _count(tmp_path, "tiny-c", "sample-math") >= 1, 400, "a first answer")
@@ -175,7 +167,7 @@ def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, run_model_
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     assert proc.returncode == 130, out
-    assert_no_orphans(tmp_path, run_model_dir)
+    assert_no_orphans(tmp_path)
     done = set(answered_ids(details(tmp_path, "tiny-c", "sample-math")))
     assert 1 <= len(done) < LIMIT
     again = orchestrate(tmp_path, config, "--dataset", "sample-math")
