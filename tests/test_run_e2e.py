@@ -116,6 +116,15 @@ def test_two_models_end_to_end_then_resume(tmp_path: Path, tiny_model: Path) -> 
     assert (results / "details" / "tiny-a" / "sample-math.jsonl").stat().st_mtime == mtime
 
 
+def kill_and_clean(tmp_path: Path, proc: subprocess.Popen) -> None:
+    """After a failed test: SIGKILL the orchestrator, then `cleanup` the servers it leaves (their own sessions)."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    subprocess.run([sys.executable, "-m", "orchestrator.cli", "cleanup", "--logs-dir", str(tmp_path / "logs")],
+                   capture_output=True, timeout=120)
+
+
 def _wait_for(predicate, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -147,8 +156,7 @@ def test_server_killed_mid_run_is_restarted_and_each_problem_answered_once(tmp_p
         engine.kill()
         out, _ = proc.communicate(timeout=600)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_and_clean(tmp_path, proc)
     assert proc.returncode == 0, out
     assert "restart" in out
     ids = answered_ids(details(tmp_path, "tiny-k", "sample-math"))
@@ -164,8 +172,7 @@ def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, tiny_model
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
+        kill_and_clean(tmp_path, proc)
     assert proc.returncode == 130, out
     assert_no_orphans(tmp_path)
     done = set(answered_ids(details(tmp_path, "tiny-c", "sample-math")))

@@ -1,0 +1,270 @@
+"""``ChatClient``: one problem -> one ``AnswerRecord`` over an OpenAI-compatible ``/v1/chat/completions``.
+
+* One pooled ``requests`` session per worker thread (keep-alive), proxies ignored for loopback servers.
+* Bounded retries with exponential backoff and jitter on connection errors, 429 and 5xx (``Retry-After`` honoured);
+  other 4xx are final. A read timeout is final for this run (a long generation would time out again; the resume
+  asks again). With several endpoints, retries move to the next one.
+* A managed server (``alive`` given) is checked after every failure: when it is dead, ``ServerDiedError`` at once.
+* ``context_len`` known: the prompt is counted through vLLM's ``POST /tokenize`` and ``max_tokens`` clamped to what
+  is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
+  from its numbers (twice at most) whatever the server.
+* Keys reach nothing but the ``Authorization`` header: every error text is scrubbed.
+"""
+from __future__ import annotations
+
+import itertools
+import logging
+import random
+import threading
+import time
+from typing import Any, Callable, Mapping, Sequence
+from urllib.parse import urlsplit
+
+import requests
+
+from ..contract import AnswerRecord, Endpoint, Problem, Sampling
+from ..errors import EndpointError, ServerDiedError
+from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
+                      usage_tokens, valid_reply)
+
+log = logging.getLogger(__name__)
+
+MANAGED_PARALLEL = 64   # concurrency that keeps a vLLM server's batch full
+MAX_CLAMPS = 2
+CONNECT_TIMEOUT = 10.0
+TOKENIZE_TIMEOUT = 30.0
+TEMPLATE_TOKENS = 256   # what a chat template may add (role tags, a default system prompt)
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
+class ChatClient:
+    """Asks one model; thread-safe (``run_series`` calls ``ask`` from ``parallel`` threads)."""
+
+    def __init__(self, endpoint: Endpoint | Sequence[Endpoint], model_name: str, sampling: Sampling, *,
+                 session_factory: Callable[[], requests.Session] = requests.Session,
+                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
+                 rng: Callable[[], float] = random.random, alive: Callable[[], bool] | None = None,
+                 context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
+                 backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16) -> None:
+        self.endpoints = (endpoint,) if isinstance(endpoint, Endpoint) else tuple(endpoint)
+        if not self.endpoints:
+            raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
+        self.model_name, self.sampling, self.context_len = model_name, sampling, context_len
+        self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
+        self._alive, self._extra = alive, dict(extra_body or {})
+        self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
+        self.scrub = Scrubber(e.api_key for e in self.endpoints)
+        self._local, self._lock = threading.local(), threading.Lock()
+        self._sessions: list[requests.Session] = []
+        self._turn = itertools.count()
+        self._tokenize_ok = True
+        self.failure_streak, self.last_error = 0, ""
+
+    # -- sessions ------------------------------------------------------------------------------------------------
+    def _session(self) -> requests.Session:
+        session = getattr(self._local, "session", None)
+        if session is None:
+            session = self._session_factory()
+            if all(_is_loopback(e.api_base) for e in self.endpoints):
+                session.trust_env = False  # never route loopback traffic through an HTTP(S)_PROXY
+            with self._lock:
+                self._sessions.append(session)
+            self._local.session = session
+        return session
+
+    def release_session(self) -> None:
+        """Close the calling thread's session (workers call it when they finish)."""
+        session = getattr(self._local, "session", None)
+        if session is not None:
+            self._local.session = None
+            with self._lock:
+                if session in self._sessions:
+                    self._sessions.remove(session)
+            session.close()
+
+    def close(self) -> None:
+        """Close every pooled session."""
+        with self._lock:
+            sessions, self._sessions = self._sessions, []
+        for session in sessions:
+            session.close()
+
+    def __enter__(self) -> "ChatClient":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- asking --------------------------------------------------------------------------------------------------
+    def ask(self, problem: Problem, messages: list[dict], settings_hash: str) -> AnswerRecord:
+        """The answer to ``problem``; transport failures come back as a record with ``error`` set.
+
+        Raises ``ServerDiedError`` when the managed server (``alive``) is dead.
+        """
+        rec = AnswerRecord(id=problem.id, dataset=problem.dataset, model=self.model_name, task=problem.task,
+                           reference=problem.reference, settings_hash=settings_hash, domain=problem.domain,
+                           tolerance=problem.tolerance)
+        turn = next(self._turn)
+        max_tokens, prompt_tokens, rec.error = self._budget(messages, self.endpoints[turn % len(self.endpoints)])
+        rec.prompt_tokens = prompt_tokens or 0
+        if rec.error is None:
+            data, rec.error, rec.latency_s = self._exchange(self._payload(messages, max_tokens), turn, prompt_tokens)
+            if data is not None:
+                _fill(rec, data)
+            self._note(rec)
+        rec.timestamp = time.time()
+        return rec
+
+    def _payload(self, messages: list[dict], max_tokens: int) -> dict[str, Any]:
+        return {**self._extra, "model": self.model_name, "messages": messages,
+                "temperature": self.sampling.temperature, "max_tokens": max_tokens}
+
+    def _exchange(self, payload: dict[str, Any], turn: int,
+                  prompt_tokens: int | None) -> tuple[Mapping[str, Any] | None, str | None, float]:
+        attempt = clamps = 0
+        while True:
+            endpoint = self.endpoints[(turn + attempt + clamps) % len(self.endpoints)]
+            out, latency = self._attempt(endpoint, payload, prompt_tokens)
+            if out.kind == "ok":
+                return out.data, None, latency
+            if out.kind == "clamp" and clamps < MAX_CLAMPS:
+                payload, clamps = {**payload, "max_tokens": out.max_tokens}, clamps + 1
+                continue
+            if out.kind in ("fatal", "clamp"):
+                return None, out.error, latency
+            self._check_alive(out.error)
+            if out.kind == "timeout" or attempt >= self.sampling.max_retries:
+                suffix = f" (gave up after {attempt + 1} attempts)" if out.kind == "retry" else ""
+                return None, out.error + suffix, latency
+            delay = self._backoff(attempt, out.retry_after)
+            log.info("%s: %s; retry %d of %d in %.1f s", self.model_name, out.error, attempt + 1,
+                     self.sampling.max_retries, delay)
+            self._sleep(delay)
+            attempt += 1
+
+    def _attempt(self, endpoint: Endpoint, payload: dict[str, Any],
+                 prompt_tokens: int | None) -> tuple[Outcome, float]:
+        start = self._clock()
+        try:
+            resp = self._session().post(endpoint.api_base.rstrip("/") + "/chat/completions", json=payload,
+                                        headers=_headers(endpoint), timeout=self._timeouts())
+        except requests.ConnectionError as exc:
+            return Outcome("retry", error=self.scrub(f"connection error: {exc}")), self._clock() - start
+        except requests.Timeout:
+            return Outcome("timeout", error=f"no reply within {self.sampling.request_timeout:g} s "
+                                            "(request_timeout)"), self._clock() - start
+        except requests.RequestException as exc:
+            return Outcome("retry", error=self.scrub(f"{type(exc).__name__}: {exc}")), self._clock() - start
+        return self._classify(resp, payload["max_tokens"], prompt_tokens), self._clock() - start
+
+    def _classify(self, resp: requests.Response, max_tokens: int, prompt_tokens: int | None) -> Outcome:
+        body = _json(resp)
+        if resp.status_code == 200:
+            if valid_reply(body):
+                return Outcome("ok", data=body)
+            return Outcome("retry", error="HTTP 200 without choices[0].message")
+        text = self.scrub(f"HTTP {resp.status_code}: {error_message(body, resp.text[:500])}")
+        if resp.status_code == 429 or resp.status_code >= 500:
+            return Outcome("retry", error=text, retry_after=retry_after(resp.headers.get("Retry-After")))
+        if resp.status_code == 400:
+            new_max = clamp_from_message(error_message(body, resp.text), max_tokens, prompt_tokens)
+            if new_max == 0:
+                return Outcome("fatal", error=f"prompt does not fit the context: {text}")
+            if new_max is not None and new_max < max_tokens:
+                return Outcome("clamp", error=text, max_tokens=new_max)
+        return Outcome("fatal", error=text)
+
+    def _timeouts(self) -> tuple[float, float]:
+        timeout = self.sampling.request_timeout
+        return min(CONNECT_TIMEOUT, timeout), timeout
+
+    def _backoff(self, attempt: int, hinted: float | None) -> float:
+        delay = min(self._backoff_cap, self._backoff_base * 2 ** attempt) * (0.5 + 0.5 * self._rng())
+        return max(delay, min(hinted, self._backoff_cap)) if hinted is not None else delay
+
+    def _check_alive(self, cause: str) -> None:
+        if self._alive is not None and not self._alive():
+            raise ServerDiedError(f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} died "
+                                  f"(last request: {cause}); see its log, the series resumes on restart")
+
+    # -- token budget --------------------------------------------------------------------------------------------
+    def _budget(self, messages: list[dict], endpoint: Endpoint) -> tuple[int, int | None, str | None]:
+        """(max_tokens to send, prompt tokens if counted, error if the prompt alone does not fit)."""
+        limit = self.sampling.max_tokens
+        if not self.context_len or limit + _prompt_bound(messages) <= self.context_len:
+            return limit, None, None  # surely fits: no /tokenize round trip
+        prompt = self._count_prompt(messages, endpoint)
+        if prompt is None:
+            return limit, None, None
+        if prompt >= self.context_len:
+            return limit, prompt, (f"prompt is {prompt} tokens but the server's context is {self.context_len}; "
+                                   "raise vllm.max_model_len or shorten the prompt")
+        return min(limit, self.context_len - prompt), prompt, None
+
+    def _count_prompt(self, messages: list[dict], endpoint: Endpoint) -> int | None:
+        """Prompt tokens (chat template applied) from vLLM's ``POST /tokenize``; ``None`` if it cannot say."""
+        if not self._tokenize_ok:
+            return None
+        url = endpoint.api_base.rstrip("/").removesuffix("/v1") + "/tokenize"
+        timeout = (self._timeouts()[0], min(TOKENIZE_TIMEOUT, self.sampling.request_timeout))
+        try:
+            resp = self._session().post(url, json={"model": self.model_name, "messages": messages},
+                                        headers=_headers(endpoint), timeout=timeout)
+            count = resp.json().get("count") if resp.status_code == 200 else None
+        except (requests.RequestException, ValueError, AttributeError) as exc:
+            log.debug("%s: /tokenize failed: %s", self.model_name, self.scrub(exc))
+            return None
+        if resp.status_code == 404:
+            self._tokenize_ok = False
+            log.warning("%s: the server has no /tokenize; max_tokens is clamped from 400 replies only", self.model_name)
+        return int(count) if isinstance(count, int) else None
+
+    # -- failure streak ------------------------------------------------------------------------------------------
+    def _note(self, rec: AnswerRecord) -> None:
+        with self._lock:
+            if rec.error is None:
+                self.failure_streak = 0
+            else:
+                self.failure_streak += 1
+                self.last_error = rec.error
+                log.warning("%s: problem %s failed: %s", self.model_name, rec.id, rec.error)
+
+    def streak_error(self) -> EndpointError | None:
+        """An ``EndpointError`` once ``failure_limit`` requests in a row have failed, else ``None``."""
+        with self._lock:
+            if self.failure_streak < self._failure_limit:
+                return None
+            return EndpointError(f"{self.endpoints[0].api_base} ({self.model_name}): {self.failure_streak} requests "
+                                 f"failed in a row, last: {self.last_error}; check the endpoint, rerun to resume")
+
+
+def _prompt_bound(messages: list[dict]) -> int:
+    """An upper bound of the prompt's tokens: a token covers at least one UTF-8 byte, plus room for the template."""
+    text = sum(len(str(m.get("content") or "").encode("utf-8")) for m in messages)
+    return text + TEMPLATE_TOKENS + 8 * len(messages)
+
+
+def _is_loopback(url: str) -> bool:
+    return urlsplit(url).hostname in _LOOPBACK
+
+
+def _headers(endpoint: Endpoint) -> dict[str, str]:
+    return {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
+
+
+def _json(resp: requests.Response) -> Any:
+    try:
+        return resp.json()
+    except ValueError:
+        return None
+
+
+def _fill(rec: AnswerRecord, data: Mapping[str, Any]) -> None:
+    choice = data["choices"][0]
+    message = choice["message"]
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    rec.response, rec.reasoning = split_reasoning(content, reasoning)
+    rec.finish_reason = choice.get("finish_reason")
+    prompt, rec.completion_tokens = usage_tokens(data)
+    rec.prompt_tokens = prompt if prompt is not None else rec.prompt_tokens

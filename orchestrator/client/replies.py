@@ -1,0 +1,109 @@
+"""Pure helpers of the chat client: classify replies, parse context-length errors, split reasoning, scrub secrets."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any, Iterable, Mapping
+
+MAX_ERROR_CHARS = 300
+
+_CONTEXT = re.compile(r"maximum context length is (\d+)")
+_PROMPT_PATTERNS = (
+    re.compile(r"\((\d+) in the messages"),                             # vLLM <= 0.9, OpenAI
+    re.compile(r"your request has (\d+) input tokens"),                 # vLLM 0.10 - 0.2x
+    re.compile(r"prompt contains (?:at least )?(\d+) input tokens"),    # vLLM renderer: prompt alone too long
+)
+_OVER_MODEL_LEN = re.compile(r"max_(?:completion_)?tokens=(\d+) cannot be greater than max_model_len=(\d+)")
+_AT_MOST = re.compile(r"at most (\d+) completion tokens")
+
+_BEARER = re.compile(r"(?i)(bearer\s+)[^\s'\",;]+")
+_KEY_PARAM = re.compile(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^\s&'\",;]+")
+_USERINFO = re.compile(r"(//)[^/@\s]+@")
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one HTTP attempt came to: ``ok`` | ``retry`` | ``timeout`` | ``fatal`` | ``clamp``."""
+
+    kind: str
+    data: Mapping[str, Any] | None = None
+    error: str = ""
+    retry_after: float | None = None
+    max_tokens: int | None = None
+
+
+class Scrubber:
+    """Removes API keys (and anything shaped like a credential) from text, and flattens it to one short line."""
+
+    def __init__(self, secrets: Iterable[str | None]) -> None:
+        self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+
+    def __call__(self, text: object) -> str:
+        out = str(text)
+        for secret in self._secrets:
+            out = out.replace(secret, "***")
+        out = _USERINFO.sub(r"\1***@", _KEY_PARAM.sub(r"\1***", _BEARER.sub(r"\1***", out)))
+        flat = " ".join(out.split())
+        return flat if len(flat) <= MAX_ERROR_CHARS else flat[: MAX_ERROR_CHARS - 3] + "..."
+
+
+def error_message(body: Any, fallback: str) -> str:
+    """The ``message`` of an OpenAI / vLLM error body (``{"error": {"message"}}`` or ``{"message"}``)."""
+    if isinstance(body, Mapping):
+        err = body.get("error")
+        if isinstance(err, Mapping) and err.get("message"):
+            return str(err["message"])
+        if isinstance(err, str):
+            return err
+        if body.get("message"):
+            return str(body["message"])
+    return fallback
+
+
+def clamp_from_message(message: str, max_tokens: int, prompt_tokens: int | None) -> int | None:
+    """The ``max_tokens`` a context-length 400 asks for, if it says; ``0`` when the prompt alone does not fit."""
+    ctx = _CONTEXT.search(message)
+    prompt = next((m for m in (p.search(message) for p in _PROMPT_PATTERNS) if m), None)
+    if ctx and prompt:
+        return max(0, int(ctx.group(1)) - int(prompt.group(1)))
+    over = _OVER_MODEL_LEN.search(message)
+    if over:
+        return max(0, int(over.group(2)) - (prompt_tokens or 0))
+    at_most = _AT_MOST.search(message)
+    if at_most and int(at_most.group(1)) < max_tokens:
+        return int(at_most.group(1))
+    return None
+
+
+def retry_after(value: str | None) -> float | None:
+    """Seconds from a ``Retry-After`` header (HTTP dates are ignored)."""
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None
+
+
+def valid_reply(data: Any) -> bool:
+    """Whether a 200 body has a first choice with a message."""
+    if not isinstance(data, Mapping):
+        return False
+    choices = data.get("choices")
+    return bool(choices) and isinstance(choices, list) and isinstance(choices[0], Mapping) \
+        and isinstance(choices[0].get("message"), Mapping)
+
+
+def split_reasoning(content: str, reasoning: str) -> tuple[str, str]:
+    """Move a ``<think>...</think>`` block left in the content (no reasoning parser on the server) into reasoning."""
+    if "</think>" not in content:
+        return content, reasoning
+    head, _, tail = content.partition("</think>")
+    head = head.strip()
+    head = head[len("<think>"):].strip() if head.startswith("<think>") else head
+    return tail.strip(), "\n".join(part for part in (reasoning, head) if part)
+
+
+def usage_tokens(data: Mapping[str, Any]) -> tuple[int | None, int]:
+    """(prompt_tokens, completion_tokens) of a reply's ``usage``."""
+    usage = data.get("usage") or {}
+    prompt = usage.get("prompt_tokens")
+    return (int(prompt) if prompt is not None else None), int(usage.get("completion_tokens") or 0)

@@ -1,0 +1,146 @@
+"""``run_series``: ask every missing problem of a series with ``parallel`` workers and checkpoint each answer.
+
+HTTP workers only ask; a small grading pool grades each answer and appends it to the store (so each line is final),
+with backpressure: at most ``parallel`` answers wait for grading. The first failure (dead server, endpoint failing
+again and again, disk error, grader error) stops new requests; answers in flight are still stored, then it is
+raised. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
+markdown rewritten in every case.
+"""
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Callable, Sequence
+
+from ..contract import AnswerRecord, Grade, Problem, SeriesScore
+from ..errors import ResultsError, ServerDiedError
+from .chat import ChatClient
+
+if TYPE_CHECKING:
+    from ..results import SeriesStore
+
+log = logging.getLogger(__name__)
+
+GRADERS = 2
+
+
+class _SeriesRun:
+    """One pass over the missing problems of a series."""
+
+    def __init__(self, client: ChatClient, store: "SeriesStore", messages_for: Callable[[Problem], list[dict]],
+                 grade: Callable[[AnswerRecord], Grade] | None, on_record: Callable[[AnswerRecord], None] | None,
+                 stop: threading.Event | None, parallel: int) -> None:
+        self.client, self.store, self.messages_for = client, store, messages_for
+        self.grade, self.on_record, self.stop = grade, on_record, stop or threading.Event()
+        self.parallel = max(1, parallel)
+        self.abort = threading.Event()
+        self.failure: BaseException | None = None
+        self.todo: queue.SimpleQueue[Problem] = queue.SimpleQueue()
+        self.backlog = threading.BoundedSemaphore(self.parallel)
+        self.graders = ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="grade")
+        self._lock = threading.Lock()
+
+    def run(self, problems: Sequence[Problem]) -> None:
+        for problem in problems:
+            self.todo.put(problem)
+        workers = [threading.Thread(target=self._worker, name=f"ask-{i}", daemon=True)
+                   for i in range(min(self.parallel, len(problems)))]
+        try:
+            for worker in workers:
+                worker.start()
+            for worker in workers:
+                worker.join()
+        finally:
+            self.abort.set()
+            self.graders.shutdown(wait=True)
+        if self.failure is not None and not self._stopped_by_caller():
+            raise self.failure
+
+    def _stopped_by_caller(self) -> bool:
+        """A server that died because the caller stopped the run (Ctrl-C tears servers down) is not a failure."""
+        return self.stop.is_set() and isinstance(self.failure, ServerDiedError)
+
+    def _halted(self) -> bool:
+        return self.abort.is_set() or self.stop.is_set()
+
+    def _fail(self, exc: BaseException) -> None:
+        with self._lock:
+            if self.failure is None:
+                self.failure = exc
+        self.abort.set()
+
+    def _worker(self) -> None:
+        delay, last_start = self.client.sampling.request_delay, None
+        try:
+            while not self._halted():
+                try:
+                    problem = self.todo.get_nowait()
+                except queue.Empty:
+                    return
+                if last_start is not None and delay > 0 and self.abort.wait(last_start + delay - time.monotonic()):
+                    return
+                last_start = time.monotonic()
+                self._ask(problem)
+        except BaseException as exc:  # a dead server, a bug: stop the series and re-raise it in the caller
+            self._fail(exc)
+        finally:
+            self.client.release_session()
+
+    def _ask(self, problem: Problem) -> None:
+        rec = self.client.ask(problem, self.messages_for(problem), self.store.settings_hash)
+        self.backlog.acquire()
+        try:
+            self.graders.submit(self._finish, rec)
+        except RuntimeError:  # the pool is shut down: the run is over
+            self.backlog.release()
+            return
+        streak = self.client.streak_error() if rec.error is not None else None
+        if streak is not None:
+            self._fail(streak)
+
+    def _finish(self, rec: AnswerRecord) -> None:
+        try:
+            if self.grade is not None and rec.error is None:
+                grade = self.grade(rec)
+                rec.extracted, rec.verdict, rec.approximate = grade.extracted, grade.verdict, grade.approximate
+            if self.store.append(rec) and self.on_record is not None:
+                self.on_record(rec)
+        except BaseException as exc:
+            self._fail(exc)
+        finally:
+            self.backlog.release()
+
+
+def run_series(problems: Sequence[Problem], client: ChatClient, store: "SeriesStore",
+               messages_for: Callable[[Problem], list[dict]], *, grade: Callable[[AnswerRecord], Grade] | None = None,
+               parallel: int, on_record: Callable[[AnswerRecord], None] | None = None,
+               stop: threading.Event | None = None) -> SeriesScore:
+    """Ask the problems of ``problems`` that ``store`` has no answer for; return the series' score."""
+    todo = store.missing(problems)
+    if not todo:
+        if not store.paths.md.exists():
+            store.write_markdown()
+        return store.score()
+    log.info("%s/%s: asking %d problem(s) with %d worker(s)", store.model_key, store.dataset, len(todo), parallel)
+    started = time.monotonic()
+    try:
+        _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel).run(todo)
+    except BaseException:
+        _bookkeep(store, time.monotonic() - started, quiet=True)
+        raise
+    _bookkeep(store, time.monotonic() - started, quiet=False)
+    return store.score()
+
+
+def _bookkeep(store: "SeriesStore", seconds: float, *, quiet: bool) -> None:
+    """Add the eval time and rewrite the markdown; ``quiet`` (an error is already on its way) only logs failures."""
+    try:
+        store.add_eval_seconds(seconds)
+        store.write_markdown()
+    except ResultsError as exc:
+        if not quiet:
+            raise
+        log.error("could not update %s after a failure: %s", store.path, exc)

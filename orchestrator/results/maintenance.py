@@ -1,0 +1,64 @@
+"""Whole-directory operations: ``regrade`` every current series, ``load_scores`` for the leaderboard."""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Callable
+
+from ..contract import AnswerRecord, Grade, SeriesScore
+from ..fileio import atomic_write_bytes, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
+from .layout import SeriesPaths, current_hash, iter_series, read_meta, series_lock
+from .markdown import render_markdown
+from .series import SeriesState, to_record
+
+log = logging.getLogger(__name__)
+
+
+def _read_series(paths: SeriesPaths) -> tuple[dict, SeriesState, list[AnswerRecord]]:
+    """Meta, state and every record (all lines, in file order) of one series."""
+    meta = read_meta(paths.meta)
+    digest = meta.get("settings_hash") or current_hash(paths)
+    objects, _ = read_jsonl(paths.jsonl)
+    records = [r for r in map(to_record, objects) if r is not None]
+    state = SeriesState(digest)
+    for rec in records:
+        state.absorb(rec)
+    return meta, state, records
+
+
+def _names(paths: SeriesPaths, meta: dict) -> tuple[str, str]:
+    return str(meta.get("model_key") or paths.dir.name), str(meta.get("dataset") or paths.name)
+
+
+def _apply(rec: AnswerRecord, grade: Grade) -> None:
+    rec.extracted, rec.verdict, rec.approximate = grade.extracted, grade.verdict, grade.approximate
+
+
+def regrade_series(paths: SeriesPaths, grade_fn: Callable[[AnswerRecord], Grade]) -> int:
+    """Re-grade every successful answer of one series; rewrite its JSONL and .md atomically under its lock."""
+    with series_lock(paths):
+        truncate_torn_tail(paths.jsonl)
+        meta, state, records = _read_series(paths)  # state holds the same record objects, graded below
+        answers = [r for r in records if r.error is None]
+        for rec in answers:
+            _apply(rec, grade_fn(rec))
+        atomic_write_bytes(paths.jsonl, b"".join(jsonl_line(r.to_dict()) for r in records))
+        model, dataset = _names(paths, meta)
+        atomic_write_text(paths.md, render_markdown(meta, state.score(meta, model, dataset), state.records()))
+    log.info("regraded %d answer(s) of %s", len(answers), paths.jsonl)
+    return len(answers)
+
+
+def regrade(results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade]) -> int:
+    """Re-grade every current series under ``results_dir``; returns the number of answers re-graded."""
+    return sum(regrade_series(paths, grade_fn) for paths in iter_series(Path(results_dir)))
+
+
+def load_scores(results_dir: Path) -> list[SeriesScore]:
+    """The score of every current series under ``results_dir`` (lock-free read; a torn tail is ignored)."""
+    scores = []
+    for paths in iter_series(Path(results_dir)):
+        meta, state, _ = _read_series(paths)
+        model, dataset = _names(paths, meta)
+        scores.append(state.score(meta, model, dataset))
+    return scores
