@@ -254,5 +254,9 @@ def rebuild_leaderboard(results_dir: Path, datasets: Sequence[str] | None = None
 
 def regrade_all(results_dir: Path) -> int:
     """Re-score every current series under ``results_dir`` with the current grader; returns answers re-scored."""
+    from .grading import GradeRequest, grade_many
     from .results import regrade
-    return regrade(results_dir, _grader())
+
+    def batch(records: Sequence[AnswerRecord]) -> list[Grade]:
+        return grade_many([GradeRequest(r.response, r.reference, r.domain, r.tolerance) for r in records])
+    return regrade(results_dir, grade_batch=batch)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Sequence
 
 from ..contract import AnswerRecord, Grade, SeriesScore
 from ..fileio import atomic_write_bytes, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
@@ -34,14 +34,21 @@ def _apply(rec: AnswerRecord, grade: Grade) -> None:
     rec.extracted, rec.verdict, rec.approximate = grade.extracted, grade.verdict, grade.approximate
 
 
-def regrade_series(paths: SeriesPaths, grade_fn: Callable[[AnswerRecord], Grade]) -> int:
+GradeBatch = Callable[[Sequence[AnswerRecord]], Sequence[Grade]]
+
+
+def _per_record(grade_fn: Callable[[AnswerRecord], Grade]) -> GradeBatch:
+    return lambda records: [grade_fn(rec) for rec in records]
+
+
+def regrade_series(paths: SeriesPaths, grade_batch: GradeBatch) -> int:
     """Re-grade every successful answer of one series; rewrite its JSONL and .md atomically under its lock."""
     with series_lock(paths):
         truncate_torn_tail(paths.jsonl)
         meta, state, records = _read_series(paths)  # state holds the same record objects, graded below
         answers = [r for r in records if r.error is None]
-        for rec in answers:
-            _apply(rec, grade_fn(rec))
+        for rec, grade in zip(answers, grade_batch(answers), strict=True):
+            _apply(rec, grade)
         atomic_write_bytes(paths.jsonl, b"".join(jsonl_line(r.to_dict()) for r in records))
         model, dataset = _names(paths, meta)
         atomic_write_text(paths.md, render_markdown(meta, state.score(meta, model, dataset), state.records()))
@@ -49,9 +56,12 @@ def regrade_series(paths: SeriesPaths, grade_fn: Callable[[AnswerRecord], Grade]
     return len(answers)
 
 
-def regrade(results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade]) -> int:
-    """Re-grade every current series under ``results_dir``; returns the number of answers re-graded."""
-    return sum(regrade_series(paths, grade_fn) for paths in iter_series(Path(results_dir)))
+def regrade(results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade] | None = None, *,
+            grade_batch: GradeBatch | None = None) -> int:
+    """Re-grade every current series under ``results_dir`` with ``grade_batch`` (a whole series at once, so the
+    grader's workers run in parallel) or ``grade_fn`` per record; returns the number of answers re-graded."""
+    batch = grade_batch or _per_record(grade_fn)  # type: ignore[arg-type]
+    return sum(regrade_series(paths, batch) for paths in iter_series(Path(results_dir)))
 
 
 def load_scores(results_dir: Path) -> list[SeriesScore]:
