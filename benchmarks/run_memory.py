@@ -71,19 +71,20 @@ def main(argv: list[str] | None = None) -> str:
     if not (args.model / "config.json").exists():
         from orchestrator.smoke_model import write_smoke_model
         write_smoke_model(args.model)
+    cmd_args = f" --limit {args.limit}" if args.limit else ""
     base = baseline_rss()
     peak, seconds, rc = measure(args.model.resolve(), args.limit)
     text = textwrap.dedent(f"""\
         ## Orchestrator memory during a run (target: under 200 MB RSS)
 
-        Command: `.venv/bin/python -m benchmarks.run_memory` -- a real run of the tiny model on a vLLM CPU server over
+        Command: `.venv/bin/python -m benchmarks.run_memory{cmd_args}` -- a real run of the tiny model on a vLLM CPU server over
         both built-in samples ({seconds:.0f} s, exit code {rc}), RSS sampled every 0.2 s.
 
         | process | peak RSS |
         |---|---:|
         | baseline: python importing the CLI only | {base / MB:.0f} MB |
         | orchestrator process (the run) | {peak['orchestrator'] / MB:.0f} MB ({peak['orchestrator'] / base:.2f}x baseline) |
-        | grader workers (all, separate processes) | {peak['grader'] / MB:.0f} MB |
+        | grader workers (all, separate processes; 0 when every answer was settled without them) | {peak['grader'] / MB:.0f} MB |
         | vLLM server tree (for scale) | {peak['vllm'] / MB:.0f} MB |
 
         Target met: {'yes' if peak['orchestrator'] < 200 * MB else 'NO'}.
