@@ -188,25 +188,27 @@ _WRITER = textwrap.dedent("""
     from pathlib import Path
     from orchestrator.contract import AnswerRecord
     from orchestrator.results import SeriesStore
-    root, tag, start, n, pad = Path(sys.argv[1]), sys.argv[2], float(sys.argv[3]), int(sys.argv[4]), int(sys.argv[5])
+    root, tag, peers, n, pad = Path(sys.argv[1]), sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
     s = SeriesStore(root, "org/model", "ds", "%s", meta={"total": n})
-    while time.time() < start:
-        time.sleep(0.001)
-    for i in range(n):
+    (root / f"ready-{tag}").touch()
+    deadline = time.monotonic() + 60
+    while not all((root / f"ready-{p}").exists() for p in peers) and time.monotonic() < deadline:
+        time.sleep(0.001)                      # start together, however long each took to import
+    for i in (range(n) if tag != "B" else range(n - 1, -1, -1)):   # B from the other end: they meet midway
         s.append(AnswerRecord(id=f"p{i}", dataset="ds", model="m", task="t", reference="1",
                               response=tag * pad, settings_hash="%s"))
+        time.sleep(0.002)                      # answers trickle in, as from a server: the writers overlap
     print("done", flush=True)
 """) % (H1, H1)
 
 
-def _writer(tmp: Path, tag: str, start: float, n: int, pad: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp), tag, str(start), str(n), str(pad)],
+def _writer(tmp: Path, tag: str, peers: str, n: int, pad: int) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp), tag, peers, str(n), str(pad)],
                             cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
 def test_two_processes_append_concurrently_without_interleaving_or_duplicates(tmp_path):
-    start = time.time() + 1.5
-    procs = [_writer(tmp_path, tag, start, 150, 20_000) for tag in "AB"]
+    procs = [_writer(tmp_path, tag, "AB", 150, 20_000) for tag in "AB"]
     for p in procs:
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
@@ -218,7 +220,7 @@ def test_two_processes_append_concurrently_without_interleaving_or_duplicates(tm
 
 
 def test_kill_9_mid_series_loses_nothing_written_and_resume_completes(tmp_path):
-    proc = _writer(tmp_path, "K", time.time(), 100_000, 50_000)
+    proc = _writer(tmp_path, "K", "K", 100_000, 50_000)
     path = SeriesPaths.of(tmp_path, "org/model", "ds").jsonl
     deadline = time.monotonic() + 60
     while (not path.exists() or path.stat().st_size < 2_000_000) and time.monotonic() < deadline:
