@@ -103,7 +103,7 @@ class _Builder:
     def _model(self, name: str) -> ModelConfig:
         block = self.data.get(name)
         if block is None:
-            raise self.fail(f"model_list", f"model {name!r} has no block",
+            raise self.fail("model_list", f"model {name!r} has no block",
                             f"add a top-level `{name}:` block with `model_name` and `endpoints` or `vllm`")
         if not isinstance(block, dict):
             raise self.fail(name, f"expected a mapping, got {_kind(block)}")

@@ -23,6 +23,7 @@ from typing import Callable, ContextManager, Iterator, Protocol
 import psutil
 from filelock import FileLock, Timeout
 
+from . import fileio
 from .errors import OrchestratorError, ServerError
 
 log = logging.getLogger(__name__)
@@ -222,13 +223,8 @@ def wait_gone(find: Callable[[], list[ProcInfo]], timeout: float, *, clock: Call
 
 
 def atomic_write_json(path: Path, data: object) -> None:
-    """Write JSON to ``path`` via a fsynced temporary file and a rename: readers never see half a file."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+    """Write JSON atomically (``fileio``); a failed write is a one-line ``ServerError`` naming the file."""
+    fileio.atomic_write_json(path, data, error=ServerError)
 
 
 def read_json(path: Path, default: object) -> object:
