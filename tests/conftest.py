@@ -12,12 +12,15 @@ import importlib.util
 import os
 import sys
 from pathlib import Path
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 import pytest
 
 from orchestrator.contract import ServerSpec
 from orchestrator.smoke_model import write_smoke_model
+
+if TYPE_CHECKING:
+    from orchestrator.server import VllmServer
 
 REPO = Path(__file__).resolve().parent.parent
 REPO_MODEL = REPO / "models" / "tiny-llama"
