@@ -186,6 +186,10 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     progress.start()
     try:
         results = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu).run(stop)
+    except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
+        servers.stop_all()
+        _finish_interrupted(opts.results_dir, runs, manifest)
+        raise
     finally:
         progress.close()
         servers.stop_all()
@@ -194,6 +198,15 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
     manifest.finish("interrupted" if stop.is_set() else ("finished" if summary.ok else "failed"))
     return summary
+
+
+def _finish_interrupted(results_dir: Path, runs: list[DatasetRun], manifest: Manifest) -> None:
+    """After SIGINT/TERM/HUP: rebuild the leaderboard from the checkpoints and mark the manifest interrupted."""
+    try:
+        rebuild_leaderboard(results_dir, [r.spec.name for r in runs])
+        manifest.finish("interrupted")
+    except Exception:  # noqa: BLE001 -- never mask the exit; the checkpoints are already on disk
+        log.exception("could not write the leaderboard or manifest after the interrupt")
 
 
 def _spec(placement: Placement, gpus: tuple[int, ...]):

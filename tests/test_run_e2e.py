@@ -175,6 +175,9 @@ def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, tiny_model
         kill_and_clean(tmp_path, proc)
     assert proc.returncode == 130, out
     assert_no_orphans(tmp_path)
+    (manifest,) = list((tmp_path / "results" / "runs").glob("*/manifest.json"))
+    assert json.loads(manifest.read_text())["status"] == "interrupted"
+    assert "tiny-c" in (tmp_path / "results" / "leaderboard.md").read_text()
     done = set(answered_ids(details(tmp_path, "tiny-c", "sample-math")))
     assert 1 <= len(done) < LIMIT
     again = orchestrate(tmp_path, config, "--dataset", "sample-math")
