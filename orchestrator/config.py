@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .configload import read_yaml
-from .contract import DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings
+from .contract import DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, redact_command
 from .errors import ConfigError
 
 TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets", "system_prompt",
@@ -32,7 +32,6 @@ MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt"
 VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
              "startup_timeout", "python", "args", "env", "host", "port", "max_restarts"}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
-SECRET_KEY = re.compile(r"key|token|secret|password", re.IGNORECASE)
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 MANAGED_PARALLEL = 64
 API_PARALLEL = 4
@@ -330,7 +329,7 @@ def _redact(value: Any, key: str = "") -> Any:
     if isinstance(value, dict):
         return {k: _redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [_redact(v, key) for v in value]
-    if SECRET_KEY.search(key) and isinstance(value, str) and value and not value.startswith("env:"):
+        return redact_command([str(v) for v in value]) if key == "args" else [_redact(v, key) for v in value]
+    if is_secret_name(key) and isinstance(value, str) and value and not value.startswith("env:"):
         return "<redacted>"
     return value

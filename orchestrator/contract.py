@@ -14,12 +14,36 @@ Nothing here does I/O. Modules talk to each other in these types only:
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass, field
-from typing import Any, Mapping
+from typing import Any, Mapping, Sequence
 
 LOCALHOST = "127.0.0.1"
 DOMAINS = ("math", "physics")
 VERDICTS = ("correct", "incorrect", "unparsed", "timeout")
+_SECRET_PARTS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "pwd", "authorization"})
+
+
+def is_secret_name(name: str) -> bool:
+    """True for names of secrets (``api_key``, ``HF_TOKEN``, ``--api-key``), false for ``tokenizer``/``max_tokens``.
+
+    The one rule used everywhere something is redacted: config dumps, the plan, the manifest and series meta.
+    """
+    return any(part.lower() in _SECRET_PARTS for part in re.split(r"[-_]+", name.strip("-")) if part)
+
+
+def redact_command(argv: Sequence[str]) -> list[str]:
+    """``argv`` with the value of every secret-looking option (``--api-key X``, ``--hf-token=X``) masked."""
+    out: list[str] = []
+    for word in argv:
+        flag, eq, _ = word.partition("=")
+        if out and out[-1].startswith("--") and "=" not in out[-1] and is_secret_name(out[-1]):
+            out.append("***")
+        elif flag.startswith("--") and eq and is_secret_name(flag):
+            out.append(f"{flag}=***")
+        else:
+            out.append(word)
+    return out
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .contract import ModelConfig
+from .contract import ModelConfig, redact_command
 from .errors import ResultsError
 
 FULL_HASH_LIMIT = 256 * 1024 * 1024
@@ -132,7 +132,7 @@ def _model_entry(model: ModelConfig) -> dict[str, Any]:
         v = model.vllm
         entry["vllm"] = {"tensor_parallel_size": v.tensor_parallel_size, "pipeline_parallel_size": v.pipeline_parallel_size,
                          "max_model_len": v.max_model_len, "gpu_memory_utilization": v.gpu_memory_utilization,
-                         "args": list(v.args), "python": v.python, **model_identity(v.model)}
+                         "args": redact_command(v.args), "python": v.python, **model_identity(v.model)}
     else:
         entry["endpoints"] = [e.api_base for e in model.endpoints]
     return entry

@@ -28,7 +28,7 @@ from .runner import DatasetRun, ModelOutcome, RunContext, run_model
 from .server import LOCAL_HOSTS
 
 log = logging.getLogger(__name__)
-DEFAULT_DATASETS = ("russianmath", "russianphysics")
+ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
 ALIASES = {"math": "russianmath", "physics": "russianphysics"}
 
 
@@ -82,7 +82,7 @@ def select_models(cfg: RunConfig, names: Sequence[str] | None, parallel: int | N
 def select_datasets(cfg: RunConfig, arg: str) -> list[DatasetSpec]:
     """``all`` = the config's declared datasets (or RussianMath + RussianPhysics); else comma-separated names."""
     if arg.strip() in ("", "all"):
-        names = list(cfg.datasets) or list(DEFAULT_DATASETS)
+        names = list(cfg.datasets) or list(ORIGINAL_DATASETS)
     else:
         names = [ALIASES.get(n.strip(), n.strip()) for n in arg.split(",") if n.strip()]
     specs = []

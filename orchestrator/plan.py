@@ -7,7 +7,6 @@ threaded ``Scheduler`` uses, so ``--dry-run`` shows what the run will do. ``rend
 from __future__ import annotations
 
 import math
-import re
 import shlex
 import statistics
 import sys
@@ -15,13 +14,12 @@ from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
-from .contract import ModelConfig, SeriesScore, ServerSpec
+from .contract import ModelConfig, SeriesScore, ServerSpec, is_secret_name, redact_command
 from .errors import PlanError, PortError
 from .gpus import gpu_env
 from .scheduler import Job, check_jobs, priority_order, simulate
 
 DEFAULT_WEIGHT = 1.0
-_SECRET_PART = re.compile(r"^(key|apikey|token|secret|password|passwd|pwd)$", re.IGNORECASE)
 
 __all__ = ["Job", "Placement", "make_jobs", "plan", "render_plan", "estimate_weights", "redact_command"]
 
@@ -163,25 +161,7 @@ def _env_words(spec: ServerSpec) -> list[str]:
     env = dict(spec.env)
     if spec.gpus:
         env.update(gpu_env(spec.gpus))
-    return [f"{k}={'***' if _is_secret(k) else v}" for k, v in env.items()]
-
-
-def _is_secret(name: str) -> bool:
-    return any(_SECRET_PART.match(part) for part in re.split(r"[-_]+", name.strip("-")))
-
-
-def redact_command(argv: Sequence[str]) -> list[str]:
-    """``argv`` with the value of every secret-looking option (``--api-key X``, ``--hf-token=X``) masked."""
-    out: list[str] = []
-    for word in argv:
-        flag, eq, _ = word.partition("=")
-        if out and out[-1].startswith("--") and "=" not in out[-1] and _is_secret(out[-1]):
-            out.append("***")
-        elif flag.startswith("--") and eq and _is_secret(flag):
-            out.append(f"{flag}=***")
-        else:
-            out.append(word)
-    return out
+    return [f"{k}={'***' if is_secret_name(k) else v}" for k, v in env.items()]
 
 
 def _public_url(url: str) -> str:

@@ -14,7 +14,8 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from .client import ChatClient, run_series
-from .contract import AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec
+from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
+                       redact_command)
 from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError
 from .manifest import Manifest
 from .progress import Progress
@@ -162,7 +163,7 @@ def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
     if ctx.manifest is not None:
         ctx.manifest.timing(model.key, "startup", time.monotonic() - began)
         ctx.manifest.set_model(model.key, port=server.spec.port, gpus=list(server.spec.gpus),
-                               command=server.spec.command(), log=str(server.log_path))
+                               command=redact_command(server.spec.command()), log=str(server.log_path))
     return server
 
 

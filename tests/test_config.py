@@ -174,3 +174,23 @@ def test_cli_missing_config_and_bad_flags(tmp_path: Path) -> None:
     assert bad_model.exit_code == 2 and "'nope' is not in model_list" in bad_model.output
     bad_ds = runner.invoke(main, ["run", "--config", str(good), "--dataset", "nope", "--dry-run"])
     assert bad_ds.exit_code == 2 and "unknown dataset 'nope'" in bad_ds.output
+
+
+def test_one_secret_rule_masks_keys_and_tokens_but_not_tokenizer(tmp_path: Path, model_dir: Path) -> None:
+    from orchestrator.contract import is_secret_name
+    from orchestrator.manifest import Manifest
+    assert all(map(is_secret_name, ["api_key", "HF_TOKEN", "--api-key", "--hf-token", "Authorization"]))
+    assert not any(map(is_secret_name, ["tokenizer", "max_tokens", "--tokenizer-mode", "keyword"]))
+    cfg = load_config(write(tmp_path, f"""
+        model_list: [m]
+        m:
+          vllm:
+            model: {model_dir}
+            args: ["--tokenizer", "tok-dir", "--api-key", "sk-arg-secret"]
+            env: {{HF_TOKEN: hf-literal-secret, tokenizer: keep-me}}
+    """))
+    dumped = str(cfg.redacted())
+    assert "hf-literal-secret" not in dumped and "keep-me" in dumped
+    manifest = Manifest(tmp_path / "results", "r1", cfg.redacted(), cfg.models, [])
+    text = manifest.save().read_text()
+    assert "sk-arg-secret" not in text and "hf-literal-secret" not in text and "tok-dir" in text

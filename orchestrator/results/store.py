@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
 
-from ..contract import AnswerRecord, Problem, SeriesScore
+from ..contract import AnswerRecord, Problem, SeriesScore, is_secret_name
 from ..errors import ResultsError
 from ..fileio import append_bytes, atomic_write_json, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
 from .layout import LOCK_TIMEOUT, SeriesPaths, ensure_dir, read_meta, rotate, series_lock
@@ -23,13 +23,10 @@ from .series import SeriesState
 
 log = logging.getLogger(__name__)
 
-_SECRET_NAMES = frozenset({"api_key", "apikey", "key", "authorization", "secret", "password", "token"})
-
-
 def without_secrets(value: Any) -> Any:
     """``value`` with every mapping entry named like a secret removed, recursively."""
     if isinstance(value, Mapping):
-        return {k: without_secrets(v) for k, v in value.items() if str(k).lower() not in _SECRET_NAMES}
+        return {k: without_secrets(v) for k, v in value.items() if not is_secret_name(str(k))}
     if isinstance(value, (list, tuple)):
         return [without_secrets(v) for v in value]
     return value
