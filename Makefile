@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MODEL_DIR := models/tiny-llama
 PYTEST_ARGS ?=
 
-.PHONY: install test bench perf clean smoke-model
+.PHONY: install test bench perf chaos clean smoke-model
 
 install: $(STAMP)
 
@@ -32,6 +32,10 @@ bench: install smoke-model
 
 perf: install smoke-model
 	$(PY) -m benchmarks.run_all
+
+# The chaos soak: faults injected into real runs for CHAOS_MINUTES (default 30); `make test` runs a short form.
+chaos: install smoke-model
+	$(PY) -m benchmarks.chaos
 
 clean:
 	rm -rf $(VENV) models build *.egg-info .pytest_cache

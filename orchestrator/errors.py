@@ -10,6 +10,7 @@ Library code raises these; only the CLI turns them into messages and exit codes.
     ├── ServerError              a managed vLLM server failed
     │   ├── ServerStartError     it exited or timed out before it was ready (carries cause and log tail)
     │   └── ServerDiedError      it died (or its engine died) while in use
+    │       └── ServerHungError  it stopped answering (a request and a 1-token probe both timed out)
     ├── PortError                no free port could be reserved
     ├── EndpointError            an endpoint kept failing after all retries
     ├── ResultsError             results could not be written (disk full, read-only directory)
@@ -59,6 +60,10 @@ class ServerStartError(ServerError):
 
 class ServerDiedError(ServerError):
     """The server (or its engine) died while in use."""
+
+
+class ServerHungError(ServerDiedError):
+    """The server's processes live but it answers nothing: a request and a 1-token probe both timed out."""
 
 
 class PortError(OrchestratorError):

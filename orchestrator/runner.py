@@ -16,7 +16,7 @@ from typing import Callable, Sequence
 from .client import ChatClient, run_series
 from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
                        redact_command)
-from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError
+from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerStartError
 from .manifest import Manifest
 from .progress import Progress
 from .prompts import build_messages, prompt_fingerprint
@@ -79,6 +79,7 @@ class ServerLike:  # the part of orchestrator.server.VllmServer that the runner 
     endpoint: Endpoint
 
     def alive(self) -> bool: ...
+    def responsive(self) -> bool: ...
     def stop(self) -> None: ...
     def max_model_len(self) -> int | None: ...
 
@@ -118,20 +119,33 @@ def _pick_endpoint(model: ModelConfig) -> Endpoint | Sequence[Endpoint]:
 def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome: ModelOutcome) -> list[SeriesScore]:
     assert model.vllm is not None
     while True:
-        server = _start(ctx, model, spec)
+        try:
+            server = _start(ctx, model, spec)
+        except ServerStartError as exc:
+            if outcome.restarts == 0:
+                raise  # a first start that fails (bad model, OOM) fails the same way again: no retry
+            _note_restart(ctx, model, outcome, exc, "restart failed to start")
+            continue
         outcome.log_path = str(server.log_path)
         try:
             ctx.progress.set_status(model.key, "running")
-            return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len())
+            return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len(),
+                                 responsive=getattr(server, "responsive", None))
         except ServerDiedError as exc:
-            if outcome.restarts >= model.vllm.max_restarts or ctx.stop.is_set():
-                raise
-            outcome.restarts += 1
-            log.warning("model %s: server died (%s); restart %d of %d, resuming from the checkpoint",
-                        model.key, exc, outcome.restarts, model.vllm.max_restarts)
-            ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
+            _note_restart(ctx, model, outcome, exc, "server died")
         finally:
             _stop(ctx, model, server)
+
+
+def _note_restart(ctx: RunContext, model: ModelConfig, outcome: ModelOutcome, exc: ServerError, what: str) -> None:
+    """Count one more restart, or re-raise ``exc`` when none is left (or the run is stopping)."""
+    assert model.vllm is not None
+    if outcome.restarts >= model.vllm.max_restarts or ctx.stop.is_set():
+        raise exc
+    outcome.restarts += 1
+    log.warning("model %s: %s (%s); restart %d of %d, resuming from the checkpoint",
+                model.key, what, exc, outcome.restarts, model.vllm.max_restarts)
+    ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
 
 
 def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | None:
@@ -178,20 +192,22 @@ def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
 
 
 def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint],
-                  alive: Callable[[], bool] | None, context_len: int | None) -> list[SeriesScore]:
+                  alive: Callable[[], bool] | None, context_len: int | None,
+                  responsive: Callable[[], bool] | None = None) -> list[SeriesScore]:
     scores = []
+    probes = {"alive": alive, "responsive": responsive} if responsive is not None else {"alive": alive}
     for run in ctx.datasets:
         if ctx.stop.is_set():
             break
-        scores.append(_run_dataset(ctx, model, run, endpoint, alive, context_len))
+        scores.append(_run_dataset(ctx, model, run, endpoint, probes, context_len))
     return scores
 
 
 def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint: Endpoint | Sequence[Endpoint],
-                 alive: Callable[[], bool] | None, context_len: int | None) -> SeriesScore:
+                 probes: dict, context_len: int | None) -> SeriesScore:
     store = _open_store(ctx, model, run)
     _count_done(ctx.progress, model.key, store, run.problems)
-    client = ctx.client_factory(endpoint, model.model_name, model.sampling, alive=alive, context_len=context_len)
+    client = ctx.client_factory(endpoint, model.model_name, model.sampling, context_len=context_len, **probes)
     began = time.monotonic()
     try:
         return run_series(run.problems, client, store, lambda p: build_messages(p, model.sampling.system_prompt),

@@ -78,11 +78,13 @@ class VllmServer:
                  session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
                  sleep: Callable[[float], None] = time.sleep, poll_interval: float = 0.25, grace: float = 20.0,
                  procs: ProcessTable | None = None, group: ServerGroup | None = None,
-                 avoid_ports: tuple[int, ...] = (), health_timeout: float = 5.0) -> None:
+                 avoid_ports: tuple[int, ...] = (), health_timeout: float = 5.0,
+                 probe_timeout: float = 30.0) -> None:
         self.spec, self.run_id, self.logs_dir = spec, run_id, Path(logs_dir)
         self.log_path = (self.logs_dir / run_id / f"{log_name(spec.name)}.log").resolve()
         self.server_id = uuid.uuid4().hex
         self.poll_interval, self.grace, self.health_timeout = poll_interval, grace, health_timeout
+        self.probe_timeout = probe_timeout
         self._state = state if state is not None else StateFile(self.logs_dir)
         self._ports = ports if ports is not None else PortRegistry(default_state_dir())
         self._popen, self._clock, self._sleep = popen, clock, sleep
@@ -147,6 +149,19 @@ class VllmServer:
         if self._proc is None or self._stopped or self._proc.poll() is not None:
             return False
         return self._get("/health") is not None
+
+    def responsive(self) -> bool:
+        """Does the engine still generate? A 1-token completion within ``probe_timeout`` (``/health`` cannot tell:
+        it answers 200 while a stopped or wedged engine generates nothing)."""
+        if not self.alive():
+            return False
+        body = {"model": self.spec.served_name, "prompt": "1", "max_tokens": 1, "temperature": 0}
+        try:
+            resp = self._session.post(self.spec.base_url + "/v1/completions", json=body, headers=self._auth(),
+                                      timeout=(self.health_timeout, self.probe_timeout))
+        except requests.RequestException:
+            return False
+        return resp.status_code == 200
 
     def max_model_len(self) -> int | None:
         """The context length vLLM serves the model with (from ``/v1/models``), or None if unknown."""
@@ -252,12 +267,14 @@ class VllmServer:
     # -- HTTP ---------------------------------------------------------------------------------------------------
 
     def _get(self, path: str) -> requests.Response | None:
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
         try:
-            resp = self._session.get(self.spec.base_url + path, headers=headers, timeout=self.health_timeout)
+            resp = self._session.get(self.spec.base_url + path, headers=self._auth(), timeout=self.health_timeout)
         except requests.RequestException:
             return None
         return resp if resp.status_code == 200 else None
+
+    def _auth(self) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
 
     def _models(self) -> list[dict]:
         resp = self._get("/v1/models")
@@ -277,6 +294,7 @@ class VllmServer:
         began = self._clock()
         send = _OnceSender(self._proc, self._procs)
         send(signal.SIGTERM, [])  # the whole group at once, before the first (slower) process-table scan
+        send(signal.SIGCONT, [])  # a stopped (SIGSTOP, hung) process acts on its SIGTERM only once continued
         left = terminate(self._session_procs, send, self.grace, table=self._procs, clock=self._clock,
                          sleep=self._sleep, kill_wait=KILL_WAIT)
         self._proc.poll()  # reap our child

@@ -506,3 +506,25 @@ def test_a_grader_that_cannot_run_stops_the_series_and_stores_nothing_ungraded(s
 
 def test_split_reasoning_leaves_plain_content_alone():
     assert split_reasoning("ОТВЕТ: 4", "") == ("ОТВЕТ: 4", "")
+
+
+def test_a_hung_managed_server_raises_server_hung_and_stores_nothing(serve, tmp_path):
+    """A request timeout plus a failed 1-token probe: ServerHungError (the runner restarts), no timeout records."""
+    from orchestrator.errors import ServerHungError
+    srv = serve(default=lambda body: Reply(delay=3.0, body=echo_answer(body).body))
+    probes: list[int] = []
+    sampling = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
+    c = client(srv.url, sampling=sampling, alive=lambda: True, responsive=lambda: probes.append(1) or False)
+    store = new_store(tmp_path)
+    with pytest.raises(ServerHungError, match="hung"):
+        run_series(problems(6), c, store, messages_for, parallel=3)
+    assert store.records() == [] and len(probes) == 1        # threads timing out together probe once
+
+
+def test_a_slow_but_responsive_server_gets_a_timeout_record_not_a_restart(serve):
+    srv = serve(default=lambda body: Reply(delay=1.0, body=echo_answer(body).body))
+    probes: list[int] = []
+    sampling = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
+    c = client(srv.url, sampling=sampling, alive=lambda: True, responsive=lambda: probes.append(1) or True)
+    rec = c.ask(PROBLEM, MESSAGES, HASH)
+    assert "request_timeout" in rec.error and probes == [1]

@@ -53,6 +53,23 @@ def test_session_server_is_ready_recorded_and_reports_its_context(vllm_server: V
     assert {"VLLM::EngineCore", "VLLM::Worker"} <= names
 
 
+def test_a_stopped_engine_passes_health_but_fails_the_probe(vllm_server: VllmServer) -> None:
+    """SIGSTOP of VLLM::EngineCore: /health still answers 200 (vLLM only checks an error flag), so ``alive()`` is
+    True; the 1-token probe times out, so ``responsive()`` is False. SIGCONT: responsive again."""
+    engine = next(p for p in psutil.Process(vllm_server.pid).children(recursive=True)
+                  if p.name().startswith("VLLM::EngineCore"))
+    assert vllm_server.responsive()
+    probe_timeout, vllm_server.probe_timeout = vllm_server.probe_timeout, 3.0
+    engine.send_signal(signal.SIGSTOP)
+    try:
+        assert vllm_server.alive()
+        assert not vllm_server.responsive()
+    finally:
+        engine.send_signal(signal.SIGCONT)
+        vllm_server.probe_timeout = probe_timeout
+    assert wait_until(vllm_server.responsive, 60)
+
+
 def test_missing_model_path_fails_fast_with_that_cause(tiny_spec: ServerSpec, tmp_path: Path) -> None:
     spec = replace(tiny_spec, name="missing", model=str(tmp_path / "no-such-model"))
     server = VllmServer(spec, "missing", tmp_path / "logs", group=ServerGroup())

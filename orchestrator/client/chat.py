@@ -5,6 +5,8 @@
   other 4xx are final. A read timeout is final for this run (a long generation would time out again; the resume
   asks again). With several endpoints, retries move to the next one.
 * A managed server (``alive`` given) is checked after every failure: when it is dead, ``ServerDiedError`` at once.
+  After a request timeout it is also probed (``responsive``): a server that lives but generates nothing (a stopped
+  or wedged engine) raises ``ServerHungError``, so the runner restarts it instead of recording timeouts.
 * ``context_len`` known: the prompt is counted through vLLM's ``POST /tokenize`` and ``max_tokens`` clamped to what
   is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
   from its numbers (twice at most) whatever the server.
@@ -23,7 +25,7 @@ from urllib.parse import urlsplit
 import requests
 
 from ..contract import AnswerRecord, Endpoint, Problem, Sampling
-from ..errors import EndpointError, ServerDiedError
+from ..errors import EndpointError, ServerDiedError, ServerHungError
 from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
                       usage_tokens, valid_reply)
 
@@ -44,17 +46,18 @@ class ChatClient:
                  session_factory: Callable[[], requests.Session] = requests.Session,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  rng: Callable[[], float] = random.random, alive: Callable[[], bool] | None = None,
-                 context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
+                 responsive: Callable[[], bool] | None = None, context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
                  backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16) -> None:
         self.endpoints = (endpoint,) if isinstance(endpoint, Endpoint) else tuple(endpoint)
         if not self.endpoints:
             raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
         self.model_name, self.sampling, self.context_len = model_name, sampling, context_len
         self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
-        self._alive, self._extra = alive, dict(extra_body or {})
+        self._alive, self._responsive, self._extra = alive, responsive, dict(extra_body or {})
+        self._hung: str | None = None
         self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
         self.scrub = Scrubber(e.api_key for e in self.endpoints)
-        self._local, self._lock = threading.local(), threading.Lock()
+        self._local, self._lock, self._probe_lock = threading.local(), threading.Lock(), threading.Lock()
         self._sessions: list[requests.Session] = []
         self._turn = itertools.count()
         self._tokenize_ok = True
@@ -133,6 +136,8 @@ class ChatClient:
             if out.kind in ("fatal", "clamp"):
                 return None, out.error, latency
             self._check_alive(out.error)
+            if out.kind == "timeout":
+                self._check_responsive(out.error)
             if out.kind == "timeout" or attempt >= self.sampling.max_retries:
                 suffix = f" (gave up after {attempt + 1} attempts)" if out.kind == "retry" else ""
                 return None, out.error + suffix, latency
@@ -186,6 +191,17 @@ class ChatClient:
         if self._alive is not None and not self._alive():
             raise ServerDiedError(f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} died "
                                   f"(last request: {cause}); see its log, the series resumes on restart")
+
+    def _check_responsive(self, cause: str) -> None:
+        """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it)."""
+        if self._responsive is None:
+            return
+        with self._probe_lock:  # threads timing out together probe once; a hung verdict sticks
+            if self._hung is None and not self._responsive():
+                self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
+                              f"{cause} and a 1-token probe timed out too; the series resumes on restart")
+        if self._hung is not None:
+            raise ServerHungError(self._hung)
 
     # -- token budget --------------------------------------------------------------------------------------------
     def _budget(self, messages: list[dict], endpoint: Endpoint) -> tuple[int, int | None, str | None]:

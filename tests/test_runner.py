@@ -1,0 +1,118 @@
+"""``run_model`` with scripted server timelines (real HTTP stubs, real checkpoint files): restarts after a death or a
+hang, a restart that fails to start and is retried, and a first start that fails the model at once."""
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.config import load_config
+from orchestrator.contract import DatasetSpec, Endpoint, Problem, ServerSpec
+from orchestrator.errors import ServerStartError
+from orchestrator.progress import Progress
+from orchestrator.runner import DatasetRun, RunContext, run_model
+from orchestrator.signals import ServerGroup
+from test_client import FakeServer, Reply, ok
+
+N = 6
+
+
+class StubServer:
+    """What the runner needs of a VllmServer, in front of an HTTP stub."""
+
+    def __init__(self, spec: ServerSpec, url: str, *, alive: bool = True, responsive: bool = True) -> None:
+        self.spec, self.log_path = spec, Path("/dev/null")
+        self.endpoint = Endpoint(api_base=url)
+        self.is_alive, self.is_responsive, self.stopped = alive, responsive, False
+
+    def alive(self) -> bool:
+        return self.is_alive
+
+    def responsive(self) -> bool:
+        return self.is_responsive
+
+    def stop(self) -> None:
+        self.stopped = True
+
+    def max_model_len(self) -> int | None:
+        return None
+
+
+@pytest.fixture
+def stubs():
+    made: list[FakeServer] = []
+
+    def make(**kw: Any) -> FakeServer:
+        made.append(FakeServer(**kw))
+        return made[-1]
+    yield make
+    for srv in made:
+        srv.httpd.shutdown()
+        srv.httpd.server_close()
+
+
+def model_config(tmp_path: Path, restarts: int = 2):
+    path = tmp_path / "run.yaml"
+    path.write_text(f"model_list: [m]\nm:\n  model_name: m\n  vllm: {{model: org/model, max_restarts: {restarts}}}\n"
+                    "  parallel: 2\n  request_timeout: 0.5\n  max_retries: 1\n")
+    return load_config(path).models[0]
+
+
+def context(tmp_path: Path, timeline: list[Any]) -> RunContext:
+    problems = tuple(Problem(id=f"p{i}", dataset="ds", domain="math", task=f"{i}+{i}?", reference=str(2 * i))
+                     for i in range(N))
+    run = DatasetRun(spec=DatasetSpec(name="ds"), problems=problems, version="v1")
+    script = iter(timeline)
+
+    def start_server(spec, run_id, logs_dir, group):
+        step = next(script)
+        if isinstance(step, Exception):
+            raise step
+        return step
+    return RunContext(run_id="r", results_dir=tmp_path / "results", logs_dir=tmp_path / "logs", datasets=[run],
+                      stop=threading.Event(), progress=Progress(interval=3600), servers=ServerGroup(),
+                      start_server=start_server)
+
+
+def answered(tmp_path: Path) -> list[str]:
+    import json
+    lines = (tmp_path / "results" / "details" / "m" / "ds.jsonl").read_text().splitlines()
+    return [json.loads(line)["id"] for line in lines if json.loads(line).get("error") is None]
+
+
+def spec() -> ServerSpec:
+    return ServerSpec(name="m", model="/nowhere", served_name="m", python="python")
+
+
+def test_dead_then_failed_restart_then_good_server_answers_each_problem_once(tmp_path, stubs):
+    dead = StubServer(spec(), stubs(default=Reply(drop=True)).url, alive=False)
+    good = StubServer(spec(), stubs(default=ok()).url)
+    failed = ServerStartError("engine died during start", cause="unknown")
+    outcome = run_model(context(tmp_path, [dead, failed, good]), model_config(tmp_path), spec())
+    assert outcome.status == "finished" and outcome.restarts == 2
+    assert sorted(answered(tmp_path)) == sorted(f"p{i}" for i in range(N))
+    assert dead.stopped and good.stopped
+
+
+def test_a_hung_server_is_restarted_without_timeout_records(tmp_path, stubs):
+    hung = StubServer(spec(), stubs(default=Reply(delay=3.0, body={})).url, responsive=False)
+    good = StubServer(spec(), stubs(default=ok()).url)
+    outcome = run_model(context(tmp_path, [hung, good]), model_config(tmp_path), spec())
+    assert outcome.status == "finished" and outcome.restarts == 1 and hung.stopped
+    assert sorted(answered(tmp_path)) == sorted(f"p{i}" for i in range(N))
+    assert len((tmp_path / "results" / "details" / "m" / "ds.jsonl").read_text().splitlines()) == N
+
+
+def test_a_first_start_that_fails_fails_the_model_without_retrying(tmp_path):
+    ctx = context(tmp_path, [ServerStartError("CUDA out of memory", cause="cuda_oom"), AssertionError("retried")])
+    outcome = run_model(ctx, model_config(tmp_path), spec())
+    assert outcome.status == "failed" and "CUDA out of memory" in outcome.error and outcome.restarts == 0
+
+
+def test_restarts_run_out_and_the_model_fails(tmp_path, stubs):
+    dead = StubServer(spec(), stubs(default=Reply(drop=True)).url, alive=False)
+    failed = ServerStartError("engine died during start")
+    outcome = run_model(context(tmp_path, [dead, failed, failed]), model_config(tmp_path, restarts=1), spec())
+    assert outcome.status == "failed" and outcome.restarts == 1 and "during start" in outcome.error
