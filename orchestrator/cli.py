@@ -26,6 +26,19 @@ class DefaultGroup(click.Group):
             args = ["run", *args]
         return super().parse_args(ctx, args)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Click's main, but a bad flag or value is one ``error:`` line (exit 2), not usage text."""
+        kwargs["standalone_mode"] = False
+        try:
+            return super().main(*args, **kwargs)
+        except click.ClickException as exc:
+            where = exc.ctx.command_path if isinstance(exc, click.UsageError) and exc.ctx else "deathmath-orchestrate"
+            click.echo(f"error: {exc.format_message().rstrip('.')}; see `{where} --help`", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+
 
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
@@ -54,9 +67,9 @@ def _gpu_list(value: str | None) -> list[int] | None:
     try:
         ids = [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
-        raise InputError(f"--gpus {value!r}: expected comma-separated GPU indices such as 0,1") from None
+        raise InputError(f"--gpus {value!r}: not a list of GPU indices; pass comma-separated indices such as 0,1") from None
     if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
-        raise InputError(f"--gpus {value!r}: expected distinct non-negative GPU indices such as 0,1")
+        raise InputError(f"--gpus {value!r}: GPU indices must be distinct and non-negative; pass e.g. 0,1")
     return ids
 
 
@@ -78,11 +91,16 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan (model, GPUs, port, command) and exit.")
 @click.option("--max-cpu-servers", type=click.IntRange(min=1), default=None, help="CPU vLLM servers at once (no GPU).")
 @click.option("--parallel", type=click.IntRange(min=1), default=None, help="Override every model's `parallel`.")
+@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: servers on this machine; ray: each model as a Ray actor on a Ray cluster.")
+@click.option("--ray-address", default=None, help="Ray cluster to join (--backend ray): auto (default) or HOST:PORT.")
+@click.option("--ray-resource", default=None, metavar="NAME",
+              help="--backend ray: each server asks for TP x PP units of this custom resource instead of GPUs/CPUs.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @handle_errors
 def run(config_path: str, gpus: str | None, dataset: str, models: str | None, limit: int | None, results_dir: Path,
         logs_dir: Path, fresh: bool, dry_run: bool, max_cpu_servers: int | None, parallel: int | None,
-        verbose: int) -> None:
+        backend: str, ray_address: str | None, ray_resource: str | None, verbose: int) -> None:
     """Run the benchmark (the default command)."""
     from .config import load_config
     from .orchestrate import RunOptions, execute
@@ -91,7 +109,10 @@ def run(config_path: str, gpus: str | None, dataset: str, models: str | None, li
     opts = RunOptions(config=load_config(config_path), gpus=_gpu_list(gpus), datasets=dataset,
                       models=[m.strip() for m in models.split(",") if m.strip()] if models else None, limit=limit,
                       results_dir=results_dir, logs_dir=logs_dir, fresh=fresh, dry_run=dry_run,
-                      max_cpu_servers=max_cpu_servers, parallel=parallel)
+                      max_cpu_servers=max_cpu_servers, parallel=parallel, backend=backend,
+                      ray_address=ray_address, ray_resource=ray_resource)
+    if backend != "ray" and (ray_address or ray_resource):
+        raise InputError("--ray-address and --ray-resource need --backend ray")
     summary = execute(opts)
     if dry_run:
         click.echo(summary.plan_text)

@@ -15,6 +15,7 @@ ones). Every problem is reported as one ``ConfigError`` line naming the file, th
 from __future__ import annotations
 
 import difflib
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -22,7 +23,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .configload import read_yaml
-from .contract import DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, redact_command
+from .contract import (DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, public_url,
+                       redact_command)
 from .errors import ConfigError
 
 TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets", "system_prompt",
@@ -274,9 +276,9 @@ class _Builder:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, int):
-            raise self.fail(where, f"expected an integer, got {value!r:.60}")
+            raise self.fail(where, f"expected an integer, got {value!r:.60}", "write a whole number such as 4")
         if (minimum is not None and value < minimum) or (maximum is not None and value > maximum):
-            bounds = f"at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
+            bounds = f"of at least {minimum}" if maximum is None else f"between {minimum} and {maximum}"
             raise self.fail(where, f"{value} is out of range", f"use a value {bounds}")
         return value
 
@@ -285,7 +287,9 @@ class _Builder:
         if value is None:
             return None
         if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise self.fail(where, f"expected a number, got {value!r:.60}")
+            raise self.fail(where, f"expected a number, got {value!r:.60}", "write a number such as 0.5")
+        if not math.isfinite(value):
+            raise self.fail(where, f"{value} is not a finite number", "write a number such as 0.5")
         if minimum is not None and value < minimum:
             raise self.fail(where, f"{value} is out of range", f"use a value of at least {minimum}")
         return float(value)
@@ -332,4 +336,6 @@ def _redact(value: Any, key: str = "") -> Any:
         return redact_command([str(v) for v in value]) if key == "args" else [_redact(v, key) for v in value]
     if is_secret_name(key) and isinstance(value, str) and value and not value.startswith("env:"):
         return "<redacted>"
+    if key == "api_base" and isinstance(value, str):
+        return public_url(value)
     return value

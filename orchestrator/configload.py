@@ -41,8 +41,19 @@ def read_text(path: Path, what: str = "config", max_bytes: int = MAX_BYTES) -> s
     return _decode(path, data, what)
 
 
+def _looks_utf16(data: bytes) -> bool:
+    """A UTF-16 byte-order mark, or NULs in only one byte of each pair (ASCII text in UTF-16 without a BOM)."""
+    if data[:2] in (b"\xff\xfe", b"\xfe\xff"):
+        return True
+    sample = data[:4096]
+    if len(sample) < 2 or len(sample) % 2:
+        return False
+    even, odd = sample[0::2], sample[1::2]
+    return any(b.count(0) >= len(b) / 2 and 0 not in a for a, b in ((even, odd), (odd, even)))
+
+
 def _decode(path: Path, data: bytes, what: str) -> str:
-    if data[:2] in (b"\xff\xfe", b"\xfe\xff") or (len(data) > 1 and (data[1:2] == b"\x00" or data[:1] == b"\x00")):
+    if _looks_utf16(data):
         raise ConfigError(f"{path}: the {what} is UTF-16; re-save it as UTF-8 (iconv -f UTF-16 -t UTF-8)")
     if data.startswith(b"\xef\xbb\xbf"):
         raise ConfigError(f"{path}: the {what} starts with a UTF-8 byte-order mark; re-save it as UTF-8 without BOM")

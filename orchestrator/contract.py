@@ -17,6 +17,7 @@ import dataclasses
 import re
 from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 LOCALHOST = "127.0.0.1"
 DOMAINS = ("math", "physics")
@@ -30,6 +31,12 @@ def is_secret_name(name: str) -> bool:
     The one rule used everywhere something is redacted: config dumps, the plan, the manifest and series meta.
     """
     return any(part.lower() in _SECRET_PARTS for part in re.split(r"[-_]+", name.strip("-")) if part)
+
+
+def public_url(url: str) -> str:
+    """``url`` without credentials or query string (where keys hide: ``user:key@host``, ``?key=...``)."""
+    parts = urlsplit(url)
+    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 def redact_command(argv: Sequence[str]) -> list[str]:

@@ -4,7 +4,7 @@
   over the target and fsync the directory. Readers see the old file or the new one, never a half-written one, and a
   failed write (disk full, read-only directory) leaves the old file intact.
 * ``append_jsonl``: one JSON object per line, written with a single ``write`` on an ``O_APPEND`` descriptor, so a
-  ``kill -9`` loses at most the line being written (a torn last line, repaired by ``truncate_torn_tail``).
+  ``kill -9`` loses at most the line being written (a torn last line, set aside by ``truncate_torn_tail``).
 * ``read_jsonl``: tolerant reader from a byte offset: a torn last line is left unread, a corrupt line is skipped.
 
 Write failures raise ``errors.ResultsError`` (or the class passed as ``error``) with a one-line message.
@@ -141,10 +141,17 @@ def _parse_line(raw: bytes) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
-def truncate_torn_tail(path: Path, *, error: type[OrchestratorError] = ResultsError) -> int:
-    """Cut a last line that lacks its newline (left by a kill mid-write); returns the bytes removed.
+def torn_path(path: Path) -> Path:
+    """Where ``truncate_torn_tail`` sets torn lines aside: ``<name>.torn`` next to the file."""
+    return Path(path).with_name(Path(path).name + ".torn")
 
-    Call it only while holding the file's lock, so the tail cannot be a line another writer is still writing.
+
+def truncate_torn_tail(path: Path, *, error: type[OrchestratorError] = ResultsError) -> int:
+    """Move a last line that lacks its newline (left by a kill mid-write) to ``torn_path``; returns its bytes.
+
+    The tail is appended to the side file (fsynced) before it is cut, so nothing is lost even by a crash between
+    the two steps. Call it only while holding the file's lock, so the tail cannot be a line another writer is
+    still writing.
     """
     try:
         with open(path, "rb") as fh:
@@ -152,6 +159,9 @@ def truncate_torn_tail(path: Path, *, error: type[OrchestratorError] = ResultsEr
             if size == 0 or _ends_with_newline(fh, size):
                 return 0
             keep = _last_newline_end(fh, size)
+            fh.seek(keep)
+            tail = fh.read(size - keep)
+        append_bytes(torn_path(path), tail + b"\n", fsync=True, error=error)
         with open(path, "r+b") as fh:
             fh.truncate(keep)
             fh.flush()
@@ -160,7 +170,8 @@ def truncate_torn_tail(path: Path, *, error: type[OrchestratorError] = ResultsEr
         return 0
     except OSError as exc:
         raise _failure(Path(path), exc, error) from None
-    log.warning("%s: removed a torn last line (%d bytes) left by an interrupted write", path, size - keep)
+    log.warning("%s: set a torn last line (%d bytes) left by an interrupted write aside in %s", path, size - keep,
+                torn_path(path).name)
     return size - keep
 
 
@@ -191,4 +202,4 @@ def _unlink_quietly(path: Path) -> None:
 
 
 __all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "append_bytes", "append_jsonl",
-           "jsonl_line", "read_jsonl", "truncate_torn_tail", "fsync_dir"]
+           "jsonl_line", "read_jsonl", "torn_path", "truncate_torn_tail", "fsync_dir"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .contract import ModelConfig, redact_command
+from .contract import ModelConfig, public_url, redact_command
 from .errors import ResultsError
 
 FULL_HASH_LIMIT = 256 * 1024 * 1024
@@ -134,5 +134,5 @@ def _model_entry(model: ModelConfig) -> dict[str, Any]:
                          "max_model_len": v.max_model_len, "gpu_memory_utilization": v.gpu_memory_utilization,
                          "args": redact_command(v.args), "python": v.python, **model_identity(v.model)}
     else:
-        entry["endpoints"] = [e.api_base for e in model.endpoints]
+        entry["endpoints"] = [public_url(e.api_base) for e in model.endpoints]
     return entry

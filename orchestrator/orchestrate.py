@@ -49,6 +49,9 @@ class RunOptions:
     parallel: int | None = None
     grade: bool = True
     progress_stream: object = None
+    backend: str = "local"             # local | ray
+    ray_address: str | None = None     # --ray-address (backend ray): auto or HOST:PORT
+    ray_resource: str | None = None    # --ray-resource: custom resource each CPU server asks for
 
 
 @dataclass
@@ -136,15 +139,19 @@ def execute(opts: RunOptions) -> RunSummary:
     specs = select_datasets(opts.config, opts.datasets)
     limit = opts.limit or opts.config.num_examples
     max_cpu = opts.max_cpu_servers or opts.config.max_cpu_servers
+    if opts.backend == "ray":  # imported only here: a local run never imports ray
+        from .raybackend import execute_ray
+        return execute_ray(opts, models, specs, limit)
     if opts.dry_run:
         pool = opts.gpus if opts.gpus is not None else [g.index for g in gpumod.discover()]
         placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable)
         return RunSummary(run_id="dry-run", plan_text=render_plan(placements))
+    runs = load_datasets(specs, limit)
+    preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
     from .state import cleanup
     killed = cleanup(opts.logs_dir)
     for rec in killed:
         log.warning("cleanup: killed orphaned server %s (pid %s, port %s) of run %s", rec.name, rec.pid, rec.port, rec.run_id)
-    runs = load_datasets(specs, limit)
     pool, gpu_names, locks = gpu_pool(models, opts.gpus)
     try:
         placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable,
@@ -167,7 +174,8 @@ def _preview_ports() -> range:
 
 
 def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun], placements: list[Placement],
-                  pool: list[int], gpu_names: list[str], max_cpu: int) -> RunSummary:
+                  pool: list[int], gpu_names: list[str], max_cpu: int, schedule=None) -> RunSummary:
+    """``schedule(ctx, placements, stop)`` replaces the local scheduler (the Ray backend's ``run``)."""
     from .scheduler import Scheduler
     from .signals import ServerGroup, install_signal_handlers
     run_id = new_run_id()
@@ -182,10 +190,21 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
                      grade=_grader() if opts.grade else None, fresh=opts.fresh)
     by_key = {p.job.model.key: p for p in placements}
-    launch = lambda job, gpus: run_model(ctx, job.model, _spec(by_key[job.model.key], gpus))  # noqa: E731
+
+    def launch(job, gpus):
+        try:
+            return run_model(ctx, job.model, _spec(by_key[job.model.key], gpus))
+        except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
+            log.debug("model %s: %s; stopping the run", job.model.key, exc)
+            stop.set()
+            return exc
+
     progress.start()
     try:
-        results = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu).run(stop)
+        if schedule is not None:
+            results = schedule(ctx, placements, stop)
+        else:
+            results = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu).run(stop)
     except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
         servers.stop_all()
         _finish_interrupted(opts.results_dir, runs, manifest)
@@ -193,8 +212,12 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     finally:
         progress.close()
         servers.stop_all()
-    summary = RunSummary(run_id=run_id, outcomes=[_outcome(k, results[k], stop.is_set()) for k in by_key], manifest=manifest.path,
-                         interrupted=stop.is_set())
+    try:
+        outcomes = [_outcome(k, results[k], stop.is_set()) for k in by_key]
+    except ResultsError:  # the disk: what was written stays; the manifest says the run failed if it still can
+        _finish_quietly(manifest, "failed")
+        raise
+    summary = RunSummary(run_id=run_id, outcomes=outcomes, manifest=manifest.path, interrupted=stop.is_set())
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
     manifest.finish("interrupted" if stop.is_set() else ("finished" if summary.ok else "failed"))
     return summary
@@ -207,6 +230,13 @@ def _finish_interrupted(results_dir: Path, runs: list[DatasetRun], manifest: Man
         manifest.finish("interrupted")
     except Exception:  # noqa: BLE001 -- never mask the exit; the checkpoints are already on disk
         log.exception("could not write the leaderboard or manifest after the interrupt")
+
+
+def _finish_quietly(manifest: Manifest, status: str) -> None:
+    try:
+        manifest.finish(status)
+    except ResultsError as exc:
+        log.warning("could not mark the manifest %s: %s", status, exc)
 
 
 def _spec(placement: Placement, gpus: tuple[int, ...]):
@@ -247,6 +277,24 @@ def _grader():
     def grade_record(rec: AnswerRecord) -> Grade:
         return grade(rec.response, rec.reference, rec.domain, rec.tolerance)
     return grade_record
+
+
+def preflight(results_dir: Path, logs_dir: Path) -> None:
+    """ConfigError unless both directories exist and are writable, or can be created; changes nothing on disk."""
+    for flag, path in (("--results-dir", results_dir), ("--logs-dir", logs_dir)):
+        _check_creatable(flag, Path(path))
+
+
+def _check_creatable(flag: str, path: Path) -> None:
+    target = path
+    while not target.exists() and not target.is_symlink() and target != target.parent:
+        target = target.parent  # the nearest existing ancestor is where the directory would be created
+    if not target.is_dir():
+        problem = "is not a directory" if target == path else f"cannot be created: {target} is not a directory"
+        raise ConfigError(f"{flag} {path}: {problem}; choose a directory path")
+    if not os.access(target, os.W_OK | os.X_OK):
+        where = "" if target == path else f" (its parent {target} is read-only)"
+        raise ConfigError(f"{flag} {path}: not writable{where}; fix its permissions or choose another directory")
 
 
 def _check_writable(results_dir: Path) -> None:

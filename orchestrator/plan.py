@@ -12,9 +12,8 @@ import statistics
 import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
-from urllib.parse import urlsplit, urlunsplit
 
-from .contract import ModelConfig, SeriesScore, ServerSpec, is_secret_name, redact_command
+from .contract import ModelConfig, SeriesScore, ServerSpec, is_secret_name, public_url, redact_command
 from .errors import PlanError, PortError
 from .gpus import gpu_env
 from .scheduler import Job, check_jobs, priority_order, simulate
@@ -145,7 +144,7 @@ def render_plan(placements: Sequence[Placement]) -> str:
 
 def _where(p: Placement) -> str:
     if p.spec is None:
-        bases = ", ".join(_public_url(e.api_base) for e in p.job.model.endpoints) or "no endpoint"
+        bases = ", ".join(public_url(e.api_base) for e in p.job.model.endpoints) or "no endpoint"
         return f"API model ({bases})"
     return f"{'GPUs ' + ','.join(map(str, p.gpus)) if p.gpus else 'CPU server'}  port {p.port}"
 
@@ -162,12 +161,6 @@ def _env_words(spec: ServerSpec) -> list[str]:
     if spec.gpus:
         env.update(gpu_env(spec.gpus))
     return [f"{k}={'***' if is_secret_name(k) else v}" for k, v in env.items()]
-
-
-def _public_url(url: str) -> str:
-    """``url`` without credentials or query string."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
 
 
 # ---------------------------------------------------------------------------------------------------- weights

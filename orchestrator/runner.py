@@ -15,7 +15,7 @@ from typing import Callable, Sequence
 
 from .client import ChatClient, run_series
 from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
-                       redact_command)
+                       public_url, redact_command)
 from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerStartError
 from .manifest import Manifest
 from .progress import Progress
@@ -63,6 +63,7 @@ class RunContext:
     start_server: Callable[..., "ServerLike"] | None = None
     client_factory: Callable[..., ChatClient] = ChatClient
     fresh: bool = False
+    open_store: Callable[[ModelConfig, DatasetRun], SeriesStore] | None = None  # the Ray backend's node-side proxy
     _freshened: set = field(default_factory=set, repr=False)
 
     def take_fresh(self, model: str, dataset: str) -> bool:
@@ -104,8 +105,12 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
     except ResultsError:
         raise  # the disk is the run's problem, not this model's: stop everything
     except OrchestratorError as exc:
-        outcome.status, outcome.error = "failed", str(exc)
-        log.error("model %s failed: %s", model.key, exc)
+        if ctx.stop.is_set():  # the run is being stopped (a signal): servers die on purpose, no model failed
+            outcome.status = "interrupted"
+            log.info("model %s interrupted: %s", model.key, exc)
+        else:
+            outcome.status, outcome.error = "failed", str(exc)
+            log.error("model %s failed: %s", model.key, exc)
     finally:
         outcome.seconds = time.monotonic() - started
         ctx.progress.set_status(model.key, outcome.status)
@@ -164,6 +169,8 @@ def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | No
 
 
 def _open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> SeriesStore:
+    if ctx.open_store is not None:
+        return ctx.open_store(model, run)
     digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())
     return SeriesStore(ctx.results_dir, model.key, run.spec.name, digest, meta=_series_meta(model, run),
                        fresh=ctx.take_fresh(model.key, run.spec.name))
@@ -222,7 +229,7 @@ def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint:
 def _series_meta(model: ModelConfig, run: DatasetRun) -> dict:
     return {"model_name": model.model_name, "dataset_version": run.version, "domain": run.spec.domain,
             "total": len(run.problems), "sampling": dataclasses.asdict(model.sampling),
-            "model": model.vllm.model if model.vllm else [e.api_base for e in model.endpoints]}
+            "model": model.vllm.model if model.vllm else [public_url(e.api_base) for e in model.endpoints]}
 
 
 def _count_done(progress: Progress, key: str, store: SeriesStore, problems: Sequence[Problem]) -> None:

@@ -1,8 +1,8 @@
 """The chaos soak's short form (``make chaos`` runs the long one): two scripted rounds that inject every fault kind
 into real orchestrator runs on real vLLM CPU servers, then check that nothing was lost, doubled, torn or orphaned.
 
-Round 0: the port of chaos-a taken by a stranger before vLLM binds it; chaos-a's engine SIGSTOPped (a hung server,
-found through the request timeout and the probe, then restarted); chaos-b's API server SIGKILLed.
+Round 0: the port of chaos-a taken by a stranger before vLLM binds it; chaos-b's API server SIGKILLed; chaos-a's
+engine SIGSTOPped (a hung server, found through the request timeout and the probe, then restarted).
 Round 1: chaos-a's VLLM::Worker SIGKILLed; the orchestrator SIGTERMed (exit 143, then a new run); chaos-b's engine
 SIGKILLed; the orchestrator SIGKILLed (then `cleanup` and a new run that resumes).
 """
@@ -18,13 +18,14 @@ from benchmarks.chaos.faults import KINDS, Fault
 from benchmarks.chaos.soak import render, soak
 
 SCRIPT = [
-    [("port_taken", "chaos-a"), ("hang_engine", "chaos-a"), ("kill_api", "chaos-b")],
+    [("port_taken", "chaos-a"), ("kill_api", "chaos-b"), ("hang_engine", "chaos-a")],
     [("kill_worker", "chaos-a"), ("term_orchestrator", None), ("kill_engine", "chaos-b"),
      ("kill_orchestrator", None)],
 ]
 
 
 @pytest.mark.vllm
+@pytest.mark.timeout(1800)  # about 8 minutes alone on 2 cores; much more on a loaded machine
 def test_short_chaos_soak_loses_nothing_and_leaves_no_process(tiny_model: Path, tmp_path: Path) -> None:
     from conftest import vllm_available
     if not vllm_available():

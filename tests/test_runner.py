@@ -116,3 +116,10 @@ def test_restarts_run_out_and_the_model_fails(tmp_path, stubs):
     failed = ServerStartError("engine died during start")
     outcome = run_model(context(tmp_path, [dead, failed, failed]), model_config(tmp_path, restarts=1), spec())
     assert outcome.status == "failed" and outcome.restarts == 1 and "during start" in outcome.error
+
+
+def test_a_start_cut_short_by_a_stopping_run_is_interrupted_not_failed(tmp_path):
+    ctx = context(tmp_path, [ServerStartError("exited with code -15 before it was ready")])
+    ctx.stop.set()
+    outcome = run_model(ctx, model_config(tmp_path), spec())
+    assert outcome.status == "interrupted" and outcome.error is None

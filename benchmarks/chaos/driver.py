@@ -117,7 +117,7 @@ class Round:
         self.config = write_config(settings, self.dir / "run.yaml")
         self.expected = expected_ids(self.config, settings.limit)
         self.thieves: list[PortThief] = []
-        self._armed_at: float | None = None
+        self._armed: dict[int, float] = {}
         self._baseline: dict[str, int] = {}
 
     def run(self) -> RoundResult:
@@ -194,25 +194,40 @@ class Round:
                 fault.recovered_at = moment
 
     def _due(self, counts: dict[str, int]) -> Fault | None:
-        """The next fault whose moment has come: its target answered something since the previous fault (so faults
-        hit a running series, not a start-up), plus the fault's delay. One fault at a time, in order."""
-        fault = next((f for f in self.result.faults if f.injected_at is None and not f.missed
-                      and f.kind != "port_taken"), None)
-        if fault is None:
-            return None
-        models = MODELS if fault.model is None else (fault.model,)
-        if self._armed_at is None and any(counts[m] > self._baseline.get(m, 0) for m in models):
-            self._armed_at = time.monotonic()
-        if self._armed_at is not None and time.monotonic() - self._armed_at >= fault.delay:
-            self._armed_at, self._baseline = None, dict(counts)
-            return fault
+        """A fault whose moment has come: its target answered something since the previous fault on it (so faults
+        hit a running series, not a start-up), plus the fault's delay."""
+        now = time.monotonic()
+        for fault in self._eligible():
+            models = MODELS if fault.model is None else (fault.model,)
+            if id(fault) not in self._armed and any(counts[m] > self._baseline.get(m, 0) for m in models):
+                self._armed[id(fault)] = now
+            if id(fault) in self._armed and now - self._armed[id(fault)] >= fault.delay:
+                self._baseline.update({m: counts[m] for m in models})
+                return fault
         return None
+
+    def _eligible(self) -> list[Fault]:
+        """The first pending fault of each model; an orchestrator fault waits for every fault before it, and every
+        fault after it waits for it."""
+        eligible: list[Fault] = []
+        targets: set[str | None] = set()
+        for fault in self.result.faults:
+            if fault.injected_at is not None or fault.missed or fault.kind == "port_taken":
+                continue
+            if fault.model is None and eligible or None in targets:
+                break
+            if fault.model not in targets:
+                eligible.append(fault)
+                targets.add(fault.model)
+        return eligible
 
     def _inject(self, fault: Fault, proc: subprocess.Popen) -> bool:
         """Inject ``fault``; True when the orchestrator is gone and a new invocation must follow."""
         if fault.kind not in ORCHESTRATOR_KINDS:
-            if not inject_signal(fault, self.logs) and self._model_done(fault.model):
-                fault.missed = "its model had finished"
+            if not inject_signal(fault, self.logs):
+                self._armed.pop(id(fault), None)  # not running now (restarting?): wait for its next answer
+                if self._model_done(fault.model):
+                    fault.missed = "its model had finished"
             return False
         sig = signal.SIGKILL if fault.kind == "kill_orchestrator" else signal.SIGTERM
         fault.injected_at, fault.target = time.monotonic(), f"orchestrator pid {proc.pid}"
