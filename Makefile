@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MODEL_DIR := models/tiny-llama
 PYTEST_ARGS ?=
 
-.PHONY: install test bench perf chaos clean smoke-model
+.PHONY: install test bench perf perf-gpu chaos clean smoke-model
 
 install: $(STAMP)
 
@@ -32,6 +32,16 @@ bench: install smoke-model
 
 perf: install smoke-model
 	$(PY) -m benchmarks.run_all
+
+# On a GPU box whose python3 has vLLM (benchmarks/gpu/README.md): every GPU scenario, then the GPU section of
+# BENCHMARKS.md. Needs no venv; results land in $(GPU_OUT) and benchmarks/results/gpu/.
+GPU_PYTHON ?= python3
+GPU_OUT ?= /tmp/gpu-results
+perf-gpu:
+	mkdir -p $(GPU_OUT) benchmarks/results/gpu
+	$(GPU_PYTHON) -m benchmarks.gpu.suite all --out $(GPU_OUT); status=$$?; \
+	cp $(GPU_OUT)/*.json benchmarks/results/gpu/ && $(GPU_PYTHON) -m benchmarks.gpu.report && \
+	$(GPU_PYTHON) -m benchmarks.run_all --assemble-only; exit $$status
 
 # The chaos soak: faults injected into real runs for CHAOS_MINUTES (default 30); `make test` runs a short form.
 chaos: install smoke-model

@@ -65,16 +65,16 @@ class Measure:
         return self.output_tokens / self.seconds if self.seconds else 0.0
 
 
-def load_problems(n: int, model: Path) -> list[Problem]:
-    """``n`` DeathMath tasks (read from the eval-only upstream copy by path; synthetic when it is absent).
+def load_problems(n: int, model: Path, tasks: Sequence[str] = ()) -> list[Problem]:
+    """``n`` DeathMath tasks: ``tasks``, else the eval-only upstream copy (read by path), else synthetic ones.
 
     Only prompts that ``vllm bench serve``'s ShareGPT loader keeps (at most 1024 prompt tokens) are used, so both
     clients send exactly the same requests.
     """
     from tokenizers import Tokenizer
     tokenizer = Tokenizer.from_file(str(model / "tokenizer.json"))
-    tasks: list[str] = []
-    if UPSTREAM.is_file():
+    tasks = list(tasks)
+    if not tasks and UPSTREAM.is_file():
         lines = UPSTREAM.read_text(encoding="utf-8").splitlines()
         tasks = [json.loads(line)["task"] for line in lines if line]
     tasks = tasks or [f"Найдите сумму первых {k} натуральных чисел." for k in range(1, 200)]
@@ -84,12 +84,13 @@ def load_problems(n: int, model: Path) -> list[Problem]:
     return [dataclasses.replace(fits[i % len(fits)], id=f"q{i}") for i in range(n)]
 
 
-def ours(server, problems: Sequence[Problem], max_tokens: int, concurrency: int, work: Path, tag: str) -> Measure:
+def ours(server, problems: Sequence[Problem], max_tokens: int, concurrency: int, work: Path, tag: str,
+         served: str = SERVED) -> Measure:
     """Run the problems through ``run_series`` as the runner does for a managed server (``alive``, context clamp,
     checkpointing into a fresh store) and time it."""
     sampling = Sampling(max_tokens=max_tokens, parallel=concurrency, request_timeout=600)
-    store = SeriesStore(work / tag, SERVED, "bench", "0" * 16, meta={"total": len(problems)})
-    with ChatClient(server.endpoint, SERVED, sampling, alive=server.alive, context_len=server.max_model_len(),
+    store = SeriesStore(work / tag, served, "bench", "0" * 16, meta={"total": len(problems)})
+    with ChatClient(server.endpoint, served, sampling, alive=server.alive, context_len=server.max_model_len(),
                     extra_body={"ignore_eos": True}) as client:
         started = time.perf_counter()
         run_series(problems, client, store, build_messages, parallel=concurrency)
@@ -102,7 +103,7 @@ def ours(server, problems: Sequence[Problem], max_tokens: int, concurrency: int,
 
 
 def vllm_bench(port: int, model: Path, problems: Sequence[Problem], max_tokens: int, concurrency: int,
-               work: Path, tag: str) -> Measure:
+               work: Path, tag: str, served: str = SERVED, timeout: float = 1800) -> Measure:
     """``vllm bench serve`` (openai-chat backend, custom dataset of the same user messages) and its own timing."""
     data = work / "prompts.json"
     if not data.exists():  # ShareGPT layout: its loader needs no pandas; the human turn goes out as the user message
@@ -110,12 +111,12 @@ def vllm_bench(port: int, model: Path, problems: Sequence[Problem], max_tokens: 
                                     {"from": "gpt", "value": "-"}]} for p in problems]
         data.write_text(json.dumps(convs, ensure_ascii=False), encoding="utf-8")
     argv = ["--backend", "openai-chat", "--endpoint", "/v1/chat/completions", "--host", "127.0.0.1",
-            "--port", str(port), "--model", str(model), "--served-model-name", SERVED, "--tokenizer", str(model),
+            "--port", str(port), "--model", str(model), "--served-model-name", served, "--tokenizer", str(model),
             "--dataset-name", "sharegpt", "--dataset-path", str(data), "--disable-shuffle", "--no-oversample",
             "--sharegpt-output-len", str(max_tokens), "--ignore-eos", "--temperature", "0",
             "--num-prompts", str(len(problems)), "--max-concurrency", str(concurrency), "--disable-tqdm",
             "--save-result", "--result-dir", str(work), "--result-filename", f"{tag}.json"]
-    run = subprocess.run([sys.executable, "-c", _BENCH, *argv], capture_output=True, text=True, timeout=1800,
+    run = subprocess.run([sys.executable, "-c", _BENCH, *argv], capture_output=True, text=True, timeout=timeout,
                          cwd=work)
     if run.returncode != 0:
         raise RuntimeError(f"vllm bench serve failed ({run.returncode}): {run.stderr[-2000:]}")

@@ -9,7 +9,9 @@ import re
 from pathlib import Path
 
 OOM = "CUDA out of memory"
+GPU_MEMORY_TAKEN = "GPU memory held by other processes"
 KV_MEMORY = "not enough memory for the KV cache"
+MAX_LEN_ABOVE_MODEL = "max_model_len above the model's limit"
 ADDRESS_IN_USE = "address already in use"
 MODEL_NOT_FOUND = "model path not found"
 UNSUPPORTED = "unsupported model or argument"
@@ -19,10 +21,14 @@ UNKNOWN = "unknown"
 
 # Order matters: the first cause whose pattern matches wins (OOM before the generic engine failure, etc.).
 _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    # vLLM >= 0.11 checks free memory at start: "Free memory on device cuda:0 (40.1/79.2 GiB) on startup is less
+    # than desired GPU memory utilization (0.9, 71.3 GiB)" (vllm/v1/worker/utils.py request_memory in 0.26).
+    (GPU_MEMORY_TAKEN, re.compile(r"less than desired GPU memory utilization", re.I)),
     (OOM, re.compile(r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory", re.I)),
     (KV_MEMORY, re.compile(
         r"No available memory for the cache blocks|larger than the available KV cache memory"
         r"|less than requested memory for kv|Insufficient memory for KV cache", re.I)),
+    (MAX_LEN_ABOVE_MODEL, re.compile(r"User-specified max_model_len \(\d+\) is greater than the derived", re.I)),
     (ADDRESS_IN_USE, re.compile(r"address already in use|Errno 98", re.I)),
     (MODEL_NOT_FOUND, re.compile(
         r"Repo id must be in the form|Repository Not Found|RepositoryNotFoundError|is not a local folder"
@@ -37,7 +43,11 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
 
 HINTS = {
     OOM: "lower vllm.gpu_memory_utilization or vllm.max_model_len, or give the model more GPUs",
+    GPU_MEMORY_TAKEN: "other processes hold memory on the server's GPUs: free it (see nvidia-smi) or lower "
+                      "vllm.gpu_memory_utilization below the free share",
     KV_MEMORY: "lower vllm.max_model_len or raise vllm.gpu_memory_utilization (CPU: VLLM_CPU_KVCACHE_SPACE)",
+    MAX_LEN_ABOVE_MODEL: "lower vllm.max_model_len to the model's max_position_embeddings (or set "
+                         "VLLM_ALLOW_LONG_MAX_MODEL_LEN: '1' in vllm.env if the model really supports more)",
     ADDRESS_IN_USE: "another process holds the port; free it or leave vllm.port unset",
     MODEL_NOT_FOUND: "check vllm.model: a local directory with config.json or a hub id that is downloaded",
     UNSUPPORTED: "check vllm.args and that this vLLM version supports the model architecture",

@@ -2,6 +2,8 @@
 
 ``write_smoke_model(out)`` writes ``config.json``, ``generation_config.json``, ``model.safetensors``,
 ``tokenizer.json`` and ``tokenizer_config.json``. Nothing is downloaded. The same seed gives byte-identical files.
+``size=`` makes a bigger one of the same family (``GPU_0_8B``: the 0.8B-parameter Llama of the GPU benchmarks,
+``benchmarks/gpu/make_model.py``), ``device="cuda"`` draws its weights on the GPU.
 
 The weights are random, so the text is gibberish; the output rows of the special tokens are zero so that a greedy
 decode never picks them (answers run to ``max_tokens``) and a sampled one rarely does.
@@ -11,6 +13,8 @@ from __future__ import annotations
 import json
 import logging
 import os
+import random
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -27,6 +31,28 @@ HEAD_DIM = HIDDEN // HEADS      # 64: vLLM's CPU attention rejects head_dim 16
 INTERMEDIATE = 256
 MAX_POSITIONS = 4096
 VOCAB_TARGET = 1024
+
+
+@dataclass(frozen=True)
+class Size:
+    """The shape of a smoke model; the defaults are the tiny CPU one."""
+
+    hidden: int = HIDDEN
+    layers: int = LAYERS
+    heads: int = HEADS
+    kv_heads: int = KV_HEADS
+    intermediate: int = INTERMEDIATE
+    vocab: int = VOCAB_TARGET       # the tokenizer's target; config.json gets what the BPE training reaches
+    max_positions: int = MAX_POSITIONS
+
+    @property
+    def head_dim(self) -> int:
+        return self.hidden // self.heads
+
+
+TINY = Size()
+# 0.8B parameters: the random Llama of the GPU benchmarks (hidden 2048, 16 layers, 16 heads, 8 KV heads, 32k vocab).
+GPU_0_8B = Size(hidden=2048, layers=16, heads=16, kv_heads=8, intermediate=4864, vocab=32000)
 
 BOS, EOS, PAD = "<|begin_of_text|>", "<|end_of_text|>", "<|pad|>"
 IM_START, IM_END = "<|im_start|>", "<|im_end|>"
@@ -63,50 +89,62 @@ CORPUS = (
 )
 
 
-def write_smoke_model(out: Path, seed: int = 0) -> Path:
-    """Write the tiny model into ``out`` (created if needed) and return ``out``."""
+def write_smoke_model(out: Path, seed: int = 0, size: Size = TINY, device: str = "cpu") -> Path:
+    """Write the model into ``out`` (created if needed) and return ``out``; ``device`` draws the weights there."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    tokenizer = _train_tokenizer()
+    tokenizer = _train_tokenizer(size.vocab)
     vocab = tokenizer.get_vocab_size()
     special_ids = {tok: tokenizer.token_to_id(tok) for tok in SPECIAL_TOKENS}
     tokenizer.save(str(out / "tokenizer.json"))
-    _write_json(out / "tokenizer_config.json", _tokenizer_config(special_ids))
-    _write_json(out / "config.json", _model_config(vocab, special_ids))
+    _write_json(out / "tokenizer_config.json", _tokenizer_config(special_ids, size))
+    _write_json(out / "config.json", _model_config(vocab, special_ids, size))
     _write_json(out / "generation_config.json", _generation_config(special_ids))
-    save_file(_weights(vocab, sorted(special_ids.values()), seed), str(out / "model.safetensors"),
+    save_file(_weights(vocab, sorted(special_ids.values()), seed, size, device), str(out / "model.safetensors"),
               metadata={"format": "pt"})
     os.chmod(out / "model.safetensors", 0o644)  # safetensors writes 0600; the model is no secret
     log.info("wrote smoke model (vocab %d, seed %d) to %s", vocab, seed, out)
     return out
 
 
-def _train_tokenizer() -> Tokenizer:
-    """A byte-level BPE trained on ``CORPUS``: any UTF-8 text is encodable, Cyrillic/LaTeX merge well."""
+def _train_tokenizer(vocab_target: int = VOCAB_TARGET) -> Tokenizer:
+    """A byte-level BPE trained on ``CORPUS``: any UTF-8 text is encodable, Cyrillic/LaTeX merge well.
+
+    A vocabulary larger than ``CORPUS`` yields is trained on made-up words as well (deterministic).
+    """
     tokenizer = Tokenizer(models.BPE())
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=VOCAB_TARGET, min_frequency=1, show_progress=False,
+        vocab_size=vocab_target, min_frequency=1, show_progress=False,
         special_tokens=list(SPECIAL_TOKENS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tokenizer.train_from_iterator(CORPUS * 2, trainer=trainer)
+    corpus = list(CORPUS * 2) + (_made_up_lines(vocab_target * 7) if vocab_target > VOCAB_TARGET else [])
+    tokenizer.train_from_iterator(corpus, trainer=trainer)
     return tokenizer
 
 
-def _tokenizer_config(ids: dict[str, int]) -> dict:
+def _made_up_lines(words: int) -> list[str]:
+    """``words`` random Cyrillic/Latin/digit words, 64 to a line: enough distinct pairs for a large BPE vocab."""
+    rng = random.Random(0)
+    letters = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяabcdefghijklmnopqrstuvwxyz0123456789"
+    made = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(words)]
+    return [" ".join(made[i:i + 64]) for i in range(0, words, 64)]
+
+
+def _tokenizer_config(ids: dict[str, int], size: Size = TINY) -> dict:
     added = {str(i): {"content": tok, "special": True, "lstrip": False, "rstrip": False,
                       "normalized": False, "single_word": False} for tok, i in sorted(ids.items(), key=lambda x: x[1])}
     return {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": IM_END,
             "pad_token": PAD, "unk_token": None, "add_bos_token": False, "add_eos_token": False,
-            "clean_up_tokenization_spaces": False, "model_max_length": MAX_POSITIONS,
+            "clean_up_tokenization_spaces": False, "model_max_length": size.max_positions,
             "added_tokens_decoder": added, "chat_template": CHAT_TEMPLATE}
 
 
-def _model_config(vocab: int, ids: dict[str, int]) -> dict:
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": HIDDEN,
-            "intermediate_size": INTERMEDIATE, "num_hidden_layers": LAYERS, "num_attention_heads": HEADS,
-            "num_key_value_heads": KV_HEADS, "head_dim": HEAD_DIM, "hidden_act": "silu",
-            "max_position_embeddings": MAX_POSITIONS, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
+def _model_config(vocab: int, ids: dict[str, int], size: Size = TINY) -> dict:
+    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": size.hidden,
+            "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
+            "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads, "head_dim": size.head_dim,
+            "hidden_act": "silu", "max_position_embeddings": size.max_positions, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
             "rope_scaling": None, "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False,
             "vocab_size": vocab, "bos_token_id": ids[BOS], "eos_token_id": [ids[IM_END], ids[EOS]],
             "pad_token_id": ids[PAD], "torch_dtype": "bfloat16", "dtype": "bfloat16", "initializer_range": 0.02,
@@ -118,30 +156,35 @@ def _generation_config(ids: dict[str, int]) -> dict:
             "do_sample": False}
 
 
-def _weights(vocab: int, special_ids: list[int], seed: int) -> dict[str, torch.Tensor]:
+def _weights(vocab: int, special_ids: list[int], seed: int, size: Size = TINY,
+             device: str = "cpu") -> dict[str, torch.Tensor]:
     """Seeded normal weights (bfloat16, std 0.02, norms 1) drawn in a fixed order: same seed, same bytes."""
-    gen = torch.Generator(device="cpu").manual_seed(seed)
+    gen = torch.Generator(device=device).manual_seed(seed)
+    hidden, inter, q_dim, kv = size.hidden, size.intermediate, size.heads * size.head_dim, size.kv_heads * size.head_dim
 
     def rand(*shape: int, std: float = 0.02) -> torch.Tensor:
-        return (torch.randn(*shape, generator=gen, dtype=torch.float32) * std).to(torch.bfloat16).contiguous()
+        drawn = torch.randn(*shape, generator=gen, dtype=torch.float32, device=device) * std
+        return drawn.to(torch.bfloat16).cpu().contiguous()
 
-    kv = KV_HEADS * HEAD_DIM
-    tensors = {"model.embed_tokens.weight": rand(vocab, HIDDEN, std=1.0)}
-    for layer in range(LAYERS):
+    def ones(n: int) -> torch.Tensor:
+        return torch.ones(n, dtype=torch.bfloat16)
+
+    tensors = {"model.embed_tokens.weight": rand(vocab, hidden, std=1.0)}
+    for layer in range(size.layers):
         p = f"model.layers.{layer}."
         tensors.update({
-            p + "self_attn.q_proj.weight": rand(HEADS * HEAD_DIM, HIDDEN),
-            p + "self_attn.k_proj.weight": rand(kv, HIDDEN),
-            p + "self_attn.v_proj.weight": rand(kv, HIDDEN),
-            p + "self_attn.o_proj.weight": rand(HIDDEN, HEADS * HEAD_DIM),
-            p + "mlp.gate_proj.weight": rand(INTERMEDIATE, HIDDEN),
-            p + "mlp.up_proj.weight": rand(INTERMEDIATE, HIDDEN),
-            p + "mlp.down_proj.weight": rand(HIDDEN, INTERMEDIATE),
-            p + "input_layernorm.weight": torch.ones(HIDDEN, dtype=torch.bfloat16),
-            p + "post_attention_layernorm.weight": torch.ones(HIDDEN, dtype=torch.bfloat16),
+            p + "self_attn.q_proj.weight": rand(q_dim, hidden),
+            p + "self_attn.k_proj.weight": rand(kv, hidden),
+            p + "self_attn.v_proj.weight": rand(kv, hidden),
+            p + "self_attn.o_proj.weight": rand(hidden, q_dim),
+            p + "mlp.gate_proj.weight": rand(inter, hidden),
+            p + "mlp.up_proj.weight": rand(inter, hidden),
+            p + "mlp.down_proj.weight": rand(hidden, inter),
+            p + "input_layernorm.weight": ones(hidden),
+            p + "post_attention_layernorm.weight": ones(hidden),
         })
-    tensors["model.norm.weight"] = torch.ones(HIDDEN, dtype=torch.bfloat16)
-    head = rand(vocab, HIDDEN, std=0.2)
+    tensors["model.norm.weight"] = ones(hidden)
+    head = rand(vocab, hidden, std=0.2)
     head[special_ids] = 0.0
     tensors["lm_head.weight"] = head
     return tensors

@@ -19,14 +19,19 @@ LOGS = Path(__file__).parent / "data" / "logs"
     ("cuda_oom_composed.log", logcause.OOM),
     ("healthy_start.log", logcause.UNKNOWN),
     ("engine_killed.log", logcause.ENGINE_DIED),
+    ("max_model_len_above_model.log", logcause.MAX_LEN_ABOVE_MODEL),
+    ("kv_memory_long_context.log", logcause.KV_MEMORY),
+    ("gpu_memory_taken_h100.log", logcause.GPU_MEMORY_TAKEN),
+    ("kv_memory_h100.log", logcause.KV_MEMORY),
 ])
 def test_cause_of_each_real_log(name: str, cause: str) -> None:
     assert logcause.detect_cause((LOGS / name).read_text(encoding="utf-8")) == cause
 
 
 def test_every_cause_has_a_hint() -> None:
-    causes = [logcause.OOM, logcause.KV_MEMORY, logcause.ADDRESS_IN_USE, logcause.MODEL_NOT_FOUND,
-              logcause.UNSUPPORTED, logcause.ENGINE_DIED, logcause.TIMEOUT, logcause.UNKNOWN]
+    causes = [logcause.OOM, logcause.GPU_MEMORY_TAKEN, logcause.KV_MEMORY, logcause.MAX_LEN_ABOVE_MODEL,
+              logcause.ADDRESS_IN_USE, logcause.MODEL_NOT_FOUND, logcause.UNSUPPORTED, logcause.ENGINE_DIED,
+              logcause.TIMEOUT, logcause.UNKNOWN]
     assert set(logcause.HINTS) == set(causes)
 
 
@@ -64,3 +69,12 @@ def test_tail_keeps_the_last_lines_and_the_quote_is_one_bounded_line() -> None:
     assert quote == "line 98 | line 99"
     long = logcause.one_line_quote("x" * 1000, width=50)
     assert len(long) == 50 and "\n" not in long and long.startswith("...")
+
+
+def test_gpu_memory_taken_is_not_mistaken_for_the_engine_failure_that_follows_it() -> None:
+    text = ("(EngineCore pid=7) ERROR ValueError: Free memory on device cuda:0 (40.10/79.18 GiB) on startup is less "
+            "than desired GPU memory utilization (0.9, 71.26 GiB). Decrease GPU memory utilization or reduce GPU "
+            "memory used by other processes.\n"
+            "RuntimeError: Engine core initialization failed. See root cause above. Failed core proc(s): {}\n")
+    assert logcause.detect_cause(text) == logcause.GPU_MEMORY_TAKEN
+    assert "gpu_memory_utilization" in logcause.HINTS[logcause.GPU_MEMORY_TAKEN]

@@ -86,3 +86,31 @@ def test_vllm_serves_a_chat_completion(vllm_server) -> None:
     assert choice["message"]["content"].strip()
     assert choice["finish_reason"] == "length"
     assert resp.json()["usage"]["completion_tokens"] == 16
+
+
+def test_a_bigger_size_has_its_shape_and_reaches_its_vocabulary(tmp_path: Path) -> None:
+    """``size=`` (what benchmarks/gpu/make_model.py uses for the 0.8B GPU model) shapes config, weights, tokenizer."""
+    size = smoke_model.Size(hidden=256, layers=3, heads=4, kv_heads=2, intermediate=512, vocab=4096,
+                            max_positions=8192)
+    out = write_smoke_model(tmp_path / "bigger", size=size)
+    config = json.loads((out / "config.json").read_text())
+    assert config["vocab_size"] == 4096  # made-up words give the BPE enough to merge past the corpus's 1024
+    assert (config["hidden_size"], config["num_hidden_layers"], config["intermediate_size"]) == (256, 3, 512)
+    assert (config["num_attention_heads"], config["num_key_value_heads"], config["head_dim"]) == (4, 2, 64)
+    assert config["max_position_embeddings"] == 8192
+    with safe_open(str(out / "model.safetensors"), "pt") as f:
+        assert f.get_tensor("model.embed_tokens.weight").shape == (4096, 256)
+        assert f.get_tensor("model.layers.2.self_attn.q_proj.weight").shape == (256, 256)
+        assert f.get_tensor("model.layers.2.self_attn.k_proj.weight").shape == (128, 256)
+        assert f.get_tensor("model.layers.2.mlp.down_proj.weight").shape == (256, 512)
+    tok = AutoTokenizer.from_pretrained(str(out))
+    assert len(tok) == 4096 and tok.decode(tok(SAMPLE, add_special_tokens=False)["input_ids"]) == SAMPLE
+
+
+def test_the_gpu_size_is_the_0_8b_llama() -> None:
+    size = smoke_model.GPU_0_8B
+    assert (size.hidden, size.layers, size.heads, size.kv_heads, size.head_dim) == (2048, 16, 16, 8, 128)
+    per_layer = size.hidden * (2 * size.heads * size.head_dim + 2 * size.kv_heads * size.head_dim) \
+        + 3 * size.hidden * size.intermediate
+    params = 2 * size.vocab * size.hidden + size.layers * per_layer
+    assert 0.75e9 < params < 0.85e9

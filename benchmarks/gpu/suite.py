@@ -1,0 +1,128 @@
+"""The GPU suite: the orchestrator with real vLLM on real GPUs (issue 8). One JSON result and one log per scenario.
+
+    python3 -m benchmarks.gpu.suite s1 s3b s3a --out DIR [--model /tmp/gpu-model] [--deadline-s 540]
+    python3 -m benchmarks.gpu.suite all --out DIR --cpu-dry-run      # the same code on CPU vLLM + a fake nvidia-smi
+
+Scenarios: s1 (one GPU, two models in turn), s2 (two GPUs: TP=2 + a TP=1 pair), s3a (SIGKILL + cleanup), s3b (models
+that cannot fit), s4 (throughput). ``--deadline-s`` is the budget of the whole command counted from ``--t0`` (epoch
+seconds; default: now): a scenario that cannot finish in what is left is skipped and says so. After each scenario
+``DIR/logs.tgz`` is rewritten with every config, orchestrator output, server log and GPU sample.
+``python3 -m benchmarks.gpu.report`` turns the JSON files into ``benchmarks/results/gpu.md``.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import subprocess
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Callable, Sequence
+
+from . import smi
+from .common import REPO, Deadline, Profile, Recorder, Skip, pack_logs, prepare_environ
+
+TITLES = {
+    "s1": "one GPU: two managed models in turn, leaderboard, GPU empty afterwards",
+    "s2": "two GPUs: TP=2 on both, then the TP=1 pair side by side, no GPU double-booked",
+    "s3a": "SIGKILL of the orchestrator mid-run, then cleanup: GPU memory back",
+    "s3b": "models that cannot fit fail with their cause named, the others finish",
+    "s4": "throughput: our client vs vllm bench serve vs offline vllm.LLM",
+}
+ORDER = ("s1", "s2", "s3b", "s3a", "s4")
+
+
+def _scenario(name: str) -> Callable[[Profile, Deadline, Recorder], None]:
+    from . import scenarios, throughput
+    return {"s1": scenarios.s1, "s2": scenarios.s2, "s3a": scenarios.s3a, "s3b": scenarios.s3b,
+            "s4": throughput.s4}[name]
+
+
+def dry_run_setup(work: Path) -> Path:
+    """CPU dry run: a fake two-GPU nvidia-smi first on PATH, and the tiny smoke model."""
+    os.environ["FAKE_SMI_TAG"] = smi.install_fake(work / "bin")
+    os.environ["PATH"] = f"{work / 'bin'}{os.pathsep}{os.environ['PATH']}"
+    model = REPO / "models" / "tiny-llama"
+    if (model / "config.json").is_file() and (model / "model.safetensors").is_file():
+        return model
+    from orchestrator.smoke_model import write_smoke_model
+    return write_smoke_model(work / "tiny-llama")
+
+
+def ensure_model(model: Path, python: str, timeout: float = 300.0) -> None:
+    """Make the 0.8B model in a process of its own (the suite never holds a CUDA context)."""
+    began = time.monotonic()
+    proc = subprocess.run([python, "-m", "benchmarks.gpu.make_model", "--out", str(model)], cwd=REPO,
+                          timeout=timeout, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"make_model failed with exit {proc.returncode}")
+    print(f"{time.strftime('%H:%M:%S')} model ready in {time.monotonic() - began:.0f} s", flush=True)
+
+
+def sweep(work: Path, when: str) -> None:
+    """Kill servers of earlier scenarios or commands whose orchestrator is gone (vLLM servers run in sessions of
+    their own, so they outlive the command that started them) and log GPU memory."""
+    from orchestrator.state import cleanup
+    for logs in sorted(work.glob("*/logs")):
+        for rec in cleanup(logs):
+            print(f"{time.strftime('%H:%M:%S')} sweep {when}: killed orphan {rec.describe()}", flush=True)
+    snap = smi.snapshot()
+    used = ", ".join(f"GPU {g['index']} {g['used_mib']} MiB" for g in snap["gpus"]) or snap.get("error", "")
+    print(f"{time.strftime('%H:%M:%S')} sweep {when}: {used}; {len(snap['apps'])} compute process(es)", flush=True)
+
+
+def run_one(name: str, profile: Profile, deadline: Deadline, out: Path) -> str:
+    """Run one scenario; whatever happens its JSON says how it ended."""
+    rec = Recorder(out, name, TITLES[name], profile)
+    snap = smi.snapshot()
+    rec.data["host"]["gpus"] = [{k: g[k] for k in ("index", "name", "total_mib")} for g in snap["gpus"]]
+    rec.log(f"{TITLES[name]} ({rec.data['mode']}; {deadline.left():.0f} s left in this command)")
+    try:
+        _scenario(name)(profile, deadline, rec)
+        return rec.finish()
+    except Skip as exc:
+        return rec.finish("skipped", str(exc))
+    except Exception as exc:  # noqa: BLE001 -- recorded with its traceback; the next scenario still runs
+        rec.failure("unexpected error", "".join(traceback.format_exception(exc))[-3000:])
+        return rec.finish("error", f"{type(exc).__name__}: {exc}")
+    finally:
+        try:
+            pack_logs(profile.work, out)
+        except OSError as exc:
+            print(f"could not pack the logs: {exc}", flush=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python3 -m benchmarks.gpu.suite", description=__doc__.splitlines()[0])
+    parser.add_argument("scenarios", nargs="+", choices=[*ORDER, "all"])
+    parser.add_argument("--out", type=Path, required=True, help="where the JSON results and logs go")
+    parser.add_argument("--model", type=Path, default=Path("/tmp/gpu-model"))
+    parser.add_argument("--work", type=Path, default=Path("/tmp/gpu-suite"), help="configs, results, server logs")
+    parser.add_argument("--cpu-dry-run", action="store_true", help="tiny model, CPU vLLM, fake nvidia-smi")
+    parser.add_argument("--deadline-s", type=float, default=3600.0, help="budget of the command, from --t0")
+    parser.add_argument("--t0", type=float, default=None, help="when the command began (epoch seconds)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout)
+    prepare_environ()
+    args.work.mkdir(parents=True, exist_ok=True)
+    deadline = Deadline(args.t0 or time.time(), args.deadline_s)
+    if args.cpu_dry_run:
+        model = dry_run_setup(args.work)
+    else:
+        model = args.model
+        ensure_model(model, sys.executable, timeout=deadline.cap(300))
+    profile = Profile.make(args.cpu_dry_run, model, args.work)
+    names = list(ORDER) if "all" in args.scenarios else list(dict.fromkeys(args.scenarios))
+    sweep(args.work, "before")
+    try:
+        statuses = {name: run_one(name, profile, deadline, args.out) for name in names}
+    finally:
+        sweep(args.work, "after")
+    print("suite: " + ", ".join(f"{k} {v}" for k, v in statuses.items()), flush=True)
+    return 0 if all(s in ("passed", "skipped") for s in statuses.values()) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

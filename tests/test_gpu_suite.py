@@ -1,0 +1,90 @@
+"""The GPU suite's own logic (benchmarks/gpu), on CPU: what it parses, how it attributes GPU processes to servers,
+what it reports. The suite itself runs on a GPU box (or with --cpu-dry-run); these keep its pieces honest here."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from benchmarks.gpu import report, smi
+from benchmarks.gpu.common import parse_summary
+from orchestrator.contract import SeriesScore
+from orchestrator.orchestrate import RunSummary
+from orchestrator.report import summary_lines
+from orchestrator.runner import ModelOutcome
+from orchestrator.state import ServerRecord, StateFile
+
+
+def test_the_suite_reads_the_clis_own_summary() -> None:
+    score = SeriesScore("fits", "sample-math", "h", 3, 3, 1, 0, 10, 20, 1.0)
+    summary = RunSummary(run_id="r", outcomes=[
+        ModelOutcome(model="fits", status="finished", scores=[score], seconds=3.0, log_path="/l/fits.log"),
+        ModelOutcome(model="greedy", status="failed", error="vLLM server 'greedy' ... exited with code 1 before it "
+                     "was ready: GPU memory held by other processes; other processes hold memory", seconds=20.0)])
+    parsed = parse_summary("\n".join(["INFO something: started", *summary_lines(summary)]))
+    assert parsed["fits"]["status"] == "finished" and parsed["fits"]["error"] == ""
+    assert parsed["greedy"]["status"] == "failed"
+    assert ": GPU memory held by other processes;" in parsed["greedy"]["error"]
+
+
+def test_analyse_finds_double_bookings_where_each_server_ran_and_their_overlap() -> None:
+    samples = [{"t": 0.0, "used_mib": {0: 100, 1: 0}, "owners": {0: ["tp2"], 1: ["tp2"]}},
+               {"t": 1.0, "used_mib": {0: 900, 1: 50}, "owners": {0: ["a", "tp2"], 1: ["other:7"]}},
+               {"t": 2.0, "used_mib": {0: 500, 1: 500}, "owners": {0: ["a"], 1: ["b"]}},
+               {"t": 3.0, "used_mib": {0: 500, 1: 500}, "owners": {0: ["a"], 1: ["b", "gone:9"]}}]
+    seen = smi.analyse(samples)
+    assert seen["double_booked_count"] == 1 and seen["double_booked"][0] == {"t": 1.0, "gpu": 0, "servers": ["a", "tp2"]}
+    assert seen["servers"]["tp2"] == {"gpus": [0, 1], "first": 0.0, "last": 1.0}
+    assert seen["servers"]["b"]["gpus"] == [1] and seen["peak_used_mib"] == {0: 900, 1: 500}
+    assert smi.overlap(seen["servers"], "a", "b") == 1.0 and smi.overlap(seen["servers"], "tp2", "b") == 0.0
+
+
+@pytest.fixture
+def fake_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("FAKE_SMI_TAG", smi.install_fake(tmp_path / "bin", count=2, total_mib=1000, app_mib=300))
+    monkeypatch.setenv("PATH", f"{tmp_path / 'bin'}{os.pathsep}{os.environ['PATH']}")
+    return tmp_path
+
+
+def _sleeper(env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env={**os.environ, **env},
+                            start_new_session=True)
+
+
+def test_gpu_processes_are_attributed_to_the_server_whose_session_they_are_in(fake_gpus: Path) -> None:
+    server = _sleeper({"DEATHMATH_SERVER_ID": "s1", "CUDA_VISIBLE_DEVICES": "1", "NCCL_NVLS_ENABLE": "0"})
+    other = _sleeper({"FAKE_SMI_HOLD": "0:420"})
+    try:
+        StateFile(fake_gpus / "logs").add(ServerRecord(pid=server.pid, pgid=server.pid, create_time=time.time(),
+                                                       run_id="r", owner_pid=os.getpid(), owner_create_time=0.0,
+                                                       name="pair-a", gpus=(1,), port=8100))
+        servers = smi.Servers([fake_gpus / "logs"], env_keys=("NCCL_NVLS_ENABLE",))
+        servers.refresh()
+        snap = smi.snapshot()
+        assert "error" not in snap and smi.used_by_index(snap) == {0: 420, 1: 300}
+        assert smi.attribute(snap, servers) == {0: [f"other:{other.pid}"], 1: ["pair-a"]}
+        assert servers.envs == {"pair-a": {"NCCL_NVLS_ENABLE": "0"}}
+    finally:
+        for proc in (server, other):
+            proc.kill()
+            proc.wait()
+
+
+def test_the_report_names_the_card_the_versions_and_every_check(tmp_path: Path) -> None:
+    result = {"scenario": "s1", "title": "one GPU", "status": "failed", "mode": "gpu", "date": "2026-11-27 20:00:00",
+              "seconds": 170.2, "host": {"python": "3.12.3", "versions": {"vllm": "0.26.0", "torch": "2.11.0+cu130"},
+                                         "gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "total_mib": 81559},
+                                                  {"index": 1, "name": "NVIDIA H100 80GB HBM3", "total_mib": 81559}]},
+              "checks": [{"name": "exit code 0", "ok": True, "detail": "exit 0"},
+                         {"name": "nothing left", "ok": False, "detail": "pid 5 | GPU 0"}],
+              "figures": {"timings_s": {"llama-a": {"startup": 77.5}}}, "failures": [], "notes": []}
+    (tmp_path / "s1.json").write_text(json.dumps(result))
+    text = report.render(report.load([tmp_path]))
+    assert "2 x NVIDIA H100 80GB HBM3 (81559 MiB)" in text and "vLLM 0.26.0, torch 2.11.0+cu130" in text
+    assert "| s1 | one GPU | failed | 1/2 | 170.2 |" in text and "| s2 | | not run | | |" in text
+    assert "- FAIL nothing left: pid 5 \\| GPU 0" in text and "- llama-a: startup 77.5 s" in text
