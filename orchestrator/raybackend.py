@@ -1,0 +1,352 @@
+"""``run --backend ray``: the same run, with each managed model as a Ray actor on an existing Ray cluster.
+
+The driver (this process) plans as a local run does, then starts one ``raynode.ModelActor`` per managed model that
+asks the cluster for the model's resources (``request_for``): ``num_gpus = tensor_parallel_size x
+pipeline_parallel_size``, or TP x PP units of ``--ray-resource NAME``, or one CPU for a CPU server. Ray places it
+on a node that has them; the node runs the local lifecycle (``raynode``) and streams every answer back. The driver
+owns the results: it appends the answers to its own checkpoints (``SeriesStore``), writes the manifest and the
+leaderboard exactly as a local run does, so no filesystem is shared. If an actor dies (its node lost, its raylet
+killed), the driver recomputes what is missing from its checkpoint and starts a new actor, at most ``retries``
+times: an answer it already holds is never asked again. API models run in the driver, as in a local run.
+
+A model larger than one node (TP x PP above the GPUs of every node) is served by vLLM's own Ray executor:
+a placement group of TP x PP GPU bundles is waited for, its first node hosts the actor, and the group is handed
+back just before vLLM (``--distributed-executor-backend ray``) makes its own; see README for the limits.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterator, Mapping, Sequence
+
+from .contract import AnswerRecord, ModelConfig
+from .errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
+from .plan import Placement
+from .raynode import ModelActor, NodeJob
+from .rayplan import Request, check_fits, ray_placements, render_ray_plan, request_for
+from .runner import ModelOutcome, RunContext, _count_done, _on_record, _open_store, run_model
+
+log = logging.getLogger(__name__)
+
+DEFAULT_RETRIES = 2          # new actors per model after the first one died
+STOP_WAIT_S = 60.0           # after a stop, how long the driver waits for an actor's last events
+GET_TIMEOUT_S = 60.0         # a ready stream item is fetched within this
+POLL_S = 1.0
+PROBE_TIMEOUT_S = 5.0
+INSTALL_HINT = "pip install 'deathmath-orchestrate[ray]'"
+
+
+def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
+    """ConfigError unless the cluster's GCS port answers (``ray.init`` would wait minutes for a dead address)."""
+    try:
+        from ray._private.services import canonicalize_bootstrap_address
+        resolved = canonicalize_bootstrap_address(address)
+    except ConnectionError:
+        resolved = None
+    except Exception:  # noqa: BLE001 -- Ray's private helper changed: let ray.init judge the address
+        return
+    hint = "start one with `ray start --head` (see README) or pass its HOST:PORT"
+    if resolved is None:
+        raise ConfigError(f"--ray-address {address}: no running Ray cluster found; {hint}")
+    host, _, port = resolved.rpartition(":")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"--ray-address {address}: nothing answers at {resolved} ({exc}); {hint}") from None
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise ConfigError(f"--backend ray: the ray package is not installed; {INSTALL_HINT}") from None
+    return ray
+
+
+@dataclass
+class RayBackend:
+    """A connection to a Ray cluster and the model jobs run on it."""
+
+    address: str
+    resource: str | None = None
+    retries: int = DEFAULT_RETRIES
+    ray: Any = None
+    requests: dict[str, Request] = field(default_factory=dict)
+    _actor_class: Any = None
+
+    @classmethod
+    def connect(cls, address: str | None, resource: str | None = None, retries: int = DEFAULT_RETRIES) -> "RayBackend":
+        """Join the cluster at ``address`` (``auto``: the one started on this host); ConfigError if there is none."""
+        ray = _import_ray()
+        address = address or "auto"
+        probe(address)
+        try:
+            ray.init(address=address, log_to_driver=False, configure_logging=False, namespace="deathmath")
+        except Exception as exc:  # noqa: BLE001 -- Ray raises several kinds; each means the same to the user
+            raise ConfigError(f"--ray-address {address}: cannot join a Ray cluster ({str(exc).splitlines()[0]}); "
+                              "start one with `ray start --head` (see README) or pass its HOST:PORT") from None
+        return cls(address=address, resource=resource, retries=retries, ray=ray)
+
+    def nodes(self) -> list[dict[str, float]]:
+        return [dict(n.get("Resources", {})) for n in self.ray.nodes() if n.get("Alive")]
+
+    def describe(self) -> list[str]:
+        """One line per live node (for the manifest)."""
+        return [f"ray node {i}: " + ", ".join(f"{r.get(k, 0):g} {k}" for k in ("GPU", "CPU") + _custom(r))
+                for i, r in enumerate(self.nodes())]
+
+    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
+        """Placements and their requests; PlanError if a model can never be placed."""
+        nodes = self.nodes()
+        have_gpus = self.resource is None and any(n.get("GPU", 0) for n in nodes)
+        placements = ray_placements(models, have_gpus, weights)
+        per_node = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
+        self.requests = {p.job.key: request_for(p.job, self.resource, per_node) for p in placements if p.spec}
+        check_fits(self.requests, nodes)
+        return placements
+
+    def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, Any]:
+        """Run every job (managed: on the cluster; API: here) and return key -> ModelOutcome or exception."""
+        results: dict[str, Any] = {}
+        threads = [threading.Thread(target=self._job, args=(ctx, p, stop, results), name=f"ray-{p.job.key}",
+                                    daemon=True) for p in placements]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            while thread.is_alive():
+                thread.join(POLL_S)
+        return results
+
+    def _job(self, ctx: RunContext, placement: Placement, stop: threading.Event, results: dict[str, Any]) -> None:
+        key = placement.job.key
+        try:
+            if placement.spec is None:
+                results[key] = run_model(ctx, placement.job.model, None)
+            else:
+                results[key] = JobDriver(self, ctx, placement, self.requests[key]).run()
+        except ResultsError as exc:  # the driver's disk: stop the run, as a local run does
+            stop.set()
+            results[key] = exc
+        except BaseException as exc:  # noqa: BLE001 -- reported as this model's failure
+            log.exception("model %s: the Ray job failed", key)
+            results[key] = exc
+
+    def new_actor(self, request: Request, strategy: Any = None) -> Any:
+        if self._actor_class is None:
+            self._actor_class = self.ray.remote(ModelActor)
+        options = dict(request.options(), max_restarts=0, max_concurrency=2)
+        if strategy is not None:
+            options["scheduling_strategy"] = strategy
+        return self._actor_class.options(**options).remote()
+
+    def kill(self, actor: Any) -> None:
+        try:
+            self.ray.kill(actor)
+        except Exception:  # noqa: BLE001 -- already gone
+            pass
+
+    def multinode_strategy(self, gpus: int, stop: threading.Event) -> Any:
+        """Wait until ``gpus`` GPU bundles fit, pin the actor to the first one's node, hand the bundles back."""
+        from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+        group = placement_group([{"GPU": 1.0}] * gpus, strategy="PACK")
+        try:
+            while not self.ray.wait([group.ready()], timeout=POLL_S)[0]:
+                if stop.is_set():
+                    raise ServerDiedError("stopped while waiting for GPUs")
+            node = placement_group_table(group)["bundles_to_node_id"][0]
+        finally:
+            remove_placement_group(group)
+        return NodeAffinitySchedulingStrategy(node_id=node, soft=False)
+
+    def shutdown(self) -> None:
+        try:
+            self.ray.shutdown()
+        except Exception:  # noqa: BLE001 -- leaving anyway
+            log.debug("ray.shutdown failed", exc_info=True)
+
+
+def _custom(resources: Mapping[str, float]) -> tuple[str, ...]:
+    internal = ("GPU", "CPU", "memory", "object_store_memory")
+    return tuple(k for k in resources if k not in internal and not k.startswith(("node:", "accelerator_type")))
+
+
+class _RemoteServer:
+    """An actor as a member of the driver's ``ServerGroup``: a signal's ``stop_all`` asks it to stop its server."""
+
+    def __init__(self, actor: Any) -> None:
+        self.actor = actor
+
+    def stop(self) -> None:
+        try:
+            self.actor.stop.remote()
+        except Exception:  # noqa: BLE001 -- gone already
+            pass
+
+
+class JobDriver:
+    """One managed model on the cluster: attempts (new actors) until its series are complete or retries run out."""
+
+    def __init__(self, backend: RayBackend, ctx: RunContext, placement: Placement, request: Request) -> None:
+        self.backend, self.ctx, self.placement, self.request = backend, ctx, placement, request
+        self.model = placement.job.model
+        self.key = self.model.key
+        self.nodes: list[str] = []   # where each attempt ran
+
+    def run(self) -> ModelOutcome:
+        outcome = ModelOutcome(model=self.key, status="running")
+        began = time.monotonic()
+        self.ctx.progress.set_status(self.key, "waiting")
+        self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets))
+        stores = {run.spec.name: _open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
+        try:
+            self._attempts(outcome, stores)
+        except ResultsError:
+            raise
+        except OrchestratorError as exc:
+            outcome.status, outcome.error = ("interrupted", None) if self.ctx.stop.is_set() else ("failed", str(exc))
+            log.log(logging.ERROR if outcome.error else logging.INFO, "model %s: %s", self.key, exc)
+        finally:
+            outcome.seconds = time.monotonic() - began
+            self.ctx.progress.set_status(self.key, outcome.status)
+        for store in stores.values():
+            if not store.paths.md.exists():
+                store.write_markdown()
+        outcome.scores = [store.score() for store in stores.values()]
+        return outcome
+
+    def _attempts(self, outcome: ModelOutcome, stores: Mapping[str, Any]) -> None:
+        for attempt in range(1, self.backend.retries + 2):
+            done = self._done(stores)
+            if all(len(done[run.spec.name]) >= len(run.problems) for run in self.ctx.datasets):
+                log.info("model %s: every answer is in the checkpoint; no actor needed", self.key)
+                outcome.status = "interrupted" if self.ctx.stop.is_set() else "finished"
+                return
+            if self.ctx.stop.is_set():
+                outcome.status = "interrupted"
+                return
+            check_fits({self.key: self.request}, self.backend.nodes())  # the nodes that could hold it may be gone
+            try:
+                facts = self._attempt(self._node_job(done, stores, attempt), stores)
+            except self.backend.ray.exceptions.RayTaskError:
+                raise
+            except self.backend.ray.exceptions.RayError as exc:
+                if attempt > self.backend.retries or self.ctx.stop.is_set():
+                    raise ServerDiedError(f"its Ray actor died {attempt} time(s), last: {_first_line(exc)}") from None
+                outcome.restarts += 1
+                log.warning("model %s: its Ray actor died (%s); rescheduling it (%d of %d), resuming from the "
+                            "driver's checkpoint", self.key, _first_line(exc), attempt, self.backend.retries)
+                self.ctx.progress.set_status(self.key, f"resched {attempt}")
+                continue
+            _apply_outcome(outcome, facts)
+            return
+
+    def _done(self, stores: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+        done = {}
+        for run in self.ctx.datasets:
+            store = stores[run.spec.name]
+            _count_done(self.ctx.progress, self.key, store, run.problems)
+            missing = {p.id for p in store.missing(run.problems)}
+            done[run.spec.name] = frozenset(p.id for p in run.problems if p.id not in missing)
+        return done
+
+    def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Any], attempt: int) -> NodeJob:
+        return NodeJob(placement=self.placement, datasets=tuple(self.ctx.datasets), done=done,
+                       hashes={name: store.settings_hash for name, store in stores.items()},
+                       run_id=self.ctx.run_id, logs_dir=str(self.ctx.logs_dir.resolve()),
+                       grade=self.ctx.grade is not None, multinode=bool(self.request.multinode), attempt=attempt)
+
+    def _attempt(self, job: NodeJob, stores: Mapping[str, Any]) -> dict[str, Any]:
+        strategy = self.backend.multinode_strategy(self.request.multinode, self.ctx.stop) if job.multinode else None
+        actor = self.backend.new_actor(self.request, strategy)
+        member = _RemoteServer(actor)
+        self.ctx.servers.add(member)
+        try:
+            for event in self._events(actor, actor.run.remote(job)):
+                if event[0] == "outcome":
+                    return event[1]
+                self._apply(event, stores)
+            raise ServerDiedError("the actor's event stream ended without an outcome")
+        finally:
+            self.ctx.servers.discard(member)
+            self.backend.kill(actor)
+
+    def _events(self, actor: Any, stream: Any) -> Iterator[tuple]:
+        """The actor's events; after a stop, ask it to stop and wait at most STOP_WAIT_S for the rest."""
+        ray, deadline = self.backend.ray, None
+        while True:
+            if self.ctx.stop.is_set() and deadline is None:
+                deadline = time.monotonic() + STOP_WAIT_S
+                _RemoteServer(actor).stop()
+            if deadline is not None and time.monotonic() > deadline:
+                raise ServerDiedError(f"the actor did not stop within {STOP_WAIT_S:.0f} s; killed it")
+            if not ray.wait([stream], timeout=POLL_S)[0]:
+                continue
+            try:
+                ref = next(stream)
+            except StopIteration:
+                return
+            yield ray.get(ref, timeout=GET_TIMEOUT_S)
+
+    def _apply(self, event: tuple, stores: Mapping[str, Any]) -> None:
+        kind = event[0]
+        if kind == "record":
+            rec = _record(event[2])
+            if stores[event[1]].append(rec):
+                _on_record(self.ctx.progress, self.key, rec)
+        elif kind == "eval":
+            stores[event[1]].add_eval_seconds(float(event[2]))
+            stores[event[1]].write_markdown()
+        elif kind == "status":
+            self.ctx.progress.set_status(self.key, str(event[1]))
+        elif kind == "node":
+            self.nodes.append(str(event[1]))
+            log.info("model %s: attempt %d runs on %s", self.key, len(self.nodes), event[1])
+            if self.ctx.manifest is not None:
+                self.ctx.manifest.set_model(self.key, ray_nodes=list(self.nodes))
+        elif kind == "manifest" and self.ctx.manifest is not None and event[1] in ("timing", "set_model"):
+            getattr(self.ctx.manifest, event[1])(*event[2], **event[3])
+
+
+def _record(data: Mapping[str, Any]) -> AnswerRecord:
+    try:
+        return AnswerRecord.from_dict(data)
+    except TypeError:
+        raise ServerDiedError(f"a node sent a malformed answer record (id {data.get('id')!r})") from None
+
+
+def _apply_outcome(outcome: ModelOutcome, facts: Mapping[str, Any]) -> None:
+    outcome.status = facts.get("status") or "failed"
+    outcome.error = facts.get("error")
+    outcome.restarts += int(facts.get("restarts") or 0)
+    if facts.get("log_path"):
+        outcome.log_path = f"{facts.get('node')}: {facts['log_path']}"
+    if outcome.error:
+        log.error("model %s failed on %s: %s", outcome.model, facts.get("node"), outcome.error)
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    for line in text.splitlines():
+        if "died" in line.lower():
+            return line.strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def execute_ray(opts: Any, models: list[ModelConfig], specs: list, limit: int | None,
+                connect: Callable[..., RayBackend] = RayBackend.connect) -> Any:
+    """``orchestrate.execute`` for ``--backend ray``: connect, plan, then the same run as a local one."""
+    from .orchestrate import RunSummary, _execute_plan, _weights, load_datasets, preflight
+    backend = connect(opts.ray_address, opts.ray_resource)
+    try:
+        placements = backend.plan(models, _weights(opts.results_dir))
+        if opts.dry_run:
+            return RunSummary(run_id="dry-run", plan_text=render_ray_plan(placements, backend.requests, backend.address))
+        runs = load_datasets(specs, limit)
+        preflight(opts.results_dir, opts.logs_dir)
+        return _execute_plan(opts, models, runs, placements, [], backend.describe(), 0, schedule=backend.run)
+    finally:
+        backend.shutdown()

@@ -1,0 +1,289 @@
+"""The node side of the Ray backend: one model job inside a Ray actor, its answers streamed back to the driver.
+
+``ModelActor.run(job)`` is a Ray streaming generator. It runs ``runner.run_model`` -- the same lifecycle as a local
+run: start vLLM, wait until ready, ask with the client, grade, stop in ``finally``, restart a dead server -- with
+proxies in place of the results directory, the manifest and the progress display, which turn what the runner
+writes into events for the driver. Nothing is written on the node except the server's log (under the driver's
+``--logs-dir`` path, on the node's own disk) and the node's server state file. Events are plain tuples:
+
+    ("node", name)                            the first event: where the actor runs
+    ("status", text)                          the model's progress status
+    ("record", dataset, AnswerRecord dict)    one answer for the driver to append to its checkpoint
+    ("eval", dataset, seconds)                evaluation time of one pass over a series
+    ("manifest", method, args, facts)         ``Manifest.timing`` / ``Manifest.set_model`` on the driver
+    ("outcome", facts)                        the last event: status, error, restarts, log path, node
+
+The server is started with a guard (``guard.py``): if the actor's process dies without running its ``finally``
+blocks (``ray.kill``, its raylet killed, the node lost), the guard kills the server's process group.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import queue
+import socket
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator, Mapping
+
+from .contract import AnswerRecord, ModelConfig, Problem, ServerSpec
+from .errors import ConfigError, ResultsError
+from .plan import Placement
+from .prompts import prompt_fingerprint
+from .results import settings_hash
+from .results.series import SeriesState
+from .runner import DatasetRun, RunContext, run_model
+from .signals import ServerGroup
+
+log = logging.getLogger(__name__)
+
+Emit = Callable[[tuple], None]
+EVENT_POLL_S = 1.0
+RAY_EXECUTOR = ("--distributed-executor-backend", "ray")
+
+
+@dataclass(frozen=True)
+class NodeJob:
+    """Everything a node needs for one attempt at one model: the driver's checkpoint is ``done`` (ids per dataset)
+    and ``hashes`` (its settings hash per dataset, which the node's own code must reproduce)."""
+
+    placement: Placement
+    datasets: tuple[DatasetRun, ...]
+    done: Mapping[str, frozenset[str]]
+    hashes: Mapping[str, str]
+    run_id: str
+    logs_dir: str
+    grade: bool = True
+    multinode: bool = False
+    attempt: int = 1
+
+    @property
+    def model(self) -> ModelConfig:
+        return self.placement.job.model
+
+
+class ProxyStore:
+    """The part of ``SeriesStore`` that ``run_series`` uses; ``append`` sends the record to the driver instead.
+
+    It knows the ids the driver had answered when the attempt began and every id answered since, so an id is never
+    sent twice; the driver's store deduplicates again (it is the one that writes)."""
+
+    def __init__(self, model_key: str, dataset: str, digest: str, done: frozenset[str], emit: Emit) -> None:
+        self.model_key, self.dataset, self.settings_hash = model_key, dataset, digest
+        self.path = f"<driver results>/{model_key}/{dataset}"
+        self.paths = _DriverFiles()
+        self._done, self._emit = set(done), emit
+        self._state = SeriesState(digest)
+        self._lock = threading.Lock()
+
+    def missing(self, problems: list[Problem]) -> list[Problem]:
+        with self._lock:
+            return [p for p in problems if p.id not in self._done]
+
+    def append(self, rec: AnswerRecord) -> bool:
+        if rec.settings_hash != self.settings_hash:
+            raise ResultsError(f"record {rec.id!r} has settings {rec.settings_hash!r}, series {self.settings_hash!r}")
+        with self._lock:
+            if rec.id in self._done:
+                return False
+            if rec.error is None:
+                self._done.add(rec.id)
+            self._state.absorb(rec)
+        self._emit(("record", self.dataset, rec.to_dict()))
+        return True
+
+    def records(self) -> list[AnswerRecord]:
+        with self._lock:
+            return self._state.records()
+
+    def score(self):
+        with self._lock:
+            return self._state.score({}, self.model_key, self.dataset)
+
+    def add_eval_seconds(self, seconds: float) -> None:
+        self._emit(("eval", self.dataset, float(seconds)))
+
+    def write_markdown(self) -> None:
+        """The driver rewrites the markdown when the eval event arrives."""
+
+
+class _DriverFiles:
+    class _Exists:
+        @staticmethod
+        def exists() -> bool:
+            return True  # the driver writes the markdown; run_series must not ask the node to
+
+    md = _Exists()
+
+
+class EventManifest:
+    """``Manifest.timing`` and ``set_model`` as events."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+
+    def timing(self, model: str, phase: str, seconds: float) -> None:
+        self._emit(("manifest", "timing", (model, phase, seconds), {}))
+
+    def set_model(self, model: str, **facts: Any) -> None:
+        self._emit(("manifest", "set_model", (model,), facts))
+
+
+class EventProgress:
+    """The progress calls of the runner: the status goes to the driver; counts it takes from the records."""
+
+    def __init__(self, emit: Emit) -> None:
+        self._emit = emit
+
+    def set_status(self, model: str, status: str) -> None:
+        self._emit(("status", status))
+
+    def add_total(self, *args: Any) -> None: ...
+    def sync(self, *args: Any) -> None: ...
+    def record(self, *args: Any, **kwargs: Any) -> None: ...
+
+
+def multinode_spec(spec: ServerSpec, address: str) -> ServerSpec:
+    """``spec`` served through vLLM's own Ray executor on the cluster at ``address`` (workers on several nodes)."""
+    args = spec.args if "--distributed-executor-backend" in spec.args else spec.args + RAY_EXECUTOR
+    return dataclasses.replace(spec, args=args, env=spec.env + (("RAY_ADDRESS", address),))
+
+
+def node_spec(job: NodeJob, gpus: tuple[int, ...], python: str, address: str = "") -> ServerSpec:
+    """The server of ``job`` on this node: its GPUs, this node's Python (unless ``vllm.python`` is set), the
+    placement environment, and vLLM's Ray executor for a multi-node model."""
+    from .orchestrate import _spec
+    spec = _spec(job.placement, gpus)
+    if job.model.vllm is not None and job.model.vllm.python is None:
+        spec = dataclasses.replace(spec, python=python)
+    return multinode_spec(spec, address) if job.multinode else spec
+
+
+def guarded_popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` for ``VllmServer``, plus a guard that kills the server's group if this process dies."""
+    from .guard import spawn_guard
+    proc = subprocess.Popen(*args, **kwargs)
+    try:
+        spawn_guard(os.getpid(), proc.pid, label=str(getattr(kwargs.get("stdout"), "name", "")))
+    except OSError as exc:
+        log.error("could not start the guard of server pid %d (%s); it may outlive a killed actor", proc.pid, exc)
+    return proc
+
+
+def node_name() -> str:
+    """This node as the driver reports it: host name and Ray node id."""
+    try:
+        import ray
+        node = ray.get_runtime_context().get_node_id()[:12]
+    except Exception:  # noqa: BLE001 -- outside Ray (unit tests)
+        node = "-"
+    return f"{socket.gethostname()} (ray node {node})"
+
+
+def undo_ray_thread_default(environ: dict | None = None) -> bool:
+    """Drop the ``OMP_NUM_THREADS`` that Ray sets in a worker whose node did not set it (1 for an actor without
+    CPUs), so that the server inherits the node's environment as a local run's does; True if dropped."""
+    environ = os.environ if environ is None else environ
+    if "OMP_NUM_THREADS" not in environ or "RAY_RAYLET_PID" not in environ:
+        return False
+    try:
+        import psutil
+        if "OMP_NUM_THREADS" in psutil.Process(int(environ["RAY_RAYLET_PID"])).environ():
+            return False  # the node's own setting: keep it
+    except Exception:  # noqa: BLE001 -- not knowable (raylet gone, not ours): leave the environment alone
+        return False
+    del environ["OMP_NUM_THREADS"]
+    return True
+
+
+class ModelActor:
+    """One model job per actor (``ray.remote(ModelActor)`` in the driver; max_concurrency 2 so ``stop`` runs while
+    ``run`` streams)."""
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._servers = ServerGroup()
+
+    def node(self) -> dict[str, Any]:
+        return {"node": node_name(), "pid": os.getpid()}
+
+    def stop(self) -> None:
+        """Stop the job: the runner sees the stop event and the server is stopped now."""
+        self._stop.set()
+        self._servers.stop_all()
+
+    def run(self, job: NodeJob) -> Iterator[tuple]:
+        """Run ``job`` and yield its events; the last one is ``("outcome", facts)``."""
+        undo_ray_thread_default()  # Ray sets it before each task: undo it just before the server starts
+        yield ("node", node_name())
+        events: queue.Queue = queue.Queue()
+        worker = threading.Thread(target=self._work, args=(job, events.put), name="model-job", daemon=True)
+        worker.start()
+        while True:
+            try:
+                event = events.get(timeout=EVENT_POLL_S)
+            except queue.Empty:
+                if worker.is_alive():
+                    continue
+                event = ("outcome", {"status": "failed", "error": "the job thread ended without an outcome"})
+            yield event
+            if event[0] == "outcome":
+                return
+
+    def _work(self, job: NodeJob, emit: Emit) -> None:
+        began = time.monotonic()
+        try:
+            ctx = node_context(job, emit, self._stop, self._servers)
+            outcome = run_model(ctx, job.model, node_spec(job, _ray_gpus(job), sys.executable, _gcs_address()))
+            facts = {"status": outcome.status, "error": outcome.error, "restarts": outcome.restarts,
+                     "log_path": outcome.log_path}
+        except BaseException as exc:  # noqa: BLE001 -- reported to the driver, which decides
+            facts = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+        facts.update(seconds=time.monotonic() - began, node=node_name())
+        emit(("outcome", facts))
+
+
+def node_context(job: NodeJob, emit: Emit, stop: threading.Event, servers: ServerGroup) -> RunContext:
+    """A ``RunContext`` whose results, manifest and progress are events, and whose servers are guarded."""
+    from .orchestrate import _grader
+    from .server import start_server
+    return RunContext(run_id=job.run_id, results_dir=Path(os.devnull), logs_dir=Path(job.logs_dir),
+                      datasets=job.datasets, stop=stop, progress=EventProgress(emit),  # type: ignore[arg-type]
+                      servers=servers, manifest=EventManifest(emit),  # type: ignore[arg-type]
+                      grade=_grader() if job.grade else None,
+                      start_server=functools.partial(start_server, popen=guarded_popen),
+                      open_store=functools.partial(_proxy_store, job, emit))
+
+
+def _proxy_store(job: NodeJob, emit: Emit, model: ModelConfig, run: DatasetRun) -> ProxyStore:
+    name = run.spec.name
+    digest = settings_hash(model, name, run.version, prompt_fingerprint())
+    if digest != job.hashes[name]:
+        raise ConfigError(f"{node_name()}: settings hash of {model.key}/{name} is {digest}, the driver's is "
+                          f"{job.hashes[name]}; install the same deathmath-orchestrate version on every node")
+    return ProxyStore(model.key, name, digest, job.done.get(name, frozenset()), emit)
+
+
+def _ray_gpus(job: NodeJob) -> tuple[int, ...]:
+    """The GPUs this actor may use: Ray's assignment; for a multi-node model every GPU of this node."""
+    if job.multinode:
+        from .gpus import discover
+        return tuple(g.index for g in discover())
+    import ray
+    ids = ray.get_gpu_ids()
+    try:
+        return tuple(int(g) for g in ids)
+    except ValueError:
+        raise ConfigError(f"{node_name()}: Ray assigned GPUs {ids}; GPU UUIDs are not supported, "
+                          "number the node's GPUs (unset CUDA_VISIBLE_DEVICES before `ray start`)") from None
+
+
+def _gcs_address() -> str:
+    import ray
+    return ray.get_runtime_context().gcs_address
