@@ -178,11 +178,13 @@ def guarded_popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
 
 def node_name() -> str:
     """This node as the driver reports it: host name and Ray node id."""
+    node = "-"
     try:
         import ray
-        node = ray.get_runtime_context().get_node_id()[:12]
+        if ray.is_initialized():  # asking the runtime context outside Ray would start a whole local Ray instance
+            node = ray.get_runtime_context().get_node_id()[:12]
     except Exception:  # noqa: BLE001 -- outside Ray (unit tests)
-        node = "-"
+        pass
     return f"{socket.gethostname()} (ray node {node})"
 
 

@@ -468,3 +468,10 @@ def test_stopping_the_cluster_leaves_no_process(cluster) -> None:
     """Last test of the module: the cluster's own teardown (as the fixture does it) leaves nothing behind."""
     cluster.stop()
     assert cluster.leftovers() == []
+
+
+def test_naming_the_node_outside_ray_starts_no_local_ray_instance() -> None:
+    """``ray.get_runtime_context()`` without ``ray.init`` starts a local Ray (GCS, raylet, workers) in the caller."""
+    ray = pytest.importorskip("ray")
+    from orchestrator.raynode import node_name
+    assert node_name().endswith("(ray node -)") and not ray.is_initialized()
