@@ -528,3 +528,18 @@ def test_a_slow_but_responsive_server_gets_a_timeout_record_not_a_restart(serve)
     c = client(srv.url, sampling=sampling, alive=lambda: True, responsive=lambda: probes.append(1) or True)
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert "request_timeout" in rec.error and probes == [1]
+
+
+def test_a_failed_request_is_asked_once_more_at_the_end_of_the_series(serve, tmp_path):
+    """A transient failure (here a 400 the first time) does not leave a hole until the next run."""
+    srv = serve(script=[error(400, "try again later")], default=echo_answer)
+    store = new_store(tmp_path, 3)
+    score = run_series(problems(3), client(srv.url), store, messages_for, grade=grade, parallel=1)
+    assert score.answered == 3 and len(srv.chats()) == 4
+    assert len(store.path.read_text().splitlines()) == 4                  # the failure stays on record
+
+
+def test_a_request_that_keeps_failing_is_asked_only_twice(serve, tmp_path):
+    srv = serve(default=error(400, "never"))
+    score = run_series(problems(2), client(srv.url), new_store(tmp_path, 2), messages_for, parallel=1)
+    assert score.answered == 0 and len(srv.chats()) == 4

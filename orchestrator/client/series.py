@@ -3,7 +3,7 @@
 HTTP workers only ask; a small grading pool grades each answer and appends it to the store (so each line is final),
 with backpressure: at most ``parallel`` answers wait for grading. The first failure (dead server, endpoint failing
 again and again, disk error, grader error) stops new requests; answers in flight are still stored, then it is
-raised. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
+raised. Problems whose request failed (an error record) are asked once more at the end of the series. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
 markdown rewritten in every case.
 """
 from __future__ import annotations
@@ -25,6 +25,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 GRADERS = 2
+RETRY_PASSES = 1  # passes over the problems whose request failed, after the first pass (bounded: errors are stored)
 
 
 class _SeriesRun:
@@ -127,7 +128,14 @@ def run_series(problems: Sequence[Problem], client: ChatClient, store: "SeriesSt
     log.info("%s/%s: asking %d problem(s) with %d worker(s)", store.model_key, store.dataset, len(todo), parallel)
     started = time.monotonic()
     try:
-        _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel).run(todo)
+        for again in range(1 + RETRY_PASSES):
+            if again:  # a request that failed (a timeout under load, say) gets one more chance in this run
+                log.info("%s/%s: asking again %d problem(s) whose request failed", store.model_key, store.dataset,
+                         len(todo))
+            _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel).run(todo)
+            todo = store.missing(problems)
+            if not todo or (stop is not None and stop.is_set()):
+                break
     except BaseException:
         _bookkeep(store, time.monotonic() - started, quiet=True)
         raise
