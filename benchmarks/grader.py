@@ -26,6 +26,7 @@ from orchestrator.grading.normalize import normalize
 from tests.grading_cases import CASES
 from tests.grading_real_labels import LABELS, NOTES
 from tests.grading_upstream import UpstreamAnswer, available, load_upstream
+from benchmarks import publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "grader.md"
 TIMEOUT = 5.0
@@ -129,10 +130,7 @@ def run(baseline_sample: int) -> str:
         "a number whose unit is only in the sentence before the answer line.",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
-    return text
+    return publish(RESULTS, text)
 
 
 def main(argv: list[str] | None = None) -> str:

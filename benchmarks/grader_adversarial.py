@@ -26,6 +26,7 @@ from orchestrator.grading.api import DEFAULT_TIMEOUT
 from orchestrator.grading.pool import DEFAULT_MEMORY_MB
 from tests.grading_cases import CASES
 from tests.grading_watch import WorkerWatch
+from benchmarks import publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "grader_adversarial.md"
 MB = 2**20
@@ -110,10 +111,7 @@ def run(copies: int, callers: int, workers: int | None, repeats: int) -> str:
         "and replaced by a fresh one (which must import sympy before it takes a check: the cost of a kill).",
     ]
     text = "\n".join(lines) + "\n"
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
-    return text
+    return publish(RESULTS, text)
 
 
 def main(argv: list[str] | None = None) -> str:

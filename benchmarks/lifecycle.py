@@ -40,6 +40,7 @@ from orchestrator.ports import PortRegistry, default_state_dir
 from orchestrator.server import VllmServer, server_env
 from orchestrator.signals import ServerGroup
 from orchestrator.state import PsutilProcs
+from benchmarks import publish
 
 log = logging.getLogger("benchmarks.lifecycle")
 
@@ -237,10 +238,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         spec = ServerSpec(name="tiny", model=str(model), served_name=SERVED, python=sys.executable,
                           startup_timeout=TIMEOUT)
         fragment = render(run_rounds(spec, work, args.rounds), command, load)
-    print(fragment)
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(fragment, encoding="utf-8")
-    return fragment
+    return publish(RESULT, fragment)
 
 
 def _interrupt(signum: int, frame: object) -> None:

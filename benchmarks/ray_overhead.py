@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Sequence
 
 from tests.raycluster import LocalCluster
+from benchmarks import publish
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "ray_overhead.md"
@@ -148,10 +149,7 @@ def main(argv: Sequence[str] | None = None) -> str:
         cluster.stop()
         cluster.remove()
     text = render(results, command, args.limit, cluster_s)
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(text)
-    print(text)
-    return text
+    return publish(RESULT, text)
 
 
 if __name__ == "__main__":

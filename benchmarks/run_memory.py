@@ -16,6 +16,7 @@ import time
 from pathlib import Path
 
 import psutil
+from benchmarks import publish
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULT = ROOT / "benchmarks" / "results" / "run_memory.md"
@@ -89,10 +90,7 @@ def main(argv: list[str] | None = None) -> str:
 
         Target met: {'yes' if peak['orchestrator'] < 200 * MB else 'NO'}.
     """)
-    RESULT.parent.mkdir(parents=True, exist_ok=True)
-    RESULT.write_text(text)
-    print(text)
-    return text
+    return publish(RESULT, text)
 
 
 if __name__ == "__main__":

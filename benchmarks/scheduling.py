@@ -22,6 +22,7 @@ from typing import Callable, Sequence
 
 from orchestrator.contract import ModelConfig, Sampling, VllmSettings
 from orchestrator.scheduler import ORDERINGS, Job, Scheduler, makespan, priority_order, simulate
+from benchmarks import publish
 
 GPUS = (0, 1, 2, 3)
 RESULTS = Path(__file__).resolve().parent / "results" / "scheduling.md"
@@ -162,10 +163,7 @@ def main(argv: Sequence[str] | None = None) -> str:
              "### Threaded Scheduler", "", *threaded_section(args.ms_per_min), ""]
     parts.append(f"Benchmark wall time {time.monotonic() - began:.1f} s.")
     text = "\n".join(parts) + "\n"
-    print(text)
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(text, encoding="utf-8")
-    return text
+    return publish(RESULTS, text)
 
 
 def _parse(argv: Sequence[str] | None) -> argparse.Namespace:
