@@ -13,7 +13,12 @@ from typing import Any, Callable
 import click
 
 from . import __version__
+from .config import load_config
 from .errors import InputError, OrchestratorError
+from .grading import grade_file
+from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all
+from .report import print_summary
+from .state import cleanup as do_cleanup
 
 log = logging.getLogger("orchestrator")
 
@@ -102,9 +107,6 @@ def run(config_path: str, gpus: str | None, dataset: str, models: str | None, li
         logs_dir: Path, fresh: bool, dry_run: bool, max_cpu_servers: int | None, parallel: int | None,
         backend: str, ray_address: str | None, ray_resource: str | None, verbose: int) -> None:
     """Run the benchmark (the default command)."""
-    from .config import load_config
-    from .orchestrate import RunOptions, execute
-    from .report import print_summary
     _setup_logging(verbose)
     opts = RunOptions(config=load_config(config_path), gpus=_gpu_list(gpus), datasets=dataset,
                       models=[m.strip() for m in models.split(",") if m.strip()] if models else None, limit=limit,
@@ -127,7 +129,7 @@ def run(config_path: str, gpus: str | None, dataset: str, models: str | None, li
 @handle_errors
 def smoke_model(out: Path, seed: int) -> None:
     """Write a tiny random Llama that vLLM loads offline (for tests and the default config)."""
-    from .smoke_model import write_smoke_model
+    from .smoke_model import write_smoke_model  # imports torch: only for this command
     path = write_smoke_model(out, seed=seed)
     click.echo(f"wrote {path}")
 
@@ -137,7 +139,6 @@ def smoke_model(out: Path, seed: int) -> None:
 @handle_errors
 def cleanup(logs_dir: Path) -> None:
     """Kill recorded vLLM servers whose orchestrator is gone (never anything we did not start)."""
-    from .state import cleanup as do_cleanup
     killed = do_cleanup(logs_dir)
     for rec in killed:
         click.echo(f"killed {rec.name}: pid {rec.pid}, port {rec.port}, GPUs {list(rec.gpus) or 'cpu'}, run {rec.run_id}")
@@ -151,7 +152,6 @@ def cleanup(logs_dir: Path) -> None:
 @handle_errors
 def grade(input_path: Path, output_path: Path | None, timeout: float) -> None:
     """Grade responses against references (one JSON object per line)."""
-    from .grading import grade_file
     count = grade_file(input_path, output_path, timeout=timeout)
     if output_path is not None:
         click.echo(f"graded {count} line(s) into {output_path}", err=True)
@@ -163,7 +163,6 @@ def grade(input_path: Path, output_path: Path | None, timeout: float) -> None:
 @handle_errors
 def regrade(results_dir: Path, verbose: int) -> None:
     """Re-score stored details with the current grader and rebuild the leaderboard; sends no request."""
-    from .orchestrate import rebuild_leaderboard, regrade_all
     _setup_logging(verbose)
     count = regrade_all(results_dir)
     paths = rebuild_leaderboard(results_dir)

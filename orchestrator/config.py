@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .configload import read_yaml
+from .datasets import REGISTRY  # the registry of built-in and hub datasets
 from .contract import (DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, public_url,
                        redact_command)
 from .errors import ConfigError
@@ -222,7 +223,6 @@ class _Builder:
         raw = self.data.get("datasets")
         if raw is None:
             return {}
-        from .datasets import REGISTRY  # the registry of built-in and hub datasets
         if not isinstance(raw, dict) or not raw:
             raise self.fail("datasets", f"expected a mapping of dataset names to blocks, got {_kind(raw)}",
                             "see datasets/README.md")
@@ -235,7 +235,6 @@ class _Builder:
             raise self.fail(where, f"expected a mapping, got {_kind(block)}", "see datasets/README.md")
         self._check_keys(block, DATASET_KEYS, where)
         if base is None and "path" not in block and "hub_id" not in block:
-            from .datasets import REGISTRY
             known = ", ".join(sorted(REGISTRY))
             raise self.fail(where, "not a registered dataset and has no `path`",
                             f"add `path: file.jsonl` or use one of: {known}")

@@ -19,6 +19,7 @@ from typing import Any, Sequence
 from . import __version__
 from .contract import ModelConfig, public_url, redact_command
 from .errors import ResultsError
+from .fileio import atomic_write_text
 
 FULL_HASH_LIMIT = 256 * 1024 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -111,7 +112,6 @@ class Manifest:
         self.save()
 
     def save(self) -> Path:
-        from .fileio import atomic_write_text
         with self._lock:
             text = json.dumps(self.data, ensure_ascii=False, indent=2, default=str)
         try:

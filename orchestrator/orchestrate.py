@@ -1,7 +1,9 @@
-"""The whole run: clean up orphans, pick GPUs, plan, load datasets, schedule model jobs, write the leaderboard.
+"""The whole run: select models and datasets, preflight, plan on a backend, run the jobs, write the leaderboard.
 
 ``execute(options)`` is what the CLI calls; it raises ``InputError`` subclasses for bad input before any server
-starts and returns a ``RunSummary`` otherwise.
+starts and returns a ``RunSummary`` otherwise. Where the jobs run is the backend's business (``backend.Backend``:
+``LocalBackend`` on this host, ``raybackend.RayBackend`` on a Ray cluster); the steps every run shares -- the
+manifest, signals, progress, the leaderboard -- are done here once.
 """
 from __future__ import annotations
 
@@ -14,18 +16,22 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import Sequence, TextIO
 
 from . import datasets as ds
-from . import gpus as gpumod
+from .backend import Backend, LocalBackend
 from .config import RunConfig
 from .contract import AnswerRecord, DatasetSpec, Grade, ModelConfig
-from .errors import ConfigError, PlanError, ResultsError
+from .errors import ConfigError, ResultsError
+from .grading import GradeRequest, grade_many
+from .job import DatasetRun, ModelOutcome, RunContext, record_grader
+from .leaderboard import write_leaderboard
 from .manifest import Manifest
-from .plan import Placement, plan, render_plan
+from .plan import Placement, estimate_weights
 from .progress import Progress
-from .runner import DatasetRun, ModelOutcome, RunContext, run_model
-from .server import LOCAL_HOSTS
+from .raybackend import RayBackend
+from .results import load_scores, regrade
+from .signals import ServerGroup, install_signal_handlers
 
 log = logging.getLogger(__name__)
 ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
@@ -48,7 +54,7 @@ class RunOptions:
     max_cpu_servers: int | None = None
     parallel: int | None = None
     grade: bool = True
-    progress_stream: object = None
+    progress_stream: TextIO | None = None
     backend: str = "local"             # local | ray
     ray_address: str | None = None     # --ray-address (backend ray): auto or HOST:PORT
     ray_resource: str | None = None    # --ray-resource: custom resource each CPU server asks for
@@ -113,98 +119,57 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def gpu_pool(models: Sequence[ModelConfig], wanted: list[int] | None) -> tuple[list[int], list[str], object]:
-    """Discover and lock the GPU pool; ([], [], None) for a CPU-only machine or API-only runs."""
-    if not any(m.managed for m in models):
-        return [], [], None
-    found = gpumod.discover()
-    if not found:
-        if wanted:
-            raise PlanError(f"--gpus {','.join(map(str, wanted))}: no GPU found (nvidia-smi lists none); "
-                            "drop --gpus to serve models on the CPU")
-        return [], [], None
-    chosen = gpumod.select(found, wanted)
-    locks = gpumod.GpuLocks.for_gpus(chosen)
-    held = locks.acquire_available([g.index for g in chosen])
-    if not held:
-        raise PlanError("every GPU of the pool is locked by another deathmath-orchestrate on this host; "
-                        "wait for it or choose other GPUs with --gpus")
-    names = [f"{g.index}: {g.name}" for g in chosen if g.index in held]
-    return sorted(held), names, locks
+def open_backend(opts: RunOptions, models: Sequence[ModelConfig]) -> Backend:
+    """The backend of ``--backend``: this host (default), or a Ray cluster (joined now; ConfigError if none)."""
+    if opts.backend == "ray":
+        return RayBackend.connect(opts.ray_address, opts.ray_resource)
+    return LocalBackend(models, opts.gpus, opts.max_cpu_servers or opts.config.max_cpu_servers)
 
 
 def execute(opts: RunOptions) -> RunSummary:
     """Run the benchmark; see the module docstring."""
     models = select_models(opts.config, opts.models, opts.parallel)
     specs = select_datasets(opts.config, opts.datasets)
-    limit = opts.limit or opts.config.num_examples
-    max_cpu = opts.max_cpu_servers or opts.config.max_cpu_servers
-    if opts.backend == "ray":  # imported only here: a local run never imports ray
-        from .raybackend import execute_ray
-        return execute_ray(opts, models, specs, limit)
-    if opts.dry_run:
-        pool = opts.gpus if opts.gpus is not None else [g.index for g in gpumod.discover()]
-        placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable)
-        return RunSummary(run_id="dry-run", plan_text=render_plan(placements))
-    runs = load_datasets(specs, limit)
-    preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
-    from .state import cleanup
-    killed = cleanup(opts.logs_dir)
-    for rec in killed:
-        log.warning("cleanup: killed orphaned server %s (pid %s, port %s) of run %s", rec.name, rec.pid, rec.port, rec.run_id)
-    pool, gpu_names, locks = gpu_pool(models, opts.gpus)
+    backend = open_backend(opts, models)
     try:
-        placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable,
-                          weights=_weights(opts.results_dir))
-        return _execute_plan(opts, models, runs, placements, pool, gpu_names, max_cpu)
+        if opts.dry_run:
+            placements = backend.plan(models, estimated_seconds(opts.results_dir))
+            return RunSummary(run_id="dry-run", plan_text=backend.render(placements))
+        runs = load_datasets(specs, opts.limit or opts.config.num_examples)
+        preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
+        backend.reserve(opts.logs_dir)
+        placements = backend.plan(models, estimated_seconds(opts.results_dir))
+        return run_placements(opts, models, runs, placements, backend)
     finally:
-        if locks is not None:
-            locks.release_all()
+        backend.close()
 
 
-def _weights(results_dir: Path) -> dict[str, float]:
+def estimated_seconds(results_dir: Path) -> dict[str, float]:
     """Seconds each model took before (from its stored series), so long jobs start first."""
-    from .plan import estimate_weights
-    from .results import load_scores
     return estimate_weights(load_scores(results_dir)) if results_dir.is_dir() else {}
 
 
-def _preview_ports() -> range:
-    return range(8100, 9000)
-
-
-def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun], placements: list[Placement],
-                  pool: list[int], gpu_names: list[str], max_cpu: int, schedule=None) -> RunSummary:
-    """``schedule(ctx, placements, stop)`` replaces the local scheduler (the Ray backend's ``run``)."""
-    from .scheduler import Scheduler
-    from .signals import ServerGroup, install_signal_handlers
+def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun],
+                   placements: list[Placement], backend: Backend) -> RunSummary:
+    """The run itself: manifest, signals, progress; the backend runs the jobs; then the leaderboard."""
     run_id = new_run_id()
     _check_writable(opts.results_dir)
-    manifest = Manifest(opts.results_dir, run_id, opts.config.redacted(), models, gpu_names)
+    manifest = Manifest(opts.results_dir, run_id, opts.config.redacted(), models, backend.describe())
     manifest.save()
     stop = threading.Event()
     servers = ServerGroup()
-    install_signal_handlers(lambda: (stop.set(), servers.stop_all()))
+
+    def stop_everything() -> None:
+        stop.set()
+        servers.stop_all()
+    install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
     ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir, datasets=runs,
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
-                     grade=_grader() if opts.grade else None, fresh=opts.fresh)
-    by_key = {p.job.model.key: p for p in placements}
-
-    def launch(job, gpus):
-        try:
-            return run_model(ctx, job.model, _spec(by_key[job.model.key], gpus))
-        except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
-            log.debug("model %s: %s; stopping the run", job.model.key, exc)
-            stop.set()
-            return exc
-
+                     grade=record_grader() if opts.grade else None, fresh=opts.fresh)
     progress.start()
     try:
-        if schedule is not None:
-            results = schedule(ctx, placements, stop)
-        else:
-            results = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu).run(stop)
+        results = backend.run(ctx, placements, stop)
     except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
         servers.stop_all()
         _finish_interrupted(opts.results_dir, runs, manifest)
@@ -212,14 +177,19 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     finally:
         progress.close()
         servers.stop_all()
+    return _summarize(opts, runs, placements, results, stop.is_set(), run_id, manifest)
+
+
+def _summarize(opts: RunOptions, runs: list[DatasetRun], placements: list[Placement], results: dict[str, object],
+               stopped: bool, run_id: str, manifest: Manifest) -> RunSummary:
     try:
-        outcomes = [_outcome(k, results[k], stop.is_set()) for k in by_key]
+        outcomes = [_outcome(p.job.key, results.get(p.job.key), stopped) for p in placements]
     except ResultsError:  # the disk: what was written stays; the manifest says the run failed if it still can
         _finish_quietly(manifest, "failed")
         raise
-    summary = RunSummary(run_id=run_id, outcomes=outcomes, manifest=manifest.path, interrupted=stop.is_set())
+    summary = RunSummary(run_id=run_id, outcomes=outcomes, manifest=manifest.path, interrupted=stopped)
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
-    manifest.finish("interrupted" if stop.is_set() else ("finished" if summary.ok else "failed"))
+    manifest.finish("interrupted" if stopped else ("finished" if summary.ok else "failed"))
     return summary
 
 
@@ -239,28 +209,6 @@ def _finish_quietly(manifest: Manifest, status: str) -> None:
         log.warning("could not mark the manifest %s: %s", status, exc)
 
 
-def _spec(placement: Placement, gpus: tuple[int, ...]):
-    if placement.spec is None:
-        return None
-    spec = dataclasses.replace(placement.spec, gpus=tuple(gpus), port=placement.job.model.vllm.port or 0)
-    if spec.host not in LOCAL_HOSTS and not spec.api_key:
-        spec = dataclasses.replace(spec, api_key=secrets.token_urlsafe(32))  # reachable from outside: require a key
-    return dataclasses.replace(spec, env=tuple(_placement_env(spec).items()) + spec.env)
-
-
-def _placement_env(spec) -> dict[str, str]:
-    """GPU servers: CUDA numbering as nvidia-smi's. CPU servers with TP > 1: one core range per worker."""
-    if spec.gpus:
-        return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
-    workers = spec.tensor_parallel_size * spec.pipeline_parallel_size
-    if workers == 1 or any(k == "VLLM_CPU_OMP_THREADS_BIND" for k, _ in spec.env):
-        return {}
-    cores = sorted(os.sched_getaffinity(0))
-    share = max(1, len(cores) // workers)
-    ranges = [cores[i * share:(i + 1) * share] or cores[-1:] for i in range(workers)]
-    return {"VLLM_CPU_OMP_THREADS_BIND": "|".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in ranges)}
-
-
 def _outcome(key: str, result: object, stopped: bool) -> ModelOutcome:
     if isinstance(result, ModelOutcome):
         return result
@@ -269,14 +217,6 @@ def _outcome(key: str, result: object, stopped: bool) -> ModelOutcome:
     if stopped:
         return ModelOutcome(model=key, status="interrupted", error=str(result))
     return ModelOutcome(model=key, status="failed", error=f"{type(result).__name__}: {result}")
-
-
-def _grader():
-    from .grading import grade
-
-    def grade_record(rec: AnswerRecord) -> Grade:
-        return grade(rec.response, rec.reference, rec.domain, rec.tolerance)
-    return grade_record
 
 
 def preflight(results_dir: Path, logs_dir: Path) -> None:
@@ -308,16 +248,11 @@ def _check_writable(results_dir: Path) -> None:
 
 def rebuild_leaderboard(results_dir: Path, datasets: Sequence[str] | None = None) -> dict[str, Path]:
     """Aggregate the current series under ``results_dir`` and write leaderboard.md/.json/.html."""
-    from .leaderboard import write_leaderboard
-    from .results import load_scores
     return write_leaderboard(results_dir, load_scores(results_dir), datasets)
 
 
 def regrade_all(results_dir: Path) -> int:
     """Re-score every current series under ``results_dir`` with the current grader; returns answers re-scored."""
-    from .grading import GradeRequest, grade_many
-    from .results import regrade
-
     def batch(records: Sequence[AnswerRecord]) -> list[Grade]:
         return grade_many([GradeRequest(r.response, r.reference, r.domain, r.tolerance) for r in records])
     return regrade(results_dir, grade_batch=batch)

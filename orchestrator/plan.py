@@ -6,21 +6,25 @@ threaded ``Scheduler`` uses, so ``--dry-run`` shows what the run will do. ``rend
 """
 from __future__ import annotations
 
+import dataclasses
 import math
+import os
+import secrets
 import shlex
 import statistics
 import sys
 from dataclasses import dataclass
 from typing import Callable, Iterator, Mapping, Sequence
 
-from .contract import ModelConfig, SeriesScore, ServerSpec, is_secret_name, public_url, redact_command
+from .contract import LOCAL_HOSTS, ModelConfig, SeriesScore, ServerSpec, is_secret_name, public_url, redact_command
 from .errors import PlanError, PortError
 from .gpus import gpu_env
 from .scheduler import Job, check_jobs, priority_order, simulate
 
 DEFAULT_WEIGHT = 1.0
 
-__all__ = ["Job", "Placement", "make_jobs", "plan", "render_plan", "estimate_weights", "redact_command"]
+__all__ = ["Job", "Placement", "make_jobs", "plan", "render_plan", "estimate_weights", "redact_command",
+           "server_spec", "launch_spec"]
 
 
 @dataclass(frozen=True)
@@ -70,7 +74,7 @@ def plan(models: Sequence[ModelConfig], gpus: Sequence[int], ports: Sequence[int
     slots = simulate(order, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
     port_of = _assign_ports([s.job.model for s in slots], ports)
     return [Placement(job=s.job, gpus=s.gpus, port=port_of.get(s.job.key, 0), wave_start=s.start,
-                      spec=_server_spec(s.job.model, s.gpus, port_of.get(s.job.key, 0), python))
+                      spec=server_spec(s.job.model, s.gpus, port_of.get(s.job.key, 0), python))
             for s in slots]
 
 
@@ -115,7 +119,8 @@ def _next_port(candidates: Iterator[int], key: str) -> int:
                         "widen the range or free ports") from None
 
 
-def _server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: str) -> ServerSpec | None:
+def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: str) -> ServerSpec | None:
+    """The server of a managed model as planned (``None`` for an API model): ``launch_spec`` finishes it."""
     v = model.vllm
     if v is None:
         return None
@@ -124,6 +129,32 @@ def _server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: s
                       max_model_len=v.max_model_len, gpu_memory_utilization=v.gpu_memory_utilization,
                       args=tuple(v.args), env=tuple(v.env), python=v.python or python,
                       startup_timeout=v.startup_timeout)
+
+
+def launch_spec(placement: Placement, gpus: tuple[int, ...], cores: Sequence[int] | None = None) -> ServerSpec | None:
+    """The planned server finished at launch: the GPUs it got, its fixed port (else any), a generated key when it
+    listens beyond this host, and the placement environment (``placement_env``). ``None`` for an API model."""
+    if placement.spec is None:
+        return None
+    vllm = placement.job.model.vllm
+    spec = dataclasses.replace(placement.spec, gpus=tuple(gpus), port=(vllm.port if vllm else None) or 0)
+    if spec.host not in LOCAL_HOSTS and not spec.api_key:
+        spec = dataclasses.replace(spec, api_key=secrets.token_urlsafe(32))  # reachable from outside: require a key
+    return dataclasses.replace(spec, env=tuple(placement_env(spec, cores).items()) + spec.env)
+
+
+def placement_env(spec: ServerSpec, cores: Sequence[int] | None = None) -> dict[str, str]:
+    """GPU servers: CUDA numbering as nvidia-smi's. CPU servers with TP > 1: one core range (of ``cores``, default
+    this process's affinity) per worker, unless the model's own env binds them."""
+    if spec.gpus:
+        return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
+    workers = spec.tensor_parallel_size * spec.pipeline_parallel_size
+    if workers == 1 or any(k == "VLLM_CPU_OMP_THREADS_BIND" for k, _ in spec.env):
+        return {}
+    cores = sorted(os.sched_getaffinity(0) if cores is None else cores)
+    share = max(1, len(cores) // workers)
+    ranges = [cores[i * share:(i + 1) * share] or cores[-1:] for i in range(workers)]
+    return {"VLLM_CPU_OMP_THREADS_BIND": "|".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in ranges)}
 
 
 # ---------------------------------------------------------------------------------------------------- rendering

@@ -20,14 +20,17 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
+
+from pathlib import Path
 
 from .contract import AnswerRecord, ModelConfig
 from .errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
+from .job import Checkpoint, ModelOutcome, RunContext, count_done, on_record, open_store, run_model
 from .plan import Placement
+from .rayevents import Answer, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming, StatusChanged
 from .raynode import ModelActor, NodeJob
 from .rayplan import Request, check_fits, ray_placements, render_ray_plan, request_for
-from .runner import ModelOutcome, RunContext, _count_done, _on_record, _open_store, run_model
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +101,12 @@ class RayBackend:
         return [f"ray node {i}: " + ", ".join(f"{r.get(k, 0):g} {k}" for k in ("GPU", "CPU") + _custom(r))
                 for i, r in enumerate(self.nodes())]
 
+    def reserve(self, logs_dir: Path) -> None:
+        """Nothing to claim: the cluster owns its resources and each actor asks for its own."""
+
+    def render(self, placements: Sequence[Placement]) -> str:
+        return render_ray_plan(placements, self.requests, self.address)
+
     def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
         """Placements and their requests; PlanError if a model can never be placed."""
         nodes = self.nodes()
@@ -108,9 +117,9 @@ class RayBackend:
         check_fits(self.requests, nodes)
         return placements
 
-    def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, Any]:
+    def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]:
         """Run every job (managed: on the cluster; API: here) and return key -> ModelOutcome or exception."""
-        results: dict[str, Any] = {}
+        results: dict[str, object] = {}
         threads = [threading.Thread(target=self._job, args=(ctx, p, stop, results), name=f"ray-{p.job.key}",
                                     daemon=True) for p in placements]
         for thread in threads:
@@ -120,7 +129,7 @@ class RayBackend:
                 thread.join(POLL_S)
         return results
 
-    def _job(self, ctx: RunContext, placement: Placement, stop: threading.Event, results: dict[str, Any]) -> None:
+    def _job(self, ctx: RunContext, placement: Placement, stop: threading.Event, results: dict[str, object]) -> None:
         key = placement.job.key
         try:
             if placement.spec is None:
@@ -162,7 +171,7 @@ class RayBackend:
             remove_placement_group(group)
         return NodeAffinitySchedulingStrategy(node_id=node, soft=False)
 
-    def shutdown(self) -> None:
+    def close(self) -> None:
         try:
             self.ray.shutdown()
         except Exception:  # noqa: BLE001 -- leaving anyway
@@ -201,7 +210,7 @@ class JobDriver:
         began = time.monotonic()
         self.ctx.progress.set_status(self.key, "waiting")
         self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets))
-        stores = {run.spec.name: _open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
+        stores = {run.spec.name: open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
         try:
             self._attempts(outcome, stores)
         except ResultsError:
@@ -213,12 +222,12 @@ class JobDriver:
             outcome.seconds = time.monotonic() - began
             self.ctx.progress.set_status(self.key, outcome.status)
         for store in stores.values():
-            if not store.paths.md.exists():
+            if not store.has_markdown():
                 store.write_markdown()
         outcome.scores = [store.score() for store in stores.values()]
         return outcome
 
-    def _attempts(self, outcome: ModelOutcome, stores: Mapping[str, Any]) -> None:
+    def _attempts(self, outcome: ModelOutcome, stores: Mapping[str, Checkpoint]) -> None:
         for attempt in range(1, self.backend.retries + 2):
             done = self._done(stores)
             if all(len(done[run.spec.name]) >= len(run.problems) for run in self.ctx.datasets):
@@ -244,37 +253,37 @@ class JobDriver:
             _apply_outcome(outcome, facts)
             return
 
-    def _done(self, stores: Mapping[str, Any]) -> dict[str, frozenset[str]]:
+    def _done(self, stores: Mapping[str, Checkpoint]) -> dict[str, frozenset[str]]:
         done = {}
         for run in self.ctx.datasets:
             store = stores[run.spec.name]
-            _count_done(self.ctx.progress, self.key, store, run.problems)
+            count_done(self.ctx.progress, self.key, store, run.problems)
             missing = {p.id for p in store.missing(run.problems)}
             done[run.spec.name] = frozenset(p.id for p in run.problems if p.id not in missing)
         return done
 
-    def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Any], attempt: int) -> NodeJob:
+    def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Checkpoint], attempt: int) -> NodeJob:
         return NodeJob(placement=self.placement, datasets=tuple(self.ctx.datasets), done=done,
                        hashes={name: store.settings_hash for name, store in stores.items()},
                        run_id=self.ctx.run_id, logs_dir=str(self.ctx.logs_dir.resolve()),
                        grade=self.ctx.grade is not None, multinode=bool(self.request.multinode), attempt=attempt)
 
-    def _attempt(self, job: NodeJob, stores: Mapping[str, Any]) -> dict[str, Any]:
+    def _attempt(self, job: NodeJob, stores: Mapping[str, Checkpoint]) -> dict[str, Any]:
         strategy = self.backend.multinode_strategy(self.request.multinode, self.ctx.stop) if job.multinode else None
         actor = self.backend.new_actor(self.request, strategy)
         member = _RemoteServer(actor)
         self.ctx.servers.add(member)
         try:
             for event in self._events(actor, actor.run.remote(job)):
-                if event[0] == "outcome":
-                    return event[1]
+                if isinstance(event, Finished):
+                    return dict(event.facts)
                 self._apply(event, stores)
             raise ServerDiedError("the actor's event stream ended without an outcome")
         finally:
             self.ctx.servers.discard(member)
             self.backend.kill(actor)
 
-    def _events(self, actor: Any, stream: Any) -> Iterator[tuple]:
+    def _events(self, actor: Any, stream: Any) -> Iterator[Event]:
         """The actor's events; after a stop, ask it to stop and wait at most STOP_WAIT_S for the rest."""
         ray, deadline = self.backend.ray, None
         while True:
@@ -291,24 +300,29 @@ class JobDriver:
                 return
             yield ray.get(ref, timeout=GET_TIMEOUT_S)
 
-    def _apply(self, event: tuple, stores: Mapping[str, Any]) -> None:
-        kind = event[0]
-        if kind == "record":
-            rec = _record(event[2])
-            if stores[event[1]].append(rec):
-                _on_record(self.ctx.progress, self.key, rec)
-        elif kind == "eval":
-            stores[event[1]].add_eval_seconds(float(event[2]))
-            stores[event[1]].write_markdown()
-        elif kind == "status":
-            self.ctx.progress.set_status(self.key, str(event[1]))
-        elif kind == "node":
-            self.nodes.append(str(event[1]))
-            log.info("model %s: attempt %d runs on %s", self.key, len(self.nodes), event[1])
-            if self.ctx.manifest is not None:
-                self.ctx.manifest.set_model(self.key, ray_nodes=list(self.nodes))
-        elif kind == "manifest" and self.ctx.manifest is not None and event[1] in ("timing", "set_model"):
-            getattr(self.ctx.manifest, event[1])(*event[2], **event[3])
+    def _apply(self, event: Event, stores: Mapping[str, Checkpoint]) -> None:
+        match event:
+            case Answer(dataset, record):
+                rec = _record(record)
+                if stores[dataset].append(rec):
+                    on_record(self.ctx.progress, self.key, rec)
+            case EvalTime(dataset, seconds):
+                stores[dataset].add_eval_seconds(float(seconds))
+                stores[dataset].write_markdown()
+            case StatusChanged(status):
+                self.ctx.progress.set_status(self.key, status)
+            case NodeStarted(node):
+                self._node_started(node)
+            case PhaseTiming(model, phase, seconds) if self.ctx.manifest is not None:
+                self.ctx.manifest.timing(model, phase, seconds)
+            case ModelFacts(model, facts) if self.ctx.manifest is not None:
+                self.ctx.manifest.set_model(model, **facts)
+
+    def _node_started(self, node: str) -> None:
+        self.nodes.append(node)
+        log.info("model %s: attempt %d runs on %s", self.key, len(self.nodes), node)
+        if self.ctx.manifest is not None:
+            self.ctx.manifest.set_model(self.key, ray_nodes=list(self.nodes))
 
 
 def _record(data: Mapping[str, Any]) -> AnswerRecord:
@@ -334,19 +348,3 @@ def _first_line(exc: BaseException) -> str:
         if "died" in line.lower():
             return line.strip()
     return text.splitlines()[0] if text else type(exc).__name__
-
-
-def execute_ray(opts: Any, models: list[ModelConfig], specs: list, limit: int | None,
-                connect: Callable[..., RayBackend] = RayBackend.connect) -> Any:
-    """``orchestrate.execute`` for ``--backend ray``: connect, plan, then the same run as a local one."""
-    from .orchestrate import RunSummary, _execute_plan, _weights, load_datasets, preflight
-    backend = connect(opts.ray_address, opts.ray_resource)
-    try:
-        placements = backend.plan(models, _weights(opts.results_dir))
-        if opts.dry_run:
-            return RunSummary(run_id="dry-run", plan_text=render_ray_plan(placements, backend.requests, backend.address))
-        runs = load_datasets(specs, limit)
-        preflight(opts.results_dir, opts.logs_dir)
-        return _execute_plan(opts, models, runs, placements, [], backend.describe(), 0, schedule=backend.run)
-    finally:
-        backend.shutdown()

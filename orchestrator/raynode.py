@@ -3,15 +3,9 @@
 ``ModelActor.run(job)`` is a Ray streaming generator. It runs ``runner.run_model`` -- the same lifecycle as a local
 run: start vLLM, wait until ready, ask with the client, grade, stop in ``finally``, restart a dead server -- with
 proxies in place of the results directory, the manifest and the progress display, which turn what the runner
-writes into events for the driver. Nothing is written on the node except the server's log (under the driver's
-``--logs-dir`` path, on the node's own disk) and the node's server state file. Events are plain tuples:
-
-    ("node", name)                            the first event: where the actor runs
-    ("status", text)                          the model's progress status
-    ("record", dataset, AnswerRecord dict)    one answer for the driver to append to its checkpoint
-    ("eval", dataset, seconds)                evaluation time of one pass over a series
-    ("manifest", method, args, facts)         ``Manifest.timing`` / ``Manifest.set_model`` on the driver
-    ("outcome", facts)                        the last event: status, error, restarts, log path, node
+writes into events for the driver (``rayevents``: frozen dataclasses, the first ``NodeStarted``, the last
+``Finished``). Nothing is written on the node except the server's log (under the driver's ``--logs-dir`` path, on
+the node's own disk) and the node's server state file.
 
 The server is started with a guard (``guard.py``): if the actor's process dies without running its ``finally``
 blocks (``ray.kill``, its raylet killed, the node lost), the guard kills the server's process group.
@@ -30,22 +24,27 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Iterator, Mapping, Sequence
 
-from .contract import AnswerRecord, ModelConfig, Problem, ServerSpec
+import psutil
+
+from .contract import AnswerRecord, ModelConfig, Problem, SeriesScore, ServerSpec
 from .errors import ConfigError, ResultsError
-from .plan import Placement
+from .gpus import discover
+from .guard import spawn_guard
+from .job import DatasetRun, RunContext, record_grader, run_model
+from .plan import Placement, launch_spec
 from .prompts import prompt_fingerprint
-from .results import settings_hash
-from .results.series import SeriesState
-from .runner import DatasetRun, RunContext, run_model
+from .rayevents import (Answer, Emit, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
+                        StatusChanged)
+from .rayplan import multinode_spec
+from .results import SeriesState, settings_hash
+from .server import start_server
 from .signals import ServerGroup
 
 log = logging.getLogger(__name__)
 
-Emit = Callable[[tuple], None]
 EVENT_POLL_S = 1.0
-RAY_EXECUTOR = ("--distributed-executor-backend", "ray")
 
 
 @dataclass(frozen=True)
@@ -76,13 +75,11 @@ class ProxyStore:
 
     def __init__(self, model_key: str, dataset: str, digest: str, done: frozenset[str], emit: Emit) -> None:
         self.model_key, self.dataset, self.settings_hash = model_key, dataset, digest
-        self.path = f"<driver results>/{model_key}/{dataset}"
-        self.paths = _DriverFiles()
         self._done, self._emit = set(done), emit
         self._state = SeriesState(digest)
         self._lock = threading.Lock()
 
-    def missing(self, problems: list[Problem]) -> list[Problem]:
+    def missing(self, problems: Sequence[Problem]) -> list[Problem]:
         with self._lock:
             return [p for p in problems if p.id not in self._done]
 
@@ -95,31 +92,25 @@ class ProxyStore:
             if rec.error is None:
                 self._done.add(rec.id)
             self._state.absorb(rec)
-        self._emit(("record", self.dataset, rec.to_dict()))
+        self._emit(Answer(self.dataset, rec.to_dict()))
         return True
 
     def records(self) -> list[AnswerRecord]:
         with self._lock:
             return self._state.records()
 
-    def score(self):
+    def score(self) -> SeriesScore:
         with self._lock:
             return self._state.score({}, self.model_key, self.dataset)
 
     def add_eval_seconds(self, seconds: float) -> None:
-        self._emit(("eval", self.dataset, float(seconds)))
+        self._emit(EvalTime(self.dataset, float(seconds)))
+
+    def has_markdown(self) -> bool:
+        return True  # the driver writes the markdown; run_series must not ask the node to
 
     def write_markdown(self) -> None:
-        """The driver rewrites the markdown when the eval event arrives."""
-
-
-class _DriverFiles:
-    class _Exists:
-        @staticmethod
-        def exists() -> bool:
-            return True  # the driver writes the markdown; run_series must not ask the node to
-
-    md = _Exists()
+        """The driver rewrites the markdown when the ``EvalTime`` event arrives."""
 
 
 class EventManifest:
@@ -129,10 +120,10 @@ class EventManifest:
         self._emit = emit
 
     def timing(self, model: str, phase: str, seconds: float) -> None:
-        self._emit(("manifest", "timing", (model, phase, seconds), {}))
+        self._emit(PhaseTiming(model, phase, seconds))
 
     def set_model(self, model: str, **facts: Any) -> None:
-        self._emit(("manifest", "set_model", (model,), facts))
+        self._emit(ModelFacts(model, facts))
 
 
 class EventProgress:
@@ -142,24 +133,23 @@ class EventProgress:
         self._emit = emit
 
     def set_status(self, model: str, status: str) -> None:
-        self._emit(("status", status))
+        self._emit(StatusChanged(status))
 
-    def add_total(self, *args: Any) -> None: ...
-    def sync(self, *args: Any) -> None: ...
-    def record(self, *args: Any, **kwargs: Any) -> None: ...
+    def add_total(self, model: str, n: int) -> None:
+        """The driver counts the totals itself."""
 
+    def sync(self, model: str, dataset: str, done: int, correct: int) -> None:
+        """The driver syncs from its own checkpoint."""
 
-def multinode_spec(spec: ServerSpec, address: str) -> ServerSpec:
-    """``spec`` served through vLLM's own Ray executor on the cluster at ``address`` (workers on several nodes)."""
-    args = spec.args if "--distributed-executor-backend" in spec.args else spec.args + RAY_EXECUTOR
-    return dataclasses.replace(spec, args=args, env=spec.env + (("RAY_ADDRESS", address),))
+    def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None:
+        """The driver counts each ``Answer`` it appends."""
 
 
 def node_spec(job: NodeJob, gpus: tuple[int, ...], python: str, address: str = "") -> ServerSpec:
     """The server of ``job`` on this node: its GPUs, this node's Python (unless ``vllm.python`` is set), the
     placement environment, and vLLM's Ray executor for a multi-node model."""
-    from .orchestrate import _spec
-    spec = _spec(job.placement, gpus)
+    spec = launch_spec(job.placement, gpus)
+    assert spec is not None, "a node job is always a managed model"
     if job.model.vllm is not None and job.model.vllm.python is None:
         spec = dataclasses.replace(spec, python=python)
     return multinode_spec(spec, address) if job.multinode else spec
@@ -167,7 +157,6 @@ def node_spec(job: NodeJob, gpus: tuple[int, ...], python: str, address: str = "
 
 def guarded_popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
     """``subprocess.Popen`` for ``VllmServer``, plus a guard that kills the server's group if this process dies."""
-    from .guard import spawn_guard
     proc = subprocess.Popen(*args, **kwargs)
     try:
         spawn_guard(os.getpid(), proc.pid, label=str(getattr(kwargs.get("stdout"), "name", "")))
@@ -195,7 +184,6 @@ def undo_ray_thread_default(environ: dict | None = None) -> bool:
     if "OMP_NUM_THREADS" not in environ or "RAY_RAYLET_PID" not in environ:
         return False
     try:
-        import psutil
         if "OMP_NUM_THREADS" in psutil.Process(int(environ["RAY_RAYLET_PID"])).environ():
             return False  # the node's own setting: keep it
     except Exception:  # noqa: BLE001 -- not knowable (raylet gone, not ours): leave the environment alone
@@ -220,10 +208,10 @@ class ModelActor:
         self._stop.set()
         self._servers.stop_all()
 
-    def run(self, job: NodeJob) -> Iterator[tuple]:
-        """Run ``job`` and yield its events; the last one is ``("outcome", facts)``."""
+    def run(self, job: NodeJob) -> Iterator[Event]:
+        """Run ``job`` and yield its events; the last one is ``Finished``."""
         undo_ray_thread_default()  # Ray sets it before each task: undo it just before the server starts
-        yield ("node", node_name())
+        yield NodeStarted(node_name())
         events: queue.Queue = queue.Queue()
         worker = threading.Thread(target=self._work, args=(job, events.put), name="model-job", daemon=True)
         worker.start()
@@ -233,9 +221,9 @@ class ModelActor:
             except queue.Empty:
                 if worker.is_alive():
                     continue
-                event = ("outcome", {"status": "failed", "error": "the job thread ended without an outcome"})
+                event = Finished({"status": "failed", "error": "the job thread ended without an outcome"})
             yield event
-            if event[0] == "outcome":
+            if isinstance(event, Finished):
                 return
 
     def _work(self, job: NodeJob, emit: Emit) -> None:
@@ -248,22 +236,20 @@ class ModelActor:
         except BaseException as exc:  # noqa: BLE001 -- reported to the driver, which decides
             facts = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         facts.update(seconds=time.monotonic() - began, node=node_name())
-        emit(("outcome", facts))
+        emit(Finished(facts))
 
 
 def node_context(job: NodeJob, emit: Emit, stop: threading.Event, servers: ServerGroup) -> RunContext:
     """A ``RunContext`` whose results, manifest and progress are events, and whose servers are guarded."""
-    from .orchestrate import _grader
-    from .server import start_server
     return RunContext(run_id=job.run_id, results_dir=Path(os.devnull), logs_dir=Path(job.logs_dir),
-                      datasets=job.datasets, stop=stop, progress=EventProgress(emit),  # type: ignore[arg-type]
-                      servers=servers, manifest=EventManifest(emit),  # type: ignore[arg-type]
-                      grade=_grader() if job.grade else None,
+                      datasets=job.datasets, stop=stop, progress=EventProgress(emit),
+                      servers=servers, manifest=EventManifest(emit),
+                      grade=record_grader() if job.grade else None,
                       start_server=functools.partial(start_server, popen=guarded_popen),
-                      open_store=functools.partial(_proxy_store, job, emit))
+                      open_store=functools.partial(proxy_store, job, emit))
 
 
-def _proxy_store(job: NodeJob, emit: Emit, model: ModelConfig, run: DatasetRun) -> ProxyStore:
+def proxy_store(job: NodeJob, emit: Emit, model: ModelConfig, run: DatasetRun) -> ProxyStore:
     name = run.spec.name
     digest = settings_hash(model, name, run.version, prompt_fingerprint())
     if digest != job.hashes[name]:
@@ -275,7 +261,6 @@ def _proxy_store(job: NodeJob, emit: Emit, model: ModelConfig, run: DatasetRun) 
 def _ray_gpus(job: NodeJob) -> tuple[int, ...]:
     """The GPUs this actor may use: Ray's assignment; for a multi-node model every GPU of this node."""
     if job.multinode:
-        from .gpus import discover
         return tuple(g.index for g in discover())
     import ray
     ids = ray.get_gpu_ids()

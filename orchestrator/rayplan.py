@@ -4,15 +4,17 @@ No Ray import: unit-testable, and ``--dry-run`` shows it. See ``raybackend`` for
 """
 from __future__ import annotations
 
+import dataclasses
 import sys
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from .contract import ModelConfig
+from .contract import ModelConfig, ServerSpec
 from .errors import PlanError
-from .plan import Placement, _server_spec, make_jobs, redact_command
-from .raynode import multinode_spec
+from .plan import Placement, make_jobs, redact_command, server_spec
 from .scheduler import Job
+
+RAY_EXECUTOR = ("--distributed-executor-backend", "ray")
 
 
 @dataclass(frozen=True)
@@ -65,8 +67,14 @@ def ray_placements(models: Sequence[ModelConfig], have_gpus: bool, weights: Mapp
                    python: str = sys.executable) -> list[Placement]:
     """One placement per model, longest (by weight) and largest first; GPUs are chosen on the node."""
     jobs = sorted(make_jobs(models, have_gpus, weights), key=lambda j: (-j.size, -j.weight))
-    return [Placement(job=j, gpus=(), port=0, wave_start=0.0, spec=_server_spec(j.model, (), 0, python))
+    return [Placement(job=j, gpus=(), port=0, wave_start=0.0, spec=server_spec(j.model, (), 0, python))
             for j in jobs]
+
+
+def multinode_spec(spec: ServerSpec, address: str) -> ServerSpec:
+    """``spec`` served through vLLM's own Ray executor on the cluster at ``address`` (workers on several nodes)."""
+    args = spec.args if "--distributed-executor-backend" in spec.args else spec.args + RAY_EXECUTOR
+    return dataclasses.replace(spec, args=args, env=spec.env + (("RAY_ADDRESS", address),))
 
 
 def render_ray_plan(placements: Sequence[Placement], requests: Mapping[str, Request], cluster: str) -> str:

@@ -22,7 +22,7 @@ from typing import Any, Callable
 import requests
 
 from . import logcause
-from .contract import Endpoint, ServerSpec
+from .contract import LOCAL_HOSTS, Endpoint, ServerSpec
 from .errors import ServerError, ServerStartError
 from .ports import PortRegistry, default_state_dir
 from .signals import SERVERS, ServerGroup
@@ -31,7 +31,6 @@ from .state import (RUN_ENV, SERVER_ENV, ProcessTable, ProcInfo, PsutilProcs, Se
 
 log = logging.getLogger(__name__)
 
-LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
 KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to vanish
 PYTHON_NOT_FOUND = "python not found"
 

@@ -5,14 +5,17 @@
 * ``tiny_spec``   -- a ``ServerSpec`` for the tiny model (port 0 = any free port, this interpreter's Python).
 * ``vllm_server`` -- one real ``VllmServer`` on the tiny model, started once per session and stopped at its end.
   Skips cleanly when ``vllm`` is not importable. Tests that use it must be marked ``@pytest.mark.vllm``.
+* ``wait_for(predicate, timeout, what)`` -- poll until ``predicate()`` is truthy and return its value, or fail the
+  test naming ``what`` (import it: ``from conftest import wait_for``).
 """
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
+import time
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator
+from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 import pytest
 
@@ -26,6 +29,18 @@ REPO = Path(__file__).resolve().parent.parent
 REPO_MODEL = REPO / "models" / "tiny-llama"
 TINY_SERVED_NAME = "tiny-llama"
 VLLM_STARTUP_TIMEOUT = 600.0  # a tiny CPU server takes ~45 s alone, several minutes on a loaded 2-core machine
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    """The first truthy value of ``predicate()`` within ``timeout`` seconds; AssertionError naming ``what`` if none."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
 
 def vllm_available() -> bool:

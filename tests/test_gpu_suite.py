@@ -16,7 +16,7 @@ from benchmarks.gpu.common import parse_summary
 from orchestrator.contract import SeriesScore
 from orchestrator.orchestrate import RunSummary
 from orchestrator.report import summary_lines
-from orchestrator.runner import ModelOutcome
+from orchestrator.job import ModelOutcome
 from orchestrator.state import ServerRecord, StateFile
 
 

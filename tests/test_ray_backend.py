@@ -22,10 +22,13 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import wait_for
+
 from orchestrator.contract import AnswerRecord, ModelConfig, Problem, Sampling, ServerSpec, VllmSettings
 from orchestrator.errors import ConfigError, PlanError, ResultsError
-from orchestrator.raynode import ProxyStore, multinode_spec
-from orchestrator.rayplan import Request, check_fits, ray_placements, render_ray_plan, request_for
+from orchestrator.rayevents import Answer, EvalTime
+from orchestrator.raynode import ProxyStore
+from orchestrator.rayplan import Request, check_fits, multinode_spec, ray_placements, render_ray_plan, request_for
 from orchestrator.scheduler import Job
 
 REPO = Path(__file__).resolve().parent.parent
@@ -39,7 +42,8 @@ def managed(key: str, tp: int = 1, pp: int = 1) -> ModelConfig:
 # -- pure parts ----------------------------------------------------------------------------------------------------
 
 def test_local_backend_never_imports_ray() -> None:
-    code = ("import sys, orchestrator.orchestrate, orchestrator.cli, orchestrator.runner, orchestrator.rayplan; "
+    code = ("import sys, orchestrator.orchestrate, orchestrator.cli, orchestrator.job, orchestrator.rayplan, "
+            "orchestrator.raybackend, orchestrator.raynode; "
             "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
@@ -95,24 +99,25 @@ def test_proxy_store_sends_each_new_answer_once_and_skips_the_drivers() -> None:
     assert store.append(_rec("p2", error="timeout")) is True  # errors travel too, and leave the id missing
     assert [p.id for p in store.missing(problems)] == ["p2", "p3"]
     assert store.append(_rec("p2")) is True and store.append(_rec("p2")) is False
-    assert [(e[0], e[2]["id"], e[2]["error"]) for e in sent] == [("record", "p2", "timeout"), ("record", "p2", None)]
+    assert [(type(e), e.record["id"], e.record["error"]) for e in sent] == [(Answer, "p2", "timeout"),
+                                                                           (Answer, "p2", None)]
     store.add_eval_seconds(2.5)
-    assert sent[-1] == ("eval", "d", 2.5) and store.paths.md.exists()
+    assert sent[-1] == EvalTime("d", 2.5) and store.has_markdown()
     with pytest.raises(ResultsError, match="settings"):
         store.append(_rec("p3", digest="other"))
 
 
 def test_node_refuses_a_series_whose_settings_hash_differs_from_the_drivers() -> None:
     from orchestrator.datasets import REGISTRY, load
-    from orchestrator.raynode import NodeJob, _proxy_store
-    from orchestrator.runner import DatasetRun
+    from orchestrator.raynode import NodeJob, proxy_store
+    from orchestrator.job import DatasetRun
     problems = tuple(load(REGISTRY["sample-math"])[:2])
     run = DatasetRun(spec=REGISTRY["sample-math"], problems=problems, version="v1")
     placement = ray_placements([managed("m")], False, {})[0]
     job = NodeJob(placement=placement, datasets=(run,), done={}, hashes={"sample-math": "not-this"}, run_id="r",
                   logs_dir="/tmp")
     with pytest.raises(ConfigError, match="same deathmath-orchestrate version on every node"):
-        _proxy_store(job, lambda e: None, placement.job.model, run)
+        proxy_store(job, lambda e: None, placement.job.model, run)
 
 
 @pytest.mark.parametrize("node_sets_it", [False, True])
@@ -122,7 +127,7 @@ def test_servers_do_not_inherit_rays_one_thread_default(node_sets_it: bool) -> N
     raylet = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
                               env={**env, "OMP_NUM_THREADS": "4"} if node_sets_it else env)
     try:
-        _wait(lambda: psutil.Process(raylet.pid).cmdline()[-1:] == ["import time; time.sleep(60)"], 10, "the exec")
+        wait_for(lambda: psutil.Process(raylet.pid).cmdline()[-1:] == ["import time; time.sleep(60)"], 10, "the exec")
         worker_env = {"OMP_NUM_THREADS": "1", "RAY_RAYLET_PID": str(raylet.pid)}
         assert undo_ray_thread_default(worker_env) is not node_sets_it
         assert ("OMP_NUM_THREADS" in worker_env) is node_sets_it
@@ -156,23 +161,15 @@ def _group(pgid: int) -> list[psutil.Process]:
     return out
 
 
-def _wait(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def test_guard_kills_the_server_group_when_its_owner_is_sigkilled(tmp_path: Path) -> None:
     owner = _owner_with_server(tmp_path)
     try:
         pgid = int(owner.stdout.readline())
-        _wait(lambda: len(_group(pgid)) == 2, 30, "the server and its child")
+        wait_for(lambda: len(_group(pgid)) == 2, 30, "the server and its child")
         owner.kill()
         owner.wait(10)
-        _wait(lambda: not _group(pgid), 30, "the guard to kill the server group")
+        wait_for(lambda: not _group(pgid), 30, "the guard to kill the server group")
     finally:
         owner.kill()
         for proc in _group(pgid):
@@ -191,7 +188,7 @@ def test_guard_leaves_by_itself_once_the_server_is_stopped(tmp_path: Path) -> No
         assert guard.is_running()           # owner alive, server running: it watches
         server.kill()
         server.wait(10)
-        _wait(lambda: not processes_under([tmp_path / "guarded"]), 10, "the guard to leave")
+        wait_for(lambda: not processes_under([tmp_path / "guarded"]), 10, "the guard to leave")
     finally:
         server.kill()
 
@@ -355,7 +352,7 @@ def test_driver_killed_or_interrupted_leaves_no_server_on_the_nodes(cluster, tmp
     config = fake_config(tmp_path, fake_vllm, delay=600)  # the servers never get ready: stopped in startup
     proc = orchestrate(tmp_path, config, *on_cluster(cluster), wait=False)
     try:
-        _wait(lambda: len(servers(tmp_path)) >= 6, 120, "both fake servers (API + engine + guard) on the nodes")
+        wait_for(lambda: len(servers(tmp_path)) >= 6, 120, "both fake servers (API + engine + guard) on the nodes")
         os.killpg(proc.pid, signal.SIGKILL if how == "SIGKILL" else signal.SIGINT)
         out, _ = proc.communicate(timeout=120)
     finally:
@@ -416,7 +413,7 @@ def node_loss_run(cluster, tmp_path_factory, tiny_model: Path):
     proc = orchestrate(tmp, config, *on_cluster(cluster), wait=False, limit=REAL_LIMIT)
     killed = threading.Event()
     try:
-        _wait(lambda: proc.poll() is not None or _count(tmp / "results", model_on_node(cluster, tmp, 1)) >= 1,
+        wait_for(lambda: proc.poll() is not None or _count(tmp / "results", model_on_node(cluster, tmp, 1)) >= 1,
               600, "a first answer of the model on the second node")
         if proc.poll() is None:
             cluster.kill_raylet(1)

@@ -18,6 +18,8 @@ from pathlib import Path
 import psutil
 import pytest
 
+from conftest import wait_for
+
 pytestmark = pytest.mark.vllm
 LIMIT = 6
 
@@ -125,14 +127,6 @@ def kill_and_clean(tmp_path: Path, proc: subprocess.Popen) -> None:
                    capture_output=True, timeout=120)
 
 
-def _wait_for(predicate, timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def _count(tmp_path: Path, model: str, dataset: str) -> int:
     path = tmp_path / "results" / "details" / model / f"{dataset}.jsonl"
@@ -150,7 +144,7 @@ def test_server_killed_mid_run_is_restarted_and_each_problem_answered_once(tmp_p
     config = write_config(tmp_path, tiny_model, {"tiny-k": {"parallel": 1, "max_tokens": 200}})
     proc = orchestrate(tmp_path, config, "--dataset", "sample-math", wait=False)
     try:
-        _wait_for(lambda: _count(tmp_path, "tiny-k", "sample-math") >= 1, 400, "a first answer")
+        wait_for(lambda: _count(tmp_path, "tiny-k", "sample-math") >= 1, 400, "a first answer")
         engine = _engine_core(tmp_path)
         assert engine is not None
         engine.kill()
@@ -168,7 +162,7 @@ def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, tiny_model
     config = write_config(tmp_path, tiny_model, {"tiny-c": {"parallel": 1, "max_tokens": 200}})
     proc = orchestrate(tmp_path, config, "--dataset", "sample-math", wait=False)
     try:
-        _wait_for(lambda: _count(tmp_path, "tiny-c", "sample-math") >= 1, 400, "a first answer")
+        wait_for(lambda: _count(tmp_path, "tiny-c", "sample-math") >= 1, 400, "a first answer")
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=60)
     finally:

@@ -15,7 +15,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import psutil
@@ -25,19 +24,11 @@ import requests
 from cli_workspace import ROWS, Workspace, make_workspace
 from orchestrator.client import ChatClient
 from orchestrator.contract import Endpoint, Problem, Sampling
+from conftest import wait_for
 from orchestrator.state import RUN_ENV, SERVER_ENV, ServerRecord, StateFile, cleanup
 
 PROBLEM = Problem(id="p1", dataset="ds", domain="math", task="2+2?", reference="4")
 
-
-def wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 def files_holding(root: Path, *secrets: str) -> list[str]:

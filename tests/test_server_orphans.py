@@ -6,12 +6,13 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from dataclasses import asdict, replace
 from pathlib import Path
 
 import psutil
 import pytest
+
+from conftest import wait_for
 
 from orchestrator.contract import ServerSpec
 from orchestrator.server import VllmServer
@@ -86,14 +87,6 @@ def reap_all(owner: subprocess.Popen, logs: Path, run_id: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-def wait_until(predicate, timeout: float = 30.0) -> bool:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True
-
 
 def test_sigkilled_owner_leaves_servers_that_cleanup_removes(fake_spec: ServerSpec, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
@@ -106,11 +99,11 @@ def test_sigkilled_owner_leaves_servers_that_cleanup_removes(fake_spec: ServerSp
         owner.wait(10)
         assert len(marked(run_id, logs)) == 4  # two API processes and their engines outlive the owner
         os.kill(pids[0], signal.SIGKILL)  # and an engine outlives its API process: re-parented, retitled
-        assert wait_until(lambda: len(marked(run_id, logs)) == 3, 10)
+        wait_for(lambda: len(marked(run_id, logs)) == 3, 10, "three marked processes")
         killed = cleanup(logs)
         assert sorted(r.pid for r in killed) == sorted(pids)
         assert {r.name for r in killed} == {"m0", "m1"}
-        assert wait_until(lambda: marked(run_id, logs) == [], 10)
+        wait_for(lambda: marked(run_id, logs) == [], 10, "no marked process left")
         assert [r.pid for r in StateFile(logs).records()] == [mine.pid]  # a live owner's server is left alone
         assert psutil.Process(mine.pid).is_running() and cleanup(logs) == []
     finally:

@@ -17,7 +17,8 @@ from orchestrator.errors import ServerStartError
 from orchestrator.server import VllmServer
 from orchestrator.signals import ServerGroup
 from orchestrator.state import StateFile, cleanup
-from test_server_orphans import marked, owner_pids, reap_all, spawn_owner, wait_until
+from conftest import wait_for
+from test_server_orphans import marked, owner_pids, reap_all, spawn_owner
 
 pytestmark = pytest.mark.vllm
 
@@ -67,7 +68,7 @@ def test_a_stopped_engine_passes_health_but_fails_the_probe(vllm_server: VllmSer
     finally:
         engine.send_signal(signal.SIGCONT)
         vllm_server.probe_timeout = probe_timeout
-    assert wait_until(vllm_server.responsive, 60)
+    wait_for(vllm_server.responsive, 60, "the server to answer the probe")
 
 
 def test_missing_model_path_fails_fast_with_that_cause(tiny_spec: ServerSpec, tmp_path: Path) -> None:
@@ -99,9 +100,9 @@ def test_two_servers_engine_death_teardown_and_orphan_cleanup(tiny_spec: ServerS
 
         engine = [p for p in psutil.Process(mine.pid).children() if p.name().startswith("VLLM::Engine")][0]
         engine.send_signal(signal.SIGKILL)
-        assert wait_until(lambda: not mine.alive(), 30)
+        wait_for(lambda: not mine.alive(), 30, "the server to be seen dead")
         # vLLM marks the engine dead (/health 503) a moment before it logs why: give the log line that moment
-        assert wait_until(lambda: mine.diagnose()[0] == logcause.ENGINE_DIED, 10), mine.diagnose()
+        wait_for(lambda: mine.diagnose()[0] == logcause.ENGINE_DIED, 10, "the engine-death cause in the log")
         mine.stop()
         assert session_left(mine.pid) == []
 
@@ -109,7 +110,7 @@ def test_two_servers_engine_death_teardown_and_orphan_cleanup(tiny_spec: ServerS
         owner.wait(10)
         assert len(marked(run_a, logs)) >= 3  # api_server, EngineCore, Worker outlive their orchestrator
         assert [r.pid for r in cleanup(logs)] == [pid_a]
-        assert wait_until(lambda: marked(run_a, logs) == [], 10)
+        wait_for(lambda: marked(run_a, logs) == [], 10, "no marked process of run a")
         assert StateFile(logs).records() == []
     finally:
         mine.stop()

@@ -13,6 +13,7 @@ import os
 import shutil
 import signal
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -139,6 +140,36 @@ def wait_memory_back(before: dict[int, int], timeout: float, gpus: tuple[int, ..
         time.sleep(1.0)
 
 
+@dataclass
+class Watched:
+    """One orchestrator run under observation: its exit and summary, what nvidia-smi showed, what was left."""
+
+    code: int | None
+    summary: dict[str, dict[str, str]]
+    seen: dict[str, Any]
+    servers: smi.Servers
+    left: list[int]
+    after: dict[str, Any] | None    # memory once the run ended (None: not waited for)
+
+
+def watched_run(p: Profile, dl: Deadline, rec: Recorder, d: Path, cfg: Path, gpus: str,
+                before: dict[str, Any] | None = None) -> Watched:
+    """Sampler -> orchestrate -> (wait for GPU memory back to ``before``) -> leftovers -> reap -> analyse."""
+    sampler = smi.Sampler([d / "logs"], d / "samples.jsonl", env_keys=SAFETY_ENV)
+    after = None
+    with sampler:
+        try:
+            code, summary = orchestrate(p, rec, d, cfg, gpus, dl.cap(p.run_timeout))
+        finally:
+            if before is not None:
+                after = wait_memory_back(smi.used_by_index(before), dl.cap(30, margin=5))
+            left = leftovers(sampler.servers)
+            reap(sampler.servers)
+    seen = smi.analyse(sampler.samples)
+    placement_seen(rec, seen)
+    return Watched(code, summary, seen, sampler.servers, left, after)
+
+
 def check_no_leftovers(rec: Recorder, left: list[int]) -> None:
     rec.check("no server process is left after the orchestrator exits", not left, f"pids {left}" if left else "")
 
@@ -154,16 +185,8 @@ def s1(p: Profile, dl: Deadline, rec: Recorder) -> None:
                                         "llama-b": p.model_block("gpu-llama-b")}, SAMPLES, num_examples=p.limit)
     before = smi.snapshot()
     rec.figure("memory_before_mib", smi.used_by_index(before))
-    sampler = smi.Sampler([d / "logs"], d / "samples.jsonl", env_keys=SAFETY_ENV)
-    with sampler:
-        try:
-            code, summary = orchestrate(p, rec, d, cfg, "0", dl.cap(p.run_timeout))
-        finally:
-            after = wait_memory_back(smi.used_by_index(before), dl.cap(30, margin=5))
-            left = leftovers(sampler.servers)
-            reap(sampler.servers)
-    seen = smi.analyse(sampler.samples)
-    placement_seen(rec, seen)
+    run = watched_run(p, dl, rec, d, cfg, "0", before)
+    code, summary, seen, after, left = run.code, run.summary, run.seen, run.after or {}, run.left
     rec.figure("gpu_samples", {k: v for k, v in seen.items() if k != "double_booked"})
     rec.figure("memory_after_mib", after["used_mib"])
     rec.check("exit code 0", code == 0, f"exit {code}")
@@ -178,7 +201,7 @@ def s1(p: Profile, dl: Deadline, rec: Recorder) -> None:
               and seen["double_booked_count"] == 0, f"{seen['double_booked_count']} double-booked sample(s)")
     rec.check("nvidia-smi --query-compute-apps lists nothing after the run", not after["apps"] and not after["error"],
               json.dumps(after["apps"]) + (after["error"] or ""))
-    server_env_check(rec, sampler.servers)
+    server_env_check(rec, run.servers)
     check_no_leftovers(rec, left)
     record_timings(rec, d)
 
@@ -194,20 +217,11 @@ def s2(p: Profile, dl: Deadline, rec: Recorder) -> None:
     models = {"tp2": p.model_block("gpu-tp2", tensor_parallel_size=2, args=tp2_args),
               "pair-a": p.model_block("gpu-pair-a"), "pair-b": p.model_block("gpu-pair-b")}
     cfg = write_config(d / "run.yaml", models, SAMPLES, num_examples=p.limit)
-    before = smi.snapshot()
-    sampler = smi.Sampler([d / "logs"], d / "samples.jsonl", env_keys=SAFETY_ENV)
-    with sampler:
-        try:
-            code, summary = orchestrate(p, rec, d, cfg, "0,1", dl.cap(p.run_timeout))
-        finally:
-            after = wait_memory_back(smi.used_by_index(before), dl.cap(30, margin=5))
-            left = leftovers(sampler.servers)
-            reap(sampler.servers)
-    seen = smi.analyse(sampler.samples)
-    placement_seen(rec, seen)
+    run = watched_run(p, dl, rec, d, cfg, "0,1", smi.snapshot())
+    code, summary, seen, after, left = run.code, run.summary, run.seen, run.after or {}, run.left
     servers = seen["servers"]
     rec.figure("gpu_samples", seen)
-    rec.figure("assigned_gpus", {v["name"]: v["gpus"] for v in sampler.servers.by_pgid.values()})
+    rec.figure("assigned_gpus", {v["name"]: v["gpus"] for v in run.servers.by_pgid.values()})
     rec.check("exit code 0", code == 0, f"exit {code}")
     rec.check("all three models finished", all(summary.get(k, {}).get("status") == "finished" for k in models),
               statuses(summary))
@@ -221,11 +235,11 @@ def s2(p: Profile, dl: Deadline, rec: Recorder) -> None:
     both = smi.overlap(servers, "pair-a", "pair-b")
     rec.figure("pair_overlap_s", both)
     rec.check("the TP=1 pair ran side by side (overlap in time)", both > 0, f"{both:.0f} s together")
-    assigned = {v["name"]: v["gpus"] for v in sampler.servers.by_pgid.values()}
+    assigned = {v["name"]: v["gpus"] for v in run.servers.by_pgid.values()}
     rec.check("every server stayed on the GPUs it was given (CUDA_VISIBLE_DEVICES)", all(
         set(v["gpus"]) <= set(assigned.get(k, [])) for k, v in servers.items()), json.dumps(assigned))
     rec.check("nothing left on the GPUs after the run", not after["apps"], json.dumps(after["apps"]))
-    server_env_check(rec, sampler.servers)
+    server_env_check(rec, run.servers)
     check_no_leftovers(rec, left)
     record_timings(rec, d)
 
@@ -344,8 +358,6 @@ def s3b(p: Profile, dl: Deadline, rec: Recorder) -> None:
                 "too-long": logcause.KV_MEMORY}
     rec.figure("expected_causes", expected)
     cfg = write_config(d / "run.yaml", models, SAMPLES, num_examples=p.limit)
-    sampler = smi.Sampler([d / "logs"], d / "samples.jsonl", env_keys=SAFETY_ENV)
-    servers = sampler.servers
     total = next(g["total_mib"] for g in gpus if g["index"] == 1)
     env = {**os.environ, "CUDA_VISIBLE_DEVICES": "1", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"}
     if p.dry_run:
@@ -358,15 +370,10 @@ def s3b(p: Profile, dl: Deadline, rec: Recorder) -> None:
         used = smi.used_by_index(smi.snapshot())
         rec.figure("gpu1_used_by_holder", {"mib": used.get(1), "fraction": round(used.get(1, 0) / total, 3)})
         rec.log(f"holder: {(d / 'holder.log').read_text().strip()}; GPU 1 at {used.get(1, 0) / total:.0%}")
-        with sampler:
-            try:
-                code, summary = orchestrate(p, rec, d, cfg, "1", dl.cap(p.run_timeout))
-            finally:
-                left = leftovers(servers)
-                reap(servers)
-    rec.figure("gpu_samples", {k: v for k, v in smi.analyse(sampler.samples).items() if k != "double_booked"})
-    _s3b_checks(rec, code, summary, expected, d)
-    check_no_leftovers(rec, left)
+        run = watched_run(p, dl, rec, d, cfg, "1")
+    rec.figure("gpu_samples", {k: v for k, v in run.seen.items() if k != "double_booked"})
+    _s3b_checks(rec, run.code, run.summary, expected, d)
+    check_no_leftovers(rec, run.left)
     record_timings(rec, d)
 
 

@@ -13,16 +13,30 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Callable, Sequence
+from typing import Callable, Protocol, Sequence
 
 from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..errors import ResultsError, ServerDiedError
 from .chat import ChatClient
 
-if TYPE_CHECKING:
-    from ..results import SeriesStore
-
 log = logging.getLogger(__name__)
+
+class Checkpoint(Protocol):
+    """What a series needs of its checkpoint: ``results.SeriesStore`` on disk, or the Ray node's proxy of the
+    driver's store. ``append`` returns False for an answer it already holds (stored once, whoever asks twice)."""
+
+    model_key: str
+    dataset: str
+    settings_hash: str
+
+    def missing(self, problems: Sequence[Problem]) -> list[Problem]: ...
+    def append(self, rec: AnswerRecord) -> bool: ...
+    def records(self) -> list[AnswerRecord]: ...
+    def score(self) -> SeriesScore: ...
+    def add_eval_seconds(self, seconds: float) -> None: ...
+    def has_markdown(self) -> bool: ...
+    def write_markdown(self) -> object: ...
+
 
 GRADERS = 2
 RETRY_PASSES = 1  # passes over the problems whose request failed, after the first pass (bounded: errors are stored)
@@ -31,7 +45,7 @@ RETRY_PASSES = 1  # passes over the problems whose request failed, after the fir
 class _SeriesRun:
     """One pass over the missing problems of a series."""
 
-    def __init__(self, client: ChatClient, store: "SeriesStore", messages_for: Callable[[Problem], list[dict]],
+    def __init__(self, client: ChatClient, store: Checkpoint, messages_for: Callable[[Problem], list[dict]],
                  grade: Callable[[AnswerRecord], Grade] | None, on_record: Callable[[AnswerRecord], None] | None,
                  stop: threading.Event | None, parallel: int) -> None:
         self.client, self.store, self.messages_for = client, store, messages_for
@@ -115,14 +129,14 @@ class _SeriesRun:
             self.backlog.release()
 
 
-def run_series(problems: Sequence[Problem], client: ChatClient, store: "SeriesStore",
+def run_series(problems: Sequence[Problem], client: ChatClient, store: Checkpoint,
                messages_for: Callable[[Problem], list[dict]], *, grade: Callable[[AnswerRecord], Grade] | None = None,
                parallel: int, on_record: Callable[[AnswerRecord], None] | None = None,
                stop: threading.Event | None = None) -> SeriesScore:
     """Ask the problems of ``problems`` that ``store`` has no answer for; return the series' score."""
     todo = store.missing(problems)
     if not todo:
-        if not store.paths.md.exists():
+        if not store.has_markdown():
             store.write_markdown()
         return store.score()
     log.info("%s/%s: asking %d problem(s) with %d worker(s)", store.model_key, store.dataset, len(todo), parallel)
@@ -143,7 +157,7 @@ def run_series(problems: Sequence[Problem], client: ChatClient, store: "SeriesSt
     return store.score()
 
 
-def _bookkeep(store: "SeriesStore", seconds: float, *, quiet: bool) -> None:
+def _bookkeep(store: Checkpoint, seconds: float, *, quiet: bool) -> None:
     """Add the eval time and rewrite the markdown; ``quiet`` (an error is already on its way) only logs failures."""
     try:
         store.add_eval_seconds(seconds)
@@ -151,4 +165,4 @@ def _bookkeep(store: "SeriesStore", seconds: float, *, quiet: bool) -> None:
     except ResultsError as exc:
         if not quiet:
             raise
-        log.error("could not update %s after a failure: %s", store.path, exc)
+        log.error("could not update %s/%s after a failure: %s", store.model_key, store.dataset, exc)

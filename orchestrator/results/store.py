@@ -134,6 +134,9 @@ class SeriesStore:
             atomic_write_json(self.paths.meta, meta)
             self._meta = meta
 
+    def has_markdown(self) -> bool:
+        return self.paths.md.exists()
+
     def write_markdown(self) -> Path:
         """Rewrite ``<dataset>.md`` atomically from the current records."""
         with self._locked():

@@ -12,7 +12,7 @@ from orchestrator.config import load_config
 from orchestrator.contract import DatasetSpec, Endpoint, Problem, ServerSpec
 from orchestrator.errors import ServerStartError
 from orchestrator.progress import Progress
-from orchestrator.runner import DatasetRun, RunContext, run_model
+from orchestrator.job import DatasetRun, RunContext, run_model
 from orchestrator.signals import ServerGroup
 from test_client import FakeServer, Reply, ok
 

@@ -1,7 +1,11 @@
-"""One model job: start its server (managed models), run each dataset, stop the server -- always, in ``finally``.
+"""One model's job: start its server (managed models), run each dataset, stop the server -- always, in ``finally``.
 
 A server that dies mid-run is restarted up to ``max_restarts`` times and the series resumes from its checkpoint.
 One model's failure never stops the others: the job returns a ``ModelOutcome`` instead of raising.
+
+What the job needs of its collaborators is written as Protocols (``ProgressSink``, ``ManifestSink``, ``ServerLike``,
+``ServerGroupLike``, and ``client.Checkpoint`` for a series' store), so the local run passes the real ``Progress``,
+``Manifest``, ``VllmServer`` and ``SeriesStore``, and the Ray node passes its event-emitting proxies.
 """
 from __future__ import annotations
 
@@ -11,16 +15,16 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Any, Callable, Protocol, Sequence
 
-from .client import ChatClient, run_series
+from .client import ChatClient, Checkpoint, run_series
 from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
                        public_url, redact_command)
 from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerStartError
-from .manifest import Manifest
-from .progress import Progress
+from .grading import grade
 from .prompts import build_messages, prompt_fingerprint
 from .results import SeriesStore, settings_hash
+from .server import start_server
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +51,45 @@ class ModelOutcome:
     restarts: int = 0
 
 
+class ProgressSink(Protocol):
+    """What a job reports to the progress display (``progress.Progress``; on a Ray node, events)."""
+
+    def set_status(self, model: str, status: str) -> None: ...
+    def add_total(self, model: str, n: int) -> None: ...
+    def sync(self, model: str, dataset: str, done: int, correct: int) -> None: ...
+    def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None: ...
+
+
+class ManifestSink(Protocol):
+    """What a job records in the run's manifest (``manifest.Manifest``; on a Ray node, events)."""
+
+    def timing(self, model: str, phase: str, seconds: float) -> None: ...
+    def set_model(self, model: str, **facts: Any) -> None: ...
+
+
+class ServerLike(Protocol):
+    """The part of ``server.VllmServer`` that a job uses."""
+
+    @property
+    def spec(self) -> ServerSpec: ...
+    @property
+    def log_path(self) -> Path: ...
+    @property
+    def endpoint(self) -> Endpoint: ...
+
+    def alive(self) -> bool: ...
+    def responsive(self) -> bool: ...
+    def stop(self) -> None: ...
+    def max_model_len(self) -> int | None: ...
+
+
+class ServerGroupLike(Protocol):
+    """The servers that a signal stops (``signals.ServerGroup``)."""
+
+    def add(self, server: Any) -> None: ...
+    def discard(self, server: Any) -> None: ...
+
+
 @dataclass
 class RunContext:
     """Everything a model job needs besides the model; seams for tests are plain attributes."""
@@ -56,14 +99,14 @@ class RunContext:
     logs_dir: Path
     datasets: Sequence[DatasetRun]
     stop: threading.Event
-    progress: Progress
-    servers: "ServerGroupLike"
-    manifest: Manifest | None = None
+    progress: ProgressSink
+    servers: ServerGroupLike
+    manifest: ManifestSink | None = None
     grade: Callable[[AnswerRecord], Grade] | None = None
-    start_server: Callable[..., "ServerLike"] | None = None
+    start_server: Callable[..., ServerLike] = start_server
     client_factory: Callable[..., ChatClient] = ChatClient
     fresh: bool = False
-    open_store: Callable[[ModelConfig, DatasetRun], SeriesStore] | None = None  # the Ray backend's node-side proxy
+    open_store: Callable[[ModelConfig, DatasetRun], Checkpoint] | None = None  # the Ray backend's node-side proxy
     _freshened: set = field(default_factory=set, repr=False)
 
     def take_fresh(self, model: str, dataset: str) -> bool:
@@ -74,20 +117,11 @@ class RunContext:
         return True
 
 
-class ServerLike:  # the part of orchestrator.server.VllmServer that the runner uses
-    spec: ServerSpec
-    log_path: Path
-    endpoint: Endpoint
-
-    def alive(self) -> bool: ...
-    def responsive(self) -> bool: ...
-    def stop(self) -> None: ...
-    def max_model_len(self) -> int | None: ...
-
-
-class ServerGroupLike:
-    def add(self, server: ServerLike) -> None: ...
-    def discard(self, server: ServerLike) -> None: ...
+def record_grader() -> Callable[[AnswerRecord], Grade]:
+    """Grade one answer record with the grader (``RunContext.grade``)."""
+    def grade_record(rec: AnswerRecord) -> Grade:
+        return grade(rec.response, rec.reference, rec.domain, rec.tolerance)
+    return grade_record
 
 
 def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> ModelOutcome:
@@ -135,7 +169,7 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
         try:
             ctx.progress.set_status(model.key, "running")
             return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len(),
-                                 responsive=getattr(server, "responsive", None))
+                                 responsive=server.responsive)
         except ServerDiedError as exc:
             _note_restart(ctx, model, outcome, exc, "server died")
         finally:
@@ -159,16 +193,17 @@ def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | No
         return None
     scores = []
     for run in ctx.datasets:
-        store = _open_store(ctx, model, run)
+        store = open_store(ctx, model, run)
         if store.missing(run.problems):
             return None
-        _count_done(ctx.progress, model.key, store, run.problems)
+        count_done(ctx.progress, model.key, store, run.problems)
         scores.append(store.score())
     log.info("model %s: every answer is in the checkpoint; no server needed", model.key)
     return scores
 
 
-def _open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> SeriesStore:
+def open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> Checkpoint:
+    """The checkpoint of ``model`` on ``run``: the node's proxy when ``ctx.open_store`` is set, else the store on disk."""
     if ctx.open_store is not None:
         return ctx.open_store(model, run)
     digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())
@@ -177,10 +212,8 @@ def _open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> SeriesS
 
 
 def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
-    from .server import start_server
-    starter = ctx.start_server or start_server
     began = time.monotonic()
-    server = starter(spec, ctx.run_id, ctx.logs_dir, group=ctx.servers)
+    server = ctx.start_server(spec, ctx.run_id, ctx.logs_dir, group=ctx.servers)
     if ctx.manifest is not None:
         ctx.manifest.timing(model.key, "startup", time.monotonic() - began)
         ctx.manifest.set_model(model.key, port=server.spec.port, gpus=list(server.spec.gpus),
@@ -212,14 +245,14 @@ def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequ
 
 def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint: Endpoint | Sequence[Endpoint],
                  probes: dict, context_len: int | None) -> SeriesScore:
-    store = _open_store(ctx, model, run)
-    _count_done(ctx.progress, model.key, store, run.problems)
+    store = open_store(ctx, model, run)
+    count_done(ctx.progress, model.key, store, run.problems)
     client = ctx.client_factory(endpoint, model.model_name, model.sampling, context_len=context_len, **probes)
     began = time.monotonic()
     try:
         return run_series(run.problems, client, store, lambda p: build_messages(p, model.sampling.system_prompt),
                           grade=ctx.grade, parallel=model.sampling.parallel, stop=ctx.stop,
-                          on_record=lambda rec: _on_record(ctx.progress, model.key, rec))
+                          on_record=lambda rec: on_record(ctx.progress, model.key, rec))
     finally:
         client.close()
         if ctx.manifest is not None:
@@ -232,16 +265,18 @@ def _series_meta(model: ModelConfig, run: DatasetRun) -> dict:
             "model": model.vllm.model if model.vllm else [public_url(e.api_base) for e in model.endpoints]}
 
 
-def _count_done(progress: Progress, key: str, store: SeriesStore, problems: Sequence[Problem]) -> None:
+def count_done(progress: ProgressSink, key: str, store: Checkpoint, problems: Sequence[Problem]) -> None:
     """Set the progress counts of this dataset from the checkpoint (so a restart never counts twice)."""
     wanted = {p.id for p in problems}
     done = [rec for rec in store.records() if rec.error is None and rec.id in wanted]
     progress.sync(key, store.dataset, len(done), sum(rec.verdict == "correct" for rec in done))
 
 
-def _on_record(progress: Progress, key: str, rec: AnswerRecord) -> None:
+def on_record(progress: ProgressSink, key: str, rec: AnswerRecord) -> None:
     progress.record(key, rec.dataset, correct=rec.verdict == "correct", tokens=rec.completion_tokens,
                     error=rec.error is not None)
 
 
-__all__ = ["DatasetRun", "ModelOutcome", "RunContext", "run_model", "EndpointError", "ServerError"]
+__all__ = ["Checkpoint", "DatasetRun", "ManifestSink", "ModelOutcome", "ProgressSink", "RunContext", "ServerGroupLike",
+           "ServerLike", "count_done", "on_record", "open_store", "record_grader", "run_model", "EndpointError",
+           "ServerError"]

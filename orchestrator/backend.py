@@ -1,0 +1,119 @@
+"""Where model jobs run: the ``Backend`` Protocol, and ``LocalBackend`` (this host's GPUs, or CPU servers).
+
+``orchestrate.execute`` does the steps every run shares -- select models and datasets, preflight, weights, manifest,
+progress, signals, leaderboard -- and hands the placements to a backend:
+
+    reserve(logs_dir)                 claim what the run needs before planning (local: kill orphans of earlier
+                                      runs, lock the GPU pool; Ray: nothing, the cluster owns its resources)
+    plan(models, weights)             the placements (pure planning once the resources are known); PlanError if a
+                                      model can never be placed
+    render(placements)                the ``--dry-run`` text
+    describe()                        the resources, one line each, for the manifest
+    run(ctx, placements, stop)        run every job; model key -> ``ModelOutcome`` or the exception that ended it
+    close()                           release what ``reserve`` claimed (idempotent)
+
+``raybackend.RayBackend`` is the other implementation. No backend imports ``orchestrate``.
+"""
+from __future__ import annotations
+
+import logging
+import sys
+import threading
+from pathlib import Path
+from typing import Mapping, Protocol, Sequence
+
+from . import gpus as gpumod
+from .contract import ModelConfig
+from .errors import PlanError, ResultsError
+from .job import RunContext, run_model
+from .plan import Placement, launch_spec, plan, render_plan
+from .scheduler import Job, Scheduler
+from .state import cleanup
+
+log = logging.getLogger(__name__)
+
+PREVIEW_PORTS = range(8100, 9000)  # the ports a plan shows; a server binds whichever is free when it starts
+
+
+class Backend(Protocol):
+    """See the module docstring."""
+
+    def reserve(self, logs_dir: Path) -> None: ...
+    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]: ...
+    def render(self, placements: Sequence[Placement]) -> str: ...
+    def describe(self) -> list[str]: ...
+    def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]: ...
+    def close(self) -> None: ...
+
+
+class LocalBackend:
+    """Jobs on this host: managed models on disjoint groups of the GPU pool (or CPU servers), API models beside."""
+
+    def __init__(self, models: Sequence[ModelConfig], gpus: list[int] | None, max_cpu_servers: int, *,
+                 python: str = sys.executable) -> None:
+        self.models, self.wanted, self.max_cpu, self.python = list(models), gpus, max_cpu_servers, python
+        self.pool: list[int] | None = None   # set by reserve(); before that a plan is a preview
+        self.gpu_names: list[str] = []
+        self._locks: gpumod.GpuLocks | None = None
+
+    def reserve(self, logs_dir: Path) -> None:
+        for rec in cleanup(logs_dir):
+            log.warning("cleanup: killed orphaned server %s (pid %s, port %s) of run %s",
+                        rec.name, rec.pid, rec.port, rec.run_id)
+        self.pool, self.gpu_names, self._locks = gpu_pool(self.models, self.wanted)
+
+    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
+        pool = self.pool if self.pool is not None else self._preview_pool()
+        return plan(models, pool, PREVIEW_PORTS, max_cpu_servers=self.max_cpu, python=self.python, weights=weights)
+
+    def _preview_pool(self) -> list[int]:
+        """The pool a dry run shows: ``--gpus`` as given, else every GPU found (nothing is locked)."""
+        return self.wanted if self.wanted is not None else [g.index for g in gpumod.discover()]
+
+    def render(self, placements: Sequence[Placement]) -> str:
+        return render_plan(placements)
+
+    def describe(self) -> list[str]:
+        return list(self.gpu_names)
+
+    def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]:
+        by_key = {p.job.key: p for p in placements}
+
+        def launch(job: Job, gpus: tuple[int, ...]) -> object:
+            try:
+                return run_model(ctx, job.model, launch_spec(by_key[job.key], gpus))
+            except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
+                log.debug("model %s: %s; stopping the run", job.key, exc)
+                stop.set()
+                return exc
+        scheduler = Scheduler([p.job for p in placements], self.pool or [], launch, max_cpu_servers=self.max_cpu)
+        return dict(scheduler.run(stop))
+
+    def close(self) -> None:
+        if self._locks is not None:
+            self._locks.release_all()
+            self._locks = None
+
+
+def gpu_pool(models: Sequence[ModelConfig], wanted: list[int] | None) -> tuple[list[int], list[str],
+                                                                               gpumod.GpuLocks | None]:
+    """Discover and lock the GPU pool; ([], [], None) for a CPU-only machine or API-only runs."""
+    if not any(m.managed for m in models):
+        return [], [], None
+    found = gpumod.discover()
+    if not found:
+        if wanted:
+            raise PlanError(f"--gpus {','.join(map(str, wanted))}: no GPU found (nvidia-smi lists none); "
+                            "drop --gpus to serve models on the CPU")
+        return [], [], None
+    chosen = gpumod.select(found, wanted)
+    locks = gpumod.GpuLocks.for_gpus(chosen)
+    held = locks.acquire_available([g.index for g in chosen])
+    if not held:
+        raise PlanError("every GPU of the pool is locked by another deathmath-orchestrate on this host; "
+                        "wait for it or choose other GPUs with --gpus")
+    names = [f"{g.index}: {g.name}" for g in chosen if g.index in held]
+    return sorted(held), names, locks
+
+
+__all__ = ["Backend", "LocalBackend", "PREVIEW_PORTS", "gpu_pool"]

@@ -1,0 +1,64 @@
+"""Node -> driver events of the Ray backend: small frozen dataclasses, dispatched by type on the driver.
+
+A node's ``raynode.ModelActor.run`` yields them through Ray's streaming generator; the driver's
+``raybackend.JobDriver`` applies each one. No Ray import here: both sides and the unit tests share these types.
+
+    NodeStarted(node)                    the first event: where the actor runs
+    StatusChanged(status)                the model's progress status
+    Answer(dataset, record)              one answer (``AnswerRecord.to_dict()``) for the driver's checkpoint
+    EvalTime(dataset, seconds)           evaluation time of one pass over a series
+    PhaseTiming(model, phase, seconds)   ``Manifest.timing`` on the driver
+    ModelFacts(model, facts)             ``Manifest.set_model`` on the driver
+    Finished(facts)                      the last event: status, error, restarts, log path, node, seconds
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping, Union
+
+
+@dataclass(frozen=True)
+class NodeStarted:
+    node: str
+
+
+@dataclass(frozen=True)
+class StatusChanged:
+    status: str
+
+
+@dataclass(frozen=True)
+class Answer:
+    dataset: str
+    record: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class EvalTime:
+    dataset: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class PhaseTiming:
+    model: str
+    phase: str
+    seconds: float
+
+
+@dataclass(frozen=True)
+class ModelFacts:
+    model: str
+    facts: Mapping[str, Any]
+
+
+@dataclass(frozen=True)
+class Finished:
+    facts: Mapping[str, Any]
+
+
+Event = Union[NodeStarted, StatusChanged, Answer, EvalTime, PhaseTiming, ModelFacts, Finished]
+Emit = Callable[[Event], None]
+
+__all__ = ["Answer", "Emit", "EvalTime", "Event", "Finished", "ModelFacts", "NodeStarted", "PhaseTiming",
+           "StatusChanged"]
