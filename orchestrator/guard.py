@@ -26,6 +26,7 @@ log = logging.getLogger(__name__)
 
 POLL_S = 0.5
 GRACE_S = 10.0
+KILL_WAIT_S = 10.0
 
 
 def group_alive(pgid: int) -> bool:
@@ -70,14 +71,18 @@ def watch(owner_pid: int, owner_created: float, pgid: int, grace: float, poll: f
     return False
 
 
-def kill_group(pgid: int, grace: float, poll: float = POLL_S) -> None:
-    """SIGTERM the group, wait up to ``grace`` seconds, then SIGKILL what is left."""
-    _signal_group(pgid, signal.SIGTERM)
+def kill_group(pgid: int, grace: float, poll: float = POLL_S, kill_wait: float = KILL_WAIT_S) -> bool:
+    """SIGTERM the group, wait up to ``grace`` seconds, then SIGKILL it until it is empty (a member forked during
+    the stop belongs to the group too and gets the same signals); True when the group is empty."""
+    _signal_group(pgid, signal.SIGTERM)  # once: a graceful shutdown must not be interrupted by more of them
     deadline = time.monotonic() + grace
     while group_alive(pgid) and time.monotonic() < deadline:
         time.sleep(min(poll, 0.1))
-    if group_alive(pgid):
-        _signal_group(pgid, signal.SIGKILL)
+    deadline = time.monotonic() + kill_wait
+    while group_alive(pgid) and time.monotonic() < deadline:
+        _signal_group(pgid, signal.SIGKILL)  # each round: it also reaches members born since the last one
+        time.sleep(min(poll, 0.1))
+    return not group_alive(pgid)
 
 
 def _signal_group(pgid: int, sig: int) -> None:

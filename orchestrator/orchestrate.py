@@ -159,9 +159,9 @@ def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[Datas
     stop = threading.Event()
     servers = ServerGroup()
 
-    def stop_everything() -> None:
+    def stop_everything() -> None:  # no server may start after this, and every started one is stopped
         stop.set()
-        servers.stop_all()
+        servers.close()
     install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
     ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir, datasets=runs,
@@ -171,12 +171,12 @@ def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[Datas
     try:
         results = backend.run(ctx, placements, stop)
     except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
-        servers.stop_all()
+        servers.close()
         _finish_interrupted(opts.results_dir, runs, manifest)
         raise
     finally:
         progress.close()
-        servers.stop_all()
+        servers.close()  # returns when every server's processes are gone
     return _summarize(opts, runs, placements, results, stop.is_set(), run_id, manifest)
 
 

@@ -79,6 +79,7 @@ class RayBackend:
     ray: Any = None
     requests: dict[str, Request] = field(default_factory=dict)
     _actor_class: Any = None
+    _jobs: list[threading.Thread] = field(default_factory=list)
 
     @classmethod
     def connect(cls, address: str | None, resource: str | None = None, retries: int = DEFAULT_RETRIES) -> "RayBackend":
@@ -122,6 +123,7 @@ class RayBackend:
         results: dict[str, object] = {}
         threads = [threading.Thread(target=self._job, args=(ctx, p, stop, results), name=f"ray-{p.job.key}",
                                     daemon=True) for p in placements]
+        self._jobs = threads
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -172,6 +174,11 @@ class RayBackend:
         return NodeAffinitySchedulingStrategy(node_id=node, soft=False)
 
     def close(self) -> None:
+        """Wait for the jobs (after a stop: until each actor has reported its server stopped, or was killed), then
+        leave the cluster: leaving first would have Ray kill the actors in the middle of stopping their servers."""
+        deadline = time.monotonic() + STOP_WAIT_S + GET_TIMEOUT_S
+        for thread in self._jobs:
+            thread.join(max(0.0, deadline - time.monotonic()))
         try:
             self.ray.shutdown()
         except Exception:  # noqa: BLE001 -- leaving anyway

@@ -45,6 +45,9 @@ from .signals import ServerGroup
 log = logging.getLogger(__name__)
 
 EVENT_POLL_S = 1.0
+# argv: the gate's fd, then the server's command; its first line names it in ps while it waits
+GATE = ("# guarded-server\nimport os, sys; fd = int(sys.argv[1]); word = os.read(fd, 3); os.close(fd); "
+        "word == b'go\\n' or sys.exit(1); os.execvp(sys.argv[2], sys.argv[2:])")
 
 
 @dataclass(frozen=True)
@@ -155,13 +158,28 @@ def node_spec(job: NodeJob, gpus: tuple[int, ...], python: str, address: str = "
     return multinode_spec(spec, address) if job.multinode else spec
 
 
-def guarded_popen(*args: Any, **kwargs: Any) -> subprocess.Popen:
-    """``subprocess.Popen`` for ``VllmServer``, plus a guard that kills the server's group if this process dies."""
-    proc = subprocess.Popen(*args, **kwargs)
+def guarded_popen(args: list[str], **kwargs: Any) -> subprocess.Popen:
+    """``subprocess.Popen`` for ``VllmServer``, plus a guard that kills the server's group if this process dies.
+
+    The server runs only once its guard does: it is spawned as a tiny Python gate that waits on a pipe for "go"
+    and then execs the server (same pid, session and group). If this process dies before the guard is up (Ray kills an actor
+    and its direct children at once), the pipe closes unwritten and the shell exits without starting anything --
+    otherwise the server's engine, no direct child, would outlive everyone.
+    """
+    gate, go = os.pipe()
+    try:
+        proc = subprocess.Popen([sys.executable, "-S", "-E", "-c", GATE, str(gate), *args], pass_fds=(gate,),
+                                **kwargs)
+    finally:
+        os.close(gate)
     try:
         spawn_guard(os.getpid(), proc.pid, label=str(getattr(kwargs.get("stdout"), "name", "")))
     except OSError as exc:
         log.error("could not start the guard of server pid %d (%s); it may outlive a killed actor", proc.pid, exc)
+    try:
+        os.write(go, b"go\n")
+    finally:
+        os.close(go)
     return proc
 
 
@@ -204,9 +222,9 @@ class ModelActor:
         return {"node": node_name(), "pid": os.getpid()}
 
     def stop(self) -> None:
-        """Stop the job: the runner sees the stop event and the server is stopped now."""
+        """Stop the job: the runner sees the stop event, the server is stopped now, and no new one starts."""
         self._stop.set()
-        self._servers.stop_all()
+        self._servers.close()
 
     def run(self, job: NodeJob) -> Iterator[Event]:
         """Run ``job`` and yield its events; the last one is ``Finished``."""

@@ -32,6 +32,8 @@ from .state import (RUN_ENV, SERVER_ENV, ProcessTable, ProcInfo, PsutilProcs, Se
 log = logging.getLogger(__name__)
 
 KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to vanish
+SPAWN_WAIT = 30.0  # seconds a stop waits for a spawn in progress (it holds the lock while it records the server)
+STOPPED = "stopped during start-up"
 PYTHON_NOT_FOUND = "python not found"
 
 
@@ -111,18 +113,23 @@ class VllmServer:
         return Endpoint(api_base=self.spec.base_url + "/v1", api_key=self._api_key)
 
     def start(self) -> None:
-        """Reserve a port and spawn the server in its own session; returns at once (see ``wait_ready``)."""
-        if self._proc is not None:
-            raise ServerError(f"server {self.spec.name!r} was already started (pid {self.pid}); create a new one")
-        port = self._ports.reserve(self.spec.port or None, avoid=self._avoid)
-        self.spec = dataclasses.replace(self.spec, port=port)
-        self._group.add(self)  # before the spawn: a signal handler's stop_all() must see it
-        try:
-            self._spawn(self._ports.vllm_port_base(port))
-            self._record()
-        except BaseException:
-            self._abort_start()
-            raise
+        """Reserve a port and spawn the server in its own session; returns at once (see ``wait_ready``).
+
+        Spawning holds the stop lock, so a ``stop()`` that comes meanwhile (a signal) waits for the spawn and then
+        stops the new session; a closed group (the run is stopping) makes this raise instead of spawning."""
+        with self._stop_lock:
+            if self._proc is not None or self._stopped:
+                raise ServerError(f"server {self.spec.name!r} was already started or stopped (pid {self.pid}); "
+                                  "create a new one")
+            port = self._ports.reserve(self.spec.port or None, avoid=self._avoid)
+            self.spec = dataclasses.replace(self.spec, port=port)
+            try:
+                self._group.add(self)  # before the spawn: a signal handler's stop_all() must see it
+                self._spawn(self._ports.vllm_port_base(port))
+                self._record()
+            except BaseException:
+                self._abort_start()
+                raise
         log.info("started vLLM server %r (pid %d, port %d, gpus %s), log %s", self.spec.name, self.pid, port,
                  list(self.spec.gpus), self.log_path)
 
@@ -132,7 +139,10 @@ class VllmServer:
             raise ServerError(f"server {self.spec.name!r} was not started; call start() before wait_ready()")
         deadline = self._started_at + self.spec.startup_timeout
         while True:
-            code = self._proc.poll()
+            code = self._exit_code()
+            if self._stopped:  # read after the exit code: an exit that our own stop caused is no failure
+                raise ServerStartError(f"vLLM server {self.spec.name!r} was stopped before it was ready",
+                                       cause=STOPPED)
             if code is not None:
                 self._fail(f"exited with code {code} before it was ready", timed_out=False)
             if self._ready():
@@ -145,7 +155,7 @@ class VllmServer:
 
     def alive(self) -> bool:
         """The process runs and ``/health`` answers 200 (503 means its engine died under a live API process)."""
-        if self._proc is None or self._stopped or self._proc.poll() is not None:
+        if self._proc is None or self._stopped or self._exit_code() is not None:
             return False
         return self._get("/health") is not None
 
@@ -175,17 +185,23 @@ class VllmServer:
         return logcause.detect_cause(text), logcause.tail_lines(text)
 
     def stop(self) -> None:
-        """SIGTERM the session, wait ``grace``, SIGKILL it, check nothing is left. Idempotent, signal-safe."""
-        if self._proc is None or self._stopped:
+        """SIGTERM the session, wait ``grace``, SIGKILL it; return when no process of it is left (or log by pid what
+        survived SIGKILL). Idempotent, signal-safe; a no-op before ``start()``. A spawn in progress is waited for
+        (it holds the lock), so the new session is stopped too."""
+        if self._stopped:
             return
-        if not self._stop_lock.acquire(timeout=self.grace + 2 * KILL_WAIT):
+        if not self._stop_lock.acquire(timeout=self.grace + 2 * KILL_WAIT + SPAWN_WAIT):
             log.error("gave up waiting for another thread to stop server %r", self.spec.name)
             return
         try:
-            if not self._stopped:
-                all_gone = self._kill_session()
-                self._stopped = True
-                self._forget(keep_record=not all_gone)
+            if self._stopped:
+                return
+            if self._proc is None:  # not spawned: nothing to kill (a signal's stop comes through the group, whose
+                self._group.discard(self)  # close() makes a start that has not begun yet refuse)
+                return
+            self._stopped = True
+            all_gone = self._kill_session()
+            self._forget(keep_record=not all_gone)
         finally:
             self._stop_lock.release()
 
@@ -225,9 +241,22 @@ class VllmServer:
         if self._proc is not None:
             self.stop()
             return
+        self._stopped = True
         self._ports.release(self.spec.port)
         self._group.discard(self)
         self._close_log()
+
+    def _exit_code(self) -> int | None:
+        """The server's exit code, or None while it runs -- without reaping it: until ``stop()`` reaps it, the
+        exited API process keeps its pid, and so its session and group id, from being reused, and the session of
+        the server (its engine and workers) stays findable by that id."""
+        try:
+            result = os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
+        except ChildProcessError:  # not our child (a test's stand-in), or already reaped
+            return self._proc.poll()
+        if result is None:
+            return None
+        return result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
 
     def _record(self) -> None:
         me = os.getpid()

@@ -12,9 +12,12 @@ import sys
 import threading
 from typing import Callable, Protocol
 
+from .errors import ServerStartError
+
 log = logging.getLogger(__name__)
 
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGHUP: 129}
+STOPPING = "the run is stopping"
 EXIT_DEADLINE = 120.0  # seconds after a signal by which the process is gone even if something hangs
 
 
@@ -23,14 +26,20 @@ class Stoppable(Protocol):
 
 
 class ServerGroup:
-    """The live servers of this process. ``stop_all`` is thread-safe, idempotent and safe in a signal handler."""
+    """The live servers of this process. ``stop_all`` is thread-safe, idempotent and safe in a signal handler.
+
+    ``close()`` stops them all and admits no new one: once a run is stopping, a server that a job thread was about
+    to start is refused (``add`` raises ``ServerStartError``) instead of outliving the run."""
 
     def __init__(self) -> None:
         self._servers: list[Stoppable] = []
         self._lock = threading.RLock()  # re-entrant: a signal handler may interrupt add() on the main thread
+        self.closed = False
 
     def add(self, server: Stoppable) -> None:
         with self._lock:
+            if self.closed:
+                raise ServerStartError(f"{server!r} not started: the run is stopping", cause=STOPPING)
             if not any(s is server for s in self._servers):
                 self._servers.append(server)
 
@@ -41,6 +50,12 @@ class ServerGroup:
     def servers(self) -> list[Stoppable]:
         with self._lock:
             return list(self._servers)
+
+    def close(self) -> None:
+        """Admit no new server, then stop every tracked one."""
+        with self._lock:
+            self.closed = True
+        self.stop_all()
 
     def stop_all(self) -> None:
         """Stop every tracked server (newest first); one failure does not keep the others running."""

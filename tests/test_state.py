@@ -232,3 +232,55 @@ def test_psutil_table_sees_this_process_and_its_markers(monkeypatch: pytest.Monk
         child.kill()
         child.wait()
     assert state.PsutilProcs().create_time(child.pid) is None
+
+
+@dataclass
+class ForkingTable(ScriptedTable):
+    """A table whose ``parent`` forks ``child`` when it gets SIGTERM (a process born during the stop), and whose
+    child is listed only from the second look on (as a new pid listed after the scan passed it)."""
+
+    parent: int = 0
+    child: ProcInfo | None = None
+    born: bool = False
+
+    def signal(self, pid: int, sig: int) -> None:
+        if pid == self.parent and not self.born and self.child is not None:
+            self.born = True
+            self.procs[self.child.pid] = self.child
+        super().signal(pid, sig)
+
+
+def test_terminate_signals_a_child_born_during_the_stop_and_returns_only_when_it_is_gone() -> None:
+    api, engine, worker = server_procs()
+    late = ProcInfo(800, 2010.0, REC.pgid, REC.pgid, REC.run_id, REC.server_id)
+    table = ForkingTable(parent=engine.pid, child=late).add(api, engine, worker)
+    clock = ScriptedClock()
+    left = state.terminate(table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 20.0,
+                           table=table, clock=clock, sleep=clock.sleep)
+    assert left == [] and table.procs == {}
+    assert (late.pid, signal.SIGTERM) in table.sent
+
+
+def test_terminate_kills_a_stubborn_child_born_during_the_stop_after_the_grace() -> None:
+    api, engine, worker = server_procs()
+    late = ProcInfo(800, 2010.0, REC.pgid, REC.pgid, REC.run_id, REC.server_id)
+    table = ForkingTable(parent=api.pid, child=late, stubborn={late.pid}).add(api, engine, worker)
+    clock = ScriptedClock()
+    left = state.terminate(table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 5.0,
+                           table=table, clock=clock, sleep=clock.sleep)
+    assert left == [] and table.procs == {}
+    assert table.sent[-1] == (late.pid, signal.SIGKILL) and 5.0 <= clock.now < 6.0
+
+
+def test_terminate_reports_what_survives_sigkill_by_pid() -> None:
+    immortal = ProcInfo(900, 2000.0, REC.pgid, REC.pgid, REC.run_id, REC.server_id)
+
+    class Immortal(ScriptedTable):
+        def signal(self, pid: int, sig: int) -> None:
+            self.sent.append((pid, sig))
+    table = Immortal().add(immortal)
+    clock = ScriptedClock()
+    left = state.terminate(table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 1.0,
+                           table=table, clock=clock, sleep=clock.sleep, kill_wait=2.0)
+    assert [p.pid for p in left] == [900]
+    assert table.sent == [(900, signal.SIGTERM), (900, signal.SIGKILL)]  # each signal once per process
