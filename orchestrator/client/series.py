@@ -74,17 +74,13 @@ class _SeriesRun:
         self.abort.set()
 
     def _worker(self) -> None:
-        delay, last_start = self.client.sampling.request_delay, None
         try:
             while not self._halted():
                 try:
                     problem = self.todo.get_nowait()
                 except queue.Empty:
                     return
-                if last_start is not None and delay > 0 and self.abort.wait(last_start + delay - time.monotonic()):
-                    return
-                last_start = time.monotonic()
-                self._ask(problem)
+                self._ask(problem)  # request_delay is the client's: one start per delay for all workers
         except BaseException as exc:  # a dead server, a bug: stop the series and re-raise it in the caller
             self._fail(exc)
         finally:
