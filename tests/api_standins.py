@@ -21,12 +21,15 @@ from __future__ import annotations
 import json
 import re
 import secrets
+import ssl
+import subprocess
 import threading
 import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -50,17 +53,25 @@ def completion(model: str, **message: Any) -> dict:
 class StandIn:
     """A ThreadingHTTPServer on 127.0.0.1 that hands each POST to ``handle`` and records it."""
 
-    def __init__(self, script: list[Canned] | None = None) -> None:
+    def __init__(self, script: list[Canned] | None = None, tls: tuple[Path, Path] | None = None) -> None:
         self.script = deque(script or [])
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
+        self.scheme = "http"
+        if tls is not None:                              # (certificate, key): serve HTTPS
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True,
+                                                    do_handshake_on_connect=False)
+            self.httpd.handle_error = lambda *a: None    # a client that refuses the certificate: fine
+            self.scheme = "https"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     @property
     def root(self) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        return f"{self.scheme}://127.0.0.1:{self.httpd.server_address[1]}"
 
     def chats(self) -> list[dict]:
         return [r for r in self.requests if r["path"].endswith("/chat/completions")]
@@ -79,8 +90,9 @@ class StandIn:
 
 class GigaChatStandIn(StandIn):
     def __init__(self, credentials: str, scope: str = "GIGACHAT_API_PERS", ttl: float = 1800.0,
-                 script: list[Canned] | None = None, token_delay: float = 0.0, expire_after: int | None = None) -> None:
-        super().__init__(script)
+                 script: list[Canned] | None = None, token_delay: float = 0.0, expire_after: int | None = None,
+                 tls: tuple[Path, Path] | None = None) -> None:
+        super().__init__(script, tls)
         self.credentials, self.scope, self.ttl, self.token_delay = credentials, scope, ttl, token_delay
         self.expire_after = expire_after
         self.tokens: dict[str, float] = {}   # token -> expiry (epoch seconds)
@@ -163,6 +175,15 @@ class OpenRouterStandIn(StandIn):
         if not re.fullmatch(r"[\w.-]+/[\w.:-]+", str(body.get("model"))):
             return Canned(400, {"error": {"message": f"{body.get('model')} is not a valid model ID", "code": 400}})
         return self.scripted() or Canned(200, completion(body["model"], reasoning="2 + 2: складываем."))
+
+
+def self_signed(directory: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 signed by itself (no system CA trusts it) and its key, made by ``openssl``."""
+    cert, key = directory / "standin.pem", directory / "standin.key"
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True, timeout=60)
+    return cert, key
 
 
 def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:

@@ -2,6 +2,7 @@
 (tests/api_standins.py), and the shared rate limiter on a fake clock."""
 from __future__ import annotations
 
+import dataclasses
 import logging
 import time
 import uuid
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from api_standins import ANSWER, Canned, GigaChatStandIn, OpenRouterStandIn
+from api_standins import ANSWER, Canned, GigaChatStandIn, OpenRouterStandIn, self_signed
 from orchestrator.client import ChatClient, run_series
 from orchestrator.client.auth import EndpointAuth
 from orchestrator.client.gigachat import TokenSource
@@ -56,7 +57,7 @@ def endpoint(srv: GigaChatStandIn, scope: str = "GIGACHAT_API_PERS", credentials
 def giga_client(ep: Endpoint, source: TokenSource | None = None, **kw: Any) -> ChatClient:
     """A client of ``ep`` with its own token source (the process-wide one is shared across tests otherwise)."""
     assert ep.gigachat is not None
-    source = source or TokenSource(ep.gigachat)
+    source = source or TokenSource(ep.gigachat, ep.verify)
     sampling = kw.pop("sampling", Sampling(max_retries=2, request_timeout=10, max_tokens=64))
     return ChatClient(ep, "GigaChat-2-Max", sampling, auth=EndpointAuth([ep], tokens=lambda auth, verify: source),
                       limiter=kw.pop("limiter", RateLimiter()), **kw)
@@ -245,3 +246,30 @@ def test_a_hold_pauses_a_key_never_shortens_and_is_capped():
     limiter.hold("a", 86400.0)
     limiter.acquire("a", 0.0)
     assert t.now == 110.0 + MAX_HOLD
+
+
+# -- TLS ----------------------------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def tls_pair(tmp_path_factory: pytest.TempPathFactory):
+    return self_signed(tmp_path_factory.mktemp("tls"))
+
+
+def test_a_certificate_no_system_ca_trusts_fails_with_a_line_naming_ca_bundle(giga, tls_pair):
+    srv = giga(tls=tls_pair)
+    with pytest.raises(AuthError) as err:
+        giga_client(endpoint(srv)).ask(PROBLEM, MESSAGES, "h")
+    assert "TLS certificate check failed" in str(err.value) and "ca_bundle" in str(err.value)
+    assert not err.value.retryable and srv.chats() == []
+
+
+def test_ca_bundle_trusts_the_certificate_and_verify_false_works_with_one_warning(giga, tls_pair, caplog):
+    srv = giga(tls=tls_pair)
+    trusted = dataclasses.replace(endpoint(srv), verify=str(tls_pair[0]))
+    assert giga_client(trusted).ask(PROBLEM, MESSAGES, "h").error is None
+    unchecked = dataclasses.replace(endpoint(srv), verify=False)
+    with caplog.at_level(logging.WARNING):
+        for _ in range(2):                           # two clients (two datasets, say): still one warning
+            assert giga_client(unchecked).ask(PROBLEM, MESSAGES, "h").error is None
+    warnings = [r for r in caplog.records if "verify_ssl_certs is false" in r.getMessage()]
+    assert len(warnings) == 1 and "ca_bundle" in warnings[0].getMessage()
+    assert "InsecureRequestWarning" not in caplog.text, caplog.text

@@ -28,10 +28,10 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..contract import AnswerRecord, Endpoint, Problem, Sampling
+from ..contract import AnswerRecord, Endpoint, Problem, Sampling, public_url
 from ..errors import AuthError, EndpointError, ServerDiedError, ServerHungError
 from .auth import EndpointAuth, RequestAuth
-from .gigachat import TLS_FIX
+from .gigachat import tls_failure
 from .ratelimit import LIMITER, RateLimiter
 from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
                       usage_tokens, valid_reply)
@@ -175,8 +175,7 @@ class ChatClient:
                 raise
             return Outcome("retry", error=self.scrub(exc)), self._clock() - start
         except requests.exceptions.SSLError as exc:
-            raise EndpointError(self.scrub(f"{endpoint.api_base}: TLS certificate check failed ({exc}); "
-                                           f"{TLS_FIX}")) from None
+            raise EndpointError(tls_failure(public_url(endpoint.api_base), exc)) from None
         except requests.ConnectionError as exc:
             return Outcome("retry", error=self.scrub(f"connection error: {exc}")), self._clock() - start
         except requests.Timeout:

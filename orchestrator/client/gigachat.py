@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import threading
 import time
 import uuid
@@ -79,7 +80,7 @@ class TokenSource:
                 resp = session.post(self.auth.auth_url, data={"scope": self.auth.scope}, headers=headers,
                                     timeout=AUTH_TIMEOUT, verify=self.verify)
         except requests.exceptions.SSLError as exc:
-            raise AuthError(self.scrub(f"{where}: TLS certificate check failed ({exc}); {TLS_FIX}")) from None
+            raise AuthError(tls_failure(where, exc)) from None
         except requests.RequestException as exc:
             raise AuthError(self.scrub(f"{where}: {type(exc).__name__}: {exc}"), retryable=True) from None
         return self._accept(where, resp)
@@ -111,6 +112,14 @@ class TokenSource:
         return AuthError(text, retryable=status == 429 or status >= 500)
 
 
+def tls_failure(where: str, exc: Exception) -> str:
+    """One line for a failed TLS handshake: the reason in short, and the fix (which a long text must not cut)."""
+    found = _TLS_REASON.search(str(exc))
+    reason = found.group(1).strip() if found else type(exc).__name__
+    return f"{where}: TLS certificate check failed ({reason}); {TLS_FIX}"
+
+
+_TLS_REASON = re.compile(r"certificate verify failed: ([^'\"()]{1,120})")
 _SOURCES: dict[tuple[Any, ...], TokenSource] = {}
 _SOURCES_LOCK = threading.Lock()
 
