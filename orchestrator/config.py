@@ -356,6 +356,6 @@ def _redact(value: Any, key: str = "") -> Any:
         return redact_command([str(v) for v in value]) if key == "args" else [_redact(v, key) for v in value]
     if is_secret_name(key) and isinstance(value, str) and value and not value.startswith("env:"):
         return "<redacted>"
-    if key == "api_base" and isinstance(value, str):
+    if key in ("api_base", "base_url", "auth_url") and isinstance(value, str):
         return public_url(value)
     return value

@@ -461,9 +461,9 @@ def test_retry_after_on_429_pauses_every_worker_of_the_endpoint(serve, tmp_path)
             self.holds.append((time.monotonic(), seconds))
             super().hold(key, seconds)
 
-        def acquire(self, key: Any, interval: float) -> float:
+        def acquire(self, key: Any, interval: float, halted: Callable[[], bool] = lambda: False) -> float | None:
             asked = time.monotonic()
-            waited = super().acquire(key, interval)
+            waited = super().acquire(key, interval, halted)
             self.starts.append((asked, time.monotonic()))
             return waited
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -16,7 +17,7 @@ from api_standins import ANSWER, Canned, GigaChatStandIn, OpenRouterStandIn, sel
 from orchestrator.client import ChatClient, run_series
 from orchestrator.client.auth import EndpointAuth
 from orchestrator.client.gigachat import TokenSource
-from orchestrator.client.ratelimit import MAX_HOLD, RateLimiter
+from orchestrator.client.ratelimit import MAX_HOLD, POLL, RateLimiter
 from orchestrator.contract import Endpoint, GigaChatAuth, Problem, Sampling
 from orchestrator.errors import AuthError
 from orchestrator.results import SeriesStore
@@ -187,7 +188,25 @@ def test_429_with_retry_after_from_gigachat_holds_the_endpoint_then_the_answer_c
 
     limiter = RateLimiter(clock=lambda: clock[0], sleep=sleep)
     rec = giga_client(endpoint(srv), limiter=limiter, sleep=lambda s: None).ask(PROBLEM, MESSAGES, "h")
-    assert rec.error is None and len(srv.chats()) == 2 and sleeps == [3.0]
+    assert rec.error is None and len(srv.chats()) == 2 and sum(sleeps) == 3.0
+
+
+def test_stopping_the_series_during_a_long_retry_after_ends_it_without_waiting_it_out(giga, tmp_path):
+    srv = giga(script=[Canned(429, {"status": 429, "message": "Too many requests"}, {"Retry-After": "120"})])
+    stop = threading.Event()
+
+    def stop_after_the_429() -> None:
+        deadline = time.monotonic() + 60
+        while not any(r["status"] == 429 for r in srv.requests) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+
+    threading.Thread(target=stop_after_the_429, daemon=True).start()
+    began = time.monotonic()
+    score = run_series(problems(4), giga_client(endpoint(srv), sleep=lambda s: None), store(tmp_path, 4),
+                       lambda p: [{"role": "user", "content": p.task}], parallel=2, stop=stop)
+    assert time.monotonic() - began < 60 and stop.is_set()   # the hold is 120 s
+    assert score.answered < 4                        # the rest is asked on resume
 
 
 # -- OpenRouter ---------------------------------------------------------------------------------------------------
@@ -231,7 +250,7 @@ def test_the_limiter_spaces_starts_per_key_and_keys_are_independent():
     assert starts == [("a", 100.0), ("a", 102.0), ("b", 102.0), ("a", 104.0)]
     limiter.acquire("c", 0.0)
     limiter.acquire("c", 0.0)
-    assert t.sleeps == [2.0, 2.0]                    # no delay: no wait
+    assert t.now == 104.0 and sum(t.sleeps) == 4.0   # no delay: no wait
 
 
 def test_a_hold_pauses_a_key_never_shortens_and_is_capped():
@@ -246,6 +265,14 @@ def test_a_hold_pauses_a_key_never_shortens_and_is_capped():
     limiter.hold("a", 86400.0)
     limiter.acquire("a", 0.0)
     assert t.now == 110.0 + MAX_HOLD
+
+
+def test_a_waiter_gives_up_when_the_run_halts_and_no_request_starts():
+    t = Timeline()
+    limiter = RateLimiter(clock=t.clock, sleep=t.sleep)
+    limiter.hold("a", 120.0)
+    assert limiter.acquire("a", 0.0, halted=lambda: t.now >= 101.0) is None
+    assert t.now == 101.0 and max(t.sleeps) <= POLL
 
 
 # -- TLS ----------------------------------------------------------------------------------------------------------

@@ -66,6 +66,7 @@ class ChatClient:
         self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
         self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
         self._limiter = limiter
+        self.halted: Callable[[], bool] = lambda: False  # run_series sets it: waits for the limiter end when true
         self.scrub = Scrubber((), more=self._auth.secrets)
         self._local, self._lock, self._probe_lock = threading.local(), threading.Lock(), threading.Lock()
         self._sessions: list[requests.Session] = []
@@ -163,7 +164,11 @@ class ChatClient:
 
     def _attempt(self, endpoint: Endpoint, payload: dict[str, Any],
                  prompt_tokens: int | None) -> tuple[Outcome, float]:
-        self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay)
+        start = self._clock()
+        if self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay,
+                                 self.halted) is None:
+            return Outcome("fatal", error="the run stopped while this request waited for its start "
+                                          "(request_delay / Retry-After); it is asked again on resume"), 0.0
         start = self._clock()
         try:
             headers = self._auth.headers(endpoint)

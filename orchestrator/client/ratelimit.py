@@ -5,6 +5,8 @@
   endpoint, so each endpoint of a model has its own pace).
 * ``RateLimiter.hold(key, seconds)`` (a 429 or 503 with ``Retry-After``) pauses every start for that key until then;
   a hold never shortens an earlier one and is capped at ``MAX_HOLD``.
+* A waiter wakes at least every ``POLL`` seconds to ask ``halted()``: a stopped run (Ctrl-C, a failed series) does not
+  sit out a long ``Retry-After``; ``acquire`` then returns ``None`` and no request starts.
 * Starts are not queued in order: a waiter sleeps until the earliest possible start, then checks again (a hold may
   have arrived meanwhile). Spacing is exact, fairness is not needed (every worker has the same job).
 
@@ -21,6 +23,7 @@ from typing import Callable, Hashable
 log = logging.getLogger(__name__)
 
 MAX_HOLD = 300.0  # seconds: a Retry-After longer than this (a daily quota) is cut to it and retried then
+POLL = 0.5        # seconds between checks of ``halted`` while waiting
 
 
 class RateLimiter:
@@ -33,8 +36,8 @@ class RateLimiter:
         self._hold: dict[Hashable, float] = {}   # no start before this per key (Retry-After)
         self._lock = threading.Lock()
 
-    def acquire(self, key: Hashable, interval: float) -> float:
-        """Wait for this key's next start slot and take it; the seconds waited."""
+    def acquire(self, key: Hashable, interval: float, halted: Callable[[], bool] = lambda: False) -> float | None:
+        """Wait for this key's next start slot and take it: the seconds waited, or ``None`` once ``halted()``."""
         waited = 0.0
         while True:
             with self._lock:
@@ -44,8 +47,11 @@ class RateLimiter:
                     if interval > 0:
                         self._next[key] = now + interval
                     return waited
-            self._sleep(start - now)
-            waited += start - now
+            if halted():
+                return None
+            nap = min(start - now, POLL)
+            self._sleep(nap)
+            waited += nap
 
     def hold(self, key: Hashable, seconds: float) -> None:
         """No start for ``key`` in the next ``seconds`` (capped at ``MAX_HOLD``)."""

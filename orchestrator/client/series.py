@@ -42,6 +42,7 @@ class _SeriesRun:
         self.todo: queue.SimpleQueue[Problem] = queue.SimpleQueue()
         self.backlog = threading.BoundedSemaphore(self.parallel)
         self.graders = ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="grade")
+        client.halted = self._halted  # a request waiting for its rate-limited start gives up when the series stops
         self._lock = threading.Lock()
 
     def run(self, problems: Sequence[Problem]) -> None:
