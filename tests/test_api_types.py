@@ -144,7 +144,7 @@ def test_an_original_config_with_gigachat_and_openrouter_runs_unchanged_and_writ
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "run.yaml").write_text(config_text(giga.api_base, giga.auth_url, router.api_base))
     console = Path(sys.executable).with_name("deathmath-orchestrate")
-    command = [sys.executable, str(REPO / "runner.py")] if entry == "runner.py" else [str(console), "run"]
+    command = [sys.executable, str(REPO / "runner.py")] if entry == "runner.py" else [str(console), "run", "-vv"]
     env = {**os.environ, "PYTHONPATH": str(REPO), "DM_GIGACHAT_CREDENTIALS": CREDENTIALS, "OPENROUTER_API_KEY": OR_KEY}
     command += ["--dataset", "sample-math,sample-physics"]  # the built-in samples: no hub here
     proc = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
