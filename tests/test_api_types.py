@@ -15,6 +15,7 @@ import pytest
 from api_standins import ANSWER, GigaChatStandIn, OpenRouterStandIn
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
+from orchestrator.results import settings_hash, settings_payload
 
 REPO = Path(__file__).resolve().parent.parent
 CREDENTIALS = "ZTJlLWNsaWVudDplMmUtc2VjcmV0LTAxMjM0NTY3ODlhYmNkZWY="
@@ -163,3 +164,11 @@ def test_an_original_config_with_gigachat_and_openrouter_runs_unchanged_and_writ
         if path.is_file():
             data = path.read_bytes()
             assert not [s for s in secrets if s.encode() in data], path
+
+
+def test_profanity_check_starts_a_new_series_and_other_models_keep_their_hash(tmp_path: Path) -> None:
+    block = "model_list: [g]\ng: {{api_type: gigachat, endpoints: [{{credentials: x{extra}}}]}}\n"
+    censored, free = (load_config(write(tmp_path, block.format(extra=e))).models[0] for e in ("", ", profanity_check: false"))
+    assert settings_hash(censored, "ds", "v", "fp") != settings_hash(free, "ds", "v", "fp")
+    plain = load_config(write(tmp_path, "model_list: [a]\na: {endpoints: [{api_base: 'http://x/v1'}]}\n")).models[0]
+    assert "profanity_check" not in settings_payload(plain, "ds", "v", "fp")
