@@ -44,6 +44,7 @@ CONNECT_TIMEOUT = 10.0
 TOKENIZE_TIMEOUT = 30.0
 TEMPLATE_TOKENS = 256   # what a chat template may add (role tags, a default system prompt)
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+HALTED = "the series stopped while this request waited for its rate-limited start"  # not an answer: never stored
 
 
 class ChatClient:
@@ -125,7 +126,8 @@ class ChatClient:
             data, rec.error, rec.latency_s = self._exchange(self._payload(messages, max_tokens), turn, prompt_tokens)
             if data is not None:
                 _fill(rec, data)
-            self._note(rec)
+            if rec.error != HALTED:
+                self._note(rec)
         rec.timestamp = time.time()
         return rec
 
@@ -167,8 +169,7 @@ class ChatClient:
         start = self._clock()
         if self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay,
                                  self.halted) is None:
-            return Outcome("fatal", error="the run stopped while this request waited for its start "
-                                          "(request_delay / Retry-After); it is asked again on resume"), 0.0
+            return Outcome("fatal", error=HALTED), 0.0
         start = self._clock()
         try:
             headers = self._auth.headers(endpoint)

@@ -66,9 +66,8 @@ class TokenSource:
                 self._token = None
 
     def secrets(self) -> list[str]:
-        """The credentials and every token handed out."""
-        with self._lock:
-            return [self.auth.credentials, *self._issued]
+        """The credentials and every token handed out (no lock: a scrub never waits for a fetch)."""
+        return [self.auth.credentials, *self._issued]
 
     def _fetch(self) -> tuple[str, float]:
         self.fetches += 1
@@ -97,7 +96,8 @@ class TokenSource:
         if not isinstance(token, str) or not token or not isinstance(expires_at, (int, float)):
             raise AuthError(f"{where}: HTTP 200 without access_token and expires_at; check `auth_url`", retryable=True)
         self._issued = (self._issued + [token])[-16:]
-        now, expiry = self._clock(), expires_at / 1000.0
+        now = self._clock()
+        expiry = expires_at / 1000.0 if expires_at > 1e11 else float(expires_at)  # ms, as GigaChat; seconds tolerated
         margin = min(REFRESH_MARGIN, max(0.0, expiry - now) / 10)
         log.debug("%s: new token, valid for %.0f s", where, expiry - now)
         return token, expiry - margin

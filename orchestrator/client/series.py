@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Callable, Sequence
 
 from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..errors import ResultsError, ServerDiedError
-from .chat import ChatClient
+from .chat import HALTED, ChatClient
 
 if TYPE_CHECKING:
     from ..results import SeriesStore
@@ -89,6 +89,8 @@ class _SeriesRun:
 
     def _ask(self, problem: Problem) -> None:
         rec = self.client.ask(problem, self.messages_for(problem), self.store.settings_hash)
+        if rec.error == HALTED:  # the series is stopping: the problem stays missing, asked on resume
+            return
         self.backlog.acquire()
         try:
             self.graders.submit(self._finish, rec)
