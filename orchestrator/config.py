@@ -9,11 +9,13 @@ The original DeathMath format works unchanged::
     max_tokens: 2048
     num_examples: 190
 
-A ``vllm:`` block makes a model managed; a ``datasets:`` block declares local datasets (or overrides registered
+``api_type`` is ``openai``, ``openrouter`` or ``gigachat`` (endpoint keys per type: endpoints.py). A ``vllm:`` block
+makes a model managed; a ``datasets:`` block declares local datasets (or overrides registered
 ones). Every problem is reported as one ``ConfigError`` line naming the file, the field and the fix.
 """
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
@@ -26,6 +28,7 @@ from .configload import read_yaml
 from .datasets import REGISTRY  # the registry of built-in and hub datasets
 from .contract import (DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, public_url,
                        redact_command)
+from .endpoints import API_TYPES, default_entries, parse_endpoint
 from .errors import ConfigError
 
 TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets", "system_prompt",
@@ -111,13 +114,25 @@ class _Builder:
             raise self.fail(name, f"expected a mapping, got {_kind(block)}")
         self._check_keys(block, MODEL_KEYS, name)
         vllm = self._vllm(name, block["vllm"]) if "vllm" in block else None
-        endpoints = self._endpoints(name, block.get("endpoints"), vllm is not None)
-        api_type = self._opt_str(block, "api_type", f"{name}.api_type") or "openai"
-        if api_type != "openai":
-            raise self.fail(f"{name}.api_type", f"unsupported value {api_type!r}", "use `openai` (any OpenAI-compatible API)")
+        api_type = self._api_type(name, block, vllm is not None)
+        endpoints, timeouts = self._endpoints(name, block.get("endpoints", default_entries(api_type)), vllm is not None,
+                                              api_type)
         model_name = self._opt_str(block, "model_name", f"{name}.model_name") or name
-        return ModelConfig(key=name, model_name=model_name, sampling=self._sampling(name, block, vllm is not None),
-                           endpoints=endpoints, vllm=vllm, api_type=api_type)
+        sampling = self._sampling(name, block, vllm is not None)
+        if timeouts and block.get("request_timeout") is None and self.data.get("request_timeout") is None:
+            sampling = dataclasses.replace(sampling, request_timeout=max(timeouts))  # GigaChat's `timeout`
+        return ModelConfig(key=name, model_name=model_name, sampling=sampling, endpoints=endpoints, vllm=vllm,
+                           api_type=api_type)
+
+    def _api_type(self, name: str, block: dict, managed: bool) -> str:
+        api_type = self._opt_str(block, "api_type", f"{name}.api_type") or "openai"
+        if api_type not in API_TYPES:
+            raise self.fail(f"{name}.api_type", f"unsupported value {api_type!r}",
+                            "use openai (any OpenAI-compatible API), openrouter or gigachat")
+        if managed and api_type != "openai":
+            raise self.fail(f"{name}.api_type", f"{api_type} with a `vllm:` block",
+                            "a managed vLLM server speaks openai: remove api_type or the vllm block")
+        return api_type
 
     def _sampling(self, name: str, block: dict, managed: bool) -> Sampling:
         def pick(key: str, reader, default, **kw):
@@ -137,29 +152,22 @@ class _Builder:
             max_retries=pick("max_retries", self._opt_int, 5, minimum=0),
         )
 
-    def _endpoints(self, name: str, raw: Any, managed: bool) -> tuple[Endpoint, ...]:
+    def _endpoints(self, name: str, raw: Any, managed: bool,
+                   api_type: str) -> tuple[tuple[Endpoint, ...], list[float]]:
         if raw is None:
             if managed:
-                return ()
+                return (), []
+            entry = "{credentials: env:GIGACHAT_CREDENTIALS}" if api_type == "gigachat" else \
+                "{api_base: ..., api_key: env:NAME}"
             raise self.fail(name, "has neither `endpoints` nor `vllm`",
-                            "add `endpoints: [{api_base: ..., api_key: env:NAME}]` for an API model, "
-                            "or a `vllm:` block for a managed server")
+                            f"add `endpoints: [{entry}]` for an API model, or a `vllm:` block for a managed server")
         if managed:
             raise self.fail(name, "has both `endpoints` and `vllm`", "keep `vllm` for a managed server, "
                             "or `endpoints` for an API model")
         if not isinstance(raw, list) or not raw:
             raise self.fail(f"{name}.endpoints", f"expected a non-empty list, got {_kind(raw)}")
-        return tuple(self._endpoint(f"{name}.endpoints[{i}]", item) for i, item in enumerate(raw))
-
-    def _endpoint(self, where: str, item: Any) -> Endpoint:
-        if not isinstance(item, dict):
-            raise self.fail(where, f"expected a mapping with api_base and api_key, got {_kind(item)}")
-        self._check_keys(item, {"api_base", "api_key"}, where)
-        base = self._opt_str(item, "api_base", f"{where}.api_base")
-        if not base or not re.match(r"^https?://", base):
-            raise self.fail(f"{where}.api_base", f"expected an http(s) URL, got {base!r}",
-                            "e.g. https://api.openai.com/v1")
-        return Endpoint(api_base=base.rstrip("/"), api_key=self._secret(f"{where}.api_key", item.get("api_key")))
+        parsed = [parse_endpoint(self, api_type, f"{name}.endpoints[{i}]", item) for i, item in enumerate(raw)]
+        return tuple(e for e, _ in parsed), [t for _, t in parsed if t is not None]
 
     def _secret(self, where: str, raw: Any) -> str | None:
         if raw is None or raw == "":
@@ -262,7 +270,19 @@ class _Builder:
         raise self.fail(where, f"file {raw!r} does not exist", "fix the path (relative paths are tried from the "
                         "current directory, then from the config's directory)")
 
-    # -- typed readers --------------------------------------------------------------------------------------------
+    # -- typed readers (the public names are endpoints.Fields) -----------------------------------------------------
+    def secret(self, where: str, raw: Any) -> str | None:
+        return self._secret(where, raw)
+
+    def text(self, block: dict, key: str, where: str) -> str | None:
+        return self._opt_str(block, key, where)
+
+    def number(self, block: dict, key: str, where: str, minimum: float | None = None) -> float | None:
+        return self._opt_float(block, key, where, minimum=minimum)
+
+    def existing_file(self, where: str, raw: str) -> str:
+        return self._existing_file(where, raw)
+
     def _check_keys(self, block: dict, allowed: set[str], where: str) -> None:
         for key in block:
             if key not in allowed:
@@ -335,6 +355,6 @@ def _redact(value: Any, key: str = "") -> Any:
         return redact_command([str(v) for v in value]) if key == "args" else [_redact(v, key) for v in value]
     if is_secret_name(key) and isinstance(value, str) and value and not value.startswith("env:"):
         return "<redacted>"
-    if key == "api_base" and isinstance(value, str):
+    if key in ("api_base", "base_url", "auth_url") and isinstance(value, str):
         return public_url(value)
     return value

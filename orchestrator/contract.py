@@ -4,7 +4,8 @@ Nothing here does I/O. Modules talk to each other in these types only:
 
 * ``VllmSettings`` / ``ModelConfig`` / ``DatasetSpec`` / ``RunConfig`` -- what the user asked for (config.py).
 * ``ServerSpec``   -- one vLLM server to start (plan.py makes them, server.py runs them).
-* ``Endpoint``     -- an OpenAI-compatible base URL plus key (API models, or a started server).
+* ``Endpoint``     -- an OpenAI-compatible base URL plus key (API models, or a started server); GigaChat's OAuth
+  settings (``GigaChatAuth``), extra headers (OpenRouter's ``HTTP-Referer``) and TLS verification ride along.
 * ``Sampling``     -- request settings for one model (client.py).
 * ``Problem``      -- one dataset item (datasets.py).
 * ``AnswerRecord`` -- one line of ``results/details/<model>/<dataset>.jsonl`` (client.py, results.py).
@@ -23,7 +24,8 @@ LOCALHOST = "127.0.0.1"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a server bound here is reachable from this host only
 DOMAINS = ("math", "physics")
 VERDICTS = ("correct", "incorrect", "unparsed", "timeout")
-_SECRET_PARTS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "pwd", "authorization"})
+_SECRET_PARTS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "pwd", "authorization",
+                           "credentials", "credential"})
 
 
 def is_secret_name(name: str) -> bool:
@@ -77,14 +79,36 @@ class VllmSettings:
 
 
 @dataclass(frozen=True)
+class GigaChatAuth:
+    """GigaChat's OAuth: ``credentials`` (the resolved authorization key) are traded at ``auth_url`` for a token."""
+
+    credentials: str = field(repr=False)
+    scope: str = "GIGACHAT_API_CORP"
+    auth_url: str = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
+    profanity_check: bool | None = True
+
+
+@dataclass(frozen=True)
 class Endpoint:
-    """An OpenAI-compatible server: ``api_base`` ends in ``/v1``. ``api_key`` is the resolved secret."""
+    """An OpenAI-compatible server: ``api_base`` ends in ``/v1``. ``api_key`` is the resolved secret.
+
+    ``gigachat`` set: a GigaChat endpoint (bearer tokens from its OAuth, not ``api_key``). ``headers``: extra request
+    headers (OpenRouter's ``HTTP-Referer`` / ``X-Title``). ``verify``: TLS verification, or a CA bundle path.
+    """
 
     api_base: str
     api_key: str | None = None
+    gigachat: GigaChatAuth | None = None
+    headers: tuple[tuple[str, str], ...] = ()
+    verify: bool | str = True
 
-    def __repr__(self) -> str:  # never print the key
+    def __repr__(self) -> str:  # never print the key or the credentials
         return f"Endpoint(api_base={self.api_base!r}, api_key={'***' if self.api_key else None})"
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be printed: the key and GigaChat's credentials."""
+        return tuple(s for s in (self.api_key, self.gigachat.credentials if self.gigachat else None) if s)
 
 
 @dataclass(frozen=True)

@@ -13,6 +13,7 @@ Library code raises these; only the CLI turns them into messages and exit codes.
     │       └── ServerHungError  it stopped answering (a request and a 1-token probe both timed out)
     ├── PortError                no free port could be reserved
     ├── EndpointError            an endpoint kept failing after all retries
+    │   └── AuthError            GigaChat's OAuth gave no token (``retryable``: a network or server fault)
     ├── ResultsError             results could not be written (disk full, read-only directory)
     └── GradingError             the grader could not run at all (not a wrong answer)
 
@@ -72,6 +73,14 @@ class PortError(OrchestratorError):
 
 class EndpointError(OrchestratorError):
     """An endpoint kept failing after all retries."""
+
+
+class AuthError(EndpointError):
+    """No access token: refused credentials or scope (final), or an OAuth endpoint that is down (``retryable``)."""
+
+    def __init__(self, message: str, *, retryable: bool = False) -> None:
+        super().__init__(message)
+        self.retryable = retryable
 
 
 class ResultsError(OrchestratorError):

@@ -1,6 +1,7 @@
 """The chat client and run_series against real HTTP servers on 127.0.0.1 with scripted timelines."""
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import socket
@@ -17,6 +18,7 @@ import pytest
 import requests
 
 from orchestrator.client import ChatClient, clamp_from_message, run_series, split_reasoning
+from orchestrator.client.ratelimit import RateLimiter
 from orchestrator.contract import Endpoint, Grade, Problem, Sampling
 from orchestrator.errors import EndpointError, GradingError, ServerDiedError
 from orchestrator.results import SeriesStore
@@ -133,12 +135,28 @@ PROBLEM = Problem(id="p1", dataset="ds", domain="math", task="2+2?", reference="
 MESSAGES = [{"role": "user", "content": "2+2?"}]
 
 
+class Timeline:
+    """A fake clock whose ``sleep`` records the delay and moves the clock on (backoff and rate limiter share it)."""
+
+    def __init__(self, sleeps: list) -> None:
+        self.now, self.sleeps = 0.0, sleeps
+
+    def clock(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+
+
 def client(url: str | list[str], sleeps: list | None = None, key: str | None = KEY, **kw: Any) -> ChatClient:
     sampling = kw.pop("sampling", Sampling(max_retries=3, request_timeout=5, max_tokens=512))
     urls = [url] if isinstance(url, str) else url
     endpoints = [Endpoint(api_base=u, api_key=key) for u in urls]
+    time_ = Timeline(sleeps if sleeps is not None else [])
+    kw.setdefault("limiter", RateLimiter(clock=time_.clock, sleep=time_.sleep))
     return ChatClient(endpoints if len(endpoints) > 1 else endpoints[0], "m", sampling,
-                      sleep=(sleeps if sleeps is not None else []).append, rng=lambda: 1.0, **kw)
+                      sleep=time_.sleep, rng=lambda: 1.0, **kw)
 
 
 def free_port() -> int:
@@ -412,7 +430,8 @@ def test_transport_errors_are_stored_unscored_and_retried_on_resume(serve, tmp_p
     assert len(srv.chats()) == before + 1 and (score.answered, score.errors, score.correct) == (3, 0, 2)
 
 
-def test_request_delay_spaces_request_starts_per_worker(serve, tmp_path):
+def test_request_delay_spaces_request_starts_across_all_workers(serve, tmp_path):
+    """``parallel: 4`` with ``request_delay: 0.2`` starts one request per 0.2 s in all, not four."""
     srv = serve()
     starts: list[float] = []
 
@@ -421,10 +440,40 @@ def test_request_delay_spaces_request_starts_per_worker(serve, tmp_path):
             starts.append(time.monotonic())
             return super().post(*args, **kw)
 
-    c = client(srv.url, sampling=Sampling(request_delay=0.25), session_factory=Timed)
-    run_series(problems(3), c, new_store(tmp_path, 3), messages_for, parallel=1)
-    assert len(starts) == 3 and len(srv.chats()) == 3
-    assert all(b - a >= 0.23 for a, b in zip(starts, starts[1:]))
+    c = client(srv.url, sampling=Sampling(request_delay=0.2), session_factory=Timed, limiter=RateLimiter())
+    run_series(problems(6), c, new_store(tmp_path, 6), messages_for, parallel=4)
+    assert len(srv.chats()) == 6 and srv.max_inflight >= 1
+    starts.sort()
+    assert len(starts) == 6 and all(b - a >= 0.19 for a, b in zip(starts, starts[1:]))
+
+
+def test_retry_after_on_429_pauses_every_worker_of_the_endpoint(serve, tmp_path):
+    """A 429 with ``Retry-After: 2`` to one worker holds back every start of the endpoint for 2 s, not just its own."""
+    srv = serve([error(429, "rate limit", headers={"Retry-After": "2"}), dataclasses.replace(ok(), delay=1.0)])
+
+    class Recording(RateLimiter):
+        def __init__(self) -> None:
+            super().__init__()
+            self.holds: list[tuple[float, float]] = []
+            self.starts: list[tuple[float, float]] = []   # (asked, allowed)
+
+        def hold(self, key: Any, seconds: float) -> None:
+            self.holds.append((time.monotonic(), seconds))
+            super().hold(key, seconds)
+
+        def acquire(self, key: Any, interval: float, halted: Callable[[], bool] = lambda: False) -> float | None:
+            asked = time.monotonic()
+            waited = super().acquire(key, interval, halted)
+            self.starts.append((asked, time.monotonic()))
+            return waited
+
+    limiter = Recording()
+    score = run_series(problems(4), client(srv.url, limiter=limiter), new_store(tmp_path, 4), messages_for,
+                       parallel=2)
+    assert score.answered == 4 and score.errors == 0 and len(srv.chats()) == 5
+    (held_at, seconds), = limiter.holds
+    after = [allowed for asked, allowed in limiter.starts if asked >= held_at]
+    assert seconds == 2.0 and after and all(allowed >= held_at + 2.0 for allowed in after)
 
 
 def test_a_server_dying_mid_series_raises_and_keeps_what_was_answered(serve, tmp_path):

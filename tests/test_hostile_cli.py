@@ -92,6 +92,12 @@ API = 'endpoints: [{api_base: "http://127.0.0.1:9/v1", api_key: "env:DM_HOSTILE_
 VLLM_LINE = "vllm: {model: "
 
 
+def api_model(api_type: str, endpoint: str) -> Edit:
+    """The good config with its managed model turned into an API model of ``api_type`` with one endpoint."""
+    return lambda good: "\n".join(f"  {api_type}\n  endpoints: [{endpoint}]" if VLLM_LINE in line else line
+                                   for line in good.splitlines()) + "\n"
+
+
 @dataclass(frozen=True)
 class Hostile:
     name: str
@@ -150,6 +156,21 @@ HOSTILE = [
     Hostile("api_key env reference unset", ("run.yaml", "m.endpoints[0].api_key", "DM_HOSTILE_UNSET_KEY",
                                             "export DM_HOSTILE_UNSET_KEY"),
             lambda good: "\n".join("  " + API if VLLM_LINE in line else line for line in good.splitlines()) + "\n"),
+    Hostile("gigachat without credentials", ("run.yaml", "m.endpoints[0].credentials", "missing",
+                                             "credentials: env:GIGACHAT_CREDENTIALS"),
+            api_model("api_type: gigachat", "{scope: GIGACHAT_API_PERS}")),
+    Hostile("gigachat credentials env unset", ("run.yaml", "m.endpoints[0].credentials", "DM_HOSTILE_UNSET_KEY",
+                                               "export DM_HOSTILE_UNSET_KEY"),
+            api_model("api_type: gigachat", '{credentials: "env:DM_HOSTILE_UNSET_KEY"}')),
+    Hostile("gigachat unknown scope", ("run.yaml", "m.endpoints[0].scope", "'GIGACHAT_API_PERSONAL'",
+                                       "GIGACHAT_API_PERS, GIGACHAT_API_B2B, GIGACHAT_API_CORP"),
+            api_model("api_type: gigachat", "{credentials: abc, scope: GIGACHAT_API_PERSONAL}")),
+    Hostile("api_key given for gigachat", ("run.yaml", "m.endpoints[0].api_key", "not a key of api_type gigachat",
+                                           "credentials: env:NAME"),
+            api_model("api_type: gigachat", "{credentials: abc, api_key: sk-1}")),
+    Hostile("credentials given for openai", ("run.yaml", "m.endpoints[0].credentials", "not a key of api_type openai",
+                                             "api_type: gigachat"),
+            api_model("api_type: openai", '{api_base: "http://127.0.0.1:9/v1", credentials: abc}')),
     # datasets
     Hostile("dataset file missing", ("run.yaml", "datasets.ds.path", "does not exist", "fix the path"),
             sub("ds.jsonl", "absent.jsonl")),

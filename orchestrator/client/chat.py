@@ -11,6 +11,10 @@
   is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
   from its numbers (twice at most) whatever the server.
 * Keys reach nothing but the ``Authorization`` header: every error text is scrubbed.
+* Seams for other protocols: ``auth`` (``client/auth.py``) gives each attempt's headers and body and decides
+  whether a 401 earns one more try with fresh credentials (GigaChat's OAuth tokens); ``limiter``
+  (``client/ratelimit.py``) spaces request starts by ``request_delay`` per model and endpoint across every worker,
+  and a 429/503 with ``Retry-After`` pauses them all.
 """
 from __future__ import annotations
 
@@ -24,8 +28,11 @@ from urllib.parse import urlsplit
 
 import requests
 
-from ..contract import AnswerRecord, Endpoint, Problem, Sampling
-from ..errors import EndpointError, ServerDiedError, ServerHungError
+from ..contract import AnswerRecord, Endpoint, Problem, Sampling, public_url
+from ..errors import AuthError, EndpointError, ServerDiedError, ServerHungError
+from .auth import EndpointAuth, RequestAuth
+from .gigachat import tls_failure
+from .ratelimit import LIMITER, RateLimiter
 from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
                       usage_tokens, valid_reply)
 
@@ -37,6 +44,7 @@ CONNECT_TIMEOUT = 10.0
 TOKENIZE_TIMEOUT = 30.0
 TEMPLATE_TOKENS = 256   # what a chat template may add (role tags, a default system prompt)
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+HALTED = "the series stopped while this request waited for its rate-limited start"  # not an answer: never stored
 
 
 class ChatClient:
@@ -47,7 +55,8 @@ class ChatClient:
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  rng: Callable[[], float] = random.random, alive: Callable[[], bool] | None = None,
                  responsive: Callable[[], bool] | None = None, context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
-                 backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16) -> None:
+                 backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16,
+                 auth: RequestAuth | None = None, limiter: RateLimiter = LIMITER) -> None:
         self.endpoints = (endpoint,) if isinstance(endpoint, Endpoint) else tuple(endpoint)
         if not self.endpoints:
             raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
@@ -56,7 +65,10 @@ class ChatClient:
         self._alive, self._responsive, self._extra = alive, responsive, dict(extra_body or {})
         self._hung: str | None = None
         self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
-        self.scrub = Scrubber(e.api_key for e in self.endpoints)
+        self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
+        self._limiter = limiter
+        self.halted: Callable[[], bool] = lambda: False  # run_series sets it: waits for the limiter end when true
+        self.scrub = Scrubber((), more=self._auth.secrets)
         self._local, self._lock, self._probe_lock = threading.local(), threading.Lock(), threading.Lock()
         self._sessions: list[requests.Session] = []
         self._turn = itertools.count()
@@ -114,7 +126,8 @@ class ChatClient:
             data, rec.error, rec.latency_s = self._exchange(self._payload(messages, max_tokens), turn, prompt_tokens)
             if data is not None:
                 _fill(rec, data)
-            self._note(rec)
+            if rec.error != HALTED:
+                self._note(rec)
         rec.timestamp = time.time()
         return rec
 
@@ -125,6 +138,7 @@ class ChatClient:
     def _exchange(self, payload: dict[str, Any], turn: int,
                   prompt_tokens: int | None) -> tuple[Mapping[str, Any] | None, str | None, float]:
         attempt = clamps = 0
+        reauthorized = False
         while True:
             endpoint = self.endpoints[(turn + attempt + clamps) % len(self.endpoints)]
             out, latency = self._attempt(endpoint, payload, prompt_tokens)
@@ -133,7 +147,10 @@ class ChatClient:
             if out.kind == "clamp" and clamps < MAX_CLAMPS:
                 payload, clamps = {**payload, "max_tokens": out.max_tokens}, clamps + 1
                 continue
-            if out.kind in ("fatal", "clamp"):
+            if out.kind == "reauth" and not reauthorized:  # a 401 with a token just dropped: once more
+                reauthorized = True
+                continue
+            if out.kind in ("fatal", "clamp", "reauth"):
                 return None, out.error, latency
             self._check_alive(out.error)
             if out.kind == "timeout":
@@ -150,9 +167,21 @@ class ChatClient:
     def _attempt(self, endpoint: Endpoint, payload: dict[str, Any],
                  prompt_tokens: int | None) -> tuple[Outcome, float]:
         start = self._clock()
+        if self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay,
+                                 self.halted) is None:
+            return Outcome("fatal", error=HALTED), 0.0
+        start = self._clock()
         try:
-            resp = self._session().post(endpoint.api_base.rstrip("/") + "/chat/completions", json=payload,
-                                        headers=_headers(endpoint), timeout=self._timeouts())
+            headers = self._auth.headers(endpoint)
+            resp = self._session().post(endpoint.api_base.rstrip("/") + "/chat/completions",
+                                        json=self._auth.body(endpoint, payload), headers=headers,
+                                        timeout=self._timeouts(), verify=endpoint.verify)
+        except AuthError as exc:
+            if not exc.retryable:
+                raise
+            return Outcome("retry", error=self.scrub(exc)), self._clock() - start
+        except requests.exceptions.SSLError as exc:
+            raise EndpointError(tls_failure(public_url(endpoint.api_base), exc)) from None
         except requests.ConnectionError as exc:
             return Outcome("retry", error=self.scrub(f"connection error: {exc}")), self._clock() - start
         except requests.Timeout:
@@ -160,7 +189,12 @@ class ChatClient:
                                             "(request_timeout)"), self._clock() - start
         except requests.RequestException as exc:
             return Outcome("retry", error=self.scrub(f"{type(exc).__name__}: {exc}")), self._clock() - start
-        return self._classify(resp, payload["max_tokens"], prompt_tokens), self._clock() - start
+        out = self._classify(resp, payload["max_tokens"], prompt_tokens)
+        if resp.status_code == 401 and self._auth.reauthorize(endpoint, headers):
+            out = Outcome("reauth", error=out.error)
+        elif out.retry_after is not None and resp.status_code in (429, 503):
+            self._limiter.hold((self.model_name, endpoint.api_base), out.retry_after)
+        return out, self._clock() - start
 
     def _classify(self, resp: requests.Response, max_tokens: int, prompt_tokens: int | None) -> Outcome:
         body = _json(resp)
@@ -225,7 +259,7 @@ class ChatClient:
         timeout = (self._timeouts()[0], min(TOKENIZE_TIMEOUT, self.sampling.request_timeout))
         try:
             resp = self._session().post(url, json={"model": self.model_name, "messages": messages},
-                                        headers=_headers(endpoint), timeout=timeout)
+                                        headers=self._auth.headers(endpoint), timeout=timeout)
             count = resp.json().get("count") if resp.status_code == 200 else None
         except (requests.RequestException, ValueError, AttributeError) as exc:
             log.debug("%s: /tokenize failed: %s", self.model_name, self.scrub(exc))
@@ -262,10 +296,6 @@ def _prompt_bound(messages: list[dict]) -> int:
 
 def _is_loopback(url: str) -> bool:
     return urlsplit(url).hostname in _LOOPBACK
-
-
-def _headers(endpoint: Endpoint) -> dict[str, str]:
-    return {"Authorization": f"Bearer {endpoint.api_key}"} if endpoint.api_key else {}
 
 
 def _json(resp: requests.Response) -> Any:

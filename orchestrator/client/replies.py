@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 MAX_ERROR_CHARS = 300
 
@@ -33,14 +33,19 @@ class Outcome:
 
 
 class Scrubber:
-    """Removes API keys (and anything shaped like a credential) from text, and flattens it to one short line."""
+    """Removes API keys (and anything shaped like a credential) from text, and flattens it to one short line.
 
-    def __init__(self, secrets: Iterable[str | None]) -> None:
+    ``more`` gives secrets that appear during the run (GigaChat's access tokens); it is asked at every call.
+    """
+
+    def __init__(self, secrets: Iterable[str | None], more: Callable[[], Iterable[str]] | None = None) -> None:
         self._secrets = sorted({s for s in secrets if s}, key=len, reverse=True)
+        self._more = more
 
     def __call__(self, text: object) -> str:
         out = str(text)
-        for secret in self._secrets:
+        extra = [s for s in self._more() if s] if self._more is not None else []
+        for secret in sorted(extra, key=len, reverse=True) + self._secrets:
             out = out.replace(secret, "***")
         out = _USERINFO.sub(r"\1***@", _KEY_PARAM.sub(r"\1***", _BEARER.sub(r"\1***", out)))
         flat = " ".join(out.split())

@@ -17,7 +17,7 @@ from typing import Callable, Protocol, Sequence
 
 from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..errors import ResultsError, ServerDiedError
-from .chat import ChatClient
+from .chat import HALTED, ChatClient
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,7 @@ class _SeriesRun:
         self.todo: queue.SimpleQueue[Problem] = queue.SimpleQueue()
         self.backlog = threading.BoundedSemaphore(self.parallel)
         self.graders = ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="grade")
+        client.halted = self._halted  # a request waiting for its rate-limited start gives up when the series stops
         self._lock = threading.Lock()
 
     def run(self, problems: Sequence[Problem]) -> None:
@@ -88,17 +89,13 @@ class _SeriesRun:
         self.abort.set()
 
     def _worker(self) -> None:
-        delay, last_start = self.client.sampling.request_delay, None
         try:
             while not self._halted():
                 try:
                     problem = self.todo.get_nowait()
                 except queue.Empty:
                     return
-                if last_start is not None and delay > 0 and self.abort.wait(last_start + delay - time.monotonic()):
-                    return
-                last_start = time.monotonic()
-                self._ask(problem)
+                self._ask(problem)  # request_delay is the client's: one start per delay for all workers
         except BaseException as exc:  # a dead server, a bug: stop the series and re-raise it in the caller
             self._fail(exc)
         finally:
@@ -106,6 +103,8 @@ class _SeriesRun:
 
     def _ask(self, problem: Problem) -> None:
         rec = self.client.ask(problem, self.messages_for(problem), self.store.settings_hash)
+        if rec.error == HALTED:  # the series is stopping: the problem stays missing, asked on resume
+            return
         self.backlog.acquire()
         try:
             self.graders.submit(self._finish, rec)

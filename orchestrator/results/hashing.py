@@ -44,7 +44,9 @@ def settings_payload(model: ModelConfig, dataset_name: str, dataset_version: str
                      prompt_fingerprint: str) -> dict[str, Any]:
     """Everything that changes the answers of a series (no secrets, no concurrency or timeouts)."""
     vllm = model.vllm
-    return {
+    censors = sorted({str(e.gigachat.profanity_check) for e in model.endpoints if e.gigachat is not None})
+    payload = {"profanity_check": censors} if censors else {}   # GigaChat's filter changes answers; absent elsewhere
+    return payload | {
         "model_name": model.model_name,
         "weights": vllm.model if vllm else None,
         "max_model_len": vllm.max_model_len if vllm else None,
