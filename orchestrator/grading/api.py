@@ -17,7 +17,7 @@ from typing import Sequence
 
 from ..contract import DOMAINS, Grade
 from ..errors import InputError
-from .extract import clean, extract_answer
+from .extract import Extraction, clean, extract
 from .normalize import normalize
 from .pool import GraderPool, Outcome
 
@@ -67,9 +67,21 @@ def _fast_verdict(answer: str, reference: str, request: GradeRequest) -> str | N
     return None
 
 
+def _job(found: Extraction, answer: str, reference: str, request: GradeRequest) -> tuple | None:
+    """The worker's job, or None when the fast path decided; a stated unit joins the bare number it was
+    stated for, and the parts of a split answer ride along (the worker uses them only for a set reference)."""
+    verdict = _fast_verdict(answer, reference, request)
+    if verdict == "correct" or (verdict == "incorrect" and not found.unit):
+        return None
+    with_unit = normalize(f"{found.answer} {found.unit}") if found.unit else answer
+    together = normalize(found.together) if found.together else None
+    return (with_unit or answer, reference, request.domain, request.tolerance, together)
+
+
 def _prepare(request: GradeRequest) -> _Prepared:
     start = time.perf_counter()
-    extracted = extract_answer(request.response)
+    found = extract(request.response)
+    extracted = found.answer
     answer = normalize(extracted) if extracted else None
     reference = normalize(clean(request.reference))
     verdict, job = None, None
@@ -78,8 +90,8 @@ def _prepare(request: GradeRequest) -> _Prepared:
     elif reference is None:
         verdict = "correct" if extracted == clean(request.reference) else "incorrect"
     else:
-        verdict = _fast_verdict(answer, reference, request)
-        job = None if verdict else (answer, reference, request.domain, request.tolerance)
+        job = _job(found, answer, reference, request)
+        verdict = None if job else _fast_verdict(answer, reference, request)
     shown = extracted if len(extracted) <= MAX_SHOWN_CHARS else extracted[:MAX_SHOWN_CHARS] + "…"
     return _Prepared(shown, verdict, job, time.perf_counter() - start)
 

@@ -7,6 +7,9 @@ last displayed formula or number.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from .context import list_items, run_before, stated_unit
 
 MAX_RESPONSE_CHARS = 100_000
 MAX_BLOCK_LINES = 12
@@ -114,21 +117,40 @@ def _block(lines: list[str]) -> str:
     return ""
 
 
-def _marker_answers(text: str) -> list[tuple[int, int, str]]:
-    """``(start, end, answer)`` for the last MAX_CANDIDATES answer markers; an empty line after a marker takes
-    the next line or display block."""
+@dataclass(frozen=True)
+class Extraction:
+    """The final answer (``""``: none), its parts when it is split over several boxes or ``Ответ:`` items
+    (``together``, joined by ``"; "``; ``""`` when it is not), and the unit stated for it in the sentence before
+    when it is a bare number (``unit``; see ``context.py``)."""
+
+    answer: str
+    together: str = ""
+    unit: str = ""
+
+
+@dataclass(frozen=True)
+class _Marker:
+    start: int
+    end: int
+    answer: str
+    items: tuple[str, ...] = ()   # the list under an empty marker line
+
+
+def _marker_answers(text: str) -> list[_Marker]:
+    """The last MAX_CANDIDATES answer markers; an empty line after a marker takes the next line or display
+    block (and the list that opens there, if any)."""
     found = []
     spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
     spans += [(m.start(), m.end()) for m in _HEADING.finditer(text)]
     for start, body in sorted(spans)[-MAX_CANDIDATES:]:
         line_end = text.find("\n", body)
         line_end = len(text) if line_end < 0 else line_end
-        answer, end = text[body:line_end], line_end
+        answer, end, items = text[body:line_end], line_end, []
         if not clean(answer):
             following = text[line_end + 1:line_end + 4000].split("\n")[:MAX_BLOCK_LINES + 4]
-            answer = _block(following)
+            answer, items = _block(following), list_items(following)
             end = line_end + 1 + len("\n".join(following))
-        found.append((start, end, answer))
+        found.append(_Marker(start, end, answer, tuple(items)))
     return found
 
 
@@ -157,17 +179,48 @@ def _fallback(text: str) -> str:
     return display
 
 
-def extract_answer(response: str) -> str:
-    """The final answer stated in ``response``, cleaned of wrappers; ``""`` when there is none."""
+def _together(parts: list[str]) -> str:
+    cleaned = [clean(part) for part in parts]
+    return "; ".join(cleaned) if len(cleaned) >= 2 and all(cleaned) else ""
+
+
+def _marker_parts(text: str, markers: list[_Marker], index: int) -> list[str]:
+    if markers[index].items:
+        return list(markers[index].items)
+    spans = [(m.start, m.end) for m in markers]
+    return [markers[i].answer for i in run_before(text, spans, index)]
+
+
+_BOX_NAME = re.compile(r"([a-zA-Z](?:_\{?\w{1,3}\}?)?)\s*=\s*\$?\s*$")
+
+
+def _box_parts(text: str, spans: list[tuple[int, int]], index: int) -> list[str]:
+    """The boxes of the run ending at ``spans[index]``, each with the name written before it (``x = \\boxed{1}``)."""
+    parts = []
+    for i in run_before(text, spans, index):
+        name = _BOX_NAME.search(text, max(0, spans[i][0] - 20), spans[i][0])
+        parts.append(f"{name.group(1)} = {_content(text, spans[i])}" if name else _content(text, spans[i]))
+    return parts
+
+
+def extract(response: str) -> Extraction:
+    """The final answer stated in ``response`` (cleaned of wrappers), with its parts and stated unit."""
     text = response[-MAX_RESPONSE_CHARS:]
     markers = _marker_answers(text)
-    candidates = [(start, answer) for start, _, answer in markers]
-    candidates += [(box[0], _content(text, box)) for box in boxes(text, MAX_CANDIDATES)
-                   if not any(m_start <= box[0] < m_end for m_start, m_end, _ in markers)]
-    for _, answer in sorted(candidates, key=lambda c: c[0], reverse=True):
+    spans = [box for box in boxes(text, MAX_CANDIDATES)
+             if not any(m.start <= box[0] < m.end for m in markers)]
+    candidates = [(m.start, m.answer, "marker", i) for i, m in enumerate(markers)]
+    candidates += [(box[0], _content(text, box), "box", i) for i, box in enumerate(spans)]
+    for start, answer, kind, index in sorted(candidates, key=lambda c: c[0], reverse=True):
         cleaned = clean(answer)
         if cleaned:
-            return cleaned
+            parts = (_marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index))
+            return Extraction(cleaned, _together(parts), stated_unit(text[:start], cleaned))
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
-        text = text[:markers[-1][0]]
-    return clean(_fallback(text))
+        text = text[:markers[-1].start]
+    return Extraction(clean(_fallback(text)))
+
+
+def extract_answer(response: str) -> str:
+    """The final answer stated in ``response``, cleaned of wrappers; ``""`` when there is none."""
+    return extract(response).answer

@@ -15,8 +15,11 @@ from __future__ import annotations
 
 import itertools
 
+import sympy
+
 from . import values as V
 from .lexer import ParseError, Token, tokenize
+from .numwords import magnitude
 from .primaries import Primaries, as_num
 from .relations import combine, relation
 from .units import UnitCursor, lookup, parse_unit
@@ -67,6 +70,7 @@ class Parser(Primaries):
         first = self.expr()
         if not isinstance(first, V.Num):
             return first
+        first = self.magnitude(first)
         unit = self.unit()
         parts = [(first, unit)]
         while unit is not None and self.peek()[0] == "num":
@@ -77,6 +81,14 @@ class Parser(Primaries):
             parts.append((more, unit))
         self.skip_words()
         return _scalar(parts)
+
+    def magnitude(self, number: V.Num) -> V.Num:
+        """``2,5 тыс.``, ``150 млн``: a magnitude word multiplies the number before it."""
+        power = magnitude(self.peek())
+        if power is None:
+            return number
+        self.pos += 1
+        return V.mul(number, V.Num(sympy.Integer(10) ** power))
 
     def unit(self) -> "V.Unit | None":
         """The unit after a number: ``%``, ``°``, ``℃`` always, letter units only in unit mode."""

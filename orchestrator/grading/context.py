@@ -1,0 +1,113 @@
+"""What surrounds the final answer: the other parts of an answer split over several boxes or ``Ответ:`` items,
+and the unit the text stated for a bare-number answer in the sentence just before it (pure string work).
+
+* Parts: the boxes right before the final ``\\boxed{}`` (``\\boxed{3}, \\boxed{1}, \\boxed{2}``; ``x_1 =
+  \\boxed{3}`` and ``и`` between them), the ``Ответ:`` lines right before the final one, or the list items
+  under an empty ``Ответ:`` line. Only markup, names, ``=``, commas and ``и``/``или`` may stand between two
+  parts: a box in the middle of the reasoning is never a part. The grader compares the parts taken together
+  only when the reference is a set or a list (``check.py``); a single reference never sees them.
+* Stated unit: for an answer that is a bare number, the unit written right after that same number in the last
+  sentence before the answer (``...рост среднего брата 172 см.`` then ``Ответ: 172``). Every occurrence of the
+  number in that sentence that has a unit must have the same unit; otherwise there is none.
+"""
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+from typing import Sequence
+
+from .lexer import ParseError, tokenize
+from .normalize import normalize
+from .units import UnitCursor, parse_unit
+
+MAX_GAP_CHARS = 80
+MAX_PARTS = 12
+SENTENCE_WINDOW = 800
+
+_GAP = re.compile(r"[\s$,;.:()\[\]\\{}_=a-zA-Z0-9*#>•\-]*")
+_GAP_WORDS = re.compile(r"(?<![А-Яа-яЁё])(?:и|или|а также|также|а|корни|корень)(?![А-Яа-яЁё])", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|[a-zа-я]\))\s+(.+?)\s*$")
+_BARE = re.compile(r"-?\d+(?:[.,]\d+)?")
+_TRAILING_MARKUP = re.compile(r"(?:\s|\*\*|__|\\\]|\\\)|\$\$|\$|[.!?…:])+$")
+_BOUNDARY = re.compile(r"[.!?…](?=\s)|\n")
+_NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?(?![\d])")
+_UNIT_TEXT = re.compile(r"[^\n,;=:!?«»\"“”']{0,40}")
+_SINGLE_LETTER = re.compile(r"[А-Яа-яЁё]\.?")
+_YEAR_OR_WITH = ("г", "г.", "т.", "с.")
+
+
+def joins(gap: str) -> bool:
+    """May ``gap`` stand between two parts of one answer (markup, names, commas, ``и``)?"""
+    if len(gap) > MAX_GAP_CHARS:
+        return False
+    return _GAP.fullmatch(_GAP_WORDS.sub(" ", gap)) is not None
+
+
+def run_before(text: str, spans: Sequence[tuple[int, int]], last: int) -> list[int]:
+    """Indices of the spans that form one run ending with ``spans[last]`` (joined by ``joins`` gaps)."""
+    run = [last]
+    while run[0] > 0 and len(run) < MAX_PARTS:
+        gap_start, gap_end = spans[run[0] - 1][1], spans[run[0]][0]
+        if gap_start > gap_end or not joins(text[gap_start:gap_end]):
+            break
+        run.insert(0, run[0] - 1)
+    return run
+
+
+def list_items(lines: Sequence[str]) -> list[str]:
+    """The items of the list that opens ``lines`` (blank lines skipped): ``- x = 1``, ``2) 5``, ``б) 7``."""
+    items = []
+    for line in lines:
+        if not line.strip():
+            continue
+        match = _LIST_ITEM.match(line)
+        if match is None:
+            break
+        items.append(match.group(1))
+    return items if len(items) >= 2 else []
+
+
+def last_sentence(before: str) -> str:
+    """The last sentence (or line) of ``before``, without the markup that closes it."""
+    tail = _TRAILING_MARKUP.sub("", before[-SENTENCE_WINDOW:])
+    cuts = [m.end() for m in _BOUNDARY.finditer(tail)]
+    return tail[cuts[-1]:] if cuts else tail
+
+
+def _unit_after(snippet: str) -> tuple[object, str] | None:
+    """The unit written at the start of ``snippet``: ``(what it is, parseable text)``, or None."""
+    try:
+        tokens = tokenize(_UNIT_TEXT.match(snippet.replace("$", " ")).group())  # type: ignore[union-attr]
+    except ParseError:
+        return None
+    cursor = UnitCursor(tokens, 0)
+    unit = parse_unit(cursor)
+    if unit is None:
+        return None
+    used = [text for _, text in tokens[:cursor.pos]]
+    if len(used) == 1 and _SINGLE_LETTER.fullmatch(used[0]):   # "5 с половиной", "в 2019 г."
+        if used[0].lower() in _YEAR_OR_WITH or cursor.peek()[0] == "word":
+            return None
+    return (unit.scale, unit.dims, unit.offset), " ".join(used)
+
+
+def _value(number: str) -> Fraction | None:
+    try:
+        return Fraction(number)
+    except (ValueError, ZeroDivisionError):
+        return None
+
+
+def stated_unit(before: str, answer: str) -> str:
+    """The unit stated for the bare number ``answer`` in the last sentence of ``before``, or ``""``."""
+    if not _BARE.fullmatch(answer):
+        return ""
+    sentence = normalize(last_sentence(before)) or ""
+    target = _value(answer.replace(",", "."))
+    units: dict[object, str] = {}
+    for match in _NUMBER.finditer(sentence):
+        if _value(match.group()) == target:
+            found = _unit_after(sentence[match.end():])
+            if found is not None:
+                units.setdefault(*found)
+    return next(iter(units.values())) if len(units) == 1 else ""
