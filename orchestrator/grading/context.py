@@ -28,12 +28,15 @@ _GAP = re.compile(r"[\s$,;.:()\[\]\\{}_=a-zA-Z0-9*#>•\-]*")
 _GAP_WORDS = re.compile(r"(?<![А-Яа-яЁё])(?:и|или|а также|также|а|корни|корень)(?![А-Яа-яЁё])", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|[a-zа-я]\))\s+(.+?)\s*$")
 _BARE = re.compile(r"-?\d+(?:[.,]\d+)?")
-_TRAILING_MARKUP = re.compile(r"(?:\s|\*\*|__|\\\]|\\\)|\$\$|\$|[.!?…:])+$")
-_BOUNDARY = re.compile(r"[.!?…](?=\s)|\n")
+_CLOSERS = ("**", "__", "\\]", "\\)", "$")
+_BOUNDARY = re.compile(r"[.!?…](?=\s)")
 _NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?(?![\d])")
 _UNIT_TEXT = re.compile(r"[^\n,;=:!?«»\"“”']{0,40}")
+_SPACING = re.compile(r"\\[,;: !]|~|\$")
+_LATIN_LETTER = re.compile(r"[A-Za-z]")
 _SINGLE_LETTER = re.compile(r"[А-Яа-яЁё]\.?")
-_YEAR_OR_WITH = ("г", "г.", "т.", "с.")
+_ABBREVIATIONS = ("г.", "т.", "с.")   # "г." year, "т.е.", "с." page
+_YEAR = re.compile(r"1\d{3}|20\d{2}")
 
 
 def joins(gap: str) -> bool:
@@ -69,15 +72,26 @@ def list_items(lines: Sequence[str]) -> list[str]:
 
 def last_sentence(before: str) -> str:
     """The last sentence (or line) of ``before``, without the markup that closes it."""
-    tail = _TRAILING_MARKUP.sub("", before[-SENTENCE_WINDOW:])
-    cuts = [m.end() for m in _BOUNDARY.finditer(tail)]
-    return tail[cuts[-1]:] if cuts else tail
+    tail = before[-SENTENCE_WINDOW:]
+    while True:
+        stripped = tail.rstrip().rstrip(".!?…:")
+        for closer in _CLOSERS:
+            if stripped.endswith(closer):
+                stripped = stripped[:-len(closer)]
+        if stripped == tail:
+            break
+        tail = stripped
+    line = tail[tail.rfind("\n") + 1:]
+    cuts = [m.end() for m in _BOUNDARY.finditer(line)]
+    return line[cuts[-1]:] if cuts else line
 
 
-def _unit_after(snippet: str) -> tuple[object, str] | None:
-    """The unit written at the start of ``snippet``: ``(what it is, parseable text)``, or None."""
+def _unit_after(number: str, snippet: str) -> tuple[object, str] | None:
+    """The unit written at the start of ``snippet`` (right after ``number``): ``(what it is, parseable text)``,
+    or None. One Cyrillic letter is not a unit when a word follows it (``5 с половиной``), when it is an
+    abbreviation (``т.е.``) or when it is ``г`` after a year (``в 2019 г``)."""
     try:
-        tokens = tokenize(_UNIT_TEXT.match(snippet.replace("$", " ")).group())  # type: ignore[union-attr]
+        tokens = tokenize(_UNIT_TEXT.match(_SPACING.sub(" ", snippet)).group())  # type: ignore[union-attr]
     except ParseError:
         return None
     cursor = UnitCursor(tokens, 0)
@@ -85,8 +99,11 @@ def _unit_after(snippet: str) -> tuple[object, str] | None:
     if unit is None:
         return None
     used = [text for _, text in tokens[:cursor.pos]]
-    if len(used) == 1 and _SINGLE_LETTER.fullmatch(used[0]):   # "5 с половиной", "в 2019 г."
-        if used[0].lower() in _YEAR_OR_WITH or cursor.peek()[0] == "word":
+    if len(used) == 1 and _LATIN_LETTER.fullmatch(used[0]):   # "2t", "5 m": a letter after a number is a variable
+        return None
+    if len(used) == 1 and _SINGLE_LETTER.fullmatch(used[0]):
+        year = used[0].rstrip(".") == "г" and _YEAR.fullmatch(number)
+        if year or used[0].lower() in _ABBREVIATIONS or cursor.peek()[0] == "word":
             return None
     return (unit.scale, unit.dims, unit.offset), " ".join(used)
 
@@ -102,12 +119,15 @@ def stated_unit(before: str, answer: str) -> str:
     """The unit stated for the bare number ``answer`` in the last sentence of ``before``, or ``""``."""
     if not _BARE.fullmatch(answer):
         return ""
-    sentence = normalize(last_sentence(before)) or ""
+    raw = last_sentence(before)
+    if answer.lstrip("-").split(",")[0].split(".")[0] not in raw:
+        return ""
+    sentence = normalize(raw) or ""
     target = _value(answer.replace(",", "."))
     units: dict[object, str] = {}
     for match in _NUMBER.finditer(sentence):
-        if _value(match.group()) == target:
-            found = _unit_after(sentence[match.end():])
+        if float(match.group()) == float(answer.replace(",", ".")) and _value(match.group()) == target:
+            found = _unit_after(match.group(), sentence[match.end():])
             if found is not None:
                 units.setdefault(*found)
     return next(iter(units.values())) if len(units) == 1 else ""
