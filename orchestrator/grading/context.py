@@ -83,7 +83,7 @@ def last_sentence(before: str) -> str:
         tail = stripped
     line = tail[tail.rfind("\n") + 1:]
     cuts = [m.end() for m in _BOUNDARY.finditer(line)]
-    return line[cuts[-1]:] if cuts else line
+    return (line[cuts[-1]:] if cuts else line).strip()
 
 
 def _unit_after(number: str, snippet: str) -> tuple[object, str] | None:

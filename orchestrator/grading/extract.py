@@ -149,7 +149,7 @@ def _marker_answers(text: str) -> list[_Marker]:
         if not clean(answer):
             following = text[line_end + 1:line_end + 4000].split("\n")[:MAX_BLOCK_LINES + 4]
             items = list_items(following)
-            answer = "; ".join(items) if items else _block(following)
+            answer = "; ".join(clean(item) for item in items) if items else _block(following)
             end = line_end + 1 + len("\n".join(following))
         found.append(_Marker(start, end, answer, tuple(items)))
     return found
