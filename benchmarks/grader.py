@@ -111,7 +111,7 @@ def run(baseline_sample: int, rounds: int) -> str:
         grade_many([GradeRequest("Ответ: \\sqrt{4}", "2")], pool=pool)  # workers up and warm
         timed = [_timed_pipeline(requests, pool) for _ in range(rounds)]
         rates = sorted(len(requests) / t for t, _ in timed)
-        elapsed, grades = timed[0]
+        grades = timed[0][1]
         forced_elapsed, forced_n, forced_max = _timed_forced(requests, pool)
         agreement = _agreement_rows({a.key: a for a in answers}, pool)
         workers = pool.size

@@ -67,15 +67,16 @@ def _fast_verdict(answer: str, reference: str, request: GradeRequest) -> str | N
     return None
 
 
-def _job(found: Extraction, answer: str, reference: str, request: GradeRequest) -> tuple | None:
-    """The worker's job, or None when the fast path decided; a stated unit joins the bare number it was
-    stated for, and the parts of a split answer ride along (the worker uses them only for a set reference)."""
+def _decide(found: Extraction, answer: str, reference: str, request: GradeRequest) -> tuple[str | None, tuple | None]:
+    """``(verdict, None)`` when the fast path decides, else ``(None, the worker's job)``. A stated unit joins the
+    bare number it was stated for (then a fast "incorrect" is not final: ``2`` after ``2 км`` is 2000); the parts
+    of a split answer ride along (the worker uses them only for a set or list reference)."""
     verdict = _fast_verdict(answer, reference, request)
     if verdict == "correct" or (verdict == "incorrect" and not found.unit):
-        return None
-    with_unit = normalize(f"{found.answer} {found.unit}") if found.unit else answer
+        return verdict, None
+    with_unit = normalize(f"{found.answer} {found.unit}") if found.unit else None
     together = normalize(found.together) if found.together else None
-    return (with_unit or answer, reference, request.domain, request.tolerance, together)
+    return None, (with_unit or answer, reference, request.domain, request.tolerance, together)
 
 
 def _prepare(request: GradeRequest) -> _Prepared:
@@ -90,8 +91,7 @@ def _prepare(request: GradeRequest) -> _Prepared:
     elif reference is None:
         verdict = "correct" if extracted == clean(request.reference) else "incorrect"
     else:
-        job = _job(found, answer, reference, request)
-        verdict = None if job else _fast_verdict(answer, reference, request)
+        verdict, job = _decide(found, answer, reference, request)
     shown = extracted if len(extracted) <= MAX_SHOWN_CHARS else extracted[:MAX_SHOWN_CHARS] + "…"
     return _Prepared(shown, verdict, job, time.perf_counter() - start)
 

@@ -106,11 +106,12 @@ def check(job: Job) -> tuple[str, bool]:
     value = _parse_value(answer, units)
     if tolerance is None and domain == "physics":
         tolerance = PHYSICS_TOLERANCE
-    verdict = _compare(value, ref, Rules(tolerance)) if value is not None else ("unparsed", False)
+    rules = Rules(tolerance)
+    verdict = _compare(value, ref, rules) if value is not None else ("unparsed", False)
     if verdict[0] != "correct" and together and is_collection(ref):
         parts = _parse_value(together, units)
-        if parts is not None and _compare(parts, ref, Rules(tolerance))[0] == "correct":
-            return _compare(parts, ref, Rules(tolerance))
+        joined = _compare(parts, ref, rules) if parts is not None else verdict
+        return joined if joined[0] == "correct" else verdict
     return verdict
 
 

@@ -76,8 +76,7 @@ def last_sentence(before: str) -> str:
     while True:
         stripped = tail.rstrip().rstrip(".!?…:")
         for closer in _CLOSERS:
-            if stripped.endswith(closer):
-                stripped = stripped[:-len(closer)]
+            stripped = stripped.removesuffix(closer)
         if stripped == tail:
             break
         tail = stripped
