@@ -393,6 +393,8 @@ SPLIT_ANSWERS = _group("split-answers", [
     ("Ответ:\n1) 3\n2) 7", "3, 7", OK),
     ("Ответ: x = 1\nОтвет: x = 4", "1; 4", OK),
     ("**Ответ:** 2\n**Ответ:** -3", "-3; 2", OK),
+    ("Ответ: 1) 3; 2) 7", "3; 7", OK),
+    ("Ответ: 1) 3; 2) 7", "3", NO),
     # near misses: a wrong or missing root, an extra item, a box from the middle of the reasoning
     ("Корни: \\boxed{3}, \\boxed{1}, \\boxed{5}", "1; 2; 3", NO),
     ("Корни: \\boxed{3}, \\boxed{1}", "1; 2; 3", NO),
@@ -462,6 +464,8 @@ STATED_UNIT = _group("stated-unit", [
     ("Работа силы равна 36 кДж.\nОтвет: 36", "36000 Дж", OK, PHYS),
     ("Давление газа станет 300 кПа.\n\nОтвет: $300$", "3·10^5 Па", OK, PHYS),
     ("Получаем скорость 20 метров в секунду.\nОтвет: 20", "72 км/ч", OK, PHYS),
+    ("Скорость тела $v = \\boxed{20}$ м/с.", "72 км/ч", OK, PHYS),
+    ("Скорость тела $v = \\boxed{20}$ км/ч.", "20 м/с", NO, PHYS),
     # near misses: a different number, the unit two sentences back, two units, a year, another unit
     ("Рост старшего брата 170 см.\nОтвет: 172", "1.72", NO),
     ("Рост среднего брата 172 см. Это больше роста младшего.\nОтвет: 172", "1.72", NO),

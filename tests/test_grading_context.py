@@ -6,8 +6,8 @@ import pytest
 import sympy
 
 from orchestrator.grading import check as C
-from orchestrator.grading.context import joins, last_sentence, list_items, stated_unit
-from orchestrator.grading.extract import extract
+from orchestrator.grading.context import inline_items, joins, last_sentence, list_items, stated_unit
+from orchestrator.grading.extract import Extraction, extract
 from orchestrator.grading.lexer import tokenize
 from orchestrator.grading.normalize import normalize
 from orchestrator.grading.numwords import magnitude, number_words
@@ -31,6 +31,22 @@ def test_the_parts_of_a_split_answer_are_the_adjacent_boxes_or_items(response: s
                                                                       together: str) -> None:
     found = extract(response)
     assert (found.answer, found.together) == (answer, together)
+
+
+def test_items_enumerated_on_the_answer_line_are_parts() -> None:
+    assert extract("Ответ: 1) 3; 2) 7") == Extraction("3; 7", "3; 7")
+    assert inline_items("а) 5, б) 7") == ["5", "7"]
+    assert inline_items("(x+1) 3") == [] and inline_items("1) 3") == []
+
+
+@pytest.mark.parametrize("response, unit", [
+    ("Итак, $\\boxed{20}\\ \\text{м/с}$.", "м / с"),
+    ("Итак, $\\boxed{20}$ м/с. Далее проверка.", "м / с"),
+    ("Итого \\boxed{2019} г.", ""),
+    ("Итак, \\boxed{20}. Дальше идёт текст.", ""),
+])
+def test_a_unit_written_right_after_a_box_belongs_to_the_boxed_number(response: str, unit: str) -> None:
+    assert extract(response).unit == unit
 
 
 def test_only_markup_names_and_conjunctions_join_two_parts() -> None:
@@ -70,6 +86,7 @@ def test_the_parts_are_compared_for_a_set_reference_and_never_for_a_single_one()
     ("Получаем 1,5 километра.\n", "1,5", "километра"),
     ("Итак, рост 172 см, то есть 1,72 м.\n", "172", "см"),
     ("Скорость 20 метров в секунду.\n", "20", "метров в секунду"),
+    ("Рост **172** см.\n", "172", "см"),
     # none: another number, two units, the unit two sentences back, a year, a variable, "с" as a preposition
     ("Рост старшего брата 170 см.\n", "172", ""),
     ("Рост 172 см, шаг 172 мм.\n", "172", ""),
@@ -97,6 +114,11 @@ def test_the_last_sentence_drops_closing_markup_and_stops_at_a_sentence_end() ->
 def test_number_words_are_read_as_one_number(words: str, value: object) -> None:
     tokens = tokenize(words)
     assert number_words(tokens, 0) == (value, len(tokens))
+
+
+def test_nothing_multiplies_a_number_written_in_words() -> None:
+    assert C.check(("шесть (6)", "36", "math", None))[0] != "correct"
+    assert C.check(("двадцать пять учеников", "25", "math", None))[0] == "correct"
 
 
 def test_number_words_stop_at_the_first_word_that_does_not_continue_the_number() -> None:

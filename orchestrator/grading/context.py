@@ -27,12 +27,14 @@ SENTENCE_WINDOW = 800
 _GAP = re.compile(r"[\s$,;.:()\[\]\\{}_=a-zA-Z0-9*#>•\-]*")
 _GAP_WORDS = re.compile(r"(?<![А-Яа-яЁё])(?:и|или|а также|также|а|корни|корень)(?![А-Яа-яЁё])", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|[a-zа-я]\))\s+(.+?)\s*$")
+_ENUMERATOR = re.compile(r"(?:^|(?<=[;,]))\s*(?:\d{1,2}|[a-zа-я])\)\s+")
 _BARE = re.compile(r"-?\d+(?:[.,]\d+)?")
 _CLOSERS = ("**", "__", "\\]", "\\)", "$")
 _BOUNDARY = re.compile(r"[.!?…](?=\s)")
 _NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?(?![\d])")
 _UNIT_TEXT = re.compile(r"[^\n,;=:!?«»\"“”']{0,40}")
-_SPACING = re.compile(r"\\[,;: !]|~|\$")
+_SPACING = re.compile(r"\\[,;: !]|~|\$|\*\*|\\\)|\\\]")
+_SENTENCE_END = re.compile(r"\.(?=\s*$|\s+[А-ЯЁA-Z])")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 _SINGLE_LETTER = re.compile(r"[А-Яа-яЁё]\.?")
 _ABBREVIATIONS = ("г.", "т.", "с.")   # "г." year, "т.е.", "с." page
@@ -70,6 +72,14 @@ def list_items(lines: Sequence[str]) -> list[str]:
     return items if len(items) >= 2 else []
 
 
+def inline_items(answer: str) -> list[str]:
+    """The items of an answer enumerated on one line: ``1) 3; 2) 7``, ``а) 5, б) 7`` (two or more), else []."""
+    if not _ENUMERATOR.match(answer):
+        return []
+    items = [item.strip(" ;,") for item in _ENUMERATOR.split(answer)[1:]]
+    return items if len(items) >= 2 and all(items) else []
+
+
 def last_sentence(before: str) -> str:
     """The last sentence (or line) of ``before``, without the markup that closes it."""
     tail = before[-SENTENCE_WINDOW:]
@@ -85,12 +95,13 @@ def last_sentence(before: str) -> str:
     return (line[cuts[-1]:] if cuts else line).strip()
 
 
-def _unit_after(number: str, snippet: str) -> tuple[object, str] | None:
+def unit_after(number: str, snippet: str) -> tuple[object, str] | None:
     """The unit written at the start of ``snippet`` (right after ``number``): ``(what it is, parseable text)``,
     or None. One Cyrillic letter is not a unit when a word follows it (``5 с половиной``), when it is an
     abbreviation (``т.е.``) or when it is ``г`` after a year (``в 2019 г``)."""
     try:
-        tokens = tokenize(_UNIT_TEXT.match(_SPACING.sub(" ", snippet)).group())  # type: ignore[union-attr]
+        text = _UNIT_TEXT.match(_SPACING.sub(" ", snippet)).group()  # type: ignore[union-attr]
+        tokens = tokenize(_SENTENCE_END.split(text, maxsplit=1)[0])
     except ParseError:
         return None
     cursor = UnitCursor(tokens, 0)
@@ -126,7 +137,7 @@ def stated_unit(before: str, answer: str) -> str:
     units: dict[object, str] = {}
     for match in _NUMBER.finditer(sentence):
         if float(match.group()) == float(answer.replace(",", ".")) and _value(match.group()) == target:
-            found = _unit_after(match.group(), sentence[match.end():])
+            found = unit_after(match.group(), sentence[match.end():])
             if found is not None:
                 units.setdefault(*found)
     return next(iter(units.values())) if len(units) == 1 else ""

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .context import list_items, run_before, stated_unit
+from .context import inline_items, list_items, run_before, stated_unit, unit_after
 
 MAX_RESPONSE_CHARS = 100_000
 MAX_BLOCK_LINES = 12
@@ -192,6 +192,7 @@ def _marker_parts(text: str, markers: list[_Marker], index: int) -> list[str]:
     return [markers[i].answer for i in run_before(text, spans, index)]
 
 
+_BARE_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 _BOX_NAME = re.compile(r"([a-zA-Z](?:_\{?\w{1,3}\}?)?)\s*=\s*\$?\s*$")
 
 
@@ -202,6 +203,16 @@ def _box_parts(text: str, spans: list[tuple[int, int]], index: int) -> list[str]
         name = _BOX_NAME.search(text, max(0, spans[i][0] - 20), spans[i][0])
         parts.append(f"{name.group(1)} = {_content(text, spans[i])}" if name else _content(text, spans[i]))
     return parts
+
+
+def _unit(text: str, start: int, box_end: int, answer: str) -> str:
+    """The unit of a bare-number answer: written right after its box (``\\boxed{20}\\ \\text{м/с}``), else
+    stated in the sentence before it."""
+    if box_end >= 0 and _BARE_NUMBER.fullmatch(answer):
+        found = unit_after(answer.replace(",", "."), text[box_end:box_end + 60])
+        if found is not None:
+            return found[1]
+    return stated_unit(text[:start], answer)
 
 
 def extract(response: str) -> Extraction:
@@ -215,8 +226,11 @@ def extract(response: str) -> Extraction:
     for start, answer, kind, index in sorted(candidates, key=lambda c: c[0], reverse=True):
         cleaned = clean(answer)
         if cleaned:
+            enumerated = _together(inline_items(cleaned))   # "1) 3; 2) 7" is the list 3; 7
+            cleaned = enumerated or cleaned
             parts = (_marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index))
-            return Extraction(cleaned, _together(parts), stated_unit(text[:start], cleaned))
+            together = _together(parts) or enumerated
+            return Extraction(cleaned, together, _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned))
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
         text = text[:markers[-1].start]
     return Extraction(clean(_fallback(text)))

@@ -139,8 +139,8 @@ class Parser(Primaries):
 
     def implicit_follows(self, left: "V.Value | V.Num") -> bool:
         kind, text = self.peek()
-        if not isinstance(left, V.Num):
-            return False
+        if not isinstance(left, V.Num) or (self.pos and self.toks[self.pos - 1][0] == "word"):
+            return False  # nothing multiplies a number written in words: "шесть (6)" is not 36
         if kind == "latin":
             if text.lower() in CONNECTORS:
                 return False
