@@ -394,6 +394,8 @@ SPLIT_ANSWERS = _group("split-answers", [
     ("Ответ: x = 1\nОтвет: x = 4", "1; 4", OK),
     ("**Ответ:** 2\n**Ответ:** -3", "-3; 2", OK),
     ("Ответ: 1) 3; 2) 7", "3; 7", OK),
+    ("Первый корень: $\\boxed{1}$\nВторой корень: $\\boxed{2}$", "1; 2", OK),
+    ("Первый корень \\boxed{5} не подходит по ОДЗ. Второй корень: \\boxed{7}", "5; 7", NO),
     ("Ответ: 1) 3; 2) 7", "3", NO),
     # near misses: a wrong or missing root, an extra item, a box from the middle of the reasoning
     ("Корни: \\boxed{3}, \\boxed{1}, \\boxed{5}", "1; 2; 3", NO),

@@ -51,7 +51,9 @@ def test_a_unit_written_right_after_a_box_belongs_to_the_boxed_number(response: 
 
 def test_only_markup_names_and_conjunctions_join_two_parts() -> None:
     assert joins(", ") and joins("$ и $") and joins(", x_2 = ") and joins("\\]\n\\[")
+    assert joins("$\nВторой корень: $") and joins("\\text{ или }")
     assert not joins(". Проверим подстановкой: ")
+    assert not joins(" не подходит по ОДЗ. Второй корень: ")
     assert not joins(" + 2 = ")
     assert not joins(" " * 81)
 

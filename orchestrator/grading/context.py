@@ -2,13 +2,15 @@
 and the unit the text stated for a bare-number answer in the sentence just before it (pure string work).
 
 * Parts: the boxes right before the final ``\\boxed{}`` (``\\boxed{3}, \\boxed{1}, \\boxed{2}``; ``x_1 =
-  \\boxed{3}`` and ``и`` between them), the ``Ответ:`` lines right before the final one, or the list items
-  under an empty ``Ответ:`` line. Only markup, names, ``=``, commas and ``и``/``или`` may stand between two
-  parts: a box in the middle of the reasoning is never a part. The grader compares the parts taken together
-  only when the reference is a set or a list (``check.py``); a single reference never sees them.
+  \\boxed{3}`` and ``и`` between them), the ``Ответ:`` lines right before the final one, the list items under
+  an empty ``Ответ:`` line, or items enumerated on the answer line (``1) 3; 2) 7``). Only markup, names, ``=``,
+  commas, ``и``/``или`` and labels such as ``Второй корень:`` may stand between two parts: a box in the middle
+  of the reasoning is never a part. The grader compares the parts taken together only when the reference is a
+  set or a list (``check.py``); a single reference never sees them.
 * Stated unit: for an answer that is a bare number, the unit written right after that same number in the last
   sentence before the answer (``...рост среднего брата 172 см.`` then ``Ответ: 172``). Every occurrence of the
-  number in that sentence that has a unit must have the same unit; otherwise there is none.
+  number in that sentence that has a unit must have the same unit; otherwise there is none. (A unit written right
+  after a boxed number, ``\\boxed{20}\\ \\text{м/с}``, is that number's own unit: ``unit_after``.)
 """
 from __future__ import annotations
 
@@ -25,7 +27,8 @@ MAX_PARTS = 12
 SENTENCE_WINDOW = 800
 
 _GAP = re.compile(r"[\s$,;.:()\[\]\\{}_=a-zA-Z0-9*#>•\-]*")
-_GAP_WORDS = re.compile(r"(?<![А-Яа-яЁё])(?:и|или|а также|также|а|корни|корень)(?![А-Яа-яЁё])", re.IGNORECASE)
+_GAP_WORDS = re.compile(r"(?<![А-Яа-яЁё])(?:и|или|а также|также|а|(?:корен|корн|решени|значени|перв|втор|трет|четв[её]рт)"
+                        r"[а-яё]{0,4})(?![А-Яа-яЁё])", re.IGNORECASE)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|[a-zа-я]\))\s+(.+?)\s*$")
 _ENUMERATOR = re.compile(r"(?:^|(?<=[;,]))\s*(?:\d{1,2}|[a-zа-я])\)\s+")
 _BARE = re.compile(r"-?\d+(?:[.,]\d+)?")
