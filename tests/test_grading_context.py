@@ -148,6 +148,15 @@ def test_magnitudes_multiply_the_number_and_keep_the_unit(text: str, value: obje
     assert (scalar.si.expr if scalar.si else None) == si  # type: ignore[union-attr]
 
 
+def test_a_magnitude_keeps_the_number_as_written_for_a_bare_reference_only() -> None:
+    scalar = parse(normalize("150 млн км"))
+    assert scalar.written.expr == 150  # type: ignore[union-attr]
+    assert C.check(("150 млн км", "150", "math", None))[0] == "correct"
+    assert C.check(("150 млн км", "150 км", "physics", None))[0] == "incorrect"
+    assert C.check(("2.5 млн", "2.5 тыс.", "math", None))[0] == "incorrect"
+    assert parse(normalize("150 км")).written is None  # type: ignore[union-attr]
+
+
 @pytest.mark.parametrize("word, scale", [
     ("метров", 1), ("километров", 1000), ("сантиметра", sympy.Rational(1, 100)), ("килограмм", 1),
     ("граммов", sympy.Rational(1, 1000)), ("миллиампер", sympy.Rational(1, 1000)), ("килоджоулей", 1000),

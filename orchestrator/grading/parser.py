@@ -13,6 +13,7 @@ Grammar (lowest precedence first)::
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
 
 import sympy
@@ -70,7 +71,7 @@ class Parser(Primaries):
         first = self.expr()
         if not isinstance(first, V.Num):
             return first
-        first = self.magnitude(first)
+        written, first = first, self.magnitude(first)
         unit = self.unit()
         parts = [(first, unit)]
         while unit is not None and self.peek()[0] == "num":
@@ -80,7 +81,8 @@ class Parser(Primaries):
                 raise ParseError("a compound quantity needs a unit after every number")
             parts.append((more, unit))
         self.skip_words()
-        return _scalar(parts)
+        scalar = _scalar(parts)
+        return dataclasses.replace(scalar, written=written) if written is not first else scalar
 
     def magnitude(self, number: V.Num) -> V.Num:
         """``2,5 тыс.``, ``150 млн``: a magnitude word multiplies the number before it."""
