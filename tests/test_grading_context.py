@@ -185,3 +185,17 @@ def test_ordinary_words_are_not_units(word: str) -> None:
 def test_compound_units_in_words(text: str, si: object, dims: tuple) -> None:
     scalar = parse(normalize(text))
     assert scalar.si.expr == si and scalar.unit.dims == dims  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("response, answer", [
+    ("Итак.\nОкончательный ответ: 4\n\nПроверка: 2 + 2 = 4.", "4"),
+    ("Итоговый  ответ —  5\n\nГотово.", "5"),
+    ("ОТВЕТ: 7\n\nПроверка: 7 = 7.", "7"),
+    ("## Ответ\n\n8\n\nПроверка: 8 = 8.", "8"),
+    ("ответ: 5, окончательный ответ: 6\n\nПроверка 1.", "6"),
+    ("İstanbul: 9 и ещё 10.\nОтвет: 11\n\nПроверка 12.", "11"),   # lower() changes the length: whole-text scan
+    ("FINAL ANSWER: 3\n\nCheck 4.", "3"),
+    ("Переответ: 3\n\nИтого 4.", "4"),
+])
+def test_markers_are_found_around_every_keyword_in_any_case(response: str, answer: str) -> None:
+    assert extract(response).answer == answer

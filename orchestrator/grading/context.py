@@ -15,7 +15,7 @@ and the unit the text stated for a bare-number answer in the sentence just befor
 from __future__ import annotations
 
 import re
-from fractions import Fraction
+from decimal import Decimal, InvalidOperation
 from typing import Sequence
 
 from .lexer import ParseError, tokenize
@@ -34,7 +34,7 @@ _ENUMERATOR = re.compile(r"(?:^|(?<=[;,]))\s*(?:\d{1,2}|[a-zа-я])\)\s+")
 _BARE = re.compile(r"-?\d+(?:[.,]\d+)?")
 _CLOSERS = ("**", "__", "\\]", "\\)", "$")
 _BOUNDARY = re.compile(r"[.!?…](?=\s)")
-_NUMBER = re.compile(r"(?<![\d.])-?\d+(?:\.\d+)?(?![\d])")
+_NUMBER = re.compile(r"(?<![\d.,])-?\d+(?:(?:[.,]|\{,\})\d+)?(?!\d|[.,]\d)")
 _UNIT_TEXT = re.compile(r"[^\n,;=:!?«»\"“”']{0,40}")
 _SPACING = re.compile(r"\\[,;: !]|~|\$|\*\*|\\\)|\\\]")
 _SENTENCE_END = re.compile(r"\.(?=\s*$|\s+[А-ЯЁA-Z])")
@@ -121,10 +121,10 @@ def unit_after(number: str, snippet: str) -> tuple[object, str] | None:
     return (unit.scale, unit.dims, unit.offset), " ".join(used)
 
 
-def _value(number: str) -> Fraction | None:
+def _number_value(text: str) -> Decimal | None:
     try:
-        return Fraction(number)
-    except (ValueError, ZeroDivisionError):
+        return Decimal(text.replace("{,}", ".").replace(",", "."))
+    except InvalidOperation:
         return None
 
 
@@ -132,15 +132,14 @@ def stated_unit(before: str, answer: str) -> str:
     """The unit stated for the bare number ``answer`` in the last sentence of ``before``, or ``""``."""
     if not _BARE.fullmatch(answer):
         return ""
-    raw = last_sentence(before)
-    if answer.lstrip("-").split(",")[0].split(".")[0] not in raw:
+    sentence = last_sentence(before)
+    if answer.lstrip("-").split(",")[0].split(".")[0] not in sentence:
         return ""
-    sentence = normalize(raw) or ""
-    target = _value(answer.replace(",", "."))
+    target = _number_value(answer)
     units: dict[object, str] = {}
     for match in _NUMBER.finditer(sentence):
-        if float(match.group()) == float(answer.replace(",", ".")) and _value(match.group()) == target:
-            found = unit_after(match.group(), sentence[match.end():])
+        if _number_value(match.group()) == target:
+            found = unit_after(match.group(), normalize(sentence[match.end():match.end() + 80]) or "")
             if found is not None:
                 units.setdefault(*found)
     return next(iter(units.values())) if len(units) == 1 else ""

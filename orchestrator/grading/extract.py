@@ -19,6 +19,9 @@ _MARKER = re.compile(
     r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)?(?:ответ|answer)(?:ы|s)?"
     r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*(?::|：|[ \t][—–][ \t])",
     re.IGNORECASE)
+_KEYWORDS = ("ответ", "answer")
+MAX_PREFIX_CHARS = 40
+_PREFIX = re.compile(r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)\Z", re.IGNORECASE)
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$",
                       re.IGNORECASE | re.MULTILINE)
 _NUMBER = re.compile(r"(?:(?<![\w)\]}])[-−–])?(?<![\w.,])\d+(?:[.,]\d+)?(?![\w,]|\.\d|\s*[=+*/^(-])")
@@ -136,13 +139,50 @@ class _Marker:
     items: tuple[str, ...] = ()   # the list under an empty marker line
 
 
+def _keyword_positions(text: str) -> list[int] | None:
+    """Where ``ответ``/``answer`` occurs (any case), or None when lower-casing changes the text's length."""
+    lowered = text.lower()
+    if len(lowered) != len(text):
+        return None
+    found = []
+    for word in _KEYWORDS:
+        position = lowered.find(word)
+        while position >= 0:
+            found.append(position)
+            position = lowered.find(word, position + len(word))
+    return sorted(found)
+
+
+def _markers_at(text: str, position: int) -> list[tuple[int, int]]:
+    """The marker and the heading whose keyword is at ``position`` (what ``finditer`` over the whole text finds)."""
+    found = []
+    prefix = _PREFIX.search(text, max(0, position - MAX_PREFIX_CHARS), position)
+    for start in ([prefix.start()] if prefix else []) + [position]:
+        match = _MARKER.match(text, start)
+        if match:
+            found.append((match.start(), match.end()))
+            break
+    line_start = text.rfind("\n", 0, position) + 1
+    line_end = text.find("\n", position)
+    heading = _HEADING.match(text, line_start, len(text) if line_end < 0 else line_end)
+    return found + [(heading.start(), heading.end())] if heading else found
+
+
+def _marker_spans(text: str) -> list[tuple[int, int]]:
+    """``(start, end of marker)`` of every answer marker and heading, in order; only the keywords' surroundings
+    are matched (a whole-text scan costs more than everything else extraction does)."""
+    positions = _keyword_positions(text)
+    if positions is None:
+        spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
+        return sorted(spans + [(m.start(), m.end()) for m in _HEADING.finditer(text)])
+    return sorted({span for p in positions for span in _markers_at(text, p)})
+
+
 def _marker_answers(text: str) -> list[_Marker]:
     """The last MAX_CANDIDATES answer markers; an empty line after a marker takes the next line or display
     block (and the list that opens there, if any)."""
     found = []
-    spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
-    spans += [(m.start(), m.end()) for m in _HEADING.finditer(text)]
-    for start, body in sorted(spans)[-MAX_CANDIDATES:]:
+    for start, body in _marker_spans(text)[-MAX_CANDIDATES:]:
         line_end = text.find("\n", body)
         line_end = len(text) if line_end < 0 else line_end
         answer, end, items = text[body:line_end], line_end, []
@@ -181,6 +221,8 @@ def _fallback(text: str) -> str:
 
 
 def _together(parts: list[str]) -> str:
+    if len(parts) < 2:
+        return ""
     cleaned = [clean(part) for part in parts]
     return "; ".join(cleaned) if len(cleaned) >= 2 and all(cleaned) else ""
 
