@@ -224,7 +224,7 @@ def _together(parts: list[str]) -> str:
     if len(parts) < 2:
         return ""
     cleaned = [clean(part) for part in parts]
-    return "; ".join(cleaned) if len(cleaned) >= 2 and all(cleaned) else ""
+    return "; ".join(cleaned) if all(cleaned) else ""
 
 
 def _marker_parts(text: str, markers: list[_Marker], index: int) -> list[str]:
