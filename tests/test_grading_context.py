@@ -196,6 +196,8 @@ def test_compound_units_in_words(text: str, si: object, dims: tuple) -> None:
     ("İstanbul: 9 и ещё 10.\nОтвет: 11\n\nПроверка 12.", "11"),   # lower() changes the length: whole-text scan
     ("FINAL ANSWER: 3\n\nCheck 4.", "3"),
     ("Переответ: 3\n\nИтого 4.", "4"),
+    ("ответ " * 600 + "\n## Ответ\n\n12\n\nПроверка 13.", "12"),   # many keywords: whole-text scan
+    ("Ответ: 1\n" * 40 + "Ответ: 2\n\nПроверка 3.", "2"),
 ])
 def test_markers_are_found_around_every_keyword_in_any_case(response: str, answer: str) -> None:
     assert extract(response).answer == answer

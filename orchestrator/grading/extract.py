@@ -21,7 +21,9 @@ _MARKER = re.compile(
     re.IGNORECASE)
 _KEYWORDS = ("ответ", "answer")
 MAX_PREFIX_CHARS = 40
+MAX_KEYWORDS = 500
 _PREFIX = re.compile(r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)\Z", re.IGNORECASE)
+_HEADING_HEAD = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*\Z", re.MULTILINE)
 _HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$",
                       re.IGNORECASE | re.MULTILINE)
 _NUMBER = re.compile(r"(?:(?<![\w)\]}])[-−–])?(?<![\w.,])\d+(?:[.,]\d+)?(?![\w,]|\.\d|\s*[=+*/^(-])")
@@ -154,28 +156,37 @@ def _keyword_positions(text: str) -> list[int] | None:
 
 
 def _markers_at(text: str, position: int) -> list[tuple[int, int]]:
-    """The marker and the heading whose keyword is at ``position`` (what ``finditer`` over the whole text finds)."""
+    """The marker and the heading whose keyword is at ``position`` (what ``finditer`` over the whole text finds;
+    a heading's ``#`` must stand within MAX_PREFIX_CHARS of its keyword)."""
     found = []
-    prefix = _PREFIX.search(text, max(0, position - MAX_PREFIX_CHARS), position)
+    window = max(0, position - MAX_PREFIX_CHARS)
+    prefix = _PREFIX.search(text, window, position)
     for start in ([prefix.start()] if prefix else []) + [position]:
         match = _MARKER.match(text, start)
         if match:
             found.append((match.start(), match.end()))
             break
-    line_start = text.rfind("\n", 0, position) + 1
-    line_end = text.find("\n", position)
-    heading = _HEADING.match(text, line_start, len(text) if line_end < 0 else line_end)
-    return found + [(heading.start(), heading.end())] if heading else found
+    head = _HEADING_HEAD.search(text, window, position)
+    if head:
+        line_end = text.find("\n", position)
+        heading = _HEADING.match(text, head.start(), len(text) if line_end < 0 else line_end)
+        found += [(heading.start(), heading.end())] if heading else []
+    return found
 
 
 def _marker_spans(text: str) -> list[tuple[int, int]]:
-    """``(start, end of marker)`` of every answer marker and heading, in order; only the keywords' surroundings
-    are matched (a whole-text scan costs more than everything else extraction does)."""
+    """``(start, end of marker)`` of the last answer markers and headings (at least MAX_CANDIDATES of them when
+    there are that many), in order; only the keywords' surroundings are matched, from the end backwards."""
     positions = _keyword_positions(text)
-    if positions is None:
+    if positions is None or len(positions) > MAX_KEYWORDS:   # a whole-text scan is cheaper then
         spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
         return sorted(spans + [(m.start(), m.end()) for m in _HEADING.finditer(text)])
-    return sorted({span for p in positions for span in _markers_at(text, p)})
+    found: set[tuple[int, int]] = set()
+    for position in reversed(positions):
+        found.update(_markers_at(text, position))
+        if len(found) > MAX_CANDIDATES:
+            break
+    return sorted(found)
 
 
 def _marker_answers(text: str) -> list[_Marker]:
