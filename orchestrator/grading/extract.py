@@ -1,8 +1,9 @@
 """Find the final answer in a model's response (pure string work, linear time, safe in the parent process).
 
 Order: the last ``Ответ:``/``Answer:`` line (any case, bold or not; when it is empty, the next line or display
-block) or the last ``\\boxed{}``, whichever comes later (a corrected answer counts as the later one); else the
-last displayed formula or number.
+block, or the list that opens there) or the last ``\\boxed{}``, whichever comes later (a corrected answer counts
+as the later one); else the last displayed formula or number. ``extract`` also returns the parts of an answer
+split over several boxes or ``Ответ:`` items and the unit stated for a bare number (``context.py``).
 """
 from __future__ import annotations
 
