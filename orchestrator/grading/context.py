@@ -128,9 +128,14 @@ def _number_value(text: str) -> Decimal | None:
         return None
 
 
+def is_bare_number(answer: str) -> bool:
+    """Is ``answer`` a number with nothing else (``172``, ``-1,5``)?"""
+    return _BARE.fullmatch(answer) is not None
+
+
 def stated_unit(before: str, answer: str) -> str:
     """The unit stated for the bare number ``answer`` in the last sentence of ``before``, or ``""``."""
-    if not _BARE.fullmatch(answer):
+    if not is_bare_number(answer):
         return ""
     sentence = last_sentence(before)
     if answer.lstrip("-").split(",")[0].split(".")[0] not in sentence:

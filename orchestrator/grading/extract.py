@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .context import inline_items, list_items, run_before, stated_unit, unit_after
+from .context import inline_items, is_bare_number, list_items, run_before, stated_unit, unit_after
 
 MAX_RESPONSE_CHARS = 100_000
 MAX_BLOCK_LINES = 12
@@ -246,7 +246,6 @@ def _marker_parts(text: str, markers: list[_Marker], index: int) -> list[str]:
     return [markers[i].answer for i in run_before(text, spans, index)]
 
 
-_BARE_NUMBER = re.compile(r"-?\d+(?:[.,]\d+)?")
 _BOX_NAME = re.compile(r"([a-zA-Z](?:_\{?\w{1,3}\}?)?)\s*=\s*\$?\s*$")
 
 
@@ -262,7 +261,7 @@ def _box_parts(text: str, spans: list[tuple[int, int]], index: int) -> list[str]
 def _unit(text: str, start: int, box_end: int, answer: str) -> str:
     """The unit of a bare-number answer: written right after its box (``\\boxed{20}\\ \\text{м/с}``), else
     stated in the sentence before it."""
-    if box_end >= 0 and _BARE_NUMBER.fullmatch(answer):
+    if box_end >= 0 and is_bare_number(answer):
         found = unit_after(answer.replace(",", "."), text[box_end:box_end + 60])
         if found is not None:
             return found[1]

@@ -4,7 +4,8 @@
   cardinal numbers (the form an answer is written in), read as one integer (or 3/2).
 * ``тыс.``, ``тысяч``, ``млн``, ``миллиона``, ``млрд``, ``трлн`` after a number multiply it exactly
   (``2,5 тыс.`` is 2500, a decimal with its last written digit in the hundreds; ``150 млн км`` is 1.5·10^8 km).
-  A magnitude is part of the number, never a unit: ``150 млн`` is not 150.
+  A magnitude is part of the number, never a unit: ``150 млн`` is 1.5·10^8 (the parser keeps the 150 as written,
+  which counts only against a bare reference without a magnitude: ``compare.py``). The parser applies them.
 """
 from __future__ import annotations
 
