@@ -28,7 +28,7 @@ from orchestrator.grading.extract import clean, extract_answer
 from orchestrator.grading.normalize import normalize
 from tests.grading_cases import CASES
 from tests.grading_physics_cases import PHYSICS_CASES
-from tests.grading_real_labels import LABELS, NOTES
+from tests.grading_real_labels import BLIND, LABELS, NOTES
 from tests.grading_upstream import UpstreamAnswer, available, load_upstream
 from benchmarks import publish
 
@@ -94,12 +94,17 @@ def _agreement_rows(upstream: dict[tuple[str, int], UpstreamAnswer], pool: Grade
     r_fp, r_fn = _errors(truth, [g.verdict for g in real])
     u_fp, u_fn = _errors(truth, ["correct" if upstream[k].upstream_score == 1.0 else "x" for k in keys])
     n_real = len(LABELS)
+    blind = grade_many([GradeRequest(upstream[(f, i)].response, upstream[(f, i)].reference) for f, i, _ in BLIND],
+                       pool=pool)
+    b_fp, b_fn = _errors([label == "c" for _, _, label in BLIND], [g.verdict for g in blind])
     return [
         "| set | cases | agreement | false positives | false negatives |", "|---|---:|---:|---:|---:|",
         f"| written cases (exact verdict) | {len(CASES)} | {exact / len(CASES):.1%} | {w_fp} | {w_fn} |",
         f"| written physics answers | {n_phys} | {1 - (p_fp + p_fn) / n_phys:.1%} | {p_fp} | {p_fn} |",
         f"| real answers, this grader | {n_real} | {1 - (r_fp + r_fn) / n_real:.1%} | {r_fp} | {r_fn} |",
         f"| real answers, upstream DeathMath scores | {n_real} | {1 - (u_fp + u_fn) / n_real:.1%} | {u_fp} | {u_fn} |",
+        f"| real answers, blind random sample | {len(BLIND)} | {1 - (b_fp + b_fn) / len(BLIND):.1%} | {b_fp} "
+        f"| {b_fn} |",
     ]
 
 
@@ -143,7 +148,9 @@ def run(baseline_sample: int, rounds: int) -> str:
         f"Real answers: {len(LABELS)} hand labels (every non-trivial answer plus random samples), chosen and read "
         "by the grader's author, so not blind; three were added after a rule changed their verdict. The original "
         "keeps no physics answers, so the physics set was written in real models' styles and labelled, before the "
-        "grader ran on it, by the developer who extended the grader: not blind either. Where the grader and a "
+        "grader ran on it, by the developer who extended the grader: not blind either. The blind sample: "
+        f"{len(BLIND)} further real answers drawn at random and labelled without seeing the grader's verdicts "
+        "(mostly plain integers, so it checks the easy majority). Where the grader and a "
         f"real label differ, tests/grading_real_labels.py (`NOTES`, {len(NOTES)} entries) says why (a reference "
         "broken upstream: `0.64` for the list 0, 64).",
     ]
