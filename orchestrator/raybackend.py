@@ -22,7 +22,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
-from .contract import AnswerRecord, ModelConfig
+from .contract import AnswerRecord, ModelConfig, with_samples
 from .errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
 from .plan import Placement
 from .raynode import ModelActor, NodeJob
@@ -200,7 +200,8 @@ class JobDriver:
         outcome = ModelOutcome(model=self.key, status="running")
         began = time.monotonic()
         self.ctx.progress.set_status(self.key, "waiting")
-        self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets))
+        self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets)
+                                    * self.model.sampling.samples)
         stores = {run.spec.name: _open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
         try:
             self._attempts(outcome, stores)
@@ -249,8 +250,9 @@ class JobDriver:
         for run in self.ctx.datasets:
             store = stores[run.spec.name]
             _count_done(self.ctx.progress, self.key, store, run.problems)
-            missing = {p.id for p in store.missing(run.problems)}
-            done[run.spec.name] = frozenset(p.id for p in run.problems if p.id not in missing)
+            wanted = with_samples(run.problems, self.model.sampling.samples)
+            missing = {p.key for p in store.missing(wanted)}
+            done[run.spec.name] = frozenset(p.key for p in wanted if p.key not in missing)
         return done
 
     def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Any], attempt: int) -> NodeJob:

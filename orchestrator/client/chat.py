@@ -106,21 +106,25 @@ class ChatClient:
         """
         rec = AnswerRecord(id=problem.id, dataset=problem.dataset, model=self.model_name, task=problem.task,
                            reference=problem.reference, settings_hash=settings_hash, domain=problem.domain,
-                           tolerance=problem.tolerance)
+                           tolerance=problem.tolerance, sample=problem.sample,
+                           seed=self.sampling.seed_of(problem.sample))
         turn = next(self._turn)
         max_tokens, prompt_tokens, rec.error = self._budget(messages, self.endpoints[turn % len(self.endpoints)])
         rec.prompt_tokens = prompt_tokens or 0
         if rec.error is None:
-            data, rec.error, rec.latency_s = self._exchange(self._payload(messages, max_tokens), turn, prompt_tokens)
+            payload = self._payload(messages, max_tokens, rec.seed)
+            data, rec.error, rec.latency_s = self._exchange(payload, turn, prompt_tokens)
             if data is not None:
                 _fill(rec, data)
             self._note(rec)
         rec.timestamp = time.time()
         return rec
 
-    def _payload(self, messages: list[dict], max_tokens: int) -> dict[str, Any]:
+    def _payload(self, messages: list[dict], max_tokens: int, seed: int | None = None) -> dict[str, Any]:
+        """One sample per request (k samples: k requests, seed + i; see benchmarks/samples_requests.py)."""
+        optional = {k: v for k, v in (("top_p", self.sampling.top_p), ("seed", seed)) if v is not None}
         return {**self._extra, "model": self.model_name, "messages": messages,
-                "temperature": self.sampling.temperature, "max_tokens": max_tokens}
+                "temperature": self.sampling.temperature, "max_tokens": max_tokens, **optional}
 
     def _exchange(self, payload: dict[str, Any], turn: int,
                   prompt_tokens: int | None) -> tuple[Mapping[str, Any] | None, str | None, float]:

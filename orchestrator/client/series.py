@@ -3,7 +3,9 @@
 HTTP workers only ask; a small grading pool grades each answer and appends it to the store (so each line is final),
 with backpressure: at most ``parallel`` answers wait for grading. The first failure (dead server, endpoint failing
 again and again, disk error, grader error) stops new requests; answers in flight are still stored, then it is
-raised. Problems whose request failed (an error record) are asked once more at the end of the series. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
+raised. Problems whose request failed (an error record) are asked once more at the end of the series. With
+``samples`` = k (the client's ``Sampling.samples``) each problem is asked k times, one request per sample with seed
++ i, and each (problem, sample) is its own checkpoint: a resumed run asks only the samples still missing. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
 markdown rewritten in every case.
 """
 from __future__ import annotations
@@ -15,7 +17,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Callable, Sequence
 
-from ..contract import AnswerRecord, Grade, Problem, SeriesScore
+from ..contract import AnswerRecord, Grade, Problem, SeriesScore, with_samples
 from ..errors import ResultsError, ServerDiedError
 from .chat import ChatClient
 
@@ -119,7 +121,8 @@ def run_series(problems: Sequence[Problem], client: ChatClient, store: "SeriesSt
                messages_for: Callable[[Problem], list[dict]], *, grade: Callable[[AnswerRecord], Grade] | None = None,
                parallel: int, on_record: Callable[[AnswerRecord], None] | None = None,
                stop: threading.Event | None = None) -> SeriesScore:
-    """Ask the problems of ``problems`` that ``store`` has no answer for; return the series' score."""
+    """Ask the samples of ``problems`` that ``store`` has no answer for; return the series' score."""
+    problems = with_samples(problems, client.sampling.samples)
     todo = store.missing(problems)
     if not todo:
         if not store.paths.md.exists():
