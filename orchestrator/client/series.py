@@ -5,7 +5,10 @@ with backpressure: at most ``parallel`` answers wait for grading. The first fail
 again and again, disk error, grader error) stops new requests; answers in flight are still stored, then it is
 raised. Problems whose request failed (an error record) are asked once more at the end of the series. With
 ``samples`` = k (the client's ``Sampling.samples``) each problem is asked k times, one request per sample with seed
-+ i, and each (problem, sample) is its own checkpoint: a resumed run asks only the samples still missing. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
++ i, and each (problem, sample) is its own checkpoint: a resumed run asks only the samples still missing. A
+managed vLLM server gets the consecutive missing samples of a problem in one request (``n``; it keeps the server
+at least as busy, benchmarks/samples_requests.py, and vLLM seeds choice i with seed + i, so the answers are the
+same); API models, many of which reject ``n``, get one request per sample. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
 markdown rewritten in every case.
 """
 from __future__ import annotations
@@ -41,16 +44,17 @@ class _SeriesRun:
         self.parallel = max(1, parallel)
         self.abort = threading.Event()
         self.failure: BaseException | None = None
-        self.todo: queue.SimpleQueue[Problem] = queue.SimpleQueue()
+        self.todo: queue.SimpleQueue[list[Problem]] = queue.SimpleQueue()
         self.backlog = threading.BoundedSemaphore(self.parallel)
         self.graders = ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="grade")
         self._lock = threading.Lock()
 
     def run(self, problems: Sequence[Problem]) -> None:
-        for problem in problems:
-            self.todo.put(problem)
+        batches = sample_runs(problems) if self.client.managed else [[p] for p in problems]
+        for batch in batches:
+            self.todo.put(batch)
         workers = [threading.Thread(target=self._worker, name=f"ask-{i}", daemon=True)
-                   for i in range(min(self.parallel, len(problems)))]
+                   for i in range(min(self.parallel, len(batches)))]
         try:
             for worker in workers:
                 worker.start()
@@ -80,20 +84,21 @@ class _SeriesRun:
         try:
             while not self._halted():
                 try:
-                    problem = self.todo.get_nowait()
+                    batch = self.todo.get_nowait()
                 except queue.Empty:
                     return
                 if last_start is not None and delay > 0 and self.abort.wait(last_start + delay - time.monotonic()):
                     return
                 last_start = time.monotonic()
-                self._ask(problem)
+                for rec in self.client.ask_samples(batch, self.messages_for(batch[0]), self.store.settings_hash):
+                    self._hand_over(rec)
         except BaseException as exc:  # a dead server, a bug: stop the series and re-raise it in the caller
             self._fail(exc)
         finally:
             self.client.release_session()
 
-    def _ask(self, problem: Problem) -> None:
-        rec = self.client.ask(problem, self.messages_for(problem), self.store.settings_hash)
+    def _hand_over(self, rec: AnswerRecord) -> None:
+        """Queue ``rec`` for grading and storing (waits while ``parallel`` answers are waiting already)."""
         self.backlog.acquire()
         try:
             self.graders.submit(self._finish, rec)
@@ -115,6 +120,18 @@ class _SeriesRun:
             self._fail(exc)
         finally:
             self.backlog.release()
+
+
+def sample_runs(problems: Sequence[Problem]) -> list[list[Problem]]:
+    """``problems`` cut into runs of consecutive samples of one problem (what one request with ``n`` can ask)."""
+    runs: list[list[Problem]] = []
+    for p in problems:
+        last = runs[-1][-1] if runs else None
+        if last is not None and last.id == p.id and last.dataset == p.dataset and p.sample == last.sample + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
 
 
 def run_series(problems: Sequence[Problem], client: ChatClient, store: "SeriesStore",
