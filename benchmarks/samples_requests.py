@@ -9,7 +9,7 @@ cache as the ``n`` = k request does. Chunked prefill is off (``plan.CPU_SEEDED_A
 engine on a seeded request whose prefill is chunked, so the orchestrator turns it off for seeded CPU servers. Rounds alternate the two passes (which one goes first alternates too), so load
 from other processes hits both alike; the table gives every pass, the medians and the per-round ratios.
 
-    python -m benchmarks.samples_requests [--prompts 32] [--k 4] [--max-tokens 48] [--rounds 3]
+    python -m benchmarks.samples_requests [--prompts 32] [--k 4] [--max-tokens 48] [--rounds 5]
 """
 from __future__ import annotations
 
@@ -154,7 +154,7 @@ def render(results: Sequence[Pass], command: str, prompts: int, k: int, max_toke
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    for flag, default in (("--prompts", 32), ("--k", 4), ("--max-tokens", 48), ("--concurrency", 16), ("--rounds", 3)):
+    for flag, default in (("--prompts", 32), ("--k", 4), ("--max-tokens", 48), ("--concurrency", 16), ("--rounds", 5)):
         parser.add_argument(flag, type=int, default=default)
     parser.add_argument("--model", type=Path, default=None, help="a model dir (default: write the smoke model)")
     parser.add_argument("--out", type=Path, default=RESULT)

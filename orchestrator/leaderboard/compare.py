@@ -2,11 +2,12 @@
 
 Two models are compared over the datasets both completed (as Combined), on the problems both answered. The
 difference is the mean over those datasets of (accuracy of A - accuracy of B), per problem the share of correct
-samples (avg@k; the correctness itself when k = 1). Its interval is a paired bootstrap: the same resampled problems
-for both models, each dataset resampled within itself (``stats.Resampler``, seeded, so reruns agree).
+samples (avg@k; the correctness itself when k = 1).
 
 When both models have one answer per problem, the verdict is the exact McNemar test on the problems only one of
-them got right (pooled over the datasets); otherwise it is the bootstrap interval. "A beats B" means the
+them got right (pooled over the datasets) and the interval its paired normal interval (``stats.paired_wald``).
+Otherwise the interval is a paired bootstrap: the same resampled problems for both models, each dataset resampled
+within itself (``stats.Resampler``, seeded, so reruns agree), and the verdict is whether it excludes 0. "A beats B" means the
 difference is positive and significant at the 5% level. Pairs without a common complete dataset are not compared.
 """
 from __future__ import annotations
@@ -16,7 +17,7 @@ from itertools import combinations
 from typing import Sequence
 
 from .rows import Cell, Row
-from .stats import LEVEL, Resampler, interval, mcnemar_p, stratified
+from .stats import LEVEL, Resampler, interval, mcnemar_p, paired_wald, stratified
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,14 @@ def compare(a: Row, b: Row, resampler: Resampler) -> Comparison | None:
     if not kept:
         return None
     diff = sum(sum(p.a) / len(p.a) - sum(p.b) / len(p.b) for p in kept) / len(kept)
-    low, high = interval(stratified(*(p.diff_draws(resampler) for p in kept)))
     names, problems = tuple(p.dataset for p in kept), sum(len(p.ids) for p in kept)
     if all(x.samples == 1 and y.samples == 1 for x, y in pairs):
-        only_a = sum(x > y for p in kept for x, y in zip(p.a, p.b))
-        only_b = sum(y > x for p in kept for x, y in zip(p.a, p.b))
-        p_value = mcnemar_p(only_a, only_b)
+        strata = [p.discordant() for p in kept]
+        low, high = paired_wald(strata)
+        p_value = mcnemar_p(sum(s[0] for s in strata), sum(s[1] for s in strata))
         return Comparison(a.model, b.model, names, problems, diff, low, high, "mcnemar", p_value,
                           p_value < 1 - LEVEL)
+    low, high = interval(stratified(*(p.diff_draws(resampler) for p in kept)))
     return Comparison(a.model, b.model, names, problems, diff, low, high, "paired bootstrap", None,
                       low > 0 or high < 0)
 
@@ -90,6 +91,10 @@ class _Paired:
     ids: tuple[str, ...]
     a: tuple[float, ...]
     b: tuple[float, ...]
+
+    def discordant(self) -> tuple[int, int, int]:
+        """(problems only a got right, only b got right, problems) for single answers."""
+        return sum(x > y for x, y in zip(self.a, self.b)), sum(y > x for x, y in zip(self.a, self.b)), len(self.ids)
 
     def diff_draws(self, resampler: Resampler) -> list[float]:
         return [x - y for x, y in zip(resampler.means(self.ids, self.a), resampler.means(self.ids, self.b))]

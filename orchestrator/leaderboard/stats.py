@@ -7,7 +7,8 @@
 * ``paired_bootstrap`` / ``Resampler``: the same for the difference of two models on the same problems, resampling
   problems once for both (over several datasets, ``stratified``: each dataset is resampled within itself and the
   difference is the mean of the per-dataset differences, as Combined is the mean of per-dataset accuracies).
-* ``mcnemar_p``: the exact (binomial) two-sided McNemar test on the discordant pairs of two single-answer models.
+* ``mcnemar_p``: the exact (binomial) two-sided McNemar test on the discordant pairs of two single-answer models,
+  and ``paired_wald``: the matching normal interval of their difference (no resampling: k = 1 stays instant).
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ import math
 import random
 from typing import Sequence
 
-BOOTSTRAP_ROUNDS = 2000
+BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 20260101
 LEVEL = 0.95
 
@@ -48,6 +49,7 @@ class Resampler:
     def __init__(self, rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED) -> None:
         self.rounds, self.seed = rounds, seed
         self._draws: dict[tuple[str, ...], list[list[int]]] = {}
+        self._means: dict[tuple[tuple[str, ...], tuple[float, ...]], list[float]] = {}
 
     def draws(self, ids: Sequence[str]) -> list[list[int]]:
         key = tuple(ids)
@@ -58,9 +60,12 @@ class Resampler:
         return self._draws[key]
 
     def means(self, ids: Sequence[str], values: Sequence[float]) -> list[float]:
-        """The mean of ``values`` (aligned with ``ids``) in every round."""
-        n = len(values)
-        return [sum(values[i] for i in draw) / n for draw in self.draws(ids)] if n else []
+        """The mean of ``values`` (aligned with ``ids``) in every round (cached: every pair reuses a model's)."""
+        key = (tuple(ids), tuple(values))
+        if key not in self._means:
+            n, pick = len(key[1]), key[1].__getitem__
+            self._means[key] = [sum(map(pick, draw)) / n for draw in self.draws(key[0])] if n else []
+        return self._means[key]
 
 
 def interval(draws: Sequence[float], level: float = LEVEL) -> tuple[float, float]:
@@ -92,6 +97,20 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], rounds: int = BOOTS
         raise ValueError(f"paired values must be aligned, got {len(a)} and {len(b)}")
     diffs = [x - y for x, y in zip(a, b)]
     return bootstrap_mean(diffs, rounds, seed, level)
+
+
+def paired_wald(strata: Sequence[tuple[int, int, int]], z: float = 1.96) -> tuple[float, float]:
+    """Interval of the mean over strata of (only_a - only_b) / n, each stratum given as (only_a, only_b, n).
+
+    Per stratum the variance of the paired difference of proportions is (b + c - (b - c)^2 / n) / n^2.
+    """
+    kept = [(a, b, n) for a, b, n in strata if n > 0]
+    if not kept:
+        return 0.0, 0.0
+    diff = sum((a - b) / n for a, b, n in kept) / len(kept)
+    var = sum((a + b - (a - b) ** 2 / n) / n ** 2 for a, b, n in kept) / len(kept) ** 2
+    half = z * math.sqrt(max(var, 0.0))
+    return diff - half, diff + half
 
 
 def mcnemar_p(only_a: int, only_b: int) -> float:
