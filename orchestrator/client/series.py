@@ -3,13 +3,15 @@
 HTTP workers only ask; a small grading pool grades each answer and appends it to the store (so each line is final),
 with backpressure: at most ``parallel`` answers wait for grading. The first failure (dead server, endpoint failing
 again and again, disk error, grader error) stops new requests; answers in flight are still stored, then it is
-raised. Problems whose request failed (an error record) are asked once more at the end of the series. With
-``samples`` = k (the client's ``Sampling.samples``) each problem is asked k times, one request per sample with seed
-+ i, and each (problem, sample) is its own checkpoint: a resumed run asks only the samples still missing. A
-managed vLLM server gets the consecutive missing samples of a problem in one request (``n``; it keeps the server
-at least as busy, benchmarks/samples_requests.py, and vLLM seeds choice i with seed + i, so the answers are the
-same); API models, many of which reject ``n``, get one request per sample. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
-markdown rewritten in every case.
+raised. Problems whose request failed (an error record) are asked once more at the end of the series. ``stop``
+ends the series early without an error (also when the caller then tears the server down). Evaluation time is added
+to the series' meta and its markdown rewritten in every case.
+
+Samples: with ``Sampling.samples`` = k each problem is asked k times, sample i with seed + i, and each (problem,
+sample) is its own checkpoint: a resumed run asks only the samples still missing. A managed vLLM server gets the
+consecutive missing samples of a problem in one request with ``n`` (vLLM seeds choice i with seed + i, so the
+answers are those of one request per sample; benchmarks/samples_requests.py measures the two); API models, many of
+which reject ``n``, get one request per sample.
 """
 from __future__ import annotations
 
