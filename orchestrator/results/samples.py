@@ -4,9 +4,8 @@ Majority voting clusters the extracted answers by the grader's own equivalence, 
 and ``\\frac{1}{2}`` are one answer. Correct answers are all equivalent to the reference and form one cluster;
 the incorrect ones are clustered among themselves (each joins the first cluster whose first answer it equals), but
 only when they could outnumber the correct cluster, so a problem the model mostly gets right costs no check.
-Samples without an extracted answer (unparsed, a timeout) do not vote. The majority's credit is 1 when the correct
-cluster is strictly the largest, 1/m when it ties with m - 1 others (the expected credit of a random tie-break),
-else 0.
+Samples with no extracted answer do not vote. The majority's credit is 1 when the correct cluster is strictly the
+largest, 1/m when it ties with m - 1 others (the expected credit of a random tie-break), else 0.
 """
 from __future__ import annotations
 
