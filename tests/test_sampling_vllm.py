@@ -38,6 +38,9 @@ def seeded_server(tiny_spec):
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
     from orchestrator.server import start_server
+    from orchestrator.state import cleanup
+    for rec in cleanup(_logs()):   # a session killed outright left its server: the state file names it
+        print(f"killed an orphan of an earlier test session: {rec.describe()}")
     spec = dataclasses.replace(tiny_spec, name="tiny-seeded", args=CPU_SEEDED_ARGS, max_model_len=1024)
     server = start_server(spec, f"pytest-seeded-{os.getpid()}", _logs())
     try:
