@@ -15,6 +15,7 @@ from .rows import Row
 CSS = """
 table.pairs td,table.pairs th{padding:3px 6px;font-size:12px} td.win{background:#dafbe1!important;color:#116329}
 td.loss{background:#ffebe9!important;color:#a40e26} td.tie{color:#6e7781} td.self{background:#f6f8fa!important}
+table.pairs td.model,table.pairs th:nth-child(2),table.pairs th:last-child{text-align:left}
 """
 
 
