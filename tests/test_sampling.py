@@ -231,6 +231,9 @@ def test_each_problem_sample_is_its_own_checkpoint_and_old_records_are_sample_0(
     assert [p.key for p in more.missing(with_samples(problems, 4))] == ["p0#3", "p1#3"]   # raising k: only new ones
     fewer = SeriesStore(tmp_path, "m", "ds", H, meta={"total": 2, "sampling": {"samples": 2}})
     assert (fewer.score().samples, fewer.score().correct) == (2, 3)                    # lowering k: the first k
+    text = fewer.write_markdown().read_text(encoding="utf-8")
+    assert "2 samples per problem: answered 2/2 problems, correct 3 of 4 samples (avg@2 75.0%)" in text
+    assert "`p1` sample 2 (seed 12)" in text
 
 
 # ---------------------------------------------------------------------------------------------------- leaderboard
