@@ -32,7 +32,7 @@ TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets
 MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt", "max_tokens", "temperature",
               "request_delay", "request_timeout", "max_retries", "vllm"}
 VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
-             "startup_timeout", "python", "args", "env", "host", "port", "max_restarts"}
+             "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "revision"}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 MANAGED_PARALLEL = 64
@@ -191,6 +191,7 @@ class _Builder:
             port=self._opt_int(raw, "port", f"{where}.port", minimum=1, maximum=65535),
             max_restarts=self._opt_int(raw, "max_restarts", f"{where}.max_restarts", minimum=0, maximum=100) or 0
             if "max_restarts" in raw else 2,
+            revision=self._opt_str(raw, "revision", f"{where}.revision"),
         )
 
     def _model_path(self, where: str, raw: Any) -> str:

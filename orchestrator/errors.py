@@ -14,6 +14,8 @@ Library code raises these; only the CLI turns them into messages and exit codes.
     ├── PortError                no free port could be reserved
     ├── EndpointError            an endpoint kept failing after all retries
     ├── ResultsError             results could not be written (disk full, read-only directory)
+    ├── WeightsError             a hub model's weights could not be fetched (gated, 404, offline, no disk space);
+    │                            that model fails alone
     └── GradingError             the grader could not run at all (not a wrong answer)
 
 Every message is one line that names the field, file or value and says how to fix it.
@@ -76,6 +78,10 @@ class EndpointError(OrchestratorError):
 
 class ResultsError(OrchestratorError):
     """Results could not be written."""
+
+
+class WeightsError(OrchestratorError):
+    """A hub model's weights could not be listed or downloaded; the model fails, the others run."""
 
 
 class GradingError(OrchestratorError):

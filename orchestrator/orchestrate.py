@@ -20,9 +20,10 @@ from . import datasets as ds
 from . import gpus as gpumod
 from .config import RunConfig
 from .contract import AnswerRecord, DatasetSpec, Grade, ModelConfig
-from .errors import ConfigError, PlanError, ResultsError
+from .errors import ConfigError, PlanError, ResultsError, WeightsError
 from .manifest import Manifest
 from .plan import Placement, plan, render_plan
+from .prefetch import Prefetcher
 from .progress import Progress
 from .runner import DatasetRun, ModelOutcome, RunContext, run_model
 from .server import LOCAL_HOSTS
@@ -52,6 +53,8 @@ class RunOptions:
     backend: str = "local"             # local | ray
     ray_address: str | None = None     # --ray-address (backend ray): auto or HOST:PORT
     ray_resource: str | None = None    # --ray-resource: custom resource each CPU server asks for
+    prefetch: int = 1                  # --prefetch N: hub models fetched ahead of the GPUs (0: no overlap)
+    delete_weights_after: bool = False  # --delete-weights-after: drop what this run downloaded after its last job
 
 
 @dataclass
@@ -145,7 +148,9 @@ def execute(opts: RunOptions) -> RunSummary:
     if opts.dry_run:
         pool = opts.gpus if opts.gpus is not None else [g.index for g in gpumod.discover()]
         placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable)
-        return RunSummary(run_id="dry-run", plan_text=render_plan(placements))
+        from .weights import render_weights
+        text = "\n".join(t for t in (render_plan(placements), render_weights(models)) if t)
+        return RunSummary(run_id="dry-run", plan_text=text)
     runs = load_datasets(specs, limit)
     preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
     from .state import cleanup
@@ -190,26 +195,39 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
                      grade=_grader() if opts.grade else None, fresh=opts.fresh)
     by_key = {p.job.model.key: p for p in placements}
+    fetcher = Prefetcher([p.job.model for p in placements], ahead=opts.prefetch, delete_after=opts.delete_weights_after,
+                         progress=progress, manifest=manifest)
 
     def launch(job, gpus):
+        fetcher.placed(job.model.key)
         try:
-            return run_model(ctx, job.model, _spec(by_key[job.model.key], gpus))
+            return run_model(ctx, job.model, fetcher.local_spec(job.model.key, _spec(by_key[job.model.key], gpus)))
+        except WeightsError as exc:  # this model's weights: it fails alone
+            progress.set_status(job.model.key, "failed")
+            return ModelOutcome(model=job.model.key, status="failed", error=str(exc))
         except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
             log.debug("model %s: %s; stopping the run", job.model.key, exc)
             stop.set()
             return exc
+        finally:
+            fetcher.released(job.model.key)
 
     progress.start()
     try:
         if schedule is not None:
             results = schedule(ctx, placements, stop)
         else:
-            results = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu).run(stop)
+            scheduler = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu,
+                                  ready=lambda job: fetcher.ready(job.key))
+            fetcher.on_change = scheduler.wake
+            fetcher.start()
+            results = scheduler.run(stop)
     except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
         servers.stop_all()
         _finish_interrupted(opts.results_dir, runs, manifest)
         raise
     finally:
+        fetcher.close()
         progress.close()
         servers.stop_all()
     try:
