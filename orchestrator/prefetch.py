@@ -216,7 +216,7 @@ class Prefetcher:
     def _await_space(self, d: Download, listing: Listing) -> None:
         with self._cond:
             while True:
-                others = sum(o.listing.missing_bytes - o.done_bytes for o in self.downloads
+                others = sum(o.listing.missing_bytes - _written(o.listing, self.cache) for o in self.downloads
                              if o is not d and o.state == "downloading" and o.listing is not None)
                 free = self.free(self.cache) - max(0, others)
                 need = listing.missing_bytes + self.margin
@@ -228,8 +228,13 @@ class Prefetcher:
                 self._cond.wait(self.poll)
 
     def _deletable(self) -> int:
-        return sum(f.size for o in self.downloads if o.fresh and o.open_jobs > 0 and o.listing
-                   for f in o.listing.files if f.path in o.fresh)
+        """Bytes this run downloaded (or is downloading) that --delete-weights-after will free later."""
+        total = 0
+        for o in self.downloads:
+            if o.open_jobs > 0 and o.listing is not None and (o.fresh or o.state == "downloading"):
+                total += sum(f.size for f in o.listing.files if f.path in o.fresh or o.state == "downloading"
+                             and f.path not in o.listing.cached)
+        return total
 
     def _download(self, d: Download, listing: Listing) -> None:
         with self._cond:
@@ -300,6 +305,7 @@ class Prefetcher:
             if blob.is_file():
                 removed += blob.stat().st_size
                 blob.unlink()
+                blob.with_name(blob.name + ".partial.lock").unlink(missing_ok=True)  # resumable.py's lock
             if link.is_symlink() or link.exists():
                 link.unlink()
         _prune_empty(d.listing.folder)
@@ -311,7 +317,8 @@ def _written(listing: Listing, cache: Path) -> int:
     """Bytes on disk so far for ``listing``'s missing files: finished files plus partial blobs."""
     done = sum(f.size for f in listing.missing if (listing.folder / f.path).is_file())
     blobs = repo_folder(listing.ref, cache) / "blobs"
-    partial = sum(p.stat().st_size for p in blobs.glob("*.incomplete")) if blobs.is_dir() else 0
+    partial = sum(p.stat().st_size for p in blobs.glob("*.*") if p.suffix in (".incomplete", ".partial")
+                  and p.is_file()) if blobs.is_dir() else 0
     return done + partial
 
 

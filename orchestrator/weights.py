@@ -15,6 +15,7 @@ import fnmatch
 import glob
 import os
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol, Sequence
@@ -22,6 +23,7 @@ from typing import Protocol, Sequence
 from . import hubnet
 from .contract import ModelConfig
 from .errors import WeightsError
+from .resumable import fetch_file
 
 DEFAULT_REVISION = "main"
 DISK_MARGIN = 2 << 30        # free bytes kept on the cache's disk beyond a download
@@ -180,9 +182,14 @@ class HfHub:
             return [RemoteFile(e.path, int(e.size or 0)) for e in entries if isinstance(e, RepoFile)]
 
     def download(self, ref: HubRef, commit: str, paths: Sequence[str]) -> Path:
+        """The files (resumable across runs: ``resumable.py``), then ``snapshot_download`` for what is left to it
+        (Xet files) and the cached tree listing that offline runs read."""
         from huggingface_hub import ResolvedRevision, snapshot_download
-        revision = ResolvedRevision(commit, initial=ref.revision, repo_id=ref.repo)
-        with hubnet.quiet():
+        folder = repo_folder(ref, Path(self._cache()))
+        missing = [p for p in paths if not (folder / "snapshots" / commit / p).is_file()]
+        with hubnet.quiet(), ThreadPoolExecutor(self.max_workers, thread_name_prefix="fetch") as pool:
+            list(pool.map(lambda p: fetch_file(ref.repo, commit, p, folder, hubnet.endpoint()), missing))
+            revision = ResolvedRevision(commit, initial=ref.revision, repo_id=ref.repo)
             return Path(snapshot_download(ref.repo, revision=revision, cache_dir=self._cache(),
                                           endpoint=hubnet.endpoint(), max_workers=self.max_workers,
                                           allow_patterns=[glob.escape(p) for p in paths]))
@@ -190,12 +197,18 @@ class HfHub:
 
 def list_weights(ref: HubRef, hub: HubApi, cache: Path, fmt: str = "auto") -> Listing:
     """The listing of ``ref`` from the hub, or from the cache when the hub is unreachable (``hubnet.probe``)."""
+    unreachable: hubnet.HubUnreachable | None = None
     try:
         hubnet.probe()
-        online = True
-    except hubnet.HubUnreachable:
-        online = False
-    commit = hub.resolve(ref, local_only=not online)
+    except hubnet.HubUnreachable as exc:
+        unreachable = exc
+    online = unreachable is None
+    try:
+        commit = hub.resolve(ref, local_only=not online)
+    except Exception:
+        if unreachable is None:
+            raise
+        raise unreachable from None  # nothing cached: say why the hub was not asked
     folder = repo_folder(ref, cache) / "snapshots" / commit
     try:
         remote = hub.tree(ref, commit, local_only=not online)
