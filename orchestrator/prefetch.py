@@ -334,3 +334,15 @@ def _prune_empty(folder: Path) -> None:
             sub.rmdir()
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
+
+
+def fetch_now(model: ModelConfig, spec: ServerSpec, manifest: ManifestLike | None = None,
+              progress: ProgressLike | None = None) -> ServerSpec:
+    """Fetch one model's weights here and now (a Ray node: no shared disk, so no prefetch across nodes); ``spec``
+    on the local snapshot, or unchanged for a local model. Raises WeightsError."""
+    fetcher = Prefetcher([model], manifest=manifest, progress=progress).start()
+    try:
+        fetcher.wait(model.key)
+        return fetcher.local_spec(model.key, spec)
+    finally:
+        fetcher.close()

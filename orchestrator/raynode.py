@@ -35,6 +35,7 @@ from typing import Any, Callable, Iterator, Mapping
 from .contract import AnswerRecord, ModelConfig, Problem, ServerSpec
 from .errors import ConfigError, ResultsError
 from .plan import Placement
+from .prefetch import fetch_now
 from .prompts import prompt_fingerprint
 from .results import settings_hash
 from .results.series import SeriesState
@@ -149,6 +150,12 @@ class EventProgress:
     def record(self, *args: Any, **kwargs: Any) -> None: ...
 
 
+class EventDownloads(EventProgress):
+    """The prefetcher's progress calls on a node: the model's status goes to the driver (download, weights ok)."""
+
+    def set_download(self, label: str, text: str | None) -> None: ...
+
+
 def multinode_spec(spec: ServerSpec, address: str) -> ServerSpec:
     """``spec`` served through vLLM's own Ray executor on the cluster at ``address`` (workers on several nodes)."""
     args = spec.args if "--distributed-executor-backend" in spec.args else spec.args + RAY_EXECUTOR
@@ -242,7 +249,9 @@ class ModelActor:
         began = time.monotonic()
         try:
             ctx = node_context(job, emit, self._stop, self._servers)
-            outcome = run_model(ctx, job.model, node_spec(job, _ray_gpus(job), sys.executable, _gcs_address()))
+            spec = node_spec(job, _ray_gpus(job), sys.executable, _gcs_address())
+            spec = fetch_now(job.model, spec, ctx.manifest, EventDownloads(emit))  # hub weights onto this node
+            outcome = run_model(ctx, job.model, spec)
             facts = {"status": outcome.status, "error": outcome.error, "restarts": outcome.restarts,
                      "log_path": outcome.log_path}
         except BaseException as exc:  # noqa: BLE001 -- reported to the driver, which decides
