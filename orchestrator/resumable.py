@@ -13,12 +13,42 @@ from __future__ import annotations
 import importlib.util
 import logging
 import os
+import queue
+import threading
 import time
 from pathlib import Path
+from typing import Sequence
 
 log = logging.getLogger(__name__)
 ATTEMPTS = 3
 READ_TIMEOUT_S = 60.0
+
+
+def fetch_files(repo: str, commit: str, paths: Sequence[str], folder: Path, endpoint: str, workers: int = 4) -> None:
+    """``fetch_file`` for each of ``paths``, ``workers`` at a time, in daemon threads (so that Ctrl-C does not wait
+    for a 100 GB download to finish: its bytes stay for the next run); raises the first failure."""
+    todo: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for path in paths:
+        todo.put(path)
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while not errors:
+            try:
+                path = todo.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                fetch_file(repo, commit, path, folder, endpoint)
+            except BaseException as exc:  # noqa: BLE001 -- handed to the caller
+                errors.append(exc)
+    threads = [threading.Thread(target=work, name=f"fetch-{i}", daemon=True) for i in range(max(1, workers))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
 
 
 def fetch_file(repo: str, commit: str, path: str, folder: Path, endpoint: str) -> bool:

@@ -15,7 +15,6 @@ import fnmatch
 import glob
 import os
 import shutil
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Protocol, Sequence
@@ -23,7 +22,7 @@ from typing import Protocol, Sequence
 from . import hubnet
 from .contract import ModelConfig
 from .errors import WeightsError
-from .resumable import fetch_file
+from .resumable import fetch_files
 
 DEFAULT_REVISION = "main"
 DISK_MARGIN = 2 << 30        # free bytes kept on the cache's disk beyond a download
@@ -187,8 +186,8 @@ class HfHub:
         from huggingface_hub import ResolvedRevision, snapshot_download
         folder = repo_folder(ref, Path(self._cache()))
         missing = [p for p in paths if not (folder / "snapshots" / commit / p).is_file()]
-        with hubnet.quiet(), ThreadPoolExecutor(self.max_workers, thread_name_prefix="fetch") as pool:
-            list(pool.map(lambda p: fetch_file(ref.repo, commit, p, folder, hubnet.endpoint()), missing))
+        with hubnet.quiet():
+            fetch_files(ref.repo, commit, missing, folder, hubnet.endpoint(), self.max_workers)
             revision = ResolvedRevision(commit, initial=ref.revision, repo_id=ref.repo)
             return Path(snapshot_download(ref.repo, revision=revision, cache_dir=self._cache(),
                                           endpoint=hubnet.endpoint(), max_workers=self.max_workers,

@@ -12,7 +12,8 @@ Errors as the hub sends them: 404 + ``X-Error-Code: RepoNotFound`` / ``RevisionN
 
 Knobs: ``rate`` (bytes/s shared by all transfers, like one link), ``cut`` ({path: n}: the first GET of that file
 stops after n bytes and the stub then answers 500 until ``down`` is cleared), ``down`` (500 for everything).
-Counters: ``served[(repo, path)]`` GETs with a body, ``ranges`` the Range headers seen, ``bytes_sent``.
+Counters: ``served[(repo, path)]`` GETs with a body, ``ranges`` the Range headers seen, ``bytes_sent``, and
+``first_get[repo]`` (``time.monotonic()`` of a repository's first file GET: the order downloads began).
 """
 from __future__ import annotations
 
@@ -44,6 +45,7 @@ class HubStub:
         self.served: dict[tuple[str, str], int] = {}
         self.ranges: list[str] = []
         self.bytes_sent = 0
+        self.first_get: dict[str, float] = {}
         self._lock = threading.Lock()
         self._next_free = 0.0
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -155,6 +157,7 @@ class HubStub:
                     head["Content-Range"] = f"bytes {start}-{len(body) - 1}/{len(body)}"
                 with stub._lock:
                     stub.served[(repo, name)] = stub.served.get((repo, name), 0) + 1
+                    stub.first_get.setdefault(repo, time.monotonic())
                     cut = stub.cut.pop(name, None)
                 self.send_response(status)
                 for key, value in {**head, "Content-Length": str(len(body) - start)}.items():
