@@ -174,10 +174,8 @@ class HfHub:
         from huggingface_hub import HfApi, get_cached_repo_tree
         from huggingface_hub.hf_api import RepoFile
         with hubnet.quiet():
-            if local_only:
-                entries = get_cached_repo_tree(ref.repo, revision=commit, cache_dir=self._cache())
-            else:
-                entries = HfApi(endpoint=hubnet.endpoint()).list_repo_tree(ref.repo, revision=commit, recursive=True)
+            entries = (get_cached_repo_tree(ref.repo, revision=commit, cache_dir=self._cache()) if local_only else
+                       HfApi(endpoint=hubnet.endpoint()).list_repo_tree(ref.repo, revision=commit, recursive=True))
             return [RemoteFile(e.path, int(e.size or 0)) for e in entries if isinstance(e, RepoFile)]
 
     def download(self, ref: HubRef, commit: str, paths: Sequence[str]) -> Path:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -99,6 +100,7 @@ def test_choose_files_keeps_config_tokenizer_and_one_weights_format():
 
 def test_two_models_on_one_repository_share_one_download_and_each_needed_file_is_fetched_once(hub, tmp_path):
     facts = Facts()
+    hub.rate = 400_000  # 2.5 s: the progress line is redrawn every 0.05 s meanwhile
     f = fetcher(tmp_path, [hub_model("a", "acme/tiny"), hub_model("b", "acme/tiny")], facts=facts).start()
     try:
         assert f.wait("a", 60) == f.wait("b", 60) == tmp_path / "hub" / "models--acme--tiny" / "snapshots" / \
@@ -112,6 +114,9 @@ def test_two_models_on_one_repository_share_one_download_and_each_needed_file_is
     assert weights["download_bytes"] == weights["bytes"] == sum(len(hub.repos["acme/tiny"][n]) for n in NEEDED)
     assert weights["commit"] == commit_of("acme/tiny") and weights["shared_with"] == ["b"]
     assert "download" in facts.models["b"]
+    assert any(re.fullmatch(r"acme/tiny \d+(\.\d)? [KM]?B/1\.0 MB  \d+(\.\d)? [KM]?B/s  ETA (\d+s|-)", line)
+               for line in facts.download_lines), facts.download_lines[:3]
+    assert facts.status["a"][-2:] == ["download", "weights ok"]
 
 
 def test_gated_missing_and_bad_revision_each_fail_alone_with_one_line(hub, tmp_path):
@@ -316,3 +321,15 @@ with open("{events}", "a") as fh:
                          "waited_for_next": waited}}) + "\\n")
 os.execv("{python}", ["{python}"] + args)
 """
+
+
+def test_dry_run_on_the_command_line_shows_the_weights_and_downloads_nothing(hub, tmp_path):
+    config = tmp_path / "run.yaml"
+    config.write_text("model_list: [a]\na:\n  model_name: a\n  vllm: {model: acme/tiny, revision: main}\n")
+    done = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--config", str(config), "--dry-run"],
+                          capture_output=True, text=True, timeout=120, cwd=tmp_path,
+                          env={**os.environ, "PYTHONPATH": str(REPO)})
+    assert done.returncode == 0, done.stderr
+    assert f"weights: hub cache {tmp_path / 'hub'} (" in done.stdout
+    assert f"  acme/tiny [a] commit {commit_of('acme/tiny')[:12]}: 1.0 MB to download (5 of 5 files" in done.stdout
+    assert hub.served == {} and not (tmp_path / "results").exists()
