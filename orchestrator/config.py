@@ -177,8 +177,12 @@ class _Builder:
         if not isinstance(raw, dict):
             raise self.fail(where, f"expected a mapping, got {_kind(raw)}", "see configs/example-gpu.yaml")
         self._check_keys(raw, VLLM_KEYS, where)
+        model = self._model_path(where, raw.get("model"))
+        if raw.get("revision") is not None and Path(model).is_dir():
+            raise self.fail(f"{where}.revision", f"set for the local directory {model}",
+                            "a revision applies to hub ids only: remove it, or set model to a hub id")
         return VllmSettings(
-            model=self._model_path(where, raw.get("model")),
+            model=model,
             tensor_parallel_size=self._opt_int(raw, "tensor_parallel_size", f"{where}.tensor_parallel_size", minimum=1) or 1,
             pipeline_parallel_size=self._opt_int(raw, "pipeline_parallel_size", f"{where}.pipeline_parallel_size", minimum=1) or 1,
             max_model_len=self._opt_int(raw, "max_model_len", f"{where}.max_model_len", minimum=16),

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from orchestrator.config import load_config
 from orchestrator.contract import ModelConfig, Sampling, ServerSpec, VllmSettings
-from orchestrator.errors import WeightsError
+from orchestrator.errors import ConfigError, WeightsError
 from orchestrator.prefetch import Prefetcher
 from orchestrator.scheduler import Job, Scheduler
 from orchestrator.weights import HfHub, HubRef, choose_files, list_weights, render_weights
@@ -333,3 +334,12 @@ def test_dry_run_on_the_command_line_shows_the_weights_and_downloads_nothing(hub
     assert f"weights: hub cache {tmp_path / 'hub'} (" in done.stdout
     assert f"  acme/tiny [a] commit {commit_of('acme/tiny')[:12]}: 1.0 MB to download (5 of 5 files" in done.stdout
     assert hub.served == {} and not (tmp_path / "results").exists()
+
+
+def test_a_revision_for_a_local_directory_is_refused_naming_the_field(tmp_path, tiny_model):
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model_list: [a]\na:\n  model_name: a\n  vllm: {{model: {tiny_model}, revision: v2}}\n")
+    with pytest.raises(ConfigError, match=r"a\.vllm\.revision.*local directory.*hub ids only"):
+        load_config(config)
+    config.write_text("model_list: [a]\na:\n  model_name: a\n  vllm: {model: acme/tiny, revision: v2}\n")
+    assert load_config(config).models[0].vllm.revision == "v2"
