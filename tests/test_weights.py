@@ -19,7 +19,7 @@ import pytest
 from orchestrator.config import load_config
 from orchestrator.contract import ModelConfig, Sampling, ServerSpec, VllmSettings
 from orchestrator.errors import ConfigError, WeightsError
-from orchestrator.prefetch import Prefetcher
+from orchestrator.prefetch import Prefetcher, fetch_now
 from orchestrator.scheduler import Job, Scheduler
 from orchestrator.weights import HfHub, HubRef, choose_files, list_weights, render_weights
 
@@ -343,3 +343,16 @@ def test_a_revision_for_a_local_directory_is_refused_naming_the_field(tmp_path, 
         load_config(config)
     config.write_text("model_list: [a]\na:\n  model_name: a\n  vllm: {model: acme/tiny, revision: v2}\n")
     assert load_config(config).models[0].vllm.revision == "v2"
+
+
+def test_a_ray_node_fetches_the_weights_itself_before_the_server_starts(hub, tmp_path):
+    spec = ServerSpec(name="a", model="acme/tiny", served_name="served-a")
+    facts = Facts()
+    local = fetch_now(hub_model("a", "acme/tiny"), spec, manifest=facts, progress=facts)
+    assert Path(local.model).is_dir() and ("HF_HUB_OFFLINE", "1") in local.env
+    assert facts.models["a"]["weights"]["download_bytes"] > 0 and facts.status["a"][-1] == "weights ok"
+    own = ServerSpec(name="b", model=str(tmp_path), served_name="b")
+    assert fetch_now(ModelConfig(key="b", model_name="b", sampling=Sampling(), vllm=VllmSettings(model=str(tmp_path))),
+                     own) == own
+    with pytest.raises(WeightsError, match="model 'm': hub model acme/missing was not found"):
+        fetch_now(hub_model("m", "acme/missing"), spec)
