@@ -299,15 +299,16 @@ class Prefetcher:
     def _delete(self, d: Download) -> None:
         assert d.listing is not None
         removed = 0
+        snapshots = d.listing.folder.parent
         for rel in d.fresh:
             link = d.listing.folder / rel
             blob = link.resolve()
-            if blob.is_file():
+            if link.is_symlink() or link.exists():
+                link.unlink()
+            if blob.is_file() and not _linked(blob, snapshots):  # another revision's file (cached before): kept
                 removed += blob.stat().st_size
                 blob.unlink()
                 blob.with_name(blob.name + ".partial.lock").unlink(missing_ok=True)  # resumable.py's lock
-            if link.is_symlink() or link.exists():
-                link.unlink()
         _prune_empty(d.listing.folder)
         log.info("deleted %s of weights of %s (--delete-weights-after)", fmt_bytes(removed), d.ref.label)
         d.fresh = ()
@@ -326,6 +327,11 @@ def _rate_text(done: int, total: int, elapsed: float) -> str:
     rate = done / elapsed if elapsed > 0 else 0.0
     eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "-"
     return f"{fmt_bytes(done)}/{fmt_bytes(total)}  {fmt_bytes(rate)}/s  ETA {eta}"
+
+
+def _linked(blob: Path, snapshots: Path) -> bool:
+    """Whether any snapshot of the repository still links to ``blob``."""
+    return any(p.is_symlink() and p.resolve() == blob for p in snapshots.rglob("*"))
 
 
 def _prune_empty(folder: Path) -> None:

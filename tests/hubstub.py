@@ -7,6 +7,7 @@ Routes (``HF_ENDPOINT`` = ``HubStub.url``):
     GET  /api/models/{repo}/tree/{rev}[?recursive]    [{"type": "file", "path", "size", "oid"}]
     HEAD /{repo}/resolve/{rev}/{path}                 X-Repo-Commit, ETag, Content-Length (no X-Xet-Hash)
     GET  /{repo}/resolve/{rev}/{path}                 the bytes; ``Range: bytes=N-`` answers 206 (resume)
+Every name in ``revisions`` is a commit of its own with the same files (blobs shared in the cache).
 Errors as the hub sends them: 404 + ``X-Error-Code: RepoNotFound`` / ``RevisionNotFound`` / ``EntryNotFound``,
 401 + ``GatedRepo`` for a gated repository's files without ``Authorization: Bearer <token>``.
 
@@ -59,6 +60,10 @@ class HubStub:
     def __exit__(self, *exc: object) -> None:
         self._server.shutdown()
         self._server.server_close()
+
+    def commit(self, repo: str, rev: str) -> str:
+        """Each of ``revisions`` is its own commit (same files); a commit hash stands for itself."""
+        return commit_of(repo, rev) if rev in self.revisions else rev
 
     def gets(self, repo: str) -> dict[str, int]:
         return {path: n for (r, path), n in self.served.items() if r == repo}
@@ -117,7 +122,7 @@ class HubStub:
                 if repo not in stub.repos:
                     self.error(404, "RepoNotFound")
                     return False
-                if rev not in stub.revisions and rev != commit_of(repo):
+                if rev not in stub.revisions and rev not in {commit_of(repo, r) for r in stub.revisions}:
                     self.error(404, "RevisionNotFound")
                     return False
                 return True
@@ -128,7 +133,7 @@ class HubStub:
                 if not self.known(repo, rev):
                     return
                 if not rest or rest[0] == "revision":
-                    return self.reply(200, json.dumps({"id": repo, "sha": commit_of(repo)}).encode(),
+                    return self.reply(200, json.dumps({"id": repo, "sha": stub.commit(repo, rev)}).encode(),
                                       {"Content-Type": "application/json"})
                 tree = [{"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
                         for name, body in stub.repos[repo].items()]
@@ -142,7 +147,7 @@ class HubStub:
                 body = stub.repos[repo].get(name)
                 if body is None:
                     return self.error(404, "EntryNotFound")
-                head = {"X-Repo-Commit": commit_of(repo), "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
+                head = {"X-Repo-Commit": stub.commit(repo, rev), "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
                         "Accept-Ranges": "bytes"}
                 if self.command == "HEAD":
                     return self.reply(200, body, head)  # reply() sends the headers only

@@ -39,7 +39,7 @@ def tiny_files(tiny_model: Path) -> dict[str, bytes]:
 @pytest.fixture
 def hub(tiny_files, tmp_path, monkeypatch):
     repos = {"acme/tiny": {**tiny_files, **JUNK}, "acme/other": dict(tiny_files), "acme/gated": dict(tiny_files)}
-    with HubStub(repos, gated={"acme/gated"}) as stub:
+    with HubStub(repos, gated={"acme/gated"}, revisions=("main", "v2")) as stub:
         monkeypatch.setenv("HF_ENDPOINT", stub.url)
         monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hub"))
         monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
@@ -356,3 +356,19 @@ def test_a_ray_node_fetches_the_weights_itself_before_the_server_starts(hub, tmp
                      own) == own
     with pytest.raises(WeightsError, match="model 'm': hub model acme/missing was not found"):
         fetch_now(hub_model("m", "acme/missing"), spec)
+
+
+def test_delete_after_keeps_blobs_that_a_revision_cached_before_the_run_shares(hub, tmp_path):
+    before = fetcher(tmp_path, [hub_model("old", "acme/tiny")]).start()
+    main = before.wait("old", 60)
+    before.close()
+    f = fetcher(tmp_path, [hub_model("new", "acme/tiny", "v2")], delete_after=True).start()
+    try:
+        v2 = f.wait("new", 60)
+        f.placed("new")
+        f.released("new")
+    finally:
+        f.close()
+    assert v2 != main and not v2.exists()  # this run's snapshot is gone...
+    assert (main / "model.safetensors").read_bytes() == hub.repos["acme/tiny"]["model.safetensors"]  # ...not main's
+    assert hub.gets("acme/tiny") == {name: 1 for name in NEEDED}  # v2 reused main's blobs: nothing fetched twice
