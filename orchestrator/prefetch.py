@@ -155,10 +155,12 @@ class Prefetcher:
         with self._cond:
             self._running -= 1
             d = self._by_key.get(key)
+            gone = d is not None and d.open_jobs == 1 and self.delete_after and bool(d.fresh)
             if d is not None:
                 d.open_jobs -= 1
-                if d.open_jobs == 0 and self.delete_after and d.fresh:
-                    self._delete(d)
+        if gone and d is not None:
+            self._delete(d)  # outside the lock: deleting 100 GB takes a while, the scheduler keeps asking ready()
+        with self._cond:
             self._cond.notify_all()
 
     # ------------------------------------------------------------------------------------------------ coordinator
@@ -220,7 +222,9 @@ class Prefetcher:
                              if o is not d and o.state == "downloading" and o.listing is not None)
                 free = self.free(self.cache) - max(0, others)
                 need = listing.missing_bytes + self.margin
-                if need <= free or self._closed:
+                if self._closed:
+                    raise WeightsError(f"model '{d.keys[0]}': the run stopped before its weights were fetched; rerun")
+                if need <= free:
                     return
                 if not (self.delete_after and need <= free + self._deletable()):
                     raise space_error(d.keys[0], listing, free, self.margin, self.cache)
@@ -311,7 +315,8 @@ class Prefetcher:
                 blob.with_name(blob.name + ".partial.lock").unlink(missing_ok=True)  # resumable.py's lock
         _prune_empty(d.listing.folder)
         log.info("deleted %s of weights of %s (--delete-weights-after)", fmt_bytes(removed), d.ref.label)
-        d.fresh = ()
+        with self._cond:
+            d.fresh = ()
 
 
 def _written(listing: Listing, cache: Path) -> int:
