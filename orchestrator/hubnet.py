@@ -74,7 +74,7 @@ def _ask(url: str, connect_timeout: float) -> str | None:
     except httpx2.ProxyError as exc:
         return f"the proxy refused: {exc}"
     except httpx2.TransportError as exc:
-        return f"{url} did not answer within {connect_timeout:g} s ({type(exc).__name__}: {exc or 'no detail'})"
+        return f"{type(exc).__name__}: {exc or f'no answer within {connect_timeout:g} s'}"
     return None
 
 

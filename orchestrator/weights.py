@@ -274,7 +274,8 @@ def weights_error(exc: BaseException, key: str, ref: HubRef) -> WeightsError:
                             "existing directory is read as a hub id), or set HF_TOKEN if the repository is private")
     if names & {"HubUnreachable", "RevisionResolutionError", "LocalEntryNotFoundError", "ConnectError",
                 "TimeoutException", "TransportError", "OfflineModeIsEnabled"} or status >= 500:
-        return WeightsError(f"{head}: cannot reach the hub at {hubnet.endpoint()} ({_summary(exc)}) and the weights "
+        why = str(exc) if isinstance(exc, hubnet.HubUnreachable) else _summary(exc)
+        return WeightsError(f"{head}: cannot reach the hub at {hubnet.endpoint()} ({why}) and the weights "
                             "are not (completely) cached; go online once to fill the cache (rerun resumes a broken "
                             "download), or set vllm.model to a local directory")
     return WeightsError(f"{head}: download failed ({_summary(exc)}); rerun to resume it, or set vllm.model to a "

@@ -486,6 +486,5 @@ def test_real_hub_that_stopped_answering_is_reported_once_and_quickly(tmp_path, 
     done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, json.dumps({"name": "toy", "hub_id": "acme/toy"}), "60"],
                           env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=120)
     line, seconds = done.stdout.splitlines()[0], float(done.stdout.splitlines()[-1].split()[1])
-    assert line.startswith(f"ERR cannot reach the Hugging Face hub for acme/toy (HubUnreachable: {endpoint} did not "
-                           "answer within 5 s")
+    assert line.startswith("ERR cannot reach the Hugging Face hub for acme/toy (HubUnreachable: ConnectError: ")
     assert done.stderr == "" and seconds < 20  # no retry chatter; one probe, not back-offs that sleep 23 s

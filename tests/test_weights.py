@@ -249,6 +249,9 @@ def test_the_listing_comes_from_the_cache_when_the_hub_is_unreachable(hub, tmp_p
     monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # nothing listens: the probe fails at once
     listing = list_weights(HubRef("acme/tiny"), HfHub(tmp_path / "hub"), tmp_path / "hub")
     assert listing.complete and not listing.online and [x.path for x in listing.files] == NEEDED
+    with pytest.raises(WeightsError, match=r"^model 'b': hub model acme/other: cannot reach the hub at "
+                                           r"http://127.0.0.1:9 \(ConnectError: .*\) and the weights are not"):
+        fetch_now(hub_model("b", "acme/other"), ServerSpec(name="b", model="acme/other", served_name="b"))
 
 
 def test_the_scheduler_starts_a_job_only_once_it_is_ready_and_waits_instead_of_failing():
