@@ -23,7 +23,7 @@ from .contract import AnswerRecord, DatasetSpec, Grade, ModelConfig
 from .errors import ConfigError, PlanError, ResultsError, WeightsError
 from .manifest import Manifest
 from .plan import Placement, plan, render_plan
-from .prefetch import Prefetcher
+from .prefetch import Prefetcher, answered_models
 from .progress import Progress
 from .runner import DatasetRun, ModelOutcome, RunContext, run_model
 from .server import LOCAL_HOSTS
@@ -195,8 +195,9 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
                      grade=_grader() if opts.grade else None, fresh=opts.fresh)
     by_key = {p.job.model.key: p for p in placements}
-    fetcher = Prefetcher([p.job.model for p in placements], ahead=opts.prefetch, delete_after=opts.delete_weights_after,
-                         progress=progress, manifest=manifest)
+    done = answered_models(opts.results_dir, [p.job.model for p in placements], runs, opts.fresh)
+    fetcher = Prefetcher([p.job.model for p in placements if p.job.model.key not in done], ahead=opts.prefetch,
+                         delete_after=opts.delete_weights_after, progress=progress, manifest=manifest)
 
     def launch(job, gpus):
         fetcher.placed(job.model.key)

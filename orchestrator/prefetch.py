@@ -27,8 +27,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
-from .contract import ModelConfig, ServerSpec
+from .contract import DatasetSpec, ModelConfig, Problem, ServerSpec
 from .errors import WeightsError
+from .prompts import prompt_fingerprint
+from .results import load_scores, settings_hash
 from .weights import (DISK_MARGIN, HfHub, HubApi, HubRef, Listing, fmt_bytes, free_bytes, hub_cache, hub_ref,
                       list_weights, load_format, offline_incomplete, repo_folder, space_error, weights_error)
 
@@ -44,6 +46,25 @@ class ProgressLike(Protocol):
 class ManifestLike(Protocol):
     def timing(self, model: str, phase: str, seconds: float) -> None: ...
     def set_model(self, model: str, **facts: Any) -> None: ...
+
+
+class DatasetRunLike(Protocol):
+    spec: DatasetSpec
+    problems: Sequence[Problem]
+    version: str
+
+
+def answered_models(results_dir: Path, models: Sequence[ModelConfig], runs: Sequence[DatasetRunLike],
+                    fresh: bool = False) -> set[str]:
+    """Keys of the models whose every series already answers as many problems as this run asks: they start no
+    server, so their weights are not fetched (should one still need a server, vLLM is given the hub id as before)."""
+    if fresh or not Path(results_dir).is_dir():
+        return set()
+    answered = {(s.model, s.dataset, s.settings_hash): s.answered for s in load_scores(Path(results_dir))}
+    fingerprint = prompt_fingerprint()
+    return {m.key for m in models if all(
+        answered.get((m.key, r.spec.name, settings_hash(m, r.spec.name, r.version, fingerprint)), -1) >= len(r.problems)
+        for r in runs)}
 
 
 @dataclass

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -305,6 +306,11 @@ def test_a_run_starts_each_server_on_complete_local_weights_and_fetches_the_next
         assert manifest["models"][key]["weights"]["download_bytes"] == sum(len(tiny_files[n]) for n in NEEDED)
         assert manifest["timings"][key]["download"] > 0
     assert hub.gets("acme/tiny") == hub.gets("acme/other") == {name: 1 for name in NEEDED}
+    shutil.rmtree(tmp_path / "hub")  # a rerun with every answer in the checkpoint needs no server, so no weights
+    again = subprocess.run(done.args, capture_output=True, text=True, timeout=300, env={**os.environ,
+                                                                                         "PYTHONPATH": str(REPO)})
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert hub.gets("acme/tiny") == {name: 1 for name in NEEDED} and not (tmp_path / "hub").exists()
 
 
 WRAPPER = """#!{python}
