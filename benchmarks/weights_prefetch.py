@@ -83,16 +83,22 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace, size: int) 
     mean_d = statistics.mean(first["download_s"].values())
     mean_r = statistics.mean(first["run_s"].values())
     verdict = "met" if max(ratios) <= TARGET else "NOT met"
+    load = " / ".join(f"{x:.1f}" for x in os.getloadavg()) + f" on {len(os.sched_getaffinity(0))} cores"
+    command = (f".venv/bin/python -m benchmarks.weights_prefetch --download-s {args.download_s:g} --rounds {args.rounds}"
+               f" --limit {args.limit}")
     return textwrap.dedent(f"""\
         ## Weights before GPUs: prefetch of hub models
 
-        Command: `.venv/bin/python -m benchmarks.weights_prefetch --download-s {args.download_s:g} --rounds
-        {args.rounds} --limit {args.limit}`. Four managed models, each its own hub repository ({size / 1e6:.2f} MB,
+        Command: `{command}`.
+
+        Four managed models, each its own hub repository ({size / 1e6:.2f} MB,
         the smoke model) served by the loopback hub stand-in at {args.rate / 1e3:.1f} KB/s, on one CPU-server lane
         (`--max-cpu-servers 1`, real vLLM CPU servers, {args.limit} sample-math problems each), empty cache per
         run. In round 1 a download took {mean_d:.1f} s and a run {mean_r:.1f} s on average. Bound (one lane, same
         run's measured downloads D and runs R, in run order) = max(D_first + sum R, sum D + R_last); makespan = the
-        command's wall-clock, so start-up of the CLI and the leaderboard count against it.
+        command's wall-clock, so start-up of the CLI and the leaderboard count against it. Only one lane is
+        measured; for L lanes sharing one link the bound would be max(D_first + sum R / L, sum D + R_last).
+        Load average during the run: {load}.
 
         | round | with prefetch (s) | bound (s) | with / bound | without (s) | bound (s) | without / bound | without / with |
         |---|---|---|---|---|---|---|---|
