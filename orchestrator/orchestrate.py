@@ -27,6 +27,7 @@ from .prefetch import Prefetcher, answered_models
 from .progress import Progress
 from .runner import DatasetRun, ModelOutcome, RunContext, run_model
 from .server import LOCAL_HOSTS
+from .weights import render_weights
 
 log = logging.getLogger(__name__)
 ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
@@ -148,7 +149,6 @@ def execute(opts: RunOptions) -> RunSummary:
     if opts.dry_run:
         pool = opts.gpus if opts.gpus is not None else [g.index for g in gpumod.discover()]
         placements = plan(models, pool, _preview_ports(), max_cpu_servers=max_cpu, python=sys.executable)
-        from .weights import render_weights
         text = "\n".join(t for t in (render_plan(placements), render_weights(models)) if t)
         return RunSummary(run_id="dry-run", plan_text=text)
     runs = load_datasets(specs, limit)
