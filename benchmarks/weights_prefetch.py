@@ -1,11 +1,11 @@
 """Weights before GPUs: the makespan of 4 hub models on one CPU-server lane, with prefetch and without.
 
-Run: ``.venv/bin/python -m benchmarks.weights_prefetch [--download-s 30] [--rounds 1] [--limit 4]``; prints the
+Run: ``.venv/bin/python -m benchmarks.weights_prefetch [--download-s 60] [--rounds 1] [--limit 4]``; prints the
 figures and writes ``benchmarks/results/weights_prefetch.md`` (raw numbers in ``weights_prefetch.json``).
 
 Each configuration is a real ``deathmath-orchestrate run`` (``--max-cpu-servers 1``: one lane) of 4 managed models,
 each its own hub repository serving the smoke model from the loopback hub stand-in (``tests/hubstub.py``) at a
-bandwidth chosen so that one download takes about ``--download-s`` seconds, about as long as a model's run (a real
+bandwidth chosen so that one download takes about ``--download-s`` seconds, set near a model's run (a real
 vLLM CPU server: start, ``--limit`` problems of sample-math, stop). Every run starts with an empty hub cache.
 
 * with prefetch: ``--prefetch 1`` (the default): the next model downloads while the current one runs;
@@ -113,7 +113,8 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace, size: int) 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--download-s", type=float, default=30.0, help="seconds one model's download should take")
+    parser.add_argument("--download-s", type=float, default=60.0,
+                        help="seconds one model's download takes: set it near one run's length on this machine")
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--report-only", action="store_true", help="rewrite the section from the last raw results")
