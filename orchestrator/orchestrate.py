@@ -197,7 +197,7 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     by_key = {p.job.model.key: p for p in placements}
     done = answered_models(opts.results_dir, [p.job.model for p in placements], runs, opts.fresh)
     fetcher = Prefetcher([p.job.model for p in placements if p.job.model.key not in done], ahead=opts.prefetch,
-                         delete_after=opts.delete_weights_after, progress=progress, manifest=manifest)
+                         delete_after=opts.delete_weights_after, progress=progress, manifest=manifest, stop=stop)
 
     def launch(job, gpus):
         fetcher.placed(job.model.key)

@@ -109,6 +109,7 @@ class Prefetcher:
     on_change: Callable[[], None] = lambda: None
     clock: Callable[[], float] = time.monotonic
     poll: float = 1.0
+    stop: threading.Event = field(default_factory=threading.Event)  # the run's: once set, no new download starts
 
     def __post_init__(self) -> None:
         self._hub: HubApi = self.hub or HfHub(self.cache)
@@ -215,7 +216,7 @@ class Prefetcher:
 
     def _next(self) -> Download | None:
         queued = [d for d in self.downloads if d.state == "queued"]
-        if not queued:
+        if not queued or self.stop.is_set():
             return None
         busy = sum(d.ahead for d in self.downloads)
         if self.ahead <= 0:

@@ -124,6 +124,7 @@ class Progress:
             return
         if self.tty:
             up = f"\x1b[{self._drawn}F" if self._drawn else ""
+            lines += [""] * (self._drawn - len(lines))  # a finished download's line is blanked, not left behind
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
             self.stream.flush()
             self._drawn = len(lines)

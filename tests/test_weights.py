@@ -5,6 +5,7 @@ The hub is ``tests/hubstub.py`` on 127.0.0.1, spoken to by the real ``huggingfac
 """
 from __future__ import annotations
 
+import io
 import json
 import os
 import re
@@ -12,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from pathlib import Path
 
@@ -21,6 +23,7 @@ from orchestrator.config import load_config
 from orchestrator.contract import ModelConfig, Sampling, ServerSpec, VllmSettings
 from orchestrator.errors import ConfigError, WeightsError
 from orchestrator.prefetch import Prefetcher, fetch_now
+from orchestrator.progress import Progress
 from orchestrator.scheduler import Job, Scheduler
 from orchestrator.weights import HfHub, HubRef, choose_files, list_weights, render_weights
 
@@ -381,3 +384,24 @@ def test_delete_after_keeps_blobs_that_a_revision_cached_before_the_run_shares(h
     assert v2 != main and not v2.exists()  # this run's snapshot is gone...
     assert (main / "model.safetensors").read_bytes() == hub.repos["acme/tiny"]["model.safetensors"]  # ...not main's
     assert hub.gets("acme/tiny") == {name: 1 for name in NEEDED}  # v2 reused main's blobs: nothing fetched twice
+
+
+def test_once_the_run_stops_no_new_download_starts(hub, tmp_path):
+    stop = threading.Event()
+    stop.set()
+    f = fetcher(tmp_path, [hub_model("a", "acme/tiny")], stop=stop).start()
+    time.sleep(0.3)  # several coordinator rounds (poll 0.05 s)
+    f.close()
+    assert not f.ready("a") and hub.served == {}
+
+
+def test_a_finished_downloads_progress_line_is_blanked_on_a_terminal():
+    out = io.StringIO()
+    progress = Progress(stream=out, tty=True)
+    progress.set_status("a", "download")
+    progress.set_download("acme/tiny", "0.5 MB/1.0 MB  1.0 MB/s  ETA 1s")
+    progress.render()
+    progress.set_download("acme/tiny", None)
+    progress.render()
+    redraw = out.getvalue().split("\x1b[2F")[1]
+    assert redraw.endswith("\x1b[2K\n") and "acme/tiny" not in redraw
