@@ -101,18 +101,24 @@ def main() -> None:
 @click.option("--ray-address", default=None, help="Ray cluster to join (--backend ray): auto (default) or HOST:PORT.")
 @click.option("--ray-resource", default=None, metavar="NAME",
               help="--backend ray: each server asks for TP x PP units of this custom resource instead of GPUs/CPUs.")
+@click.option("--prefetch", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Hub models downloaded ahead of the GPUs while others run (0: download only while none runs).")
+@click.option("--delete-weights-after", is_flag=True,
+              help="Delete the weights this run downloaded once a model's last job ends (sweeps larger than the disk).")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @handle_errors
 def run(config_path: str, gpus: str | None, dataset: str, models: str | None, limit: int | None, results_dir: Path,
         logs_dir: Path, fresh: bool, dry_run: bool, max_cpu_servers: int | None, parallel: int | None,
-        backend: str, ray_address: str | None, ray_resource: str | None, verbose: int) -> None:
+        backend: str, ray_address: str | None, ray_resource: str | None, prefetch: int, delete_weights_after: bool,
+        verbose: int) -> None:
     """Run the benchmark (the default command)."""
     _setup_logging(verbose)
     opts = RunOptions(config=load_config(config_path), gpus=_gpu_list(gpus), datasets=dataset,
                       models=[m.strip() for m in models.split(",") if m.strip()] if models else None, limit=limit,
                       results_dir=results_dir, logs_dir=logs_dir, fresh=fresh, dry_run=dry_run,
                       max_cpu_servers=max_cpu_servers, parallel=parallel, backend=backend,
-                      ray_address=ray_address, ray_resource=ray_resource)
+                      ray_address=ray_address, ray_resource=ray_resource, prefetch=prefetch,
+                      delete_weights_after=delete_weights_after)
     if backend != "ray" and (ray_address or ray_resource):
         raise InputError("--ray-address and --ray-resource need --backend ray")
     summary = execute(opts)

@@ -75,6 +75,7 @@ class VllmSettings:
     host: str = LOCALHOST
     port: int | None = None
     max_restarts: int = 2
+    revision: str | None = None      # hub models: branch, tag or commit (default main)
 
     @property
     def gpus_needed(self) -> int:

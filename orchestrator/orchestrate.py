@@ -32,6 +32,7 @@ from .progress import Progress
 from .raybackend import RayBackend
 from .results import load_scores, regrade
 from .signals import ServerGroup, install_signal_handlers
+from .weights import render_weights
 
 log = logging.getLogger(__name__)
 ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
@@ -58,6 +59,8 @@ class RunOptions:
     backend: str = "local"             # local | ray
     ray_address: str | None = None     # --ray-address (backend ray): auto or HOST:PORT
     ray_resource: str | None = None    # --ray-resource: custom resource each CPU server asks for
+    prefetch: int = 1                  # --prefetch N: hub models fetched ahead of the GPUs (0: no overlap)
+    delete_weights_after: bool = False  # --delete-weights-after: drop what this run downloaded after its last job
 
 
 @dataclass
@@ -123,7 +126,8 @@ def open_backend(opts: RunOptions, models: Sequence[ModelConfig]) -> Backend:
     """The backend of ``--backend``: this host (default), or a Ray cluster (joined now; ConfigError if none)."""
     if opts.backend == "ray":
         return RayBackend.connect(opts.ray_address, opts.ray_resource)
-    return LocalBackend(models, opts.gpus, opts.max_cpu_servers or opts.config.max_cpu_servers)
+    return LocalBackend(models, opts.gpus, opts.max_cpu_servers or opts.config.max_cpu_servers,
+                        prefetch=opts.prefetch, delete_weights_after=opts.delete_weights_after)
 
 
 def execute(opts: RunOptions) -> RunSummary:
@@ -134,7 +138,8 @@ def execute(opts: RunOptions) -> RunSummary:
     try:
         if opts.dry_run:
             placements = backend.plan(models, estimated_seconds(opts.results_dir))
-            return RunSummary(run_id="dry-run", plan_text=backend.render(placements))
+            text = "\n".join(t for t in (backend.render(placements), render_weights(models)) if t)
+            return RunSummary(run_id="dry-run", plan_text=text)
         runs = load_datasets(specs, opts.limit or opts.config.num_examples)
         preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
         backend.reserve(opts.logs_dir)

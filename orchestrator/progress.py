@@ -55,6 +55,7 @@ class Progress:
     clock: Callable[[], float] = time.monotonic
     tty: bool | None = None
     models: dict[str, ModelProgress] = field(default_factory=dict)
+    downloads: dict[str, str] = field(default_factory=dict)  # hub repository -> "bytes/total rate ETA"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -91,10 +92,19 @@ class Progress:
             counts[1] += int(correct)
             entry.tokens += tokens
 
+    def set_download(self, label: str, text: str | None) -> None:
+        """Show (or, with None, drop) the line of a download in flight (prefetch.py)."""
+        with self._lock:
+            if text is None:
+                self.downloads.pop(label, None)
+            else:
+                self.downloads[label] = text
+
     def lines(self) -> list[str]:
         now = self.clock()
         with self._lock:
-            return [m.line(now) for m in self.models.values()]
+            return ([m.line(now) for m in self.models.values()]
+                    + [f"{label:<28.28} {'download':<11} {text}" for label, text in self.downloads.items()])
 
     def start(self) -> "Progress":
         period = 1.0 if self.tty else self.interval
@@ -114,6 +124,7 @@ class Progress:
             return
         if self.tty:
             up = f"\x1b[{self._drawn}F" if self._drawn else ""
+            lines += [""] * (self._drawn - len(lines))  # a finished download's line is blanked, not left behind
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
             self.stream.flush()
             self._drawn = len(lines)
