@@ -26,6 +26,7 @@ from .plan import Placement, plan, render_plan
 from .progress import Progress
 from .runner import DatasetRun, ModelOutcome, RunContext, run_model
 from .server import LOCAL_HOSTS
+from .statuswriter import StatusWriter
 
 log = logging.getLogger(__name__)
 ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
@@ -68,6 +69,11 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return all(o.status == "finished" for o in self.outcomes) and not self.interrupted
+
+    @property
+    def exit_code(self) -> int:
+        """0 every model finished, 1 a model failed, 130 interrupted (a signal exits from its handler instead)."""
+        return 130 if self.interrupted else 0 if self.ok else 1
 
 
 def select_models(cfg: RunConfig, names: Sequence[str] | None, parallel: int | None = None) -> list[ModelConfig]:
@@ -186,6 +192,7 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
     servers = ServerGroup()
     install_signal_handlers(lambda: (stop.set(), servers.stop_all()))
     progress = Progress(stream=opts.progress_stream or sys.stderr)
+    status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, sum(len(r.problems) for r in runs))
     ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir, datasets=runs,
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
                      grade=_grader() if opts.grade else None, fresh=opts.fresh)
@@ -200,14 +207,16 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
             return exc
 
     progress.start()
+    status.start()
     try:
         if schedule is not None:
             results = schedule(ctx, placements, stop)
         else:
             results = Scheduler([p.job for p in placements], pool, launch, max_cpu_servers=max_cpu).run(stop)
-    except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
+    except SystemExit as exc:  # a signal: servers are already stopping; keep what the run produced, then exit
         servers.stop_all()
         _finish_interrupted(opts.results_dir, runs, manifest)
+        status.finish("interrupted", exc.code if isinstance(exc.code, int) else 1)
         raise
     finally:
         progress.close()
@@ -216,10 +225,12 @@ def _execute_plan(opts: RunOptions, models: list[ModelConfig], runs: list[Datase
         outcomes = [_outcome(k, results[k], stop.is_set()) for k in by_key]
     except ResultsError:  # the disk: what was written stays; the manifest says the run failed if it still can
         _finish_quietly(manifest, "failed")
+        status.finish("failed", ResultsError.exit_code)
         raise
     summary = RunSummary(run_id=run_id, outcomes=outcomes, manifest=manifest.path, interrupted=stop.is_set())
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
     manifest.finish("interrupted" if stop.is_set() else ("finished" if summary.ok else "failed"))
+    status.finish(manifest.data["status"], summary.exit_code)
     return summary
 
 

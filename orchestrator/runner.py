@@ -111,6 +111,7 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
         else:
             outcome.status, outcome.error = "failed", str(exc)
             log.error("model %s failed: %s", model.key, exc)
+            ctx.progress.note_error(model.key, str(exc))
     finally:
         outcome.seconds = time.monotonic() - started
         ctx.progress.set_status(model.key, outcome.status)
@@ -150,6 +151,7 @@ def _note_restart(ctx: RunContext, model: ModelConfig, outcome: ModelOutcome, ex
     outcome.restarts += 1
     log.warning("model %s: %s (%s); restart %d of %d, resuming from the checkpoint",
                 model.key, what, exc, outcome.restarts, model.vllm.max_restarts)
+    ctx.progress.note_error(model.key, f"{what}: {exc}")
     ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
 
 
@@ -242,6 +244,8 @@ def _count_done(progress: Progress, key: str, store: SeriesStore, problems: Sequ
 def _on_record(progress: Progress, key: str, rec: AnswerRecord) -> None:
     progress.record(key, rec.dataset, correct=rec.verdict == "correct", tokens=rec.completion_tokens,
                     error=rec.error is not None)
+    if rec.error:
+        progress.note_error(key, f"{rec.dataset} {rec.id}: {rec.error}")
 
 
 __all__ = ["DatasetRun", "ModelOutcome", "RunContext", "run_model", "EndpointError", "ServerError"]
