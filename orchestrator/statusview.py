@@ -101,7 +101,7 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 6px} .sub{color:#57606a;margin:0 0 12px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums} .wrap{overflow-x:auto;max-width:100%}
 th,td{padding:5px 8px;border-bottom:1px solid #d8dee4;text-align:right;white-space:nowrap}
-th{background:#f6f8fa} th:first-child,td:first-child{text-align:left} td.err{text-align:left;white-space:normal;
+th{background:#f6f8fa} th:first-child,td:first-child,th:last-child{text-align:left} td.err{text-align:left;white-space:normal;
 max-width:28em;overflow-wrap:anywhere;color:#9a3412;font-size:12px} td.model{font-weight:600}
 .st{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#eaeef2;color:#24292f}
 .st.running{background:#dafbe1;color:#116329} .st.finished{background:#ddf4ff;color:#0550ae}
@@ -155,9 +155,18 @@ def _run_section(run: RunStatus, life: Liveness, now: float) -> str:
         f'<section class="run" data-state="{escape(state)}" data-updated="{float(run.data.get("updated_at") or now)}" '
         f'data-stale="{run.stale_after():.0f}">',
         f"<h2>run {escape(str(run.run_id))} {_state_badge(state, code)}</h2>",
-        f'<p class="meta">{escape(headline(run, life, now))}; updated <span class="age"></span>; '
+        f'<p class="meta">{escape(_meta_line(run, life, now))}<span class="age"></span>; '
         f'<a href="{escape(manifest)}">manifest</a></p>', warn,
         f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>', "</section>"])
+
+
+def _meta_line(run: RunStatus, life: Liveness, now: float) -> str:
+    """The line under a run's title; the age of the last update is counted live by the page's script."""
+    if life.state != "running":
+        return headline(run, life, now) + "; updated "
+    started = float(run.data.get("started_at") or now)
+    return (f"host {run.data.get('host')}, pid {run.data.get('pid')}; started {when(started)}, running for "
+            f"{duration(max(0.0, now - started))}; last update {when(run.data.get('updated_at'))}, ")
 
 
 def render_status_html(runs: Sequence[RunStatus], now: float | None = None) -> str:

@@ -28,6 +28,7 @@ from .status import ENDED, FORMAT, INTERVAL, PAGE, RunStatus, model_state, newes
 from .statusview import render_status_html
 
 log = logging.getLogger(__name__)
+MIN_ELAPSED = 1.0  # seconds of running before a speed and an ETA mean anything
 
 
 class ProgressView(Protocol):
@@ -46,13 +47,15 @@ class ManifestView(Protocol):
 
 def _model_entry(key: str, counts: Mapping[str, Any] | None, facts: Mapping[str, Any], total: int) -> dict:
     counts = counts or {}
-    done, correct, elapsed = int(counts.get("done", 0)), int(counts.get("correct", 0)), counts.get("elapsed", 0.0)
+    done, correct = int(counts.get("done", 0)), int(counts.get("correct", 0))
+    elapsed = float(counts.get("elapsed") or 0.0)
     tokens = int(counts.get("tokens", 0))
     return {"model": key, "state": model_state(counts.get("status")),
             "gpus": facts.get("gpus"), "port": facts.get("port"), "endpoints": facts.get("endpoints"),
             "answered": done, "total": max(int(counts.get("total", 0)), total), "correct": correct,
             "accuracy": correct / done if done else None, "errors": int(counts.get("errors", 0)), "tokens": tokens,
-            "tok_s": tokens / elapsed if elapsed and elapsed > 0 else None, "eta_s": counts.get("eta"),
+            "tok_s": tokens / elapsed if elapsed >= MIN_ELAPSED else None,
+            "eta_s": counts.get("eta") if elapsed >= MIN_ELAPSED else None,
             "restarts": int(counts.get("restarts", 0)), "last_error": counts.get("last_error"),
             "datasets": counts.get("datasets", {}), "details": None}
 
