@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 log = logging.getLogger(__name__)
+ENDED = ("finished", "failed", "interrupted")
 _RESTART = re.compile(r"^(?:restart|resched) (\d+)$")  # the runner's / Ray backend's restart statuses
 
 
@@ -31,6 +32,7 @@ class ModelProgress:
     answered_here: int = 0           # answers received by this run (a resumed checkpoint's are not)
     restarts: int = 0
     last_error: str | None = None
+    ended: float | None = None       # when it finished, failed or was interrupted: its speed stops changing
 
     @property
     def done(self) -> int:
@@ -56,8 +58,8 @@ class ModelProgress:
         return (self.total - self.done) / rate if rate > 0 and self.done < self.total else None
 
     def snapshot(self, now: float) -> dict:
-        """The counters as plain data, with ``elapsed`` seconds since the model started running."""
-        elapsed = (now - self.started) if self.started else 0.0
+        """The counters as plain data, with ``elapsed`` seconds of running (until it ended, if it has)."""
+        elapsed = ((self.ended or now) - self.started) if self.started else 0.0
         return {"model": self.model, "status": self.status, "total": self.total, "done": self.done,
                 "correct": self.correct, "errors": self.errors, "tokens": self.tokens, "elapsed": elapsed,
                 "eta": self.eta(elapsed), "restarts": self.restarts, "last_error": self.last_error,
@@ -92,6 +94,7 @@ class Progress:
             entry.status = status
             if status == "running" and entry.started is None:
                 entry.started = self.clock()
+            entry.ended = self.clock() if status in ENDED else None
             restart = _RESTART.match(status)
             if restart:
                 entry.restarts = max(entry.restarts, int(restart.group(1)))

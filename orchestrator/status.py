@@ -79,11 +79,14 @@ class RunStatus:
 
     data: Mapping[str, Any]
 
-    def __getattr__(self, name: str) -> Any:
-        try:
-            return self.data[name]
-        except KeyError:
-            raise AttributeError(name) from None
+    @property
+    def run_id(self) -> str:
+        return str(self.data.get("run_id"))
+
+    @property
+    def state(self) -> str:
+        """What the run itself last wrote: running, finished, failed or interrupted (see ``liveness``)."""
+        return str(self.data.get("state"))
 
     @property
     def models(self) -> list[Mapping[str, Any]]:
@@ -94,6 +97,7 @@ class RunStatus:
         return max(60.0, 10 * float(self.data.get("interval") or INTERVAL))
 
     def liveness(self, now: float, host: str | None = None) -> Liveness:
+        """Whether the run is going: by its PID on this host (``host``: this machine's name), else by age."""
         if self.data.get("state") in ENDED:
             return Liveness("ended")
         here = host if host is not None else platform.node()

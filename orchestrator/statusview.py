@@ -13,7 +13,7 @@ from html import escape
 from typing import Any, Mapping, Sequence
 
 from .leaderboard.render import DASH, duration, pct
-from .status import Liveness, RunStatus
+from .status import Liveness, RunStatus, runs_to_show
 
 REFRESH_S = 5
 ERROR_CHARS = 70
@@ -85,13 +85,12 @@ def render_status_text(runs: Sequence[RunStatus], results_dir: str, now: float |
     now = time.time() if now is None else now
     if not runs:
         return f"no run has written a status under {results_dir} yet (no run started since this version)\n"
-    lives = [(run, run.liveness(now)) for run in runs]
-    active = [(run, life) for run, life in lives if life.live]
-    if active:
-        blocks = [run_text(run, life, now) for run, life in active]
+    live, latest = runs_to_show(runs, now)
+    if latest is None:
+        blocks = [run_text(run, run.liveness(now), now) for run in live]
         return "\n\n".join("\n".join(block) for block in blocks) + "\n"
-    run, life = lives[-1]
-    return "\n".join([f"no run is active under {results_dir}; the latest:"] + run_text(run, life, now)) + "\n"
+    lines = [f"no run is active under {results_dir}; the latest:"] + run_text(latest, latest.liveness(now), now)
+    return "\n".join(lines) + "\n"
 
 
 # ---------------------------------------------------------------------------------------------------- the page

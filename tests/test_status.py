@@ -86,6 +86,11 @@ def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and
     assert (a["restarts"], a["last_error"], a["errors"]) == (1, "ds q7: HTTP 500", 1)
     assert not [p for p in status.path.parent.iterdir() if p.name.endswith(".tmp")]
 
+    progress.set_status("a", "finished")
+    clock.now += 1000                                     # a finished model's speed stays what it was
+    status.write()
+    assert read(tmp_path)["models"][0]["tok_s"] == pytest.approx(10.0)
+
 
 def test_finish_records_how_the_run_ended_and_models_left_in_the_queue(tmp_path: Path) -> None:
     clock = Clock()
