@@ -60,3 +60,16 @@ def test_regrade_rebuilds_the_page_with_the_new_verdicts(tmp_path: Path) -> None
                          capture_output=True, text=True, timeout=300, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert out.returncode == 0, out.stderr
     assert 'data-v="correct"' in (results / "details" / "m" / "index.html").read_text()
+
+
+def test_only_pages_whose_answers_changed_are_rewritten(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    store(results, rec(0, "correct"), total=2)
+    write_leaderboard(results, load_scores(results))
+    page = results / "details" / "m" / "index.html"
+    page.write_text("kept")                  # newer than the answers: nothing changed since it was written
+    write_leaderboard(results, load_scores(results))
+    assert page.read_text() == "kept"
+    store(results, rec(1, "correct"), total=2)
+    write_leaderboard(results, load_scores(results))
+    assert 'data-v="correct"' in page.read_text() and "q1" in page.read_text()

@@ -93,9 +93,22 @@ def write_model_page(results_dir: Path, model: str) -> Path | None:
 
 
 def write_details_pages(results_dir: Path) -> list[Path]:
-    """Rewrite the page of every model folder under ``results_dir/details``."""
+    """Rewrite the page of every model folder under ``results_dir/details`` whose series changed since its page was
+    written (a results directory of many models is not read whole at the end of every run)."""
     return [_write(Path(results_dir), folder, _views(series))
-            for folder, series in _grouped(Path(results_dir)).items()]
+            for folder, series in _grouped(Path(results_dir)).items() if _stale(series)]
+
+
+def _stale(series: Sequence[SeriesPaths]) -> bool:
+    page = _mtime(series[0].dir / PAGE)
+    return page is None or any((_mtime(f) or 0) >= page for p in series for f in (p.jsonl, p.meta))
+
+
+def _mtime(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------- rendering
