@@ -23,8 +23,8 @@ from .fileio import atomic_write_text
 from .leaderboard import write_model_page
 from .leaderboard.rows import details_link
 from .results.layout import ensure_dir
-from .status import ENDED, FORMAT, INTERVAL, PAGE, RunStatus, model_state, newest_status_files, process_started, \
-    status_path
+from .status import (ENDED, FORMAT, INTERVAL, PAGE, RunStatus, model_state, newest_status_files, process_started,
+                     status_path)
 from .statusview import render_status_html
 
 log = logging.getLogger(__name__)
