@@ -152,11 +152,14 @@ class StatusWriter:
         atomic_write_text(Path(self.results_dir) / PAGE, render_status_html(shown, self.clock()))
 
     def _loop(self) -> None:
+        failing = False
         while not self._stop.wait(self.interval):
             try:
                 self.write()
-            except OrchestratorError as exc:  # a full disk must not kill the run from here; warn and go on
-                log.warning("could not write the run status: %s", exc)
+                failing = False
+            except OrchestratorError as exc:  # a full disk must not kill the run from here: warn once, go on
+                log.log(logging.DEBUG if failing else logging.WARNING, "could not write the run status: %s", exc)
+                failing = True
 
 
 def _write_page_quietly(results_dir: Path, model: str) -> None:
