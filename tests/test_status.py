@@ -252,3 +252,25 @@ def test_status_says_a_run_killed_mid_start_died(ws: Workspace) -> None:
                        capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
     assert died.returncode == 0
     assert "no run is active" in died.stdout and f"died: its process {proc.pid} is gone" in died.stdout
+
+
+def test_a_model_that_ends_gets_its_answers_page_once_and_the_status_links_it(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    progress = Progress(stream=io.StringIO())
+    pages: list[str] = []
+
+    def write_page(model: str) -> None:
+        pages.append(model)
+        (results / "details" / model).mkdir(parents=True, exist_ok=True)
+        (results / "details" / model / "index.html").write_text("answers")
+
+    status = StatusWriter(results, "r1", progress, Facts(results / "m.json", {"a": {}, "b": {}}), {"a": 1, "b": 1},
+                          on_model_end=write_page)
+    progress.set_status("a", "running")
+    status.write()
+    assert pages == [] and read(tmp_path)["models"][0]["details"] is None
+    progress.set_status("a", "finished")
+    status.write()
+    status.write()
+    assert pages == ["a"] and read(tmp_path)["models"][0]["details"] == "details/a/index.html"
+    assert 'href="details/a/index.html"' in (results / "status.html").read_text()
