@@ -73,7 +73,7 @@ class StatusWriter:
     interval: float = INTERVAL
     clock: Callable[[], float] = time.time
     pid: int = field(default_factory=os.getpid)
-    on_model_end: Callable[[str], None] | None = None   # e.g. write that model's details page
+    on_model_end: Callable[[str], object] | None = None   # e.g. write that model's answers page
 
     def __post_init__(self) -> None:
         self.path = status_path(self.results_dir, self.run_id)
@@ -94,7 +94,7 @@ class StatusWriter:
         """The writer of one run: every model of the manifest, the details page rebuilt as each one ends."""
         totals = {key: problems_per_model for key in manifest.model_facts()}
         return cls(Path(results_dir), run_id, progress, manifest, totals,
-                   on_model_end=lambda key: _write_page_quietly(Path(results_dir), key))
+                   on_model_end=lambda key: write_model_page(Path(results_dir), key))
 
     def start(self) -> "StatusWriter":
         self.write()
@@ -160,10 +160,6 @@ class StatusWriter:
             except OrchestratorError as exc:  # a full disk must not kill the run from here: warn once, go on
                 log.log(logging.DEBUG if failing else logging.WARNING, "could not write the run status: %s", exc)
                 failing = True
-
-
-def _write_page_quietly(results_dir: Path, model: str) -> None:
-    write_model_page(results_dir, model)
 
 
 __all__ = ["ManifestView", "ProgressView", "StatusWriter"]
