@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -126,7 +127,7 @@ def run(config_path: str, gpus: str | None, dataset: str, models: str | None, li
         click.echo(summary.plan_text)
         return
     print_summary(summary)
-    sys.exit(130 if summary.interrupted else 0 if summary.ok else 1)
+    sys.exit(summary.exit_code)
 
 
 @main.command("smoke-model")
@@ -173,6 +174,31 @@ def regrade(results_dir: Path, verbose: int) -> None:
     count = regrade_all(results_dir)
     paths = rebuild_leaderboard(results_dir)
     click.echo(f"regraded {count} answer(s); leaderboard: {paths.get('md', results_dir / 'leaderboard.md')}")
+
+
+@main.command()
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--watch", is_flag=True, help="Redraw every --interval seconds until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds (--watch).")
+@handle_errors
+def status(results_dir: Path, watch: bool, interval: float) -> None:
+    """Show the run going on under --results-dir, model by model (or how the last one ended); reads files only."""
+    from .status import load_runs
+    from .statusview import render_status_text
+    if not results_dir.is_dir():
+        raise InputError(f"--results-dir {results_dir}: no such directory; pass the --results-dir of the run")
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            text = render_status_text(load_runs(results_dir), str(results_dir))
+            click.echo(("\x1b[H\x1b[2J" if tty and watch else "") + text, nl=False)
+            if not watch:
+                return
+            if not tty:
+                click.echo("")
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
 
 
 if __name__ == "__main__":  # pragma: no cover

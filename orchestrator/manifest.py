@@ -106,6 +106,11 @@ class Manifest:
         with self._lock:
             self.data["models"].setdefault(model, {}).update(facts)
 
+    def model_facts(self) -> dict[str, dict[str, Any]]:
+        """A copy of what is known of each model so far (port, GPUs and log once its server started)."""
+        with self._lock:
+            return {key: dict(facts) for key, facts in self.data["models"].items()}
+
     def finish(self, status: str) -> None:
         with self._lock:
             self.data["status"] = status

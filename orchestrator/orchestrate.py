@@ -33,6 +33,7 @@ from .raybackend import RayBackend
 from .results import load_scores, regrade
 from .signals import ServerGroup, install_signal_handlers
 from .weights import render_weights
+from .statuswriter import StatusWriter
 
 log = logging.getLogger(__name__)
 ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
@@ -77,6 +78,11 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return all(o.status == "finished" for o in self.outcomes) and not self.interrupted
+
+    @property
+    def exit_code(self) -> int:
+        """0 every model finished, 1 a model failed, 130 interrupted (a signal exits from its handler instead)."""
+        return 130 if self.interrupted else 0 if self.ok else 1
 
 
 def select_models(cfg: RunConfig, names: Sequence[str] | None, parallel: int | None = None) -> list[ModelConfig]:
@@ -169,32 +175,37 @@ def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[Datas
         servers.close()
     install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
+    status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, sum(len(r.problems) for r in runs))
     ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir, datasets=runs,
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
                      grade=record_grader() if opts.grade else None, fresh=opts.fresh)
     progress.start()
+    status.start()
     try:
         results = backend.run(ctx, placements, stop)
-    except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
+    except SystemExit as exc:  # a signal: servers are already stopping; keep what the run produced, then exit
         servers.close()
         _finish_interrupted(opts.results_dir, runs, manifest)
+        status.finish("interrupted", exc.code if isinstance(exc.code, int) else 1)
         raise
     finally:
         progress.close()
         servers.close()  # returns when every server's processes are gone
-    return _summarize(opts, runs, placements, results, stop.is_set(), run_id, manifest)
+    return _summarize(opts, runs, placements, results, stop.is_set(), manifest, status)
 
 
 def _summarize(opts: RunOptions, runs: list[DatasetRun], placements: list[Placement], results: dict[str, object],
-               stopped: bool, run_id: str, manifest: Manifest) -> RunSummary:
+               stopped: bool, manifest: Manifest, status: StatusWriter) -> RunSummary:
     try:
         outcomes = [_outcome(p.job.key, results.get(p.job.key), stopped) for p in placements]
     except ResultsError:  # the disk: what was written stays; the manifest says the run failed if it still can
         _finish_quietly(manifest, "failed")
+        status.finish("failed", ResultsError.exit_code)
         raise
-    summary = RunSummary(run_id=run_id, outcomes=outcomes, manifest=manifest.path, interrupted=stopped)
+    summary = RunSummary(run_id=manifest.data["run_id"], outcomes=outcomes, manifest=manifest.path, interrupted=stopped)
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
     manifest.finish("interrupted" if stopped else ("finished" if summary.ok else "failed"))
+    status.finish(manifest.data["status"], summary.exit_code)
     return summary
 
 

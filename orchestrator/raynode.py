@@ -36,7 +36,7 @@ from .job import DatasetRun, RunContext, record_grader, run_model
 from .plan import Placement, launch_spec
 from .prefetch import fetch_now
 from .prompts import prompt_fingerprint
-from .rayevents import (Answer, Emit, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
+from .rayevents import (Answer, Emit, ErrorNoted, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
                         StatusChanged)
 from .rayplan import multinode_spec
 from .results import SeriesState, settings_hash
@@ -147,6 +147,9 @@ class EventProgress:
 
     def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None:
         """The driver counts each ``Answer`` it appends."""
+
+    def note_error(self, model: str, message: str) -> None:
+        self._emit(ErrorNoted(message))
 
     def set_download(self, label: str, text: str | None) -> None:
         """A download's progress line stays on the node; its status (downloading, weights ok) goes by set_status."""
