@@ -236,7 +236,7 @@ def cluster():
 
 def fake_config(tmp_path: Path, fake_vllm: Path, keys=("fa", "fb"), delay: float = 0.2, parallel: int = 2) -> Path:
     env = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '{delay}'}}"
-    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: org/{k}, env: {env}, startup_timeout: 120}}, "
+    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 120}}, "
                      f"parallel: {parallel}, max_tokens: 8}}\n" for k in keys)
     path = tmp_path / "run.yaml"
     path.write_text(f"model_list: [{', '.join(keys)}]\n{blocks}"

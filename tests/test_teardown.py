@@ -140,7 +140,7 @@ def test_real_vllm_stopped_at_moments_of_its_start_up_leaves_nothing(tiny_spec, 
 
 def fake_config(tmp_path: Path, fake_vllm: Path, delay: float) -> Path:
     env = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '{delay}'}}"
-    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: org/{k}, env: {env}, startup_timeout: 60}}, "
+    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 60}}, "
                      "parallel: 2, max_tokens: 8}\n" for k in ("ta", "tb"))
     path = tmp_path / "run.yaml"
     path.write_text(f"model_list: [ta, tb]\n{blocks}datasets: {{sample-math: {{}}}}\ntemperature: 0.0\n")
