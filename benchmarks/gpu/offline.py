@@ -71,7 +71,8 @@ class OfflineEngine:
                                      stderr=subprocess.STDOUT, env=env, cwd=str(cwd), text=True, bufsize=1,
                                      start_new_session=True)
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump, daemon=True)
+        self._pumping.start()
 
     def _pump(self) -> None:
         assert self.proc.stdout is not None
@@ -122,7 +123,9 @@ class OfflineEngine:
             os.killpg(self.proc.pid, signal.SIGKILL)  # leftovers of the group (engine core, workers)
         except (ProcessLookupError, PermissionError):
             pass
-        self._log.close()
+        self._pumping.join(timeout=5.0)  # the rest of its output reaches the log before it closes
+        if not self._pumping.is_alive():
+            self._log.close()
 
     def __enter__(self) -> "OfflineEngine":
         return self

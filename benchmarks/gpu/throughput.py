@@ -44,7 +44,7 @@ S4_GPU_SHARE = 0.4     # of GPU memory, for the server and for the offline engin
 TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratios
 CLIENTS: dict[str, Callable[[], JsonCodec | None]] = {"requests json": lambda: None, "msgspec codec": MsgspecJson}
 STOP_S = 45.0          # what stopping the server and the offline engine may take, kept free before the deadline
-ENGINE_NAMES = ("EngineCore", "Worker")  # vLLM's process titles of the engine side; the rest is the front end
+ENGINE_NAMES = ("EngineCor", "Worker")  # (process names may be cut at 15 characters)  # vLLM's process titles of the engine side; the rest is the front end
 
 
 def sample_tasks() -> list[str]:
@@ -68,7 +68,10 @@ def s4(p: Profile, dl: Deadline, rec: Recorder) -> None:
         for index, count in enumerate(p.s4_api_servers):
             if not run.fits(index, count):
                 continue
-            run.phase(count, bench=index == 0)
+            try:
+                run.phase(count, bench=index == 0)
+            except Exception as exc:  # noqa: BLE001 -- a variant that cannot start is a finding; the others run
+                rec.failure(f"variant --api-server-count {count}", f"{type(exc).__name__}: {str(exc)[-1500:]}")
     finally:
         run.stop_offline()
     back = wait_memory_back(before, dl.cap(60), gpus=(0,))
@@ -238,12 +241,14 @@ class _S4:
 
 
 class CpuSample:
-    """CPU seconds used during a pass by this process (the client), the server's front end (its API processes:
-    everything of its session but the engine) and its engine; per process as a share of one core."""
+    """CPU seconds used during a pass, as cores (CPU seconds / wall seconds): this process (the client), the
+    server's engine (processes of its session that hold the GPU, or are named like vLLM's engine) and its front end
+    (the rest of its session: the API process or processes); plus the busiest processes one by one."""
 
     def __init__(self, session: int | None) -> None:
         self.session = session
         self.me = psutil.Process()
+        self.gpu_pids = {a["pid"] for a in smi.snapshot().get("apps", [])}
         self.start = self._take()
 
     def _take(self) -> dict[int, tuple[str, float]]:
@@ -260,16 +265,23 @@ class CpuSample:
         found[-1] = ("client", times.user + times.system)
         return found
 
+    def _engine(self, pid: int, name: str) -> bool:
+        return pid in self.gpu_pids or any(e in name for e in ENGINE_NAMES)
+
     def done(self, seconds: float) -> dict[str, Any]:
-        end = self._take()
-        used = {pid: (name, cpu - self.start.get(pid, (name, 0.0))[1]) for pid, (name, cpu) in end.items()}
-        front = [cpu for pid, (name, cpu) in used.items()
-                 if pid != -1 and not any(e in name for e in ENGINE_NAMES)]
-        engine = [cpu for pid, (name, cpu) in used.items() if any(e in name for e in ENGINE_NAMES)]
         wall = max(seconds, 1e-6)
-        return {"client_cores": round(used[-1][1] / wall, 2), "front_end_cores": round(sum(front) / wall, 2),
-                "busiest_front_end_process_cores": round(max(front, default=0.0) / wall, 2),
-                "engine_cores": round(sum(engine) / wall, 2)}
+        used = {pid: (name, (cpu - self.start.get(pid, (name, 0.0))[1]) / wall)
+                for pid, (name, cpu) in self._take().items()}
+        server = {pid: v for pid, v in used.items() if pid != -1}
+        front = [cores for pid, (name, cores) in server.items() if not self._engine(pid, name)]
+        engine = [cores for pid, (name, cores) in server.items() if self._engine(pid, name)]
+        top = sorted(server.items(), key=lambda kv: -kv[1][1])[:6]
+        return {"client_cores": round(used[-1][1], 2), "front_end_cores": round(sum(front), 2),
+                "busiest_front_end_process_cores": round(max(front, default=0.0), 2),
+                "engine_cores": round(sum(engine), 2),
+                "processes": [{"pid": pid, "name": name, "cores": round(cores, 2),
+                               "role": "engine" if self._engine(pid, name) else "front end"}
+                              for pid, (name, cores) in top]}
 
 
 def compare(rec: Recorder) -> None:
