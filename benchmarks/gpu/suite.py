@@ -2,6 +2,7 @@
 
     python3 -m benchmarks.gpu.suite s1 s3b s3a --out DIR [--model /tmp/gpu-model] [--deadline-s 540]
     python3 -m benchmarks.gpu.suite all --out DIR --cpu-dry-run      # the same code on CPU vLLM + a fake nvidia-smi
+    python3 -m benchmarks.gpu.suite s4 --out DIR --s4-prompts 512 --s4-rounds 3 --s4-api-servers 1,4,2
 
 Scenarios: s1 (one GPU, two models in turn), s2 (two GPUs: TP=2 + a TP=1 pair), s3a (SIGKILL + cleanup), s3b (models
 that cannot fit), s4 (throughput). ``--deadline-s`` is the budget of the whole command counted from ``--t0`` (epoch
