@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import logging
 import math
 import os
 import re
@@ -32,13 +33,15 @@ from . import apiserver
 from .endpoints import API_TYPES, default_entries, parse_endpoint
 from .errors import ConfigError
 
+SAMPLING_KEYS = {"samples", "top_p", "seed"}
 TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets", "system_prompt",
-            "request_timeout", "max_retries", "request_delay", "parallel", "max_cpu_servers"}
+            "request_timeout", "max_retries", "request_delay", "parallel", "max_cpu_servers"} | SAMPLING_KEYS
 MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt", "max_tokens", "temperature",
-              "request_delay", "request_timeout", "max_retries", "vllm"}
+              "request_delay", "request_timeout", "max_retries", "vllm"} | SAMPLING_KEYS
 VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
              "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "api_server_count"}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
+log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 MANAGED_PARALLEL = 64
 API_PARALLEL = 4
@@ -142,7 +145,7 @@ class _Builder:
                 if value is not None:
                     return value
             return default
-        return Sampling(
+        return _warn_identical(name, Sampling(
             temperature=pick("temperature", self._opt_float, 0.0, minimum=0.0),
             max_tokens=pick("max_tokens", self._opt_int, 2048, minimum=1),
             system_prompt=pick("system_prompt", self._opt_str, ""),
@@ -151,7 +154,30 @@ class _Builder:
             request_delay=pick("request_delay", self._opt_float, 0.0, minimum=0.0),
             request_timeout=pick("request_timeout", self._opt_float, 600.0, minimum=0.001),
             max_retries=pick("max_retries", self._opt_int, 5, minimum=0),
-        )
+            samples=pick("samples", self._samples, 1),
+            top_p=pick("top_p", self._top_p, None),
+            seed=pick("seed", self._seed, None),
+        ))
+
+    def _samples(self, block: dict, key: str, where: str) -> int | None:
+        value = block.get(key)
+        if value is not None and not isinstance(value, bool) and isinstance(value, int) and value < 1:
+            raise self.fail(where, f"{value} is not a number of samples",
+                            "use 1 (one answer per problem) or more, such as 4 for avg@4 and pass@4")
+        return self._opt_int(block, key, where, minimum=1)
+
+    def _seed(self, block: dict, key: str, where: str) -> int | None:
+        value = block.get(key)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
+            raise self.fail(where, f"expected an integer seed, got {value!r:.60}",
+                            "write a whole number such as 1234 (sample i is asked with seed + i)")
+        return self._opt_int(block, key, where, minimum=0)
+
+    def _top_p(self, block: dict, key: str, where: str) -> float | None:
+        value = self._opt_float(block, key, where, minimum=0.0)
+        if value is not None and not 0.0 < value <= 1.0:
+            raise self.fail(where, f"{value} is out of range", "use a probability mass in (0, 1], such as 0.95")
+        return value
 
     def _endpoints(self, name: str, raw: Any, managed: bool,
                    api_type: str) -> tuple[tuple[Endpoint, ...], list[float]]:
@@ -346,6 +372,15 @@ class _Builder:
             if isinstance(value, (dict, list)) or value is None:
                 raise self.fail(f"{where}.{key}", f"expected a string value, got {_kind(value)}")
         return tuple((k, self._secret(f"{where}.{k}", str(v)) or "") for k, v in raw.items())
+
+
+def _warn_identical(name: str, sampling: Sampling) -> Sampling:
+    """Warn (one line) when k > 1 samples are asked greedily: they will all be the same answer."""
+    if sampling.samples > 1 and sampling.temperature == 0.0:
+        log.warning("%s: samples: %d with temperature 0 asks %d identical greedy answers (seeds do not change a "
+                    "greedy answer); set temperature (e.g. 0.6) and seed for avg@k and pass@k, or samples: 1",
+                    name, sampling.samples, sampling.samples)
+    return sampling
 
 
 def _did_you_mean(word: str, choices: set[str]) -> str:

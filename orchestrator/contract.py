@@ -7,8 +7,11 @@ Nothing here does I/O. Modules talk to each other in these types only:
 * ``Endpoint``     -- an OpenAI-compatible base URL plus key (API models, or a started server); GigaChat's OAuth
   settings (``GigaChatAuth``), extra headers (OpenRouter's ``HTTP-Referer``) and TLS verification ride along.
 * ``Sampling``     -- request settings for one model (client.py).
-* ``Problem``      -- one dataset item (datasets.py).
+* ``Problem``      -- one dataset item (datasets.py); ``with_samples`` makes one per (problem, sample).
 * ``AnswerRecord`` -- one line of ``results/details/<model>/<dataset>.jsonl`` (client.py, results.py).
+
+Samples: with ``Sampling.samples`` = k every problem is asked k times; sample i is a ``Problem`` with ``sample=i``
+whose ``key`` names its checkpoint (the plain id for sample 0, so single-sample series read as before).
 * ``Grade``        -- what the grader says about one response (grading/).
 * ``SeriesScore``  -- the aggregate of one (model, dataset, settings) series (results.py, leaderboard.py).
 """
@@ -125,6 +128,13 @@ class Sampling:
     request_delay: float = 0.0
     request_timeout: float = 600.0
     max_retries: int = 5
+    samples: int = 1                 # answers per problem (k); not in the settings hash: raising it adds samples
+    top_p: float | None = None
+    seed: int | None = None          # sample i is asked with seed + i
+
+    def seed_of(self, sample: int) -> int | None:
+        """The seed that sample ``sample`` is asked with (``None``: the server's own randomness)."""
+        return None if self.seed is None else self.seed + sample
 
 
 @dataclass(frozen=True)
@@ -169,6 +179,24 @@ class Problem:
     task: str
     reference: str
     tolerance: float | None = None
+    sample: int = 0
+
+    @property
+    def key(self) -> str:
+        """The checkpoint key of this (problem, sample): see ``answer_key``."""
+        return answer_key(self.id, self.sample)
+
+
+def answer_key(problem_id: str, sample: int) -> str:
+    """The checkpoint key of one answer: the problem id for sample 0 (as before samples existed), else ``id#i``."""
+    return problem_id if sample == 0 else f"{problem_id}#{sample}"
+
+
+def with_samples(problems: Sequence[Problem], samples: int) -> list[Problem]:
+    """Every problem ``samples`` times (``sample`` = 0..k-1), problem by problem."""
+    if samples <= 1:
+        return list(problems)
+    return [dataclasses.replace(p, sample=i) for p in problems for i in range(samples)]
 
 
 @dataclass(frozen=True)
@@ -244,6 +272,12 @@ class AnswerRecord:
     tolerance: float | None = None
     approximate: bool = False
     timestamp: float = 0.0
+    sample: int = 0               # which of the k samples (0 in series written before samples existed)
+    seed: int | None = None       # the seed it was asked with
+
+    @property
+    def key(self) -> str:
+        return answer_key(self.id, self.sample)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -278,6 +312,8 @@ class SeriesScore:
     prompt_tokens: int
     completion_tokens: int
     eval_seconds: float
+    samples: int = 1
+    outcomes: tuple["ProblemOutcome", ...] = ()   # per problem with all its samples answered, in dataset order
 
     @property
     def complete(self) -> bool:
@@ -285,4 +321,18 @@ class SeriesScore:
 
     @property
     def accuracy(self) -> float:
-        return self.correct / self.total if self.total else 0.0
+        """avg@k over all problems (k = 1: correct / total)."""
+        return self.correct / (self.total * self.samples) if self.total else 0.0
+
+
+@dataclass(frozen=True)
+class ProblemOutcome:
+    """One problem's k samples: how many were correct, and the credit of the majority answer (maj@k).
+
+    ``majority`` is 1 when the correct answer's cluster is the largest, 1/m when it ties with m-1 others, else 0.
+    """
+
+    id: str
+    samples: int
+    correct: int
+    majority: float

@@ -19,7 +19,7 @@ from typing import Any, Callable, Protocol, Sequence
 
 from .client import ChatClient, Checkpoint, run_series
 from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
-                       public_url, redact_command)
+                       public_url, redact_command, with_samples)
 from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerStartError
 from .grading import grade
 from .prompts import build_messages, prompt_fingerprint
@@ -129,7 +129,7 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
     outcome = ModelOutcome(model=model.key, status="running")
     started = time.monotonic()
     ctx.progress.set_status(model.key, "starting" if spec else "running")
-    ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets))
+    ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets) * model.sampling.samples)
     try:
         if spec is None:
             outcome.scores = _run_datasets(ctx, model, _pick_endpoint(model), alive=None, context_len=None)
@@ -194,7 +194,7 @@ def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | No
     scores = []
     for run in ctx.datasets:
         store = open_store(ctx, model, run)
-        if store.missing(run.problems):
+        if store.missing(with_samples(run.problems, model.sampling.samples)):
             return None
         count_done(ctx.progress, model.key, store, run.problems)
         scores.append(store.score())

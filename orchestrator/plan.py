@@ -119,6 +119,19 @@ def _next_port(candidates: Iterator[int], key: str) -> int:
                         "widen the range or free ports") from None
 
 
+# vLLM's CPU build kills its engine when a seeded request's prefill is chunked (its CPU torch.Generator cannot
+# rewind: "CPU Generator does not use offset"); without chunked prefill every prompt is prefilled whole.
+CPU_SEEDED_ARGS = ("--no-enable-chunked-prefill",)
+
+
+def seeded_cpu_args(model: ModelConfig, gpus: tuple[int, ...]) -> tuple[str, ...]:
+    """``CPU_SEEDED_ARGS`` for a seeded model on a CPU server, unless its args set chunked prefill themselves."""
+    args = model.vllm.args if model.vllm is not None else ()
+    if gpus or model.sampling.seed is None or any("chunked-prefill" in a for a in args):
+        return ()
+    return CPU_SEEDED_ARGS
+
+
 def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: str) -> ServerSpec | None:
     """The server of a managed model as planned (``None`` for an API model): ``launch_spec`` finishes it."""
     v = model.vllm
@@ -127,8 +140,9 @@ def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: st
     return ServerSpec(name=model.key, model=v.model, served_name=model.model_name, gpus=gpus, port=port, host=v.host,
                       tensor_parallel_size=v.tensor_parallel_size, pipeline_parallel_size=v.pipeline_parallel_size,
                       max_model_len=v.max_model_len, gpu_memory_utilization=v.gpu_memory_utilization,
-                      args=tuple(v.args), env=tuple(v.env), python=v.python or python,
-                      startup_timeout=v.startup_timeout, api_server_count=v.api_server_count)
+                      args=tuple(v.args) + seeded_cpu_args(model, gpus), env=tuple(v.env),
+                      python=v.python or python, startup_timeout=v.startup_timeout,
+                      api_server_count=v.api_server_count)
 
 
 def launch_spec(placement: Placement, gpus: tuple[int, ...], cores: Sequence[int] | None = None) -> ServerSpec | None:

@@ -24,7 +24,7 @@ from typing import Any, Iterator, Mapping, Sequence
 
 from pathlib import Path
 
-from .contract import AnswerRecord, ModelConfig
+from .contract import AnswerRecord, ModelConfig, with_samples
 from .errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
 from .job import Checkpoint, ModelOutcome, RunContext, count_done, on_record, open_store, run_model
 from .plan import Placement
@@ -216,7 +216,8 @@ class JobDriver:
         outcome = ModelOutcome(model=self.key, status="running")
         began = time.monotonic()
         self.ctx.progress.set_status(self.key, "waiting")
-        self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets))
+        self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets)
+                                    * self.model.sampling.samples)
         stores = {run.spec.name: open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
         try:
             self._attempts(outcome, stores)
@@ -265,8 +266,9 @@ class JobDriver:
         for run in self.ctx.datasets:
             store = stores[run.spec.name]
             count_done(self.ctx.progress, self.key, store, run.problems)
-            missing = {p.id for p in store.missing(run.problems)}
-            done[run.spec.name] = frozenset(p.id for p in run.problems if p.id not in missing)
+            wanted = with_samples(run.problems, self.model.sampling.samples)
+            missing = {p.key for p in store.missing(wanted)}
+            done[run.spec.name] = frozenset(p.key for p in wanted if p.key not in missing)
         return done
 
     def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Checkpoint], attempt: int) -> NodeJob:

@@ -73,8 +73,8 @@ class NodeJob:
 class ProxyStore:
     """The part of ``SeriesStore`` that ``run_series`` uses; ``append`` sends the record to the driver instead.
 
-    It knows the ids the driver had answered when the attempt began and every id answered since, so an id is never
-    sent twice; the driver's store deduplicates again (it is the one that writes)."""
+    It knows the answer keys (``Problem.key``: the id for sample 0) the driver had answered when the attempt began
+    and every one answered since, so an answer is never sent twice; the driver's store deduplicates again."""
 
     def __init__(self, model_key: str, dataset: str, digest: str, done: frozenset[str], emit: Emit) -> None:
         self.model_key, self.dataset, self.settings_hash = model_key, dataset, digest
@@ -84,16 +84,16 @@ class ProxyStore:
 
     def missing(self, problems: Sequence[Problem]) -> list[Problem]:
         with self._lock:
-            return [p for p in problems if p.id not in self._done]
+            return [p for p in problems if p.key not in self._done]
 
     def append(self, rec: AnswerRecord) -> bool:
         if rec.settings_hash != self.settings_hash:
             raise ResultsError(f"record {rec.id!r} has settings {rec.settings_hash!r}, series {self.settings_hash!r}")
         with self._lock:
-            if rec.id in self._done:
+            if rec.key in self._done:
                 return False
             if rec.error is None:
-                self._done.add(rec.id)
+                self._done.add(rec.key)
             self._state.absorb(rec)
         self._emit(Answer(self.dataset, rec.to_dict()))
         return True

@@ -6,6 +6,9 @@ answer, no final answer, a response cut off at the token limit, an API error). T
 whose final answer is not a plain integer, every response without an answer marker, every response with several
 differing answer lines, every non-empty response the grader found no answer in, and random samples of the rest;
 each was read by hand (the end of the response against the reference and, where needed, the task).
+Labelled by the grader's author while building it, so not blind. Three labels (#35 of GigaChat-Max 20250410_000532,
+gpt-4o 20250408_074210 and gpt-4o 20250408_115501: 172 cm for 1.72 m, the unit in the sentence before) were added
+later, after the stated-unit rule changed their verdict; read by hand, also not blind.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ CORRECT: dict[str, list[int]] = {
         19, 34, 58, 62, 100, 149
     ],
     'GigaChat-Max/details_20250410_000532__blob_679adcebb6.json': [
-        10, 31, 32, 62, 98, 105, 127, 149, 163, 187
+        10, 31, 32, 35, 62, 98, 105, 127, 149, 163, 187
     ],
     'gpt-4o-mini/details_20250408_073159__blob_d796b439c3.json': [
         6, 20, 28, 32, 35, 43, 51, 58, 62, 66, 79, 84, 85, 97, 98, 104, 144, 149, 153
@@ -32,10 +35,10 @@ CORRECT: dict[str, list[int]] = {
         15, 28, 32, 34, 35, 43, 58, 62, 77, 84, 97, 104, 105, 140, 144, 149, 161, 170, 171
     ],
     'gpt-4o/details_20250408_074210__blob_e9d5cad1dc.json': [
-        0, 1, 19, 20, 30, 32, 34, 58, 62, 77, 80, 98, 143, 148, 149, 170
+        0, 1, 19, 20, 30, 32, 34, 35, 58, 62, 77, 80, 98, 143, 148, 149, 170
     ],
     'gpt-4o/details_20250408_115501__blob_4a478c853b.json': [
-        20, 31, 32, 34, 58, 62, 75, 78, 83, 90, 96, 105, 149, 164, 166, 189
+        20, 31, 32, 34, 35, 58, 62, 75, 78, 83, 90, 96, 105, 149, 164, 166, 189
     ],
     'gpt-4o/details_20250409_235721__blob_9df4eb40dc.json': [
         20, 32, 34, 35, 40, 58, 62, 75, 96, 97, 136, 149, 163, 164, 187
@@ -116,18 +119,60 @@ INCORRECT: dict[str, list[int]] = {
 
 # Labels where this grader disagrees, and why the label is what it is.
 NOTES: dict[tuple[str, int], str] = {
-    ('GigaChat-2-Max/details_20250409_235721__blob_81432a1f02.json', 35):
-        'gives 172 (centimetres, said in the sentence before the answer line) for 1.72 m: right',
     ('GigaChat-2-Pro/details_20250409_235721__blob_37aa888ffe.json', 19):
         'the reference 0.64 is the list {0, 64} with its comma made a point (the task asks for all variants)',
     ('GigaChat-2/details_20250410_000342__blob_277d4cd51a.json', 19):
         'the reference 0.64 is the list {0, 64} with its comma made a point (the task asks for all variants)',
     ('gpt-4o/details_20250408_074210__blob_e9d5cad1dc.json', 19):
         'the reference 0.64 is the list {0, 64} with its comma made a point (the task asks for all variants)',
-    ('gpt-4o/details_20250409_235721__blob_9df4eb40dc.json', 35):
-        'gives 172 (centimetres, said in the sentence before the answer line) for 1.72 m: right',
 }
 
 LABELS: list[tuple[str, int, str]] = sorted(
     [(f, i, "c") for f, idx in CORRECT.items() for i in idx]
     + [(f, i, "i") for f, idx in INCORRECT.items() for i in idx])
+
+# A blind sample: 40 answers drawn at random (random.Random(1717).sample of the non-empty answers not in LABELS, in
+# load_upstream order) and labelled by the issue-17 developer from the end of each response and the reference,
+# without seeing the grader's verdicts. Most are plain integers: it checks the easy majority, not hard formats.
+BLIND: list[tuple[str, int, str]] = [
+    ('GigaChat-2-Pro/details_20250409_235721__blob_37aa888ffe.json', 83, 'c'),
+    ('GigaChat-Max/details_20250410_000532__blob_679adcebb6.json', 50, 'i'),
+    ('GigaChat-Max/details_20250410_000532__blob_679adcebb6.json', 11, 'c'),
+    ('GigaChat-2-Max/details_20250409_235721__blob_81432a1f02.json', 128, 'i'),
+    ('GigaChat-2/details_20250410_000342__blob_277d4cd51a.json', 118, 'i'),
+    ('gpt-4o-mini/details_20250408_073159__blob_d796b439c3.json', 152, 'i'),
+    ('GigaChat-Max/details_20250410_000532__blob_679adcebb6.json', 33, 'i'),
+    ('gpt-4o-mini/details_20250408_115501__blob_eaeb6c9734.json', 156, 'i'),
+    ('GigaChat-2-Pro/details_20250409_235721__blob_37aa888ffe.json', 14, 'i'),
+    ('gpt-4o-mini/details_20250408_073159__blob_d796b439c3.json', 118, 'i'),
+    ('gpt-4o/details_20250408_074210__blob_e9d5cad1dc.json', 5, 'c'),
+    ('gpt-4o-mini/details_20250408_073159__blob_d796b439c3.json', 184, 'i'),
+    ('gpt-4o/details_20250409_235721__blob_9df4eb40dc.json', 112, 'i'),
+    ('gpt-4o/details_20250409_235721__blob_9df4eb40dc.json', 102, 'i'),
+    ('gpt-4o-mini/details_20250409_235721__blob_8376e25134.json', 114, 'i'),
+    ('gpt-4o-mini/details_20250409_235721__blob_8376e25134.json', 111, 'i'),
+    ('gpt-4o/details_20250408_115501__blob_4a478c853b.json', 40, 'i'),
+    ('GigaChat-2-Pro/details_20250409_235721__blob_37aa888ffe.json', 111, 'i'),
+    ('gpt-4o/details_20250408_115501__blob_4a478c853b.json', 7, 'i'),
+    ('gpt-4o/details_20250409_235721__blob_9df4eb40dc.json', 174, 'i'),
+    ('gpt-4o/details_20250409_235721__blob_9df4eb40dc.json', 36, 'i'),
+    ('GigaChat-2/details_20250410_000342__blob_277d4cd51a.json', 65, 'i'),
+    ('o3-mini-2025-01-31/details_20250408_083654__blob_f614b65ebd.json', 155, 'i'),
+    ('gpt-4o-mini/details_20250408_072833__blob_3d94eda254.json', 4, 'i'),
+    ('gpt-4o/details_20250409_235721__blob_9df4eb40dc.json', 122, 'i'),
+    ('o3-mini-2025-01-31/details_20250408_083654__blob_f614b65ebd.json', 90, 'c'),
+    ('GigaChat-2/details_20250410_000342__blob_277d4cd51a.json', 4, 'i'),
+    ('GigaChat-2/details_20250410_000342__blob_277d4cd51a.json', 9, 'i'),
+    ('GigaChat-2-Pro/details_20250409_235721__blob_37aa888ffe.json', 75, 'c'),
+    ('gpt-4o-mini/details_20250408_073159__blob_d796b439c3.json', 160, 'i'),
+    ('GigaChat-2-Max/details_20250409_235721__blob_81432a1f02.json', 65, 'i'),
+    ('gpt-4o-mini/details_20250408_073159__blob_d796b439c3.json', 169, 'i'),
+    ('GigaChat-Max/details_20250410_000532__blob_679adcebb6.json', 94, 'i'),
+    ('gpt-4o-mini/details_20250409_235721__blob_8376e25134.json', 88, 'i'),
+    ('gpt-4o-mini/details_20250408_073159__blob_d796b439c3.json', 139, 'i'),
+    ('GigaChat-2-Pro/details_20250409_235721__blob_37aa888ffe.json', 130, 'i'),
+    ('gpt-4o/details_20250408_115501__blob_4a478c853b.json', 89, 'i'),
+    ('GigaChat-2-Max/details_20250409_235721__blob_81432a1f02.json', 10, 'i'),
+    ('GigaChat-Max/details_20250410_000532__blob_679adcebb6.json', 28, 'i'),
+    ('GigaChat-2-Pro/details_20250409_235721__blob_37aa888ffe.json', 153, 'i'),
+]

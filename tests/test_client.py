@@ -20,7 +20,7 @@ import requests
 from orchestrator.client import ChatClient, clamp_from_message, run_series, split_reasoning
 from orchestrator.client.jsoncodec import MsgspecJson, StdlibJson
 from orchestrator.client.ratelimit import RateLimiter
-from orchestrator.contract import Endpoint, Grade, Problem, Sampling
+from orchestrator.contract import AnswerRecord, Endpoint, Grade, Problem, Sampling
 from orchestrator.errors import EndpointError, GradingError, ServerDiedError
 from orchestrator.results import SeriesStore
 
@@ -605,3 +605,48 @@ def test_a_request_that_keeps_failing_is_asked_only_twice(serve, tmp_path):
     srv = serve(default=error(400, "never"))
     score = run_series(problems(2), client(srv.url), new_store(tmp_path, 2), messages_for, parallel=1)
     assert score.answered == 0 and len(srv.chats()) == 4
+
+
+# -- k samples per problem ----------------------------------------------------------------------------------------
+def seeded(body: dict) -> Reply:
+    """Like vLLM: choice i of n answers with the request's seed + i; usage covers every choice."""
+    n = body.get("n", 1)
+    choices = [{"index": i, "message": {"role": "assistant", "content": f"ОТВЕТ: {body['seed'] + i}"},
+                "finish_reason": "stop"} for i in reversed(range(n))]       # out of order: sorted by index
+    return Reply(body={"choices": choices, "usage": {"prompt_tokens": 5, "completion_tokens": 3 * n + 1}})
+
+
+def test_a_managed_server_gets_a_problems_missing_samples_in_one_request_with_n(serve, tmp_path) -> None:
+    srv = serve(default=seeded)
+    sampling = Sampling(samples=3, seed=10, temperature=0.7, top_p=0.9, max_tokens=64)
+    store = SeriesStore(tmp_path, "m", "ds", HASH, meta={"total": 2, "sampling": {"samples": 3}})
+    store.append(AnswerRecord(id="p1", dataset="ds", model="m", task="t", reference="4", sample=1,
+                              response="ОТВЕТ: 11", settings_hash=HASH))            # checkpointed already
+    problems = [Problem(id=f"p{i}", dataset="ds", domain="math", task="t", reference="4") for i in (1, 2)]
+    with client(srv.url, sampling=sampling, alive=lambda: True) as c:
+        run_series(problems, c, store, lambda p: MESSAGES, parallel=2)
+    asked = sorted((b["body"].get("n", 1), b["body"]["seed"], b["body"]["top_p"]) for b in srv.chats())
+    assert asked == [(1, 10, 0.9), (1, 12, 0.9), (3, 10, 0.9)]      # p1: samples 0 and 2 apart; p2: n = 3
+    recs = {(r.id, r.sample): r for r in store.records()}
+    assert {k: (r.seed, r.response) for k, r in recs.items()} == {
+        ("p1", 0): (10, "ОТВЕТ: 10"), ("p1", 1): (None, "ОТВЕТ: 11"), ("p1", 2): (12, "ОТВЕТ: 12"),
+        ("p2", 0): (10, "ОТВЕТ: 10"), ("p2", 1): (11, "ОТВЕТ: 11"), ("p2", 2): (12, "ОТВЕТ: 12")}
+    assert [recs[("p2", i)].completion_tokens for i in range(3)] == [4, 3, 3]   # 10 tokens shared out
+
+
+def test_an_api_model_gets_one_request_per_sample_and_never_n(serve, tmp_path) -> None:
+    srv = serve(default=seeded)
+    store = SeriesStore(tmp_path, "m", "ds", HASH, meta={"total": 1, "sampling": {"samples": 4}})
+    with client(srv.url, sampling=Sampling(samples=4, seed=0, temperature=0.7)) as c:
+        run_series([PROBLEM], c, store, lambda p: MESSAGES, parallel=4)
+    assert sorted(b["body"]["seed"] for b in srv.chats()) == [0, 1, 2, 3]
+    assert all("n" not in b["body"] for b in srv.chats())
+    assert sorted(r.response for r in store.records()) == [f"ОТВЕТ: {i}" for i in range(4)]
+
+
+def test_a_reply_with_too_few_choices_is_an_error_record_for_every_sample(serve) -> None:
+    srv = serve(default=ok())
+    problems = [Problem(id="p", dataset="ds", domain="math", task="t", reference="4", sample=i) for i in range(2)]
+    with client(srv.url, alive=lambda: True) as c:
+        recs = c.ask_samples(problems, MESSAGES, HASH)
+    assert [r.sample for r in recs] == [0, 1] and all("n=2" in (r.error or "") for r in recs)

@@ -20,7 +20,8 @@ def test_the_set_is_large_and_covers_every_group() -> None:
     groups = collections.Counter(c.group for c in CASES)
     assert len(CASES) >= 200
     assert set(groups) == {"extraction", "russian-formats", "exact", "approximate", "near-misses", "structures",
-                           "text", "units", "adversarial"}
+                           "text", "units", "adversarial", "split-answers", "magnitudes", "unit-words",
+                           "stated-unit"}
     assert min(groups.values()) >= 10
 
 

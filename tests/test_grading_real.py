@@ -5,7 +5,7 @@ import collections
 
 import pytest
 
-from grading_real_labels import LABELS
+from grading_real_labels import BLIND, LABELS
 from grading_upstream import UpstreamAnswer, available, load_upstream
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, grade_many
@@ -47,3 +47,15 @@ def test_agreement_with_hand_labels(graded: dict[tuple[str, int], Grade]) -> Non
     agreement = 1 - (len(false_pos) + len(false_neg)) / len(LABELS)
     assert agreement >= 0.99, f"false positives {false_pos}, false negatives {false_neg}"
     assert len(false_pos) <= 1
+
+
+def test_the_blind_sample_is_disjoint_from_the_labels_and_points_at_real_answers(upstream: list[UpstreamAnswer]) -> None:
+    keys = {a.key for a in upstream}
+    labelled = {(f, i) for f, i, _ in LABELS}
+    assert len(BLIND) == 40 and len({(f, i) for f, i, _ in BLIND}) == 40
+    assert all((f, i) in keys and (f, i) not in labelled and label in ("c", "i") for f, i, label in BLIND)
+
+
+def test_agreement_with_the_blind_sample(graded: dict[tuple[str, int], Grade]) -> None:
+    wrong = [(f, i) for f, i, label in BLIND if (graded[(f, i)].verdict == "correct") != (label == "c")]
+    assert not wrong, f"grader and blind labels differ on {wrong}"

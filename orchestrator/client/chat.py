@@ -120,14 +120,13 @@ class ChatClient:
 
         Raises ``ServerDiedError`` when the managed server (``alive``) is dead.
         """
-        rec = AnswerRecord(id=problem.id, dataset=problem.dataset, model=self.model_name, task=problem.task,
-                           reference=problem.reference, settings_hash=settings_hash, domain=problem.domain,
-                           tolerance=problem.tolerance)
+        rec = self._record(problem, settings_hash)
         turn = next(self._turn)
         max_tokens, prompt_tokens, rec.error = self._budget(messages, self.endpoints[turn % len(self.endpoints)])
         rec.prompt_tokens = prompt_tokens or 0
         if rec.error is None:
-            data, rec.error, rec.latency_s = self._exchange(self._payload(messages, max_tokens), turn, prompt_tokens)
+            payload = self._payload(messages, max_tokens, rec.seed)
+            data, rec.error, rec.latency_s = self._exchange(payload, turn, prompt_tokens)
             if data is not None:
                 _fill(rec, data)
             if rec.error != HALTED:
@@ -135,9 +134,46 @@ class ChatClient:
         rec.timestamp = time.time()
         return rec
 
-    def _payload(self, messages: list[dict], max_tokens: int) -> dict[str, Any]:
+    @property
+    def managed(self) -> bool:
+        """Whether this client asks a managed vLLM server (``alive`` given): it takes ``n`` > 1 (``ask_samples``)."""
+        return self._alive is not None
+
+    def ask_samples(self, problems: Sequence[Problem], messages: list[dict], settings_hash: str) -> list[AnswerRecord]:
+        """Consecutive samples of one problem in one request with ``n`` = len(problems) and the first one's seed.
+
+        vLLM seeds the i-th of ``n`` choices with seed + i, so each answer is the one its own request would get.
+        Usage covers all choices: completion tokens are split evenly (the remainder to the first ones).
+        """
+        if len(problems) == 1:
+            return [self.ask(problems[0], messages, settings_hash)]
+        recs = [self._record(p, settings_hash) for p in problems]
+        turn = next(self._turn)
+        max_tokens, prompt_tokens, error = self._budget(messages, self.endpoints[turn % len(self.endpoints)])
+        data, latency = None, 0.0
+        if error is None:
+            payload = {**self._payload(messages, max_tokens, recs[0].seed), "n": len(recs)}
+            data, error, latency = self._exchange(payload, turn, prompt_tokens)
+        if data is not None:
+            data, error = _in_order(data, len(recs))
+        for index, rec in enumerate(recs):
+            rec.prompt_tokens, rec.error, rec.latency_s, rec.timestamp = prompt_tokens or 0, error, latency, time.time()
+            if data is not None:
+                _fill(rec, data, index, len(recs))
+            self._note(rec)
+        return recs
+
+    def _record(self, problem: Problem, settings_hash: str) -> AnswerRecord:
+        return AnswerRecord(id=problem.id, dataset=problem.dataset, model=self.model_name, task=problem.task,
+                            reference=problem.reference, settings_hash=settings_hash, domain=problem.domain,
+                            tolerance=problem.tolerance, sample=problem.sample,
+                            seed=self.sampling.seed_of(problem.sample))
+
+    def _payload(self, messages: list[dict], max_tokens: int, seed: int | None = None) -> dict[str, Any]:
+        """One request's body; several samples in one request: ``ask_samples``."""
+        optional = {k: v for k, v in (("top_p", self.sampling.top_p), ("seed", seed)) if v is not None}
         return {**self._extra, "model": self.model_name, "messages": messages,
-                "temperature": self.sampling.temperature, "max_tokens": max_tokens}
+                "temperature": self.sampling.temperature, "max_tokens": max_tokens, **optional}
 
     def _exchange(self, payload: dict[str, Any], turn: int,
                   prompt_tokens: int | None) -> tuple[Mapping[str, Any] | None, str | None, float]:
@@ -315,12 +351,22 @@ def _json(resp: requests.Response, codec: JsonCodec | None = None) -> Any:
         return None
 
 
-def _fill(rec: AnswerRecord, data: Mapping[str, Any]) -> None:
-    choice = data["choices"][0]
+def _in_order(data: Mapping[str, Any], n: int) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The reply with its ``n`` choices sorted by index, or an error when it has not ``n`` choices with a message."""
+    choices = data.get("choices") or []
+    if len(choices) != n or not all(isinstance(c, Mapping) and isinstance(c.get("message"), Mapping) for c in choices):
+        return None, f"asked for n={n} choices in one request, got {len(choices)} usable ones"
+    return {**data, "choices": sorted(choices, key=lambda c: c.get("index", 0))}, None
+
+
+def _fill(rec: AnswerRecord, data: Mapping[str, Any], index: int = 0, of: int = 1) -> None:
+    """Fill ``rec`` from choice ``index`` of ``of``; usage is shared: completion tokens split evenly."""
+    choice = data["choices"][index]
     message = choice["message"]
     content = message.get("content") or ""
     reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
     rec.response, rec.reasoning = split_reasoning(content, reasoning)
     rec.finish_reason = choice.get("finish_reason")
-    prompt, rec.completion_tokens = usage_tokens(data)
+    prompt, completion = usage_tokens(data)
+    rec.completion_tokens = completion // of + (index < completion % of)
     rec.prompt_tokens = prompt if prompt is not None else rec.prompt_tokens

@@ -3,8 +3,15 @@
 HTTP workers only ask; a small grading pool grades each answer and appends it to the store (so each line is final),
 with backpressure: at most ``parallel`` answers wait for grading. The first failure (dead server, endpoint failing
 again and again, disk error, grader error) stops new requests; answers in flight are still stored, then it is
-raised. Problems whose request failed (an error record) are asked once more at the end of the series. ``stop`` ends the series early without an error (also when the caller then tears the server down). Evaluation time is added to the series' meta and its
-markdown rewritten in every case.
+raised. Problems whose request failed (an error record) are asked once more at the end of the series. ``stop``
+ends the series early without an error (also when the caller then tears the server down). Evaluation time is added
+to the series' meta and its markdown rewritten in every case.
+
+Samples: with ``Sampling.samples`` = k each problem is asked k times, sample i with seed + i, and each (problem,
+sample) is its own checkpoint: a resumed run asks only the samples still missing. A managed vLLM server gets the
+consecutive missing samples of a problem in one request with ``n`` (vLLM seeds choice i with seed + i, so the
+answers are those of one request per sample; benchmarks/samples_requests.py measures the two); API models, many of
+which reject ``n``, get one request per sample.
 """
 from __future__ import annotations
 
@@ -15,7 +22,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from typing import Callable, Protocol, Sequence
 
-from ..contract import AnswerRecord, Grade, Problem, SeriesScore
+from ..contract import AnswerRecord, Grade, Problem, SeriesScore, with_samples
 from ..errors import ResultsError, ServerDiedError
 from .chat import HALTED, ChatClient
 
@@ -53,17 +60,18 @@ class _SeriesRun:
         self.parallel = max(1, parallel)
         self.abort = threading.Event()
         self.failure: BaseException | None = None
-        self.todo: queue.SimpleQueue[Problem] = queue.SimpleQueue()
+        self.todo: queue.SimpleQueue[list[Problem]] = queue.SimpleQueue()
         self.backlog = threading.BoundedSemaphore(self.parallel)
         self.graders = ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="grade")
         client.halted = self._halted  # a request waiting for its rate-limited start gives up when the series stops
         self._lock = threading.Lock()
 
     def run(self, problems: Sequence[Problem]) -> None:
-        for problem in problems:
-            self.todo.put(problem)
+        batches = sample_runs(problems) if self.client.managed else [[p] for p in problems]
+        for batch in batches:
+            self.todo.put(batch)
         workers = [threading.Thread(target=self._worker, name=f"ask-{i}", daemon=True)
-                   for i in range(min(self.parallel, len(problems)))]
+                   for i in range(min(self.parallel, len(batches)))]
         try:
             for worker in workers:
                 worker.start()
@@ -92,17 +100,19 @@ class _SeriesRun:
         try:
             while not self._halted():
                 try:
-                    problem = self.todo.get_nowait()
+                    batch = self.todo.get_nowait()
                 except queue.Empty:
                     return
-                self._ask(problem)  # request_delay is the client's: one start per delay for all workers
+                # request_delay is the client's: one start per delay for all workers
+                for rec in self.client.ask_samples(batch, self.messages_for(batch[0]), self.store.settings_hash):
+                    self._hand_over(rec)
         except BaseException as exc:  # a dead server, a bug: stop the series and re-raise it in the caller
             self._fail(exc)
         finally:
             self.client.release_session()
 
-    def _ask(self, problem: Problem) -> None:
-        rec = self.client.ask(problem, self.messages_for(problem), self.store.settings_hash)
+    def _hand_over(self, rec: AnswerRecord) -> None:
+        """Queue ``rec`` for grading and storing (waits while ``parallel`` answers are waiting already)."""
         if rec.error == HALTED:  # the series is stopping: the problem stays missing, asked on resume
             return
         self.backlog.acquire()
@@ -128,11 +138,24 @@ class _SeriesRun:
             self.backlog.release()
 
 
+def sample_runs(problems: Sequence[Problem]) -> list[list[Problem]]:
+    """``problems`` cut into runs of consecutive samples of one problem (what one request with ``n`` can ask)."""
+    runs: list[list[Problem]] = []
+    for p in problems:
+        last = runs[-1][-1] if runs else None
+        if last is not None and last.id == p.id and last.dataset == p.dataset and p.sample == last.sample + 1:
+            runs[-1].append(p)
+        else:
+            runs.append([p])
+    return runs
+
+
 def run_series(problems: Sequence[Problem], client: ChatClient, store: Checkpoint,
                messages_for: Callable[[Problem], list[dict]], *, grade: Callable[[AnswerRecord], Grade] | None = None,
                parallel: int, on_record: Callable[[AnswerRecord], None] | None = None,
                stop: threading.Event | None = None) -> SeriesScore:
-    """Ask the problems of ``problems`` that ``store`` has no answer for; return the series' score."""
+    """Ask the samples of ``problems`` that ``store`` has no answer for; return the series' score."""
+    problems = with_samples(problems, client.sampling.samples)
     todo = store.missing(problems)
     if not todo:
         if not store.has_markdown():

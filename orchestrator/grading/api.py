@@ -17,7 +17,7 @@ from typing import Sequence
 
 from ..contract import DOMAINS, Grade
 from ..errors import InputError
-from .extract import clean, extract_answer
+from .extract import Extraction, clean, extract
 from .normalize import normalize
 from .pool import GraderPool, Outcome
 
@@ -67,9 +67,22 @@ def _fast_verdict(answer: str, reference: str, request: GradeRequest) -> str | N
     return None
 
 
+def _decide(found: Extraction, answer: str, reference: str, request: GradeRequest) -> tuple[str | None, tuple | None]:
+    """``(verdict, None)`` when the fast path decides, else ``(None, the worker's job)``. A stated unit joins the
+    bare number it was stated for (then a fast "incorrect" is not final: ``2`` after ``2 км`` is 2000); the parts
+    of a split answer ride along (the worker uses them only for a set or list reference)."""
+    verdict = _fast_verdict(answer, reference, request)
+    if verdict == "correct" or (verdict == "incorrect" and not found.unit):
+        return verdict, None
+    with_unit = normalize(f"{found.answer} {found.unit}") if found.unit else None
+    together = normalize(found.together) if found.together else None
+    return None, (with_unit or answer, reference, request.domain, request.tolerance, together)
+
+
 def _prepare(request: GradeRequest) -> _Prepared:
     start = time.perf_counter()
-    extracted = extract_answer(request.response)
+    found = extract(request.response)
+    extracted = found.answer
     answer = normalize(extracted) if extracted else None
     reference = normalize(clean(request.reference))
     verdict, job = None, None
@@ -78,8 +91,7 @@ def _prepare(request: GradeRequest) -> _Prepared:
     elif reference is None:
         verdict = "correct" if extracted == clean(request.reference) else "incorrect"
     else:
-        verdict = _fast_verdict(answer, reference, request)
-        job = None if verdict else (answer, reference, request.domain, request.tolerance)
+        verdict, job = _decide(found, answer, reference, request)
     shown = extracted if len(extracted) <= MAX_SHOWN_CHARS else extracted[:MAX_SHOWN_CHARS] + "…"
     return _Prepared(shown, verdict, job, time.perf_counter() - start)
 

@@ -18,7 +18,7 @@ from .parser import parse
 log = logging.getLogger(__name__)
 
 PHYSICS_TOLERANCE = 0.01
-Job = tuple[str, str, str, "float | None"]
+Job = tuple  # (answer, reference, domain, tolerance[, together]): see ``check``
 
 _EMPTY = re.compile(
     r"нет\s+(?:ни\s+одного\s+)?(?:решени|корн|таких|подходящ|действительн|целых|натуральн)|не\s+имеет\s+(?:\w+\s+)?"
@@ -72,24 +72,47 @@ def has_unknowns(value: V.Value) -> bool:
     return False
 
 
-def check(job: Job) -> tuple[str, bool]:
-    """``(verdict, approximate)`` for a normalised ``(answer, reference, domain, tolerance)``."""
-    answer, reference, domain, tolerance = job
-    ref = parse_reference(reference)
-    if ref is None:
-        same = answer.strip().lower() == reference.strip().lower()
-        return ("correct" if same else "incorrect"), False
-    value = _parse_value(answer, not has_unknowns(ref))
-    if value is None:
-        return "unparsed", False
-    if tolerance is None and domain == "physics":
-        tolerance = PHYSICS_TOLERANCE
+def is_collection(value: V.Value) -> bool:
+    """Is the reference a set or a list of several values (roots, named unknowns, a tuple)?"""
+    while isinstance(value, V.Named):
+        value = value.value
+    if isinstance(value, V.Items):
+        return len(value.values) >= 2
+    return isinstance(value, V.Bracket) and value.left + value.right == "()" and len(value.values) >= 2
+
+
+def _compare(value: V.Value, ref: V.Value, rules: Rules) -> tuple[str, bool]:
     try:
-        match = equivalent(value, ref, Rules(tolerance))
+        match = equivalent(value, ref, rules)
     except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         log.debug("comparison failed (%s)", exc)
         return "incorrect", False
     return ("correct" if match.ok else "incorrect"), match.approximate
+
+
+def check(job: Job) -> tuple[str, bool]:
+    """``(verdict, approximate)`` for a normalised ``(answer, reference, domain, tolerance[, together])``.
+
+    ``together`` (the parts of an answer split over several boxes or items, see ``context.py``) is compared
+    only when the reference is a set or a list and the answer alone is not correct.
+    """
+    answer, reference, domain, tolerance = job[:4]
+    together = job[4] if len(job) > 4 else None
+    ref = parse_reference(reference)
+    if ref is None:
+        same = answer.strip().lower() == reference.strip().lower()
+        return ("correct" if same else "incorrect"), False
+    units = not has_unknowns(ref)
+    value = _parse_value(answer, units)
+    if tolerance is None and domain == "physics":
+        tolerance = PHYSICS_TOLERANCE
+    rules = Rules(tolerance)
+    verdict = _compare(value, ref, rules) if value is not None else ("unparsed", False)
+    if verdict[0] != "correct" and together and is_collection(ref):
+        parts = _parse_value(together, units)
+        joined = _compare(parts, ref, rules) if parts is not None else verdict
+        return joined if joined[0] == "correct" else verdict
+    return verdict
 
 
 def warm_up() -> None:

@@ -8,6 +8,8 @@
   allows ``ZERO_ABS`` in SI units and nothing else is absolute.
 * Units: both written -> compare in SI (dimensions must agree); only the answer -> the number as written or its
   SI value; only the reference -> the number as written.
+* Magnitude words (``2,5 тыс.``, ``150 млн``) are part of the number; when the reference is a bare number without
+  one, the number as written before the magnitude also counts (``150 млн км`` for 150), as for a unit.
 """
 from __future__ import annotations
 
@@ -115,7 +117,14 @@ def _num_equal(a: V.Num, r: V.Num, rules: Rules) -> Match:
 
 
 def _pairs(a: V.Scalar, r: V.Scalar) -> list[tuple[V.Num | None, V.Num | None]]:
-    """Which (answer, reference) numbers to compare, by the units written on each side."""
+    """Which (answer, reference) numbers to compare, by the units and magnitudes written on each side."""
+    plain = _unit_pairs(a, r)
+    if a.written is not None and r.unit is None and r.written is None:
+        plain.append((a.written, r.num))   # "150 млн км" for a bare 150: counted in millions, like a unit
+    return plain
+
+
+def _unit_pairs(a: V.Scalar, r: V.Scalar) -> list[tuple[V.Num | None, V.Num | None]]:
     if a.unit is not None and r.unit is not None:
         return [(a.si, r.si)] if a.unit.dims == r.unit.dims else []
     if r.unit is not None:

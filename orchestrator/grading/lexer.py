@@ -102,7 +102,7 @@ def _char(text: str, out: list[Token]) -> None:
         raise ParseError("quotes are not part of an answer")
 
 
-_WORDS = FUNCS | {"sqrt", "abs", "floor", "ceil", "pi", "inf", "infty", "and", "or"}
+_WORDS = FUNCS | {"sqrt", "abs", "floor", "ceil", "pi", "inf", "infty", "and", "or", "per"}
 
 
 def _latin(run: str) -> list[Token]:

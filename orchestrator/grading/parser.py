@@ -13,10 +13,14 @@ Grammar (lowest precedence first)::
 """
 from __future__ import annotations
 
+import dataclasses
 import itertools
+
+import sympy
 
 from . import values as V
 from .lexer import ParseError, Token, tokenize
+from .numwords import magnitude
 from .primaries import Primaries, as_num
 from .relations import combine, relation
 from .units import UnitCursor, lookup, parse_unit
@@ -67,6 +71,7 @@ class Parser(Primaries):
         first = self.expr()
         if not isinstance(first, V.Num):
             return first
+        written, first = first, self.magnitude(first)
         unit = self.unit()
         parts = [(first, unit)]
         while unit is not None and self.peek()[0] == "num":
@@ -76,7 +81,16 @@ class Parser(Primaries):
                 raise ParseError("a compound quantity needs a unit after every number")
             parts.append((more, unit))
         self.skip_words()
-        return _scalar(parts)
+        scalar = _scalar(parts)
+        return dataclasses.replace(scalar, written=written) if written is not first else scalar
+
+    def magnitude(self, number: V.Num) -> V.Num:
+        """``2,5 тыс.``, ``150 млн``: a magnitude word multiplies the number before it."""
+        power = magnitude(self.peek())
+        if power is None:
+            return number
+        self.pos += 1
+        return V.mul(number, V.Num(sympy.Integer(10) ** power))
 
     def unit(self) -> "V.Unit | None":
         """The unit after a number: ``%``, ``°``, ``℃`` always, letter units only in unit mode."""
@@ -127,8 +141,8 @@ class Parser(Primaries):
 
     def implicit_follows(self, left: "V.Value | V.Num") -> bool:
         kind, text = self.peek()
-        if not isinstance(left, V.Num):
-            return False
+        if not isinstance(left, V.Num) or (self.pos and self.toks[self.pos - 1][0] == "word"):
+            return False  # nothing multiplies a number written in words: "шесть (6)" is not 36
         if kind == "latin":
             if text.lower() in CONNECTORS:
                 return False

@@ -11,6 +11,7 @@ import sympy
 
 from . import values as V
 from .lexer import FUNCS, ParseError, Token
+from .numwords import number_words
 
 MAX_DEPTH = 60
 _NAMED_CONSTANTS = {"pi": sympy.pi, "e": sympy.E, "inf": sympy.oo, "infty": sympy.oo}
@@ -89,7 +90,17 @@ class Primaries:
             return self.command(text)
         if kind == "op":
             return self.operator(text)
+        if kind == "word":
+            return self.number_words(text)
         raise ParseError(f"unexpected {text!r}")
+
+    def number_words(self, text: str) -> V.Num:
+        """``двадцать пять``, ``две тысячи``: a number written in words (the first word is already taken)."""
+        found = number_words(self.toks, self.pos - 1)
+        if found is None:
+            raise ParseError(f"unexpected {text!r}")
+        self.pos = found[1]
+        return V.Num(found[0])
 
     def number(self, text: str) -> V.Num:
         value = V.decimal_literal(text)

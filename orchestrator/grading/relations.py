@@ -24,14 +24,20 @@ def _tuple_names(side: V.Value) -> tuple[str, ...] | None:
     return None
 
 
+def _formula(side: V.Value) -> bool:
+    """Is ``side`` an expression in letters (``2\\pi\\sqrt{l/g}``), not a value?"""
+    return isinstance(side, V.Scalar) and side.num is not None and bool(side.num.expr.free_symbols - {V.HUGE})
+
+
 def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
-    """``x = a = b ≈ c`` is ``x = b``: the last exact side, named after a leading unknown."""
+    """``x = a = b ≈ c`` is ``x = b``: the last exact side, named after a leading unknown; when that side is a
+    formula in letters and a value follows (``T = 2\\pi\\sqrt{l/g} ≈ 3,14 с``), that value."""
     name = name_of(sides[0])
     names = _tuple_names(sides[0])
     head = 1 if (name or names) and len(sides) > 1 else 0
     value = sides[head]
     for op, side in zip(ops[head:], sides[head + 1:]):
-        if op == "≈":
+        if op == "≈" and (not _formula(value) or _formula(side)):
             break
         value = side
     if names and isinstance(value, V.Bracket) and len(value.values) == len(names):

@@ -64,26 +64,31 @@ _ALIASES = {
     "Па": "Pa", "Кл": "C", "В": "V", "Ом": "Ohm", "Ω": "Ohm", "ohm": "Ohm", "Ф": "F", "Гн": "H", "Тл": "T",
     "Вб": "Wb", "Гц": "Hz", "эВ": "eV", "л": "L", "l": "L", "кал": "cal", "рад": "rad", "°": "deg", "мин": "min",
     "ч": "h", "сут": "day", "т": "t", "атм": "atm", "бар": "bar", "mmHg": "mmHg", "ммртст": "mmHg",
-    "sec": "s", "hr": "h",
+    "sec": "s", "hr": "h", "моля": "mol", "молей": "mol",
 }
 _PREFIXES = {
     "Т": 12, "Г": 9, "М": 6, "к": 3, "д": -1, "с": -2, "м": -3, "мк": -6, "н": -9, "п": -12,
     "T": 12, "G": 9, "M": 6, "k": 3, "d": -1, "c": -2, "m": -3, "µ": -6, "μ": -6, "u": -6, "n": -9, "p": -12,
 }
-# whole words (any case) -> a unit written with its symbol
-_WORDS = [
-    (r"(санти|милли|кило)?метр(а|ов|ы|ах)?", {"санти": "см", "милли": "мм", "кило": "км", None: "м"}),
-    (r"(кило|милли)?грамм(а|ов|ы)?", {"кило": "кг", "милли": "мг", None: "г"}),
-    (r"(милли)?секунд(а|ы|у)?", {"милли": "мс", None: "с"}),
-    (r"минут(а|ы|у)?", "мин"), (r"час(а|ов)?", "ч"), (r"сут(ки|ок)", "сут"), (r"тонн(а|ы)?", "т"),
-    (r"литр(а|ов|ы)?", "л"), (r"градус(а|ов)?", "°"), (r"процент(а|ов|ы)?", "%"),
-    (r"(кило)?джоул(ь|я|ей)", {"кило": "кДж", None: "Дж"}),
-    (r"ньютон(а|ов)?", "Н"), (r"(кило)?ватт(а|ов)?", {"кило": "кВт", None: "Вт"}), (r"вольт(а|ов)?", "В"),
-    (r"ампер(а|ов)?", "А"), (r"паскал(ь|я|ей)", "Па"), (r"кельвин(а|ов)?", "К"), (r"герц(а)?", "Гц"),
+# Units written out in words (any case, any common ending): SI prefixes as words, then the unit's stem.
+_WORD_PREFIXES = {"тера": 12, "гига": 9, "мега": 6, "кило": 3, "деци": -1, "санти": -2, "милли": -3, "микро": -6,
+                  "нано": -9, "пико": -12}
+_PREFIXABLE_WORDS = {
+    "метр": "m", "грамм": "g", "секунд": "s", "джоул": "J", "ватт": "W", "вольт": "V", "ампер": "A",
+    "паскал": "Pa", "ньютон": "N", "герц": "Hz", "ом": "Ohm", "кулон": "C", "фарад": "F", "генри": "H",
+    "тесл": "T", "литр": "L", "электронвольт": "eV", "вебер": "Wb", "калори": "cal",
+}
+_PLAIN_WORDS = {"минут": "min", "час": "h", "сут": "day", "тонн": "t", "градус": "deg", "процент": "%",
+                "кельвин": "K", "атмосфер": "atm", "радиан": "rad", "бар": "bar"}
+_ENDINGS = r"(?:а|ам|ами|ах|е|ей|ом|ов|у|ы|ь|ю|я|ям|и|ки|ок)?"
+_RU_WORD = re.compile(r"(%s)?(%s)%s\.?" % ("|".join(_WORD_PREFIXES), "|".join(sorted(
+    _PREFIXABLE_WORDS, key=len, reverse=True)), _ENDINGS), re.IGNORECASE)
+_RU_PLAIN = re.compile(r"(%s)%s\.?" % ("|".join(_PLAIN_WORDS), _ENDINGS), re.IGNORECASE)
+_EN_WORDS = [
     (r"(meter|metre)s?", "m"), (r"seconds?", "s"), (r"minutes?", "min"), (r"hours?", "h"), (r"grams?", "g"),
     (r"kilograms?", "kg"), (r"degrees?", "°"), (r"percent", "%"), (r"joules?", "J"), (r"newtons?", "N"),
 ]
-_WORD_RES = [(re.compile(pattern + r"\.?", re.IGNORECASE), target) for pattern, target in _WORDS]
+_EN_RES = [(re.compile(pattern + r"\.?", re.IGNORECASE), target) for pattern, target in _EN_WORDS]
 CELSIUS = Unit(R(1), _d(k=1), R("273.15"), "℃")
 
 
@@ -106,11 +111,18 @@ def _prefixed(name: str) -> Unit | None:
 
 
 def _word(name: str) -> Unit | None:
-    for regex, target in _WORD_RES:
-        match = regex.fullmatch(name)
-        if match:
-            symbol = target if isinstance(target, str) else target[match.group(1).lower() if match.group(1) else None]
-            return lookup(symbol)
+    """``метров``, ``килоджоулей``, ``миллиампер``, ``часа``, ``seconds``: a unit written out in words."""
+    match = _RU_WORD.fullmatch(name)
+    if match:
+        scale, dims, _ = _BASE[_PREFIXABLE_WORDS[match.group(2).lower()]]
+        power = _WORD_PREFIXES[match.group(1).lower()] if match.group(1) else 0
+        return Unit(scale * sympy.Integer(10) ** power, dims, sympy.Integer(0), name)
+    match = _RU_PLAIN.fullmatch(name)
+    if match:
+        return _symbol(_PLAIN_WORDS[match.group(1).lower()])
+    for regex, target in _EN_RES:
+        if regex.fullmatch(name):
+            return lookup(target)
     return None
 
 
@@ -177,18 +189,45 @@ def _exponent(cur: UnitCursor) -> int:
     return 1
 
 
+_POWER_WORDS = {"квадрате": 2, "кубе": 3}
+_POWER_ADJECTIVES = re.compile(r"(квадратн|кубическ)\w{1,3}", re.IGNORECASE)
+_PER = ("в", "на", "per")
+
+
+def _word_at(cur: UnitCursor, ahead: int = 0) -> str:
+    kind, text = cur.peek(ahead)
+    return text.lower() if kind in ("word", "latin") else ""
+
+
+def _word_power(cur: UnitCursor) -> int:
+    """``в квадрате`` / ``в кубе`` after a unit (``метров в секунду в квадрате``); 1 when there is none."""
+    power = _POWER_WORDS.get(_word_at(cur, 1), 1) if _word_at(cur) == "в" else 1
+    cur.pos += 2 if power != 1 else 0
+    return power
+
+
 def _factor(cur: UnitCursor) -> Unit | None:
+    adjective = _POWER_ADJECTIVES.fullmatch(_word_at(cur))
+    start = cur.pos
+    cur.pos += 1 if adjective else 0
     unit = _atom(cur)
     if unit is None:
+        cur.pos = start
         return None
-    power = _exponent(cur)
+    if unit.label and _word_at(cur) == "цельсия" and unit.dims == NONE and unit.scale == sympy.pi / 180:
+        cur.pos += 1
+        return CELSIUS
+    power = _exponent(cur) * _word_power(cur) * (2 if adjective and adjective.group(1).lower() == "квадратн"
+                                                    else 3 if adjective else 1)
     return unit if power == 1 else unit.raised(power)
 
 
 def parse_unit(cur: UnitCursor) -> Unit | None:
-    """Parse ``км/ч``, ``Дж/(кг·К)``, ``м/с^(2)``, ``Н·м``; advances ``cur`` only on success.
+    """Parse ``км/ч``, ``Дж/(кг·К)``, ``м/с^(2)``, ``Н·м``, ``метров в секунду``, ``квадратных метров``;
+    advances ``cur`` only on success.
 
-    After ``/`` every following factor divides (``Дж/кг·К`` is J/(kg K), as physics texts mean it).
+    After ``/`` (or the words ``в``, ``на``, ``per`` between units) every following factor divides
+    (``Дж/кг·К`` is J/(kg K), as physics texts mean it).
     """
     start = cur.pos
     unit = _factor(cur)
@@ -201,6 +240,9 @@ def parse_unit(cur: UnitCursor) -> Unit | None:
         kind, text = cur.peek()
         if kind == "op" and text in ("*", "/"):
             sign = -1 if text == "/" else sign
+            cur.pos += 1
+        elif _word_at(cur) in _PER:
+            sign = -1
             cur.pos += 1
         nxt = _factor(cur)
         if nxt is None:

@@ -40,11 +40,13 @@ class Num:
 
 @dataclass(frozen=True)
 class Scalar:
-    """One value, with the unit it was written in (``si`` is its SI value; ``num`` None for ``1 м 72 см``)."""
+    """One value, with the unit it was written in (``si`` is its SI value; ``num`` None for ``1 м 72 см``);
+    ``written`` is the number before a magnitude word (150 in ``150 млн км``; ``num`` is 1.5·10^8)."""
 
     num: Num | None
     unit: Unit | None = None
     si: Num | None = None
+    written: Num | None = None
 
 
 @dataclass(frozen=True)

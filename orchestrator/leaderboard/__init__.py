@@ -6,6 +6,10 @@ the problems answered so far, and left out of Combined. Combined is the mean acc
 completed and names them. Its 95% interval is the Wilson interval at the Kish effective sample size of that mean
 (k^2 / sum(1/n_i)); with equal-size datasets this is exactly the Wilson interval of the pooled answers, and unlike
 the pooled interval it is always centred on the mean shown.
+
+With k > 1 samples per problem a cell is avg@k with a seeded bootstrap interval over problems, and pass@k / maj@k
+are shown (``stats``, ``results.samples``); every pair of models is compared on the problems both answered with a
+paired interval (``compare``), in all three files.
 """
 from __future__ import annotations
 
@@ -15,6 +19,7 @@ from typing import Sequence
 from ..contract import SeriesScore
 from ..errors import ResultsError
 from ..fileio import atomic_write_text
+from .compare import Comparison, pairwise
 from .page import render_html
 from .render import render_json, render_markdown
 from .rows import Cell, Row, aggregate, dataset_title, details_link, select_series, wilson, wilson_p
@@ -27,18 +32,20 @@ def write_leaderboard(results_dir: Path, scores: Sequence[SeriesScore],
     """Write leaderboard.md/.json/.html under ``results_dir`` atomically (``fileio.atomic_write_text``)."""
     names = list(datasets) if datasets is not None else list(dict.fromkeys(s.dataset for s in scores))
     rows = aggregate(scores, names)
+    comparisons = pairwise(rows)
     results_dir = Path(results_dir)
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise ResultsError(f"cannot create {results_dir}: {exc.strerror or exc}; choose a writable --results-dir") \
             from None
-    texts = {"md": render_markdown(rows, names), "json": render_json(rows, names), "html": render_html(rows, names)}
+    texts = {"md": render_markdown(rows, names, comparisons), "json": render_json(rows, names, comparisons),
+             "html": render_html(rows, names, comparisons)}
     paths = {kind: results_dir / FILES[kind] for kind in texts}
     for kind, text in texts.items():
         atomic_write_text(paths[kind], text)
     return paths
 
 
-__all__ = ["Cell", "Row", "aggregate", "dataset_title", "details_link", "render_html", "render_json",
+__all__ = ["Cell", "Comparison", "Row", "pairwise", "aggregate", "dataset_title", "details_link", "render_html", "render_json",
            "render_markdown", "select_series", "wilson", "wilson_p", "write_leaderboard"]

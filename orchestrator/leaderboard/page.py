@@ -7,7 +7,10 @@ from __future__ import annotations
 from html import escape
 from typing import Sequence
 
-from .render import NOTES, cell_text, combined_text, headers, interval, pct, row_texts
+from .compare import Comparison, pairwise
+from .matrix import CSS as PAIRS_CSS
+from .matrix import comparison_html
+from .render import cell_text, combined_text, headers, interval, notes, pct, row_texts, sampled
 from .rows import Row, dataset_title
 
 CSS = """
@@ -26,31 +29,35 @@ LABEL_W, PLOT_W, VALUE_W, ROW_H, TOP, BOTTOM = 250, 460, 70, 26, 28, 34
 NAME_CHARS = 34
 
 
-def render_html(rows: Sequence[Row], datasets: Sequence[str]) -> str:
-    """The whole page: title, bar chart of Combined with 95% whiskers, the table, the notes."""
+def render_html(rows: Sequence[Row], datasets: Sequence[str],
+                comparisons: Sequence[Comparison] | None = None) -> str:
+    """The whole page: title, bar chart of Combined with 95% whiskers, the table, which differences are real,
+    the notes."""
+    comparisons = pairwise(rows) if comparisons is None else comparisons
     names = ", ".join(dataset_title(d) for d in datasets) or "no dataset"
     return "\n".join([
         "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
         '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        "<title>DeathMath leaderboard</title>", f"<style>{CSS}</style></head><body>",
+        "<title>DeathMath leaderboard</title>", f"<style>{CSS}{PAIRS_CSS}</style></head><body>",
         "<h1>DeathMath leaderboard</h1>",
         f'<p class="sub">{len(rows)} model(s); datasets: {escape(names)}</p>',
         "<h2>Combined accuracy with 95% interval</h2>", chart_svg(rows, datasets),
-        "<h2>Results</h2>", _table(rows, datasets),
-        '<ul class="notes">' + "".join(f"<li>{escape(n.replace('`', ''))}</li>" for n in NOTES) + "</ul>",
+        "<h2>Results</h2>", _table(rows, datasets), comparison_html(rows, comparisons),
+        '<ul class="notes">' + "".join(f"<li>{escape(n.replace('`', ''))}</li>" for n in notes(rows)) + "</ul>",
         "</body></html>", ""])
 
 
 def _table(rows: Sequence[Row], datasets: Sequence[str]) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers(datasets))
-    body = "".join(_tr(row, datasets) for row in rows)
+    samples = sampled(rows)
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers(datasets, samples))
+    body = "".join(_tr(row, datasets, samples) for row in rows)
     if not rows:
-        body = f'<tr><td colspan="{len(headers(datasets))}">no results yet</td></tr>'
+        body = f'<tr><td colspan="{len(headers(datasets, samples))}">no results yet</td></tr>'
     return f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _tr(row: Row, datasets: Sequence[str]) -> str:
-    texts = row_texts(row, datasets)
+def _tr(row: Row, datasets: Sequence[str], samples: bool) -> str:
+    texts = row_texts(row, datasets, samples)
     tds = [f'<td class="model" title="{escape(row.model)}">{escape(row.model)}</td>',
            f'<td class="ds">{escape(combined_text(row, datasets))}</td>']
     tds += [_dataset_td(row, d) for d in datasets]

@@ -6,8 +6,9 @@ from dataclasses import dataclass, field
 from typing import Sequence
 from urllib.parse import quote
 
-from ..contract import SeriesScore
+from ..contract import ProblemOutcome, SeriesScore
 from ..results import safe_name
+from .stats import Resampler, interval, pass_at_k, stratified
 
 TITLES = {"russianmath": "RussianMath", "russianphysics": "RussianPhysics"}
 
@@ -53,16 +54,38 @@ class Cell:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     eval_seconds: float = 0.0
+    samples: int = 1                          # k; above 1 accuracy is avg@k and the interval a bootstrap
+    pass_at_k: float | None = None
+    maj_at_k: float | None = None
+    outcomes: tuple[ProblemOutcome, ...] = ()
 
     @classmethod
-    def of(cls, s: SeriesScore) -> "Cell":
+    def of(cls, s: SeriesScore, resampler: Resampler | None = None) -> "Cell":
         answered = min(s.answered, s.total)
         scored = s.total if s.complete else answered
-        low, high = wilson(s.correct, scored)
-        return cls(dataset=s.dataset, accuracy=s.correct / scored if scored else 0.0, correct=s.correct,
+        accuracy = s.correct / (scored * s.samples) if scored else 0.0
+        low, high = (wilson(s.correct, scored) if s.samples == 1
+                     else interval(_draws(s.outcomes, resampler or Resampler())))
+        done = s.outcomes
+        return cls(dataset=s.dataset, accuracy=accuracy, correct=s.correct,
                    total=s.total, answered=answered, complete=s.complete, ci_low=low, ci_high=high,
                    settings_hash=s.settings_hash, prompt_tokens=s.prompt_tokens,
-                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds)
+                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds, samples=s.samples,
+                   pass_at_k=_mean([pass_at_k(o.samples, o.correct, o.samples) for o in done]),
+                   maj_at_k=_mean([o.majority for o in done]), outcomes=done)
+
+    def draws(self, resampler: Resampler) -> list[float]:
+        """avg@k of this cell in every bootstrap round (problems resampled)."""
+        return _draws(self.outcomes, resampler)
+
+
+def _mean(values: Sequence[float]) -> float | None:
+    return sum(values) / len(values) if values else None
+
+
+def _draws(outcomes: Sequence[ProblemOutcome], resampler: Resampler) -> list[float]:
+    """avg@k over ``outcomes`` in every bootstrap round (problems resampled; a problem's samples stay together)."""
+    return resampler.means([o.id for o in outcomes], [o.correct / o.samples for o in outcomes])
 
 
 @dataclass
@@ -82,6 +105,9 @@ class Row:
     eval_seconds: float
     tokens_per_s: float | None
     details: str = field(default="")
+    samples: int = 1                  # the largest k of its cells (1: every cell has one answer per problem)
+    pass_at_k: float | None = None    # mean over the Combined datasets, like Combined
+    maj_at_k: float | None = None
 
     @property
     def tokens(self) -> int:
@@ -103,25 +129,33 @@ def aggregate(scores: Sequence[SeriesScore], datasets: Sequence[str] | None = No
     names = list(datasets) if datasets is not None else list(dict.fromkeys(s.dataset for s in scores))
     chosen = select_series([s for s in scores if s.dataset in names])
     models = list(dict.fromkeys(model for model, _ in chosen))
-    rows = [_row(m, {d: Cell.of(chosen[(m, d)]) for d in names if (m, d) in chosen}) for m in models]
+    resampler = Resampler()
+    rows = [_row(m, {d: Cell.of(chosen[(m, d)], resampler) for d in names if (m, d) in chosen}, resampler)
+            for m in models]
     return sorted(rows, key=lambda r: (r.combined is None, -(r.combined or 0.0), r.model))
 
 
-def _row(model: str, cells: dict[str, Cell]) -> Row:
+def _row(model: str, cells: dict[str, Cell], resampler: Resampler) -> Row:
     done = [c for c in cells.values() if c.complete and c.total > 0]
     combined = sum(c.accuracy for c in done) / len(done) if done else None
-    low, high = _combined_ci(done) if done else (None, None)
+    low, high = _combined_ci(done, resampler) if done else (None, None)
     completion = sum(c.completion_tokens for c in cells.values())
     seconds = sum(c.eval_seconds for c in cells.values())
     return Row(model=model, cells=cells, combined=combined, combined_over=tuple(c.dataset for c in done),
                ci_low=low, ci_high=high, answered=sum(c.answered for c in cells.values()),
                total=sum(c.total for c in cells.values()), prompt_tokens=sum(c.prompt_tokens for c in cells.values()),
                completion_tokens=completion, eval_seconds=seconds,
-               tokens_per_s=completion / seconds if seconds > 0 else None, details=details_link(model))
+               tokens_per_s=completion / seconds if seconds > 0 else None, details=details_link(model),
+               samples=max((c.samples for c in cells.values()), default=1),
+               pass_at_k=_mean([c.pass_at_k for c in done if c.pass_at_k is not None]) if done else None,
+               maj_at_k=_mean([c.maj_at_k for c in done if c.maj_at_k is not None]) if done else None)
 
 
-def _combined_ci(done: Sequence[Cell]) -> tuple[float, float]:
-    """Wilson interval of the mean accuracy at the Kish effective size k^2 / sum(1/n_i) (= pooled n if equal)."""
+def _combined_ci(done: Sequence[Cell], resampler: Resampler) -> tuple[float, float]:
+    """Wilson interval of the mean accuracy at the Kish effective size k^2 / sum(1/n_i) (= pooled n if equal);
+    with k > 1 samples in any dataset, the bootstrap interval of the mean, resampling within each dataset."""
+    if any(c.samples > 1 for c in done):
+        return interval(stratified(*(c.draws(resampler) for c in done)))
     mean = sum(c.accuracy for c in done) / len(done)
     n_eff = len(done) ** 2 / sum(1.0 / c.total for c in done)
     return wilson_p(mean, n_eff)

@@ -42,11 +42,16 @@ def answer_args(args: Sequence[str]) -> list[str]:
 
 def settings_payload(model: ModelConfig, dataset_name: str, dataset_version: str,
                      prompt_fingerprint: str) -> dict[str, Any]:
-    """Everything that changes the answers of a series (no secrets, no concurrency or timeouts)."""
+    """Everything that changes the answers of a series (no secrets, no concurrency or timeouts).
+
+    ``top_p`` and ``seed`` enter only when set, so series written before they existed keep their hash; the number
+    of samples never does (raising it asks only the new samples, lowering it scores the first k).
+    """
     vllm = model.vllm
     censors = sorted({str(e.gigachat.profanity_check) for e in model.endpoints if e.gigachat is not None})
     payload = {"profanity_check": censors} if censors else {}   # GigaChat's filter changes answers; absent elsewhere
-    return payload | {
+    optional = {k: v for k, v in (("top_p", model.sampling.top_p), ("seed", model.sampling.seed)) if v is not None}
+    return payload | optional | {
         "model_name": model.model_name,
         "weights": vllm.model if vllm else None,
         "max_model_len": vllm.max_model_len if vllm else None,

@@ -37,6 +37,9 @@ def _header(meta: Mapping[str, Any], score: SeriesScore) -> list[str]:
         f"- model key: {inline(score.model)}; dataset version: {inline(str(meta.get('dataset_version', '')))}; "
         f"settings: {inline(score.settings_hash)}",
         f"- answered {score.answered}/{score.total}, correct {score.correct} ({acc}), "
+        f"transport errors {score.errors}" if score.samples == 1 else
+        f"- {score.samples} samples per problem: answered {score.answered}/{score.total} problems, correct "
+        f"{score.correct} of {score.answered * score.samples} samples (avg@{score.samples} {acc}), "
         f"transport errors {score.errors}",
         f"- tokens: prompt {score.prompt_tokens}, completion {score.completion_tokens}; "
         f"eval time {score.eval_seconds:.1f} s",
@@ -46,7 +49,8 @@ def _header(meta: Mapping[str, Any], score: SeriesScore) -> list[str]:
 
 def _entry(n: int, rec: AnswerRecord) -> list[str]:
     status = f"error: {rec.error}" if rec.error is not None else (rec.verdict or "not graded")
-    lines = [f"## {n}. {inline(rec.id)} — {status}", "", "**Task**", "", fenced(rec.task), "",
+    sample = f" sample {rec.sample} (seed {rec.seed})" if rec.sample or rec.seed is not None else ""
+    lines = [f"## {n}. {inline(rec.id)}{sample} — {status}", "", "**Task**", "", fenced(rec.task), "",
              "**Response**", "", fenced(rec.response), ""]
     if rec.reasoning:
         lines += [f"_(reasoning kept apart: {len(rec.reasoning)} characters, see the .jsonl)_", ""]

@@ -1,10 +1,15 @@
-"""The in-memory view of one series: the best record per problem id, and its score."""
+"""The in-memory view of one series: the best record per answer key (problem id, sample), and its score.
+
+The score counts the first k samples of each problem (k from the meta's ``sampling.samples``, 1 when absent), so
+a series asked with more samples is scored as a smaller k when the config lowers it.
+"""
 from __future__ import annotations
 
 import logging
 from typing import Any, Iterable, Mapping
 
 from ..contract import AnswerRecord, SeriesScore
+from .samples import Equivalence, outcomes, samples_of
 
 log = logging.getLogger(__name__)
 
@@ -19,10 +24,14 @@ def to_record(obj: Mapping[str, Any]) -> AnswerRecord | None:
 
 
 class SeriesState:
-    """Best record per id in order of first appearance: the latest successful one, else the latest error."""
+    """Best record per answer key in order of first appearance: the latest successful one, else the latest error.
 
-    def __init__(self, settings_hash: str | None = None) -> None:
-        self.settings_hash = settings_hash
+    ``same`` (two extracted answers, domain, tolerance -> equivalent?) clusters answers for maj@k; the default is
+    the grader's own equivalence.
+    """
+
+    def __init__(self, settings_hash: str | None = None, same: Equivalence | None = None) -> None:
+        self.settings_hash, self.same = settings_hash, same
         self.best: dict[str, AnswerRecord] = {}
         self.foreign = 0  # lines of another settings hash (never mixed in)
 
@@ -38,24 +47,31 @@ class SeriesState:
         if self.settings_hash and rec.settings_hash != self.settings_hash:
             self.foreign += 1
             return
-        cur = self.best.get(rec.id)
+        cur = self.best.get(rec.key)
         if cur is None or rec.error is None or cur.error is not None:
-            self.best[rec.id] = rec
+            self.best[rec.key] = rec
 
-    def done(self, problem_id: str) -> bool:
-        """Whether ``problem_id`` has a successful answer."""
-        rec = self.best.get(problem_id)
+    def done(self, key: str) -> bool:
+        """Whether answer ``key`` (``Problem.key``: the id for sample 0) has a successful answer."""
+        rec = self.best.get(key)
         return rec is not None and rec.error is None
 
     def records(self) -> list[AnswerRecord]:
         return list(self.best.values())
 
     def score(self, meta: Mapping[str, Any], model: str, dataset: str) -> SeriesScore:
-        """The aggregate of this series; ``total`` and ``eval_seconds`` come from the meta."""
-        ok = [r for r in self.best.values() if r.error is None]
+        """The aggregate of this series; ``total``, ``eval_seconds`` and k come from the meta.
+
+        ``answered`` counts the problems with all k samples answered; ``correct`` the correct samples among them.
+        """
+        k = samples_of(meta)
+        counted = [r for r in self.best.values() if r.sample < k]
+        ok = [r for r in counted if r.error is None]
+        per_problem = outcomes(ok, k, self.same)
         return SeriesScore(
             model=model, dataset=dataset, settings_hash=self.settings_hash or str(meta.get("settings_hash", "")),
-            total=max(int(meta.get("total") or 0), len(ok)), answered=len(ok),
-            correct=sum(r.verdict == "correct" for r in ok), errors=len(self.best) - len(ok),
+            total=max(int(meta.get("total") or 0), len(per_problem)), answered=len(per_problem),
+            correct=sum(o.correct for o in per_problem), errors=len(counted) - len(ok), samples=k,
+            outcomes=tuple(per_problem),
             prompt_tokens=sum(r.prompt_tokens for r in ok), completion_tokens=sum(r.completion_tokens for r in ok),
             eval_seconds=float(meta.get("eval_seconds") or 0.0))

@@ -96,10 +96,10 @@ class SeriesStore:
 
     # -- public API ----------------------------------------------------------------------------------------------
     def missing(self, problems: Sequence[Problem]) -> list[Problem]:
-        """The problems without a successful answer in this series, in their order."""
+        """The problems (one per sample: ``contract.with_samples``) without a successful answer, in their order."""
         with self._locked():
             self._sync()
-            return [p for p in problems if not self._state.done(p.id)]
+            return [p for p in problems if not self._state.done(p.key)]
 
     def append(self, rec: AnswerRecord) -> bool:
         """Append ``rec`` as one flushed line; ``False`` (nothing written) when its id is already answered."""
@@ -108,8 +108,8 @@ class SeriesStore:
                                f"{self.settings_hash!r}; build the client's requests with the store's settings hash")
         with self._locked():
             self._sync()
-            if self._state.done(rec.id):
-                log.info("%s: %s already answered by another run; not stored twice", self.path, rec.id)
+            if self._state.done(rec.key):
+                log.info("%s: %s already answered by another run; not stored twice", self.path, rec.key)
                 return False
             try:
                 self._offset += append_bytes(self.path, jsonl_line(rec.to_dict()))
@@ -120,7 +120,7 @@ class SeriesStore:
             return True
 
     def records(self) -> list[AnswerRecord]:
-        """The best record per id (latest successful one, else latest error), in order of first appearance."""
+        """The best record per answer key (latest successful one, else latest error), in order of first appearance."""
         with self._locked():
             self._sync()
             return self._state.records()
