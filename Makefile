@@ -10,7 +10,7 @@ STAMP := $(VENV)/.installed
 MODEL_DIR := models/tiny-llama
 PYTEST_ARGS ?=
 
-.PHONY: install test bench perf perf-gpu chaos clean smoke-model
+.PHONY: install test bench perf perf-gpu chaos clean smoke-model chromium
 
 install: $(STAMP)
 
@@ -24,7 +24,11 @@ $(MODEL_DIR)/config.json: | $(STAMP)
 
 smoke-model: $(MODEL_DIR)/config.json
 
-test: install
+# The browser tests need Debian's chromium: installed here when missing (as root, as in CI).
+chromium:
+	bash scripts/ensure-chromium.sh
+
+test: install chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 bench: install smoke-model

@@ -24,9 +24,10 @@ from typing import Mapping, Protocol, Sequence
 
 from . import gpus as gpumod
 from .contract import ModelConfig
-from .errors import PlanError, ResultsError
-from .job import RunContext, run_model
+from .errors import PlanError, ResultsError, WeightsError
+from .job import ModelOutcome, RunContext, run_model
 from .plan import Placement, launch_spec, plan, render_plan
+from .prefetch import Prefetcher, answered_models
 from .scheduler import Job, Scheduler
 from .state import cleanup
 
@@ -50,8 +51,9 @@ class LocalBackend:
     """Jobs on this host: managed models on disjoint groups of the GPU pool (or CPU servers), API models beside."""
 
     def __init__(self, models: Sequence[ModelConfig], gpus: list[int] | None, max_cpu_servers: int, *,
-                 python: str = sys.executable) -> None:
+                 python: str = sys.executable, prefetch: int = 1, delete_weights_after: bool = False) -> None:
         self.models, self.wanted, self.max_cpu, self.python = list(models), gpus, max_cpu_servers, python
+        self.prefetch, self.delete_weights_after = prefetch, delete_weights_after
         self.pool: list[int] | None = None   # set by reserve(); before that a plan is a preview
         self.gpu_names: list[str] = []
         self._locks: gpumod.GpuLocks | None = None
@@ -77,22 +79,52 @@ class LocalBackend:
         return list(self.gpu_names)
 
     def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]:
-        by_key = {p.job.key: p for p in placements}
+        """The scheduler places a job only once its hub weights are in; the prefetcher fetches ahead meanwhile."""
+        fetcher = self._prefetcher(ctx, placements, stop)
+        launch = _Launcher(ctx, {p.job.key: p for p in placements}, fetcher, stop)
+        scheduler = Scheduler([p.job for p in placements], self.pool or [], launch, max_cpu_servers=self.max_cpu,
+                              ready=lambda job: fetcher.ready(job.key))
+        fetcher.on_change = scheduler.wake
+        fetcher.start()
+        try:
+            return dict(scheduler.run(stop))
+        finally:
+            fetcher.close()
 
-        def launch(job: Job, gpus: tuple[int, ...]) -> object:
-            try:
-                return run_model(ctx, job.model, launch_spec(by_key[job.key], gpus))
-            except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
-                log.debug("model %s: %s; stopping the run", job.key, exc)
-                stop.set()
-                return exc
-        scheduler = Scheduler([p.job for p in placements], self.pool or [], launch, max_cpu_servers=self.max_cpu)
-        return dict(scheduler.run(stop))
+    def _prefetcher(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> Prefetcher:
+        models = [p.job.model for p in placements]
+        done = answered_models(ctx.results_dir, models, ctx.datasets, ctx.fresh)
+        return Prefetcher([m for m in models if m.key not in done], ahead=self.prefetch,
+                          delete_after=self.delete_weights_after, progress=ctx.progress, manifest=ctx.manifest,
+                          stop=stop)
 
     def close(self) -> None:
         if self._locks is not None:
             self._locks.release_all()
             self._locks = None
+
+
+class _Launcher:
+    """The scheduler's ``launch``: one model's job on its GPUs, on local weights; what ends it becomes its result."""
+
+    def __init__(self, ctx: RunContext, by_key: Mapping[str, Placement], fetcher: Prefetcher,
+                 stop: threading.Event) -> None:
+        self.ctx, self.by_key, self.fetcher, self.stop = ctx, by_key, fetcher, stop
+
+    def __call__(self, job: Job, gpus: tuple[int, ...]) -> object:
+        self.fetcher.placed(job.key)
+        try:
+            return run_model(self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key],
+                                                                                            gpus)))
+        except WeightsError as exc:  # this model's weights: it fails alone
+            self.ctx.progress.set_status(job.key, "failed")
+            return ModelOutcome(model=job.key, status="failed", error=str(exc))
+        except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
+            log.debug("model %s: %s; stopping the run", job.key, exc)
+            self.stop.set()
+            return exc
+        finally:
+            self.fetcher.released(job.key)
 
 
 def gpu_pool(models: Sequence[ModelConfig], wanted: list[int] | None) -> tuple[list[int], list[str],

@@ -7,6 +7,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
+import time
 from pathlib import Path
 from typing import Any, Callable
 
@@ -101,18 +102,24 @@ def main() -> None:
 @click.option("--ray-address", default=None, help="Ray cluster to join (--backend ray): auto (default) or HOST:PORT.")
 @click.option("--ray-resource", default=None, metavar="NAME",
               help="--backend ray: each server asks for TP x PP units of this custom resource instead of GPUs/CPUs.")
+@click.option("--prefetch", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
+              help="Hub models downloaded ahead of the GPUs while others run (0: download only while none runs).")
+@click.option("--delete-weights-after", is_flag=True,
+              help="Delete the weights this run downloaded once a model's last job ends (sweeps larger than the disk).")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @handle_errors
 def run(config_path: str, gpus: str | None, dataset: str, models: str | None, limit: int | None, results_dir: Path,
         logs_dir: Path, fresh: bool, dry_run: bool, max_cpu_servers: int | None, parallel: int | None,
-        backend: str, ray_address: str | None, ray_resource: str | None, verbose: int) -> None:
+        backend: str, ray_address: str | None, ray_resource: str | None, prefetch: int, delete_weights_after: bool,
+        verbose: int) -> None:
     """Run the benchmark (the default command)."""
     _setup_logging(verbose)
     opts = RunOptions(config=load_config(config_path), gpus=_gpu_list(gpus), datasets=dataset,
                       models=[m.strip() for m in models.split(",") if m.strip()] if models else None, limit=limit,
                       results_dir=results_dir, logs_dir=logs_dir, fresh=fresh, dry_run=dry_run,
                       max_cpu_servers=max_cpu_servers, parallel=parallel, backend=backend,
-                      ray_address=ray_address, ray_resource=ray_resource)
+                      ray_address=ray_address, ray_resource=ray_resource, prefetch=prefetch,
+                      delete_weights_after=delete_weights_after)
     if backend != "ray" and (ray_address or ray_resource):
         raise InputError("--ray-address and --ray-resource need --backend ray")
     summary = execute(opts)
@@ -120,7 +127,7 @@ def run(config_path: str, gpus: str | None, dataset: str, models: str | None, li
         click.echo(summary.plan_text)
         return
     print_summary(summary)
-    sys.exit(130 if summary.interrupted else 0 if summary.ok else 1)
+    sys.exit(summary.exit_code)
 
 
 @main.command("smoke-model")
@@ -167,6 +174,31 @@ def regrade(results_dir: Path, verbose: int) -> None:
     count = regrade_all(results_dir)
     paths = rebuild_leaderboard(results_dir)
     click.echo(f"regraded {count} answer(s); leaderboard: {paths.get('md', results_dir / 'leaderboard.md')}")
+
+
+@main.command()
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--watch", is_flag=True, help="Redraw every --interval seconds until Ctrl-C.")
+@click.option("--interval", type=click.FloatRange(min=0.2), default=2.0, show_default=True, help="Seconds (--watch).")
+@handle_errors
+def status(results_dir: Path, watch: bool, interval: float) -> None:
+    """Show the run going on under --results-dir, model by model (or how the last one ended); reads files only."""
+    from .status import load_runs
+    from .statusview import render_status_text
+    if not results_dir.is_dir():
+        raise InputError(f"--results-dir {results_dir}: no such directory; pass the --results-dir of the run")
+    tty = sys.stdout.isatty()
+    try:
+        while True:
+            text = render_status_text(load_runs(results_dir), str(results_dir))
+            click.echo(("\x1b[H\x1b[2J" if tty and watch else "") + text, nl=False)
+            if not watch:
+                return
+            if not tty:
+                click.echo("")
+            time.sleep(interval)
+    except KeyboardInterrupt:
+        return
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -39,7 +39,8 @@ TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets
 MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt", "max_tokens", "temperature",
               "request_delay", "request_timeout", "max_retries", "vllm"} | SAMPLING_KEYS
 VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
-             "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "api_server_count"}
+             "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "revision",
+             "api_server_count"}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -213,8 +214,12 @@ class _Builder:
         if not isinstance(raw, dict):
             raise self.fail(where, f"expected a mapping, got {_kind(raw)}", "see configs/example-gpu.yaml")
         self._check_keys(raw, VLLM_KEYS, where)
+        model = self._model_path(where, raw.get("model"))
+        if raw.get("revision") is not None and Path(model).is_dir():
+            raise self.fail(f"{where}.revision", f"set for the local directory {model}",
+                            "a revision applies to hub ids only: remove it, or set model to a hub id")
         return VllmSettings(
-            model=self._model_path(where, raw.get("model")),
+            model=model,
             tensor_parallel_size=self._opt_int(raw, "tensor_parallel_size", f"{where}.tensor_parallel_size", minimum=1) or 1,
             pipeline_parallel_size=self._opt_int(raw, "pipeline_parallel_size", f"{where}.pipeline_parallel_size", minimum=1) or 1,
             max_model_len=self._opt_int(raw, "max_model_len", f"{where}.max_model_len", minimum=16),
@@ -227,6 +232,7 @@ class _Builder:
             port=self._opt_int(raw, "port", f"{where}.port", minimum=1, maximum=65535),
             max_restarts=self._opt_int(raw, "max_restarts", f"{where}.max_restarts", minimum=0, maximum=100) or 0
             if "max_restarts" in raw else 2,
+            revision=self._opt_str(raw, "revision", f"{where}.revision"),
             api_server_count=self._api_servers(raw, where),
         )
 

@@ -77,6 +77,7 @@ class VllmSettings:
     host: str = LOCALHOST
     port: int | None = None
     max_restarts: int = 2
+    revision: str | None = None      # hub models: branch, tag or commit (default main)
     api_server_count: int | None = None   # None: apiserver.api_servers' default (GPU vs CPU)
 
     @property

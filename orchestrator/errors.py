@@ -15,6 +15,8 @@ Library code raises these; only the CLI turns them into messages and exit codes.
     ├── EndpointError            an endpoint kept failing after all retries
     │   └── AuthError            GigaChat's OAuth gave no token (``retryable``: a network or server fault)
     ├── ResultsError             results could not be written (disk full, read-only directory)
+    ├── WeightsError             a hub model's weights could not be fetched (gated, 404, offline, no disk space);
+    │                            that model fails alone
     └── GradingError             the grader could not run at all (not a wrong answer)
 
 Every message is one line that names the field, file or value and says how to fix it.
@@ -85,6 +87,10 @@ class AuthError(EndpointError):
 
 class ResultsError(OrchestratorError):
     """Results could not be written."""
+
+
+class WeightsError(OrchestratorError):
+    """A hub model's weights could not be listed or downloaded; the model fails, the others run."""
 
 
 class GradingError(OrchestratorError):

@@ -58,6 +58,8 @@ class ProgressSink(Protocol):
     def add_total(self, model: str, n: int) -> None: ...
     def sync(self, model: str, dataset: str, done: int, correct: int) -> None: ...
     def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None: ...
+    def set_download(self, label: str, text: str | None) -> None: ...
+    def note_error(self, model: str, message: str) -> None: ...
 
 
 class ManifestSink(Protocol):
@@ -145,6 +147,7 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
         else:
             outcome.status, outcome.error = "failed", str(exc)
             log.error("model %s failed: %s", model.key, exc)
+            ctx.progress.note_error(model.key, str(exc))
     finally:
         outcome.seconds = time.monotonic() - started
         ctx.progress.set_status(model.key, outcome.status)
@@ -184,6 +187,7 @@ def _note_restart(ctx: RunContext, model: ModelConfig, outcome: ModelOutcome, ex
     outcome.restarts += 1
     log.warning("model %s: %s (%s); restart %d of %d, resuming from the checkpoint",
                 model.key, what, exc, outcome.restarts, model.vllm.max_restarts)
+    ctx.progress.note_error(model.key, f"{what}: {exc}")
     ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
 
 
@@ -275,6 +279,8 @@ def count_done(progress: ProgressSink, key: str, store: Checkpoint, problems: Se
 def on_record(progress: ProgressSink, key: str, rec: AnswerRecord) -> None:
     progress.record(key, rec.dataset, correct=rec.verdict == "correct", tokens=rec.completion_tokens,
                     error=rec.error is not None)
+    if rec.error:
+        progress.note_error(key, f"{rec.dataset} {rec.id}: {rec.error}")
 
 
 __all__ = ["Checkpoint", "DatasetRun", "ManifestSink", "ModelOutcome", "ProgressSink", "RunContext", "ServerGroupLike",

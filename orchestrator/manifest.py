@@ -20,6 +20,7 @@ from . import __version__
 from .contract import ModelConfig, public_url, redact_command
 from .errors import ResultsError
 from .fileio import atomic_write_text
+from .weights import hub_cache
 
 FULL_HASH_LIMIT = 256 * 1024 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +73,7 @@ def _hash_file(digest: "hashlib._Hash", file: Path, full: bool) -> None:
 
 
 def _hub_revision(hub_id: str) -> str | None:
-    cache = Path.home() / ".cache" / "huggingface" / "hub" / ("models--" + hub_id.replace("/", "--")) / "refs" / "main"
+    cache = hub_cache() / ("models--" + hub_id.replace("/", "--")) / "refs" / "main"
     try:
         return cache.read_text().strip()
     except OSError:
@@ -104,6 +105,11 @@ class Manifest:
     def set_model(self, model: str, **facts: Any) -> None:
         with self._lock:
             self.data["models"].setdefault(model, {}).update(facts)
+
+    def model_facts(self) -> dict[str, dict[str, Any]]:
+        """A copy of what is known of each model so far (port, GPUs and log once its server started)."""
+        with self._lock:
+            return {key: dict(facts) for key, facts in self.data["models"].items()}
 
     def finish(self, status: str) -> None:
         with self._lock:

@@ -32,6 +32,8 @@ from .progress import Progress
 from .raybackend import RayBackend
 from .results import load_scores, regrade
 from .signals import ServerGroup, install_signal_handlers
+from .weights import render_weights
+from .statuswriter import StatusWriter
 
 log = logging.getLogger(__name__)
 ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
@@ -58,6 +60,8 @@ class RunOptions:
     backend: str = "local"             # local | ray
     ray_address: str | None = None     # --ray-address (backend ray): auto or HOST:PORT
     ray_resource: str | None = None    # --ray-resource: custom resource each CPU server asks for
+    prefetch: int = 1                  # --prefetch N: hub models fetched ahead of the GPUs (0: no overlap)
+    delete_weights_after: bool = False  # --delete-weights-after: drop what this run downloaded after its last job
 
 
 @dataclass
@@ -74,6 +78,11 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return all(o.status == "finished" for o in self.outcomes) and not self.interrupted
+
+    @property
+    def exit_code(self) -> int:
+        """0 every model finished, 1 a model failed, 130 interrupted (a signal exits from its handler instead)."""
+        return 130 if self.interrupted else 0 if self.ok else 1
 
 
 def select_models(cfg: RunConfig, names: Sequence[str] | None, parallel: int | None = None) -> list[ModelConfig]:
@@ -123,7 +132,8 @@ def open_backend(opts: RunOptions, models: Sequence[ModelConfig]) -> Backend:
     """The backend of ``--backend``: this host (default), or a Ray cluster (joined now; ConfigError if none)."""
     if opts.backend == "ray":
         return RayBackend.connect(opts.ray_address, opts.ray_resource)
-    return LocalBackend(models, opts.gpus, opts.max_cpu_servers or opts.config.max_cpu_servers)
+    return LocalBackend(models, opts.gpus, opts.max_cpu_servers or opts.config.max_cpu_servers,
+                        prefetch=opts.prefetch, delete_weights_after=opts.delete_weights_after)
 
 
 def execute(opts: RunOptions) -> RunSummary:
@@ -134,7 +144,8 @@ def execute(opts: RunOptions) -> RunSummary:
     try:
         if opts.dry_run:
             placements = backend.plan(models, estimated_seconds(opts.results_dir))
-            return RunSummary(run_id="dry-run", plan_text=backend.render(placements))
+            text = "\n".join(t for t in (backend.render(placements), render_weights(models)) if t)
+            return RunSummary(run_id="dry-run", plan_text=text)
         runs = load_datasets(specs, opts.limit or opts.config.num_examples)
         preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
         backend.reserve(opts.logs_dir)
@@ -164,32 +175,37 @@ def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[Datas
         servers.close()
     install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
+    status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, sum(len(r.problems) for r in runs))
     ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir, datasets=runs,
                      stop=stop, progress=progress, servers=servers, manifest=manifest,
                      grade=record_grader() if opts.grade else None, fresh=opts.fresh)
     progress.start()
+    status.start()
     try:
         results = backend.run(ctx, placements, stop)
-    except SystemExit:  # a signal: servers are already stopping; keep what the run produced, then exit
+    except SystemExit as exc:  # a signal: servers are already stopping; keep what the run produced, then exit
         servers.close()
         _finish_interrupted(opts.results_dir, runs, manifest)
+        status.finish("interrupted", exc.code if isinstance(exc.code, int) else 1)
         raise
     finally:
         progress.close()
         servers.close()  # returns when every server's processes are gone
-    return _summarize(opts, runs, placements, results, stop.is_set(), run_id, manifest)
+    return _summarize(opts, runs, placements, results, stop.is_set(), manifest, status)
 
 
 def _summarize(opts: RunOptions, runs: list[DatasetRun], placements: list[Placement], results: dict[str, object],
-               stopped: bool, run_id: str, manifest: Manifest) -> RunSummary:
+               stopped: bool, manifest: Manifest, status: StatusWriter) -> RunSummary:
     try:
         outcomes = [_outcome(p.job.key, results.get(p.job.key), stopped) for p in placements]
     except ResultsError:  # the disk: what was written stays; the manifest says the run failed if it still can
         _finish_quietly(manifest, "failed")
+        status.finish("failed", ResultsError.exit_code)
         raise
-    summary = RunSummary(run_id=run_id, outcomes=outcomes, manifest=manifest.path, interrupted=stopped)
+    summary = RunSummary(run_id=manifest.data["run_id"], outcomes=outcomes, manifest=manifest.path, interrupted=stopped)
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
     manifest.finish("interrupted" if stopped else ("finished" if summary.ok else "failed"))
+    status.finish(manifest.data["status"], summary.exit_code)
     return summary
 
 

@@ -6,6 +6,7 @@ On a terminal the lines are redrawn in place; otherwise (overnight logs) a plain
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 import time
@@ -13,6 +14,8 @@ from dataclasses import dataclass, field
 from typing import Callable, TextIO
 
 log = logging.getLogger(__name__)
+ENDED = ("finished", "failed", "interrupted")
+_RESTART = re.compile(r"^(?:restart|resched) (\d+)$")  # the runner's / Ray backend's restart statuses
 
 
 @dataclass
@@ -26,6 +29,10 @@ class ModelProgress:
     status: str = "waiting"
     started: float | None = None
     per_dataset: dict[str, list[int]] = field(default_factory=dict)  # dataset -> [done, correct]
+    answered_here: int = 0           # answers received by this run (a resumed checkpoint's are not)
+    restarts: int = 0
+    last_error: str | None = None
+    ended: float | None = None       # when it finished, failed or was interrupted: its speed stops changing
 
     @property
     def done(self) -> int:
@@ -39,11 +46,24 @@ class ModelProgress:
         elapsed = (now - self.started) if self.started else 0.0
         acc = f"{100.0 * self.correct / self.done:5.1f}%" if self.done else "   - "
         tps = self.tokens / elapsed if elapsed > 0 else 0.0
-        rate = self.done / elapsed if elapsed > 0 else 0.0
-        eta = _fmt_secs((self.total - self.done) / rate) if rate > 0 and self.done < self.total else "-"
+        eta_s = self.eta(elapsed)
+        eta = _fmt_secs(eta_s) if eta_s is not None else "-"
         err = f" errors {self.errors}" if self.errors else ""
         return (f"{self.model:<28.28} {self.status:<11} {self.done:>5}/{self.total:<5} acc {acc} "
                 f"{tps:8.1f} tok/s  ETA {eta}{err}")
+
+    def eta(self, elapsed: float) -> float | None:
+        """Seconds left at this run's answer rate (answers resumed from a checkpoint do not count as speed)."""
+        rate = self.answered_here / elapsed if elapsed > 0 else 0.0
+        return (self.total - self.done) / rate if rate > 0 and self.done < self.total else None
+
+    def snapshot(self, now: float) -> dict:
+        """The counters as plain data, with ``elapsed`` seconds of running (until it ended, if it has)."""
+        elapsed = ((self.ended or now) - self.started) if self.started else 0.0
+        return {"model": self.model, "status": self.status, "total": self.total, "done": self.done,
+                "correct": self.correct, "errors": self.errors, "tokens": self.tokens, "elapsed": elapsed,
+                "eta": self.eta(elapsed), "restarts": self.restarts, "last_error": self.last_error,
+                "datasets": {name: {"done": d, "correct": c} for name, (d, c) in self.per_dataset.items()}}
 
 
 @dataclass
@@ -55,6 +75,7 @@ class Progress:
     clock: Callable[[], float] = time.monotonic
     tty: bool | None = None
     models: dict[str, ModelProgress] = field(default_factory=dict)
+    downloads: dict[str, str] = field(default_factory=dict)  # hub repository -> "bytes/total rate ETA"
 
     def __post_init__(self) -> None:
         self._lock = threading.Lock()
@@ -74,6 +95,15 @@ class Progress:
             entry.status = status
             if status == "running" and entry.started is None:
                 entry.started = self.clock()
+            entry.ended = self.clock() if status in ENDED else None
+            restart = _RESTART.match(status)
+            if restart:
+                entry.restarts = max(entry.restarts, int(restart.group(1)))
+
+    def note_error(self, model: str, message: str) -> None:
+        """Remember the latest error of ``model`` (a failed request, a server that died, the model's failure)."""
+        with self._lock:
+            self._get(model).last_error = message
 
     def sync(self, model: str, dataset: str, done: int, correct: int) -> None:
         """Set a dataset's counts from its checkpoint (at start, and again after a server restart)."""
@@ -89,12 +119,28 @@ class Progress:
             counts = entry.per_dataset.setdefault(dataset, [0, 0])
             counts[0] += 1
             counts[1] += int(correct)
+            entry.answered_here += 1
             entry.tokens += tokens
+
+    def set_download(self, label: str, text: str | None) -> None:
+        """Show (or, with None, drop) the line of a download in flight (prefetch.py)."""
+        with self._lock:
+            if text is None:
+                self.downloads.pop(label, None)
+            else:
+                self.downloads[label] = text
+
+    def snapshot(self) -> list[dict]:
+        """Every model's counters as plain data (``ModelProgress.snapshot``), in the order models appeared."""
+        now = self.clock()
+        with self._lock:
+            return [m.snapshot(now) for m in self.models.values()]
 
     def lines(self) -> list[str]:
         now = self.clock()
         with self._lock:
-            return [m.line(now) for m in self.models.values()]
+            return ([m.line(now) for m in self.models.values()]
+                    + [f"{label:<28.28} {'download':<11} {text}" for label, text in self.downloads.items()])
 
     def start(self) -> "Progress":
         period = 1.0 if self.tty else self.interval
@@ -114,6 +160,7 @@ class Progress:
             return
         if self.tty:
             up = f"\x1b[{self._drawn}F" if self._drawn else ""
+            lines += [""] * (self._drawn - len(lines))  # a finished download's line is blanked, not left behind
             self.stream.write(up + "".join(f"\x1b[2K{line}\n" for line in lines))
             self.stream.flush()
             self._drawn = len(lines)

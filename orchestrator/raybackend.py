@@ -28,7 +28,8 @@ from .contract import AnswerRecord, ModelConfig, with_samples
 from .errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
 from .job import Checkpoint, ModelOutcome, RunContext, count_done, on_record, open_store, run_model
 from .plan import Placement
-from .rayevents import Answer, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming, StatusChanged
+from .rayevents import (Answer, ErrorNoted, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
+                        StatusChanged)
 from .raynode import ModelActor, NodeJob
 from .rayplan import Request, check_fits, ray_placements, render_ray_plan, request_for
 
@@ -320,6 +321,8 @@ class JobDriver:
                 stores[dataset].write_markdown()
             case StatusChanged(status):
                 self.ctx.progress.set_status(self.key, status)
+            case ErrorNoted(message):
+                self.ctx.progress.note_error(self.key, message)
             case NodeStarted(node):
                 self._node_started(node)
             case PhaseTiming(model, phase, seconds) if self.ctx.manifest is not None:

@@ -5,6 +5,7 @@ A node's ``raynode.ModelActor.run`` yields them through Ray's streaming generato
 
     NodeStarted(node)                    the first event: where the actor runs
     StatusChanged(status)                the model's progress status
+    ErrorNoted(message)                  the model's last error (a restart's cause, a failed request)
     Answer(dataset, record)              one answer (``AnswerRecord.to_dict()``) for the driver's checkpoint
     EvalTime(dataset, seconds)           evaluation time of one pass over a series
     PhaseTiming(model, phase, seconds)   ``Manifest.timing`` on the driver
@@ -25,6 +26,11 @@ class NodeStarted:
 @dataclass(frozen=True)
 class StatusChanged:
     status: str
+
+
+@dataclass(frozen=True)
+class ErrorNoted:
+    message: str
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,8 @@ class Finished:
     facts: Mapping[str, Any]
 
 
-Event = Union[NodeStarted, StatusChanged, Answer, EvalTime, PhaseTiming, ModelFacts, Finished]
+Event = Union[NodeStarted, StatusChanged, ErrorNoted, Answer, EvalTime, PhaseTiming, ModelFacts, Finished]
 Emit = Callable[[Event], None]
 
-__all__ = ["Answer", "Emit", "EvalTime", "Event", "Finished", "ModelFacts", "NodeStarted", "PhaseTiming",
+__all__ = ["Answer", "Emit", "ErrorNoted", "EvalTime", "Event", "Finished", "ModelFacts", "NodeStarted", "PhaseTiming",
            "StatusChanged"]

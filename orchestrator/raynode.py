@@ -34,8 +34,9 @@ from .gpus import discover
 from .guard import spawn_guard
 from .job import DatasetRun, RunContext, record_grader, run_model
 from .plan import Placement, launch_spec
+from .prefetch import fetch_now
 from .prompts import prompt_fingerprint
-from .rayevents import (Answer, Emit, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
+from .rayevents import (Answer, Emit, ErrorNoted, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
                         StatusChanged)
 from .rayplan import multinode_spec
 from .results import SeriesState, settings_hash
@@ -147,6 +148,12 @@ class EventProgress:
     def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None:
         """The driver counts each ``Answer`` it appends."""
 
+    def note_error(self, model: str, message: str) -> None:
+        self._emit(ErrorNoted(message))
+
+    def set_download(self, label: str, text: str | None) -> None:
+        """A download's progress line stays on the node; its status (downloading, weights ok) goes by set_status."""
+
 
 def node_spec(job: NodeJob, gpus: tuple[int, ...], python: str, address: str = "") -> ServerSpec:
     """The server of ``job`` on this node: its GPUs, this node's Python (unless ``vllm.python`` is set), the
@@ -248,7 +255,9 @@ class ModelActor:
         began = time.monotonic()
         try:
             ctx = node_context(job, emit, self._stop, self._servers)
-            outcome = run_model(ctx, job.model, node_spec(job, _ray_gpus(job), sys.executable, _gcs_address()))
+            spec = node_spec(job, _ray_gpus(job), sys.executable, _gcs_address())
+            spec = fetch_now(job.model, spec, ctx.manifest, EventProgress(emit))  # hub weights onto this node
+            outcome = run_model(ctx, job.model, spec)
             facts = {"status": outcome.status, "error": outcome.error, "restarts": outcome.restarts,
                      "log_path": outcome.log_path}
         except BaseException as exc:  # noqa: BLE001 -- reported to the driver, which decides

@@ -299,15 +299,18 @@ class Scheduler(Generic[T]):
 
     ``priority`` maps the jobs to the priority list (default ``priority_order``). API jobs run concurrently (at
     most ``max_api_concurrency``), CPU-server jobs at most ``max_cpu_servers`` at once. ``history`` records every
-    run's GPUs and ``clock`` times.
+    run's GPUs and ``clock`` times. ``ready(job)`` gates a start (a hub model's weights must be in: a download never
+    holds a GPU); whoever makes a job ready calls ``wake()``.
     """
 
     def __init__(self, jobs: Sequence[Job], gpus: Sequence[int], launch: Callable[[Job, tuple[int, ...]], T], *,
                  max_cpu_servers: int = 1, max_api_concurrency: int = 8, clock: Callable[[], float] = time.monotonic,
-                 priority: Callable[[Sequence[Job]], Sequence[Job]] | None = None, wait_timeout: float = 1.0) -> None:
+                 priority: Callable[[Sequence[Job]], Sequence[Job]] | None = None, wait_timeout: float = 1.0,
+                 ready: Callable[[Job], bool] | None = None) -> None:
         self._gpus = tuple(sorted(set(gpus)))
         check_jobs(jobs, self._gpus, max_cpu_servers, max_api_concurrency)
         self._jobs, self._launch, self._clock, self._wait = list(jobs), launch, clock, wait_timeout
+        self._ready = ready or (lambda job: True)
         self._limits = (max_cpu_servers, max_api_concurrency)
         self.order = list(priority(jobs) if priority else priority_order(
             jobs, self._gpus, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency))
@@ -336,16 +339,22 @@ class Scheduler(Generic[T]):
             if not stop.is_set():
                 self._start_ready(state)
             if not state.running:
-                if not stop.is_set():
+                if stop.is_set():
+                    return
+                if all(self._ready(job) for job in state.pending):
                     raise PlanError(f"model '{state.pending[0].key}' cannot start on GPUs {list(self._gpus)}")
-                return
             if not self._finished:
                 self._cond.wait(timeout=self._wait)
             self._reap(state)
 
+    def wake(self) -> None:
+        """Look at the pending jobs now (a job became ready)."""
+        with self._cond:
+            self._cond.notify_all()
+
     def _start_ready(self, state: "_RunState") -> None:
         now = self._clock()
-        for job, group in decide(state.pending, state.running, state.free, now):
+        for job, group in decide([j for j in state.pending if self._ready(j)], state.running, state.free, now):
             run = Running(job, group, now)
             state.pending.remove(job)
             state.running.append(run)

@@ -1,8 +1,9 @@
 """The whole run, end to end, with real vLLM CPU servers on the tiny model and the built-in samples.
 
 Covers: two managed models producing the leaderboard, details, manifest and logs; a rerun that asks nothing; a server
-killed mid-run that is restarted with every problem answered exactly once; Ctrl-C mid-run that leaves no process and a
-checkpoint the next run resumes; an API model next to a managed one; no secret in any file.
+killed mid-run that is restarted with every problem answered exactly once (`status` shows it running, then finished
+after one restart); Ctrl-C mid-run that leaves no process and a checkpoint the next run resumes (`status`: interrupted,
+exit code 130); an API model next to a managed one; no secret in any file.
 """
 from __future__ import annotations
 
@@ -133,6 +134,18 @@ def _count(tmp_path: Path, model: str, dataset: str) -> int:
     return path.read_text().count("\n") if path.exists() else 0
 
 
+def status(tmp_path: Path) -> str:
+    """What `deathmath-orchestrate status` prints for this test's results directory (it only reads files)."""
+    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "status", "--results-dir",
+                          str(tmp_path / "results")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+def _model_line(text: str, model: str) -> str:
+    return next((line for line in text.splitlines() if line.strip().startswith(model + " ")), "")
+
+
 def _engine_core(tmp_path: Path) -> psutil.Process | None:
     for proc in our_processes(tmp_path):
         if proc.name().startswith("VLLM::EngineCore"):
@@ -145,6 +158,8 @@ def test_server_killed_mid_run_is_restarted_and_each_problem_answered_once(tmp_p
     proc = orchestrate(tmp_path, config, "--dataset", "sample-math", wait=False)
     try:
         wait_for(lambda: _count(tmp_path, "tiny-k", "sample-math") >= 1, 400, "a first answer")
+        wait_for(lambda: "running" in _model_line(status(tmp_path), "tiny-k"), 60, "`status` to show it running")
+        during = status(tmp_path)
         engine = _engine_core(tmp_path)
         assert engine is not None
         engine.kill()
@@ -156,6 +171,15 @@ def test_server_killed_mid_run_is_restarted_and_each_problem_answered_once(tmp_p
     ids = answered_ids(details(tmp_path, "tiny-k", "sample-math"))
     assert len(ids) == LIMIT and len(set(ids)) == LIMIT
     assert_no_orphans(tmp_path)
+    running = _model_line(during, "tiny-k").split()
+    assert "running for" in during and f"(pid {proc.pid})" in during
+    assert running[1:3] == ["running", "cpu"] and running[3].isdigit() and running[4].endswith(f"/{LIMIT}")
+    after = status(tmp_path)
+    (manifest,) = list((tmp_path / "results" / "runs").glob("*/manifest.json"))
+    assert "finished with exit code 0" in after and str(manifest.resolve()) in after
+    finished = _model_line(after, "tiny-k").split()
+    assert finished[1] == "finished" and finished[4] == f"{LIMIT}/{LIMIT}" and finished[8] == "1"  # 1 restart
+    assert "server died" in after
 
 
 def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, tiny_model: Path) -> None:
@@ -169,6 +193,7 @@ def test_ctrl_c_mid_run_leaves_no_process_and_resumes(tmp_path: Path, tiny_model
         kill_and_clean(tmp_path, proc)
     assert proc.returncode == 130, out
     assert_no_orphans(tmp_path)
+    assert "interrupted with exit code 130" in status(tmp_path)
     (manifest,) = list((tmp_path / "results" / "runs").glob("*/manifest.json"))
     assert json.loads(manifest.read_text())["status"] == "interrupted"
     assert "tiny-c" in (tmp_path / "results" / "leaderboard.md").read_text()

@@ -14,6 +14,7 @@ import unicodedata
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Sequence
 
+from orchestrator import hubnet
 from orchestrator.datasets.files import SUFFIXES
 from orchestrator.errors import DatasetError
 
@@ -52,15 +53,24 @@ class HubClient:
 
     def __init__(self, *, list_repo_files: Callable[..., list[str]] | None = None,
                  hf_hub_download: Callable[..., str] | None = None,
-                 snapshot_download: Callable[..., str] | None = None, timeout: float = 120.0) -> None:
+                 snapshot_download: Callable[..., str] | None = None, timeout: float = 120.0,
+                 probe: Callable[[], None] | None = None) -> None:
+        scripted = list_repo_files is not None
+        self._probe = probe or ((lambda: None) if scripted else hubnet.probe)  # a scripted hub needs no network
         self._list = list_repo_files or _hf_list_repo_files
         self._download = hf_hub_download or _hf_hub_download
         self._snapshot = snapshot_download or _hf_snapshot_download
         self.timeout = timeout
 
     def fetch(self, repo_id: str, configs: Sequence[str] = (), split: str = "train") -> Fetched:
-        """Local paths of the files of ``configs``/``split``; the cache when offline; DatasetError otherwise."""
+        """Local paths of the files of ``configs``/``split``; the cache when offline; DatasetError otherwise.
+        An unreachable hub is found by one short probe (``hubnet``), not by huggingface_hub's retries."""
+        with hubnet.quiet():
+            return self._fetch(repo_id, configs, split)
+
+    def _fetch(self, repo_id: str, configs: Sequence[str], split: str) -> Fetched:
         try:
+            self._probe()
             return self._fetch_online(repo_id, configs, split)
         except DatasetError:
             raise
@@ -206,10 +216,14 @@ def _scrub(text: str) -> str:
     return _TOKEN_RE.sub("hf_***", text)
 
 
-def _summary(exc: BaseException) -> str:
+def summary(exc: BaseException) -> str:
+    """``Type: message`` on one line, tokens scrubbed, at most 200 characters."""
     text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    summary = _scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-    return summary if len(summary) <= 200 else summary[:199] + "…"
+    line = _scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
+_summary = summary
 
 
 def dataset_url(repo_id: str) -> str:

@@ -1,4 +1,5 @@
-"""The leaderboard: series scores -> rows -> ``results/leaderboard.md`` / ``.json`` / ``.html``.
+"""The leaderboard: series scores -> rows -> ``results/leaderboard.md`` / ``.json`` / ``.html``, and a page of
+answers per model (``results/details/<model>/index.html``, linked from the HTML leaderboard).
 
 Per (model, dataset) the cell comes from the latest complete series (``scores`` are read in order, later is
 newer), never the best of several; with no complete series the latest one is shown marked incomplete, scored over
@@ -20,6 +21,7 @@ from ..contract import SeriesScore
 from ..errors import ResultsError
 from ..fileio import atomic_write_text
 from .compare import Comparison, pairwise
+from .details_page import write_details_pages, write_model_page
 from .page import render_html
 from .render import render_json, render_markdown
 from .rows import Cell, Row, aggregate, dataset_title, details_link, select_series, wilson, wilson_p
@@ -29,7 +31,8 @@ FILES = {"md": "leaderboard.md", "json": "leaderboard.json", "html": "leaderboar
 
 def write_leaderboard(results_dir: Path, scores: Sequence[SeriesScore],
                       datasets: Sequence[str] | None = None) -> dict[str, Path]:
-    """Write leaderboard.md/.json/.html under ``results_dir`` atomically (``fileio.atomic_write_text``)."""
+    """Write leaderboard.md/.json/.html under ``results_dir`` atomically (``fileio.atomic_write_text``), and the
+    answers page of every model (``details/<model>/index.html``, see ``details_page``)."""
     names = list(datasets) if datasets is not None else list(dict.fromkeys(s.dataset for s in scores))
     rows = aggregate(scores, names)
     comparisons = pairwise(rows)
@@ -44,8 +47,10 @@ def write_leaderboard(results_dir: Path, scores: Sequence[SeriesScore],
     paths = {kind: results_dir / FILES[kind] for kind in texts}
     for kind, text in texts.items():
         atomic_write_text(paths[kind], text)
+    write_details_pages(results_dir)
     return paths
 
 
-__all__ = ["Cell", "Comparison", "Row", "pairwise", "aggregate", "dataset_title", "details_link", "render_html", "render_json",
-           "render_markdown", "select_series", "wilson", "wilson_p", "write_leaderboard"]
+__all__ = ["Cell", "Comparison", "Row", "pairwise", "aggregate", "dataset_title", "details_link", "render_html",
+           "render_json", "render_markdown", "select_series", "wilson", "wilson_p", "write_details_pages",
+           "write_leaderboard", "write_model_page"]

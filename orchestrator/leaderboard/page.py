@@ -62,7 +62,7 @@ def _tr(row: Row, datasets: Sequence[str], samples: bool) -> str:
            f'<td class="ds">{escape(combined_text(row, datasets))}</td>']
     tds += [_dataset_td(row, d) for d in datasets]
     tds += [f'<td class="num">{escape(t)}</td>' for t in texts[1 + len(datasets):]]
-    tds.append(f'<td><a href="{escape(row.details)}">details</a></td>')
+    tds.append(f'<td><a href="{escape(row.details)}index.html">details</a></td>')  # details_page.PAGE
     return "<tr>" + "".join(tds) + "</tr>"
 
 

@@ -7,10 +7,10 @@ from __future__ import annotations
 
 from .hashing import ANSWER_FLAGS, safe_name, settings_hash, settings_payload
 from .layout import SeriesPaths, iter_series
-from .maintenance import load_scores, regrade, regrade_series
+from .maintenance import load_scores, read_series, regrade, regrade_series
 from .markdown import render_markdown
 from .series import SeriesState
 from .store import SeriesStore, without_secrets
 
-__all__ = ["ANSWER_FLAGS", "SeriesPaths", "SeriesState", "SeriesStore", "iter_series", "load_scores", "regrade",
+__all__ = ["ANSWER_FLAGS", "SeriesPaths", "SeriesState", "SeriesStore", "iter_series", "load_scores", "read_series", "regrade",
            "regrade_series", "render_markdown", "safe_name", "settings_hash", "settings_payload", "without_secrets"]

@@ -53,7 +53,7 @@ def settings_payload(model: ModelConfig, dataset_name: str, dataset_version: str
     optional = {k: v for k, v in (("top_p", model.sampling.top_p), ("seed", model.sampling.seed)) if v is not None}
     return payload | optional | {
         "model_name": model.model_name,
-        "weights": vllm.model if vllm else None,
+        "weights": (f"{vllm.model}@{vllm.revision}" if vllm.revision else vllm.model) if vllm else None,
         "max_model_len": vllm.max_model_len if vllm else None,
         "vllm_args": answer_args(vllm.args) if vllm else [],
         "temperature": model.sampling.temperature,

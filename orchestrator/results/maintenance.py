@@ -72,3 +72,10 @@ def load_scores(results_dir: Path) -> list[SeriesScore]:
         model, dataset = _names(paths, meta)
         scores.append(state.score(meta, model, dataset))
     return scores
+
+
+def read_series(paths: SeriesPaths) -> tuple[dict, SeriesScore, list[AnswerRecord]]:
+    """Meta, score and the best record per id (in order of first appearance) of one series; a lock-free read."""
+    meta, state, _ = _read_series(paths)
+    model, dataset = _names(paths, meta)
+    return meta, state.score(meta, model, dataset), state.records()
