@@ -4,7 +4,8 @@ One API process does every request's HTTP, JSON, chat template, tokenisation and
 streams of a server; at a few hundred concurrent requests on a fast GPU that process, not the engine, can be what
 limits throughput. vLLM can run N of them on one engine: the parent binds the port and hands the socket to N
 spawned API processes (the kernel spreads connections over them), so ``--port``, ``/health``, ``/metrics``
-(aggregated) and the readiness check (``server._listens``: the parent holds the listening socket) stay as they are.
+(aggregated) and the readiness check (``server._listens``: the parent holds the listening socket) stay as they are;
+vLLM then leaves out its periodic throughput lines from the server log (a start failure's cause is still logged).
 
 * ``python -m vllm.entrypoints.openai.api_server`` always runs exactly one API process: it ignores
   ``--api-server-count`` (vLLM 0.26 and 0.32 alike). Only the ``vllm serve`` path honours it, so a server with a
