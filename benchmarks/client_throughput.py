@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Sequence
 
 from orchestrator.client import ChatClient, run_series
+from orchestrator.client.jsoncodec import JsonCodec
 from orchestrator.contract import Problem, Sampling, ServerSpec
 from orchestrator.prompts import build_messages
 from orchestrator.results import SeriesStore
@@ -85,13 +86,13 @@ def load_problems(n: int, model: Path, tasks: Sequence[str] = ()) -> list[Proble
 
 
 def ours(server, problems: Sequence[Problem], max_tokens: int, concurrency: int, work: Path, tag: str,
-         served: str = SERVED) -> Measure:
+         served: str = SERVED, codec: JsonCodec | None = None) -> Measure:
     """Run the problems through ``run_series`` as the runner does for a managed server (``alive``, context clamp,
-    checkpointing into a fresh store) and time it."""
+    checkpointing into a fresh store) and time it; ``codec`` is ``ChatClient``'s (None: requests' own JSON)."""
     sampling = Sampling(max_tokens=max_tokens, parallel=concurrency, request_timeout=600)
     store = SeriesStore(work / tag, served, "bench", "0" * 16, meta={"total": len(problems)})
     with ChatClient(server.endpoint, served, sampling, alive=server.alive, context_len=server.max_model_len(),
-                    extra_body={"ignore_eos": True}) as client:
+                    extra_body={"ignore_eos": True}, codec=codec) as client:
         started = time.perf_counter()
         run_series(problems, client, store, build_messages, parallel=concurrency)
         seconds = time.perf_counter() - started

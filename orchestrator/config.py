@@ -29,6 +29,7 @@ from .configload import read_yaml
 from .datasets import REGISTRY  # the registry of built-in and hub datasets
 from .contract import (DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, public_url,
                        redact_command)
+from . import apiserver
 from .endpoints import API_TYPES, default_entries, parse_endpoint
 from .errors import ConfigError
 
@@ -38,7 +39,8 @@ TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets
 MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt", "max_tokens", "temperature",
               "request_delay", "request_timeout", "max_retries", "vllm"} | SAMPLING_KEYS
 VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
-             "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "revision"}
+             "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "revision",
+             "api_server_count"}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -231,7 +233,15 @@ class _Builder:
             max_restarts=self._opt_int(raw, "max_restarts", f"{where}.max_restarts", minimum=0, maximum=100) or 0
             if "max_restarts" in raw else 2,
             revision=self._opt_str(raw, "revision", f"{where}.revision"),
+            api_server_count=self._api_servers(raw, where),
         )
+
+    def _api_servers(self, raw: dict, where: str) -> int | None:
+        if apiserver.flag_in(self._str_list(raw.get("args"), f"{where}.args")):
+            raise self.fail(f"{where}.args", f"sets {apiserver.FLAG}", "use `api_server_count: N` in the vllm block "
+                            "instead (it picks the start command that honours it)")
+        return self._opt_int(raw, "api_server_count", f"{where}.api_server_count", minimum=1,
+                             maximum=apiserver.MAX_API_SERVERS)
 
     def _model_path(self, where: str, raw: Any) -> str:
         if not isinstance(raw, str) or not raw.strip():

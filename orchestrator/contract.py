@@ -23,6 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
+from .apiserver import api_servers, count_words, launch_words
+
 LOCALHOST = "127.0.0.1"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a server bound here is reachable from this host only
 DOMAINS = ("math", "physics")
@@ -76,6 +78,7 @@ class VllmSettings:
     port: int | None = None
     max_restarts: int = 2
     revision: str | None = None      # hub models: branch, tag or commit (default main)
+    api_server_count: int | None = None   # None: apiserver.api_servers' default (GPU vs CPU)
 
     @property
     def gpus_needed(self) -> int:
@@ -216,10 +219,16 @@ class ServerSpec:
     python: str = "python3"
     startup_timeout: float = 900.0
     api_key: str | None = field(default=None, repr=False)
+    api_server_count: int | None = None   # vLLM API front-end processes; None: the default for its gpus
+
+    @property
+    def api_servers(self) -> int:
+        """How many API processes this server runs (``apiserver.api_servers``)."""
+        return api_servers(self.api_server_count, self.gpus)
 
     def command(self) -> list[str]:
         """The exact argv that starts this server (no secrets: the key travels in the environment)."""
-        cmd = [self.python, "-m", "vllm.entrypoints.openai.api_server", "--model", self.model,
+        cmd = [*launch_words(self.python, self.api_servers), "--model", self.model,
                "--served-model-name", self.served_name, "--host", self.host, "--port", str(self.port)]
         if self.tensor_parallel_size != 1:
             cmd += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
@@ -229,7 +238,7 @@ class ServerSpec:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.gpu_memory_utilization is not None and self.gpus:
             cmd += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
-        return cmd + list(self.args)
+        return cmd + count_words(self.api_servers) + list(self.args)
 
     @property
     def base_url(self) -> str:

@@ -141,7 +141,8 @@ def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: st
                       tensor_parallel_size=v.tensor_parallel_size, pipeline_parallel_size=v.pipeline_parallel_size,
                       max_model_len=v.max_model_len, gpu_memory_utilization=v.gpu_memory_utilization,
                       args=tuple(v.args) + seeded_cpu_args(model, gpus), env=tuple(v.env),
-                      python=v.python or python, startup_timeout=v.startup_timeout)
+                      python=v.python or python, startup_timeout=v.startup_timeout,
+                      api_server_count=v.api_server_count)
 
 
 def launch_spec(placement: Placement, gpus: tuple[int, ...], cores: Sequence[int] | None = None) -> ServerSpec | None:

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 from orchestrator.client import ChatClient, clamp_from_message, run_series, split_reasoning
+from orchestrator.client.jsoncodec import MsgspecJson, StdlibJson
 from orchestrator.client.ratelimit import RateLimiter
 from orchestrator.contract import AnswerRecord, Endpoint, Grade, Problem, Sampling
 from orchestrator.errors import EndpointError, GradingError, ServerDiedError
@@ -86,9 +87,10 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
-            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            raw = self.rfile.read(int(self.headers["Content-Length"]))
+            body = json.loads(raw)
             with server.lock:
-                server.requests.append({"path": self.path, "body": body, "headers": dict(self.headers),
+                server.requests.append({"path": self.path, "body": body, "headers": dict(self.headers), "raw": raw,
                                         "t": time.monotonic()})
                 server.inflight += 1
                 server.max_inflight = max(server.max_inflight, server.inflight)
@@ -245,6 +247,17 @@ def test_reasoning_is_kept_apart_from_the_answer(serve, message, expected):
     srv = serve([ok(**message)])
     rec = client(srv.url).ask(PROBLEM, MESSAGES, HASH)
     assert (rec.response, rec.reasoning) == expected and rec.error is None
+
+
+@pytest.mark.parametrize("codec", [StdlibJson(), MsgspecJson()], ids=["json", "msgspec"])
+def test_a_codec_sends_utf8_json_and_reads_the_reply_and_malformed_replies_are_still_retried(serve, codec):
+    srv = serve([Reply(body="not json"), ok("ОТВЕТ: 4", completion=5)])
+    rec = client(srv.url, codec=codec).ask(PROBLEM, [{"role": "user", "content": "Сколько будет 2+2?"}], HASH)
+    assert (rec.error, rec.response, rec.completion_tokens) == (None, "ОТВЕТ: 4", 5)
+    sent = srv.chats()[-1]
+    assert sent["headers"]["Content-Type"] == "application/json" and sent["headers"]["Authorization"] == f"Bearer {KEY}"
+    assert sent["body"]["messages"][0]["content"] == "Сколько будет 2+2?" and sent["raw"].count(b"\\u") == 0
+    assert len(srv.chats()) == 2
 
 
 def test_extra_body_is_sent_but_cannot_override_the_request(serve):

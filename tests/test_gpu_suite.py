@@ -88,3 +88,28 @@ def test_the_report_names_the_card_the_versions_and_every_check(tmp_path: Path) 
     assert "2 x NVIDIA H100 80GB HBM3 (81559 MiB)" in text and "vLLM 0.26.0, torch 2.11.0+cu130" in text
     assert "| s1 | one GPU | failed | 1/2 | 170.2 |" in text and "| s2 | | not run | | |" in text
     assert "- FAIL nothing left: pid 5 \\| GPU 0" in text and "- llama-a: startup 77.5 s" in text
+
+
+def test_s4_compares_each_variant_round_by_round_with_that_rounds_offline_pass(tmp_path: Path) -> None:
+    from benchmarks.gpu.common import Profile, Recorder
+    from benchmarks.gpu.throughput import compare
+    rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
+    rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 2})
+
+    def row(count: int, r: int, client: str, tok_s: int) -> dict:
+        label = "offline vllm.LLM" if client == "offline" else "ours"
+        return {"label": label, "client": client, "api_servers": count, "round": r, "requests": 4, "tok_s": tok_s,
+                "concurrency": 2, "output_tokens": 64, "seconds": 1.0}
+    rec.figure("passes", [row(1, 1, "offline", 1000), row(1, 1, "requests json", 900), row(1, 1, "msgspec codec", 910),
+                          row(1, 2, "offline", 800), row(1, 2, "requests json", 760), row(1, 2, "msgspec codec", 790),
+                          row(4, 1, "offline", 1000), row(4, 1, "requests json", 980)])
+    compare(rec)
+    variants = {v["variant"]: v for v in rec.data["figures"]["variants"]}
+    base = variants["--api-server-count 1, requests json"]
+    assert base["ratios"] == [0.9, 0.95] and base["median_ratio"] == 0.925 and base["spread"] == 0.05
+    assert not base["met"] and variants["--api-server-count 4, requests json"]["met"]
+    targets = rec.data["figures"]["targets"]
+    assert targets["ours / offline, best variant"]["variant"] == "--api-server-count 4, requests json"
+    assert [c["ok"] for c in rec.data["checks"]] == [True, True]
+    text = report.render({"s4": {**rec.data, "status": "passed", "seconds": 1.0}})
+    assert "| --api-server-count 1, msgspec codec | 2 | 850 | 0.910, 0.988 | 0.949 | 0.078 |" in text

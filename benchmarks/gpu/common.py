@@ -64,7 +64,8 @@ class Profile:
     s4_prompts: int = 1024
     s4_max_tokens: int = 256
     s4_concurrency: int = 256
-    s4_rounds: int = 2
+    s4_rounds: int = 3
+    s4_api_servers: tuple[int, ...] = (1, 4, 2)   # s4's server variants (--api-server-count), in order of value
     server_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -72,7 +73,7 @@ class Profile:
         if not dry_run:
             return cls(dry_run=False, model=model, work=work)
         return cls(dry_run=True, model=model, work=work, limit=3, max_tokens=16, parallel=8, startup_timeout=600,
-                   run_timeout=900.0, s4_prompts=32, s4_max_tokens=16, s4_concurrency=8, s4_rounds=1,
+                   run_timeout=900.0, s4_prompts=32, s4_max_tokens=16, s4_concurrency=8, s4_rounds=2, s4_api_servers=(1, 2),
                    server_env=dict(CPU_ENV))
 
     def model_block(self, served: str, *, eager: bool = False, gpu_util: float | None = None,

@@ -136,30 +136,46 @@ def _throughput(f: dict[str, Any]) -> list[str]:
     setup = f.get("setup", {})
     lines = [f"- {setup.get('prompts')} prompts (the built-in samples' tasks), max_tokens {setup.get('max_tokens')} "
              f"with ignore_eos, greedy, concurrency {setup.get('concurrency')} (= max_num_seqs), max_num_batched_tokens "
-             f"{setup.get('max_num_batched_tokens')}, prefix caching off"]
-    if "server_startup_s" in f:
-        lines.append(f"- server start (orchestrator.server.start_server) to ready: {f['server_startup_s']} s")
+             f"{setup.get('max_num_batched_tokens')}, prefix caching off; {setup.get('rounds')} rounds per variant, "
+             "each with its own offline pass (one offline engine stays loaded next to the server)"]
+    starts = f.get("server_startup_s")
+    if isinstance(starts, dict):
+        lines.append("- server start to ready: " + ", ".join(f"{v} s with {k} API process(es)" for k, v in starts.items()))
+    if "offline_startup_s" in f:
+        lines.append(f"- offline engine start: {f['offline_startup_s']} s")
+    lines += _variant_rows(f.get("variants", []))
     passes = f.get("passes", [])
     if passes:
-        lines += ["", "| pass | concurrency | requests | output tokens | seconds | output tok/s |",
-                  "|---|---:|---:|---:|---:|---:|"]
-        lines += [f"| {p['label']} | {p['concurrency']} | {p['requests']} | {p['output_tokens']} | {p['seconds']:.2f} "
-                  f"| {p['tok_s']} |" for p in passes]
-    off = f.get("offline")
-    if off:
-        lines.append(f"| offline vllm.LLM.chat | {setup.get('concurrency')} | {off['requests']} | {off['output_tokens']} "
-                     f"| {off['seconds']:.2f} | {round(off['tok_s'])} |")
+        lines += ["", "| API processes | round | pass | requests | output tokens | seconds | output tok/s | CPU cores: "
+                  "client / front end (busiest process) / engine |", "|---:|---:|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {p.get('api_servers', 1)} | {p.get('round', '')} | {p.get('client', p['label'])} | {p['requests']} "
+                  f"| {p['output_tokens']} | {p['seconds']:.2f} | {p['tok_s']} | {_cpu(p.get('cpu'))} |" for p in passes]
     lines.append("")
     for label, value in f.get("median_tok_s", {}).items():
         lines.append(f"- median {label}: {value} output tok/s")
     for label, t in f.get("targets", {}).items():
-        lines.append(f"- **{label}: {t['value']:.2f}** (target {t['target']}: {'met' if t['met'] else 'missed'})")
-    ours = [p["tok_s"] for p in passes if p["label"] == "ours"]
-    if off and len(ours) > 1:
-        each = ", ".join(f"{v / off['tok_s']:.2f}" for v in ours)
-        lines.append(f"- ours / offline round by round: {each} (one offline pass; rounds vary by about 10 %, so the "
-                     "median's margin over 0.9 is within the noise)")
+        extra = f" ({t['variant']}; per-round spread {t['spread']:.3f})" if "variant" in t else ""
+        lines.append(f"- **{label}: {t['value']:.2f}** (target {t['target']}: {'met' if t['met'] else 'missed'}){extra}")
     return lines
+
+
+def _variant_rows(variants: list[dict[str, Any]]) -> list[str]:
+    if not variants:
+        return []
+    rows = ["", "| variant | rounds | median ours tok/s | ours / offline per round | median ratio | spread |",
+            "|---|---:|---:|---|---:|---:|"]
+    for v in variants:
+        ratios = ", ".join(f"{r:.3f}" for r in v.get("ratios", []))
+        rows.append(f"| {v['variant']} | {v['rounds']} | {v['median_tok_s']} | {ratios} | "
+                    f"{v.get('median_ratio', '')} | {v.get('spread', '')} |")
+    return rows
+
+
+def _cpu(cpu: dict[str, Any] | None) -> str:
+    if not cpu:
+        return ""
+    return (f"{cpu['client_cores']} / {cpu['front_end_cores']} ({cpu['busiest_front_end_process_cores']}) / "
+            f"{cpu['engine_cores']}")
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:

@@ -2,6 +2,7 @@
 
     python3 -m benchmarks.gpu.suite s1 s3b s3a --out DIR [--model /tmp/gpu-model] [--deadline-s 540]
     python3 -m benchmarks.gpu.suite all --out DIR --cpu-dry-run      # the same code on CPU vLLM + a fake nvidia-smi
+    python3 -m benchmarks.gpu.suite s4 --out DIR --s4-prompts 512 --s4-rounds 3 --s4-api-servers 1,4,2
 
 Scenarios: s1 (one GPU, two models in turn), s2 (two GPUs: TP=2 + a TP=1 pair), s3a (SIGKILL + cleanup), s3b (models
 that cannot fit), s4 (throughput). ``--deadline-s`` is the budget of the whole command counted from ``--t0`` (epoch
@@ -12,6 +13,7 @@ seconds; default: now): a scenario that cannot finish in what is left is skipped
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import logging
 import os
 import subprocess
@@ -29,7 +31,7 @@ TITLES = {
     "s2": "two GPUs: TP=2 on both, then the TP=1 pair side by side, no GPU double-booked",
     "s3a": "SIGKILL of the orchestrator mid-run, then cleanup: GPU memory back",
     "s3b": "models that cannot fit fail with their cause named, the others finish",
-    "s4": "throughput: our client vs vllm bench serve vs offline vllm.LLM",
+    "s4": "throughput: our client vs offline vllm.LLM round by round, with the variants of issue 18",
 }
 ORDER = ("s1", "s2", "s3b", "s3a", "s4")
 
@@ -94,6 +96,18 @@ def run_one(name: str, profile: Profile, deadline: Deadline, out: Path) -> str:
             print(f"could not pack the logs: {exc}", flush=True)
 
 
+def s4_overrides(profile: Profile, args: argparse.Namespace) -> Profile:
+    """The profile with s4's sizes from the command line, where given."""
+    changes: dict[str, object] = {}
+    if args.s4_prompts:
+        changes["s4_prompts"] = args.s4_prompts
+    if args.s4_rounds:
+        changes["s4_rounds"] = args.s4_rounds
+    if args.s4_api_servers:
+        changes["s4_api_servers"] = tuple(int(n) for n in args.s4_api_servers.split(",") if n.strip())
+    return dataclasses.replace(profile, **changes)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python3 -m benchmarks.gpu.suite", description=__doc__.splitlines()[0])
     parser.add_argument("scenarios", nargs="+", choices=[*ORDER, "all"])
@@ -103,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--cpu-dry-run", action="store_true", help="tiny model, CPU vLLM, fake nvidia-smi")
     parser.add_argument("--deadline-s", type=float, default=3600.0, help="budget of the command, from --t0")
     parser.add_argument("--t0", type=float, default=None, help="when the command began (epoch seconds)")
+    parser.add_argument("--s4-prompts", type=int, default=None, help="s4: prompts per pass (default 1024)")
+    parser.add_argument("--s4-rounds", type=int, default=None, help="s4: rounds per variant (default 3)")
+    parser.add_argument("--s4-api-servers", default=None,
+                        help="s4: --api-server-count of each server variant, in order (default 1,4,2)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout)
     prepare_environ()
@@ -113,7 +131,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         model = args.model
         ensure_model(model, sys.executable, timeout=deadline.cap(300))
-    profile = Profile.make(args.cpu_dry_run, model, args.work)
+    profile = s4_overrides(Profile.make(args.cpu_dry_run, model, args.work), args)
     names = list(ORDER) if "all" in args.scenarios else list(dict.fromkeys(args.scenarios))
     sweep(args.work, "before")
     try:

@@ -11,6 +11,8 @@
   is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
   from its numbers (twice at most) whatever the server.
 * Keys reach nothing but the ``Authorization`` header: every error text is scrubbed.
+* ``codec`` (``client/jsoncodec.py``): request bodies encoded and replies decoded by it instead of ``requests``'
+  stdlib JSON (UTF-8 bytes, msgspec where installed); ``None`` keeps requests' own ``json=`` / ``.json()``.
 * Seams for other protocols: ``auth`` (``client/auth.py``) gives each attempt's headers and body and decides
   whether a 401 earns one more try with fresh credentials (GigaChat's OAuth tokens); ``limiter``
   (``client/ratelimit.py``) spaces request starts by ``request_delay`` per model and endpoint across every worker,
@@ -32,6 +34,7 @@ from ..contract import AnswerRecord, Endpoint, Problem, Sampling, public_url
 from ..errors import AuthError, EndpointError, ServerDiedError, ServerHungError
 from .auth import EndpointAuth, RequestAuth
 from .gigachat import tls_failure
+from .jsoncodec import JsonCodec
 from .ratelimit import LIMITER, RateLimiter
 from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
                       usage_tokens, valid_reply)
@@ -56,7 +59,8 @@ class ChatClient:
                  rng: Callable[[], float] = random.random, alive: Callable[[], bool] | None = None,
                  responsive: Callable[[], bool] | None = None, context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
                  backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16,
-                 auth: RequestAuth | None = None, limiter: RateLimiter = LIMITER) -> None:
+                 auth: RequestAuth | None = None, limiter: RateLimiter = LIMITER,
+                 codec: JsonCodec | None = None) -> None:
         self.endpoints = (endpoint,) if isinstance(endpoint, Endpoint) else tuple(endpoint)
         if not self.endpoints:
             raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
@@ -66,7 +70,7 @@ class ChatClient:
         self._hung: str | None = None
         self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
         self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
-        self._limiter = limiter
+        self._limiter, self._codec = limiter, codec
         self.halted: Callable[[], bool] = lambda: False  # run_series sets it: waits for the limiter end when true
         self.scrub = Scrubber((), more=self._auth.secrets)
         self._local, self._lock, self._probe_lock = threading.local(), threading.Lock(), threading.Lock()
@@ -210,7 +214,7 @@ class ChatClient:
         try:
             headers = self._auth.headers(endpoint)
             resp = self._session().post(endpoint.api_base.rstrip("/") + "/chat/completions",
-                                        json=self._auth.body(endpoint, payload), headers=headers,
+                                        **self._body(self._auth.body(endpoint, payload), headers),
                                         timeout=self._timeouts(), verify=endpoint.verify)
         except AuthError as exc:
             if not exc.retryable:
@@ -232,8 +236,14 @@ class ChatClient:
             self._limiter.hold((self.model_name, endpoint.api_base), out.retry_after)
         return out, self._clock() - start
 
+    def _body(self, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
+        """``post`` keywords: ``json=`` for requests' own encoder, else the codec's bytes (``codec``)."""
+        if self._codec is None:
+            return {"json": body, "headers": headers}
+        return {"data": self._codec.encode(body), "headers": {**headers, "Content-Type": "application/json"}}
+
     def _classify(self, resp: requests.Response, max_tokens: int, prompt_tokens: int | None) -> Outcome:
-        body = _json(resp)
+        body = _json(resp, self._codec)
         if resp.status_code == 200:
             if valid_reply(body):
                 return Outcome("ok", data=body)
@@ -334,9 +344,9 @@ def _is_loopback(url: str) -> bool:
     return urlsplit(url).hostname in _LOOPBACK
 
 
-def _json(resp: requests.Response) -> Any:
+def _json(resp: requests.Response, codec: JsonCodec | None = None) -> Any:
     try:
-        return resp.json()
+        return resp.json() if codec is None else codec.decode(resp.content)
     except ValueError:
         return None
 
