@@ -81,6 +81,7 @@ class ServerLike:  # the part of orchestrator.server.VllmServer that the runner 
 
     def alive(self) -> bool: ...
     def responsive(self) -> bool: ...
+    def progress(self) -> float | None: ...
     def stop(self) -> None: ...
     def max_model_len(self) -> int | None: ...
 
@@ -135,7 +136,8 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
         try:
             ctx.progress.set_status(model.key, "running")
             return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len(),
-                                 responsive=getattr(server, "responsive", None))
+                                 responsive=getattr(server, "responsive", None),
+                                 progress=getattr(server, "progress", None))
         except ServerDiedError as exc:
             _note_restart(ctx, model, outcome, exc, "server died")
         finally:
@@ -200,9 +202,12 @@ def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
 
 def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint],
                   alive: Callable[[], bool] | None, context_len: int | None,
-                  responsive: Callable[[], bool] | None = None) -> list[SeriesScore]:
+                  responsive: Callable[[], bool] | None = None,
+                  progress: Callable[[], float | None] | None = None) -> list[SeriesScore]:
     scores = []
     probes = {"alive": alive, "responsive": responsive} if responsive is not None else {"alive": alive}
+    if progress is not None:  # a managed server: request_timeout is a stall limit (no progress on its /metrics)
+        probes["progress"] = progress
     for run in ctx.datasets:
         if ctx.stop.is_set():
             break

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import requests
 
 from . import logcause
+from .client.liveness import progress_from_metrics
 from .contract import Endpoint, ServerSpec
 from .errors import ServerError, ServerStartError
 from .ports import PortRegistry, default_state_dir
@@ -162,6 +163,12 @@ class VllmServer:
         except requests.RequestException:
             return False
         return resp.status_code == 200
+
+    def progress(self) -> float | None:
+        """Tokens the engine has processed (prompt + generated, from ``/metrics``); grows while it works. ``None``
+        when unreadable: the chat client then waits no longer than ``request_timeout`` without an answer."""
+        resp = self._get("/metrics")
+        return progress_from_metrics(resp.text) if resp is not None else None
 
     def max_model_len(self) -> int | None:
         """The context length vLLM serves the model with (from ``/v1/models``), or None if unknown."""

@@ -1,0 +1,127 @@
+"""Progress, not the clock, decides whether a managed server is alive.
+
+* ``progress_from_metrics(text)``: one number that grows while a vLLM engine works, from its Prometheus ``/metrics``:
+  the sum of ``vllm:generation_tokens_total`` and ``vllm:prompt_tokens_total`` (over every label set: engines, data
+  parallel ranks). ``None`` when neither counter is there (another server, or ``--disable-log-stats``).
+* ``ProgressWatch``: the time the engine last made progress. Worker threads waiting for an answer ask it; at most
+  one reads ``/metrics`` per ``interval`` (the others take the last reading at once, never waiting on a slow read).
+  A reading that fails or has no counters is no progress: with ``/metrics`` gone, the stall limit runs from the
+  request's start, which is the old clock rule.
+* ``stall_seconds(start, watch, clock)``: how long a request sent at ``start`` has seen no progress.
+
+The chat client cuts a request off only after ``request_timeout`` seconds without progress (the stall limit); the
+engine's counters freeze when it is stopped (SIGSTOP) or wedged, so a hung engine is still found within
+``request_timeout`` plus one ``interval``, then confirmed with the server's 1-token probe.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import re
+import threading
+from typing import Callable, TypeVar, cast
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+PROGRESS_COUNTERS = ("vllm:generation_tokens_total", "vllm:prompt_tokens_total")
+MAX_INTERVAL = 5.0
+MIN_INTERVAL = 0.05
+_SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)")
+
+
+def progress_from_metrics(text: str) -> float | None:
+    """The sum of vLLM's generated and prompt token counters in a Prometheus text exposition, or ``None``."""
+    total, seen = 0.0, False
+    for line in text.splitlines():
+        match = _SAMPLE.match(line)
+        if match is None or match.group(1) not in PROGRESS_COUNTERS:
+            continue
+        try:
+            value = float(match.group(2))
+        except ValueError:
+            continue
+        if math.isfinite(value):
+            total, seen = total + value, True
+    return total if seen else None
+
+
+def poll_interval(stall_limit: float) -> float:
+    """How often waiting requests look at the server's progress: a quarter of the stall limit, 50 ms to 5 s."""
+    return min(MAX_INTERVAL, max(MIN_INTERVAL, stall_limit / 4))
+
+
+class ProgressWatch:
+    """The monotonic time a server last made progress, from ``read`` (a counter that grows while it works)."""
+
+    def __init__(self, read: Callable[[], float | None], *, clock: Callable[[], float], interval: float,
+                 name: str = "server") -> None:
+        self._read, self._clock, self.interval, self._name = read, clock, interval, name
+        self._lock = threading.Lock()
+        self._value: float | None = None
+        self._changed = clock()
+        self._read_at = -math.inf
+        self._warned = False
+
+    def last_progress(self) -> float:
+        """When the counter last grew (or the watch started); reads it when the last reading is ``interval`` old."""
+        if self._lock.acquire(blocking=False):  # another thread reading: its result is as good as ours
+            try:
+                if self._clock() - self._read_at >= self.interval:
+                    self._poll()
+            finally:
+                self._lock.release()
+        return self._changed
+
+    def _poll(self) -> None:
+        value = self._read()
+        now = self._read_at = self._clock()
+        if value is None:
+            if not self._warned:
+                self._warned = True
+                log.warning("%s: no progress counters on /metrics; a request is cut off after request_timeout "
+                            "seconds without an answer", self._name)
+            return
+        if self._value is not None and value > self._value:
+            self._changed = now
+        self._value = value  # a counter that went down (a restarted server) is a new baseline
+
+
+def stall_seconds(start: float, watch: ProgressWatch, clock: Callable[[], float]) -> float:
+    """Seconds a request sent at ``start`` has waited with no progress of the server."""
+    return clock() - max(start, watch.last_progress())
+
+
+class Stalled(Exception):
+    """A request saw no progress of its server for the stall limit (its HTTP thread is left to the server's end)."""
+
+
+class _Call(threading.Thread):
+    def __init__(self, fn: Callable[[], T]) -> None:
+        super().__init__(name="http-call", daemon=True)
+        self.fn, self.done = fn, threading.Event()
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self.result = self.fn()
+        except BaseException as exc:  # noqa: BLE001 -- handed to the waiting thread
+            self.error = exc
+        finally:
+            self.done.set()
+
+
+def wait_while_progressing(fn: Callable[[], T], watch: ProgressWatch, stall_limit: float,
+                           clock: Callable[[], float]) -> T:
+    """``fn()`` (a blocking request) run in a thread of its own; raises ``Stalled`` once the server has made no
+    progress for ``stall_limit`` seconds since the call began, however long it has been running."""
+    call = _Call(fn)
+    start = clock()
+    call.start()
+    while not call.done.wait(watch.interval):
+        if stall_seconds(start, watch, clock) >= stall_limit:
+            raise Stalled(f"no progress on the server for {stall_limit:g} s (request_timeout)")
+    if call.error is not None:
+        raise call.error
+    return cast(T, call.result)
