@@ -244,6 +244,7 @@ class SeriesScore:
     prompt_tokens: int
     completion_tokens: int
     eval_seconds: float
+    truncated: int = 0  # answers cut off by max_tokens (finish_reason "length"): scored, but worth knowing
 
     @property
     def complete(self) -> bool:

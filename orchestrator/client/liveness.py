@@ -4,10 +4,10 @@
   the sum of ``vllm:generation_tokens_total`` and ``vllm:prompt_tokens_total`` (over every label set: engines, data
   parallel ranks). ``None`` when neither counter is there (another server, or ``--disable-log-stats``).
 * ``ProgressWatch``: the time the engine last made progress. Worker threads waiting for an answer ask it; at most
-  one reads ``/metrics`` per ``interval`` (the others take the last reading at once, never waiting on a slow read).
+  one reads ``/metrics`` per ``interval``; a request's stall is measured up to the latest reading (a slow read of a
+  busy server delays the verdict, never makes a false one).
   A reading that fails or has no counters is no progress: with ``/metrics`` gone, the stall limit runs from the
   request's start, which is the old clock rule.
-* ``stall_seconds(start, watch, clock)``: how long a request sent at ``start`` has seen no progress.
 
 The chat client cuts a request off only after ``request_timeout`` seconds without progress (the stall limit); the
 engine's counters freeze when it is stopped (SIGSTOP) or wedged, so a hung engine is still found within
@@ -52,30 +52,38 @@ def poll_interval(stall_limit: float) -> float:
 
 
 class ProgressWatch:
-    """The monotonic time a server last made progress, from ``read`` (a counter that grows while it works)."""
+    """When a server last made progress, from ``read`` (a counter that grows while it works), read at most once per
+    ``interval`` by one thread at a time (the others wait for that reading rather than judge from an old one)."""
 
     def __init__(self, read: Callable[[], float | None], *, clock: Callable[[], float], interval: float,
                  name: str = "server") -> None:
         self._read, self._clock, self.interval, self._name = read, clock, interval, name
         self._lock = threading.Lock()
         self._value: float | None = None
-        self._changed = clock()
-        self._read_at = -math.inf
+        self._changed = self._read_at = clock()
+        self._fresh = False
         self._warned = False
 
+    def stall(self, start: float) -> float:
+        """Seconds without progress, up to the latest reading, of a request sent at ``start``.
+
+        Measured to when the latest reading was taken, not to now: a slow ``/metrics`` (a busy server) delays the
+        verdict, never makes a false one.
+        """
+        with self._lock:
+            if not self._fresh or self._clock() - self._read_at >= self.interval:
+                self._poll()
+            return self._read_at - max(start, self._changed)
+
     def last_progress(self) -> float:
-        """When the counter last grew (or the watch started); reads it when the last reading is ``interval`` old."""
-        if self._lock.acquire(blocking=False):  # another thread reading: its result is as good as ours
-            try:
-                if self._clock() - self._read_at >= self.interval:
-                    self._poll()
-            finally:
-                self._lock.release()
-        return self._changed
+        """The time of the reading that last saw the counter grow (or when the watch began)."""
+        with self._lock:
+            return self._changed
 
     def _poll(self) -> None:
+        taken = self._clock()
         value = self._read()
-        now = self._read_at = self._clock()
+        self._read_at, self._fresh = taken, True
         if value is None:
             if not self._warned:
                 self._warned = True
@@ -83,13 +91,8 @@ class ProgressWatch:
                             "seconds without an answer", self._name)
             return
         if self._value is not None and value > self._value:
-            self._changed = now
+            self._changed = taken
         self._value = value  # a counter that went down (a restarted server) is a new baseline
-
-
-def stall_seconds(start: float, watch: ProgressWatch, clock: Callable[[], float]) -> float:
-    """Seconds a request sent at ``start`` has waited with no progress of the server."""
-    return clock() - max(start, watch.last_progress())
 
 
 class Stalled(Exception):
@@ -120,7 +123,7 @@ def wait_while_progressing(fn: Callable[[], T], watch: ProgressWatch, stall_limi
     start = clock()
     call.start()
     while not call.done.wait(watch.interval):
-        if stall_seconds(start, watch, clock) >= stall_limit:
+        if watch.stall(start) >= stall_limit:
             raise Stalled(f"no progress on the server for {stall_limit:g} s (request_timeout)")
     if call.error is not None:
         raise call.error

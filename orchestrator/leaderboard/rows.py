@@ -53,6 +53,7 @@ class Cell:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     eval_seconds: float = 0.0
+    truncated: int = 0
 
     @classmethod
     def of(cls, s: SeriesScore) -> "Cell":
@@ -62,7 +63,7 @@ class Cell:
         return cls(dataset=s.dataset, accuracy=s.correct / scored if scored else 0.0, correct=s.correct,
                    total=s.total, answered=answered, complete=s.complete, ci_low=low, ci_high=high,
                    settings_hash=s.settings_hash, prompt_tokens=s.prompt_tokens,
-                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds)
+                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds, truncated=s.truncated)
 
 
 @dataclass
@@ -82,6 +83,7 @@ class Row:
     eval_seconds: float
     tokens_per_s: float | None
     details: str = field(default="")
+    truncated: int = 0
 
     @property
     def tokens(self) -> int:
@@ -117,7 +119,8 @@ def _row(model: str, cells: dict[str, Cell]) -> Row:
                ci_low=low, ci_high=high, answered=sum(c.answered for c in cells.values()),
                total=sum(c.total for c in cells.values()), prompt_tokens=sum(c.prompt_tokens for c in cells.values()),
                completion_tokens=completion, eval_seconds=seconds,
-               tokens_per_s=completion / seconds if seconds > 0 else None, details=details_link(model))
+               tokens_per_s=completion / seconds if seconds > 0 else None, details=details_link(model),
+               truncated=sum(c.truncated for c in cells.values()))
 
 
 def _combined_ci(done: Sequence[Cell]) -> tuple[float, float]:

@@ -37,7 +37,7 @@ def _header(meta: Mapping[str, Any], score: SeriesScore) -> list[str]:
         f"- model key: {inline(score.model)}; dataset version: {inline(str(meta.get('dataset_version', '')))}; "
         f"settings: {inline(score.settings_hash)}",
         f"- answered {score.answered}/{score.total}, correct {score.correct} ({acc}), "
-        f"transport errors {score.errors}",
+        f"transport errors {score.errors}, cut off by max_tokens {score.truncated}",
         f"- tokens: prompt {score.prompt_tokens}, completion {score.completion_tokens}; "
         f"eval time {score.eval_seconds:.1f} s",
         "",

@@ -58,4 +58,5 @@ class SeriesState:
             total=max(int(meta.get("total") or 0), len(ok)), answered=len(ok),
             correct=sum(r.verdict == "correct" for r in ok), errors=len(self.best) - len(ok),
             prompt_tokens=sum(r.prompt_tokens for r in ok), completion_tokens=sum(r.completion_tokens for r in ok),
-            eval_seconds=float(meta.get("eval_seconds") or 0.0))
+            eval_seconds=float(meta.get("eval_seconds") or 0.0),
+            truncated=sum(r.finish_reason == "length" for r in ok))
