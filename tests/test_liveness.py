@@ -13,7 +13,7 @@ import time
 import pytest
 
 from orchestrator.client import run_series
-from orchestrator.client.liveness import ProgressWatch, progress_from_metrics, stall_seconds
+from orchestrator.client.liveness import ProgressWatch, progress_from_metrics
 from orchestrator.client.stream import StreamError, read_stream
 from orchestrator.contract import Sampling
 from orchestrator.errors import ServerHungError
@@ -87,6 +87,17 @@ def test_a_frozen_counter_with_a_live_probe_is_a_timeout_record(serve):
     assert rec.error == "no progress on the server for 0.3 s (request_timeout)"
 
 
+def test_a_frozen_counter_is_excused_while_the_server_answers_the_probe(serve):
+    """Work the counters do not show (a long prefill, a slow /metrics): the probe proves the engine generates, so
+    the request waits on instead of failing."""
+    srv = serve(default=Reply(delay=0.8, body=ok().body))
+    probes: list[int] = []
+    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or True,
+               progress=lambda: 7.0)
+    rec = c.ask(PROBLEM, MESSAGES, HASH)
+    assert rec.error is None and rec.response == "ОТВЕТ: 4" and 1 <= len(probes) <= 3
+
+
 def test_unreadable_metrics_fall_back_to_the_clock(serve, caplog):
     srv = serve(default=Reply(delay=30.0, body=ok().body))
     c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: True, progress=lambda: None)
@@ -97,20 +108,24 @@ def test_unreadable_metrics_fall_back_to_the_clock(serve, caplog):
 
 def test_the_stall_limit_runs_from_the_last_progress_not_from_the_start():
     """A request that waited long while the engine worked is cut off ``limit`` after the counter froze; the counter
-    is read at most once per interval."""
+    is read at most once per interval, and a stall is measured up to when the latest reading was taken."""
     now, reads = [0.0], []
     values = {1.0: 10.0, 2.0: 20.0, 3.0: 30.0}
 
     def read() -> float:
         reads.append(now[0])
-        return values.get(now[0], 30.0)
+        value = values.get(now[0], 30.0)
+        now[0] += 0.25  # a reading takes a while (a busy server)
+        return value
 
     watch = ProgressWatch(read, clock=lambda: now[0], interval=1.0)
+    stalls = []
     for t in (1.0, 1.5, 2.0, 3.0, 4.0, 7.0):
         now[0] = t
-        watch.last_progress()
+        stalls.append(watch.stall(0.0))
     assert reads == [1.0, 2.0, 3.0, 4.0, 7.0] and watch.last_progress() == 3.0
-    assert stall_seconds(0.0, watch, lambda: 7.0) == 4.0 and stall_seconds(5.0, watch, lambda: 7.0) == 2.0
+    assert stalls == [1.0, 1.0, 0.0, 0.0, 1.0, 4.0]
+    assert watch.stall(5.0) == 2.0                  # a request sent at 5.0 has waited 2 s without progress
 
 
 # -- API models: streamed, silence is the limit ---------------------------------------------------------------

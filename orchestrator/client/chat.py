@@ -11,7 +11,9 @@
     still arriving is never cut off, while a dead endpoint fails as fast as before.
 * A managed server (``alive`` given) is checked after every failure: when it is dead, ``ServerDiedError`` at once.
   After a stall it is also probed (``responsive``): a server that lives but generates nothing (a stopped or wedged
-  engine) raises ``ServerHungError``, so the runner restarts it instead of recording timeouts.
+  engine) raises ``ServerHungError``, so the runner restarts it instead of recording timeouts. A server that answers
+  the probe still generates (its counters lag, e.g. behind a long prefill): its requests wait on, up to
+  ``MAX_RESCUES`` stalls in a row each, then the request is a timeout record.
 * ``context_len`` known: the prompt is counted through vLLM's ``POST /tokenize`` and ``max_tokens`` clamped to what
   is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
   from its numbers (twice at most) whatever the server. A clamp that cuts the budget asked for is logged once per
@@ -41,6 +43,7 @@ log = logging.getLogger(__name__)
 
 MANAGED_PARALLEL = 64   # concurrency that keeps a vLLM server's batch full
 MAX_CLAMPS = 2
+MAX_RESCUES = 3         # stalls of one request that a 1-token probe may excuse (the server answers, the counters lag)
 CONNECT_TIMEOUT = 10.0
 TOKENIZE_TIMEOUT = 30.0
 TEMPLATE_TOKENS = 256   # what a chat template may add (role tags, a default system prompt)
@@ -66,6 +69,7 @@ class ChatClient:
         self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
         self._alive, self._responsive, self._extra = alive, responsive, dict(extra_body or {})
         self._hung: str | None = None
+        self._probe_ok_at = -float("inf")
         self._watch = None if progress is None else ProgressWatch(
             progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
         self._stream = progress is None  # API models stream; a managed server's progress is read from /metrics
@@ -189,10 +193,23 @@ class ChatClient:
         def send() -> requests.Response:  # no read timeout: the watch decides, from the server's progress
             return session.post(url, json=body, headers=_headers(endpoint), timeout=(self._timeouts()[0], None))
         try:
-            return wait_while_progressing(send, self._watch, self.sampling.request_timeout, self._clock)
+            return wait_while_progressing(send, self._watch, self.sampling.request_timeout, self._clock,
+                                          confirm=self._confirm_stall, rescues=MAX_RESCUES)
         except Stalled:
             self._forget_session()  # its thread still waits on it, until the server answers or is stopped
             raise
+
+    def _confirm_stall(self) -> bool:
+        """A stall of a managed server: dead or hung raises at once; a server that answers the 1-token probe still
+        generates (work its counters do not show yet), so its requests wait on (``True``)."""
+        if self._responsive is None or self._watch is None:
+            return False
+        asked = self._clock()
+        cause = f"no progress on the server for {self.sampling.request_timeout:g} s"
+        self._check_alive(cause)
+        self._check_responsive(cause, since=asked)
+        self._watch.mark()
+        return True
 
     def _timeout_text(self) -> str:
         limit = self.sampling.request_timeout
@@ -248,14 +265,18 @@ class ChatClient:
             raise ServerDiedError(f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} died "
                                   f"(last request: {cause}); see its log, the series resumes on restart")
 
-    def _check_responsive(self, cause: str) -> None:
-        """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it)."""
+    def _check_responsive(self, cause: str, since: float | None = None) -> None:
+        """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it). A probe
+        that succeeded after ``since`` stands for this one."""
         if self._responsive is None:
             return
         with self._probe_lock:  # threads timing out together probe once; a hung verdict sticks
-            if self._hung is None and not self._responsive():
-                self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
-                              f"{cause} and a 1-token probe timed out too; the series resumes on restart")
+            if self._hung is None and (since is None or self._probe_ok_at < since):
+                if self._responsive():
+                    self._probe_ok_at = self._clock()
+                else:
+                    self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
+                                  f"{cause} and a 1-token probe timed out too; the series resumes on restart")
         if self._hung is not None:
             raise ServerHungError(self._hung)
 

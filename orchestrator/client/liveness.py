@@ -75,6 +75,11 @@ class ProgressWatch:
                 self._poll()
             return self._read_at - max(start, self._changed)
 
+    def mark(self) -> None:
+        """Count now as progress (the server just proved it generates: it answered a probe)."""
+        with self._lock:
+            self._changed = max(self._changed, self._clock())
+
     def last_progress(self) -> float:
         """The time of the reading that last saw the counter grow (or when the watch began)."""
         with self._lock:
@@ -116,15 +121,21 @@ class _Call(threading.Thread):
 
 
 def wait_while_progressing(fn: Callable[[], T], watch: ProgressWatch, stall_limit: float,
-                           clock: Callable[[], float]) -> T:
-    """``fn()`` (a blocking request) run in a thread of its own; raises ``Stalled`` once the server has made no
-    progress for ``stall_limit`` seconds since the call began, however long it has been running."""
+                           clock: Callable[[], float], confirm: Callable[[], bool] = lambda: False,
+                           rescues: int = 0) -> T:
+    """``fn()`` (a blocking request) run in a thread of its own, waited for however long it takes while the
+    server makes progress. After ``stall_limit`` seconds without any, ``confirm()`` asks the server itself (it
+    raises when the server is dead or hung); ``True`` (it still generates: work the counters do not show, such as a
+    long prefill) waits on, at most ``rescues`` times in a row for this request; else ``Stalled`` is raised."""
     call = _Call(fn)
     start = clock()
     call.start()
     while not call.done.wait(watch.interval):
-        if watch.stall(start) >= stall_limit:
+        if watch.stall(start) < stall_limit:
+            continue
+        if rescues <= 0 or not confirm():
             raise Stalled(f"no progress on the server for {stall_limit:g} s (request_timeout)")
+        rescues, start = rescues - 1, clock()
     if call.error is not None:
         raise call.error
     return cast(T, call.result)
