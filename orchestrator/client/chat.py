@@ -70,6 +70,7 @@ class ChatClient:
         self._alive, self._responsive, self._extra = alive, responsive, dict(extra_body or {})
         self._hung: str | None = None
         self._probe_ok_at = -float("inf")
+        self._confirm_lock = threading.Lock()
         self._watch = None if progress is None else ProgressWatch(
             progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
         self._stream = progress is None  # API models stream; a managed server's progress is read from /metrics
@@ -206,8 +207,12 @@ class ChatClient:
             return False
         asked = self._clock()
         cause = f"no progress on the server for {self.sampling.request_timeout:g} s"
-        self._check_alive(cause)
-        self._check_responsive(cause, since=asked)
+        with self._confirm_lock:  # threads stalling together ask the server once (a 64-thread burst of /health)
+            if self._hung is not None:
+                raise ServerHungError(self._hung)
+            if self._probe_ok_at < asked:
+                self._check_alive(cause)
+                self._check_responsive(cause, since=asked)
         self._watch.mark()
         return True
 
