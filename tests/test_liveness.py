@@ -17,8 +17,10 @@ from orchestrator.client.liveness import ProgressWatch, progress_from_metrics
 from orchestrator.client.stream import StreamError, read_stream
 from orchestrator.contract import Sampling
 from orchestrator.errors import ServerHungError
+from orchestrator.runner import run_model
 from test_client import (HASH, MESSAGES, PROBLEM, Reply, client, echo_answer, error, messages_for, new_store, ok,
                          problems, serve)  # noqa: F401 (serve is a fixture)
+from test_runner import N, StubServer, answered, context, model_config, spec, stubs  # noqa: F401 (stubs: fixture)
 
 # a trimmed copy of what vLLM 0.32 (V1 engine, CPU build) serves on /metrics, two data-parallel engines
 METRICS = """\
@@ -191,3 +193,28 @@ def test_a_clamp_that_cuts_the_budget_is_logged_once_per_model(serve, caplog):
     said = [r.getMessage() for r in caplog.records if "does not fit" in r.getMessage()]
     assert len(said) == 1 and "max_tokens 519" in said[0] and "cut to 450" in said[0]
     assert [r["body"]["max_tokens"] for r in srv.chats()] == [450] * 6
+
+
+# -- the runner wires a managed server's progress into its client ------------------------------------------------
+class ProgressingServer(StubServer):
+    """A stub managed server whose /metrics counter grows on every reading (an engine at work)."""
+
+    def __init__(self, *args, **kw) -> None:
+        super().__init__(*args, **kw)
+        self.readings = itertools.count(1)
+        self.probes = 0
+
+    def progress(self) -> float:
+        return float(next(self.readings))
+
+    def responsive(self) -> bool:
+        self.probes += 1
+        return super().responsive()
+
+
+def test_the_runner_waits_for_a_progressing_managed_server_past_request_timeout(tmp_path, stubs):
+    """request_timeout 0.5 s in the config, answers take 1 s: all stored, no restart, no probe."""
+    server = ProgressingServer(spec(), stubs(default=Reply(delay=1.0, body=ok().body)).url)
+    outcome = run_model(context(tmp_path, [server]), model_config(tmp_path), spec())
+    assert outcome.status == "finished" and outcome.restarts == 0 and server.probes == 0
+    assert sorted(answered(tmp_path)) == sorted(f"p{i}" for i in range(N))
