@@ -100,6 +100,25 @@ def test_a_frozen_counter_is_excused_while_the_server_answers_the_probe(serve):
     assert rec.error is None and rec.response == "ОТВЕТ: 4" and 1 <= len(probes) <= 3
 
 
+def test_a_probe_answered_late_by_a_busy_engine_is_no_hang(serve):
+    """The counters freeze for longer than the limit (a slow engine step), the probe is slow too, but the counters
+    move while it runs: busy, not hung; the request waits on without using up its allowance."""
+    srv = serve(default=Reply(delay=2.0, body=ok().body))
+    frozen_until = time.monotonic() + 0.8
+    ticks = itertools.count()
+
+    def progress() -> float:
+        return 0.0 if time.monotonic() < frozen_until else 100.0 * next(ticks)   # 64 sequences decoding
+
+    def slow_probe() -> bool:
+        time.sleep(5.0)
+        return False           # it would have timed out: a verdict on the probe alone would say hung
+
+    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=slow_probe, progress=progress)
+    rec = c.ask(PROBLEM, MESSAGES, HASH)
+    assert rec.error is None and rec.response == "ОТВЕТ: 4"
+
+
 def test_unreadable_metrics_fall_back_to_the_clock(serve, caplog):
     srv = serve(default=Reply(delay=30.0, body=ok().body))
     c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: True, progress=lambda: None)

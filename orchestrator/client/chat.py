@@ -10,10 +10,10 @@
   - an API model's answer is streamed (``stream.py``): the limit is on silence between chunks, so a long answer
     still arriving is never cut off, while a dead endpoint fails as fast as before.
 * A managed server (``alive`` given) is checked after every failure: when it is dead, ``ServerDiedError`` at once.
-  After a stall it is also probed (``responsive``): a server that lives but generates nothing (a stopped or wedged
-  engine) raises ``ServerHungError``, so the runner restarts it instead of recording timeouts. A server that answers
-  the probe still generates (its counters lag, e.g. behind a long prefill): its requests wait on, up to
-  ``MAX_RESCUES`` stalls in a row each, then the request is a timeout record.
+  After a stall it is asked once for all stalled threads (``liveness.probe_watching``): counters that move while a
+  1-token probe runs mean a busy engine (a slow step), so requests wait on; a probe answered while the counters stay
+  still excuses a request's stall up to ``MAX_RESCUES`` times (then it is a timeout record); neither means a server
+  that lives but generates nothing (a stopped or wedged engine): ``ServerHungError``, so the runner restarts it.
 * ``context_len`` known: the prompt is counted through vLLM's ``POST /tokenize`` and ``max_tokens`` clamped to what
   is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
   from its numbers (twice at most) whatever the server. A clamp that cuts the budget asked for is logged once per
@@ -34,7 +34,7 @@ import requests
 
 from ..contract import AnswerRecord, Endpoint, Problem, Sampling
 from ..errors import EndpointError, ServerDiedError, ServerHungError
-from .liveness import ProgressWatch, Stalled, poll_interval, wait_while_progressing
+from .liveness import ANSWERS, STALLED, ProgressWatch, Stalled, poll_interval, probe_watching, wait_while_progressing
 from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
                       usage_tokens, valid_reply)
 from .stream import StreamError, read_stream
@@ -71,6 +71,7 @@ class ChatClient:
         self._hung: str | None = None
         self._probe_ok_at = -float("inf")
         self._confirm_lock = threading.Lock()
+        self._verdict = ANSWERS
         self._watch = None if progress is None else ProgressWatch(
             progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
         self._stream = progress is None  # API models stream; a managed server's progress is read from /metrics
@@ -200,21 +201,27 @@ class ChatClient:
             self._forget_session()  # its thread still waits on it, until the server answers or is stopped
             raise
 
-    def _confirm_stall(self) -> bool:
-        """A stall of a managed server: dead or hung raises at once; a server that answers the 1-token probe still
-        generates (work its counters do not show yet), so its requests wait on (``True``)."""
-        if self._responsive is None or self._watch is None:
-            return False
+    def _confirm_stall(self) -> str:
+        """A stall of a managed server: dead or hung raises; else the verdict of ``liveness.probe_watching`` (the
+        counters moved meanwhile: ``BUSY``; the 1-token probe answered: ``ANSWERS``), shared by the threads that
+        stalled together (one /health and one probe for all)."""
+        watch, probe = self._watch, self._responsive
+        if probe is None or watch is None:
+            return STALLED
         asked = self._clock()
         cause = f"no progress on the server for {self.sampling.request_timeout:g} s"
-        with self._confirm_lock:  # threads stalling together ask the server once (a 64-thread burst of /health)
+        with self._confirm_lock:
+            if self._hung is None and self._probe_ok_at < asked:
+                self._check_alive(cause)
+                self._verdict = probe_watching(probe, watch)
+                if self._verdict == STALLED:
+                    self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
+                                  f"{cause} and a 1-token probe timed out too; the series resumes on restart")
+                self._probe_ok_at = self._clock()
             if self._hung is not None:
                 raise ServerHungError(self._hung)
-            if self._probe_ok_at < asked:
-                self._check_alive(cause)
-                self._check_responsive(cause, since=asked)
-        self._watch.mark()
-        return True
+        watch.mark()
+        return self._verdict
 
     def _timeout_text(self) -> str:
         limit = self.sampling.request_timeout
@@ -270,18 +277,14 @@ class ChatClient:
             raise ServerDiedError(f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} died "
                                   f"(last request: {cause}); see its log, the series resumes on restart")
 
-    def _check_responsive(self, cause: str, since: float | None = None) -> None:
-        """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it). A probe
-        that succeeded after ``since`` stands for this one."""
+    def _check_responsive(self, cause: str) -> None:
+        """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it)."""
         if self._responsive is None:
             return
         with self._probe_lock:  # threads timing out together probe once; a hung verdict sticks
-            if self._hung is None and (since is None or self._probe_ok_at < since):
-                if self._responsive():
-                    self._probe_ok_at = self._clock()
-                else:
-                    self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
-                                  f"{cause} and a 1-token probe timed out too; the series resumes on restart")
+            if self._hung is None and not self._responsive():
+                self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
+                              f"{cause} and a 1-token probe timed out too; the series resumes on restart")
         if self._hung is not None:
             raise ServerHungError(self._hung)
 

@@ -75,6 +75,11 @@ class ProgressWatch:
                 self._poll()
             return self._read_at - max(start, self._changed)
 
+    def refresh(self) -> float | None:
+        """Read the counter now; its value, or ``None`` when it cannot be read."""
+        with self._lock:
+            return self._poll()
+
     def mark(self) -> None:
         """Count now as progress (the server just proved it generates: it answered a probe)."""
         with self._lock:
@@ -85,7 +90,7 @@ class ProgressWatch:
         with self._lock:
             return self._changed
 
-    def _poll(self) -> None:
+    def _poll(self) -> float | None:
         taken = self._clock()
         value = self._read()
         self._read_at, self._fresh = taken, True
@@ -94,10 +99,11 @@ class ProgressWatch:
                 self._warned = True
                 log.warning("%s: no progress counters on /metrics; a request is cut off after request_timeout "
                             "seconds without an answer", self._name)
-            return
+            return None
         if self._value is not None and value > self._value:
             self._changed = taken
         self._value = value  # a counter that went down (a restarted server) is a new baseline
+        return value
 
 
 class Stalled(Exception):
@@ -120,22 +126,47 @@ class _Call(threading.Thread):
             self.done.set()
 
 
+PROBE_TOKENS = 64       # what a 1-token probe adds to the counters (its prompt and its token), with room
+BUSY = "busy"          # the counters moved while the server was asked: no stall after all (a slow engine step)
+ANSWERS = "answers"    # the counters stayed still but the server answered a 1-token probe
+STALLED = "stalled"    # nothing to excuse the stall
+
+
+def probe_watching(probe: Callable[[], bool], watch: ProgressWatch, allowance: float = PROBE_TOKENS) -> str:
+    """``BUSY`` as soon as the counters grow by more than the probe's own ``allowance`` of tokens while
+    ``probe()`` (a 1-token request) runs, else ``ANSWERS`` or ``STALLED`` by the probe's own verdict: a busy engine
+    may answer a probe late, a hung one never moves its counters."""
+    base = watch.refresh()
+    call = _Call(probe)
+    call.start()
+    while True:
+        finished = call.done.wait(watch.interval)
+        now = watch.refresh()
+        if base is not None and now is not None and now - base > allowance:
+            return BUSY
+        if finished:
+            return ANSWERS if call.error is None and call.result else STALLED
+
+
 def wait_while_progressing(fn: Callable[[], T], watch: ProgressWatch, stall_limit: float,
-                           clock: Callable[[], float], confirm: Callable[[], bool] = lambda: False,
+                           clock: Callable[[], float], confirm: Callable[[], str] = lambda: STALLED,
                            rescues: int = 0) -> T:
     """``fn()`` (a blocking request) run in a thread of its own, waited for however long it takes while the
     server makes progress. After ``stall_limit`` seconds without any, ``confirm()`` asks the server itself (it
-    raises when the server is dead or hung); ``True`` (it still generates: work the counters do not show, such as a
-    long prefill) waits on, at most ``rescues`` times in a row for this request; else ``Stalled`` is raised."""
+    raises when the server is dead or hung): ``BUSY`` waits on; ``ANSWERS`` (work the counters do not show, or this
+    request lost) waits on at most ``rescues`` times for this request; else ``Stalled`` is raised."""
     call = _Call(fn)
     start = clock()
     call.start()
     while not call.done.wait(watch.interval):
         if watch.stall(start) < stall_limit:
             continue
-        if rescues <= 0 or not confirm():
+        verdict = confirm()
+        if verdict == ANSWERS and rescues > 0:
+            rescues -= 1
+        elif verdict != BUSY:
             raise Stalled(f"no progress on the server for {stall_limit:g} s (request_timeout)")
-        rescues, start = rescues - 1, clock()
+        start = clock()
     if call.error is not None:
         raise call.error
     return cast(T, call.result)
