@@ -9,9 +9,15 @@
   A reading that fails or has no counters is no progress: with ``/metrics`` gone, the stall limit runs from the
   request's start, which is the old clock rule.
 
+* ``wait_while_progressing(fn, watch, limit, ...)``: a blocking request in a thread of its own, waited for while the
+  server progresses; after ``limit`` seconds without progress its ``confirm`` decides: ``BUSY`` (wait on),
+  ``ANSWERS`` (wait on, a bounded number of times) or else ``Stalled``.
+* ``probe_watching(probe, watch)``: the verdict on a stall: ``BUSY`` when the counters grow by more than the probe's
+  own tokens while the 1-token probe runs, else ``ANSWERS`` or ``STALLED`` by the probe.
+
 The chat client cuts a request off only after ``request_timeout`` seconds without progress (the stall limit); the
 engine's counters freeze when it is stopped (SIGSTOP) or wedged, so a hung engine is still found within
-``request_timeout`` plus one ``interval``, then confirmed with the server's 1-token probe.
+``request_timeout`` plus one ``interval`` plus the probe (20 s), and then restarted.
 """
 from __future__ import annotations
 
