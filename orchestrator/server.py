@@ -80,7 +80,7 @@ class VllmServer:
                  sleep: Callable[[float], None] = time.sleep, poll_interval: float = 0.25, grace: float = 20.0,
                  procs: ProcessTable | None = None, group: ServerGroup | None = None,
                  avoid_ports: tuple[int, ...] = (), health_timeout: float = 5.0,
-                 probe_timeout: float = 20.0) -> None:
+                 probe_timeout: float = 10.0) -> None:
         self.spec, self.run_id, self.logs_dir = spec, run_id, Path(logs_dir)
         self.log_path = (self.logs_dir / run_id / f"{log_name(spec.name)}.log").resolve()
         self.server_id = uuid.uuid4().hex

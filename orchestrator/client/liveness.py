@@ -17,7 +17,7 @@
 
 The chat client cuts a request off only after ``request_timeout`` seconds without progress (the stall limit); the
 engine's counters freeze when it is stopped (SIGSTOP) or wedged, so a hung engine is still found within
-``request_timeout`` plus one ``interval`` plus the probe (20 s), and then restarted.
+``request_timeout`` plus one ``interval`` (2 s at most) plus the probe (10 s), and then restarted.
 """
 from __future__ import annotations
 
@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 PROGRESS_COUNTERS = ("vllm:generation_tokens_total", "vllm:prompt_tokens_total")
-MAX_INTERVAL = 5.0
+MAX_INTERVAL = 2.0
 MIN_INTERVAL = 0.05
 _SAMPLE = re.compile(r"^([A-Za-z_:][A-Za-z0-9_:]*)(?:\{[^}]*\})?\s+(\S+)")
 
@@ -53,7 +53,7 @@ def progress_from_metrics(text: str) -> float | None:
 
 
 def poll_interval(stall_limit: float) -> float:
-    """How often waiting requests look at the server's progress: a quarter of the stall limit, 50 ms to 5 s."""
+    """How often waiting requests look at the server's progress: a quarter of the stall limit, 50 ms to 2 s."""
     return min(MAX_INTERVAL, max(MIN_INTERVAL, stall_limit / 4))
 
 
