@@ -153,9 +153,10 @@ class ManagedRun:
 
 
 def managed_run(spec: ServerSpec, problems: Sequence[Problem], sampling: Sampling, work: Path, *,
-                stop_at: float | None = None, max_restarts: int = 2) -> ManagedRun:
+                stop_at: float | None = None, max_restarts: int = 2, deadline_s: float | None = None) -> ManagedRun:
     """``problems`` for a managed model through ``run_model`` (start, watch, restart, checkpoint) with ignore_eos;
-    with ``stop_at`` its engine is SIGSTOPped once the server's progress counter reaches it."""
+    with ``stop_at`` its engine is SIGSTOPped once the server's progress counter reaches it; after ``deadline_s``
+    the run is stopped as Ctrl-C would (status ``interrupted``)."""
     servers: list = []
     starts: list[float] = []
 
@@ -172,12 +173,16 @@ def managed_run(spec: ServerSpec, problems: Sequence[Problem], sampling: Samplin
                      progress=Progress(interval=3600), servers=ServerGroup(), start_server=start,
                      client_factory=functools.partial(ChatClient, extra_body={"ignore_eos": True}))
     stopper = EngineStopper(servers, stop_at) if stop_at is not None else None
+    timer = threading.Timer(deadline_s, ctx.stop.set) if deadline_s is not None else None
     began = time.monotonic()
     try:
-        if stopper is not None:
-            stopper.start()
+        for thread in (stopper, timer):
+            if thread is not None:
+                thread.start()
         outcome = run_model(ctx, config, spec)
     finally:
+        if timer is not None:
+            timer.cancel()
         if stopper is not None:
             stopper.done.set()
         for server in servers:

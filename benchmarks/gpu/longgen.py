@@ -82,7 +82,8 @@ def s5a(p: Profile, dl: Deadline, rec: Recorder) -> None:
     d = fresh(p.work / "s5a")
     rec.figure("setup", {"prompts": p.s5_concurrency, "max_tokens": p.s5_max_tokens, "parallel": p.s5_concurrency,
                          "request_timeout": p.s5_timeout, "ignore_eos": True})
-    done = managed_run(server_spec(p, dl, "s5a"), problems(p.s5_concurrency), sampling(p), d, max_restarts=0)
+    done = managed_run(server_spec(p, dl, "s5a"), problems(p.s5_concurrency), sampling(p), d, max_restarts=0,
+                       deadline_s=dl.cap(p.run_timeout * 2, margin=30))
     f = summarize(done, p.s5_concurrency, p.s5_max_tokens)
     rec.figure("run", f)
     check_complete(rec, f, p.s5_timeout)
@@ -100,7 +101,7 @@ def s5b(p: Profile, dl: Deadline, rec: Recorder) -> None:
     rec.figure("setup", {"prompts": p.s5_concurrency, "max_tokens": p.s5_max_tokens, "parallel": p.s5_concurrency,
                          "request_timeout": p.s5_timeout, "ignore_eos": True, "sigstop_at_tokens": stop_at})
     done = managed_run(server_spec(p, dl, "s5b"), problems(p.s5_concurrency), sampling(p), d, stop_at=stop_at,
-                       max_restarts=1)
+                       max_restarts=1, deadline_s=dl.cap(p.run_timeout * 2, margin=30))
     f = summarize(done, p.s5_concurrency, p.s5_max_tokens)
     rec.figure("run", f)
     restart = f["sigstop_to_restart_s"]
