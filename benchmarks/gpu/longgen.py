@@ -7,9 +7,10 @@ the client as the runner builds it plus ``ignore_eos`` (every answer runs its wh
 * s5a -- 256 concurrent generations of 8k tokens each, ``request_timeout`` 60 s, well under the time one answer
   takes. Required: every answer stored, no error record, the model finished (the CLI's exit 0), no restart; the
   longest answer is reported against the limit.
-* s5b -- the same, with ``VLLM::EngineCore`` SIGSTOPped mid-run (a quarter of the tokens in, read from its
-  ``/metrics``). Required: the hang found and the server restarted, within ``request_timeout`` + 30 s of the
-  SIGSTOP; then every answer stored, no error record, the model finished.
+* s5b -- 256 concurrent generations of 2k tokens (two server starts and the whole generation again after the
+  restart must fit one 10-minute call), ``request_timeout`` 60 s, with ``VLLM::EngineCore`` SIGSTOPped mid-run (a
+  quarter of the tokens in, read from its ``/metrics``). Required: the hang found and the server restarted, within
+  ``request_timeout`` + 30 s of the SIGSTOP; then every answer stored, the model finished.
 
 The CPU dry run (``--cpu-dry-run``) runs the same code on the tiny model with small sizes (16 x 48 tokens, 1 s).
 """
@@ -37,18 +38,17 @@ def problems(count: int) -> list[Problem]:
             for i in range(count)]
 
 
-def server_spec(p: Profile, dl: Deadline, name: str) -> ServerSpec:
+def server_spec(p: Profile, dl: Deadline, name: str, max_tokens: int) -> ServerSpec:
     gpus = () if p.dry_run else (0,)
     return ServerSpec(name=name, model=str(p.model), served_name=SERVED, gpus=gpus, python=p.python,
-                      max_model_len=p.s5_max_tokens + 1024, startup_timeout=dl.cap(p.startup_timeout, margin=150),
+                      max_model_len=max_tokens + 1024, startup_timeout=dl.cap(p.startup_timeout, margin=150),
                       args=("--max-num-seqs", str(p.s5_concurrency)),
                       env=tuple({**({"CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if gpus else {}), **p.server_env,
                                  **LONG_CONTEXT_ENV}.items()))
 
 
-def sampling(p: Profile) -> Sampling:
-    return Sampling(max_tokens=p.s5_max_tokens, parallel=p.s5_concurrency, request_timeout=p.s5_timeout,
-                    max_retries=2)
+def sampling(p: Profile, max_tokens: int) -> Sampling:
+    return Sampling(max_tokens=max_tokens, parallel=p.s5_concurrency, request_timeout=p.s5_timeout, max_retries=2)
 
 
 def summarize(done: ManagedRun, total: int, max_tokens: int) -> dict[str, Any]:
@@ -76,13 +76,14 @@ def check_complete(rec: Recorder, f: dict[str, Any], limit: float) -> None:
 
 def s5a(p: Profile, dl: Deadline, rec: Recorder) -> None:
     """256 x 8k tokens at request_timeout 60 s: every answer stored, no error, no restart."""
-    dl.need(420 if not p.dry_run else 300, "s5a")
+    dl.need(360 if not p.dry_run else 300, "s5a")
     if not p.dry_run:
         need_gpus(1)
     d = fresh(p.work / "s5a")
     rec.figure("setup", {"prompts": p.s5_concurrency, "max_tokens": p.s5_max_tokens, "parallel": p.s5_concurrency,
                          "request_timeout": p.s5_timeout, "ignore_eos": True})
-    done = managed_run(server_spec(p, dl, "s5a"), problems(p.s5_concurrency), sampling(p), d, max_restarts=0,
+    done = managed_run(server_spec(p, dl, "s5a", p.s5_max_tokens), problems(p.s5_concurrency),
+                       sampling(p, p.s5_max_tokens), d, max_restarts=0,
                        deadline_s=dl.cap(p.run_timeout * 2, margin=30))
     f = summarize(done, p.s5_concurrency, p.s5_max_tokens)
     rec.figure("run", f)
@@ -93,16 +94,17 @@ def s5a(p: Profile, dl: Deadline, rec: Recorder) -> None:
 
 def s5b(p: Profile, dl: Deadline, rec: Recorder) -> None:
     """The same run with the engine SIGSTOPped mid-run: hang found, server restarted, every answer stored."""
-    dl.need(540 if not p.dry_run else 420, "s5b")
+    dl.need(420 if not p.dry_run else 420, "s5b")
     if not p.dry_run:
         need_gpus(1)
     d = fresh(p.work / "s5b")
-    stop_at = p.s5_concurrency * p.s5_max_tokens / 4
-    rec.figure("setup", {"prompts": p.s5_concurrency, "max_tokens": p.s5_max_tokens, "parallel": p.s5_concurrency,
+    tokens = p.s5b_max_tokens
+    stop_at = p.s5_concurrency * tokens / 4
+    rec.figure("setup", {"prompts": p.s5_concurrency, "max_tokens": tokens, "parallel": p.s5_concurrency,
                          "request_timeout": p.s5_timeout, "ignore_eos": True, "sigstop_at_tokens": stop_at})
-    done = managed_run(server_spec(p, dl, "s5b"), problems(p.s5_concurrency), sampling(p), d, stop_at=stop_at,
-                       max_restarts=1, deadline_s=dl.cap(p.run_timeout * 2, margin=30))
-    f = summarize(done, p.s5_concurrency, p.s5_max_tokens)
+    done = managed_run(server_spec(p, dl, "s5b", tokens), problems(p.s5_concurrency), sampling(p, tokens), d,
+                       stop_at=stop_at, max_restarts=1, deadline_s=dl.cap(p.run_timeout * 2, margin=30))
+    f = summarize(done, p.s5_concurrency, tokens)
     rec.figure("run", f)
     restart = f["sigstop_to_restart_s"]
     rec.check("the SIGSTOPped engine was found hung and the server restarted", f["restarts"] >= 1

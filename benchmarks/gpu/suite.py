@@ -31,7 +31,7 @@ TITLES = {
     "s3b": "models that cannot fit fail with their cause named, the others finish",
     "s4": "throughput: our client vs vllm bench serve vs offline vllm.LLM",
     "s5a": "long generations: 256 x 8k tokens under request_timeout 60 s, every answer stored",
-    "s5b": "long generations with the engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
+    "s5b": "256 x 2k tokens, engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
 }
 ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b")
 
