@@ -16,13 +16,16 @@ from typing import Callable, Sequence
 from .client import ChatClient, run_series
 from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
                        public_url, redact_command)
-from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerStartError
+from .errors import (EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerHungError,
+                     ServerStartError)
 from .manifest import Manifest
 from .progress import Progress
 from .prompts import build_messages, prompt_fingerprint
 from .results import SeriesStore, settings_hash
 
 log = logging.getLogger(__name__)
+
+HUNG_GRACE = 3.0  # seconds a hung server gets to act on SIGTERM before SIGKILL (it generates nothing: no point waiting)
 
 
 @dataclass(frozen=True)
@@ -78,6 +81,7 @@ class ServerLike:  # the part of orchestrator.server.VllmServer that the runner 
     spec: ServerSpec
     log_path: Path
     endpoint: Endpoint
+    grace: float
 
     def alive(self) -> bool: ...
     def responsive(self) -> bool: ...
@@ -139,7 +143,10 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
                                  responsive=getattr(server, "responsive", None),
                                  progress=getattr(server, "progress", None))
         except ServerDiedError as exc:
-            _note_restart(ctx, model, outcome, exc, "server died")
+            hung = isinstance(exc, ServerHungError)
+            if hung:
+                server.grace = HUNG_GRACE
+            _note_restart(ctx, model, outcome, exc, "server hung" if hung else "server died")
         finally:
             _stop(ctx, model, server)
 
