@@ -91,7 +91,8 @@ def ours(server, problems: Sequence[Problem], max_tokens: int, concurrency: int,
     checkpointing into a fresh store) and time it; ``codec`` is ``ChatClient``'s (None: requests' own JSON)."""
     sampling = Sampling(max_tokens=max_tokens, parallel=concurrency, request_timeout=600)
     store = SeriesStore(work / tag, served, "bench", "0" * 16, meta={"total": len(problems)})
-    with ChatClient(server.endpoint, served, sampling, alive=server.alive, context_len=server.max_model_len(),
+    with ChatClient(server.endpoint, served, sampling, alive=server.alive, responsive=server.responsive,
+                    progress=server.progress, context_len=server.max_model_len(),
                     extra_body={"ignore_eos": True}, codec=codec) as client:
         started = time.perf_counter()
         run_series(problems, client, store, build_messages, parallel=concurrency)

@@ -16,8 +16,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-ORDER = ["lifecycle", "client_throughput", "samples_requests", "grader", "grader_adversarial", "scheduling", "run_memory",
-         "ray_overhead", "weights_prefetch"]
+ORDER = ["lifecycle", "client_throughput", "slow_server", "samples_requests", "grader", "grader_adversarial",
+         "scheduling", "run_memory", "ray_overhead", "weights_prefetch"]
 ASSEMBLED = ORDER + ["gpu"]  # gpu.md comes from `make perf-gpu` on a GPU box (benchmarks/gpu); never run here
 HEADER = """# Benchmarks
 

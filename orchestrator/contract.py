@@ -315,6 +315,7 @@ class SeriesScore:
     eval_seconds: float
     samples: int = 1
     outcomes: tuple["ProblemOutcome", ...] = ()   # per problem with all its samples answered, in dataset order
+    truncated: int = 0  # answers cut off by max_tokens (finish_reason "length"): scored, but worth knowing
 
     @property
     def complete(self) -> bool:

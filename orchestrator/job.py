@@ -20,13 +20,16 @@ from typing import Any, Callable, Protocol, Sequence
 from .client import ChatClient, Checkpoint, run_series
 from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
                        public_url, redact_command, with_samples)
-from .errors import EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerStartError
+from .errors import (EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerHungError,
+                     ServerStartError)
 from .grading import grade
 from .prompts import build_messages, prompt_fingerprint
 from .results import SeriesStore, settings_hash
 from .server import start_server
 
 log = logging.getLogger(__name__)
+
+HUNG_GRACE = 3.0  # seconds a hung server gets to act on SIGTERM before SIGKILL (it generates nothing: no point waiting)
 
 
 @dataclass(frozen=True)
@@ -79,8 +82,11 @@ class ServerLike(Protocol):
     @property
     def endpoint(self) -> Endpoint: ...
 
+    grace: float   # seconds between SIGTERM and SIGKILL in stop(); a hung server gets HUNG_GRACE
+
     def alive(self) -> bool: ...
     def responsive(self) -> bool: ...
+    def progress(self) -> float | None: ...
     def stop(self) -> None: ...
     def max_model_len(self) -> int | None: ...
 
@@ -172,9 +178,12 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
         try:
             ctx.progress.set_status(model.key, "running")
             return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len(),
-                                 responsive=server.responsive)
+                                 responsive=server.responsive, progress=server.progress)
         except ServerDiedError as exc:
-            _note_restart(ctx, model, outcome, exc, "server died")
+            hung = isinstance(exc, ServerHungError)
+            if hung:
+                server.grace = HUNG_GRACE
+            _note_restart(ctx, model, outcome, exc, "server hung" if hung else "server died")
         finally:
             _stop(ctx, model, server)
 
@@ -237,9 +246,12 @@ def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
 
 def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint],
                   alive: Callable[[], bool] | None, context_len: int | None,
-                  responsive: Callable[[], bool] | None = None) -> list[SeriesScore]:
+                  responsive: Callable[[], bool] | None = None,
+                  progress: Callable[[], float | None] | None = None) -> list[SeriesScore]:
     scores = []
     probes = {"alive": alive, "responsive": responsive} if responsive is not None else {"alive": alive}
+    if progress is not None:  # a managed server: request_timeout is a stall limit (no progress on its /metrics)
+        probes["progress"] = progress
     for run in ctx.datasets:
         if ctx.stop.is_set():
             break

@@ -22,6 +22,7 @@ from typing import Any, Callable
 import requests
 
 from . import logcause
+from .client.liveness import progress_from_metrics
 from .contract import LOCAL_HOSTS, Endpoint, ServerSpec
 from .errors import ServerError, ServerStartError
 from .ports import PortRegistry, default_state_dir
@@ -80,7 +81,7 @@ class VllmServer:
                  sleep: Callable[[float], None] = time.sleep, poll_interval: float = 0.25, grace: float = 20.0,
                  procs: ProcessTable | None = None, group: ServerGroup | None = None,
                  avoid_ports: tuple[int, ...] = (), health_timeout: float = 5.0,
-                 probe_timeout: float = 30.0) -> None:
+                 probe_timeout: float = 10.0) -> None:
         self.spec, self.run_id, self.logs_dir = spec, run_id, Path(logs_dir)
         self.log_path = (self.logs_dir / run_id / f"{log_name(spec.name)}.log").resolve()
         self.server_id = uuid.uuid4().hex
@@ -171,6 +172,12 @@ class VllmServer:
         except requests.RequestException:
             return False
         return resp.status_code == 200
+
+    def progress(self) -> float | None:
+        """Tokens the engine has processed (prompt + generated, from ``/metrics``); grows while it works. ``None``
+        when unreadable: the chat client then waits no longer than ``request_timeout`` without an answer."""
+        resp = self._get("/metrics")
+        return progress_from_metrics(resp.text) if resp is not None else None
 
     def max_model_len(self) -> int | None:
         """The context length vLLM serves the model with (from ``/v1/models``), or None if unknown."""

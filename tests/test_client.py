@@ -35,6 +35,8 @@ class Reply:
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
     drop: bool = False        # close the connection without a reply
+    events: tuple = ()        # a streamed reply: server-sent events (dicts, or raw "data:" text), one per event_delay
+    event_delay: float = 0.0
 
 
 def ok(content: str | None = "ОТВЕТ: 4", *, prompt: int = 11, completion: int = 7, finish: str = "stop",
@@ -105,6 +107,8 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             if reply.drop:
                 self.close_connection = True
                 return
+            if reply.events:
+                return self._stream(reply)
             data = reply.body if isinstance(reply.body, str) else json.dumps(reply.body)
             raw = data.encode("utf-8")
             self.send_response(reply.status)
@@ -113,6 +117,18 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
             self.send_header("Content-Length", str(len(raw)))
             self.end_headers()
             self.wfile.write(raw)
+
+        def _stream(self, reply: Reply) -> None:
+            self.send_response(reply.status)
+            self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.close_connection = True
+            for event in reply.events:
+                time.sleep(reply.event_delay)
+                text = event if isinstance(event, str) else "data: " + json.dumps(event, ensure_ascii=False)
+                self.wfile.write((text + "\n\n").encode("utf-8"))
+                self.wfile.flush()
 
         def log_message(self, *args: Any) -> None:
             pass
@@ -177,7 +193,8 @@ def test_answer_is_recorded_with_tokens_latency_and_the_key_in_the_header_only(s
     assert (rec.id, rec.dataset, rec.task, rec.reference, rec.model) == ("p1", "ds", "2+2?", "4", "m")
     sent = srv.chats()[0]
     assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
-    assert sent["body"] == {"model": "m", "messages": MESSAGES, "temperature": 0.0, "max_tokens": 512}
+    assert sent["body"] == {"model": "m", "messages": MESSAGES, "temperature": 0.0, "max_tokens": 512,
+                            "stream": True, "stream_options": {"include_usage": True}}   # an API model streams
 
 
 def test_429_then_200_retries_after_backoff_honouring_retry_after(serve):

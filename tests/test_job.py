@@ -12,7 +12,7 @@ from orchestrator.config import load_config
 from orchestrator.contract import DatasetSpec, Endpoint, Problem, ServerSpec
 from orchestrator.errors import ServerStartError
 from orchestrator.progress import Progress
-from orchestrator.job import DatasetRun, RunContext, run_model
+from orchestrator.job import HUNG_GRACE, DatasetRun, RunContext, run_model
 from orchestrator.signals import ServerGroup
 from test_client import FakeServer, Reply, ok
 
@@ -26,12 +26,16 @@ class StubServer:
         self.spec, self.log_path = spec, Path("/dev/null")
         self.endpoint = Endpoint(api_base=url)
         self.is_alive, self.is_responsive, self.stopped = alive, responsive, False
+        self.grace = 20.0
 
     def alive(self) -> bool:
         return self.is_alive
 
     def responsive(self) -> bool:
         return self.is_responsive
+
+    def progress(self) -> float | None:
+        return None  # no /metrics: the stall limit runs from each request's start (the clock rule)
 
     def stop(self) -> None:
         self.stopped = True
@@ -101,6 +105,7 @@ def test_a_hung_server_is_restarted_without_timeout_records(tmp_path, stubs):
     good = StubServer(spec(), stubs(default=ok()).url)
     outcome = run_model(context(tmp_path, [hung, good]), model_config(tmp_path), spec())
     assert outcome.status == "finished" and outcome.restarts == 1 and hung.stopped
+    assert hung.grace == HUNG_GRACE                 # a hung engine is not waited for: SIGKILL after a short grace
     assert sorted(answered(tmp_path)) == sorted(f"p{i}" for i in range(N))
     assert len((tmp_path / "results" / "details" / "m" / "ds.jsonl").read_text().splitlines()) == N
 

@@ -66,6 +66,10 @@ class Profile:
     s4_concurrency: int = 256
     s4_rounds: int = 3
     s4_api_servers: tuple[int, ...] = (1, 4, 2)   # s4's server variants (--api-server-count), in order of value
+    s5_concurrency: int = 256
+    s5_max_tokens: int = 8192
+    s5_timeout: float = 60.0
+    s5b_max_tokens: int = 2048   # s5b restarts and regenerates within one 10-minute call: a quarter of the budget
     server_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -73,7 +77,8 @@ class Profile:
         if not dry_run:
             return cls(dry_run=False, model=model, work=work)
         return cls(dry_run=True, model=model, work=work, limit=3, max_tokens=16, parallel=8, startup_timeout=600,
-                   run_timeout=900.0, s4_prompts=32, s4_max_tokens=16, s4_concurrency=8, s4_rounds=2, s4_api_servers=(1, 2),
+                   run_timeout=900.0, s4_prompts=32, s4_max_tokens=16, s4_concurrency=8, s4_rounds=2,
+                   s4_api_servers=(1, 2), s5_concurrency=16, s5_max_tokens=48, s5_timeout=1.0, s5b_max_tokens=48,
                    server_env=dict(CPU_ENV))
 
     def model_block(self, served: str, *, eager: bool = False, gpu_util: float | None = None,

@@ -16,7 +16,7 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
-ORDER = ("s1", "s2", "s3a", "s3b", "s4")
+ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b")
 
 
 def load(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
@@ -113,6 +113,21 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
         lines.append(f"- another program held {held.get('mib')} MiB ({held.get('fraction', 0):.0%}) of GPU 1")
     if name == "s4":
         lines += _throughput(f)
+    if name in ("s5a", "s5b") and "run" in f:
+        lines += _long_run(f)
+    return lines
+
+
+def _long_run(f: dict[str, Any]) -> list[str]:
+    """s5a / s5b: what a run of long generations came to."""
+    setup, run = f.get("setup", {}), f["run"]
+    lines = [f"- {setup.get('prompts')} concurrent generations of {setup.get('max_tokens')} tokens (ignore_eos), "
+             f"request_timeout {setup.get('request_timeout')} s: {run['answered']}/{run['total']} answers stored, "
+             f"{run['error_records']} error record(s), {run['restarts']} restart(s), status {run['status']}",
+             f"- longest answer {run['longest_answer_s']} s; wall time {run['wall_s']} s"]
+    if run.get("sigstop_to_restart_s") is not None:
+        lines.append(f"- SIGSTOP of the engine to the replacement server's start: {run['sigstop_to_restart_s']} s "
+                     f"(target: within request_timeout + 30 s)")
     return lines
 
 

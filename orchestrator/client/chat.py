@@ -2,14 +2,22 @@
 
 * One pooled ``requests`` session per worker thread (keep-alive), proxies ignored for loopback servers.
 * Bounded retries with exponential backoff and jitter on connection errors, 429 and 5xx (``Retry-After`` honoured);
-  other 4xx are final. A read timeout is final for this run (a long generation would time out again; the resume
-  asks again). With several endpoints, retries move to the next one.
+  other 4xx are final. A timeout is final for this run (the series' retry pass and the resume ask again). With
+  several endpoints, retries move to the next one.
+* ``request_timeout`` is a stall limit, never a limit on how long an answer may take:
+  - a managed server (``progress`` given: its ``/metrics`` token counters) is waited for as long as its engine makes
+    progress (``liveness.py``); a request is cut off only after ``request_timeout`` seconds without any;
+  - an API model's answer is streamed (``stream.py``): the limit is on silence between chunks, so a long answer
+    still arriving is never cut off, while a dead endpoint fails as fast as before.
 * A managed server (``alive`` given) is checked after every failure: when it is dead, ``ServerDiedError`` at once.
-  After a request timeout it is also probed (``responsive``): a server that lives but generates nothing (a stopped
-  or wedged engine) raises ``ServerHungError``, so the runner restarts it instead of recording timeouts.
+  After a stall it is asked once for all stalled threads (``liveness.probe_watching``): counters that move while a
+  1-token probe runs mean a busy engine (a slow step), so requests wait on; a probe answered while the counters stay
+  still excuses a request's stall up to ``MAX_RESCUES`` times (then it is a timeout record); neither means a server
+  that lives but generates nothing (a stopped or wedged engine): ``ServerHungError``, so the runner restarts it.
 * ``context_len`` known: the prompt is counted through vLLM's ``POST /tokenize`` and ``max_tokens`` clamped to what
   is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
-  from its numbers (twice at most) whatever the server.
+  from its numbers (twice at most) whatever the server. A clamp that cuts the budget asked for is logged once per
+  model (and budget and context), not once per request.
 * Keys reach nothing but the ``Authorization`` header: every error text is scrubbed.
 * ``codec`` (``client/jsoncodec.py``): request bodies encoded and replies decoded by it instead of ``requests``'
   stdlib JSON (UTF-8 bytes, msgspec where installed); ``None`` keeps requests' own ``json=`` / ``.json()``.
@@ -35,19 +43,24 @@ from ..errors import AuthError, EndpointError, ServerDiedError, ServerHungError
 from .auth import EndpointAuth, RequestAuth
 from .gigachat import tls_failure
 from .jsoncodec import JsonCodec
+from .liveness import ANSWERS, STALLED, ProgressWatch, Stalled, poll_interval, probe_watching, wait_while_progressing
 from .ratelimit import LIMITER, RateLimiter
 from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
                       usage_tokens, valid_reply)
+from .stream import StreamError, read_stream
 
 log = logging.getLogger(__name__)
 
 MANAGED_PARALLEL = 64   # concurrency that keeps a vLLM server's batch full
 MAX_CLAMPS = 2
+MAX_RESCUES = 3         # stalls of one request that a 1-token probe may excuse (the server answers, the counters lag)
 CONNECT_TIMEOUT = 10.0
 TOKENIZE_TIMEOUT = 30.0
 TEMPLATE_TOKENS = 256   # what a chat template may add (role tags, a default system prompt)
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 HALTED = "the series stopped while this request waited for its rate-limited start"  # not an answer: never stored
+_CLAMPS_REPORTED: set[tuple[str, int, int]] = set()   # (model, max_tokens, context): "once per model", per process
+_CLAMPS_LOCK = threading.Lock()
 
 
 class ChatClient:
@@ -57,7 +70,8 @@ class ChatClient:
                  session_factory: Callable[[], requests.Session] = requests.Session,
                  sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
                  rng: Callable[[], float] = random.random, alive: Callable[[], bool] | None = None,
-                 responsive: Callable[[], bool] | None = None, context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
+                 responsive: Callable[[], bool] | None = None, progress: Callable[[], float | None] | None = None,
+                 context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
                  backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16,
                  auth: RequestAuth | None = None, limiter: RateLimiter = LIMITER,
                  codec: JsonCodec | None = None) -> None:
@@ -68,6 +82,12 @@ class ChatClient:
         self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
         self._alive, self._responsive, self._extra = alive, responsive, dict(extra_body or {})
         self._hung: str | None = None
+        self._probe_ok_at = -float("inf")
+        self._confirm_lock = threading.Lock()
+        self._verdict = ANSWERS
+        self._watch = None if progress is None else ProgressWatch(
+            progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
+        self._stream = progress is None  # API models stream; a managed server's progress is read from /metrics
         self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
         self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
         self._limiter, self._codec = limiter, codec
@@ -185,6 +205,7 @@ class ChatClient:
             if out.kind == "ok":
                 return out.data, None, latency
             if out.kind == "clamp" and clamps < MAX_CLAMPS:
+                self._report_clamp(out.max_tokens or 0, prompt_tokens)
                 payload, clamps = {**payload, "max_tokens": out.max_tokens}, clamps + 1
                 continue
             if out.kind == "reauth" and not reauthorized:  # a 401 with a token just dropped: once more
@@ -206,35 +227,40 @@ class ChatClient:
 
     def _attempt(self, endpoint: Endpoint, payload: dict[str, Any],
                  prompt_tokens: int | None) -> tuple[Outcome, float]:
-        start = self._clock()
         if self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay,
                                  self.halted) is None:
             return Outcome("fatal", error=HALTED), 0.0
         start = self._clock()
+        headers: dict[str, str] = {}
+        status: int | None = None
         try:
             headers = self._auth.headers(endpoint)
-            resp = self._session().post(endpoint.api_base.rstrip("/") + "/chat/completions",
-                                        **self._body(self._auth.body(endpoint, payload), headers),
-                                        timeout=self._timeouts(), verify=endpoint.verify)
+            with self._post(endpoint, self._auth.body(endpoint, payload), headers) as resp:
+                out = self._classify(resp, payload["max_tokens"], prompt_tokens)
+                status = resp.status_code
         except AuthError as exc:
             if not exc.retryable:
                 raise
             return Outcome("retry", error=self.scrub(exc)), self._clock() - start
         except requests.exceptions.SSLError as exc:
             raise EndpointError(tls_failure(public_url(endpoint.api_base), exc)) from None
+        except (requests.Timeout, Stalled):
+            out = Outcome("timeout", error=self._timeout_text())
+        except StreamError as exc:
+            out = Outcome("retry", error=self.scrub(f"streamed reply broken off: {exc}"))
         except requests.ConnectionError as exc:
-            return Outcome("retry", error=self.scrub(f"connection error: {exc}")), self._clock() - start
-        except requests.Timeout:
-            return Outcome("timeout", error=f"no reply within {self.sampling.request_timeout:g} s "
-                                            "(request_timeout)"), self._clock() - start
+            out = Outcome("retry", error=self.scrub(f"connection error: {exc}"))
         except requests.RequestException as exc:
-            return Outcome("retry", error=self.scrub(f"{type(exc).__name__}: {exc}")), self._clock() - start
-        out = self._classify(resp, payload["max_tokens"], prompt_tokens)
-        if resp.status_code == 401 and self._auth.reauthorize(endpoint, headers):
-            out = Outcome("reauth", error=out.error)
-        elif out.retry_after is not None and resp.status_code in (429, 503):
+            out = Outcome("retry", error=self.scrub(f"{type(exc).__name__}: {exc}"))
+        return self._after(endpoint, headers, status, out), self._clock() - start
+
+    def _after(self, endpoint: Endpoint, headers: dict[str, str], status: int | None, out: Outcome) -> Outcome:
+        """A 401 that the auth can renew is asked again; a 429/503 with Retry-After holds every worker's starts."""
+        if status == 401 and self._auth.reauthorize(endpoint, headers):
+            return Outcome("reauth", error=out.error)
+        if out.retry_after is not None and status in (429, 503):
             self._limiter.hold((self.model_name, endpoint.api_base), out.retry_after)
-        return out, self._clock() - start
+        return out
 
     def _body(self, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
         """``post`` keywords: ``json=`` for requests' own encoder, else the codec's bytes (``codec``)."""
@@ -242,8 +268,68 @@ class ChatClient:
             return {"json": body, "headers": headers}
         return {"data": self._codec.encode(body), "headers": {**headers, "Content-Type": "application/json"}}
 
+    def _post(self, endpoint: Endpoint, payload: dict[str, Any], headers: dict[str, str]) -> requests.Response:
+        """POST the chat request: streamed for API models, watched through the server's progress when managed."""
+        session, stream = self._session(), self._stream
+        body = {**payload, "stream": True, "stream_options": {"include_usage": True}} if stream else payload
+        url = endpoint.api_base.rstrip("/") + "/chat/completions"
+        if self._watch is None:
+            return session.post(url, **self._body(body, headers), timeout=self._timeouts(), stream=stream,
+                                verify=endpoint.verify)
+
+        def send() -> requests.Response:  # no read timeout: the watch decides, from the server's progress
+            return session.post(url, **self._body(body, headers), timeout=(self._timeouts()[0], None),
+                                verify=endpoint.verify)
+        try:
+            return wait_while_progressing(send, self._watch, self.sampling.request_timeout, self._clock,
+                                          confirm=self._confirm_stall, rescues=MAX_RESCUES)
+        except Stalled:
+            self._forget_session()  # its thread still waits on it, until the server answers or is stopped
+            raise
+
+    def _confirm_stall(self) -> str:
+        """A stall of a managed server: dead or hung raises; else the verdict of ``liveness.probe_watching`` (the
+        counters moved meanwhile: ``BUSY``; the 1-token probe answered: ``ANSWERS``), shared by the threads that
+        stalled together (one /health and one probe for all)."""
+        watch, probe = self._watch, self._responsive
+        if probe is None or watch is None:
+            return STALLED
+        asked = self._clock()
+        cause = f"no progress on the server for {self.sampling.request_timeout:g} s"
+        with self._confirm_lock:
+            if self._hung is None and self._probe_ok_at < asked:
+                self._check_alive(cause)
+                self._verdict = probe_watching(probe, watch)
+                if self._verdict == STALLED:
+                    self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
+                                  f"{cause} and a 1-token probe timed out too; the series resumes on restart")
+                self._probe_ok_at = self._clock()
+            if self._hung is not None:
+                raise ServerHungError(self._hung)
+        watch.mark()
+        return self._verdict
+
+    def _timeout_text(self) -> str:
+        limit = self.sampling.request_timeout
+        if self._watch is not None:
+            return f"no progress on the server for {limit:g} s (request_timeout)"
+        if self._stream:
+            return f"nothing arrived for {limit:g} s (request_timeout)"
+        return f"no reply within {limit:g} s (request_timeout)"
+
+    def _read_body(self, resp: requests.Response) -> Any:
+        """The JSON body, or what a 200 stream of server-sent events adds up to (a silent stream: ``Timeout``)."""
+        if resp.status_code != 200 or "text/event-stream" not in resp.headers.get("Content-Type", ""):
+            return _json(resp, self._codec)
+        try:
+            return read_stream(resp.iter_lines())
+        except requests.ConnectionError as exc:  # requests reports a read timeout mid-stream as a connection error
+            if "timed out" in str(exc).lower():
+                raise requests.ReadTimeout(str(exc)) from None
+            raise
+
     def _classify(self, resp: requests.Response, max_tokens: int, prompt_tokens: int | None) -> Outcome:
-        body = _json(resp, self._codec)
+        body = self._read_body(resp)
         if resp.status_code == 200:
             if valid_reply(body):
                 return Outcome("ok", data=body)
@@ -251,6 +337,11 @@ class ChatClient:
         text = self.scrub(f"HTTP {resp.status_code}: {error_message(body, resp.text[:500])}")
         if resp.status_code == 429 or resp.status_code >= 500:
             return Outcome("retry", error=text, retry_after=retry_after(resp.headers.get("Retry-After")))
+        if resp.status_code == 400 and self._stream and "stream" in error_message(body, resp.text).lower():
+            self._stream = False  # an API that refuses streaming (or its options) is asked without
+            log.warning("%s: the endpoint refused a streamed request (%s); asking without streaming", self.model_name,
+                        text)
+            return Outcome("retry", error=text, retry_after=0.0)
         if resp.status_code == 400:
             new_max = clamp_from_message(error_message(body, resp.text), max_tokens, prompt_tokens)
             if new_max == 0:
@@ -283,6 +374,14 @@ class ChatClient:
         if self._hung is not None:
             raise ServerHungError(self._hung)
 
+    def _forget_session(self) -> None:
+        """Drop the calling thread's session without closing it (an abandoned request still uses it)."""
+        session = getattr(self._local, "session", None)
+        self._local.session = None
+        with self._lock:
+            if session in self._sessions:
+                self._sessions.remove(session)
+
     # -- token budget --------------------------------------------------------------------------------------------
     def _budget(self, messages: list[dict], endpoint: Endpoint) -> tuple[int, int | None, str | None]:
         """(max_tokens to send, prompt tokens if counted, error if the prompt alone does not fit)."""
@@ -295,7 +394,22 @@ class ChatClient:
         if prompt >= self.context_len:
             return limit, prompt, (f"prompt is {prompt} tokens but the server's context is {self.context_len}; "
                                    "raise vllm.max_model_len or shorten the prompt")
+        if self.context_len - prompt < limit:
+            self._report_clamp(self.context_len - prompt, prompt)
         return min(limit, self.context_len - prompt), prompt, None
+
+    def _report_clamp(self, allowed: int, prompt: int | None) -> None:
+        """Say once per model (and budget and context) that ``max_tokens`` was cut to fit the context."""
+        key = (self.model_name, self.sampling.max_tokens, self.context_len or 0)
+        with _CLAMPS_LOCK:
+            if key in _CLAMPS_REPORTED:
+                return
+            _CLAMPS_REPORTED.add(key)
+        context = f"the context of {self.context_len} tokens" if self.context_len else "the server's context"
+        log.warning("%s: max_tokens %d does not fit %s with the prompt (%s tokens): cut to %d; answers to long "
+                    "prompts may be truncated (said once per model); raise vllm.max_model_len or lower max_tokens",
+                    self.model_name, self.sampling.max_tokens, context, prompt if prompt is not None else "?",
+                    allowed)
 
     def _count_prompt(self, messages: list[dict], endpoint: Endpoint) -> int | None:
         """Prompt tokens (chat template applied) from vLLM's ``POST /tokenize``; ``None`` if it cannot say."""

@@ -15,6 +15,8 @@ NOTES = (
     "equal to the pooled-answers interval when datasets have equal sizes).",
     "`incomplete`: accuracy over the problems answered so far (answered/total); not part of Combined.",
     "Tokens: completion tokens; Tokens/s: completion tokens per second of evaluation.",
+    "`N truncated`: answers cut off by max_tokens (finish reason `length`), scored as they are; many of them mean "
+    "max_tokens (or vllm.max_model_len) is too small for the model.",
 )
 SAMPLE_NOTES = (
     "k > 1 samples per problem: Combined and the dataset columns are avg@k (mean correctness over all samples); "
@@ -49,10 +51,13 @@ def rate(x: float | None) -> str:
 
 
 def cell_text(cell: Cell | None) -> str:
-    """``61.1%`` for a complete series, ``41.2% (85/190, incomplete)`` for a partial one, a dash for none."""
+    """``61.1%`` complete, ``41.2% (85/190, incomplete)`` partial, ``58.0% (3 truncated)`` with answers cut off by
+    max_tokens, a dash for none."""
     if cell is None:
         return DASH
-    return pct(cell.accuracy) if cell.complete else f"{pct(cell.accuracy)} ({cell.answered}/{cell.total}, incomplete)"
+    notes = [] if cell.complete else [f"{cell.answered}/{cell.total}", "incomplete"]
+    notes += [f"{cell.truncated} truncated"] if cell.truncated else []
+    return f"{pct(cell.accuracy)} ({', '.join(notes)})" if notes else pct(cell.accuracy)
 
 
 def combined_text(row: Row, datasets: Sequence[str]) -> str:
@@ -123,8 +128,8 @@ def _cell_dict(cell: Cell) -> dict[str, Any]:
     return {"accuracy": cell.accuracy, "correct": cell.correct, "answered": cell.answered, "total": cell.total,
             "complete": cell.complete, "ci95": [cell.ci_low, cell.ci_high], "settings_hash": cell.settings_hash,
             "prompt_tokens": cell.prompt_tokens, "completion_tokens": cell.completion_tokens,
-            "eval_seconds": cell.eval_seconds, "samples": cell.samples, "pass_at_k": cell.pass_at_k,
-            "maj_at_k": cell.maj_at_k}
+            "eval_seconds": cell.eval_seconds, "truncated": cell.truncated, "samples": cell.samples,
+            "pass_at_k": cell.pass_at_k, "maj_at_k": cell.maj_at_k}
 
 
 def row_dict(row: Row) -> dict[str, Any]:
@@ -134,8 +139,8 @@ def row_dict(row: Row) -> dict[str, Any]:
             "datasets": {name: _cell_dict(cell) for name, cell in row.cells.items()},
             "answered": row.answered, "total": row.total, "prompt_tokens": row.prompt_tokens,
             "completion_tokens": row.completion_tokens, "eval_seconds": row.eval_seconds,
-            "tokens_per_s": row.tokens_per_s, "details": row.details, "samples": row.samples,
-            "pass_at_k": row.pass_at_k, "maj_at_k": row.maj_at_k}
+            "tokens_per_s": row.tokens_per_s, "truncated": row.truncated, "details": row.details,
+            "samples": row.samples, "pass_at_k": row.pass_at_k, "maj_at_k": row.maj_at_k}
 
 
 def render_json(rows: Sequence[Row], datasets: Sequence[str],

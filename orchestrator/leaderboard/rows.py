@@ -54,6 +54,7 @@ class Cell:
     prompt_tokens: int = 0
     completion_tokens: int = 0
     eval_seconds: float = 0.0
+    truncated: int = 0
     samples: int = 1                          # k; above 1 accuracy is avg@k and the interval a bootstrap
     pass_at_k: float | None = None
     maj_at_k: float | None = None
@@ -70,7 +71,8 @@ class Cell:
         return cls(dataset=s.dataset, accuracy=accuracy, correct=s.correct,
                    total=s.total, answered=answered, complete=s.complete, ci_low=low, ci_high=high,
                    settings_hash=s.settings_hash, prompt_tokens=s.prompt_tokens,
-                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds, samples=s.samples,
+                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds, truncated=s.truncated,
+                   samples=s.samples,
                    pass_at_k=_mean([pass_at_k(o.samples, o.correct, o.samples) for o in done]),
                    maj_at_k=_mean([o.majority for o in done]), outcomes=done)
 
@@ -105,6 +107,7 @@ class Row:
     eval_seconds: float
     tokens_per_s: float | None
     details: str = field(default="")
+    truncated: int = 0
     samples: int = 1                  # the largest k of its cells (1: every cell has one answer per problem)
     pass_at_k: float | None = None    # mean over the Combined datasets, like Combined
     maj_at_k: float | None = None
@@ -146,6 +149,7 @@ def _row(model: str, cells: dict[str, Cell], resampler: Resampler) -> Row:
                total=sum(c.total for c in cells.values()), prompt_tokens=sum(c.prompt_tokens for c in cells.values()),
                completion_tokens=completion, eval_seconds=seconds,
                tokens_per_s=completion / seconds if seconds > 0 else None, details=details_link(model),
+               truncated=sum(c.truncated for c in cells.values()),
                samples=max((c.samples for c in cells.values()), default=1),
                pass_at_k=_mean([c.pass_at_k for c in done if c.pass_at_k is not None]) if done else None,
                maj_at_k=_mean([c.maj_at_k for c in done if c.maj_at_k is not None]) if done else None)

@@ -37,10 +37,10 @@ def _header(meta: Mapping[str, Any], score: SeriesScore) -> list[str]:
         f"- model key: {inline(score.model)}; dataset version: {inline(str(meta.get('dataset_version', '')))}; "
         f"settings: {inline(score.settings_hash)}",
         f"- answered {score.answered}/{score.total}, correct {score.correct} ({acc}), "
-        f"transport errors {score.errors}" if score.samples == 1 else
+        f"transport errors {score.errors}, cut off by max_tokens {score.truncated}" if score.samples == 1 else
         f"- {score.samples} samples per problem: answered {score.answered}/{score.total} problems, correct "
         f"{score.correct} of {score.answered * score.samples} samples (avg@{score.samples} {acc}), "
-        f"transport errors {score.errors}",
+        f"transport errors {score.errors}, cut off by max_tokens {score.truncated}",
         f"- tokens: prompt {score.prompt_tokens}, completion {score.completion_tokens}; "
         f"eval time {score.eval_seconds:.1f} s",
         "",

@@ -74,4 +74,5 @@ class SeriesState:
             correct=sum(o.correct for o in per_problem), errors=len(counted) - len(ok), samples=k,
             outcomes=tuple(per_problem),
             prompt_tokens=sum(r.prompt_tokens for r in ok), completion_tokens=sum(r.completion_tokens for r in ok),
-            eval_seconds=float(meta.get("eval_seconds") or 0.0))
+            eval_seconds=float(meta.get("eval_seconds") or 0.0),
+            truncated=sum(r.finish_reason == "length" for r in ok))
