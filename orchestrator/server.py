@@ -32,6 +32,7 @@ from .state import (RUN_ENV, SERVER_ENV, ProcessTable, ProcInfo, PsutilProcs, Se
 
 log = logging.getLogger(__name__)
 
+SESSION_POOL = 64  # connections the server's own checks keep (alive, responsive, progress from many threads)
 KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to vanish
 SPAWN_WAIT = 30.0  # seconds a stop waits for a spawn in progress (it holds the lock while it records the server)
 STOPPED = "stopped during start-up"
@@ -400,6 +401,9 @@ def _local_session() -> requests.Session:
     """A session that never goes through a proxy: every check targets the server's own address."""
     session = requests.Session()
     session.trust_env = False
+    adapter = requests.adapters.HTTPAdapter(pool_maxsize=SESSION_POOL)  # every worker may check /health at once
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
     return session
 
 

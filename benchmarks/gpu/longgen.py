@@ -16,6 +16,8 @@ The CPU dry run (``--cpu-dry-run``) runs the same code on the tiny model with sm
 """
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 from benchmarks.slow_server import ManagedRun, managed_run
@@ -27,8 +29,6 @@ from .throughput import sample_tasks
 
 SERVED = "gpu-llama-long"
 RESTART_SLACK = 30.0   # target: restart within request_timeout + this
-# the random model declares 4096 positions (make_model); 8k answers need more: vLLM allows it with this (RoPE)
-LONG_CONTEXT_ENV = {"VLLM_ALLOW_LONG_MAX_MODEL_LEN": "1"}
 
 
 def problems(count: int) -> list[Problem]:
@@ -38,13 +38,30 @@ def problems(count: int) -> list[Problem]:
             for i in range(count)]
 
 
+def long_model(model: Path, positions: int, where: Path) -> Path:
+    """``model`` declaring at least ``positions`` positions: links to its files and its config.json rewritten.
+
+    The random model declares 4096 (make_model). vLLM's VLLM_ALLOW_LONG_MAX_MODEL_LEN does not help on a GPU: the
+    rotary cache is sized by max_position_embeddings, and a longer sequence trips a device-side assert (seen on an
+    H200). A RoPE model's weights do not depend on the number of positions, so declaring more is enough."""
+    out = where / "long-model"
+    out.mkdir(parents=True, exist_ok=True)
+    for item in Path(model).iterdir():
+        if item.name != "config.json" and not (out / item.name).exists():
+            (out / item.name).symlink_to(item.resolve())
+    config = json.loads((Path(model) / "config.json").read_text(encoding="utf-8"))
+    config["max_position_embeddings"] = max(positions, int(config.get("max_position_embeddings") or 0))
+    (out / "config.json").write_text(json.dumps(config, indent=2), encoding="utf-8")
+    return out
+
+
 def server_spec(p: Profile, dl: Deadline, name: str, max_tokens: int) -> ServerSpec:
     gpus = () if p.dry_run else (0,)
-    return ServerSpec(name=name, model=str(p.model), served_name=SERVED, gpus=gpus, python=p.python,
+    model = long_model(p.model, max_tokens + 1024, p.work / name)
+    return ServerSpec(name=name, model=str(model), served_name=SERVED, gpus=gpus, python=p.python,
                       max_model_len=max_tokens + 1024, startup_timeout=dl.cap(p.startup_timeout, margin=150),
                       args=("--max-num-seqs", str(p.s5_concurrency)),
-                      env=tuple({**({"CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if gpus else {}), **p.server_env,
-                                 **LONG_CONTEXT_ENV}.items()))
+                      env=tuple({**({"CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if gpus else {}), **p.server_env}.items()))
 
 
 def sampling(p: Profile, max_tokens: int) -> Sampling:
