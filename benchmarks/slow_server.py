@@ -109,6 +109,16 @@ def slow_rounds(model: Path, problems: Sequence[Problem], max_tokens: int, stall
         server.stop()
 
 
+def engine_process(api_pid: int) -> psutil.Process:
+    """The ``VLLM::EngineCore`` under a vLLM API process; where setproctitle is missing (the slim GPU bundle: every
+    process is plain ``python``), the first child that multiprocessing spawned (the resource tracker is not one)."""
+    children = psutil.Process(api_pid).children(recursive=True)
+    for proc in children:
+        if proc.name().startswith("VLLM::EngineCore"):
+            return proc
+    return next(p for p in children if "spawn_main" in " ".join(p.cmdline()))
+
+
 class EngineStopper(threading.Thread):
     """SIGSTOPs the first server's ``VLLM::EngineCore`` once its progress counter reaches ``at`` (mid-run)."""
 
@@ -121,8 +131,7 @@ class EngineStopper(threading.Thread):
     def run(self) -> None:
         while not self.done.wait(0.5):
             if self.servers and (self.servers[0].progress() or 0.0) >= self.at:
-                engine = next(p for p in psutil.Process(self.servers[0].pid).children(recursive=True)
-                              if p.name().startswith("VLLM::EngineCore"))
+                engine = engine_process(self.servers[0].pid)
                 engine.send_signal(signal.SIGSTOP)
                 self.stopped_at, self.engine_pid = time.monotonic(), engine.pid
                 log.info("SIGSTOPped %s (pid %d) at progress %.0f", engine.name(), engine.pid, self.at)
