@@ -12,7 +12,7 @@ from orchestrator.client import ChatClient, run_series
 from orchestrator.contract import Problem, Sampling
 from orchestrator.errors import ServerHungError
 from orchestrator.results import SeriesStore
-from test_server_orphans import wait_until
+from conftest import wait_for
 
 pytestmark = pytest.mark.vllm
 
@@ -74,4 +74,4 @@ def test_a_sigstopped_engine_mid_series_is_found_as_hung(vllm_server, tmp_path):
     finally:
         engine.send_signal(signal.SIGCONT)
         vllm_server.probe_timeout = probe_timeout
-    assert wait_until(vllm_server.responsive, 120)
+    wait_for(vllm_server.responsive, 120, "the server to answer the probe again")

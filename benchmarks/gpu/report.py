@@ -30,12 +30,16 @@ def load(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
 
 
 def _card(results: dict[str, dict[str, Any]]) -> str:
-    for res in results.values():
+    """The card of each scenario's machine; scenarios run on different boxes are named with their card."""
+    cards: dict[str, list[str]] = {}
+    for name, res in results.items():
         gpus = res.get("host", {}).get("gpus") or []
         if gpus:
             names = sorted({f"{g['name']} ({g['total_mib']} MiB)" for g in gpus})
-            return f"{len(gpus)} x " + ", ".join(names)
-    return "unknown"
+            cards.setdefault(f"{len(gpus)} x " + ", ".join(names), []).append(name)
+    if len(cards) <= 1:
+        return next(iter(cards), "unknown")
+    return "; ".join(f"{card} ({', '.join(names)})" for card, names in cards.items())
 
 
 def _versions(results: dict[str, dict[str, Any]]) -> str:
