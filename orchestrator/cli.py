@@ -20,6 +20,8 @@ from .grading import grade_file
 from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all
 from .report import print_summary
 from .state import cleanup as do_cleanup
+from .status import load_runs
+from .statusview import render_status_text
 
 log = logging.getLogger("orchestrator")
 
@@ -183,8 +185,6 @@ def regrade(results_dir: Path, verbose: int) -> None:
 @handle_errors
 def status(results_dir: Path, watch: bool, interval: float) -> None:
     """Show the run going on under --results-dir, model by model (or how the last one ended); reads files only."""
-    from .status import load_runs
-    from .statusview import render_status_text
     if not results_dir.is_dir():
         raise InputError(f"--results-dir {results_dir}: no such directory; pass the --results-dir of the run")
     tty = sys.stdout.isatty()

@@ -19,6 +19,8 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from filelock import FileLock
+
 log = logging.getLogger(__name__)
 ATTEMPTS = 3
 READ_TIMEOUT_S = 60.0
@@ -77,7 +79,6 @@ def _xet_available() -> bool:
 
 
 def _download(url: str, blob: Path, size: int) -> None:
-    from filelock import FileLock
     partial = blob.with_name(blob.name + ".partial")
     blob.parent.mkdir(parents=True, exist_ok=True)
     with FileLock(str(partial) + ".lock"):

@@ -21,6 +21,7 @@ from typing import Protocol, Sequence
 
 from . import hubnet
 from .contract import ModelConfig
+from .datasets.hub import summary  # the same token scrubbing as the dataset errors
 from .errors import WeightsError
 from .resumable import fetch_files
 
@@ -257,7 +258,6 @@ def _status(exc: BaseException) -> int:
 
 def weights_error(exc: BaseException, key: str, ref: HubRef) -> WeightsError:
     """One line for a failed listing or download of ``ref`` (model ``key``): what went wrong and the fix."""
-    from .datasets.hub import summary as _summary  # the same token scrubbing as the dataset errors
     if isinstance(exc, WeightsError):
         return exc
     head = f"model '{key}': hub model {ref.label}"
@@ -274,11 +274,11 @@ def weights_error(exc: BaseException, key: str, ref: HubRef) -> WeightsError:
                             "existing directory is read as a hub id), or set HF_TOKEN if the repository is private")
     if names & {"HubUnreachable", "RevisionResolutionError", "LocalEntryNotFoundError", "ConnectError",
                 "TimeoutException", "TransportError", "OfflineModeIsEnabled"} or status >= 500:
-        why = str(exc) if isinstance(exc, hubnet.HubUnreachable) else _summary(exc)
+        why = str(exc) if isinstance(exc, hubnet.HubUnreachable) else summary(exc)
         return WeightsError(f"{head}: cannot reach the hub at {hubnet.endpoint()} ({why}) and the weights "
                             "are not (completely) cached; go online once to fill the cache (rerun resumes a broken "
                             "download), or set vllm.model to a local directory")
-    return WeightsError(f"{head}: download failed ({_summary(exc)}); rerun to resume it, or set vllm.model to a "
+    return WeightsError(f"{head}: download failed ({summary(exc)}); rerun to resume it, or set vllm.model to a "
                         "local directory")
 
 
