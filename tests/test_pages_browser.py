@@ -97,7 +97,7 @@ def test_answers_page_shows_counts_and_filters_by_verdict_dataset_and_text(resul
     browser.open(page.as_uri())
     summary = browser.js("[].map.call(document.querySelectorAll('tbody tr'),"
                          "r=>[].map.call(r.cells,c=>c.textContent))")
-    assert summary[0][:9] == ["sample-math", "33.3% (6/8, incomplete)", "6/8", "2", "2", "1", "1", "1", "1"]
+    assert summary[0][:9] == ["sample-math", "33.3% (6/8, incomplete, 1 truncated)", "6/8", "2", "2", "1", "1", "1", "1"]
     assert summary[1][:4] == ["sample-physics", "50.0%", "4/4", "2"]
     assert shown(browser) == 11 and browser.js("document.getElementById('shown').textContent") == \
         "11 of 11 answers shown"
