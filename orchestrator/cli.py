@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import signal
 import sys
 import time
 from pathlib import Path
@@ -188,6 +189,8 @@ def status(results_dir: Path, watch: bool, interval: float) -> None:
     if not results_dir.is_dir():
         raise InputError(f"--results-dir {results_dir}: no such directory; pass the --results-dir of the run")
     tty = sys.stdout.isatty()
+    if watch:  # Ctrl-C ends the watch even where SIGINT came ignored (a background job of a script)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             text = render_status_text(load_runs(results_dir), str(results_dir))

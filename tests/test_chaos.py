@@ -3,8 +3,9 @@ into real orchestrator runs on real vLLM CPU servers, then check that nothing wa
 
 Round 0: the port of chaos-a taken by a stranger before vLLM binds it; chaos-b's API server SIGKILLed; chaos-a's
 engine SIGSTOPped (a hung server, found through the request timeout and the probe, then restarted).
-Round 1: chaos-a's VLLM::Worker SIGKILLed; the orchestrator SIGTERMed (exit 143, then a new run); chaos-b's engine
-SIGKILLed; the orchestrator SIGKILLed (then `cleanup` and a new run that resumes).
+Round 1: chaos-a's VLLM::Worker and chaos-b's engine SIGKILLed (each at its model's first answers, while it has the
+most work left); the orchestrator SIGTERMed (exit 143, then a new run); the orchestrator SIGKILLed (then `cleanup`
+and a new run that resumes).
 """
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from benchmarks.chaos.soak import render, soak
 
 SCRIPT = [
     [("port_taken", "chaos-a"), ("kill_api", "chaos-b"), ("hang_engine", "chaos-a")],
-    [("kill_worker", "chaos-a"), ("term_orchestrator", None), ("kill_engine", "chaos-b"),
+    [("kill_worker", "chaos-a"), ("kill_engine", "chaos-b"), ("term_orchestrator", None),
      ("kill_orchestrator", None)],
 ]
 

@@ -87,7 +87,9 @@ class ChatClient:
         self._verdict = ANSWERS
         self._watch = None if progress is None else ProgressWatch(
             progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
-        self._stream = progress is None  # API models stream; a managed server's progress is read from /metrics
+        # API models stream; a managed server (alive or progress given) is not: its progress is read from /metrics,
+        # and a request of several samples (n > 1) is read whole
+        self._stream = progress is None and alive is None
         self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
         self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
         self._limiter, self._codec = limiter, codec
