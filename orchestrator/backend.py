@@ -12,7 +12,9 @@ progress, signals, leaderboard -- and hands the placements to a backend:
     run(ctx, placements, stop)        run every job; model key -> ``ModelOutcome`` or the exception that ended it
     close()                           release what ``reserve`` claimed (idempotent)
 
-``raybackend.RayBackend`` is the other implementation. No backend imports ``orchestrate``.
+``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub
+weights are in, and the next models' weights download meanwhile. ``raybackend.RayBackend`` is the other
+implementation (weights are fetched on the node that runs the model). No backend imports ``orchestrate``.
 """
 from __future__ import annotations
 

@@ -15,7 +15,7 @@ from typing import Callable, TextIO
 
 log = logging.getLogger(__name__)
 ENDED = ("finished", "failed", "interrupted")
-_RESTART = re.compile(r"^(?:restart|resched) (\d+)$")  # the runner's / Ray backend's restart statuses
+_RESTART = re.compile(r"^(?:restart|resched) (\d+)$")  # the job's / Ray backend's restart statuses
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 ``ModelActor.run(job)`` is a Ray streaming generator. It runs ``runner.run_model`` -- the same lifecycle as a local
 run: start vLLM, wait until ready, ask with the client, grade, stop in ``finally``, restart a dead server -- with
-proxies in place of the results directory, the manifest and the progress display, which turn what the runner
+proxies in place of the results directory, the manifest and the progress display, which turn what the job
 writes into events for the driver (``rayevents``: frozen dataclasses, the first ``NodeStarted``, the last
 ``Finished``). Nothing is written on the node except the server's log (under the driver's ``--logs-dir`` path, on
 the node's own disk) and the node's server state file.
@@ -131,7 +131,7 @@ class EventManifest:
 
 
 class EventProgress:
-    """The progress calls of the runner: the status goes to the driver; counts it takes from the records."""
+    """The progress calls of the job: the status goes to the driver; counts it takes from the records."""
 
     def __init__(self, emit: Emit) -> None:
         self._emit = emit
@@ -229,7 +229,7 @@ class ModelActor:
         return {"node": node_name(), "pid": os.getpid()}
 
     def stop(self) -> None:
-        """Stop the job: the runner sees the stop event, the server is stopped now, and no new one starts."""
+        """Stop the job: it sees the stop event, the server is stopped now, and no new one starts."""
         self._stop.set()
         self._servers.close()
 

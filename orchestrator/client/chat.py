@@ -13,7 +13,7 @@
   After a stall it is asked once for all stalled threads (``liveness.probe_watching``): counters that move while a
   1-token probe runs mean a busy engine (a slow step), so requests wait on; a probe answered while the counters stay
   still excuses a request's stall up to ``MAX_RESCUES`` times (then it is a timeout record); neither means a server
-  that lives but generates nothing (a stopped or wedged engine): ``ServerHungError``, so the runner restarts it.
+  that lives but generates nothing (a stopped or wedged engine): ``ServerHungError``, so the job restarts it.
 * ``context_len`` known: the prompt is counted through vLLM's ``POST /tokenize`` and ``max_tokens`` clamped to what
   is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
   from its numbers (twice at most) whatever the server. A clamp that cuts the budget asked for is logged once per
