@@ -30,6 +30,7 @@ from .datasets import REGISTRY  # the registry of built-in and hub datasets
 from .contract import (DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, public_url,
                        redact_command)
 from . import apiserver
+from .client.jsoncodec import CODEC_NAMES, MSGSPEC_INSTALLED
 from .endpoints import API_TYPES, default_entries, parse_endpoint
 from .errors import ConfigError
 
@@ -40,7 +41,7 @@ MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt"
               "request_delay", "request_timeout", "max_retries", "vllm"} | SAMPLING_KEYS
 VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
              "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "revision",
-             "api_server_count"}
+             "api_server_count", "client_codec"}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -234,7 +235,17 @@ class _Builder:
             if "max_restarts" in raw else 2,
             revision=self._opt_str(raw, "revision", f"{where}.revision"),
             api_server_count=self._api_servers(raw, where),
+            client_codec=self._client_codec(raw, where),
         )
+
+    def _client_codec(self, raw: dict, where: str) -> str | None:
+        name = self._opt_str(raw, "client_codec", f"{where}.client_codec")
+        if name is not None and name not in CODEC_NAMES:
+            raise self.fail(f"{where}.client_codec", f"unknown codec {name!r}", f"use one of {', '.join(CODEC_NAMES)}")
+        if name == "msgspec" and not MSGSPEC_INSTALLED:
+            raise self.fail(f"{where}.client_codec", "msgspec is not installed in the orchestrator's Python",
+                            "install msgspec (vLLM brings it) or use `client_codec: json`")
+        return name
 
     def _api_servers(self, raw: dict, where: str) -> int | None:
         if apiserver.flag_in(self._str_list(raw.get("args"), f"{where}.args")):

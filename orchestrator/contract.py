@@ -79,6 +79,7 @@ class VllmSettings:
     max_restarts: int = 2
     revision: str | None = None      # hub models: branch, tag or commit (default main)
     api_server_count: int | None = None   # None: apiserver.api_servers' default (GPU vs CPU)
+    client_codec: str | None = None       # the client's JSON (jsoncodec.CODEC_NAMES); None: msgspec where installed
 
     @property
     def gpus_needed(self) -> int:

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Callable, Protocol, Sequence
 
 from .client import ChatClient, Checkpoint, run_series
-from .client.jsoncodec import fast_codec
+from .client.jsoncodec import codec_named
 from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
                        public_url, redact_command, with_samples)
 from .errors import (EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerHungError,
@@ -255,7 +255,7 @@ def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequ
         probes["responsive"] = responsive
     if progress is not None:  # a managed server: request_timeout is a stall limit (no progress on its /metrics)
         probes["progress"] = progress
-        probes["codec"] = fast_codec()  # GPU s4: ours/offline 1.03 with msgspec, 0.92 with requests' json (noisy)
+        probes["codec"] = codec_named(model.vllm.client_codec if model.vllm else None)  # default msgspec (GPU s4)
     for run in ctx.datasets:
         if ctx.stop.is_set():
             break

@@ -8,6 +8,7 @@ import pytest
 from click.testing import CliRunner
 
 from orchestrator.cli import main
+from orchestrator import config as config_module
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
 
@@ -110,6 +111,8 @@ ERRORS = [
      ["a.vllm.api_server_count", "out of range", "between 1 and 64"]),
     ("model_list: [a]\na: {vllm: {model: Org/Model, api_server_count: two}}\n",
      ["a.vllm.api_server_count", "expected an integer"]),
+    ("model_list: [a]\na: {vllm: {model: Org/Model, client_codec: ujson}}\n",
+     ["a.vllm.client_codec", "unknown codec 'ujson'", "msgspec, json, requests"]),
     ("model_list: [a]\na: {vllm: {model: Org/Model, args: [--api-server-count, '4']}}\n",
      ["a.vllm.args", "sets --api-server-count", "api_server_count: N"]),
     ("model_list: [a]\na: {endpoints: [{api_base: 'http://x/v1', api_key: 'env:NOPE_UNSET_VAR'}]}\n",
@@ -200,3 +203,15 @@ def test_one_secret_rule_masks_keys_and_tokens_but_not_tokenizer(tmp_path: Path,
     manifest = Manifest(tmp_path / "results", "r1", cfg.redacted(), cfg.models, [])
     text = manifest.save().read_text()
     assert "sk-arg-secret" not in text and "hf-literal-secret" not in text and "tok-dir" in text
+
+
+def test_client_codec_msgspec_without_msgspec_installed_names_the_fallback(tmp_path: Path,
+                                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(config_module, "MSGSPEC_INSTALLED", False)
+    path = tmp_path / "run.yaml"
+    path.write_text("model_list: [a]\na: {vllm: {model: Org/Model, client_codec: msgspec}}\n")
+    with pytest.raises(ConfigError) as info:
+        load_config(path)
+    assert "a.vllm.client_codec" in str(info.value) and "client_codec: json" in str(info.value)
+    path.write_text("model_list: [a]\na: {vllm: {model: Org/Model, client_codec: json}}\n")
+    assert load_config(path).models[0].vllm.client_codec == "json"

@@ -57,15 +57,15 @@ def stubs():
         srv.httpd.server_close()
 
 
-def model_config(tmp_path: Path, restarts: int = 2):
+def model_config(tmp_path: Path, restarts: int = 2, vllm: str = ""):
     path = tmp_path / "run.yaml"
-    path.write_text(f"model_list: [m]\nm:\n  model_name: m\n  vllm: {{model: org/model, max_restarts: {restarts}}}\n"
+    path.write_text(f"model_list: [m]\nm:\n  model_name: m\n  vllm: {{model: org/model, max_restarts: {restarts}{vllm}}}\n"
                     "  parallel: 2\n  request_timeout: 0.5\n  max_retries: 1\n")
     return load_config(path).models[0]
 
 
-def context(tmp_path: Path, timeline: list[Any]) -> RunContext:
-    problems = tuple(Problem(id=f"p{i}", dataset="ds", domain="math", task=f"{i}+{i}?", reference=str(2 * i))
+def context(tmp_path: Path, timeline: list[Any], task: str = "{i}+{i}?") -> RunContext:
+    problems = tuple(Problem(id=f"p{i}", dataset="ds", domain="math", task=task.format(i=i), reference=str(2 * i))
                      for i in range(N))
     run = DatasetRun(spec=DatasetSpec(name="ds"), problems=problems, version="v1")
     script = iter(timeline)
@@ -128,3 +128,16 @@ def test_a_start_cut_short_by_a_stopping_run_is_interrupted_not_failed(tmp_path)
     ctx.stop.set()
     outcome = run_model(ctx, model_config(tmp_path), spec())
     assert outcome.status == "interrupted" and outcome.error is None
+
+
+@pytest.mark.parametrize(("setting", "wire"), [
+    ("", "msgspec"), (", client_codec: msgspec", "msgspec"), (", client_codec: json", "json"),
+    (", client_codec: requests", "requests")])
+def test_a_managed_model_speaks_the_json_its_client_codec_names_and_msgspec_by_default(tmp_path, stubs, setting, wire):
+    srv = stubs(default=ok())
+    ctx = context(tmp_path, [StubServer(spec(), srv.url)], task="Сколько будет {i}+{i}?")
+    assert run_model(ctx, model_config(tmp_path, vllm=setting), spec()).status == "finished"
+    raws = [r["raw"] for r in srv.chats()]
+    assert len(raws) == N and all("Сколько".encode() in raw or b"\\u" in raw for raw in raws)
+    escaped, spaced = (any(b"\\u04" in raw for raw in raws), any(b'": ' in raw for raw in raws))
+    assert (escaped, spaced) == {"msgspec": (False, False), "json": (False, True), "requests": (True, True)}[wire]

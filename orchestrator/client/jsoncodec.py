@@ -5,6 +5,9 @@ always did. A ``JsonCodec`` instead encodes the body to UTF-8 bytes itself (no `
 prompts go out at half the size) and decodes the reply from its raw bytes. ``MsgspecJson`` uses msgspec, which
 vLLM itself depends on (so it is there wherever a managed server's Python is the orchestrator's); ``fast_codec()``
 falls back to ``StdlibJson`` where it is missing. Both raise ``ValueError`` on a body that is not JSON.
+
+``codec_named`` maps a config's ``vllm.client_codec`` (one of ``CODEC_NAMES``) to what ``ChatClient`` takes:
+``None`` (unset) is ``fast_codec()``, managed servers' default; ``"requests"`` is ``None``, requests' own JSON.
 """
 from __future__ import annotations
 
@@ -15,6 +18,9 @@ try:  # msgspec comes with vLLM; without it the stdlib codec does the same job, 
     import msgspec
 except ImportError:  # pragma: no cover - vLLM installs it
     msgspec = None  # type: ignore[assignment]
+
+MSGSPEC_INSTALLED = msgspec is not None
+CODEC_NAMES = ("msgspec", "json", "requests")
 
 
 class JsonCodec(Protocol):
@@ -60,3 +66,12 @@ class MsgspecJson:
 def fast_codec() -> JsonCodec:
     """msgspec where installed, else the stdlib codec."""
     return MsgspecJson() if msgspec is not None else StdlibJson()
+
+
+def codec_named(name: str | None) -> JsonCodec | None:
+    """The codec a config names (``CODEC_NAMES``); unset is ``fast_codec()``, ``"requests"`` is requests' own."""
+    if name is None:
+        return fast_codec()
+    if name not in CODEC_NAMES:
+        raise ValueError(f"unknown client codec {name!r}: one of {', '.join(CODEC_NAMES)}")
+    return {"msgspec": MsgspecJson, "json": StdlibJson}[name]() if name != "requests" else None
