@@ -4,14 +4,16 @@
       concurrency 64;
   (b) vLLM's own ``vllm bench serve`` (``vllm.benchmarks.serve.main``, streaming, aiohttp) on the same prompts, the
       same max_tokens and the same concurrency;
-  (c) our client at concurrency 4, the original DeathMath runner's thread count.
+  (c) our client at concurrency 4, the original DeathMath runner's thread count (``--baseline 0``: left out);
+  (d) our client at concurrency 64 with requests' own JSON, the codec before issue 18 (a managed server's client now
+      uses msgspec, ``jsoncodec.codec_named(None)``; (a) does too): the CPU path must stay at least as fast.
 
 Every request uses ``ignore_eos`` so all outputs are exactly ``--max-tokens`` long. Prefix caching is off, so every
 pass does the same prefill work (otherwise whichever pass comes first pays for everyone's cached prompts). Rounds
-alternate the three so that load from other processes on the machine hits all of them alike; the table gives every
+alternate the passes so that load from other processes on the machine hits all of them alike; the table gives every
 pass, the medians and the per-round ratios.
 
-    python -m benchmarks.client_throughput [--prompts 128] [--max-tokens 96] [--rounds 5]
+    python -m benchmarks.client_throughput [--prompts 128] [--max-tokens 96] [--rounds 5] [--baseline 4]
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ from pathlib import Path
 from typing import Sequence
 
 from orchestrator.client import ChatClient, run_series
-from orchestrator.client.jsoncodec import JsonCodec
+from orchestrator.client.jsoncodec import JsonCodec, codec_named
 from orchestrator.contract import Problem, Sampling, ServerSpec
 from orchestrator.prompts import build_messages
 from orchestrator.results import SeriesStore
@@ -40,6 +42,7 @@ REPO = Path(__file__).resolve().parents[1]
 UPSTREAM = REPO.parent / "shared" / "upstream-data" / "VikhrModels_DeathMath" / "russianmath_190_extracted.jsonl"
 RESULT = REPO / "benchmarks" / "results" / "client_throughput.md"
 SERVED = "tiny-llama"
+JSON_LABEL = "ours, requests json"
 
 _BENCH = """
 import sys
@@ -136,51 +139,69 @@ def _start(model: Path, work: Path):
 
 
 def measure(problems: Sequence[Problem], model: Path, work: Path, max_tokens: int, concurrency: int,
-            baseline: int, rounds: int) -> list[Measure]:
-    """Start the server, warm it up, run the rounds, always stop the server."""
+            baseline: int, rounds: int) -> list[list[Measure]]:
+    """Start the server, warm it up, run the rounds (one list of passes each), always stop the server."""
     server = _start(model, work)
     try:
         ours(server, problems[:concurrency], 8, concurrency, work, "warmup")
-        results: list[Measure] = []
+        results = []
         for r in range(rounds):
-            results.append(ours(server, problems, max_tokens, concurrency, work, f"ours-{r}"))
-            results.append(vllm_bench(server.spec.port, model, problems, max_tokens, concurrency, work, f"vllm-{r}"))
-            results.append(ours(server, problems, max_tokens, baseline, work, f"ours4-{r}"))
+            results.append(_round(server, model, problems, work, r, max_tokens, concurrency, baseline))
             log.info("round %d: %s", r + 1, ", ".join(f"{m.label}@{m.concurrency} {m.tok_s:.0f} tok/s"
-                                                       for m in results[-3:]))
+                                                       for m in results[-1]))
         return results
     finally:
         server.stop()
 
 
-def render(results: Sequence[Measure], command: str, prompts: int, max_tokens: int) -> str:
-    """The markdown fragment: every pass, the medians and the two ratios."""
+def _round(server, model: Path, problems: Sequence[Problem], work: Path, r: int, max_tokens: int, concurrency: int,
+           baseline: int) -> list[Measure]:
+    """Passes (a) to (d) of the module docstring, in that order."""
+    managed = codec_named(None)  # what a managed server's client uses
+    passes = [ours(server, problems, max_tokens, concurrency, work, f"ours-{r}", codec=managed),
+              vllm_bench(server.spec.port, model, problems, max_tokens, concurrency, work, f"vllm-{r}")]
+    if baseline:
+        passes.append(ours(server, problems, max_tokens, baseline, work, f"ours4-{r}", codec=managed))
+    json_pass = ours(server, problems, max_tokens, concurrency, work, f"json-{r}", codec=None)
+    return passes + [dataclasses.replace(json_pass, label=JSON_LABEL)]
+
+
+def render(rounds: Sequence[Sequence[Measure]], command: str, prompts: int, max_tokens: int) -> str:
+    """The markdown fragment: every pass, the medians and the per-round ratios."""
+    results = [m for passes in rounds for m in passes]
     kinds = sorted({(m.label, m.concurrency) for m in results}, key=lambda k: (k[0] != "ours", -k[1]))
     med = {k: statistics.median(m.tok_s for m in results if (m.label, m.concurrency) == k) for k in kinds}
     ours_hi = next(k for k in kinds if k[0] == "ours")
-    ours_lo = next(k for k in kinds if k[0] == "ours" and k != ours_hi)
-    vllm_k = next(k for k in kinds if k[0] != "ours")
-    rows = [f"| {n // 3 + 1} | {m.label} | {m.concurrency} | {m.requests} | {m.output_tokens} | {m.seconds:.2f} "
-            f"| {m.tok_s:.0f} |" for n, m in enumerate(results)]
-    paired = [results[i].tok_s / results[i + 1].tok_s for i in range(0, len(results), 3)]
-    per_round = ", ".join(f"{r:.2f}" for r in paired) + f" (median {statistics.median(paired):.2f})"
+    rows = [f"| {r + 1} | {m.label} | {m.concurrency} | {m.requests} | {m.output_tokens} | {m.seconds:.2f} "
+            f"| {m.tok_s:.0f} |" for r, passes in enumerate(rounds) for m in passes]
+    lines = [f"- ours @ {ours_hi[1]} / {label} @ {c}: **{med[ours_hi] / med[(label, c)]:.2f}** on medians; per round: "
+             f"{_per_round(rounds, ours_hi, (label, c))}{' (target >= 0.95)' if label == 'vllm bench serve' else ''}"
+             for label, c in kinds if (label, c) != ours_hi]
     return "\n".join([
         "## Client throughput (real vLLM CPU server, tiny smoke model)", "",
         f"Command: `{command}`", "",
         f"{prompts} DeathMath prompts, max_tokens {max_tokens} with ignore_eos (every output the same length), "
         "greedy; one vLLM CPU server (prefix caching off) on this machine's 2 cores, shared with the clients and "
-        "with other work on the machine. Passes alternate a-b-c.", "",
+        "with other work on the machine. Passes alternate in the order of the table. `ours` uses the codec of a "
+        f"managed server's client (msgspec); `{JSON_LABEL}` is the same client with requests' own JSON, the codec "
+        "before issue 18.", "",
         "| round | client | concurrency | requests | output tokens | seconds | output tok/s |",
         "|---:|---|---:|---:|---:|---:|---:|",
         *rows, "",
         "| median output tok/s | value |", "|---|---:|",
         *[f"| {label} @ {c} | {med[(label, c)]:.0f} |" for label, c in kinds], "",
-        f"- ours @ {ours_hi[1]} / vllm bench serve @ {vllm_k[1]}: **{med[ours_hi] / med[vllm_k]:.2f}** "
-        f"(target >= 0.95); per round: {per_round}",
-        f"- ours @ {ours_hi[1]} / ours @ {ours_lo[1]} (the original runner's 4 threads): "
-        f"**{med[ours_hi] / med[ours_lo]:.2f}x**",
+        *lines,
         "- `vllm bench serve` streams (one SSE event per token, aiohttp); our client asks without streaming, which "
         "costs the server's API process less per token, and includes its checkpoint writes in its time.", ""])
+
+
+def _per_round(rounds: Sequence[Sequence[Measure]], num: tuple[str, int], den: tuple[str, int]) -> str:
+    """Each round's ratio of two passes, and their median and spread."""
+    def pick(passes: Sequence[Measure], kind: tuple[str, int]) -> float:
+        return next(m.tok_s for m in passes if (m.label, m.concurrency) == kind)
+    ratios = [pick(passes, num) / pick(passes, den) for passes in rounds]
+    return (", ".join(f"{r:.2f}" for r in ratios) + f" (median {statistics.median(ratios):.2f}, "
+            f"spread {max(ratios) - min(ratios):.2f})")
 
 
 def main(argv: Sequence[str] | None = None) -> str:

@@ -110,6 +110,44 @@ def test_s4_compares_each_variant_round_by_round_with_that_rounds_offline_pass(t
     assert not base["met"] and variants["--api-server-count 4, requests json"]["met"]
     targets = rec.data["figures"]["targets"]
     assert targets["ours / offline, best variant"]["variant"] == "--api-server-count 4, requests json"
+    assert targets["ours / offline, today's default"]["variant"] == "--api-server-count 1, msgspec codec"
     assert [c["ok"] for c in rec.data["checks"]] == [True, True]
     text = report.render({"s4": {**rec.data, "status": "passed", "seconds": 1.0}})
     assert "| --api-server-count 1, msgspec codec | 2 | 850 | 0.910, 0.988 | 0.949 | 0.078 |" in text
+
+
+# py-spy's raw output as it writes it: with --subprocesses a stack starts with process frames, and a command line
+# may hold newlines and ';' (vLLM's engine is a multiprocessing spawn: ``-c from multiprocessing.spawn import ...``).
+FRONT = 'process 100:"python3 -m vllm.entrypoints.openai.api_server --model m"'
+ENGINE = 'process 101:"python3 -c from multiprocessing.spawn import spawn_main;\nspawn_main(tracker_fd=5)"'
+LOOP = "run (asyncio/runners.py);_run_once (asyncio/base_events.py)"
+PYSPY_RAW = (f"{FRONT};{LOOP};encode (msgspec/json.py) 30\n{FRONT};{LOOP} 10\n"
+             f"{FRONT};{ENGINE};run_busy_loop (vllm/v1/engine/core.py);step (vllm/v1/engine/core.py) 55\n"
+             f"{FRONT};{ENGINE};run_busy_loop (vllm/v1/engine/core.py) 5\n")
+
+
+def test_py_spy_stacks_are_split_by_the_process_sampled_with_self_and_inclusive_shares() -> None:
+    from benchmarks.gpu.pyspy import summarise
+    profiles = summarise(PYSPY_RAW)
+    assert sorted(profiles) == [100, 101]
+    front, engine = profiles[100].top(seconds=1.0, rate=40), profiles[101].top(seconds=1.0, rate=40)
+    assert front["samples"] == 40 and front["cores"] == 1.0 and engine["cores"] == 1.5
+    assert front["self"][0] == {"function": "encode (msgspec/json.py)", "share": 0.75}
+    assert front["inclusive"] == [{"function": "encode (msgspec/json.py)", "share": 0.75}]  # asyncio is plumbing
+    assert {"function": "run_busy_loop (vllm/v1/engine/core.py)", "share": 1.0} in engine["inclusive"]
+    assert engine["self"][0] == {"function": "step (vllm/v1/engine/core.py)", "share": 0.917}
+    assert "spawn_main, spawn_main" in engine["command"] and "\n" not in engine["command"]
+    client = summarise("run (threading.py);ask (orchestrator/client/chat.py) 7\n", root=5)
+    assert client[5].top(seconds=1.0, rate=7)["self"] == [{"function": "ask (orchestrator/client/chat.py)", "share": 1.0}]
+
+
+def test_the_report_shows_the_profile_busiest_process_first(tmp_path: Path) -> None:
+    from benchmarks.gpu.pyspy import summarise
+    procs = [{"role": role, **prof.top(seconds=1.0, rate=40)}
+             for role, prof in zip(("front end", "engine"), summarise(PYSPY_RAW).values())]
+    text = report.render({"s4": {"title": "throughput", "status": "passed", "checks": [], "figures": {
+        "profile": {"pass": "--api-server-count 1, msgspec codec", "rate_hz": 40, "seconds": 1.0, "tok_s": 900,
+                    "processes": procs}}}})
+    rows = [line for line in text.splitlines() if line.startswith(("| engine", "| front end"))]
+    assert rows[0].startswith("| engine (pid 101) | 1.5 | `step (vllm/v1/engine/core.py)` 92%")
+    assert rows[1].startswith("| front end (pid 100) | 1.0 | `encode (msgspec/json.py)` 75%")

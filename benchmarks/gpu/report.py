@@ -16,7 +16,8 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
-ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b")
+ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s4-api", "s5a", "s5b")  # s4-api: the s4 run with the API-process variants
+PROFILE_TOP = 6
 
 
 def load(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
@@ -115,7 +116,7 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
     if "gpu1_used_by_holder" in f:
         held = f["gpu1_used_by_holder"]
         lines.append(f"- another program held {held.get('mib')} MiB ({held.get('fraction', 0):.0%}) of GPU 1")
-    if name == "s4":
+    if name.startswith("s4"):
         lines += _throughput(f)
     if name in ("s5a", "s5b") and "run" in f:
         lines += _long_run(f)
@@ -170,11 +171,27 @@ def _throughput(f: dict[str, Any]) -> list[str]:
         lines += [f"| {p.get('api_servers', 1)} | {p.get('round', '')} | {p.get('client', p['label'])} | {p['requests']} "
                   f"| {p['output_tokens']} | {p['seconds']:.2f} | {p['tok_s']} | {_cpu(p.get('cpu'))} |" for p in passes]
     lines.append("")
+    lines += _profile(f.get("profile"))
     for label, value in f.get("median_tok_s", {}).items():
         lines.append(f"- median {label}: {value} output tok/s")
     for label, t in f.get("targets", {}).items():
         extra = f" ({t['variant']}; per-round spread {t['spread']:.3f})" if "variant" in t else ""
         lines.append(f"- **{label}: {t['value']:.2f}** (target {t['target']}: {'met' if t['met'] else 'missed'}){extra}")
+    return lines
+
+
+def _profile(prof: dict[str, Any] | None) -> list[str]:
+    """s4's py-spy pass: per process, its busy cores and the functions with the largest shares of its samples."""
+    if not prof:
+        return []
+    def shares(rows: list[dict[str, Any]]) -> str:
+        return ", ".join(f"`{_cell(r['function'], 70)}` {r['share']:.0%}" for r in rows[:PROFILE_TOP])
+    lines = ["", f"Profile (py-spy, {prof['rate_hz']} Hz, not paused) of one pass of {prof['pass']}: "
+             f"{prof['tok_s']} output tok/s in {prof['seconds']} s", "",
+             "| process | busy cores | largest self shares | largest inclusive shares |", "|---|---:|---|---|"]
+    for p in sorted(prof["processes"], key=lambda p: -p["cores"]):
+        lines.append(f"| {p['role']} (pid {p['pid']}) | {p['cores']} | {shares(p['self'])} | "
+                     f"{shares(p['inclusive'])} |")
     return lines
 
 

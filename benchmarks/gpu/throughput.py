@@ -9,12 +9,15 @@ concurrency, the same ``max_num_batched_tokens``.
 
 A *phase* is one server configuration: ``--api-server-count`` N (``Profile.s4_api_servers``, in order of expected
 value; the first is today's default). In each phase, every round runs the offline pass and our client
-(``run_series`` + ``ChatClient``) once per client variant (``CLIENTS``: requests' own JSON, the msgspec codec); the
-order flips every other round. Each ours pass is divided by the offline pass of its own round; the table gives,
+(``run_series`` + ``ChatClient``) once per client variant (``CLIENTS``: the msgspec codec, managed servers' default;
+the standard library's JSON; requests' own JSON, the codec before issue 18); the order flips every other round. Each ours pass is divided by the offline pass of its own round; the table gives,
 per variant, the median of those per-round ratios and their spread. During ours passes the CPU seconds of the
 client, of the server's front end (API processes) and of its engine are sampled, which shows where the time goes
-(a front-end process near 1.0 core is saturated). A phase that cannot finish before the deadline is skipped and
-says so. ``vllm bench serve`` runs once, on the first phase, only when time is left after the variants.
+(a front-end process near 1.0 core is saturated). In the first phase, before its rounds, one more pass of the
+default client runs under py-spy (``benchmarks/gpu/pyspy.py``): the server's processes and the client are sampled
+100 times a second without being paused, and the functions with the largest shares of each process's CPU time are
+kept (``profile``; the raw stacks in ``OUT/s4-profile-*.txt``). That pass is not one of the rounds. A phase that
+cannot finish before the deadline is skipped and says so. ``vllm bench serve`` runs once, on the first phase, only when time is left after the variants.
 """
 from __future__ import annotations
 
@@ -28,11 +31,11 @@ from typing import Any, Callable
 import psutil
 
 from benchmarks.client_throughput import Measure, load_problems, ours, vllm_bench
-from orchestrator.client.jsoncodec import JsonCodec, MsgspecJson
+from orchestrator.client.jsoncodec import JsonCodec, codec_named
 from orchestrator.contract import ServerSpec
 from orchestrator.prompts import build_messages
 
-from . import smi
+from . import pyspy, smi
 from .common import REPO, Deadline, Profile, Recorder
 from .offline import OfflineEngine
 from .scenarios import fresh, need_gpus, wait_memory_back
@@ -41,7 +44,10 @@ SERVED = "gpu-llama"
 BATCHED_TOKENS = 8192  # the API server's default on H100/H200; the offline engine is given the same
 S4_GPU_SHARE = 0.4     # of GPU memory, for the server and for the offline engine each (a 0.8B model needs little)
 TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratios
-CLIENTS: dict[str, Callable[[], JsonCodec | None]] = {"requests json": lambda: None, "msgspec codec": MsgspecJson}
+CLIENTS: dict[str, Callable[[], JsonCodec | None]] = {  # the first is managed servers' default (job.py)
+    "msgspec codec": lambda: codec_named("msgspec"), "stdlib json codec": lambda: codec_named("json"),
+    "requests json": lambda: codec_named("requests")}
+DEFAULT_CLIENT = next(iter(CLIENTS))
 STOP_S = 45.0          # what stopping the server and the offline engine may take, kept free before the deadline
 ENGINE_NAMES = ("EngineCor", "Worker")  # (process names may be cut at 15 characters)  # vLLM's process titles of the engine side; the rest is the front end
 
@@ -126,6 +132,8 @@ class _S4:
                  served=SERVED)
             if self.offline is None:
                 self.offline = self._start_offline()
+            if bench:
+                self._profiled_pass(server, count)
             if self.offline is not None:
                 self._rounds(server, count)
             if bench:
@@ -166,6 +174,38 @@ class _S4:
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
         self._record(what, measure, count, r, client, cpu=cpu.done(measure.seconds))
+
+    def _profiled_pass(self, server: Any, count: int) -> None:
+        """One pass of the default client with py-spy on the server's processes and on this one (the client)."""
+        binary = pyspy.find_pyspy()
+        if binary is None:
+            self.rec.note("profile skipped: py-spy is not installed (benchmarks/gpu/README.md carries its wheel)")
+            return
+        out = self.rec.json_path.parent
+        recs = {"server": pyspy.Recording(binary, server.pid, out / "s4-profile-server.txt"),
+                "client": pyspy.Recording(binary, os.getpid(), out / "s4-profile-client.txt", subprocesses=False)}
+        roles = _Roles()
+        time.sleep(1.0)  # py-spy attaches
+        try:
+            measure = ours(server, self.problems, self.p.s4_max_tokens, self.p.s4_concurrency, self.d,
+                           f"profiled-{count}", served=SERVED, codec=CLIENTS[DEFAULT_CLIENT]())
+        except Exception as exc:  # noqa: BLE001 -- a failed profile is a finding; the rounds still run
+            self.rec.failure("the profiled pass", f"{type(exc).__name__}: {str(exc)[-800:]}")
+            return
+        finally:
+            texts = {who: r.stop() for who, r in recs.items()}
+        self._record(f"--api-server-count {count}: ours ({DEFAULT_CLIENT}) under py-spy", measure, count, -1,
+                     f"{DEFAULT_CLIENT} under py-spy")  # round 0: outside the rounds, paired with no offline pass
+        found = []
+        for who, text in texts.items():
+            if not text:
+                self.rec.failure(f"py-spy on the {who}", recs[who].failure() or "no output")
+            for prof in pyspy.summarise(text, root=os.getpid() if who == "client" else None).values():
+                found.append({"role": "client" if who == "client" else roles.of(prof.pid),
+                              **prof.top(measure.seconds)})
+        self.rec.figure("profile", {"pass": f"--api-server-count {count}, {DEFAULT_CLIENT}",
+                                    "rate_hz": pyspy.RATE, "seconds": round(measure.seconds, 2),
+                                    "tok_s": round(measure.tok_s), "processes": found})
 
     def _offline_pass(self, count: int, r: int) -> None:
         what = f"--api-server-count {count}, round {r + 1}: offline vllm.LLM.chat"
@@ -239,6 +279,23 @@ class _S4:
             self.offline = None
 
 
+class _Roles:
+    """Which of a server's processes are its engine (they hold the GPU, or carry vLLM's engine titles)."""
+
+    def __init__(self) -> None:
+        self.gpu_pids = {a["pid"] for a in smi.snapshot().get("apps", [])}
+
+    def is_engine(self, pid: int, name: str) -> bool:
+        return pid in self.gpu_pids or any(e in name for e in ENGINE_NAMES)
+
+    def of(self, pid: int) -> str:
+        try:
+            name = psutil.Process(pid).name()
+        except psutil.Error:
+            name = ""
+        return "engine" if self.is_engine(pid, name) else "front end"
+
+
 class CpuSample:
     """CPU seconds used during a pass, as cores (CPU seconds / wall seconds): this process (the client), the
     server's engine (processes of its session that hold the GPU, or are named like vLLM's engine) and its front end
@@ -247,7 +304,7 @@ class CpuSample:
     def __init__(self, session: int | None) -> None:
         self.session = session
         self.me = psutil.Process()
-        self.gpu_pids = {a["pid"] for a in smi.snapshot().get("apps", [])}
+        self.roles = _Roles()
         self.start = self._take()
 
     def _take(self) -> dict[int, tuple[str, float]]:
@@ -264,22 +321,19 @@ class CpuSample:
         found[-1] = ("client", times.user + times.system)
         return found
 
-    def _engine(self, pid: int, name: str) -> bool:
-        return pid in self.gpu_pids or any(e in name for e in ENGINE_NAMES)
-
     def done(self, seconds: float) -> dict[str, Any]:
         wall = max(seconds, 1e-6)
         used = {pid: (name, (cpu - self.start.get(pid, (name, 0.0))[1]) / wall)
                 for pid, (name, cpu) in self._take().items()}
         server = {pid: v for pid, v in used.items() if pid != -1}
-        front = [cores for pid, (name, cores) in server.items() if not self._engine(pid, name)]
-        engine = [cores for pid, (name, cores) in server.items() if self._engine(pid, name)]
+        front = [cores for pid, (name, cores) in server.items() if not self.roles.is_engine(pid, name)]
+        engine = [cores for pid, (name, cores) in server.items() if self.roles.is_engine(pid, name)]
         top = sorted(server.items(), key=lambda kv: -kv[1][1])[:6]
         return {"client_cores": round(used[-1][1], 2), "front_end_cores": round(sum(front), 2),
                 "busiest_front_end_process_cores": round(max(front, default=0.0), 2),
                 "engine_cores": round(sum(engine), 2),
                 "processes": [{"pid": pid, "name": name, "cores": round(cores, 2),
-                               "role": "engine" if self._engine(pid, name) else "front end"}
+                               "role": "engine" if self.roles.is_engine(pid, name) else "front end"}
                               for pid, (name, cores) in top]}
 
 
@@ -305,7 +359,7 @@ def compare(rec: Recorder) -> None:
 
 
 def _targets(rec: Recorder, passes: list[dict], variants: list[dict]) -> None:
-    base = next((v for v in variants if v["api_servers"] == 1 and v["client"] == "requests json"), None)
+    base = next((v for v in variants if v["api_servers"] == 1 and v["client"] == DEFAULT_CLIENT), None)
     best = max((v for v in variants if "median_ratio" in v), key=lambda v: v["median_ratio"], default=None)
     bench = [x["tok_s"] for x in passes if x["label"] == "vllm bench serve"]
     offline = [x["tok_s"] for x in passes if x["client"] == "offline"]
