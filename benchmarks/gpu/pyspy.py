@@ -3,7 +3,8 @@
 ``Recording(binary, pid, out)`` runs ``py-spy record --format raw --nolineno --nonblocking --subprocesses`` against a
 live process (and its children) until ``stop()``: SIGINT, on which py-spy writes its file. ``--nonblocking`` reads
 the target's memory without pausing it, so the profiled pass runs at (nearly) its normal speed; py-spy leaves idle
-threads out, so a profile counts where CPU time goes.
+threads out, so a profile counts where CPU time goes. ``gil=True`` (``--gil``) samples only the thread holding the
+GIL: for a process of many Python threads (the client) that is where its one effective core goes.
 
 ``summarise(text)`` reads py-spy's collapsed stacks (``frame;frame;... count`` per distinct stack; with
 ``--subprocesses`` a stack begins with ``process PID:"command line"`` frames, the last naming the process that was
@@ -27,6 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RATE = 100          # samples per second
+GIL_RATE = 50       # for a process of hundreds of threads (the client): py-spy reads every thread at each sample
 TOP = 12            # functions kept per list
 STOP_WAIT_S = 60.0  # py-spy writes its file on SIGINT; a large profile takes a few seconds
 _PROCESS = re.compile(r'process (\d+):"(.*?)"(?=;| \d+$)', re.S | re.M)  # a command line may hold newlines and ';'
@@ -48,11 +50,13 @@ def find_pyspy() -> str | None:
 class Recording:
     """One py-spy recording of ``pid`` and its children, written to ``out`` (raw collapsed stacks) on ``stop()``."""
 
-    def __init__(self, binary: str, pid: int, out: Path, rate: int = RATE, subprocesses: bool = True) -> None:
+    def __init__(self, binary: str, pid: int, out: Path, rate: int = RATE, subprocesses: bool = True,
+                 gil: bool = False) -> None:
         self.out = out
         self.log = out.with_suffix(".log")
         argv = [binary, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nolineno",
-                "--nonblocking", "--output", str(out), *(["--subprocesses"] if subprocesses else [])]
+                "--nonblocking", "--output", str(out), *(["--subprocesses"] if subprocesses else []),
+                *(["--gil"] if gil else [])]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 

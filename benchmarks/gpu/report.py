@@ -16,18 +16,24 @@ from typing import Any, Sequence
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
-ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s4-api", "s5a", "s5b")  # s4-api: the s4 run with the API-process variants
+ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b")
 PROFILE_TOP = 6
 
 
 def load(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
+    """``<scenario>.json`` per scenario of ``ORDER``, and earlier s4 runs kept as ``s4-<what>.json``."""
     found: dict[str, dict[str, Any]] = {}
     for folder in folders:
-        for name in ORDER:
-            path = folder / f"{name}.json"
+        for path in [folder / f"{name}.json" for name in ORDER] + sorted(folder.glob("s4-*.json")):
             if path.is_file():
-                found[name] = json.loads(path.read_text(encoding="utf-8"))
+                found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
     return found
+
+
+def order(results: dict[str, dict[str, Any]]) -> list[str]:
+    """ORDER, with the earlier s4 runs right after s4."""
+    earlier = sorted(name for name in results if name.startswith("s4-"))
+    return [n for name in ORDER for n in ([name] + earlier if name == "s4" else [name])]
 
 
 def _card(results: dict[str, dict[str, Any]]) -> str:
@@ -65,7 +71,7 @@ def header(results: dict[str, dict[str, Any]]) -> list[str]:
     if "cpu-dry-run" in modes:
         lines.append("- **CPU dry run** (no GPU; tiny model on CPU vLLM, fake nvidia-smi): the figures are not GPU figures")
     lines += ["", "| scenario | what | result | checks | seconds |", "|---|---|---|---:|---:|"]
-    for name in ORDER:
+    for name in order(results):
         res = results.get(name)
         if res is None:
             lines.append(f"| {name} | | not run | | |")
@@ -85,6 +91,8 @@ def _cell(text: str, width: int = 160) -> str:
 
 def section(name: str, res: dict[str, Any]) -> list[str]:
     lines = [f"### {name}: {res['title']} ({res['status']})", ""]
+    if name.startswith("s4-"):
+        lines += [f"An earlier s4 run ({res.get('date', '?')}), kept for its variants; `s4` above is the latest.", ""]
     if res.get("reason"):
         lines += [f"Reason: {res['reason']}", ""]
     lines += [f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}" + (f": {_cell(c['detail'], 300)}" if c["detail"] else "")
@@ -216,7 +224,7 @@ def _cpu(cpu: dict[str, Any] | None) -> str:
 
 def render(results: dict[str, dict[str, Any]]) -> str:
     lines = header(results)
-    for name in ORDER:
+    for name in order(results):
         if name in results:
             lines += section(name, results[name])
     return "\n".join(lines).rstrip() + "\n"

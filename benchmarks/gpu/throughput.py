@@ -10,14 +10,18 @@ concurrency, the same ``max_num_batched_tokens``.
 A *phase* is one server configuration: ``--api-server-count`` N (``Profile.s4_api_servers``, in order of expected
 value; the first is today's default). In each phase, every round runs the offline pass and our client
 (``run_series`` + ``ChatClient``) once per client variant (``CLIENTS``: the msgspec codec, managed servers' default;
-the standard library's JSON; requests' own JSON, the codec before issue 18); the order flips every other round. Each ours pass is divided by the offline pass of its own round; the table gives,
-per variant, the median of those per-round ratios and their spread. During ours passes the CPU seconds of the
-client, of the server's front end (API processes) and of its engine are sampled, which shows where the time goes
-(a front-end process near 1.0 core is saturated). In the first phase, before its rounds, one more pass of the
-default client runs under py-spy (``benchmarks/gpu/pyspy.py``): the server's processes and the client are sampled
-100 times a second without being paused, and the functions with the largest shares of each process's CPU time are
-kept (``profile``; the raw stacks in ``OUT/s4-profile-*.txt``). That pass is not one of the rounds. A phase that
-cannot finish before the deadline is skipped and says so. ``vllm bench serve`` runs once, on the first phase, only when time is left after the variants.
+the same with 1.25 x ``max_num_seqs`` requests in flight, so the server keeps a queue as the offline engine does;
+requests' own JSON, the codec before issue 18); the order flips every other round. Each ours pass is divided by
+the offline pass of its own round; the table gives, per variant, the median of those per-round ratios and their
+spread. During ours passes the CPU seconds of the client, of the server's front end (API processes) and of its
+engine are sampled, which shows where the time goes (a front-end process near 1.0 core is saturated).
+
+In the first phase, before its rounds, one more pass of the default client runs under py-spy
+(``benchmarks/gpu/pyspy.py``): the server's processes sampled 100 times a second and the client's GIL holder 50
+times, none of them paused; the functions with the largest shares of each one's CPU time are kept (``profile``; the
+raw stacks in ``OUT/s4-profile-*.txt``). That pass is not one of the rounds. A phase that cannot finish before the
+deadline is skipped and says so. ``vllm bench serve`` runs once, on the first phase, only when time is left after
+the variants.
 """
 from __future__ import annotations
 
@@ -44,9 +48,22 @@ SERVED = "gpu-llama"
 BATCHED_TOKENS = 8192  # the API server's default on H100/H200; the offline engine is given the same
 S4_GPU_SHARE = 0.4     # of GPU memory, for the server and for the offline engine each (a 0.8B model needs little)
 TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratios
-CLIENTS: dict[str, Callable[[], JsonCodec | None]] = {  # the first is managed servers' default (job.py)
-    "msgspec codec": lambda: codec_named("msgspec"), "stdlib json codec": lambda: codec_named("json"),
-    "requests json": lambda: codec_named("requests")}
+
+
+@dataclass(frozen=True)
+class Client:
+    """A client variant: its JSON codec, and its concurrency as a multiple of the server's ``max_num_seqs``
+    (above 1 the server holds a queue of waiting requests, as the offline engine does, so that a batch that ends
+    all at once -- equal lengths under ``ignore_eos`` -- is refilled at once instead of as the client sends)."""
+
+    codec: Callable[[], JsonCodec | None]
+    queue_ahead: float = 1.0
+
+
+CLIENTS = {  # the first is managed servers' default (job.py)
+    "msgspec codec": Client(lambda: codec_named("msgspec")),
+    "msgspec codec, 1.25x max_num_seqs in flight": Client(lambda: codec_named("msgspec"), 1.25),
+    "requests json": Client(lambda: codec_named("requests"))}
 DEFAULT_CLIENT = next(iter(CLIENTS))
 STOP_S = 45.0          # what stopping the server and the offline engine may take, kept free before the deadline
 ENGINE_NAMES = ("EngineCor", "Worker")  # (process names may be cut at 15 characters)  # vLLM's process titles of the engine side; the rest is the front end
@@ -167,9 +184,11 @@ class _S4:
     def _ours_pass(self, server: Any, count: int, r: int, client: str) -> None:
         what = f"--api-server-count {count}, round {r + 1}: ours ({client})"
         cpu = CpuSample(server.pid)
+        variant = CLIENTS[client]
         try:
-            measure = ours(server, self.problems, self.p.s4_max_tokens, self.p.s4_concurrency, self.d,
-                           f"ours-{count}-{r}-{client.split()[0]}", served=SERVED, codec=CLIENTS[client]())
+            measure = ours(server, self.problems, self.p.s4_max_tokens, round(self.p.s4_concurrency * variant.queue_ahead),
+                           self.d, f"ours-{count}-{r}-{list(CLIENTS).index(client)}", served=SERVED,
+                           codec=variant.codec())
         except Exception as exc:  # noqa: BLE001 -- one failed pass is a finding, the others still run
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
@@ -183,12 +202,13 @@ class _S4:
             return
         out = self.rec.json_path.parent
         recs = {"server": pyspy.Recording(binary, server.pid, out / "s4-profile-server.txt"),
-                "client": pyspy.Recording(binary, os.getpid(), out / "s4-profile-client.txt", subprocesses=False)}
+                "client": pyspy.Recording(binary, os.getpid(), out / "s4-profile-client.txt", rate=pyspy.GIL_RATE,
+                                          subprocesses=False, gil=True)}
         roles = _Roles()
         time.sleep(1.0)  # py-spy attaches
         try:
             measure = ours(server, self.problems, self.p.s4_max_tokens, self.p.s4_concurrency, self.d,
-                           f"profiled-{count}", served=SERVED, codec=CLIENTS[DEFAULT_CLIENT]())
+                           f"profiled-{count}", served=SERVED, codec=CLIENTS[DEFAULT_CLIENT].codec())
         except Exception as exc:  # noqa: BLE001 -- a failed profile is a finding; the rounds still run
             self.rec.failure("the profiled pass", f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
@@ -201,8 +221,8 @@ class _S4:
             if not text:
                 self.rec.failure(f"py-spy on the {who}", recs[who].failure() or "no output")
             for prof in pyspy.summarise(text, root=os.getpid() if who == "client" else None).values():
-                found.append({"role": "client" if who == "client" else roles.of(prof.pid),
-                              **prof.top(measure.seconds)})
+                found.append({"role": "client (the thread holding the GIL)" if who == "client" else roles.of(prof.pid),
+                              **prof.top(measure.seconds, pyspy.GIL_RATE if who == "client" else pyspy.RATE)})
         self.rec.figure("profile", {"pass": f"--api-server-count {count}, {DEFAULT_CLIENT}",
                                     "rate_hz": pyspy.RATE, "seconds": round(measure.seconds, 2),
                                     "tok_s": round(measure.tok_s), "processes": found})

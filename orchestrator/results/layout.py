@@ -71,12 +71,19 @@ def iter_series(results_dir: Path) -> Iterator[SeriesPaths]:
             yield SeriesPaths(model_dir, jsonl.name[: -len(".jsonl")])
 
 
+def make_series_lock(paths: SeriesPaths, timeout: float = LOCK_TIMEOUT) -> filelock.FileLock:
+    """The series' filelock object, for ``series_lock``."""
+    return filelock.FileLock(str(paths.lock), timeout=timeout, thread_local=False)
+
+
 @contextmanager
-def series_lock(paths: SeriesPaths, timeout: float = LOCK_TIMEOUT) -> Iterator[None]:
-    """Hold the series' filelock (bounded wait); failures become ``ResultsError``."""
-    lock = filelock.FileLock(str(paths.lock), timeout=timeout, thread_local=False)
+def series_lock(paths: SeriesPaths, timeout: float = LOCK_TIMEOUT,
+                lock: filelock.FileLock | None = None) -> Iterator[None]:
+    """Hold the series' filelock (bounded wait); failures become ``ResultsError``. ``lock``: one made by
+    ``make_series_lock`` and kept (a store appends under it once per answer; making it costs more than holding it)."""
+    lock = lock if lock is not None else make_series_lock(paths, timeout)
     try:
-        lock.acquire()
+        lock.acquire(timeout=timeout)
     except filelock.Timeout:
         raise ResultsError(f"{paths.lock}: held by another process for over {timeout:.0f}s; "
                            "wait for the other run to finish or remove a stale lock") from None

@@ -17,7 +17,7 @@ from typing import Any, Iterator, Mapping, Sequence
 from ..contract import AnswerRecord, Problem, SeriesScore, is_secret_name
 from ..errors import ResultsError
 from ..fileio import append_bytes, atomic_write_json, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
-from .layout import LOCK_TIMEOUT, SeriesPaths, ensure_dir, read_meta, rotate, series_lock
+from .layout import LOCK_TIMEOUT, SeriesPaths, ensure_dir, make_series_lock, read_meta, rotate, series_lock
 from .markdown import render_markdown
 from .series import SeriesState
 
@@ -48,7 +48,9 @@ class SeriesStore:
         self._mutex = threading.RLock()
         self._state = SeriesState(settings_hash)
         self._offset, self._ino = 0, -1
+        self._meta_seen: tuple[int, int, int] | None = None   # the meta file last found ours (inode, mtime, size)
         ensure_dir(self.paths.dir)
+        self._filelock = make_series_lock(self.paths, lock_timeout)
         with self._locked():
             rotate(self.paths, settings_hash, fresh=fresh)
             self._meta = self._merged_meta(meta)
@@ -58,7 +60,7 @@ class SeriesStore:
     # -- locking and catching up ---------------------------------------------------------------------------------
     @contextmanager
     def _locked(self) -> Iterator[None]:
-        with self._mutex, series_lock(self.paths, self._lock_timeout):
+        with self._mutex, series_lock(self.paths, self._lock_timeout, self._filelock):
             yield
 
     def _sync(self) -> None:
@@ -76,11 +78,17 @@ class SeriesStore:
             self._state.absorb_dicts(objects)
 
     def _check_still_ours(self) -> None:
-        """Refuse to go on when another run has replaced this series with other settings (never mix series)."""
+        """Refuse to go on when another run has replaced this series with other settings (never mix series). The
+        meta file is read again only when it changed (a rewrite is a rename: a new inode)."""
+        st = _stat(self.paths.meta)
+        seen = None if st is None else (st.st_ino, st.st_mtime_ns, st.st_size)
+        if seen is not None and seen == self._meta_seen:
+            return
         theirs = read_meta(self.paths.meta).get("settings_hash")
         if theirs and theirs != self.settings_hash:
             raise ResultsError(f"{self.path}: another run replaced this series with settings {theirs}; "
                                f"this run's answers (settings {self.settings_hash}) are in history/, rerun to resume")
+        self._meta_seen = seen
 
     def _merged_meta(self, given: Mapping[str, Any]) -> dict[str, Any]:
         old = read_meta(self.paths.meta)
