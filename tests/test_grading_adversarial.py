@@ -7,6 +7,8 @@ time per answer against the budget, peak worker memory against the cap) are in b
 """
 from __future__ import annotations
 
+import os
+import signal
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -53,9 +55,12 @@ def test_adversarial_answers_in_parallel_get_their_verdicts_under_the_memory_cap
 
 def test_overrunning_checks_are_killed_their_workers_replaced_and_the_pool_goes_on() -> None:
     with GraderPool(WORKERS, memory_mb=MEMORY_MB) as pool:
-        grade_many([GradeRequest("Ответ: \\sqrt{4}", "2")], pool=pool)   # workers up
+        for _ in range(WORKERS):  # idle workers queue up in turn: one check each, so every one has started
+            grade_many([GradeRequest("Ответ: \\sqrt{4}", "2")], pool=pool)
         first = set(pool.pids())
-        results = grade_in_parallel(pool, timeout=0.001, count=TOWERS)   # far below what sympy needs
+        for pid in first:  # the guards answer even the towers in about a millisecond: a stopped worker overruns
+            os.kill(pid, signal.SIGSTOP)                                 # whatever the load, as a stuck check does
+        results = grade_in_parallel(pool, timeout=0.5, count=TOWERS)
         verdicts = [g.verdict for grades in results for g in grades]
         for grades in results:
             for case, got in zip(ADVERSARIAL[:TOWERS], grades, strict=True):

@@ -181,7 +181,8 @@ def _throughput(f: dict[str, Any]) -> list[str]:
     lines.append("")
     lines += _profile(f.get("profile"))
     for label, value in f.get("median_tok_s", {}).items():
-        lines.append(f"- median {label}: {value} output tok/s")
+        if value is not None:
+            lines.append(f"- median {label}: {value} output tok/s")
     for label, t in f.get("targets", {}).items():
         extra = f" ({t['variant']}; per-round spread {t['spread']:.3f})" if "variant" in t else ""
         lines.append(f"- **{label}: {t['value']:.2f}** (target {t['target']}: {'met' if t['met'] else 'missed'}){extra}")
