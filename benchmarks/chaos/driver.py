@@ -141,6 +141,8 @@ class Round:
             code = self._watch(proc, deadline)
             if code == "again":
                 continue
+            if code == 0:
+                self._note_finished()
             if code != 0:
                 self.result.violations.append(f"orchestrator exited {code}; see {self.dir}/orchestrator-*.log")
             return
@@ -184,13 +186,22 @@ class Round:
         return counts
 
     def _note_recoveries(self, before: dict[str, int], now: dict[str, int]) -> None:
-        """A fault is recovered when its model (any model, for orchestrator faults) answers again afterwards."""
+        """A fault is recovered when its model (any model, for orchestrator faults) answers again afterwards (an
+        orchestrator fault also when the next run finishes: ``_note_finished``)."""
         moment = time.monotonic()
         for fault in self.result.faults:
             if fault.injected_at is None or fault.recovered_at is not None or moment - fault.injected_at < 1.0:
                 continue
             models = MODELS if fault.model is None else (fault.model,)
             if any(now[m] > before[m] for m in models):
+                fault.recovered_at = moment
+
+    def _note_finished(self) -> None:
+        """A run that finished after an orchestrator fault recovered from it, answers or not: the fault may have
+        come when nothing was left to ask (the resumed run then only checks its answers and writes the board)."""
+        moment = time.monotonic()
+        for fault in self.result.faults:
+            if fault.model is None and fault.injected_at is not None and fault.recovered_at is None:
                 fault.recovered_at = moment
 
     def _due(self, counts: dict[str, int]) -> Fault | None:

@@ -121,7 +121,8 @@ def render(summary: Summary, command: str) -> str:
               f"{sum(r.server_starts for r in summary.rounds)}.",
               f"- Answers lost: **{summary.lost}** (target 0); answered twice: "
               f"{sum(r.duplicates for r in summary.rounds)}; orphans found: **{summary.orphans}** (target 0).",
-              f"- Slowest recovery: {_slow(slow)} (from the fault to the model's next stored answer).",
+              f"- Slowest recovery: {_slow(slow)} (from the fault to the model's next stored answer; for an "
+              "orchestrator fault with nothing left to ask, to the end of the resumed run).",
               f"- Slowest round: {max((r.seconds for r in summary.rounds), default=0):.0f} s."]
     if summary.violations:
         lines += ["", "Violations:", ""] + [f"- {v}" for v in summary.violations]
