@@ -168,3 +168,9 @@ def test_the_report_shows_the_profile_busiest_process_first(tmp_path: Path) -> N
     rows = [line for line in text.splitlines() if line.startswith(("| engine", "| front end"))]
     assert rows[0].startswith("| engine (pid 101) | 1.5 | `step (vllm/v1/engine/core.py)` 92%")
     assert rows[1].startswith("| front end (pid 100) | 1.0 | `encode (msgspec/json.py)` 75%")
+    assert "Profile (py-spy, not paused; every process at 40 Hz)" in text
+    client = {**procs[1], "role": "client (the thread holding the GIL)"}
+    text = report.render({"s4": {"title": "throughput", "status": "passed", "checks": [], "figures": {
+        "profile": {"pass": "p", "rate_hz": 40, "client_rate_hz": 20, "seconds": 1.0, "tok_s": 900,
+                    "processes": [procs[0], client]}}}})
+    assert "the server's processes at 40 Hz, the client's GIL holder at 20 Hz" in text

@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from .pyspy import GIL_RATE
+
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
@@ -195,13 +197,22 @@ def _profile(prof: dict[str, Any] | None) -> list[str]:
         return []
     def shares(rows: list[dict[str, Any]]) -> str:
         return ", ".join(f"`{_cell(r['function'], 70)}` {r['share']:.0%}" for r in rows[:PROFILE_TOP])
-    lines = ["", f"Profile (py-spy, {prof['rate_hz']} Hz, not paused) of one pass of {prof['pass']}: "
+    lines = ["", f"Profile (py-spy, not paused; {_rates(prof)}) of one pass of {prof['pass']}: "
              f"{prof['tok_s']} output tok/s in {prof['seconds']} s", "",
              "| process | busy cores | largest self shares | largest inclusive shares |", "|---|---:|---|---|"]
     for p in sorted(prof["processes"], key=lambda p: -p["cores"]):
         lines.append(f"| {p['role']} (pid {p['pid']}) | {p['cores']} | {shares(p['self'])} | "
                      f"{shares(p['inclusive'])} |")
     return lines
+
+
+def _rates(prof: dict[str, Any]) -> str:
+    """How often each side was sampled; results from before the client was sampled on its GIL holder say one rate."""
+    gil = any("GIL" in p["role"] for p in prof["processes"])
+    if not gil:
+        return f"every process at {prof['rate_hz']} Hz"
+    client = prof.get("client_rate_hz", GIL_RATE)
+    return f"the server's processes at {prof['rate_hz']} Hz, the client's GIL holder at {client} Hz"
 
 
 def _variant_rows(variants: list[dict[str, Any]]) -> list[str]:

@@ -186,10 +186,10 @@ class _S4:
         what = f"--api-server-count {count}, round {r + 1}: ours ({client})"
         cpu = CpuSample(server.pid)
         variant = CLIENTS[client]
+        concurrency = round(self.p.s4_concurrency * variant.queue_ahead)
         try:
-            measure = ours(server, self.problems, self.p.s4_max_tokens, round(self.p.s4_concurrency * variant.queue_ahead),
-                           self.d, f"ours-{count}-{r}-{list(CLIENTS).index(client)}", served=SERVED,
-                           codec=variant.codec())
+            measure = ours(server, self.problems, self.p.s4_max_tokens, concurrency, self.d,
+                           f"ours-{count}-{r}-{list(CLIENTS).index(client)}", served=SERVED, codec=variant.codec())
         except Exception as exc:  # noqa: BLE001 -- one failed pass is a finding, the others still run
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
@@ -225,7 +225,8 @@ class _S4:
                 found.append({"role": "client (the thread holding the GIL)" if who == "client" else roles.of(prof.pid),
                               **prof.top(measure.seconds, pyspy.GIL_RATE if who == "client" else pyspy.RATE)})
         self.rec.figure("profile", {"pass": f"--api-server-count {count}, {DEFAULT_CLIENT}",
-                                    "rate_hz": pyspy.RATE, "seconds": round(measure.seconds, 2),
+                                    "rate_hz": pyspy.RATE, "client_rate_hz": pyspy.GIL_RATE,
+                                    "seconds": round(measure.seconds, 2),
                                     "tok_s": round(measure.tok_s), "processes": found})
 
     def _offline_pass(self, count: int, r: int) -> None:

@@ -12,7 +12,7 @@ falls back to ``StdlibJson`` where it is missing. Both raise ``ValueError`` on a
 from __future__ import annotations
 
 import json
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 try:  # msgspec comes with vLLM; without it the stdlib codec does the same job, slower
     import msgspec
@@ -20,7 +20,6 @@ except ImportError:  # pragma: no cover - vLLM installs it
     msgspec = None  # type: ignore[assignment]
 
 MSGSPEC_INSTALLED = msgspec is not None
-CODEC_NAMES = ("msgspec", "json", "requests")
 
 
 class JsonCodec(Protocol):
@@ -68,10 +67,15 @@ def fast_codec() -> JsonCodec:
     return MsgspecJson() if msgspec is not None else StdlibJson()
 
 
+_BY_NAME: dict[str, Callable[[], JsonCodec | None]] = {"msgspec": MsgspecJson, "json": StdlibJson,
+                                                       "requests": lambda: None}
+CODEC_NAMES = tuple(_BY_NAME)
+
+
 def codec_named(name: str | None) -> JsonCodec | None:
     """The codec a config names (``CODEC_NAMES``); unset is ``fast_codec()``, ``"requests"`` is requests' own."""
     if name is None:
         return fast_codec()
-    if name not in CODEC_NAMES:
+    if name not in _BY_NAME:
         raise ValueError(f"unknown client codec {name!r}: one of {', '.join(CODEC_NAMES)}")
-    return {"msgspec": MsgspecJson, "json": StdlibJson}[name]() if name != "requests" else None
+    return _BY_NAME[name]()
