@@ -173,6 +173,7 @@ def client(url: str | list[str], sleeps: list | None = None, key: str | None = K
     endpoints = [Endpoint(api_base=u, api_key=key) for u in urls]
     time_ = Timeline(sleeps if sleeps is not None else [])
     kw.setdefault("limiter", RateLimiter(clock=time_.clock, sleep=time_.sleep))
+    kw.setdefault("halt_poll", 3600.0)  # a backoff slept in one piece: ``sleeps`` lists the backoffs
     return ChatClient(endpoints if len(endpoints) > 1 else endpoints[0], "m", sampling,
                       sleep=time_.sleep, rng=lambda: 1.0, **kw)
 
@@ -209,7 +210,7 @@ def test_5xx_until_the_limit_gives_an_error_record_with_exponential_jittered_bac
     srv = serve(default=error(500, "engine hiccup"))
     sleeps: list[float] = []
     c = ChatClient(Endpoint(srv.url), "m", Sampling(max_retries=4), sleep=sleeps.append, rng=lambda: 0.0,
-                   backoff_base=2.0, backoff_cap=10.0)
+                   backoff_base=2.0, backoff_cap=10.0, halt_poll=3600.0)
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert len(srv.chats()) == 5
     assert sleeps == [1.0, 2.0, 4.0, 5.0]                  # 2 * 2**n, capped at 10, times jitter 0.5..1
@@ -552,6 +553,43 @@ def test_stop_ends_the_series_early_without_error(serve, tmp_path):
     score = run_series(problems(10), client(srv.url), new_store(tmp_path), messages_for, parallel=1,
                        on_record=on_record, stop=stop)
     assert 2 <= score.answered <= 3 and len(srv.chats()) == score.answered
+
+
+def test_a_series_stopped_during_a_retry_backoff_gives_the_request_up_at_once_and_stores_nothing(serve, tmp_path):
+    stop = threading.Event()
+
+    def reply(body: dict) -> Reply:
+        stop.set()  # the run is stopped (Ctrl-C, SIGTERM) while this request's 30 s backoff begins
+        return error(500, "engine hiccup")
+
+    srv = serve(default=reply)
+    naps: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        naps.append(seconds)
+        time.sleep(seconds)
+
+    c = ChatClient(Endpoint(srv.url), "m", Sampling(max_retries=3), rng=lambda: 1.0, backoff_base=30.0,
+                   limiter=RateLimiter(), sleep=sleep)
+    store = new_store(tmp_path, 1)
+    score = run_series(problems(1), c, store, messages_for, parallel=1, stop=stop)
+    assert len(srv.chats()) == 1 and naps == [] and store.records() == [] and score.errors == 0
+
+
+def test_a_backoff_asks_halted_between_naps_of_halt_poll_seconds(serve):
+    srv = serve(default=error(500, "engine hiccup"))
+    sleeps: list[float] = []
+    c = client(srv.url, sleeps, halt_poll=0.5)
+    asked = {"n": 0}
+
+    def halted() -> bool:
+        asked["n"] += 1
+        return len(sleeps) >= 3  # stopped 1.5 s into the first backoff (1 s) and the second (2 s)
+
+    c.halted = halted
+    rec = c.ask(PROBLEM, MESSAGES, HASH)
+    assert sleeps == [0.5, 0.5, 0.5] and len(srv.chats()) == 2 and asked["n"] >= 4
+    assert rec.error is not None and "stopped" in rec.error  # HALTED: the series drops it, nothing is stored
 
 
 def test_a_server_torn_down_after_stop_is_not_an_error(serve, tmp_path):

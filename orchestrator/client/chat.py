@@ -9,15 +9,14 @@
     progress (``liveness.py``); a request is cut off only after ``request_timeout`` seconds without any;
   - an API model's answer is streamed (``stream.py``): the limit is on silence between chunks, so a long answer
     still arriving is never cut off, while a dead endpoint fails as fast as before.
-* A managed server (``alive`` given) is checked after every failure: when it is dead, ``ServerDiedError`` at once.
-  After a stall it is asked once for all stalled threads (``liveness.probe_watching``): counters that move while a
-  1-token probe runs mean a busy engine (a slow step), so requests wait on; a probe answered while the counters stay
-  still excuses a request's stall up to ``MAX_RESCUES`` times (then it is a timeout record); neither means a server
-  that lives but generates nothing (a stopped or wedged engine): ``ServerHungError``, so the job restarts it.
-* ``context_len`` known: the prompt is counted through vLLM's ``POST /tokenize`` and ``max_tokens`` clamped to what
-  is left; a prompt that alone does not fit is an error record. A 400 "maximum context length" reply is clamped
-  from its numbers (twice at most) whatever the server. A clamp that cuts the budget asked for is logged once per
-  model (and budget and context), not once per request.
+* A managed server (``alive`` given) is checked after every failure (``managed.ServerChecks``): dead raises
+  ``ServerDiedError`` at once; a stall with no answer to a 1-token probe either raises ``ServerHungError``, so the job
+  restarts it; a probe answered excuses a request's stall up to ``MAX_RESCUES`` times (then a timeout record).
+* ``context_len`` known: ``max_tokens`` is clamped to what the prompt leaves (``budget.TokenBudget``, the prompt
+  counted through vLLM's ``POST /tokenize`` only when it might not fit). A 400 "maximum context length" reply is
+  clamped from its numbers (twice at most) whatever the server.
+* A retry's backoff and a rate-limited start end early once the series stops (``halted``): the request is given up
+  unstored (``HALTED``), asked again on resume.
 * Keys reach nothing but the ``Authorization`` header: every error text is scrubbed.
 * ``codec`` (``client/jsoncodec.py``): request bodies encoded and replies decoded by it instead of ``requests``'
   stdlib JSON (UTF-8 bytes, msgspec where installed); ``None`` keeps requests' own ``json=`` / ``.json()``.
@@ -39,14 +38,16 @@ from urllib.parse import urlsplit
 import requests
 
 from ..contract import AnswerRecord, Endpoint, Problem, Sampling, public_url
-from ..errors import AuthError, EndpointError, ServerDiedError, ServerHungError
+from ..errors import AuthError, EndpointError
 from .auth import EndpointAuth, RequestAuth
+from .budget import TokenBudget
 from .gigachat import tls_failure
 from .jsoncodec import JsonCodec
-from .liveness import ANSWERS, STALLED, ProgressWatch, Stalled, poll_interval, probe_watching, wait_while_progressing
-from .ratelimit import LIMITER, RateLimiter
-from .replies import (Outcome, Scrubber, clamp_from_message, error_message, retry_after, split_reasoning,
-                      usage_tokens, valid_reply)
+from .liveness import ProgressWatch, Stalled, poll_interval, wait_while_progressing
+from .managed import ServerChecks
+from .ratelimit import LIMITER, POLL, RateLimiter
+from .replies import (Outcome, Scrubber, choices_in_order, clamp_from_message, error_message, fill_record,
+                      retry_after, valid_reply)
 from .stream import StreamError, read_stream
 
 log = logging.getLogger(__name__)
@@ -56,11 +57,9 @@ MAX_CLAMPS = 2
 MAX_RESCUES = 3         # stalls of one request that a 1-token probe may excuse (the server answers, the counters lag)
 CONNECT_TIMEOUT = 10.0
 TOKENIZE_TIMEOUT = 30.0
-TEMPLATE_TOKENS = 256   # what a chat template may add (role tags, a default system prompt)
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-HALTED = "the series stopped while this request waited for its rate-limited start"  # not an answer: never stored
-_CLAMPS_REPORTED: set[tuple[str, int, int]] = set()   # (model, max_tokens, context): "once per model", per process
-_CLAMPS_LOCK = threading.Lock()
+# not an answer, never stored: the series stopped while the request waited to start or to be retried
+HALTED = "the series stopped while this request waited (its rate-limited start, or a retry's backoff)"
 
 
 class ChatClient:
@@ -74,28 +73,27 @@ class ChatClient:
                  context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
                  backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16,
                  auth: RequestAuth | None = None, limiter: RateLimiter = LIMITER,
-                 codec: JsonCodec | None = None) -> None:
+                 codec: JsonCodec | None = None, halt_poll: float = POLL) -> None:
         self.endpoints = (endpoint,) if isinstance(endpoint, Endpoint) else tuple(endpoint)
         if not self.endpoints:
             raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
         self.model_name, self.sampling, self.context_len = model_name, sampling, context_len
         self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
-        self._alive, self._responsive, self._extra = alive, responsive, dict(extra_body or {})
-        self._hung: str | None = None
-        self._probe_ok_at = -float("inf")
-        self._confirm_lock = threading.Lock()
-        self._verdict = ANSWERS
+        self._alive, self._extra = alive, dict(extra_body or {})
         self._watch = None if progress is None else ProgressWatch(
             progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
+        self._checks = ServerChecks(model_name, self.endpoints[0].api_base, sampling.request_timeout, clock=clock,
+                                    alive=alive, responsive=responsive, watch=self._watch)
+        self._budget = TokenBudget(model_name, sampling.max_tokens, context_len)
         # API models stream; a managed server (alive or progress given) is not: its progress is read from /metrics,
         # and a request of several samples (n > 1) is read whole
         self._stream = progress is None and alive is None
         self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
         self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
-        self._limiter, self._codec = limiter, codec
+        self._limiter, self._codec, self._halt_poll = limiter, codec, halt_poll
         self.halted: Callable[[], bool] = lambda: False  # run_series sets it: waits for the limiter end when true
         self.scrub = Scrubber((), more=self._auth.secrets)
-        self._local, self._lock, self._probe_lock = threading.local(), threading.Lock(), threading.Lock()
+        self._local, self._lock = threading.local(), threading.Lock()
         self._sessions: list[requests.Session] = []
         self._turn = itertools.count()
         self._tokenize_ok = True
@@ -144,13 +142,13 @@ class ChatClient:
         """
         rec = self._record(problem, settings_hash)
         turn = next(self._turn)
-        max_tokens, prompt_tokens, rec.error = self._budget(messages, self.endpoints[turn % len(self.endpoints)])
+        max_tokens, prompt_tokens, rec.error = self._plan(messages, self.endpoints[turn % len(self.endpoints)])
         rec.prompt_tokens = prompt_tokens or 0
         if rec.error is None:
             payload = self._payload(messages, max_tokens, rec.seed)
             data, rec.error, rec.latency_s = self._exchange(payload, turn, prompt_tokens)
             if data is not None:
-                _fill(rec, data)
+                fill_record(rec, data)
             if rec.error != HALTED:
                 self._note(rec)
         rec.timestamp = time.time()
@@ -171,17 +169,17 @@ class ChatClient:
             return [self.ask(problems[0], messages, settings_hash)]
         recs = [self._record(p, settings_hash) for p in problems]
         turn = next(self._turn)
-        max_tokens, prompt_tokens, error = self._budget(messages, self.endpoints[turn % len(self.endpoints)])
+        max_tokens, prompt_tokens, error = self._plan(messages, self.endpoints[turn % len(self.endpoints)])
         data, latency = None, 0.0
         if error is None:
             payload = {**self._payload(messages, max_tokens, recs[0].seed), "n": len(recs)}
             data, error, latency = self._exchange(payload, turn, prompt_tokens)
         if data is not None:
-            data, error = _in_order(data, len(recs))
+            data, error = choices_in_order(data, len(recs))
         for index, rec in enumerate(recs):
             rec.prompt_tokens, rec.error, rec.latency_s, rec.timestamp = prompt_tokens or 0, error, latency, time.time()
             if data is not None:
-                _fill(rec, data, index, len(recs))
+                fill_record(rec, data, index, len(recs))
             self._note(rec)
         return recs
 
@@ -207,7 +205,7 @@ class ChatClient:
             if out.kind == "ok":
                 return out.data, None, latency
             if out.kind == "clamp" and clamps < MAX_CLAMPS:
-                self._report_clamp(out.max_tokens or 0, prompt_tokens)
+                self._budget.report_clamp(out.max_tokens or 0, prompt_tokens)
                 payload, clamps = {**payload, "max_tokens": out.max_tokens}, clamps + 1
                 continue
             if out.kind == "reauth" and not reauthorized:  # a 401 with a token just dropped: once more
@@ -215,17 +213,30 @@ class ChatClient:
                 continue
             if out.kind in ("fatal", "clamp", "reauth"):
                 return None, out.error, latency
-            self._check_alive(out.error)
+            self._checks.check_alive(out.error)
             if out.kind == "timeout":
-                self._check_responsive(out.error)
+                self._checks.check_responsive(out.error)
             if out.kind == "timeout" or attempt >= self.sampling.max_retries:
                 suffix = f" (gave up after {attempt + 1} attempts)" if out.kind == "retry" else ""
                 return None, out.error + suffix, latency
             delay = self._backoff(attempt, out.retry_after)
             log.info("%s: %s; retry %d of %d in %.1f s", self.model_name, out.error, attempt + 1,
                      self.sampling.max_retries, delay)
-            self._sleep(delay)
+            if not self._pause(delay):
+                return None, HALTED, latency
             attempt += 1
+
+    def _pause(self, seconds: float) -> bool:
+        """Sleep out a retry's backoff, waking every ``halt_poll`` seconds to ask ``halted``: False once the series
+        stopped (the request is given up unstored, as one waiting for its rate-limited start)."""
+        left = seconds
+        while left > 0:
+            if self.halted():
+                return False
+            nap = min(left, self._halt_poll)
+            self._sleep(nap)
+            left -= nap
+        return not self.halted()
 
     def _attempt(self, endpoint: Endpoint, payload: dict[str, Any],
                  prompt_tokens: int | None) -> tuple[Outcome, float]:
@@ -284,32 +295,10 @@ class ChatClient:
                                 verify=endpoint.verify)
         try:
             return wait_while_progressing(send, self._watch, self.sampling.request_timeout, self._clock,
-                                          confirm=self._confirm_stall, rescues=MAX_RESCUES)
+                                          confirm=self._checks.confirm_stall, rescues=MAX_RESCUES)
         except Stalled:
             self._forget_session()  # its thread still waits on it, until the server answers or is stopped
             raise
-
-    def _confirm_stall(self) -> str:
-        """A stall of a managed server: dead or hung raises; else the verdict of ``liveness.probe_watching`` (the
-        counters moved meanwhile: ``BUSY``; the 1-token probe answered: ``ANSWERS``), shared by the threads that
-        stalled together (one /health and one probe for all)."""
-        watch, probe = self._watch, self._responsive
-        if probe is None or watch is None:
-            return STALLED
-        asked = self._clock()
-        cause = f"no progress on the server for {self.sampling.request_timeout:g} s"
-        with self._confirm_lock:
-            if self._hung is None and self._probe_ok_at < asked:
-                self._check_alive(cause)
-                self._verdict = probe_watching(probe, watch)
-                if self._verdict == STALLED:
-                    self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
-                                  f"{cause} and a 1-token probe timed out too; the series resumes on restart")
-                self._probe_ok_at = self._clock()
-            if self._hung is not None:
-                raise ServerHungError(self._hung)
-        watch.mark()
-        return self._verdict
 
     def _timeout_text(self) -> str:
         limit = self.sampling.request_timeout
@@ -360,22 +349,6 @@ class ChatClient:
         delay = min(self._backoff_cap, self._backoff_base * 2 ** attempt) * (0.5 + 0.5 * self._rng())
         return max(delay, min(hinted, self._backoff_cap)) if hinted is not None else delay
 
-    def _check_alive(self, cause: str) -> None:
-        if self._alive is not None and not self._alive():
-            raise ServerDiedError(f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} died "
-                                  f"(last request: {cause}); see its log, the series resumes on restart")
-
-    def _check_responsive(self, cause: str) -> None:
-        """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it)."""
-        if self._responsive is None:
-            return
-        with self._probe_lock:  # threads timing out together probe once; a hung verdict sticks
-            if self._hung is None and not self._responsive():
-                self._hung = (f"managed server of {self.model_name!r} at {self.endpoints[0].api_base} is hung: "
-                              f"{cause} and a 1-token probe timed out too; the series resumes on restart")
-        if self._hung is not None:
-            raise ServerHungError(self._hung)
-
     def _forget_session(self) -> None:
         """Drop the calling thread's session without closing it (an abandoned request still uses it)."""
         session = getattr(self._local, "session", None)
@@ -385,33 +358,9 @@ class ChatClient:
                 self._sessions.remove(session)
 
     # -- token budget --------------------------------------------------------------------------------------------
-    def _budget(self, messages: list[dict], endpoint: Endpoint) -> tuple[int, int | None, str | None]:
-        """(max_tokens to send, prompt tokens if counted, error if the prompt alone does not fit)."""
-        limit = self.sampling.max_tokens
-        if not self.context_len or limit + _prompt_bound(messages) <= self.context_len:
-            return limit, None, None  # surely fits: no /tokenize round trip
-        prompt = self._count_prompt(messages, endpoint)
-        if prompt is None:
-            return limit, None, None
-        if prompt >= self.context_len:
-            return limit, prompt, (f"prompt is {prompt} tokens but the server's context is {self.context_len}; "
-                                   "raise vllm.max_model_len or shorten the prompt")
-        if self.context_len - prompt < limit:
-            self._report_clamp(self.context_len - prompt, prompt)
-        return min(limit, self.context_len - prompt), prompt, None
-
-    def _report_clamp(self, allowed: int, prompt: int | None) -> None:
-        """Say once per model (and budget and context) that ``max_tokens`` was cut to fit the context."""
-        key = (self.model_name, self.sampling.max_tokens, self.context_len or 0)
-        with _CLAMPS_LOCK:
-            if key in _CLAMPS_REPORTED:
-                return
-            _CLAMPS_REPORTED.add(key)
-        context = f"the context of {self.context_len} tokens" if self.context_len else "the server's context"
-        log.warning("%s: max_tokens %d does not fit %s with the prompt (%s tokens): cut to %d; answers to long "
-                    "prompts may be truncated (said once per model); raise vllm.max_model_len or lower max_tokens",
-                    self.model_name, self.sampling.max_tokens, context, prompt if prompt is not None else "?",
-                    allowed)
+    def _plan(self, messages: list[dict], endpoint: Endpoint) -> tuple[int, int | None, str | None]:
+        """(max_tokens to send, prompt tokens if counted, error if the prompt alone does not fit): ``budget.py``."""
+        return self._budget.of(messages, lambda: self._count_prompt(messages, endpoint))
 
     def _count_prompt(self, messages: list[dict], endpoint: Endpoint) -> int | None:
         """Prompt tokens (chat template applied) from vLLM's ``POST /tokenize``; ``None`` if it cannot say."""
@@ -450,12 +399,6 @@ class ChatClient:
                                  f"failed in a row, last: {self.last_error}; check the endpoint, rerun to resume")
 
 
-def _prompt_bound(messages: list[dict]) -> int:
-    """An upper bound of the prompt's tokens: a token covers at least one UTF-8 byte, plus room for the template."""
-    text = sum(len(str(m.get("content") or "").encode("utf-8")) for m in messages)
-    return text + TEMPLATE_TOKENS + 8 * len(messages)
-
-
 def _is_loopback(url: str) -> bool:
     return urlsplit(url).hostname in _LOOPBACK
 
@@ -465,24 +408,3 @@ def _json(resp: requests.Response, codec: JsonCodec | None = None) -> Any:
         return resp.json() if codec is None else codec.decode(resp.content)
     except ValueError:
         return None
-
-
-def _in_order(data: Mapping[str, Any], n: int) -> tuple[Mapping[str, Any] | None, str | None]:
-    """The reply with its ``n`` choices sorted by index, or an error when it has not ``n`` choices with a message."""
-    choices = data.get("choices") or []
-    if len(choices) != n or not all(isinstance(c, Mapping) and isinstance(c.get("message"), Mapping) for c in choices):
-        return None, f"asked for n={n} choices in one request, got {len(choices)} usable ones"
-    return {**data, "choices": sorted(choices, key=lambda c: c.get("index", 0))}, None
-
-
-def _fill(rec: AnswerRecord, data: Mapping[str, Any], index: int = 0, of: int = 1) -> None:
-    """Fill ``rec`` from choice ``index`` of ``of``; usage is shared: completion tokens split evenly."""
-    choice = data["choices"][index]
-    message = choice["message"]
-    content = message.get("content") or ""
-    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-    rec.response, rec.reasoning = split_reasoning(content, reasoning)
-    rec.finish_reason = choice.get("finish_reason")
-    prompt, completion = usage_tokens(data)
-    rec.completion_tokens = completion // of + (index < completion % of)
-    rec.prompt_tokens = prompt if prompt is not None else rec.prompt_tokens

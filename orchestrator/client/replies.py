@@ -5,6 +5,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Callable, Iterable, Mapping
 
+from ..contract import AnswerRecord
+
 MAX_ERROR_CHARS = 300
 
 _CONTEXT = re.compile(r"maximum context length is (\d+)")
@@ -112,3 +114,24 @@ def usage_tokens(data: Mapping[str, Any]) -> tuple[int | None, int]:
     usage = data.get("usage") or {}
     prompt = usage.get("prompt_tokens")
     return (int(prompt) if prompt is not None else None), int(usage.get("completion_tokens") or 0)
+
+
+def choices_in_order(data: Mapping[str, Any], n: int) -> tuple[Mapping[str, Any] | None, str | None]:
+    """The reply with its ``n`` choices sorted by index, or an error when it has not ``n`` choices with a message."""
+    choices = data.get("choices") or []
+    if len(choices) != n or not all(isinstance(c, Mapping) and isinstance(c.get("message"), Mapping) for c in choices):
+        return None, f"asked for n={n} choices in one request, got {len(choices)} usable ones"
+    return {**data, "choices": sorted(choices, key=lambda c: c.get("index", 0))}, None
+
+
+def fill_record(rec: AnswerRecord, data: Mapping[str, Any], index: int = 0, of: int = 1) -> None:
+    """Fill ``rec`` from choice ``index`` of ``of``; usage is shared: completion tokens split evenly."""
+    choice = data["choices"][index]
+    message = choice["message"]
+    content = message.get("content") or ""
+    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
+    rec.response, rec.reasoning = split_reasoning(content, reasoning)
+    rec.finish_reason = choice.get("finish_reason")
+    prompt, completion = usage_tokens(data)
+    rec.completion_tokens = completion // of + (index < completion % of)
+    rec.prompt_tokens = prompt if prompt is not None else rec.prompt_tokens

@@ -1,0 +1,74 @@
+"""``ServerChecks``: what ``ChatClient`` asks of a managed vLLM server when a request fails or stalls.
+
+* ``check_alive(cause)``: the server's process is gone (``alive()`` false): ``ServerDiedError`` at once.
+* ``check_responsive(cause)``: after a request timeout, a 1-token probe (``responsive()``) that fails too means a
+  server that lives but answers nothing: ``ServerHungError``. Threads timing out together probe once; a hung verdict
+  sticks for the client's life (every later check raises it).
+* ``confirm_stall()``: after ``request_timeout`` seconds without progress on the server's counters, one verdict for
+  all threads that stalled together (``liveness.probe_watching``): ``BUSY`` (the counters moved while the probe
+  ran), ``ANSWERS`` (the probe answered) or hung (``ServerHungError``). A verdict given after a thread's stall began
+  is reused, not asked again.
+
+An API model (neither ``alive`` nor ``responsive``) passes every check: ``confirm_stall`` says ``STALLED``.
+"""
+from __future__ import annotations
+
+import threading
+from typing import Callable
+
+from ..errors import ServerDiedError, ServerHungError
+from .liveness import ANSWERS, STALLED, ProgressWatch, probe_watching
+
+
+class ServerChecks:
+    """Dead and hung verdicts on one managed server, shared by every worker thread of one client."""
+
+    def __init__(self, model_name: str, api_base: str, request_timeout: float, *, clock: Callable[[], float],
+                 alive: Callable[[], bool] | None = None, responsive: Callable[[], bool] | None = None,
+                 watch: ProgressWatch | None = None) -> None:
+        self.model_name, self.api_base, self.request_timeout = model_name, api_base, request_timeout
+        self._clock, self._alive, self._responsive, self._watch = clock, alive, responsive, watch
+        self._hung: str | None = None
+        self._probe_ok_at = -float("inf")
+        self._verdict = ANSWERS
+        self._confirm_lock, self._probe_lock = threading.Lock(), threading.Lock()
+
+    def check_alive(self, cause: str) -> None:
+        if self._alive is not None and not self._alive():
+            raise ServerDiedError(f"managed server of {self.model_name!r} at {self.api_base} died "
+                                  f"(last request: {cause}); see its log, the series resumes on restart")
+
+    def check_responsive(self, cause: str) -> None:
+        """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it)."""
+        if self._responsive is None:
+            return
+        with self._probe_lock:  # threads timing out together probe once; a hung verdict sticks
+            if self._hung is None and not self._responsive():
+                self._hung = self._hung_text(cause)
+        if self._hung is not None:
+            raise ServerHungError(self._hung)
+
+    def confirm_stall(self) -> str:
+        """A stall of a managed server: dead or hung raises; else the verdict of ``liveness.probe_watching`` (the
+        counters moved meanwhile: ``BUSY``; the 1-token probe answered: ``ANSWERS``), shared by the threads that
+        stalled together (one /health and one probe for all)."""
+        watch, probe = self._watch, self._responsive
+        if probe is None or watch is None:
+            return STALLED
+        asked = self._clock()
+        cause = f"no progress on the server for {self.request_timeout:g} s"
+        with self._confirm_lock:
+            if self._hung is None and self._probe_ok_at < asked:
+                self.check_alive(cause)
+                self._verdict = probe_watching(probe, watch)
+                if self._verdict == STALLED:
+                    self._hung = self._hung_text(cause)
+                self._probe_ok_at = self._clock()
+            if self._hung is not None:
+                raise ServerHungError(self._hung)
+        watch.mark()
+        return self._verdict
+
+    def _hung_text(self, cause: str) -> str:
+        return (f"managed server of {self.model_name!r} at {self.api_base} is hung: {cause} and a 1-token probe "
+                "timed out too; the series resumes on restart")
