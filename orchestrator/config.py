@@ -29,7 +29,7 @@ from .configload import read_yaml
 from .datasets import REGISTRY  # the registry of built-in and hub datasets
 from .contract import (DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, public_url,
                        redact_command)
-from . import apiserver
+from . import apiserver, queueahead
 from .client.jsoncodec import CODEC_NAMES, MSGSPEC_INSTALLED
 from .endpoints import API_TYPES, default_entries, parse_endpoint
 from .errors import ConfigError
@@ -41,7 +41,7 @@ MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt"
               "request_delay", "request_timeout", "max_retries", "vllm"} | SAMPLING_KEYS
 VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
              "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "revision",
-             "api_server_count", "client_codec"}
+             "api_server_count", "client_codec", "queue_ahead"}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -236,6 +236,7 @@ class _Builder:
             revision=self._opt_str(raw, "revision", f"{where}.revision"),
             api_server_count=self._api_servers(raw, where),
             client_codec=self._client_codec(raw, where),
+            queue_ahead=self._queue_ahead(raw, where),
         )
 
     def _client_codec(self, raw: dict, where: str) -> str | None:
@@ -253,6 +254,13 @@ class _Builder:
                             "instead (it picks the start command that honours it)")
         return self._opt_int(raw, "api_server_count", f"{where}.api_server_count", minimum=1,
                              maximum=apiserver.MAX_API_SERVERS)
+
+    def _queue_ahead(self, raw: dict, where: str) -> float | None:
+        share = self._opt_float(raw, "queue_ahead", f"{where}.queue_ahead", minimum=0.0)
+        if share is not None and share > queueahead.MAX_QUEUE_AHEAD:
+            raise self.fail(f"{where}.queue_ahead", f"{share} is out of range",
+                            f"use 0 to {queueahead.MAX_QUEUE_AHEAD:g} (a share of parallel; 1 queues one whole batch)")
+        return share
 
     def _model_path(self, where: str, raw: Any) -> str:
         if not isinstance(raw, str) or not raw.strip():

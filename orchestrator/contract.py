@@ -24,6 +24,7 @@ from typing import Any, Mapping, Sequence
 from urllib.parse import urlsplit, urlunsplit
 
 from .apiserver import api_servers, count_words, launch_words
+from .queueahead import batch_words, in_flight, queue_ahead
 
 LOCALHOST = "127.0.0.1"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a server bound here is reachable from this host only
@@ -80,6 +81,7 @@ class VllmSettings:
     revision: str | None = None      # hub models: branch, tag or commit (default main)
     api_server_count: int | None = None   # None: apiserver.api_servers' default (GPU vs CPU)
     client_codec: str | None = None       # the client's JSON (jsoncodec.CODEC_NAMES); None: msgspec where installed
+    queue_ahead: float | None = None      # requests queued at the server per parallel; None: queueahead's default
 
     @property
     def gpus_needed(self) -> int:
@@ -221,11 +223,22 @@ class ServerSpec:
     startup_timeout: float = 900.0
     api_key: str | None = field(default=None, repr=False)
     api_server_count: int | None = None   # vLLM API front-end processes; None: the default for its gpus
+    parallel: int | None = None           # the model's parallel: the engine's batch when requests queue ahead
+    queue_ahead: float | None = None      # None: the default for its gpus (``queueahead.queue_ahead``)
 
     @property
     def api_servers(self) -> int:
         """How many API processes this server runs (``apiserver.api_servers``)."""
         return api_servers(self.api_server_count, self.gpus)
+
+    @property
+    def queued_share(self) -> float:
+        """The share of ``parallel`` that its client queues ahead (``queueahead.queue_ahead``)."""
+        return queue_ahead(self.queue_ahead, self.gpus)
+
+    def in_flight(self, parallel: int) -> int:
+        """How many requests a client of this server keeps in flight for a model's ``parallel``."""
+        return in_flight(parallel, self.queued_share)
 
     def command(self) -> list[str]:
         """The exact argv that starts this server (no secrets: the key travels in the environment)."""
@@ -239,7 +252,8 @@ class ServerSpec:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.gpu_memory_utilization is not None and self.gpus:
             cmd += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
-        return cmd + count_words(self.api_servers) + list(self.args)
+        return (cmd + count_words(self.api_servers) + batch_words(self.parallel, self.queued_share, self.args)
+                + list(self.args))
 
     @property
     def base_url(self) -> str:

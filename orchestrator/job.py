@@ -179,7 +179,8 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
         try:
             ctx.progress.set_status(model.key, "running")
             return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len(),
-                                 responsive=server.responsive, progress=server.progress)
+                                 responsive=server.responsive, progress=server.progress,
+                                 in_flight=server.spec.in_flight(model.sampling.parallel))
         except ServerDiedError as exc:
             hung = isinstance(exc, ServerHungError)
             if hung:
@@ -248,7 +249,10 @@ def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
 def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint],
                   alive: Callable[[], bool] | None, context_len: int | None,
                   responsive: Callable[[], bool] | None = None,
-                  progress: Callable[[], float | None] | None = None) -> list[SeriesScore]:
+                  progress: Callable[[], float | None] | None = None,
+                  in_flight: int | None = None) -> list[SeriesScore]:
+    """Each dataset's series with ``in_flight`` requests at a time (a managed server's queue included; default
+    ``parallel``)."""
     scores = []
     probes: dict[str, Any] = {"alive": alive}
     if responsive is not None:
@@ -259,19 +263,20 @@ def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequ
     for run in ctx.datasets:
         if ctx.stop.is_set():
             break
-        scores.append(_run_dataset(ctx, model, run, endpoint, probes, context_len))
+        scores.append(_run_dataset(ctx, model, run, endpoint, probes, context_len,
+                                   in_flight or model.sampling.parallel))
     return scores
 
 
 def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint: Endpoint | Sequence[Endpoint],
-                 probes: dict, context_len: int | None) -> SeriesScore:
+                 probes: dict, context_len: int | None, in_flight: int) -> SeriesScore:
     store = open_store(ctx, model, run)
     count_done(ctx.progress, model.key, store, run.problems)
     client = ctx.client_factory(endpoint, model.model_name, model.sampling, context_len=context_len, **probes)
     began = time.monotonic()
     try:
         return run_series(run.problems, client, store, lambda p: build_messages(p, model.sampling.system_prompt),
-                          grade=ctx.grade, parallel=model.sampling.parallel, stop=ctx.stop,
+                          grade=ctx.grade, parallel=in_flight, stop=ctx.stop,
                           on_record=lambda rec: on_record(ctx.progress, model.key, rec))
     finally:
         client.close()

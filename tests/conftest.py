@@ -5,6 +5,7 @@
 * ``tiny_spec``   -- a ``ServerSpec`` for the tiny model (port 0 = any free port, this interpreter's Python).
 * ``vllm_server`` -- one real ``VllmServer`` on the tiny model, started once per session and stopped at its end.
   Skips cleanly when ``vllm`` is not importable. Tests that use it must be marked ``@pytest.mark.vllm``.
+* ``own_server(spec, label)`` -- a test module's own real server (for a module-scoped fixture to ``yield from``).
 * ``wait_for(predicate, timeout, what)`` -- poll until ``predicate()`` is truthy and return its value, or fail the
   test naming ``what`` (import it: ``from conftest import wait_for``).
 """
@@ -82,6 +83,25 @@ def vllm_server(tiny_spec: ServerSpec) -> Iterator["VllmServer"]:
     server = VllmServer(tiny_spec, run_id=f"pytest-session-{os.getpid()}", logs_dir=logs)
     with server:
         yield server
+
+
+def own_server(spec: ServerSpec, label: str) -> Iterator["VllmServer"]:
+    """A real vLLM server of a test module's own (``yield from`` it in a module-scoped fixture): started and ready,
+    stopped afterwards. Its logs dir is fixed per ``label`` (``<ports dir>/<label>-logs``), so a session that was
+    killed outright leaves a record that the next session's ``cleanup`` uses to kill the orphan."""
+    if not vllm_available():
+        pytest.skip("vllm is not importable in this environment")
+    from orchestrator.ports import default_state_dir
+    from orchestrator.server import start_server
+    from orchestrator.state import cleanup
+    logs = default_state_dir() / f"{label}-logs"
+    for rec in cleanup(logs):
+        print(f"killed an orphan of an earlier test session: {rec.describe()}")
+    server = start_server(spec, f"{label}-{os.getpid()}", logs)
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 # -- a fake vLLM for fast lifecycle tests -------------------------------------------------------------------------

@@ -26,6 +26,7 @@ from orchestrator.datasets import REGISTRY, load
 from orchestrator.plan import CPU_SEEDED_ARGS
 from orchestrator.prompts import build_messages
 from orchestrator.results import SeriesStore
+from conftest import own_server
 
 pytestmark = pytest.mark.vllm
 K, LIMIT = 4, 3
@@ -34,24 +35,8 @@ K, LIMIT = 4, 3
 @pytest.fixture(scope="module")
 def seeded_server(tiny_spec):
     """One vLLM CPU server as the orchestrator starts it for a seeded model (no chunked prefill)."""
-    from conftest import vllm_available
-    if not vllm_available():
-        pytest.skip("vllm is not importable in this environment")
-    from orchestrator.server import start_server
-    from orchestrator.state import cleanup
-    for rec in cleanup(_logs()):   # a session killed outright left its server: the state file names it
-        print(f"killed an orphan of an earlier test session: {rec.describe()}")
     spec = dataclasses.replace(tiny_spec, name="tiny-seeded", args=CPU_SEEDED_ARGS, max_model_len=1024)
-    server = start_server(spec, f"pytest-seeded-{os.getpid()}", _logs())
-    try:
-        yield server
-    finally:
-        server.stop()
-
-
-def _logs() -> Path:
-    from orchestrator.ports import default_state_dir
-    return default_state_dir() / "pytest-seeded-logs"
+    yield from own_server(spec, "pytest-seeded")
 
 
 def config(tmp_path: Path, server) -> Path:
