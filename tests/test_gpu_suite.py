@@ -90,44 +90,47 @@ def test_the_report_names_the_card_the_versions_and_every_check(tmp_path: Path) 
     assert "- FAIL nothing left: pid 5 \\| GPU 0" in text and "- llama-a: startup 77.5 s" in text
 
 
-def test_s4_compares_each_variant_round_by_round_with_that_rounds_offline_pass(tmp_path: Path) -> None:
+def test_s4_divides_each_pass_by_the_mean_of_the_offline_passes_around_its_round(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.throughput import compare
+    from benchmarks.gpu.throughput import DEFAULT_CLIENT as MINE, compare
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 2})
 
     def row(count: int, r: int, client: str, tok_s: int) -> dict:
-        label = "offline vllm.LLM" if client == "offline" else "ours"
+        label = {"offline": "offline vllm.LLM", "bare": "bare async"}.get(client, "ours")
         return {"label": label, "client": client, "api_servers": count, "round": r, "requests": 4, "tok_s": tok_s,
                 "concurrency": 2, "output_tokens": 64, "seconds": 1.0}
-    rec.figure("passes", [row(1, 1, "offline", 1000), row(1, 1, "requests json", 900), row(1, 1, "msgspec codec", 910),
-                          row(1, 2, "offline", 800), row(1, 2, "requests json", 760), row(1, 2, "msgspec codec", 790),
-                          row(4, 1, "offline", 1000), row(4, 1, "requests json", 980)])
+    # api 1: offline 1000 | round 1 | offline 800 | round 2 | offline 800 (closes round 2): ceilings 900 and 800
+    rec.figure("passes", [row(1, 1, "offline", 1000), row(1, 1, "requests json", 810), row(1, 1, MINE, 855),
+                          row(1, 1, "bare", 1000), row(1, 2, "offline", 800), row(1, 2, "bare", 900),
+                          row(1, 2, MINE, 792), row(1, 2, "requests json", 760), row(1, 3, "offline", 800),
+                          row(4, 1, "offline", 1000), row(4, 1, "requests json", 980)])  # api 4: no closing pass
     compare(rec)
     variants = {v["variant"]: v for v in rec.data["figures"]["variants"]}
     base = variants["--api-server-count 1, requests json"]
     assert base["ratios"] == [0.9, 0.95] and base["median_ratio"] == 0.925 and base["spread"] == 0.05
-    assert not base["met"] and variants["--api-server-count 4, requests json"]["met"]
+    assert not base["met"] and variants["--api-server-count 4, requests json"]["ratios"] == [0.98]
+    assert variants["--api-server-count 1, bare"]["median_ratio"] > 1.1  # the bare client: a row, never "best"
     targets = rec.data["figures"]["targets"]
     assert targets["ours / offline, best variant"]["variant"] == "--api-server-count 4, requests json"
-    assert targets["ours / offline, default client"]["variant"] == "--api-server-count 1, msgspec codec"
+    assert targets["ours / offline, default client"]["variant"] == f"--api-server-count 1, {MINE}"
     assert [c["ok"] for c in rec.data["checks"]] == [True, True]
     text = report.render({"s4": {**rec.data, "status": "passed", "seconds": 1.0}})
-    assert "| --api-server-count 1, msgspec codec | 2 | 850 | 0.910, 0.988 | 0.949 | 0.078 |" in text
+    assert f"| --api-server-count 1, {MINE} | 2 | 824 | 0.950, 0.990 | 0.970 | 0.040 |" in text
 
 
 def test_a_run_without_the_default_api_processes_compares_the_default_client_of_its_first_phase(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.throughput import compare
+    from benchmarks.gpu.throughput import DEFAULT_CLIENT as MINE, compare
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 1})
     row = {"api_servers": 2, "round": 1, "requests": 4, "concurrency": 2, "output_tokens": 64, "seconds": 1.0}
     rec.figure("passes", [{**row, "label": "offline vllm.LLM", "client": "offline", "tok_s": 1000},
                           {**row, "label": "ours", "client": "requests json", "tok_s": 990},
-                          {**row, "label": "ours", "client": "msgspec codec", "tok_s": 960}])
+                          {**row, "label": "ours", "client": MINE, "tok_s": 960}])
     compare(rec)
     targets = rec.data["figures"]["targets"]
-    assert targets["ours / offline, default client"]["variant"] == "--api-server-count 2, msgspec codec"
+    assert targets["ours / offline, default client"]["variant"] == f"--api-server-count 2, {MINE}"
     assert targets["ours / offline, default client"]["value"] == 0.96
     assert targets["ours / offline, best variant"]["variant"] == "--api-server-count 2, requests json"
     assert all(c["ok"] for c in rec.data["checks"])

@@ -222,8 +222,8 @@ def _variant_rows(variants: list[dict[str, Any]]) -> list[str]:
             "|---|---:|---:|---|---:|---:|"]
     for v in variants:
         ratios = ", ".join(f"{r:.3f}" for r in v.get("ratios", []))
-        rows.append(f"| {v['variant']} | {v['rounds']} | {v['median_tok_s']} | {ratios} | "
-                    f"{v.get('median_ratio', '')} | {v.get('spread', '')} |")
+        median, spread = (f"{v[k]:.3f}" if k in v else "" for k in ("median_ratio", "spread"))
+        rows.append(f"| {v['variant']} | {v['rounds']} | {v['median_tok_s']} | {ratios} | {median} | {spread} |")
     return rows
 
 

@@ -8,13 +8,16 @@ the same ``max_tokens`` with ``ignore_eos``, greedy, prefix caching off, ``max_n
 concurrency, the same ``max_num_batched_tokens``.
 
 A *phase* is one server configuration: ``--api-server-count`` N (``Profile.s4_api_servers``, in order of expected
-value; the first is today's default). In each phase, every round runs the offline pass and our client
-(``run_series`` + ``ChatClient``) once per client variant (``CLIENTS``: the msgspec codec, managed servers' default;
-the same with 1.25 x ``max_num_seqs`` requests in flight, so the server keeps a queue as the offline engine does;
-requests' own JSON, the codec before issue 18); the order flips every other round. Each ours pass is divided by
-the offline pass of its own round; the table gives, per variant, the median of those per-round ratios and their
-spread. During ours passes the CPU seconds of the client, of the server's front end (API processes) and of its
-engine are sampled, which shows where the time goes (a front-end process near 1.0 core is saturated).
+value; the first is today's default). In each phase, every round runs the offline pass, then each client variant
+once (``CLIENTS``: managed GPU servers' default, the msgspec codec with ``queue_ahead`` 1 -- 2 x ``max_num_seqs``
+requests in flight, so the server keeps a whole batch waiting as the offline engine does; the same codec with
+nothing queued, the default before issue 18; ``bare.py``'s asyncio client with no store and nothing queued, what
+threads and checkpoints cost), the order of the variants flipping every other round; one more offline pass
+closes the last round. Each client pass is divided by the mean of the offline passes around its round (the one
+that opens it and the next), so that a drift of the machine's speed cancels; the table gives, per variant, the
+median of those per-round ratios and their spread. During ours passes the CPU seconds of the client, of the
+server's front end (API processes) and of its engine are sampled, which shows where the time goes (a front-end
+process near 1.0 core is saturated).
 
 In the first phase, before its rounds, one more pass of the default client runs under py-spy
 (``benchmarks/gpu/pyspy.py``): the server's processes sampled 100 times a second and the client's GIL holder 50
@@ -35,12 +38,14 @@ from typing import Any, Callable
 import psutil
 
 from benchmarks.client_throughput import Measure, load_problems, ours, vllm_bench
+from orchestrator import queueahead
 from orchestrator.apiserver import DEFAULT_GPU_API_SERVERS
 from orchestrator.client.jsoncodec import JsonCodec, codec_named
 from orchestrator.contract import ServerSpec
 from orchestrator.prompts import build_messages
 
 from . import pyspy, smi
+from .bare import LABEL as BARE, bare_pass
 from .common import REPO, Deadline, Profile, Recorder
 from .offline import OfflineEngine
 from .scenarios import fresh, need_gpus, wait_memory_back
@@ -53,19 +58,24 @@ TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratio
 
 @dataclass(frozen=True)
 class Client:
-    """A client variant: its JSON codec, and its concurrency as a multiple of the server's ``max_num_seqs``
-    (above 1 the server holds a queue of waiting requests, as the offline engine does, so that a batch that ends
-    all at once -- equal lengths under ``ignore_eos`` -- is refilled at once instead of as the client sends)."""
+    """A client variant: its JSON codec, and ``queued``, the share of the server's ``max_num_seqs`` it keeps in flight
+    beyond it (``orchestrator.queueahead``: the managed default on a GPU; above 0 the server holds a queue of
+    waiting requests, as the offline engine does, so that a batch that ends all at once -- equal lengths under
+    ``ignore_eos`` -- is refilled from that queue instead of as the client sends); ``bare``: not our client but
+    ``bare.py``'s asyncio one (no store, no watch), the same number of requests in flight."""
 
     codec: Callable[[], JsonCodec | None]
-    queue_ahead: float = 1.0
+    queued: float = queueahead.DEFAULT_GPU_QUEUE_AHEAD
+    bare: bool = False
 
 
-CLIENTS = {  # the first is managed servers' default (job.py)
-    "msgspec codec": Client(lambda: codec_named("msgspec")),
-    "msgspec codec, 1.25x max_num_seqs in flight": Client(lambda: codec_named("msgspec"), 1.25),
-    "requests json": Client(lambda: codec_named("requests"))}
+CLIENTS = {  # the first is managed GPU servers' default (job.py: msgspec, queueahead.DEFAULT_GPU_QUEUE_AHEAD)
+    f"msgspec codec, queue_ahead {queueahead.DEFAULT_GPU_QUEUE_AHEAD:g} (managed default)":
+        Client(lambda: codec_named("msgspec")),
+    "msgspec codec, nothing queued (max_num_seqs in flight)": Client(lambda: codec_named("msgspec"), 0.0),
+    "bare asyncio client (aiohttp, no store), nothing queued": Client(lambda: None, 0.0, bare=True)}
 DEFAULT_CLIENT = next(iter(CLIENTS))
+CLIENT_LABELS = ("ours", BARE)  # Measure labels of the client passes (the rest: offline, vllm bench serve)
 STOP_S = 45.0          # what stopping the server and the offline engine may take, kept free before the deadline
 ENGINE_NAMES = ("EngineCor", "Worker")  # (process names may be cut at 15 characters)  # vLLM's process titles of the engine side; the rest is the front end
 
@@ -170,26 +180,35 @@ class _S4:
                           env=tuple({"CUDA_DEVICE_ORDER": "PCI_BUS_ID", **p.server_env}.items()) if gpus else ())
 
     def _rounds(self, server: Any, count: int) -> None:
+        """Offline, then every client (the order flips every other round); after the last round one more offline
+        pass, so that each round lies between two offline passes (``compare`` divides by their mean)."""
+        ran = 0
         for r in range(self.p.s4_rounds):
             if self.dl.left() < self.costs.round_s + STOP_S:
                 self.rec.note(f"--api-server-count {count}: stopped after {r} round(s), too little time left")
-                return
+                break
             began = time.monotonic()
-            steps: list[tuple[str, Callable[[], None]]] = [("offline", lambda: self._offline_pass(count, r))]
-            steps += [(name, lambda name=name: self._ours_pass(server, count, r, name)) for name in CLIENTS]
-            for _, step in (steps if r % 2 == 0 else steps[::-1]):
-                step()
-            self.costs.round_s = time.monotonic() - began
+            self._offline_pass(count, r)
+            for name in (list(CLIENTS) if r % 2 == 0 else list(CLIENTS)[::-1]):
+                self._ours_pass(server, count, r, name)
+            self.costs.round_s, ran = time.monotonic() - began, r + 1
+        if ran and self.dl.left() >= self.costs.round_s / (1 + len(CLIENTS)) + STOP_S:
+            self._offline_pass(count, ran)  # closes the last round
 
     # -- passes -----------------------------------------------------------------------------------------------
     def _ours_pass(self, server: Any, count: int, r: int, client: str) -> None:
         what = f"--api-server-count {count}, round {r + 1}: ours ({client})"
         cpu = CpuSample(server.pid)
         variant = CLIENTS[client]
-        concurrency = round(self.p.s4_concurrency * variant.queue_ahead)
+        concurrency = queueahead.in_flight(self.p.s4_concurrency, variant.queued)
         try:
-            measure = ours(server, self.problems, self.p.s4_max_tokens, concurrency, self.d,
-                           f"ours-{count}-{r}-{list(CLIENTS).index(client)}", served=SERVED, codec=variant.codec())
+            if variant.bare:
+                measure = bare_pass(server.endpoint.api_base, self.problems, self.p.s4_max_tokens, concurrency,
+                                    SERVED)
+            else:
+                measure = ours(server, self.problems, self.p.s4_max_tokens, concurrency, self.d,
+                               f"ours-{count}-{r}-{list(CLIENTS).index(client)}", served=SERVED,
+                               codec=variant.codec())
         except Exception as exc:  # noqa: BLE001 -- one failed pass is a finding, the others still run
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
@@ -208,8 +227,10 @@ class _S4:
         roles = _Roles()
         time.sleep(1.0)  # py-spy attaches
         try:
-            measure = ours(server, self.problems, self.p.s4_max_tokens, self.p.s4_concurrency, self.d,
-                           f"profiled-{count}", served=SERVED, codec=CLIENTS[DEFAULT_CLIENT].codec())
+            default = CLIENTS[DEFAULT_CLIENT]
+            measure = ours(server, self.problems, self.p.s4_max_tokens,
+                           queueahead.in_flight(self.p.s4_concurrency, default.queued), self.d, f"profiled-{count}",
+                           served=SERVED, codec=default.codec())
         except Exception as exc:  # noqa: BLE001 -- a failed profile is a finding; the rounds still run
             self.rec.failure("the profiled pass", f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
@@ -360,16 +381,19 @@ class CpuSample:
 
 
 def compare(rec: Recorder) -> None:
-    """Per variant: per-round ratios to the same round's offline pass, their median and spread; then targets."""
+    """Per variant: per-round ratios to the offline passes around the round (the mean of the one that opens it and
+    the one that closes it, the next round's; only the first when none follows), their median and spread; then
+    targets."""
     passes = rec.data["figures"].get("passes", [])
     offline = {(x["api_servers"], x["round"]): x["tok_s"] for x in passes if x["client"] == "offline"}
     variants = []
     for count, client in dict.fromkeys((x["api_servers"], x["client"]) for x in passes
-                                       if x["label"] == "ours").keys():
-        mine = [x for x in passes if (x["api_servers"], x["client"], x["label"]) == (count, client, "ours")]
-        ratios = [x["tok_s"] / offline[(count, x["round"])] for x in mine if offline.get((count, x["round"]))]
+                                       if x["label"] in CLIENT_LABELS).keys():
+        mine = [x for x in passes if (x["api_servers"], x["client"]) == (count, client)
+                and x["label"] in CLIENT_LABELS]
+        ratios = [x["tok_s"] / ceiling for x in mine if (ceiling := bracket(offline, count, x["round"]))]
         row: dict[str, Any] = {"variant": f"--api-server-count {count}, {client}", "api_servers": count,
-                               "client": client, "rounds": len(mine),
+                               "client": client, "label": mine[0]["label"], "rounds": len(mine),
                                "median_tok_s": round(statistics.median(x["tok_s"] for x in mine))}
         if ratios:
             row.update({"ratios": [round(v, 3) for v in ratios], "median_ratio": round(statistics.median(ratios), 3),
@@ -380,6 +404,14 @@ def compare(rec: Recorder) -> None:
     _targets(rec, passes, variants)
 
 
+def bracket(offline: dict[tuple[int, int], int], count: int, r: int) -> float | None:
+    """The mean of the offline passes that open round ``r`` and the next one (``None``: round ``r`` has none)."""
+    if not offline.get((count, r)):
+        return None
+    around = [offline[(count, r)], *([offline[(count, r + 1)]] if offline.get((count, r + 1)) else [])]
+    return statistics.fmean(around)
+
+
 def default_variant(variants: list[dict]) -> dict | None:
     """The default client on the default number of API processes, else on the run's first phase."""
     mine = [v for v in variants if v["client"] == DEFAULT_CLIENT and "ratios" in v]
@@ -388,7 +420,7 @@ def default_variant(variants: list[dict]) -> dict | None:
 
 def _targets(rec: Recorder, passes: list[dict], variants: list[dict]) -> None:
     base = default_variant(variants)
-    best = max((v for v in variants if "median_ratio" in v), key=lambda v: v["median_ratio"], default=None)
+    best = max((v for v in variants if "median_ratio" in v and v.get("label") != BARE), key=lambda v: v["median_ratio"], default=None)
     bench = [x["tok_s"] for x in passes if x["label"] == "vllm bench serve"]
     offline = [x["tok_s"] for x in passes if x["client"] == "offline"]
     rec.figure("median_tok_s", {"ours (default client)": base["median_tok_s"] if base else None,
@@ -411,4 +443,4 @@ def _targets(rec: Recorder, passes: list[dict], variants: list[dict]) -> None:
               json.dumps(base or {}))
     size = rec.data["figures"]["setup"]["prompts"]
     rec.check("our client completed every request of every round without an error",
-              bool(variants) and all(x["requests"] == size for x in passes if x["label"] == "ours"))
+              bool(variants) and all(x["requests"] == size for x in passes if x["label"] in CLIENT_LABELS))
