@@ -90,9 +90,9 @@ def test_the_report_names_the_card_the_versions_and_every_check(tmp_path: Path) 
     assert "- FAIL nothing left: pid 5 \\| GPU 0" in text and "- llama-a: startup 77.5 s" in text
 
 
-def test_s4_divides_each_pass_by_the_mean_of_the_offline_passes_around_its_round(tmp_path: Path) -> None:
+def test_s4_without_slots_divides_each_pass_by_the_mean_of_the_offline_passes_around_its_round(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.throughput import DEFAULT_CLIENT as MINE, compare
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, compare
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 2})
 
@@ -100,7 +100,7 @@ def test_s4_divides_each_pass_by_the_mean_of_the_offline_passes_around_its_round
         label = {"offline": "offline vllm.LLM", "bare": "bare async"}.get(client, "ours")
         return {"label": label, "client": client, "api_servers": count, "round": r, "requests": 4, "tok_s": tok_s,
                 "concurrency": 2, "output_tokens": 64, "seconds": 1.0}
-    # api 1: offline 1000 | round 1 | offline 800 | round 2 | offline 800 (closes round 2): ceilings 900 and 800
+    # a run recorded before slots: api 1: offline 1000 | round 1 | offline 800 | round 2 | offline 800 (closes it)
     rec.figure("passes", [row(1, 1, "offline", 1000), row(1, 1, "requests json", 810), row(1, 1, MINE, 855),
                           row(1, 1, "bare", 1000), row(1, 2, "offline", 800), row(1, 2, "bare", 900),
                           row(1, 2, MINE, 792), row(1, 2, "requests json", 760), row(1, 3, "offline", 800),
@@ -119,9 +119,32 @@ def test_s4_divides_each_pass_by_the_mean_of_the_offline_passes_around_its_round
     assert f"| --api-server-count 1, {MINE} | 2 | 824 | 0.950, 0.990 | 0.970 | 0.040 |" in text
 
 
+def test_s4_divides_each_client_pass_by_the_mean_of_the_offline_passes_just_before_and_after_it(tmp_path: Path) -> None:
+    from benchmarks.gpu.common import Profile, Recorder
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, compare
+    rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
+    rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 2})
+
+    def row(r: int, slot: int, client: str, tok_s: int) -> dict:
+        return {"label": "offline vllm.LLM" if client == "offline" else "ours", "client": client, "api_servers": 1,
+                "round": r, "slot": slot, "requests": 4, "tok_s": tok_s, "concurrency": 2, "output_tokens": 64,
+                "seconds": 1.0}
+    profiled = row(0, 0, "profiled", 500)  # the py-spy pass: round 0, outside the rounds, no slot
+    del profiled["slot"]
+    # offline 1000 | mine 950 | offline 900 | old 600 | offline 600 || old 570 | offline 700 | mine 650 | offline 600
+    rec.figure("passes", [row(1, 0, "offline", 1000), row(1, 0, MINE, 950), row(1, 1, "offline", 900),
+                          row(1, 1, "old", 600), row(1, 2, "offline", 600), row(2, 2, "old", 570),
+                          row(2, 3, "offline", 700), row(2, 3, MINE, 650), row(3, 4, "offline", 600), profiled])
+    compare(rec)
+    variants = {v["client"]: v for v in rec.data["figures"]["variants"]}
+    assert variants[MINE]["ratios"] == [1.0, 1.0] and variants[MINE]["met"]   # a slowdown between passes cancels
+    assert variants["old"]["ratios"] == [0.8, 0.877] and variants["old"]["spread"] == 0.077
+    assert "ratios" not in variants["profiled"] and variants["profiled"]["median_tok_s"] == 500
+
+
 def test_a_run_without_the_default_api_processes_compares_the_default_client_of_its_first_phase(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.throughput import DEFAULT_CLIENT as MINE, compare
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, compare
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 1})
     row = {"api_servers": 2, "round": 1, "requests": 4, "concurrency": 2, "output_tokens": 64, "seconds": 1.0}

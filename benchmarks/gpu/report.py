@@ -166,8 +166,9 @@ def _throughput(f: dict[str, Any]) -> list[str]:
     setup = f.get("setup", {})
     lines = [f"- {setup.get('prompts')} prompts (the built-in samples' tasks), max_tokens {setup.get('max_tokens')} "
              f"with ignore_eos, greedy, concurrency {setup.get('concurrency')} (= max_num_seqs), max_num_batched_tokens "
-             f"{setup.get('max_num_batched_tokens')}, prefix caching off; {setup.get('rounds')} rounds per variant, "
-             "each with its own offline pass (one offline engine stays loaded next to the server)"]
+             f"{setup.get('max_num_batched_tokens')}, prefix caching off; up to {setup.get('rounds')} rounds per variant "
+             "(the table says how many ran), with offline passes between them (one offline engine stays loaded next "
+             "to the server)"]
     starts = f.get("server_startup_s")
     if isinstance(starts, dict):
         lines.append("- server start to ready: " + ", ".join(f"{v} s with {k} API process(es)" for k, v in starts.items()))

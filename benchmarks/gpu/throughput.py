@@ -8,13 +8,14 @@ the same ``max_tokens`` with ``ignore_eos``, greedy, prefix caching off, ``max_n
 concurrency, the same ``max_num_batched_tokens``.
 
 A *phase* is one server configuration: ``--api-server-count`` N (``Profile.s4_api_servers``, in order of expected
-value; the first is today's default). In each phase, every round runs the offline pass, then each client variant
-once (``CLIENTS``: managed GPU servers' default, the msgspec codec with ``queue_ahead`` 1 -- 2 x ``max_num_seqs``
-requests in flight, so the server keeps a whole batch waiting as the offline engine does; the same codec with
-nothing queued, the default before issue 18; ``bare.py``'s asyncio client with no store and nothing queued, what
-threads and checkpoints cost), the order of the variants flipping every other round; one more offline pass
-closes the last round. Each client pass is divided by the mean of the offline passes around its round (the one
-that opens it and the next), so that a drift of the machine's speed cancels; the table gives, per variant, the
+value; the first is today's default). In each phase, every round runs each client variant once, each right after
+an offline pass of its own (``variants.CLIENTS``: managed GPU servers' default, the msgspec codec with ``queue_ahead`` 1 --
+2 x ``max_num_seqs`` requests in flight, so the server keeps a whole batch waiting as the offline engine does; the
+same codec with nothing queued, the default before issue 18; ``bare.py``'s asyncio client with no store and nothing
+queued, what threads and checkpoints cost), the order of the variants flipping every other round; one more offline
+pass closes the last round. Each client pass is divided by the mean of the two offline passes next to it (the one
+just before it and the one just after), so that a drift of the machine's speed cancels (one H200 lent here
+changed its offline speed by up to 40 % between passes a minute apart); the table gives, per variant, the
 median of those per-round ratios and their spread. During ours passes the CPU seconds of the client, of the
 server's front end (API processes) and of its engine are sampled, which shows where the time goes (a front-end
 process near 1.0 core is saturated).
@@ -30,52 +31,29 @@ from __future__ import annotations
 
 import json
 import os
-import statistics
 import time
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import psutil
 
 from benchmarks.client_throughput import Measure, load_problems, ours, vllm_bench
 from orchestrator import queueahead
-from orchestrator.apiserver import DEFAULT_GPU_API_SERVERS
-from orchestrator.client.jsoncodec import JsonCodec, codec_named
 from orchestrator.contract import ServerSpec
 from orchestrator.prompts import build_messages
 
 from . import pyspy, smi
-from .bare import LABEL as BARE, bare_pass
+from .bare import bare_pass
 from .common import REPO, Deadline, Profile, Recorder
 from .offline import OfflineEngine
 from .scenarios import fresh, need_gpus, wait_memory_back
+from .variants import CLIENTS, DEFAULT_CLIENT, compare
 
 SERVED = "gpu-llama"
 BATCHED_TOKENS = 8192  # the API server's default on H100/H200; the offline engine is given the same
 S4_GPU_SHARE = 0.4     # of GPU memory, for the server and for the offline engine each (a 0.8B model needs little)
-TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratios
 
 
-@dataclass(frozen=True)
-class Client:
-    """A client variant: its JSON codec, and ``queued``, the share of the server's ``max_num_seqs`` it keeps in flight
-    beyond it (``orchestrator.queueahead``: the managed default on a GPU; above 0 the server holds a queue of
-    waiting requests, as the offline engine does, so that a batch that ends all at once -- equal lengths under
-    ``ignore_eos`` -- is refilled from that queue instead of as the client sends); ``bare``: not our client but
-    ``bare.py``'s asyncio one (no store, no watch), the same number of requests in flight."""
-
-    codec: Callable[[], JsonCodec | None]
-    queued: float = queueahead.DEFAULT_GPU_QUEUE_AHEAD
-    bare: bool = False
-
-
-CLIENTS = {  # the first is managed GPU servers' default (job.py: msgspec, queueahead.DEFAULT_GPU_QUEUE_AHEAD)
-    f"msgspec codec, queue_ahead {queueahead.DEFAULT_GPU_QUEUE_AHEAD:g} (managed default)":
-        Client(lambda: codec_named("msgspec")),
-    "msgspec codec, nothing queued (max_num_seqs in flight)": Client(lambda: codec_named("msgspec"), 0.0),
-    "bare asyncio client (aiohttp, no store), nothing queued": Client(lambda: None, 0.0, bare=True)}
-DEFAULT_CLIENT = next(iter(CLIENTS))
-CLIENT_LABELS = ("ours", BARE)  # Measure labels of the client passes (the rest: offline, vllm bench serve)
 STOP_S = 45.0          # what stopping the server and the offline engine may take, kept free before the deadline
 ENGINE_NAMES = ("EngineCor", "Worker")  # (process names may be cut at 15 characters)  # vLLM's process titles of the engine side; the rest is the front end
 
@@ -180,23 +158,25 @@ class _S4:
                           env=tuple({"CUDA_DEVICE_ORDER": "PCI_BUS_ID", **p.server_env}.items()) if gpus else ())
 
     def _rounds(self, server: Any, count: int) -> None:
-        """Offline, then every client (the order flips every other round); after the last round one more offline
-        pass, so that each round lies between two offline passes (``compare`` divides by their mean)."""
-        ran = 0
+        """Each round: an offline pass before every client (the clients' order flips every other round); after the
+        last round one more offline pass, so that each client pass lies between two offline passes next to it
+        (``compare`` divides by their mean)."""
+        ran, slot = 0, 0
         for r in range(self.p.s4_rounds):
             if self.dl.left() < self.costs.round_s + STOP_S:
                 self.rec.note(f"--api-server-count {count}: stopped after {r} round(s), too little time left")
                 break
             began = time.monotonic()
-            self._offline_pass(count, r)
             for name in (list(CLIENTS) if r % 2 == 0 else list(CLIENTS)[::-1]):
-                self._ours_pass(server, count, r, name)
+                self._offline_pass(count, r, slot)
+                self._ours_pass(server, count, r, name, slot)
+                slot += 1
             self.costs.round_s, ran = time.monotonic() - began, r + 1
-        if ran and self.dl.left() >= self.costs.round_s / (1 + len(CLIENTS)) + STOP_S:
-            self._offline_pass(count, ran)  # closes the last round
+        if ran and self.dl.left() >= self.costs.round_s / (2 * len(CLIENTS)) + STOP_S:
+            self._offline_pass(count, ran, slot)  # closes the last client pass
 
     # -- passes -----------------------------------------------------------------------------------------------
-    def _ours_pass(self, server: Any, count: int, r: int, client: str) -> None:
+    def _ours_pass(self, server: Any, count: int, r: int, client: str, slot: int) -> None:
         what = f"--api-server-count {count}, round {r + 1}: ours ({client})"
         cpu = CpuSample(server.pid)
         variant = CLIENTS[client]
@@ -212,7 +192,7 @@ class _S4:
         except Exception as exc:  # noqa: BLE001 -- one failed pass is a finding, the others still run
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
-        self._record(what, measure, count, r, client, cpu=cpu.done(measure.seconds))
+        self._record(what, measure, count, r, client, slot=slot, cpu=cpu.done(measure.seconds))
 
     def _profiled_pass(self, server: Any, count: int) -> None:
         """One pass of the default client with py-spy on the server's processes and on this one (the client)."""
@@ -250,17 +230,17 @@ class _S4:
                                     "seconds": round(measure.seconds, 2),
                                     "tok_s": round(measure.tok_s), "processes": found})
 
-    def _offline_pass(self, count: int, r: int) -> None:
+    def _offline_pass(self, count: int, r: int, slot: int) -> None:
         what = f"--api-server-count {count}, round {r + 1}: offline vllm.LLM.chat"
         assert self.offline is not None
         try:
-            out = self.offline.run(f"{count}-{r}", timeout=self.dl.cap(300, margin=STOP_S))
+            out = self.offline.run(f"{count}-{slot}", timeout=self.dl.cap(300, margin=STOP_S))
         except (RuntimeError, TimeoutError) as exc:
             self.rec.failure(what, str(exc))
             return
         measure = Measure("offline vllm.LLM", self.p.s4_concurrency, out["requests"], out["output_tokens"],
                           out["seconds"])
-        self._record(what, measure, count, r, "offline")
+        self._record(what, measure, count, r, "offline", slot=slot)
 
     def _bench(self, server: Any) -> None:
         need = 60.0 + STOP_S
@@ -280,11 +260,12 @@ class _S4:
             return
         self._record(what, measure, 1, 0, "vllm bench serve")
 
-    def _record(self, what: str, m: Measure, count: int, r: int, client: str, cpu: dict | None = None) -> None:
+    def _record(self, what: str, m: Measure, count: int, r: int, client: str, slot: int | None = None,
+                cpu: dict | None = None) -> None:
         self.rec.log(f"{what}: {m.output_tokens} output tokens in {m.seconds:.2f} s = {m.tok_s:.0f} tok/s"
                      + (f"; cpu {json.dumps(cpu)}" if cpu else ""))
         row = {"label": m.label, "client": client, "api_servers": count, "round": r + 1,
-               "concurrency": m.concurrency, "requests": m.requests, "output_tokens": m.output_tokens,
+               **({} if slot is None else {"slot": slot}), "concurrency": m.concurrency, "requests": m.requests, "output_tokens": m.output_tokens,
                "seconds": round(m.seconds, 3), "tok_s": round(m.tok_s)}
         if cpu:
             row["cpu"] = cpu
@@ -378,69 +359,3 @@ class CpuSample:
                 "processes": [{"pid": pid, "name": name, "cores": round(cores, 2),
                                "role": "engine" if self.roles.is_engine(pid, name) else "front end"}
                               for pid, (name, cores) in top]}
-
-
-def compare(rec: Recorder) -> None:
-    """Per variant: per-round ratios to the offline passes around the round (the mean of the one that opens it and
-    the one that closes it, the next round's; only the first when none follows), their median and spread; then
-    targets."""
-    passes = rec.data["figures"].get("passes", [])
-    offline = {(x["api_servers"], x["round"]): x["tok_s"] for x in passes if x["client"] == "offline"}
-    variants = []
-    for count, client in dict.fromkeys((x["api_servers"], x["client"]) for x in passes
-                                       if x["label"] in CLIENT_LABELS).keys():
-        mine = [x for x in passes if (x["api_servers"], x["client"]) == (count, client)
-                and x["label"] in CLIENT_LABELS]
-        ratios = [x["tok_s"] / ceiling for x in mine if (ceiling := bracket(offline, count, x["round"]))]
-        row: dict[str, Any] = {"variant": f"--api-server-count {count}, {client}", "api_servers": count,
-                               "client": client, "label": mine[0]["label"], "rounds": len(mine),
-                               "median_tok_s": round(statistics.median(x["tok_s"] for x in mine))}
-        if ratios:
-            row.update({"ratios": [round(v, 3) for v in ratios], "median_ratio": round(statistics.median(ratios), 3),
-                        "spread": round(max(ratios) - min(ratios), 3), "target": f">= {TARGET}",
-                        "met": statistics.median(ratios) >= TARGET})
-        variants.append(row)
-    rec.figure("variants", variants)
-    _targets(rec, passes, variants)
-
-
-def bracket(offline: dict[tuple[int, int], int], count: int, r: int) -> float | None:
-    """The mean of the offline passes that open round ``r`` and the next one (``None``: round ``r`` has none)."""
-    if not offline.get((count, r)):
-        return None
-    around = [offline[(count, r)], *([offline[(count, r + 1)]] if offline.get((count, r + 1)) else [])]
-    return statistics.fmean(around)
-
-
-def default_variant(variants: list[dict]) -> dict | None:
-    """The default client on the default number of API processes, else on the run's first phase."""
-    mine = [v for v in variants if v["client"] == DEFAULT_CLIENT and "ratios" in v]
-    return next((v for v in mine if v["api_servers"] == DEFAULT_GPU_API_SERVERS), mine[0] if mine else None)
-
-
-def _targets(rec: Recorder, passes: list[dict], variants: list[dict]) -> None:
-    base = default_variant(variants)
-    best = max((v for v in variants if "median_ratio" in v and v.get("label") != BARE), key=lambda v: v["median_ratio"], default=None)
-    bench = [x["tok_s"] for x in passes if x["label"] == "vllm bench serve"]
-    offline = [x["tok_s"] for x in passes if x["client"] == "offline"]
-    rec.figure("median_tok_s", {"ours (default client)": base["median_tok_s"] if base else None,
-                                "vllm bench serve": statistics.median(bench) if bench else None,
-                                "offline vllm.LLM": round(statistics.median(offline)) if offline else None})
-    targets = {}
-    for name, v in (("ours / offline, default client", base), ("ours / offline, best variant", best)):
-        if v and "median_ratio" in v:
-            targets[name] = {"value": v["median_ratio"], "target": f">= {TARGET}", "met": v["met"],
-                             "variant": v["variant"], "spread": v["spread"]}
-    if base and bench:
-        value = base["median_tok_s"] / statistics.median(bench)
-        targets["ours / vllm bench serve"] = {"value": round(value, 3), "target": "> 1.0", "met": value > 1.0}
-    rec.figure("targets", targets)
-    for name, t in targets.items():
-        rec.log(f"{name}: {t['value']:.2f} (target {t['target']}: {'met' if t['met'] else 'missed'})"
-                + (f", {t['variant']}, per-round spread {t['spread']:.3f}" if "variant" in t else ""))
-    rec.check("every planned pass of the default client completed (ours and offline, every round)",
-              bool(base and "median_ratio" in base and base["rounds"] == len(base["ratios"])),
-              json.dumps(base or {}))
-    size = rec.data["figures"]["setup"]["prompts"]
-    rec.check("our client completed every request of every round without an error",
-              bool(variants) and all(x["requests"] == size for x in passes if x["label"] in CLIENT_LABELS))
