@@ -223,7 +223,7 @@ class ServerSpec:
     startup_timeout: float = 900.0
     api_key: str | None = field(default=None, repr=False)
     api_server_count: int | None = None   # vLLM API front-end processes; None: the default for its gpus
-    parallel: int | None = None           # the model's parallel: the engine's batch when requests queue ahead
+    parallel: int | None = None           # the engine's batch in sequences (parallel x samples, ``plan.engine_batch``)
     queue_ahead: float | None = None      # None: the default for its gpus (``queueahead.queue_ahead``)
 
     @property

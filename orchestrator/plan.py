@@ -142,8 +142,14 @@ def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: st
                       max_model_len=v.max_model_len, gpu_memory_utilization=v.gpu_memory_utilization,
                       args=tuple(v.args) + seeded_cpu_args(model, gpus), env=tuple(v.env),
                       python=v.python or python, startup_timeout=v.startup_timeout,
-                      api_server_count=v.api_server_count, parallel=model.sampling.parallel,
+                      api_server_count=v.api_server_count, parallel=engine_batch(model),
                       queue_ahead=v.queue_ahead)
+
+
+def engine_batch(model: ModelConfig) -> int:
+    """The engine's batch in sequences: ``parallel`` requests, each asking ``samples`` choices (``n``) of a
+    managed server (``client/series.py`` sends a problem's consecutive samples in one request)."""
+    return model.sampling.parallel * model.sampling.samples
 
 
 def launch_spec(placement: Placement, gpus: tuple[int, ...], cores: Sequence[int] | None = None) -> ServerSpec | None:

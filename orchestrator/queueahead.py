@@ -7,7 +7,9 @@ API process parses and tokenises it). When many answers end together -- equal le
 together -- the engine runs a thin batch for that while. vLLM's offline engine never waits like that: every prompt is
 in its queue from the start. So, as measured on an H200 (``benchmarks/gpu`` s4, issue 18), the client of a GPU server
 keeps ``queue_ahead`` x ``parallel`` more requests at the server, waiting in vLLM's own queue, and the server is
-started with ``--max-num-seqs parallel`` so that the engine's batch stays what ``parallel`` says.
+started with ``--max-num-seqs`` = ``parallel`` x ``samples`` so that the engine's batch stays what ``parallel`` says
+(a managed server's request asks a problem's ``samples`` answers at once, ``n`` = ``samples``, and vLLM counts
+each of the ``n`` as one sequence: ``plan.engine_batch``).
 
 * ``vllm.queue_ahead`` in the config sets the share per model (0 turns it off, at most ``MAX_QUEUE_AHEAD``);
   without it a GPU server gets ``DEFAULT_GPU_QUEUE_AHEAD`` and a CPU server 0 (a CPU engine is slow enough that a

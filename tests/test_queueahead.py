@@ -58,13 +58,13 @@ def test_the_models_own_max_num_seqs_wins_and_the_client_still_queues_ahead(args
     assert batch_flag(own.command()) == batch_flag(list(args)) and own.in_flight(64) == 128
 
 
-def _config(tmp_path: Path, vllm_extra: str, parallel: int = 8) -> Path:
+def _config(tmp_path: Path, vllm_extra: str, parallel: int = 8, model_extra: str = "") -> Path:
     (tmp_path / "m").mkdir(exist_ok=True)
     (tmp_path / "m" / "config.json").write_text("{}")
     path = tmp_path / "run.yaml"
     path.write_text(textwrap.dedent(f"""
         model_list: [a]
-        a: {{vllm: {{model: {tmp_path / 'm'}{vllm_extra}}}, parallel: {parallel}}}
+        a: {{vllm: {{model: {tmp_path / 'm'}{vllm_extra}}}, parallel: {parallel}{model_extra}}}
     """), encoding="utf-8")
     return path
 
@@ -76,6 +76,15 @@ def test_the_config_setting_reaches_the_planned_server_with_the_models_parallel(
     assert batch_flag(planned.command()) == [queueahead.FLAG, "8"] and planned.in_flight(8) == 10
     (default,) = load_config(_config(tmp_path, "")).models
     assert default.vllm is not None and default.vllm.queue_ahead is None
+
+
+def test_with_k_samples_per_request_the_engine_runs_parallel_requests_of_k_sequences_each(tmp_path: Path) -> None:
+    # a managed server gets a problem's k samples in one request (n = k) and vLLM runs each of them as a sequence:
+    # --max-num-seqs parallel would have let only parallel / k requests generate at once
+    (model,) = load_config(_config(tmp_path, "", model_extra=", samples: 4, temperature: 0.6")).models
+    planned = server_spec(model, (0,), 8100, "py")
+    assert planned is not None and batch_flag(planned.command()) == [queueahead.FLAG, "32"]
+    assert planned.in_flight(model.sampling.parallel) == 16          # requests: 8 generating, 8 queued
 
 
 @pytest.mark.parametrize(("value", "said"), [("9", "out of range"), ("-1", "out of range"), ("lots", "a number")])
@@ -152,3 +161,20 @@ def test_a_real_server_runs_parallel_answers_while_the_queued_ones_wait_and_none
     # one answer takes longer than twice the stall limit, so a queued request waited at least that long for a slot,
     # with no token of its own: the server's progress, not the request's, kept it alive
     assert min(r.latency_s for r in records) > 2 * STALL_LIMIT
+
+
+@pytest.mark.vllm
+def test_a_real_server_counts_each_of_a_requests_n_choices_against_its_batch(queued_server):
+    # why plan.engine_batch multiplies parallel by samples: one request with n = BATCH fills the whole batch alone
+    # and a second request waits in the queue until those choices end
+    url, body = queued_server.spec.base_url, {"model": queued_server.spec.served_name, "max_tokens": TOKENS,
+                                              "messages": [{"role": "user", "content": "1+1?"}], "ignore_eos": True}
+    gauges = Gauges(url)
+    asks = [threading.Thread(target=requests.post, args=(url + "/v1/chat/completions",),
+                             kwargs={"json": {**body, "n": n}, "timeout": 300}) for n in (BATCH, 1)]
+    for ask in asks:
+        ask.start()
+    for ask in asks:
+        ask.join()
+    most = gauges.stop()
+    assert most["running"] == BATCH and most["waiting"] >= 1
