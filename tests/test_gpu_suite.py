@@ -200,3 +200,65 @@ def test_the_report_shows_the_profile_busiest_process_first(tmp_path: Path) -> N
         "profile": {"pass": "p", "rate_hz": 40, "client_rate_hz": 20, "seconds": 1.0, "tok_s": 900,
                     "processes": [procs[0], client]}}}})
     assert "the server's processes at 40 Hz, the client's GIL holder at 20 Hz" in text
+
+
+def test_s4_keeps_a_stats_off_server_apart_from_the_default_one_with_the_same_api_processes(tmp_path: Path) -> None:
+    from benchmarks.gpu.common import Profile, Recorder
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, Server, compare, servers
+    assert [s.label for s in servers((1, 4), stats_off=True)] == [
+        "--api-server-count 1", "--api-server-count 4", "--api-server-count 1, --disable-log-stats"]
+    assert Server(1, stats=False).args == ("--disable-log-stats",) and Server(1).args == ()
+    rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
+    rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 1})
+
+    def row(sv: Server, slot: int, client: str, tok_s: int, engine: float) -> dict:
+        return {"label": "offline vllm.LLM" if client == "offline" else "ours", "client": client, "api_servers": 1,
+                "server": sv.label, "round": 1, "slot": slot, "requests": 4, "tok_s": tok_s, "concurrency": 2,
+                "output_tokens": 64, "seconds": 1.0, "cpu": {"client_cores": 0.1, "front_end_cores": 0.5,
+                                                              "busiest_front_end_process_cores": 0.5,
+                                                              "engine_cores": engine}}
+    on, off = Server(1), Server(1, stats=False)
+    # stats on: offline 1000 | mine 900 | offline 1000;  stats off: offline 500 | mine 490 | offline 500
+    rec.figure("passes", [row(on, 0, "offline", 1000, 1.0), row(on, 0, MINE, 900, 0.8), row(on, 1, "offline", 1000, 0.9),
+                          row(off, 0, "offline", 500, 1.0), row(off, 0, MINE, 490, 0.95), row(off, 1, "offline", 500, 1.0)])
+    compare(rec)
+    variants = {v["server"]: v for v in rec.data["figures"]["variants"]}
+    assert variants[on.label]["ratios"] == [0.9] and variants[off.label]["ratios"] == [0.98]  # each its own offline
+    assert variants[on.label]["engine_cores"] == 0.8 and rec.data["figures"]["offline_engine_cores"] == 1.0
+    targets = rec.data["figures"]["targets"]
+    assert targets["ours / offline, default client"]["variant"] == f"--api-server-count 1, {MINE}"  # statistics on
+    text = report.render({"s4": {**rec.data, "status": "passed", "seconds": 1.0}})
+    assert f"| --api-server-count 1, --disable-log-stats, {MINE} | 1 | 490 | 0.980 | 0.980 | 0.000 | 0.95 |" in text
+    assert "CPU cores of the offline engine's process during its passes (median): 1.0" in text
+
+
+def test_a_shape_is_the_base_models_tokenizer_with_that_architectures_config_and_no_weights(tmp_path: Path) -> None:
+    from benchmarks.gpu.make_model import SHAPES, param_count, write_shape
+    base = tmp_path / "base"
+    base.mkdir()
+    (base / "config.json").write_text(json.dumps({"hidden_size": 2048, "num_hidden_layers": 16, "vocab_size": 32000,
+                                                  "intermediate_size": 4864, "num_attention_heads": 16,
+                                                  "num_key_value_heads": 8, "head_dim": 128, "model_type": "llama"}))
+    (base / "tokenizer.json").write_text("{}")
+    (base / "model.safetensors").write_bytes(b"weights")
+    out = write_shape(base, tmp_path / "8b", "llama-8b")
+    config = json.loads((out / "config.json").read_text())
+    assert {k: config[k] for k in SHAPES["llama-8b"]} == SHAPES["llama-8b"] and config["vocab_size"] == 32000
+    assert (out / "tokenizer.json").read_text() == "{}" and not (out / "model.safetensors").exists()
+    assert 7.0 < param_count(config) / 1e9 < 8.0   # Llama-3.1-8B's layers on a 32k vocabulary
+
+
+def test_s4_clients_are_picked_by_key_and_an_unknown_key_names_the_known_ones(tmp_path: Path) -> None:
+    import argparse
+    from benchmarks.gpu.common import Profile
+    from benchmarks.gpu.suite import s4_overrides
+    from benchmarks.gpu.variants import CLIENTS, DEFAULT_CLIENT, clients
+    assert clients(()) == list(CLIENTS) and clients(("bare", "queue"))[0] == DEFAULT_CLIENT
+    args = argparse.Namespace(s4_prompts=None, s4_rounds=None, s4_api_servers=None, s4_clients="queue,fast",
+                              s4_stats_off=True, s4_shape=None, s4_no_profile=True)
+    with pytest.raises(SystemExit, match="no client variant fast; use some of queue,noqueue,bare"):
+        s4_overrides(Profile.make(True, tmp_path, tmp_path), args)
+    args.s4_clients = "queue"
+    profile = s4_overrides(Profile.make(True, tmp_path, tmp_path), args)
+    assert profile.s4_clients == ("queue",) and profile.s4_stats_off and profile.s4_shape is None
+    assert not profile.s4_profile

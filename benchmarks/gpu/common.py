@@ -66,6 +66,10 @@ class Profile:
     s4_concurrency: int = 256
     s4_rounds: int = 3
     s4_api_servers: tuple[int, ...] = (1, 4, 2)   # s4's server variants (--api-server-count), in order of value
+    s4_stats_off: bool = False    # s4: one more server variant, the first count with --disable-log-stats
+    s4_clients: tuple[str, ...] = ()   # s4: the client variants by key (``variants.CLIENTS``); none named: all
+    s4_shape: str | None = None   # s4: a real architecture's shape with dummy weights (``make_model.SHAPES``)
+    s4_profile: bool = True       # s4: the py-spy pass before the first phase's rounds
     s5_concurrency: int = 256
     s5_max_tokens: int = 8192
     s5_timeout: float = 60.0

@@ -26,6 +26,27 @@ def param_count(config: dict) -> int:
     return 2 * config["vocab_size"] * hidden + layers * per_layer + hidden
 
 
+# Real architectures' shapes, served with ``--load-format dummy`` (vLLM draws random weights at load; nothing on
+# disk but config and tokenizer): what the engine's speed is at the sizes users evaluate. The tokenizer and vocabulary
+# stay the base model's (32k), so prompts and answers are the same tokens as on the 0.8B one.
+SHAPES: dict[str, dict[str, int]] = {
+    "llama-8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
+                 "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128},  # Llama-3.1-8B's
+    "same": {},  # the base model's own shape (the CPU dry run's: the dummy loading path at no cost)
+}
+
+
+def write_shape(base: Path, out: Path, shape: str) -> Path:
+    """A weightless copy of the model in ``base`` with ``shape``'s dimensions, for ``--load-format dummy``."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in base.iterdir():
+        if f.is_file() and f.suffix != ".safetensors" and f.name != "config.json":
+            (out / f.name).write_bytes(f.read_bytes())
+    config = {**json.loads((base / "config.json").read_text()), **SHAPES[shape]}
+    (out / "config.json").write_text(json.dumps(config, indent=2))
+    return out
+
+
 def complete(out: Path, size: Size) -> bool:
     """A model of ``size`` is already there (every file, the right shape)."""
     try:

@@ -38,11 +38,13 @@ def main() -> None:
     parser.add_argument("--max-num-seqs", type=int, default=256)
     parser.add_argument("--max-num-batched-tokens", type=int, default=8192)
     parser.add_argument("--gpu-memory-utilization", type=float, default=None)
+    parser.add_argument("--load-format", default=None, help="dummy: random weights of config.json's shape")
     args = parser.parse_args()
     convs = [json.loads(line) for line in args.prompts.read_text(encoding="utf-8").splitlines() if line.strip()]
     began = time.perf_counter()
     from vllm import LLM, SamplingParams
-    extra = {} if args.gpu_memory_utilization is None else {"gpu_memory_utilization": args.gpu_memory_utilization}
+    extra = {k: v for k, v in (("gpu_memory_utilization", args.gpu_memory_utilization),
+                               ("load_format", args.load_format)) if v is not None}
     llm = LLM(model=args.model, max_model_len=4096, enable_prefix_caching=False, max_num_seqs=args.max_num_seqs,
               max_num_batched_tokens=args.max_num_batched_tokens, seed=0, **extra)
     llm.chat(convs[:args.max_num_seqs], SamplingParams(temperature=0.0, max_tokens=8, ignore_eos=True),

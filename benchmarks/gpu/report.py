@@ -169,17 +169,23 @@ def _throughput(f: dict[str, Any]) -> list[str]:
              f"{setup.get('max_num_batched_tokens')}, prefix caching off; up to {setup.get('rounds')} rounds per variant "
              "(the table says how many ran), with offline passes between them (one offline engine stays loaded next "
              "to the server)"]
+    if "model" in setup:
+        lines.append(f"- model: {setup['model']}, {setup.get('parameters_b')}B parameters, weights {setup.get('weights')}")
     starts = f.get("server_startup_s")
     if isinstance(starts, dict):
-        lines.append("- server start to ready: " + ", ".join(f"{v} s with {k} API process(es)" for k, v in starts.items()))
+        lines.append("- server start to ready: " + ", ".join(
+            f"{v} s with {k} API process(es)" if k.isdigit() else f"{v} s ({k})" for k, v in starts.items()))
     if "offline_startup_s" in f:
         lines.append(f"- offline engine start: {f['offline_startup_s']} s")
+    if "offline_engine_cores" in f:
+        lines.append(f"- CPU cores of the offline engine's process during its passes (median): "
+                     f"{f['offline_engine_cores']}; the server's engine during each variant's: the table's last column")
     lines += _variant_rows(f.get("variants", []))
     passes = f.get("passes", [])
     if passes:
-        lines += ["", "| API processes | round | pass | requests | output tokens | seconds | output tok/s | CPU cores: "
-                  "client / front end (busiest process) / engine |", "|---:|---:|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {p.get('api_servers', 1)} | {p.get('round', '')} | {p.get('client', p['label'])} | {p['requests']} "
+        lines += ["", "| server | round | pass | requests | output tokens | seconds | output tok/s | CPU cores: "
+                  "client / front end (busiest process) / engine |", "|---|---:|---|---:|---:|---:|---:|---|"]
+        lines += [f"| {p.get('server', p.get('api_servers', 1))} | {p.get('round', '')} | {p.get('client', p['label'])} | {p['requests']} "
                   f"| {p['output_tokens']} | {p['seconds']:.2f} | {p['tok_s']} | {_cpu(p.get('cpu'))} |" for p in passes]
     lines.append("")
     lines += _profile(f.get("profile"))
@@ -219,12 +225,13 @@ def _rates(prof: dict[str, Any]) -> str:
 def _variant_rows(variants: list[dict[str, Any]]) -> list[str]:
     if not variants:
         return []
-    rows = ["", "| variant | rounds | median ours tok/s | ours / offline per round | median ratio | spread |",
-            "|---|---:|---:|---|---:|---:|"]
+    rows = ["", "| variant | rounds | median ours tok/s | ours / offline per round | median ratio | spread "
+            "| engine cores |", "|---|---:|---:|---|---:|---:|---:|"]
     for v in variants:
         ratios = ", ".join(f"{r:.3f}" for r in v.get("ratios", []))
         median, spread = (f"{v[k]:.3f}" if k in v else "" for k in ("median_ratio", "spread"))
-        rows.append(f"| {v['variant']} | {v['rounds']} | {v['median_tok_s']} | {ratios} | {median} | {spread} |")
+        rows.append(f"| {v['variant']} | {v['rounds']} | {v['median_tok_s']} | {ratios} | {median} | {spread} "
+                    f"| {v.get('engine_cores', '')} |")
     return rows
 
 

@@ -25,6 +25,8 @@ from typing import Callable, Sequence
 
 from . import smi
 from .common import REPO, Deadline, Profile, Recorder, Skip, pack_logs, prepare_environ
+from .make_model import SHAPES
+from .variants import CLIENTS
 
 TITLES = {
     "s1": "one GPU: two managed models in turn, leaderboard, GPU empty afterwards",
@@ -107,6 +109,15 @@ def s4_overrides(profile: Profile, args: argparse.Namespace) -> Profile:
         changes["s4_rounds"] = args.s4_rounds
     if args.s4_api_servers:
         changes["s4_api_servers"] = tuple(int(n) for n in args.s4_api_servers.split(",") if n.strip())
+    if args.s4_clients:
+        keys = tuple(k.strip() for k in args.s4_clients.split(",") if k.strip())
+        known = [c.key for c in CLIENTS.values()]
+        if unknown := [k for k in keys if k not in known]:
+            raise SystemExit(f"--s4-clients: no client variant {', '.join(unknown)}; use some of {','.join(known)}")
+        changes["s4_clients"] = keys
+    changes.update({k: v for k, v in (("s4_stats_off", args.s4_stats_off), ("s4_shape", args.s4_shape)) if v})
+    if args.s4_no_profile:
+        changes["s4_profile"] = False
     return dataclasses.replace(profile, **changes)
 
 
@@ -123,6 +134,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--s4-rounds", type=int, default=None, help="s4: rounds per variant (default 3)")
     parser.add_argument("--s4-api-servers", default=None,
                         help="s4: --api-server-count of each server variant, in order (default 1,4,2)")
+    parser.add_argument("--s4-stats-off", action="store_true",
+                        help="s4: one more server variant, started with --disable-log-stats")
+    parser.add_argument("--s4-clients", default=None, help="s4: client variants by key, e.g. queue,bare "
+                        f"(of {','.join(c.key for c in CLIENTS.values())}; default all)")
+    parser.add_argument("--s4-shape", choices=sorted(SHAPES), default=None,
+                        help="s4: that architecture's shape with dummy weights instead of the 0.8B model")
+    parser.add_argument("--s4-no-profile", action="store_true", help="s4: no py-spy pass (its time goes to rounds)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout)
     prepare_environ()

@@ -7,8 +7,10 @@ orchestrator's own lifecycle code (``orchestrator.server.start_server``) and one
 the same ``max_tokens`` with ``ignore_eos``, greedy, prefix caching off, ``max_num_seqs`` = the clients'
 concurrency, the same ``max_num_batched_tokens``.
 
-A *phase* is one server configuration: ``--api-server-count`` N (``Profile.s4_api_servers``, in order of expected
-value; the first is today's default). In each phase, every round runs each client variant once, each right after
+A *phase* is one server configuration (``variants.Server``): ``--api-server-count`` N (``Profile.s4_api_servers``, in
+order of expected value; the first is today's default), then, with ``--s4-stats-off``, the first count again with
+``--disable-log-stats`` (the engine keeps no statistics, as the offline engine runs; a managed server keeps them,
+since its liveness watch reads ``/metrics``). In each phase, every round runs each client variant once, each right after
 an offline pass of its own (``variants.CLIENTS``: managed GPU servers' default, the msgspec codec with ``queue_ahead`` 1 --
 2 x ``max_num_seqs`` requests in flight, so the server keeps a whole batch waiting as the offline engine does; the
 same codec with nothing queued, the default before issue 18; ``bare.py``'s asyncio client with no store and nothing
@@ -16,9 +18,14 @@ queued, what threads and checkpoints cost), the order of the variants flipping e
 pass closes the last round. Each client pass is divided by the mean of the two offline passes next to it (the one
 just before it and the one just after), so that a drift of the machine's speed cancels (one H200 lent here
 changed its offline speed by up to 40 % between passes a minute apart); the table gives, per variant, the
-median of those per-round ratios and their spread. During ours passes the CPU seconds of the client, of the
-server's front end (API processes) and of its engine are sampled, which shows where the time goes (a front-end
-process near 1.0 core is saturated).
+median of those per-round ratios and their spread. ``--s4-clients`` picks some of the client variants. During
+every pass the CPU seconds of the client, of the server's front end (API processes) and of its engine are sampled
+-- for an offline pass, of the ``LLM`` process (its front end) and its engine -- which shows where the time goes (a
+process near 1.0 core is saturated; an engine that uses less CPU online than offline waits for something).
+
+``--s4-shape`` swaps the random 0.8B Llama for a real architecture's shape (``make_model.SHAPES``, e.g. Llama-3.1-8B's)
+with ``--load-format dummy`` in both the server and the offline engine: the regime users run, where the GPU's work
+per step, not the engine's CPU, sets the pace.
 
 In the first phase, before its rounds, one more pass of the default client runs under py-spy
 (``benchmarks/gpu/pyspy.py``): the server's processes sampled 100 times a second and the client's GIL holder 50
@@ -47,7 +54,8 @@ from .bare import bare_pass
 from .common import REPO, Deadline, Profile, Recorder
 from .offline import OfflineEngine
 from .scenarios import fresh, need_gpus, wait_memory_back
-from .variants import CLIENTS, DEFAULT_CLIENT, compare
+from .make_model import param_count, write_shape
+from .variants import CLIENTS, DEFAULT_CLIENT, Server, clients, compare, servers
 
 SERVED = "gpu-llama"
 BATCHED_TOKENS = 8192  # the API server's default on H100/H200; the offline engine is given the same
@@ -76,13 +84,13 @@ def s4(p: Profile, dl: Deadline, rec: Recorder) -> None:
     run = _S4(p, dl, rec)
     before = smi.used_by_index(smi.snapshot())
     try:
-        for index, count in enumerate(p.s4_api_servers):
-            if not run.fits(index, count):
+        for index, server in enumerate(servers(p.s4_api_servers, p.s4_stats_off)):
+            if not run.fits(index, server):
                 continue
             try:
-                run.phase(count, bench=index == 0)
+                run.phase(server, bench=index == 0)
             except Exception as exc:  # noqa: BLE001 -- a variant that cannot start is a finding; the others run
-                rec.failure(f"variant --api-server-count {count}", f"{type(exc).__name__}: {str(exc)[-1500:]}")
+                rec.failure(f"variant {server.label}", f"{type(exc).__name__}: {str(exc)[-1500:]}")
     finally:
         run.stop_offline()
     back = wait_memory_back(before, dl.cap(60), gpus=(0,))
@@ -103,81 +111,90 @@ class _S4:
         self.p, self.dl, self.rec = p, dl, rec
         self.d = fresh(p.work / "s4")
         self.problems = load_problems(p.s4_prompts, p.model, tasks=sample_tasks())
+        self.model = write_shape(p.model, self.d / f"shape-{p.s4_shape}", p.s4_shape) if p.s4_shape else p.model
+        self.load = ("--load-format", "dummy") if p.s4_shape else ()
+        self.clients = clients(p.s4_clients)
         self.offline: OfflineEngine | None = None
         self.costs = _Costs()
-        rec.figure("setup", {"prompts": len(self.problems), "max_tokens": p.s4_max_tokens,
+        config = json.loads((self.model / "config.json").read_text())
+        rec.figure("setup", {"model": p.s4_shape or "the random 0.8B Llama",
+                             "weights": "dummy (--load-format dummy)" if p.s4_shape else "on disk",
+                             "parameters_b": round(param_count(config) / 1e9, 2), "prompts": len(self.problems),
+                             "max_tokens": p.s4_max_tokens,
                              "concurrency": p.s4_concurrency, "rounds": p.s4_rounds, "ignore_eos": True,
                              "prefix_caching": False, "max_num_seqs": p.s4_concurrency,
                              "max_num_batched_tokens": BATCHED_TOKENS, "api_servers_planned": list(p.s4_api_servers),
-                             "clients": list(CLIENTS), "gpu_memory_share": None if p.dry_run else S4_GPU_SHARE})
+                             "servers_planned": [v.label for v in servers(p.s4_api_servers, p.s4_stats_off)],
+                             "clients": self.clients, "gpu_memory_share": None if p.dry_run else S4_GPU_SHARE})
 
     # -- planning ---------------------------------------------------------------------------------------------
-    def fits(self, index: int, count: int) -> bool:
-        """Can a phase with ``count`` API processes start and run at least one round before the deadline?"""
+    def fits(self, index: int, server: Server) -> bool:
+        """Can a phase of ``server`` start and run at least one round before the deadline?"""
         if index == 0:
             return True
         need = self.costs.server_start_s + self.costs.round_s + STOP_S
         if self.dl.left() < need:
-            self.rec.note(f"variant --api-server-count {count} skipped: it needs about {need:.0f} s (start "
+            self.rec.note(f"variant {server.label} skipped: it needs about {need:.0f} s (start "
                           f"{self.costs.server_start_s:.0f} s + one round {self.costs.round_s:.0f} s + stop), only "
                           f"{max(self.dl.left(), 0):.0f} s left")
             return False
         return True
 
     # -- one phase --------------------------------------------------------------------------------------------
-    def phase(self, count: int, bench: bool) -> None:
+    def phase(self, sv: Server, bench: bool) -> None:
         from orchestrator.server import start_server
         began = time.monotonic()
-        server = start_server(self._spec(count), f"gpu-s4-{count}-{int(time.time())}", self.d / "logs")
+        server = start_server(self._spec(sv), f"gpu-s4-{sv.api_servers}-{int(time.time())}", self.d / "logs")
         try:
             startup = time.monotonic() - began
             self.costs.server_start_s = startup
-            self.rec.data["figures"].setdefault("server_startup_s", {})[str(count)] = round(startup, 1)
-            self.rec.log(f"server with {count} API process(es) ready on {server.spec.base_url} after {startup:.0f} s")
-            ours(server, self.problems[:self.p.s4_concurrency], 8, self.p.s4_concurrency, self.d, f"warmup-{count}",
+            self.rec.data["figures"].setdefault("server_startup_s", {})[sv.label] = round(startup, 1)
+            self.rec.log(f"server ({sv.label}) ready on {server.spec.base_url} after {startup:.0f} s")
+            ours(server, self.problems[:self.p.s4_concurrency], 8, self.p.s4_concurrency, self.d,
+                 f"warmup-{sv.api_servers}-{int(sv.stats)}",
                  served=SERVED)
             if self.offline is None:
                 self.offline = self._start_offline()
-            if bench:
-                self._profiled_pass(server, count)
+            if bench and self.p.s4_profile:
+                self._profiled_pass(server, sv)
             if self.offline is not None:
-                self._rounds(server, count)
+                self._rounds(server, sv)
             if bench:
                 self._bench(server)
         finally:
             server.stop()
 
-    def _spec(self, count: int) -> ServerSpec:
+    def _spec(self, sv: Server) -> ServerSpec:
         p, conc = self.p, self.p.s4_concurrency
         gpus = () if p.dry_run else (0,)
-        return ServerSpec(name=f"s4-api{count}", model=str(p.model), served_name=SERVED, gpus=gpus, python=p.python,
-                          max_model_len=4096, startup_timeout=self.dl.cap(p.startup_timeout, margin=150),
-                          gpu_memory_utilization=None if p.dry_run else S4_GPU_SHARE, api_server_count=count,
+        return ServerSpec(name=f"s4-api{sv.api_servers}", model=str(self.model), served_name=SERVED, gpus=gpus,
+                          python=p.python, max_model_len=4096, startup_timeout=self.dl.cap(p.startup_timeout, margin=150),
+                          gpu_memory_utilization=None if p.dry_run else S4_GPU_SHARE, api_server_count=sv.api_servers,
                           args=("--no-enable-prefix-caching", "--max-num-seqs", str(conc),
-                                "--max-num-batched-tokens", str(BATCHED_TOKENS)),
+                                "--max-num-batched-tokens", str(BATCHED_TOKENS), *sv.args, *self.load),
                           env=tuple({"CUDA_DEVICE_ORDER": "PCI_BUS_ID", **p.server_env}.items()) if gpus else ())
 
-    def _rounds(self, server: Any, count: int) -> None:
+    def _rounds(self, server: Any, sv: Server) -> None:
         """Each round: an offline pass before every client (the clients' order flips every other round); after the
         last round one more offline pass, so that each client pass lies between two offline passes next to it
         (``compare`` divides by their mean)."""
         ran, slot = 0, 0
         for r in range(self.p.s4_rounds):
             if self.dl.left() < self.costs.round_s + STOP_S:
-                self.rec.note(f"--api-server-count {count}: stopped after {r} round(s), too little time left")
+                self.rec.note(f"{sv.label}: stopped after {r} round(s), too little time left")
                 break
             began = time.monotonic()
-            for name in (list(CLIENTS) if r % 2 == 0 else list(CLIENTS)[::-1]):
-                self._offline_pass(count, r, slot)
-                self._ours_pass(server, count, r, name, slot)
+            for name in (self.clients if r % 2 == 0 else self.clients[::-1]):
+                self._offline_pass(sv, r, slot)
+                self._ours_pass(server, sv, r, name, slot)
                 slot += 1
             self.costs.round_s, ran = time.monotonic() - began, r + 1
-        if ran and self.dl.left() >= self.costs.round_s / (2 * len(CLIENTS)) + STOP_S:
-            self._offline_pass(count, ran, slot)  # closes the last client pass
+        if ran and self.dl.left() >= self.costs.round_s / (2 * len(self.clients)) + STOP_S:
+            self._offline_pass(sv, ran, slot)  # closes the last client pass
 
     # -- passes -----------------------------------------------------------------------------------------------
-    def _ours_pass(self, server: Any, count: int, r: int, client: str, slot: int) -> None:
-        what = f"--api-server-count {count}, round {r + 1}: ours ({client})"
+    def _ours_pass(self, server: Any, sv: Server, r: int, client: str, slot: int) -> None:
+        what = f"{sv.label}, round {r + 1}: ours ({client})"
         cpu = CpuSample(server.pid)
         variant = CLIENTS[client]
         concurrency = queueahead.in_flight(self.p.s4_concurrency, variant.queued)
@@ -187,14 +204,14 @@ class _S4:
                                     SERVED)
             else:
                 measure = ours(server, self.problems, self.p.s4_max_tokens, concurrency, self.d,
-                               f"ours-{count}-{r}-{list(CLIENTS).index(client)}", served=SERVED,
+                               f"ours-{sv.api_servers}-{int(sv.stats)}-{r}-{list(CLIENTS).index(client)}", served=SERVED,
                                codec=variant.codec())
         except Exception as exc:  # noqa: BLE001 -- one failed pass is a finding, the others still run
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
-        self._record(what, measure, count, r, client, slot=slot, cpu=cpu.done(measure.seconds))
+        self._record(what, measure, sv, r, client, slot=slot, cpu=cpu.done(measure.seconds))
 
-    def _profiled_pass(self, server: Any, count: int) -> None:
+    def _profiled_pass(self, server: Any, sv: Server) -> None:
         """One pass of the default client with py-spy on the server's processes and on this one (the client)."""
         binary = pyspy.find_pyspy()
         if binary is None:
@@ -209,14 +226,14 @@ class _S4:
         try:
             default = CLIENTS[DEFAULT_CLIENT]
             measure = ours(server, self.problems, self.p.s4_max_tokens,
-                           queueahead.in_flight(self.p.s4_concurrency, default.queued), self.d, f"profiled-{count}",
+                           queueahead.in_flight(self.p.s4_concurrency, default.queued), self.d, f"profiled-{sv.api_servers}",
                            served=SERVED, codec=default.codec())
         except Exception as exc:  # noqa: BLE001 -- a failed profile is a finding; the rounds still run
             self.rec.failure("the profiled pass", f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
         finally:
             texts = {who: r.stop() for who, r in recs.items()}
-        self._record(f"--api-server-count {count}: ours ({DEFAULT_CLIENT}) under py-spy", measure, count, -1,
+        self._record(f"{sv.label}: ours ({DEFAULT_CLIENT}) under py-spy", measure, sv, -1,
                      f"{DEFAULT_CLIENT} under py-spy")  # round 0: outside the rounds, paired with no offline pass
         found = []
         for who, text in texts.items():
@@ -225,26 +242,27 @@ class _S4:
             for prof in pyspy.summarise(text, root=os.getpid() if who == "client" else None).values():
                 found.append({"role": "client (the thread holding the GIL)" if who == "client" else roles.of(prof.pid),
                               **prof.top(measure.seconds, pyspy.GIL_RATE if who == "client" else pyspy.RATE)})
-        self.rec.figure("profile", {"pass": f"--api-server-count {count}, {DEFAULT_CLIENT}",
+        self.rec.figure("profile", {"pass": f"{sv.label}, {DEFAULT_CLIENT}",
                                     "rate_hz": pyspy.RATE, "client_rate_hz": pyspy.GIL_RATE,
                                     "seconds": round(measure.seconds, 2),
                                     "tok_s": round(measure.tok_s), "processes": found})
 
-    def _offline_pass(self, count: int, r: int, slot: int) -> None:
-        what = f"--api-server-count {count}, round {r + 1}: offline vllm.LLM.chat"
+    def _offline_pass(self, sv: Server, r: int, slot: int) -> None:
+        what = f"{sv.label}, round {r + 1}: offline vllm.LLM.chat"
         assert self.offline is not None
+        cpu = CpuSample(self.offline.proc.pid)  # its own session: the LLM process (front end) and its engine
         try:
-            out = self.offline.run(f"{count}-{slot}", timeout=self.dl.cap(300, margin=STOP_S))
+            out = self.offline.run(f"{sv.api_servers}-{int(sv.stats)}-{slot}", timeout=self.dl.cap(300, margin=STOP_S))
         except (RuntimeError, TimeoutError) as exc:
             self.rec.failure(what, str(exc))
             return
         measure = Measure("offline vllm.LLM", self.p.s4_concurrency, out["requests"], out["output_tokens"],
                           out["seconds"])
-        self._record(what, measure, count, r, "offline", slot=slot)
+        self._record(what, measure, sv, r, "offline", slot=slot, cpu=cpu.done(out["seconds"]))
 
     def _bench(self, server: Any) -> None:
         need = 60.0 + STOP_S
-        if len(self.p.s4_api_servers) > 1:  # the variants come first: keep room for the whole next phase
+        if len(servers(self.p.s4_api_servers, self.p.s4_stats_off)) > 1:  # the variants first: room for the next phase
             need += self.costs.server_start_s + self.costs.round_s * self.p.s4_rounds
         if self.dl.left() < need:
             self.rec.note(f"vllm bench serve skipped: about {need:.0f} s needed with the next variant, "
@@ -258,13 +276,13 @@ class _S4:
         except Exception as exc:  # noqa: BLE001
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
-        self._record(what, measure, 1, 0, "vllm bench serve")
+        self._record(what, measure, Server(1), 0, "vllm bench serve")
 
-    def _record(self, what: str, m: Measure, count: int, r: int, client: str, slot: int | None = None,
+    def _record(self, what: str, m: Measure, sv: Server, r: int, client: str, slot: int | None = None,
                 cpu: dict | None = None) -> None:
         self.rec.log(f"{what}: {m.output_tokens} output tokens in {m.seconds:.2f} s = {m.tok_s:.0f} tok/s"
                      + (f"; cpu {json.dumps(cpu)}" if cpu else ""))
-        row = {"label": m.label, "client": client, "api_servers": count, "round": r + 1,
+        row = {"label": m.label, "client": client, "api_servers": sv.api_servers, "server": sv.label, "round": r + 1,
                **({} if slot is None else {"slot": slot}), "concurrency": m.concurrency, "requests": m.requests, "output_tokens": m.output_tokens,
                "seconds": round(m.seconds, 3), "tok_s": round(m.tok_s)}
         if cpu:
@@ -280,10 +298,10 @@ class _S4:
                          encoding="utf-8")
         env = {**os.environ, **({"CUDA_VISIBLE_DEVICES": "0", "CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if not p.dry_run
                                 else p.server_env)}
-        argv = [p.python, "-m", "benchmarks.gpu.offline", "--model", str(p.model), "--prompts", str(convs),
+        argv = [p.python, "-m", "benchmarks.gpu.offline", "--model", str(self.model), "--prompts", str(convs),
                 "--max-tokens", str(p.s4_max_tokens), "--max-num-seqs", str(p.s4_concurrency),
                 "--max-num-batched-tokens", str(BATCHED_TOKENS),
-                *([] if p.dry_run else ["--gpu-memory-utilization", str(S4_GPU_SHARE)])]
+                *([] if p.dry_run else ["--gpu-memory-utilization", str(S4_GPU_SHARE)]), *self.load]
         self.rec.log("offline engine: " + " ".join(argv[1:]))
         engine = OfflineEngine(argv, env, self.d / "offline.log", REPO)
         try:

@@ -21,6 +21,35 @@ TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratio
 
 
 @dataclass(frozen=True)
+class Server:
+    """A server variant, one phase of s4: its API processes, and ``stats`` -- whether the engine keeps the statistics
+    that ``/metrics`` serves (``--disable-log-stats`` turns them off, as the offline engine runs; the managed servers
+    keep them: their liveness watch reads the token counters)."""
+
+    api_servers: int = 1
+    stats: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"--api-server-count {self.api_servers}" + ("" if self.stats else ", --disable-log-stats")
+
+    @property
+    def args(self) -> tuple[str, ...]:
+        return () if self.stats else ("--disable-log-stats",)
+
+
+def servers(api_counts: tuple[int, ...], stats_off: bool) -> list[Server]:
+    """The phases of a run: one per API process count, then, if asked, the first count with statistics off."""
+    phases = [Server(n) for n in api_counts]
+    return phases + ([Server(api_counts[0] if api_counts else 1, stats=False)] if stats_off else [])
+
+
+def server_of(row: dict) -> str:
+    """A pass's server variant; passes recorded before variants had labels name only their API process count."""
+    return row.get("server") or Server(row["api_servers"]).label
+
+
+@dataclass(frozen=True)
 class Client:
     """A client variant: its JSON codec, and ``queued``, the share of the server's ``max_num_seqs`` it keeps in flight
     beyond it (``orchestrator.queueahead``: the managed default on a GPU; above 0 the server holds a queue of
@@ -28,6 +57,7 @@ class Client:
     ``ignore_eos`` -- is refilled from that queue instead of as the client sends); ``bare``: not our client but
     ``bare.py``'s asyncio one (no store, no watch), the same number of requests in flight."""
 
+    key: str                      # its name on the command line (``--s4-clients``)
     codec: Callable[[], JsonCodec | None]
     queued: float = queueahead.DEFAULT_GPU_QUEUE_AHEAD
     bare: bool = False
@@ -35,10 +65,15 @@ class Client:
 
 CLIENTS = {  # the first is managed GPU servers' default (job.py: msgspec, queueahead.DEFAULT_GPU_QUEUE_AHEAD)
     f"msgspec codec, queue_ahead {queueahead.DEFAULT_GPU_QUEUE_AHEAD:g} (managed default)":
-        Client(lambda: codec_named("msgspec")),
-    "msgspec codec, nothing queued (max_num_seqs in flight)": Client(lambda: codec_named("msgspec"), 0.0),
-    "bare asyncio client (aiohttp, no store), nothing queued": Client(lambda: None, 0.0, bare=True)}
+        Client("queue", lambda: codec_named("msgspec")),
+    "msgspec codec, nothing queued (max_num_seqs in flight)": Client("noqueue", lambda: codec_named("msgspec"), 0.0),
+    "bare asyncio client (aiohttp, no store), nothing queued": Client("bare", lambda: None, 0.0, bare=True)}
 DEFAULT_CLIENT = next(iter(CLIENTS))
+
+
+def clients(keys: tuple[str, ...]) -> list[str]:
+    """The client variants a run measures, by key (all of them when none is named), in ``CLIENTS``' order."""
+    return [name for name, c in CLIENTS.items() if not keys or c.key in keys]
 CLIENT_LABELS = ("ours", BARE)  # Measure labels of the client passes (the rest: offline, vllm bench serve)
 
 
@@ -50,22 +85,26 @@ def compare(rec: Recorder) -> None:
     recorded before passes had slots bracketed whole rounds, and their ``round`` stands in for it. The profiled pass
     (round 0) is outside the rounds: a row with no ratio."""
     passes = rec.data["figures"].get("passes", [])
-    offline = {(x["api_servers"], place(x)): x["tok_s"] for x in passes if x["client"] == "offline"}
+    offline = {(server_of(x), place(x)): x["tok_s"] for x in passes if x["client"] == "offline"}
     variants = []
-    for count, client in dict.fromkeys((x["api_servers"], x["client"]) for x in passes
-                                       if x["label"] in CLIENT_LABELS).keys():
-        mine = [x for x in passes if (x["api_servers"], x["client"]) == (count, client)
-                and x["label"] in CLIENT_LABELS]
-        ratios = [x["tok_s"] / ceiling for x in mine if x["round"] >= 1 and (ceiling := bracket(offline, count, place(x)))]
-        row: dict[str, Any] = {"variant": f"--api-server-count {count}, {client}", "api_servers": count,
-                               "client": client, "label": mine[0]["label"], "rounds": len(mine),
-                               "median_tok_s": round(statistics.median(x["tok_s"] for x in mine))}
+    for server, client in dict.fromkeys((server_of(x), x["client"]) for x in passes
+                                        if x["label"] in CLIENT_LABELS).keys():
+        mine = [x for x in passes if (server_of(x), x["client"]) == (server, client) and x["label"] in CLIENT_LABELS]
+        ratios = [x["tok_s"] / ceiling for x in mine
+                  if x["round"] >= 1 and (ceiling := bracket(offline, server, place(x)))]
+        row: dict[str, Any] = {"variant": f"{server}, {client}", "server": server,
+                               "api_servers": mine[0]["api_servers"], "client": client, "label": mine[0]["label"],
+                               "rounds": len(mine), "median_tok_s": round(statistics.median(x["tok_s"] for x in mine)),
+                               **_engine_cores(mine)}
         if ratios:
             row.update({"ratios": [round(v, 3) for v in ratios], "median_ratio": round(statistics.median(ratios), 3),
                         "spread": round(max(ratios) - min(ratios), 3), "target": f">= {TARGET}",
                         "met": statistics.median(ratios) >= TARGET})
         variants.append(row)
     rec.figure("variants", variants)
+    cores = _engine_cores([x for x in passes if x["client"] == "offline"])
+    if cores:
+        rec.figure("offline_engine_cores", cores["engine_cores"])
     _targets(rec, passes, variants)
 
 
@@ -74,18 +113,25 @@ def place(row: dict) -> int:
     return row.get("slot", row["round"])
 
 
-def bracket(offline: dict[tuple[int, int], int], count: int, r: int) -> float | None:
+def bracket(offline: dict[tuple[str, int], int], server: str, r: int) -> float | None:
     """The mean of offline pass ``r`` and the next one (``None``: there is no pass ``r``)."""
-    if not offline.get((count, r)):
+    if not offline.get((server, r)):
         return None
-    around = [offline[(count, r)], *([offline[(count, r + 1)]] if offline.get((count, r + 1)) else [])]
+    around = [offline[(server, r)], *([offline[(server, r + 1)]] if offline.get((server, r + 1)) else [])]
     return statistics.fmean(around)
 
 
+def _engine_cores(passes: list[dict]) -> dict[str, float]:
+    """The median CPU cores the engine used over passes that were sampled (none: nothing)."""
+    cores = [x["cpu"]["engine_cores"] for x in passes if x.get("cpu")]
+    return {"engine_cores": round(statistics.median(cores), 2)} if cores else {}
+
+
 def default_variant(variants: list[dict]) -> dict | None:
-    """The default client on the default number of API processes, else on the run's first phase."""
+    """The default client on the default server (its API processes, statistics on), else on the first phase."""
     mine = [v for v in variants if v["client"] == DEFAULT_CLIENT and "ratios" in v]
-    return next((v for v in mine if v["api_servers"] == DEFAULT_GPU_API_SERVERS), mine[0] if mine else None)
+    default = Server(DEFAULT_GPU_API_SERVERS).label
+    return next((v for v in mine if v.get("server", default) == default), mine[0] if mine else None)
 
 
 def _targets(rec: Recorder, passes: list[dict], variants: list[dict]) -> None:
