@@ -94,7 +94,8 @@ def _cell(text: str, width: int = 160) -> str:
 def section(name: str, res: dict[str, Any]) -> list[str]:
     lines = [f"### {name}: {res['title']} ({res['status']})", ""]
     if name.startswith("s4-"):
-        lines += [f"An earlier s4 run ({res.get('date', '?')}), kept for its variants; `s4` above is the latest.", ""]
+        lines += [f"Another s4 run ({res.get('date', '?')}), kept for its variants; `s4` above is the headline run "
+                  "(benchmarks/gpu/README.md lists them all).", ""]
     if res.get("reason"):
         lines += [f"Reason: {res['reason']}", ""]
     lines += [f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}" + (f": {_cell(c['detail'], 300)}" if c["detail"] else "")
