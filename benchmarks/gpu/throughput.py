@@ -52,9 +52,9 @@ from orchestrator.prompts import build_messages
 from . import pyspy, smi
 from .bare import bare_pass
 from .common import REPO, Deadline, Profile, Recorder
+from .make_model import param_count, write_shape
 from .offline import OfflineEngine
 from .scenarios import fresh, need_gpus, wait_memory_back
-from .make_model import param_count, write_shape
 from .variants import CLIENTS, DEFAULT_CLIENT, Server, clients, compare, servers
 
 SERVED = "gpu-llama"
