@@ -17,6 +17,7 @@ whose ``key`` names its checkpoint (the plain id for sample 0, so single-sample 
 """
 from __future__ import annotations
 
+import base64
 import dataclasses
 import re
 from dataclasses import dataclass, field
@@ -90,12 +91,23 @@ class VllmSettings:
 
 @dataclass(frozen=True)
 class GigaChatAuth:
-    """GigaChat's OAuth: ``credentials`` (the resolved authorization key) are traded at ``auth_url`` for a token."""
+    """How a GigaChat endpoint gets its tokens: ``credentials`` (the resolved authorization key) traded at ``auth_url``
+    (OAuth, with ``scope``), or -- when ``user`` is set -- ``user`` and ``password`` logged in at ``token_url``
+    (``<api_base>/token``, HTTP basic auth: installations that issue logins rather than keys)."""
 
     credentials: str = field(repr=False)
     scope: str = "GIGACHAT_API_CORP"
     auth_url: str = "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
     profanity_check: bool | None = True
+    user: str | None = None
+    password: str | None = field(default=None, repr=False)
+    token_url: str = ""
+
+    @property
+    def secrets(self) -> tuple[str, ...]:
+        """What must never be printed: the authorization key, or the password and the basic-auth value it makes."""
+        login = f"{self.user}:{self.password}".encode() if self.user is not None and self.password else None
+        return tuple(s for s in (self.credentials, self.password, login and base64.b64encode(login).decode()) if s)
 
 
 @dataclass(frozen=True)
@@ -117,8 +129,8 @@ class Endpoint:
 
     @property
     def secrets(self) -> tuple[str, ...]:
-        """What must never be printed: the key and GigaChat's credentials."""
-        return tuple(s for s in (self.api_key, self.gigachat.credentials if self.gigachat else None) if s)
+        """What must never be printed: the key and GigaChat's credentials or password."""
+        return tuple(s for s in (self.api_key, *(self.gigachat.secrets if self.gigachat else ())) if s)
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,12 @@
 * ``gigachat``: the original's keys ``{credentials, scope, api_base | base_url, profanity_check, timeout,
   verify_ssl_certs}`` plus ``auth_url`` (a private installation or a stand-in) and ``ca_bundle`` (a CA file to trust,
   the safe alternative to ``verify_ssl_certs: false``). Defaults as the original: scope ``GIGACHAT_API_CORP``,
-  ``profanity_check: true``; the public API and OAuth URLs.
+  ``profanity_check: true``; the public API and OAuth URLs. Installations that issue logins instead of keys:
+  ``user`` and ``password`` in place of ``credentials`` (the token then comes from ``<api_base>/token``).
 
-A key of another type (``credentials`` for OpenAI, ``api_key`` for GigaChat), a missing or unset credential and an
-unknown scope are ``ConfigError`` lines that say what to write instead.
+A key of another type (``credentials`` for OpenAI, ``api_key`` for GigaChat), a missing or unset credential, a
+login given with ``credentials`` or half a login, and an unknown scope are ``ConfigError`` lines that say what to
+write instead.
 """
 from __future__ import annotations
 
@@ -32,8 +34,8 @@ OPENROUTER_HEADERS = {"http_referer": "HTTP-Referer", "HTTP-Referer": "HTTP-Refe
 KEYS = {
     "openai": {"api_base", "api_key"},
     "openrouter": {"api_base", "api_key", *OPENROUTER_HEADERS},
-    "gigachat": {"credentials", "scope", "api_base", "base_url", "auth_url", "profanity_check", "timeout",
-                 "verify_ssl_certs", "ca_bundle"},
+    "gigachat": {"credentials", "user", "password", "scope", "api_base", "base_url", "auth_url", "profanity_check",
+                 "timeout", "verify_ssl_certs", "ca_bundle"},
 }
 _MISPLACED = {
     "credentials": "`credentials` is GigaChat's authorization key: set `api_type: gigachat`, or give an "
@@ -86,10 +88,8 @@ def _check_keys(fields: Fields, api_type: str, where: str, item: dict) -> None:
 
 
 def _gigachat(fields: Fields, where: str, item: dict) -> tuple[Endpoint, float | None]:
-    if item.get("credentials") in (None, ""):
-        raise fields.fail(f"{where}.credentials", "missing", "add `credentials: env:GIGACHAT_CREDENTIALS` (the "
-                          "authorization key of your GigaChat API project) and export the variable")
-    credentials = fields.secret(f"{where}.credentials", item["credentials"])
+    _check_login(fields, where, item)
+    credentials = fields.secret(f"{where}.credentials", item.get("credentials"))
     scope = fields.text(item, "scope", f"{where}.scope") or GIGACHAT_SCOPE
     if scope not in GIGACHAT_SCOPES:
         raise fields.fail(f"{where}.scope", f"unknown scope {scope!r}", "use one of " + ", ".join(GIGACHAT_SCOPES)
@@ -97,12 +97,31 @@ def _gigachat(fields: Fields, where: str, item: dict) -> tuple[Endpoint, float |
     if item.get("api_base") is not None and item.get("base_url") is not None:
         raise fields.fail(f"{where}.base_url", "given together with api_base", "keep one of them")
     base_key = "base_url" if item.get("base_url") is not None else "api_base"
+    base = _url(fields, item, base_key, where, GIGACHAT_BASE)
     auth = GigaChatAuth(credentials=credentials or "", scope=scope,
                         auth_url=_url(fields, item, "auth_url", where, GIGACHAT_AUTH_URL),
-                        profanity_check=_flag(fields, item, "profanity_check", where, True))
-    endpoint = Endpoint(api_base=_url(fields, item, base_key, where, GIGACHAT_BASE), gigachat=auth,
-                        verify=_verify(fields, item, where))
+                        profanity_check=_flag(fields, item, "profanity_check", where, True),
+                        user=fields.secret(f"{where}.user", item.get("user")),
+                        password=fields.secret(f"{where}.password", item.get("password")), token_url=base + "/token")
+    endpoint = Endpoint(api_base=base, gigachat=auth, verify=_verify(fields, item, where))
     return endpoint, fields.number(item, "timeout", f"{where}.timeout", minimum=0.001)
+
+
+def _check_login(fields: Fields, where: str, item: dict) -> None:
+    """``credentials``, or ``user`` and ``password``: exactly one way to get tokens, and a whole one."""
+    given = {k for k in ("credentials", "user", "password") if item.get(k) not in (None, "")}
+    if "credentials" in given and given != {"credentials"}:
+        extra = sorted(given - {"credentials"})[0]
+        raise fields.fail(f"{where}.{extra}", "given together with credentials", "keep one way to log in: "
+                          "`credentials` (the authorization key) or `user` and `password`")
+    if not given:
+        raise fields.fail(f"{where}.credentials", "missing", "add `credentials: env:GIGACHAT_CREDENTIALS` (the "
+                          "authorization key of your GigaChat API project) and export the variable, or `user` and "
+                          "`password: env:GIGACHAT_PASSWORD` for an installation that issues logins")
+    for half, other in (("user", "password"), ("password", "user")):
+        if given == {other}:
+            raise fields.fail(f"{where}.{half}", f"missing (`{other}` is given)",
+                              f"add `{half}: env:GIGACHAT_{half.upper()}` and export the variable")
 
 
 def _verify(fields: Fields, item: dict, where: str) -> bool | str:

@@ -5,6 +5,8 @@
 * ``POST /api/v2/oauth``: ``Authorization: Basic <credentials>`` must match (else 401), ``RqUID`` must be a UUID
   (else 400), the body must be the form ``scope=...`` with the scope the credentials were issued for (else 400).
   It answers ``{"access_token", "expires_at"}`` with ``expires_at`` in milliseconds (``ttl`` seconds from now).
+* ``POST /api/v1/token`` (with ``login=(user, password)``): HTTP basic auth of exactly that login (else 401), as
+  the vendor's SDK logs in; it answers ``{"tok", "exp"}``, ``exp`` in milliseconds. Tokens from either path serve.
 * ``POST /api/v1/chat/completions``: ``Authorization: Bearer <token>`` of a token it issued and that has not expired
   (``expire_tokens()`` expires every token issued so far; a token past ``expires_at`` is expired too; with
   ``expire_after`` a token expires once it has served that many chats): else 401.
@@ -18,6 +20,7 @@ Both answer ``Ответ: 4`` and record every request (path, headers, body, tim
 """
 from __future__ import annotations
 
+import base64
 import json
 import re
 import secrets
@@ -91,9 +94,10 @@ class StandIn:
 class GigaChatStandIn(StandIn):
     def __init__(self, credentials: str, scope: str = "GIGACHAT_API_PERS", ttl: float = 1800.0,
                  script: list[Canned] | None = None, token_delay: float = 0.0, expire_after: int | None = None,
-                 tls: tuple[Path, Path] | None = None) -> None:
+                 tls: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None) -> None:
         super().__init__(script, tls)
         self.credentials, self.scope, self.ttl, self.token_delay = credentials, scope, ttl, token_delay
+        self.login = login
         self.expire_after = expire_after
         self.tokens: dict[str, float] = {}   # token -> expiry (epoch seconds)
         self.served: dict[str, int] = {}     # token -> chats answered with it
@@ -112,7 +116,7 @@ class GigaChatStandIn(StandIn):
             self.tokens = {t: 0.0 for t in self.tokens}
 
     def token_fetches(self) -> int:
-        return sum(r["path"] == "/api/v2/oauth" for r in self.requests)
+        return sum(r["path"] in ("/api/v2/oauth", "/api/v1/token") for r in self.requests)
 
     def refusals(self) -> int:
         return sum(r.get("status") == 401 for r in self.chats())
@@ -120,6 +124,8 @@ class GigaChatStandIn(StandIn):
     def handle(self, path: str, headers: dict[str, str], raw: bytes) -> Canned:
         if path == "/api/v2/oauth":
             return self._oauth(headers, raw)
+        if path == "/api/v1/token" and self.login is not None:
+            return self._login(headers)
         if path == "/api/v1/chat/completions":
             return self._chat(headers, json.loads(raw))
         return Canned(404, {"status": 404, "message": "Not Found"})
@@ -141,6 +147,16 @@ class GigaChatStandIn(StandIn):
             self.rquids.append(headers["RqUID"])
             self.tokens[token] = expiry
         return Canned(200, {"access_token": token, "expires_at": int(expiry * 1000)})
+
+    def _login(self, headers: dict[str, str]) -> Canned:
+        assert self.login is not None
+        expected = base64.b64encode(":".join(self.login).encode()).decode()
+        if headers.get("Authorization") != f"Basic {expected}":
+            return Canned(401, {"status": 401, "message": "Unauthorized"})
+        token, expiry = secrets.token_urlsafe(24), time.time() + self.ttl
+        with self.lock:
+            self.tokens[token] = expiry
+        return Canned(200, {"tok": token, "exp": int(expiry * 1000)})
 
     def _chat(self, headers: dict[str, str], body: dict) -> Canned:
         token = headers.get("Authorization", "").removeprefix("Bearer ")
