@@ -106,9 +106,17 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace, size: int) 
         |---|---|---|---|---|---|---|---|
         """) + "\n".join(rows) + textwrap.dedent(f"""
 
-        Target with prefetch <= {TARGET:.2f} x bound: **{verdict}** (worst round {max(ratios):.3f}). Raw results:
-        `benchmarks/results/weights_prefetch.json`.
+        Target with prefetch <= {TARGET:.2f} x bound: **{verdict}** (worst round {max(ratios):.3f}). {_spreads(rounds)}
+        Raw results: `benchmarks/results/weights_prefetch.json`.
         """)
+
+
+def _spreads(rounds: list[dict[str, dict]]) -> str:
+    """The median and spread (max - min) over the rounds of with / bound and of without / with."""
+    figures = {"with / bound": [r["with"]["ratio"] for r in rounds],
+               "without / with": [r["without"]["makespan_s"] / r["with"]["makespan_s"] for r in rounds]}
+    return f"Over {len(rounds)} round(s): " + "; ".join(
+        f"{name} median {statistics.median(v):.3f}, spread {max(v) - min(v):.3f}" for name, v in figures.items()) + "."
 
 
 def main(argv: list[str] | None = None) -> int:
