@@ -16,32 +16,17 @@ from pathlib import Path
 import pytest
 
 from api_standins import ANSWER, GigaChatStandIn
-from orchestrator.client import ChatClient, run_series
-from orchestrator.client.auth import EndpointAuth
-from orchestrator.client.gigachat import TokenSource
 from orchestrator.config import load_config
-from orchestrator.contract import Endpoint, Problem, Sampling
+from orchestrator.contract import Endpoint
 from orchestrator.errors import AuthError
-from orchestrator.results import SeriesStore
+from test_gigachat import ask_all, giga, giga_client  # noqa: F401 (giga: the stand-in fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "deathmath-bench", "pw-" + "s3cr3t" * 6
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+LOGIN = (USER, PASSWORD)
 ENV = {"DM_GIGACHAT_USER": USER, "DM_GIGACHAT_PASSWORD": PASSWORD}
 EXPIRY = 10    # chats a token serves in the renewal tests
-
-
-@pytest.fixture
-def giga():
-    servers: list[GigaChatStandIn] = []
-
-    def start(password: str = PASSWORD, **kw) -> GigaChatStandIn:
-        servers.append(GigaChatStandIn("no-key", login=(USER, password), **kw))
-        return servers[-1]
-
-    yield start
-    for server in servers:
-        server.close()
 
 
 def config(tmp_path: Path, api_base: str) -> Path:
@@ -66,19 +51,8 @@ def endpoint(tmp_path: Path, srv: GigaChatStandIn) -> Endpoint:
     return ep
 
 
-def ask(ep: Endpoint, tmp_path: Path, n: int) -> list:
-    assert ep.gigachat is not None
-    source = TokenSource(ep.gigachat, ep.verify)   # its own: the process-wide one is shared across tests
-    sampling = Sampling(max_retries=2, request_timeout=10, max_tokens=64)
-    problems = [Problem(id=f"p{i}", dataset="ds", domain="math", task=f"{i}+4?", reference="4") for i in range(n)]
-    store = SeriesStore(tmp_path / "results", "GigaChat-2-Max", "ds", "g" * 16, meta={"total": n})
-    with ChatClient(ep, "GigaChat-2-Max", sampling, auth=EndpointAuth([ep], tokens=lambda a, v: source)) as client:
-        run_series(problems, client, store, lambda p: [{"role": "user", "content": p.task}], parallel=4)
-    return store.records()
-
-
 def test_the_config_reads_a_login_and_never_prints_it(tmp_path: Path, giga) -> None:
-    srv = giga()
+    srv = giga(login=LOGIN)
     ep = endpoint(tmp_path, srv)
     assert ep.gigachat is not None and (ep.gigachat.user, ep.gigachat.password) == (USER, PASSWORD)
     assert ep.gigachat.token_url == srv.api_base + "/token" and ep.gigachat.credentials == ""
@@ -87,25 +61,27 @@ def test_the_config_reads_a_login_and_never_prints_it(tmp_path: Path, giga) -> N
 
 
 def test_workers_share_one_token_from_a_basic_auth_login_at_api_base_token(tmp_path: Path, giga) -> None:
-    srv = giga()
-    records = ask(endpoint(tmp_path, srv), tmp_path, 8)
-    assert len(records) == 8 and all(r.error is None and r.response == ANSWER for r in records)
+    srv = giga(login=LOGIN, token_delay=0.3)           # a slow login: every worker wants a token at once
+    score = ask_all(giga_client(endpoint(tmp_path, srv)), tmp_path, 8, parallel=8)
+    assert score.answered == 8 and score.errors == 0 and len(srv.chats()) == 8
     (login,) = [r for r in srv.requests if r["path"] == "/api/v1/token"]
     assert login["headers"]["Authorization"] == f"Basic {BASIC}" and srv.token_fetches() == 1
+    (token,) = srv.tokens
+    assert all(r["headers"]["Authorization"] == f"Bearer {token}" for r in srv.chats())
 
 
 def test_a_token_that_runs_out_is_renewed_by_logging_in_again_and_no_answer_is_lost(tmp_path: Path, giga) -> None:
     # a token serves EXPIRY chats: more than the 4 workers' retries after one renewal, so no retry meets a 401 twice
-    srv = giga(expire_after=EXPIRY)
-    records = ask(endpoint(tmp_path, srv), tmp_path, 3 * EXPIRY)
-    assert len(records) == 3 * EXPIRY and all(r.error is None for r in records)
+    srv = giga(login=LOGIN, expire_after=EXPIRY)
+    score = ask_all(giga_client(endpoint(tmp_path, srv)), tmp_path, 3 * EXPIRY, parallel=4)
+    assert score.answered == 3 * EXPIRY and score.errors == 0
     assert srv.token_fetches() >= 3 and srv.refusals() >= 2
 
 
 def test_a_refused_login_is_final_names_user_and_password_and_prints_neither(tmp_path: Path, giga, caplog) -> None:
-    srv = giga(password="another-password")
+    srv = giga(login=(USER, "another-password"))
     with pytest.raises(AuthError) as err, caplog.at_level(logging.DEBUG):
-        ask(endpoint(tmp_path, srv), tmp_path, 4)
+        ask_all(giga_client(endpoint(tmp_path, srv)), tmp_path, 4, parallel=4)
     text = str(err.value)
     assert "HTTP 401" in text and "check `user` and `password`" in text and not err.value.retryable
     assert srv.chats() == [] and PASSWORD not in text + caplog.text and BASIC not in text + caplog.text
@@ -113,7 +89,7 @@ def test_a_refused_login_is_final_names_user_and_password_and_prints_neither(tmp
 
 def test_a_run_with_a_gigachat_login_stores_every_answer_and_writes_neither_password_nor_token(
         tmp_path: Path, giga) -> None:
-    srv = giga(expire_after=EXPIRY)
+    srv = giga(login=LOGIN, expire_after=EXPIRY)
     (tmp_path / "configs").mkdir()
     config(tmp_path / "configs", srv.api_base)
     console = Path(sys.executable).with_name("deathmath-orchestrate")

@@ -227,6 +227,7 @@ def test_s4_keeps_a_stats_off_server_apart_from_the_default_one_with_the_same_ap
     assert variants[on.label]["engine_cores"] == 0.8 and rec.data["figures"]["offline_engine_cores"] == 1.0
     targets = rec.data["figures"]["targets"]
     assert targets["ours / offline, default client"]["variant"] == f"--api-server-count 1, {MINE}"  # statistics on
+    assert targets["ours / offline, best variant"]["variant"] == f"--api-server-count 1, {MINE}"  # 0.98: not adoptable
     text = report.render({"s4": {**rec.data, "status": "passed", "seconds": 1.0}})
     assert f"| --api-server-count 1, --disable-log-stats, {MINE} | 1 | 490 | 0.980 | 0.980 | 0.000 | 0.95 |" in text
     assert "CPU cores of the offline engine's process during its passes (median): 1.0" in text

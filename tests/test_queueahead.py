@@ -175,6 +175,7 @@ def test_a_real_server_counts_each_of_a_requests_n_choices_against_its_batch(que
     for ask in asks:
         ask.start()
     for ask in asks:
-        ask.join()
+        ask.join(timeout=330)                   # each request gives up after 300 s
     most = gauges.stop()
+    assert not any(ask.is_alive() for ask in asks)
     assert most["running"] == BATCH and most["waiting"] >= 1

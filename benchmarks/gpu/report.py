@@ -186,8 +186,9 @@ def _throughput(f: dict[str, Any]) -> list[str]:
     if passes:
         lines += ["", "| server | round | pass | requests | output tokens | seconds | output tok/s | CPU cores: "
                   "client / front end (busiest process) / engine |", "|---|---:|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {p.get('server', p.get('api_servers', 1))} | {p.get('round', '')} | {p.get('client', p['label'])} | {p['requests']} "
-                  f"| {p['output_tokens']} | {p['seconds']:.2f} | {p['tok_s']} | {_cpu(p.get('cpu'))} |" for p in passes]
+        lines += [f"| {p.get('server', p.get('api_servers', 1))} | {p.get('round', '')} | {p.get('client', p['label'])} "
+                  f"| {p['requests']} | {p['output_tokens']} | {p['seconds']:.2f} | {p['tok_s']} | {_cpu(p.get('cpu'))} |"
+                  for p in passes]
     lines.append("")
     lines += _profile(f.get("profile"))
     for label, value in f.get("median_tok_s", {}).items():

@@ -18,6 +18,7 @@ from .bare import LABEL as BARE
 from .common import Recorder
 
 TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratios
+STATS_OFF = "--disable-log-stats"
 
 
 @dataclass(frozen=True)
@@ -31,11 +32,11 @@ class Server:
 
     @property
     def label(self) -> str:
-        return f"--api-server-count {self.api_servers}" + ("" if self.stats else ", --disable-log-stats")
+        return f"--api-server-count {self.api_servers}" + ("" if self.stats else f", {STATS_OFF}")
 
     @property
     def args(self) -> tuple[str, ...]:
-        return () if self.stats else ("--disable-log-stats",)
+        return () if self.stats else (STATS_OFF,)
 
 
 def servers(api_counts: tuple[int, ...], stats_off: bool) -> list[Server]:
@@ -69,12 +70,12 @@ CLIENTS = {  # the first is managed GPU servers' default (job.py: msgspec, queue
     "msgspec codec, nothing queued (max_num_seqs in flight)": Client("noqueue", lambda: codec_named("msgspec"), 0.0),
     "bare asyncio client (aiohttp, no store), nothing queued": Client("bare", lambda: None, 0.0, bare=True)}
 DEFAULT_CLIENT = next(iter(CLIENTS))
+CLIENT_LABELS = ("ours", BARE)  # Measure labels of the client passes (the rest: offline, vllm bench serve)
 
 
 def clients(keys: tuple[str, ...]) -> list[str]:
     """The client variants a run measures, by key (all of them when none is named), in ``CLIENTS``' order."""
     return [name for name, c in CLIENTS.items() if not keys or c.key in keys]
-CLIENT_LABELS = ("ours", BARE)  # Measure labels of the client passes (the rest: offline, vllm bench serve)
 
 
 def compare(rec: Recorder) -> None:
@@ -134,9 +135,16 @@ def default_variant(variants: list[dict]) -> dict | None:
     return next((v for v in mine if v.get("server", default) == default), mine[0] if mine else None)
 
 
+def adoptable(variant: dict) -> bool:
+    """Could a managed server run like this? Not with the bare client (no store, no watch), nor with statistics off
+    (the liveness watch reads them): those rows are measurements, never the "best variant"."""
+    return variant.get("label") != BARE and not variant.get("server", "").endswith(STATS_OFF)
+
+
 def _targets(rec: Recorder, passes: list[dict], variants: list[dict]) -> None:
     base = default_variant(variants)
-    best = max((v for v in variants if "median_ratio" in v and v.get("label") != BARE), key=lambda v: v["median_ratio"], default=None)
+    best = max((v for v in variants if "median_ratio" in v and adoptable(v)), key=lambda v: v["median_ratio"],
+               default=None)
     bench = [x["tok_s"] for x in passes if x["label"] == "vllm bench serve"]
     offline = [x["tok_s"] for x in passes if x["client"] == "offline"]
     rec.figure("median_tok_s", {"ours (default client)": base["median_tok_s"] if base else None,
