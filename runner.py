@@ -5,6 +5,7 @@
 It maps onto ``deathmath-orchestrate run``: ``--no-cache`` is ``--fresh`` and ``--max-workers`` sets every model's
 ``parallel``. The files produced are the same (``results/leaderboard.md``, ``results/details/<model>/``).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,4 +30,5 @@ def translate(argv: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     from orchestrator.cli import main
+
     sys.exit(main(translate(sys.argv[1:]), prog_name="runner.py"))

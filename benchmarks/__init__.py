@@ -1,4 +1,5 @@
 """Benchmarks run by `make perf`; each writes its section of BENCHMARKS.md to benchmarks/results/<name>.md."""
+
 from __future__ import annotations
 
 from pathlib import Path

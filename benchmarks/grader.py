@@ -11,6 +11,7 @@ Run: ``.venv/bin/python -m benchmarks.grader [--baseline-sample N] [--rounds N]`
   written physics answers (tests/grading_physics_cases.py) and on the hand-labelled real answers
   (tests/grading_real_labels.py), next to the upstream grader's stored scores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -19,9 +20,10 @@ import os
 import statistics
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
+from benchmarks import publish
 from orchestrator.grading import GradeRequest, GraderPool, grade_many
 from orchestrator.grading.api import _Prepared, _run_jobs
 from orchestrator.grading.extract import clean, extract_answer
@@ -30,11 +32,10 @@ from tests.grading_cases import CASES
 from tests.grading_physics_cases import PHYSICS_CASES
 from tests.grading_real_labels import BLIND, LABELS, NOTES
 from tests.grading_upstream import UpstreamAnswer, available, load_upstream
-from benchmarks import publish
 
 RESULTS = Path(__file__).resolve().parent / "results" / "grader.md"
 TIMEOUT = 5.0
-TARGET_RATE = 500          # answers/s that grade_many must beat (issue 17)
+TARGET_RATE = 500  # answers/s that grade_many must beat (issue 17)
 
 
 def _forced(requests: Sequence[GradeRequest]) -> list[_Prepared]:
@@ -84,8 +85,9 @@ def _agreement_rows(upstream: dict[tuple[str, int], UpstreamAnswer], pool: Grade
     written = grade_many([GradeRequest(c.response, c.reference, c.domain, c.tolerance) for c in CASES], pool=pool)
     exact = sum(1 for c, g in zip(CASES, written) if g.verdict == c.verdict)
     w_fp, w_fn = _errors([c.verdict == "correct" for c in CASES], [g.verdict for g in written])
-    physics = grade_many([GradeRequest(c.response, c.reference, "physics", c.tolerance) for c in PHYSICS_CASES],
-                         pool=pool)
+    physics = grade_many(
+        [GradeRequest(c.response, c.reference, "physics", c.tolerance) for c in PHYSICS_CASES], pool=pool
+    )
     p_fp, p_fn = _errors([c.label == "c" for c in PHYSICS_CASES], [g.verdict for g in physics])
     n_phys = len(PHYSICS_CASES)
     keys = [(f, i) for f, i, _ in LABELS]
@@ -94,11 +96,13 @@ def _agreement_rows(upstream: dict[tuple[str, int], UpstreamAnswer], pool: Grade
     r_fp, r_fn = _errors(truth, [g.verdict for g in real])
     u_fp, u_fn = _errors(truth, ["correct" if upstream[k].upstream_score == 1.0 else "x" for k in keys])
     n_real = len(LABELS)
-    blind = grade_many([GradeRequest(upstream[(f, i)].response, upstream[(f, i)].reference) for f, i, _ in BLIND],
-                       pool=pool)
+    blind = grade_many(
+        [GradeRequest(upstream[(f, i)].response, upstream[(f, i)].reference) for f, i, _ in BLIND], pool=pool
+    )
     b_fp, b_fn = _errors([label == "c" for _, _, label in BLIND], [g.verdict for g in blind])
     return [
-        "| set | cases | agreement | false positives | false negatives |", "|---|---:|---:|---:|---:|",
+        "| set | cases | agreement | false positives | false negatives |",
+        "|---|---:|---:|---:|---:|",
         f"| written cases (exact verdict) | {len(CASES)} | {exact / len(CASES):.1%} | {w_fp} | {w_fn} |",
         f"| written physics answers | {n_phys} | {1 - (p_fp + p_fn) / n_phys:.1%} | {p_fp} | {p_fn} |",
         f"| real answers, this grader | {n_real} | {1 - (r_fp + r_fn) / n_real:.1%} | {r_fp} | {r_fn} |",
@@ -125,25 +129,36 @@ def run(baseline_sample: int, rounds: int) -> str:
     verdicts = collections.Counter(g.verdict for g in grades)
     forced_rate = forced_n / forced_elapsed
     lines = [
-        "## Grader (orchestrator/grading)", "",
+        "## Grader (orchestrator/grading)",
+        "",
         f"Command: `.venv/bin/python -m benchmarks.grader --baseline-sample {baseline_sample} --rounds {rounds}` "
         "on this machine "
-        f"({os.cpu_count()} cores, shared), {workers} worker processes, timeout {TIMEOUT:.0f} s per check.", "",
-        "### Throughput over every upstream answer", "",
-        "| mode | answers | seconds | answers/s |", "|---|---:|---:|---:|",
+        f"({os.cpu_count()} cores, shared), {workers} worker processes, timeout {TIMEOUT:.0f} s per check.",
+        "",
+        "### Throughput over every upstream answer",
+        "",
+        "| mode | answers | seconds | answers/s |",
+        "|---|---:|---:|---:|",
         f"| `grade_many` (parent fast path + workers), median of {rounds} rounds | {len(requests)} "
         f"| {len(requests) / statistics.median(rates):.2f} | {statistics.median(rates):.0f} "
         f"(range {rates[0]:.0f}-{rates[-1]:.0f}) |",
         f"| every answer through the workers | {forced_n} | {forced_elapsed:.2f} | {forced_rate:.0f} |",
-        f"| baseline: a fresh sandbox process per answer | {baseline_sample} | - | {baseline:.1f} |", "",
+        f"| baseline: a fresh sandbox process per answer | {baseline_sample} | - | {baseline:.1f} |",
+        "",
         f"Target: more than {TARGET_RATE} answers/s in `grade_many`: "
         f"{'met' if rates[0] > TARGET_RATE else 'NOT met'} (slowest round {rates[0]:.0f}/s). "
         f"Pool vs process-per-answer (both all-worker): {forced_rate / baseline:.0f}x. Verdicts: "
-        + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items())) + ". Timeouts: "
-        f"{verdicts.get('timeout', 0)}.", "",
+        + ", ".join(f"{k} {v}" for k, v in sorted(verdicts.items()))
+        + ". Timeouts: "
+        f"{verdicts.get('timeout', 0)}.",
+        "",
         f"Slowest check: {slowest_grade.seconds * 1000:.0f} ms (`{slowest.file}` #{slowest.index}, "
-        f"extracted `{slowest_grade.extracted[:40]}`); slowest all-worker check {forced_max * 1000:.0f} ms.", "",
-        "### Agreement with careful human judgement", "", *agreement, "",
+        f"extracted `{slowest_grade.extracted[:40]}`); slowest all-worker check {forced_max * 1000:.0f} ms.",
+        "",
+        "### Agreement with careful human judgement",
+        "",
+        *agreement,
+        "",
         "Positive = `correct`. Written cases must match the exact verdict (`unparsed` vs `incorrect` included). "
         f"Real answers: {len(LABELS)} hand labels (every non-trivial answer plus random samples), chosen and read "
         "by the grader's author, so not blind; three were added after a rule changed their verdict. The original "

@@ -15,6 +15,7 @@ other processes and warm file caches hit both alike; the table gives every round
 
     .venv/bin/python -m benchmarks.lifecycle [--rounds 5]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -28,19 +29,19 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import psutil
 import requests
 
-from orchestrator.contract import ServerSpec
-from orchestrator.ports import PortRegistry, default_state_dir
-from orchestrator.server import VllmServer, server_env
-from orchestrator.signals import ServerGroup
-from orchestrator.state import PsutilProcs
 from benchmarks import publish
+from orchestrator.contract import ServerSpec
+from orchestrator.serving.ports import PortRegistry, default_state_dir
+from orchestrator.serving.server import VllmServer, server_env
+from orchestrator.serving.signals import ServerGroup
+from orchestrator.serving.state import PsutilProcs
 
 log = logging.getLogger("benchmarks.lifecycle")
 
@@ -59,8 +60,8 @@ class Round:
     hand_teardown: float
     orch_ready: float
     orch_teardown: float
-    orch_start_call: float   # start() alone: port reservation, state file, spawn
-    in_run: float            # what the orchestrator added inside its own start (see the module docstring)
+    orch_start_call: float  # start() alone: port reservation, state file, spawn
+    in_run: float  # what the orchestrator added inside its own start (see the module docstring)
 
     @property
     def overhead(self) -> float:
@@ -86,8 +87,14 @@ def by_hand(spec: ServerSpec, work: Path, n: int) -> tuple[float, float]:
     env = server_env(spec, f"hand-{n}", f"hand-{n}", ports.vllm_port_base(port), None)
     with open(work / f"hand-{n}.log", "wb") as out:
         began = time.monotonic()
-        proc = subprocess.Popen(spec.command(), stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env=env, start_new_session=True)
+        proc = subprocess.Popen(
+            spec.command(),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            start_new_session=True,
+        )
     try:
         ready = _poll_health(spec.base_url + "/health", proc, began) - began
         if port not in (PsutilProcs().listening(proc.pid) or {port}):
@@ -181,9 +188,12 @@ def run_rounds(spec: ServerSpec, work: Path, rounds: int) -> list[Round]:
             hand_ready, hand_down = by_hand(spec, work, n)
             orch_ready, start_call, in_run, orch_down = through_orchestrator(spec, work, n)
         results.append(Round(hand_ready, hand_down, orch_ready, orch_down, start_call, in_run))
-        print(f"round {n + 1}: hand ready {hand_ready:.2f} s, teardown {hand_down:.2f} s; orchestrator ready "
-              f"{orch_ready:.2f} s (start() {start_call * 1000:.0f} ms, in-run overhead {in_run:.3f} s), "
-              f"stop {orch_down:.2f} s", flush=True)
+        print(
+            f"round {n + 1}: hand ready {hand_ready:.2f} s, teardown {hand_down:.2f} s; orchestrator ready "
+            f"{orch_ready:.2f} s (start() {start_call * 1000:.0f} ms, in-run overhead {in_run:.3f} s), "
+            f"stop {orch_down:.2f} s",
+            flush=True,
+        )
     return results
 
 
@@ -192,34 +202,38 @@ def render(results: list[Round], command: str, load: tuple[float, float, float])
     in_run = med(r.in_run for r in results)
     cross = med(r.orch_ready for r in results) - med(r.hand_ready for r in results)
     teardown = med(r.orch_teardown for r in results)
-    rows = [f"| {i + 1} | {r.hand_ready:.2f} | {r.orch_ready:.2f} | {r.overhead:+.2f} | {r.in_run:.3f} "
-            f"| {r.orch_start_call * 1000:.0f} | {r.hand_teardown:.2f} | {r.orch_teardown:.2f} |"
-            for i, r in enumerate(results)]
-    return "\n".join([
-        "## Server lifecycle overhead (vLLM CPU, tiny smoke model)",
-        "",
-        f"Command: `{command}`. Machine: {os.cpu_count()} CPU cores shared with other work (load average at start "
-        f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}). Baseline = the same vLLM command and environment started by "
-        "hand, `/health` polled every 20 ms; orchestrator = `VllmServer.start()` + `wait_ready()` (port registry, "
-        "state file, `/health` + `/v1/models` + listening-socket check, 0.25 s poll). Each round runs both, in "
-        "alternating order. "
-        "In-run overhead = (spawn - start() called) + (wait_ready() returned - first `/health` 200 seen by a 20 ms "
-        "observer of the same server).",
-        "",
-        "| round | hand: /health 200 (s) | orchestrator: ready (s) | difference (s) | in-run overhead (s) "
-        "| start() (ms) | hand teardown (s) | stop() (s) |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *rows,
-        "",
-        f"- Orchestration overhead, in-run, median: **{in_run:.3f} s**; target <= 1 s: "
-        f"{'met' if in_run <= 1.0 else 'NOT met'}. Across separate starts (median orchestrator ready - median hand "
-        f"/health 200) it is {cross:+.2f} s: that figure is dominated by vLLM's own start-up varying by seconds "
-        "between runs on this shared machine, in either direction.",
-        f"- Teardown through `stop()` (SIGTERM to the group until no process of the session is left), median: "
-        f"**{teardown:.2f} s** (same signal by hand: {med(r.hand_teardown for r in results):.2f} s); target < 5 s: "
-        f"{'met' if teardown < 5.0 else 'NOT met'}.",
-        "",
-    ])
+    rows = [
+        f"| {i + 1} | {r.hand_ready:.2f} | {r.orch_ready:.2f} | {r.overhead:+.2f} | {r.in_run:.3f} "
+        f"| {r.orch_start_call * 1000:.0f} | {r.hand_teardown:.2f} | {r.orch_teardown:.2f} |"
+        for i, r in enumerate(results)
+    ]
+    return "\n".join(
+        [
+            "## Server lifecycle overhead (vLLM CPU, tiny smoke model)",
+            "",
+            f"Command: `{command}`. Machine: {os.cpu_count()} CPU cores shared with other work (load average at start "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}). Baseline = the same vLLM command and environment started by "
+            "hand, `/health` polled every 20 ms; orchestrator = `VllmServer.start()` + `wait_ready()` (port registry, "
+            "state file, `/health` + `/v1/models` + listening-socket check, 0.25 s poll). Each round runs both, in "
+            "alternating order. "
+            "In-run overhead = (spawn - start() called) + (wait_ready() returned - first `/health` 200 seen by a 20 ms "
+            "observer of the same server).",
+            "",
+            "| round | hand: /health 200 (s) | orchestrator: ready (s) | difference (s) | in-run overhead (s) "
+            "| start() (ms) | hand teardown (s) | stop() (s) |",
+            "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"- Orchestration overhead, in-run, median: **{in_run:.3f} s**; target <= 1 s: "
+            f"{'met' if in_run <= 1.0 else 'NOT met'}. Across separate starts (median orchestrator ready - median hand "
+            f"/health 200) it is {cross:+.2f} s: that figure is dominated by vLLM's own start-up varying by seconds "
+            "between runs on this shared machine, in either direction.",
+            f"- Teardown through `stop()` (SIGTERM to the group until no process of the session is left), median: "
+            f"**{teardown:.2f} s** (same signal by hand: {med(r.hand_teardown for r in results):.2f} s); target < 5 s: "
+            f"{'met' if teardown < 5.0 else 'NOT met'}.",
+            "",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -235,8 +249,9 @@ def main(argv: Sequence[str] | None = None) -> str:
     with tempfile.TemporaryDirectory(prefix="bench-lifecycle-") as tmp:
         work = Path(tmp)
         model = args.model or _model(work)
-        spec = ServerSpec(name="tiny", model=str(model), served_name=SERVED, python=sys.executable,
-                          startup_timeout=TIMEOUT)
+        spec = ServerSpec(
+            name="tiny", model=str(model), served_name=SERVED, python=sys.executable, startup_timeout=TIMEOUT
+        )
         fragment = render(run_rounds(spec, work, args.rounds), command, load)
     return publish(RESULT, fragment)
 

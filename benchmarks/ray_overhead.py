@@ -11,6 +11,7 @@ through both backends, which isolates what Ray itself adds.
 
     .venv/bin/python -m benchmarks.ray_overhead [--rounds 2] [--limit 8]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,12 +22,12 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
-from tests.raycluster import LocalCluster
 from benchmarks import publish
+from tests.raycluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "ray_overhead.md"
@@ -37,7 +38,7 @@ MODELS = ("tiny-a", "tiny-b")
 class Run:
     backend: str
     wall: float
-    startup: float       # the slower model's server start-up
+    startup: float  # the slower model's server start-up
     code: int
 
     @property
@@ -46,23 +47,45 @@ class Run:
 
 
 def config(work: Path, model: Path) -> Path:
-    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: {model}, max_model_len: 1024, startup_timeout: 900}}, "
-                     "parallel: 8, max_tokens: 96}\n" for k in MODELS)
+    blocks = "".join(
+        f"{k}: {{model_name: {k}, vllm: {{model: {model}, max_model_len: 1024, startup_timeout: 900}}, "
+        "parallel: 8, max_tokens: 96}\n"
+        for k in MODELS
+    )
     path = work / "run.yaml"
-    path.write_text(f"model_list: [{', '.join(MODELS)}]\n{blocks}"
-                    "datasets: {sample-math: {}, sample-physics: {}}\ntemperature: 0.0\n")
+    path.write_text(
+        f"model_list: [{', '.join(MODELS)}]\n{blocks}"
+        "datasets: {sample-math: {}, sample-physics: {}}\ntemperature: 0.0\n"
+    )
     return path
 
 
 def one_run(backend: str, cfg: Path, work: Path, limit: int, cluster: LocalCluster, models: Sequence[str]) -> Run:
     out = work / f"{backend}-{time.monotonic_ns()}"
-    extra = (["--backend", "ray", "--ray-address", cluster.address, "--ray-resource", "fakegpu"] if backend == "ray"
-             else ["--max-cpu-servers", "2"]) + ["--models", ",".join(models)]
-    cmd = [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(cfg), "--results-dir", str(out / "results"),
-           "--logs-dir", str(out / "logs"), "--limit", str(limit), *extra]
+    extra = (
+        ["--backend", "ray", "--ray-address", cluster.address, "--ray-resource", "fakegpu"]
+        if backend == "ray"
+        else ["--max-cpu-servers", "2"]
+    ) + ["--models", ",".join(models)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "run",
+        "--config",
+        str(cfg),
+        "--results-dir",
+        str(out / "results"),
+        "--logs-dir",
+        str(out / "logs"),
+        "--limit",
+        str(limit),
+        *extra,
+    ]
     began = time.monotonic()
-    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800,
-                          env={**os.environ, "RAY_AUTH_MODE": "disabled"})
+    proc = subprocess.run(
+        cmd, cwd=REPO, capture_output=True, text=True, timeout=1800, env={**os.environ, "RAY_AUTH_MODE": "disabled"}
+    )
     wall = time.monotonic() - began
     if proc.returncode != 0:
         print(proc.stdout[-2000:], proc.stderr[-4000:], file=sys.stderr)
@@ -76,11 +99,15 @@ def table(title: str, rounds: list[tuple[Run, Run]]) -> tuple[list[str], float, 
     med = statistics.median
     local_wall, ray_wall = med(r[0].wall for r in rounds), med(r[1].wall for r in rounds)
     local_rest, ray_rest = med(r[0].without_startup for r in rounds), med(r[1].without_startup for r in rounds)
-    lines = [f"| {title} | {i + 1} | {lo.wall:.1f} | {ra.wall:.1f} | {(ra.wall - lo.wall) / lo.wall:+.1%} "
-             f"| {lo.startup:.1f} | {ra.startup:.1f} | {lo.without_startup:.1f} | {ra.without_startup:.1f} |"
-             for i, (lo, ra) in enumerate(rounds)]
-    lines.append(f"| {title} | **median** | {local_wall:.1f} | {ray_wall:.1f} | **{(ray_wall - local_wall) / local_wall:+.1%}** "
-                 f"| | | {local_rest:.1f} | {ray_rest:.1f} |")
+    lines = [
+        f"| {title} | {i + 1} | {lo.wall:.1f} | {ra.wall:.1f} | {(ra.wall - lo.wall) / lo.wall:+.1%} "
+        f"| {lo.startup:.1f} | {ra.startup:.1f} | {lo.without_startup:.1f} | {ra.without_startup:.1f} |"
+        for i, (lo, ra) in enumerate(rounds)
+    ]
+    lines.append(
+        f"| {title} | **median** | {local_wall:.1f} | {ray_wall:.1f} | **{(ray_wall - local_wall) / local_wall:+.1%}** "
+        f"| | | {local_rest:.1f} | {ray_rest:.1f} |"
+    )
     return lines, local_wall, ray_wall, (ray_rest - local_rest) / local_rest
 
 
@@ -90,33 +117,36 @@ def render(results: dict[str, list[tuple[Run, Run]]], command: str, limit: int, 
     two_overhead, overhead = (two_ray - two_local) / two_local, (one_ray - one_local) / one_local
     one_local_rest = statistics.median(r[0].without_startup for r in results["1 model"])
     one_ray_rest = statistics.median(r[1].without_startup for r in results["1 model"])
-    return "\n".join([
-        "## Ray backend overhead (tiny models, vLLM CPU servers, local Ray cluster of two nodes)",
-        "",
-        f"Command: `{command}`. Machine: {os.cpu_count()} CPU cores shared with other work. The same run (both built-in "
-        f"samples, `--limit {limit}`) through the CLI with the local backend (`--max-cpu-servers 2`) and with "
-        "`--backend ray` on a head + one worker node started on this machine (one `fakegpu` each, so one server per "
-        "node); each round runs both, in alternating order. Starting the cluster took "
-        f"{cluster_s:.0f} s (not counted: a cluster exists before a run). Start-up = the slower model's server "
-        "start-up from the manifest (start_server called to ready, on the node).",
-        "",
-        "| run | round | local wall (s) | ray wall (s) | ray vs local | local start-up (s) | ray start-up (s) "
-        "| local without start-up (s) | ray without start-up (s) |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        *two, *one,
-        "",
-        f"- Two models, the issue's measure: the Ray backend's median wall time is **{two_overhead:+.1%}** of the "
-        f"local backend's ({two_ray:.1f} s vs {two_local:.1f} s); target under 10%: "
-        f"{'met' if two_overhead < 0.10 else 'NOT met'}. Without server start-up: {two_rest:+.1%}.",
-        f"- One model: {overhead:+.1%} ({one_ray:.1f} s vs {one_local:.1f} s). Without start-up it is "
-        f"{one_ray_rest:.1f} s vs {one_local_rest:.1f} s: joining the cluster, starting the actor's worker and "
-        "streaming every answer back to the driver cost about "
-        f"{one_ray_rest - one_local_rest:.1f} s per run, less than server start-up varies between runs here.",
-        "- Servers on a node get the node's environment as in a local run: Ray's `OMP_NUM_THREADS=1` default for "
-        "actors is removed first (measured with it left in: the CPU servers ran single-threaded, which on these 2 shared cores made "
-        "the Ray runs 28% faster than the local ones, and would make them much slower on a large node).",
-        "",
-    ])
+    return "\n".join(
+        [
+            "## Ray backend overhead (tiny models, vLLM CPU servers, local Ray cluster of two nodes)",
+            "",
+            f"Command: `{command}`. Machine: {os.cpu_count()} CPU cores shared with other work. The same run (both built-in "
+            f"samples, `--limit {limit}`) through the CLI with the local backend (`--max-cpu-servers 2`) and with "
+            "`--backend ray` on a head + one worker node started on this machine (one `fakegpu` each, so one server per "
+            "node); each round runs both, in alternating order. Starting the cluster took "
+            f"{cluster_s:.0f} s (not counted: a cluster exists before a run). Start-up = the slower model's server "
+            "start-up from the manifest (start_server called to ready, on the node).",
+            "",
+            "| run | round | local wall (s) | ray wall (s) | ray vs local | local start-up (s) | ray start-up (s) "
+            "| local without start-up (s) | ray without start-up (s) |",
+            "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            *two,
+            *one,
+            "",
+            f"- Two models, the issue's measure: the Ray backend's median wall time is **{two_overhead:+.1%}** of the "
+            f"local backend's ({two_ray:.1f} s vs {two_local:.1f} s); target under 10%: "
+            f"{'met' if two_overhead < 0.10 else 'NOT met'}. Without server start-up: {two_rest:+.1%}.",
+            f"- One model: {overhead:+.1%} ({one_ray:.1f} s vs {one_local:.1f} s). Without start-up it is "
+            f"{one_ray_rest:.1f} s vs {one_local_rest:.1f} s: joining the cluster, starting the actor's worker and "
+            "streaming every answer back to the driver cost about "
+            f"{one_ray_rest - one_local_rest:.1f} s per run, less than server start-up varies between runs here.",
+            "- Servers on a node get the node's environment as in a local run: Ray's `OMP_NUM_THREADS=1` default for "
+            "actors is removed first (measured with it left in: the CPU servers ran single-threaded, which on these 2 shared cores made "
+            "the Ray runs 28% faster than the local ones, and would make them much slower on a large node).",
+            "",
+        ]
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -127,9 +157,13 @@ def main(argv: Sequence[str] | None = None) -> str:
     args = ap.parse_args(argv)
     if not (args.model / "config.json").exists():
         from orchestrator.smoke_model import write_smoke_model
+
         write_smoke_model(args.model)
-    command = ".venv/bin/python -m benchmarks.ray_overhead" + \
-        (f" --rounds {args.rounds}" if args.rounds != 2 else "") + (f" --limit {args.limit}" if args.limit != 8 else "")
+    command = (
+        ".venv/bin/python -m benchmarks.ray_overhead"
+        + (f" --rounds {args.rounds}" if args.rounds != 2 else "")
+        + (f" --limit {args.limit}" if args.limit != 8 else "")
+    )
     began = time.monotonic()
     cluster = LocalCluster(nodes=2).start()
     cluster_s = time.monotonic() - began
@@ -142,9 +176,14 @@ def main(argv: Sequence[str] | None = None) -> str:
                     order = ("local", "ray") if n % 2 == 0 else ("ray", "local")
                     runs = {b: one_run(b, cfg, Path(tmp), args.limit, cluster, models) for b in order}
                     results[title].append((runs["local"], runs["ray"]))
-                    print(f"round {n + 1}, {title}: " + ", ".join(
-                        f"{r.backend} {r.wall:.1f} s (start-up {r.startup:.1f} s, exit {r.code})"
-                        for r in runs.values()), flush=True)
+                    print(
+                        f"round {n + 1}, {title}: "
+                        + ", ".join(
+                            f"{r.backend} {r.wall:.1f} s (start-up {r.startup:.1f} s, exit {r.code})"
+                            for r in runs.values()
+                        ),
+                        flush=True,
+                    )
     finally:
         cluster.stop()
         cluster.remove()

@@ -4,6 +4,7 @@ Each benchmark is a module that writes its own section to ``benchmarks/results/<
 produced it; this script runs them and concatenates the sections. ``--only a,b`` reruns some; the others' last
 sections are kept.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,8 +17,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
-ORDER = ["lifecycle", "client_throughput", "slow_server", "samples_requests", "grader", "grader_adversarial",
-         "scheduling", "run_memory", "ray_overhead", "weights_prefetch"]
+ORDER = [
+    "lifecycle",
+    "client_throughput",
+    "slow_server",
+    "samples_requests",
+    "grader",
+    "grader_adversarial",
+    "scheduling",
+    "run_memory",
+    "ray_overhead",
+    "weights_prefetch",
+]
 ASSEMBLED = ORDER + ["gpu"]  # gpu.md comes from `make perf-gpu` on a GPU box (benchmarks/gpu); never run here
 HEADER = """# Benchmarks
 
@@ -58,6 +69,7 @@ def assemble(keep_machine: bool = False) -> Path:
 
 def _cores() -> int:
     import os
+
     return len(os.sched_getaffinity(0))
 
 
@@ -65,8 +77,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.run_all", description=__doc__.splitlines()[0])
     parser.add_argument("--only", default="", help="comma-separated benchmark names (default: all)")
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per benchmark")
-    parser.add_argument("--assemble-only", action="store_true", help="run nothing: rebuild BENCHMARKS.md from the "
-                        "sections (e.g. after benchmarks.gpu.report wrote gpu.md)")
+    parser.add_argument(
+        "--assemble-only",
+        action="store_true",
+        help="run nothing: rebuild BENCHMARKS.md from the sections (e.g. after benchmarks.gpu.report wrote gpu.md)",
+    )
     args = parser.parse_args(argv)
     if args.assemble_only:
         print(f"wrote {assemble(keep_machine=True)}")

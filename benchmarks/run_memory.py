@@ -5,6 +5,7 @@ server, samples the RSS of the orchestrator process (and, apart, of its grader w
 every 0.2 s, and compares with the baseline of a Python process that only imports the CLI, measured in the same run.
 Writes ``benchmarks/results/run_memory.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -16,6 +17,7 @@ import time
 from pathlib import Path
 
 import psutil
+
 from benchmarks import publish
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -40,19 +42,33 @@ def _tree_rss(proc: psutil.Process) -> dict[str, int]:
 def baseline_rss() -> int:
     """RSS of a Python process that imports the CLI and nothing else."""
     code = "import orchestrator.cli, psutil, os; print(psutil.Process(os.getpid()).memory_info().rss)"
-    return int(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout)
+    return int(
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True).stdout
+    )
 
 
 def measure(model: Path, limit: int | None) -> tuple[dict[str, int], float, int]:
     with tempfile.TemporaryDirectory(prefix="run-memory-") as tmp:
         config = Path(tmp) / "run.yaml"
-        config.write_text(textwrap.dedent(f"""
+        config.write_text(
+            textwrap.dedent(f"""
             model_list: [tiny]
             tiny: {{model_name: tiny, vllm: {{model: {model}, max_model_len: 2048}}, parallel: 64, max_tokens: 128}}
             datasets: {{sample-math: {{}}, sample-physics: {{}}}}
-        """))
-        cmd = [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(config), "--results-dir",
-               f"{tmp}/results", "--logs-dir", f"{tmp}/logs"] + (["--limit", str(limit)] if limit else [])
+        """)
+        )
+        cmd = [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "run",
+            "--config",
+            str(config),
+            "--results-dir",
+            f"{tmp}/results",
+            "--logs-dir",
+            f"{tmp}/logs",
+        ] + (["--limit", str(limit)] if limit else [])
         began = time.monotonic()
         proc = psutil.Popen(cmd, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         peak = {"orchestrator": 0, "grader": 0, "vllm": 0}
@@ -71,6 +87,7 @@ def main(argv: list[str] | None = None) -> str:
     args = parser.parse_args(argv)
     if not (args.model / "config.json").exists():
         from orchestrator.smoke_model import write_smoke_model
+
         write_smoke_model(args.model)
     cmd_args = f" --limit {args.limit}" if args.limit else ""
     base = baseline_rss()
@@ -84,11 +101,11 @@ def main(argv: list[str] | None = None) -> str:
         | process | peak RSS |
         |---|---:|
         | baseline: python importing the CLI only | {base / MB:.0f} MB |
-        | orchestrator process (the run) | {peak['orchestrator'] / MB:.0f} MB ({peak['orchestrator'] / base:.2f}x baseline) |
-        | grader workers (all, separate processes; 0 when every answer was settled without them) | {peak['grader'] / MB:.0f} MB |
-        | vLLM server tree (for scale) | {peak['vllm'] / MB:.0f} MB |
+        | orchestrator process (the run) | {peak["orchestrator"] / MB:.0f} MB ({peak["orchestrator"] / base:.2f}x baseline) |
+        | grader workers (all, separate processes; 0 when every answer was settled without them) | {peak["grader"] / MB:.0f} MB |
+        | vLLM server tree (for scale) | {peak["vllm"] / MB:.0f} MB |
 
-        Target met: {'yes' if peak['orchestrator'] < 200 * MB else 'NO'}.
+        Target met: {"yes" if peak["orchestrator"] < 200 * MB else "NO"}.
     """)
     return publish(RESULT, text)
 

@@ -11,6 +11,7 @@ from other processes hits both alike; the table gives every pass, the medians an
 
     python -m benchmarks.samples_requests [--prompts 16] [--k 4] [--max-tokens 48] [--rounds 9]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -23,18 +24,18 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 import requests
 
 from benchmarks import publish
 from benchmarks.client_throughput import load_problems
 from orchestrator.contract import Problem, ServerSpec
-from orchestrator.plan import CPU_SEEDED_ARGS
 from orchestrator.prompts import build_messages
+from orchestrator.scheduling.plan import CPU_SEEDED_ARGS
 from orchestrator.smoke_model import write_smoke_model
 
 log = logging.getLogger("benchmarks.samples_requests")
@@ -50,7 +51,7 @@ SEED = 1234
 class Pass:
     """One timed pass: how the samples were asked, how many sequences, how many output tokens in how long."""
 
-    mode: str            # "n=k" or "k requests"
+    mode: str  # "n=k" or "k requests"
     requests: int
     samples: int
     output_tokens: int
@@ -69,8 +70,9 @@ def _post(session: requests.Session, url: str, body: dict) -> tuple[int, int]:
     return len(data["choices"]), int(data["usage"]["completion_tokens"])
 
 
-def timed_pass(url: str, problems: Sequence[Problem], k: int, max_tokens: int, concurrency: int,
-               one_request: bool) -> Pass:
+def timed_pass(
+    url: str, problems: Sequence[Problem], k: int, max_tokens: int, concurrency: int, one_request: bool
+) -> Pass:
     """Ask k samples of every problem, as one ``n`` = k request each or as k requests (seeds SEED+i)."""
     base = {"model": SERVED, "temperature": 0.7, "max_tokens": max_tokens, "ignore_eos": True}
     if one_request:
@@ -99,14 +101,23 @@ def timed_pass(url: str, problems: Sequence[Problem], k: int, max_tokens: int, c
 
 
 def _start(model: Path, work: Path):
-    from orchestrator.server import start_server
-    spec = ServerSpec(name="bench-samples", model=str(model), served_name=SERVED, python=sys.executable,
-                      max_model_len=4096, startup_timeout=900, args=CPU_SEEDED_ARGS)
+    from orchestrator.serving.server import start_server
+
+    spec = ServerSpec(
+        name="bench-samples",
+        model=str(model),
+        served_name=SERVED,
+        python=sys.executable,
+        max_model_len=4096,
+        startup_timeout=900,
+        args=CPU_SEEDED_ARGS,
+    )
     return start_server(spec, f"bench-samples-{int(time.time())}", work / "logs")
 
 
-def measure(problems: Sequence[Problem], model: Path, work: Path, k: int, max_tokens: int, concurrency: int,
-            rounds: int) -> list[Pass]:
+def measure(
+    problems: Sequence[Problem], model: Path, work: Path, k: int, max_tokens: int, concurrency: int, rounds: int
+) -> list[Pass]:
     """Start the server, warm it up, alternate the two passes for ``rounds`` rounds, always stop the server."""
     server = _start(model, work)
     url = server.endpoint.api_base + "/chat/completions"
@@ -124,43 +135,60 @@ def measure(problems: Sequence[Problem], model: Path, work: Path, k: int, max_to
         server.stop()
 
 
-def render(results: Sequence[Pass], command: str, prompts: int, k: int, max_tokens: int, concurrency: int,
-           load: str = "") -> str:
+def render(
+    results: Sequence[Pass], command: str, prompts: int, k: int, max_tokens: int, concurrency: int, load: str = ""
+) -> str:
     """The markdown section: every pass, the medians, the per-round ratios and the verdict."""
     one = [p for p in results if p.mode == "n=k"]
     many = [p for p in results if p.mode != "n=k"]
     ratios = [a.tok_s / b.tok_s for a, b in zip(one, many)]
     med_one, med_many = statistics.median(p.tok_s for p in one), statistics.median(p.tok_s for p in many)
     ratio = statistics.median(ratios)
-    rows = [f"| {i // 2 + 1} | {p.mode} | {p.requests} | {p.samples} | {p.output_tokens} | {p.seconds:.2f} "
-            f"| {p.tok_s:.0f} |" for i, p in enumerate(results)]
-    verdict = ("no consistent winner: the rounds fall on both sides of 1, the difference is below this shared "
-               "machine's noise" if min(ratios) < 0.95 and max(ratios) > 1.05 else
-               "`n` = k keeps the server busier" if ratio > 1.05 else
-               "k separate requests keep the server busier" if ratio < 0.95 else
-               "the two keep the server about equally busy (within 5%)")
-    return "\n".join([
-        "## k samples per problem: `n` = k in one request vs k requests (real vLLM CPU server, tiny smoke model)", "",
-        f"Command: `{command}`", "",
-        f"{prompts} DeathMath prompts x k = {k} samples, temperature 0.7, seeded, max_tokens {max_tokens} with "
-        f"ignore_eos; {concurrency} requests of `n` = {k} in flight against {concurrency * k} requests of one sample "
-        "(seed + i) in flight: the same number of sequences. Prefix caching on (vLLM's default), chunked prefill off "
-        "(seeded requests need it off on vLLM's CPU build). One vLLM CPU server on this machine's 2 cores, shared "
-        "with the client and with other work; the two passes alternate, the first one alternating."
-        + (f" Load average (1 min) at start and end: {load}." if load else ""), "",
-        "| round | mode | requests | samples | output tokens | seconds | output tok/s |",
-        "|---:|---|---:|---:|---:|---:|---:|", *rows, "",
-        f"- `n` = k / k requests, output tok/s per round: {', '.join(f'{r:.2f}' for r in ratios)}; median "
-        f"**{ratio:.2f}** (spread {min(ratios):.2f}-{max(ratios):.2f}); median tok/s `n` = k {med_one:.0f}, "
-        f"k requests {med_many:.0f}",
-        f"- verdict: {verdict}.",
-        "- What the orchestrator does: a managed vLLM server gets one request per problem with `n` = its "
-        "consecutive missing samples and the first one's seed; API models (many reject `n`) get one request per "
-        "sample with seed + i. vLLM seeds choice i of a request with seed + i, so both give the same answers "
-        "(tests/test_sampling_vllm.py) and each sample stays its own checkpoint. Where throughput ties, `n` wins on "
-        "what it does by construction: the prompt is prefilled once even with prefix caching off, and k times fewer "
-        "requests cross HTTP.",
-        f"- raw passes: `benchmarks/results/{RAW.name}`", ""])
+    rows = [
+        f"| {i // 2 + 1} | {p.mode} | {p.requests} | {p.samples} | {p.output_tokens} | {p.seconds:.2f} "
+        f"| {p.tok_s:.0f} |"
+        for i, p in enumerate(results)
+    ]
+    verdict = (
+        "no consistent winner: the rounds fall on both sides of 1, the difference is below this shared machine's noise"
+        if min(ratios) < 0.95 and max(ratios) > 1.05
+        else "`n` = k keeps the server busier"
+        if ratio > 1.05
+        else "k separate requests keep the server busier"
+        if ratio < 0.95
+        else "the two keep the server about equally busy (within 5%)"
+    )
+    return "\n".join(
+        [
+            "## k samples per problem: `n` = k in one request vs k requests (real vLLM CPU server, tiny smoke model)",
+            "",
+            f"Command: `{command}`",
+            "",
+            f"{prompts} DeathMath prompts x k = {k} samples, temperature 0.7, seeded, max_tokens {max_tokens} with "
+            f"ignore_eos; {concurrency} requests of `n` = {k} in flight against {concurrency * k} requests of one sample "
+            "(seed + i) in flight: the same number of sequences. Prefix caching on (vLLM's default), chunked prefill off "
+            "(seeded requests need it off on vLLM's CPU build). One vLLM CPU server on this machine's 2 cores, shared "
+            "with the client and with other work; the two passes alternate, the first one alternating."
+            + (f" Load average (1 min) at start and end: {load}." if load else ""),
+            "",
+            "| round | mode | requests | samples | output tokens | seconds | output tok/s |",
+            "|---:|---|---:|---:|---:|---:|---:|",
+            *rows,
+            "",
+            f"- `n` = k / k requests, output tok/s per round: {', '.join(f'{r:.2f}' for r in ratios)}; median "
+            f"**{ratio:.2f}** (spread {min(ratios):.2f}-{max(ratios):.2f}); median tok/s `n` = k {med_one:.0f}, "
+            f"k requests {med_many:.0f}",
+            f"- verdict: {verdict}.",
+            "- What the orchestrator does: a managed vLLM server gets one request per problem with `n` = its "
+            "consecutive missing samples and the first one's seed; API models (many reject `n`) get one request per "
+            "sample with seed + i. vLLM seeds choice i of a request with seed + i, so both give the same answers "
+            "(tests/test_sampling_vllm.py) and each sample stays its own checkpoint. Where throughput ties, `n` wins on "
+            "what it does by construction: the prompt is prefilled once even with prefix caching off, and k times fewer "
+            "requests cross HTTP.",
+            f"- raw passes: `benchmarks/results/{RAW.name}`",
+            "",
+        ]
+    )
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -180,22 +208,53 @@ def main(argv: Sequence[str] | None = None) -> str:
         raw = json.loads(args.from_raw.read_text(encoding="utf-8"))
         passes = [Pass(**p) for p in raw["passes"]]
         k, load = passes[0].samples // passes[0].requests, raw["load_average"]
-        return publish(args.out, render(passes, raw["command"], raw["prompts"], k, raw["max_tokens"],
-                                        raw["concurrency"], f"{load[0]:.1f} and {load[1]:.1f}"))
+        return publish(
+            args.out,
+            render(
+                passes,
+                raw["command"],
+                raw["prompts"],
+                k,
+                raw["max_tokens"],
+                raw["concurrency"],
+                f"{load[0]:.1f} and {load[1]:.1f}",
+            ),
+        )
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     command = "python -m benchmarks.samples_requests " + " ".join(argv if argv is not None else sys.argv[1:])
     load = [os.getloadavg()[0]]
     with tempfile.TemporaryDirectory(prefix="samples-bench-") as tmp:
         model = args.model or write_smoke_model(Path(tmp) / "model")
-        results = measure(load_problems(args.prompts, model), model, Path(tmp), args.k, args.max_tokens,
-                          args.concurrency, args.rounds)
+        results = measure(
+            load_problems(args.prompts, model), model, Path(tmp), args.k, args.max_tokens, args.concurrency, args.rounds
+        )
     load.append(os.getloadavg()[0])
-    args.out.with_suffix(".json").write_text(json.dumps(
-        {"command": command.strip(), "load_average": load, "prompts": args.prompts, "max_tokens": args.max_tokens,
-         "concurrency": args.concurrency, "passes": [dataclasses.asdict(p) for p in results]},
-        indent=1), encoding="utf-8")
-    return publish(args.out, render(results, command.strip(), args.prompts, args.k, args.max_tokens,
-                                    args.concurrency, f"{load[0]:.1f} and {load[1]:.1f}"))
+    args.out.with_suffix(".json").write_text(
+        json.dumps(
+            {
+                "command": command.strip(),
+                "load_average": load,
+                "prompts": args.prompts,
+                "max_tokens": args.max_tokens,
+                "concurrency": args.concurrency,
+                "passes": [dataclasses.asdict(p) for p in results],
+            },
+            indent=1,
+        ),
+        encoding="utf-8",
+    )
+    return publish(
+        args.out,
+        render(
+            results,
+            command.strip(),
+            args.prompts,
+            args.k,
+            args.max_tokens,
+            args.concurrency,
+            f"{load[0]:.1f} and {load[1]:.1f}",
+        ),
+    )
 
 
 if __name__ == "__main__":

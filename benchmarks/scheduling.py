@@ -3,12 +3,13 @@
 Run: ``.venv/bin/python -m benchmarks.scheduling [--mixes N] [--seed S]``; prints the figures and writes them to
 ``benchmarks/results/scheduling.md``. Lower bound = max(sum(gpus x duration) / 4, longest job).
 
-Everything is the real code: ``orchestrator.scheduler.simulate`` is a discrete-event run of the very ``decide``
+Everything is the real code: ``orchestrator.scheduling.runner.simulate`` is a discrete-event run of the very ``decide``
 function the threaded ``Scheduler`` calls, and the last section runs the threaded ``Scheduler`` itself with
 sleeping jobs (1 minute of the mix = ``--ms-per-min`` milliseconds). Baselines, same run, same decision function:
 * config order: the priority list is the order of ``model_list`` (no sorting, no search);
 * larger-first: sorted by GPUs, then weight (no search).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -17,20 +18,31 @@ import statistics
 import sys
 import threading
 import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
-from orchestrator.contract import ModelConfig, Sampling, VllmSettings
-from orchestrator.scheduler import ORDERINGS, Job, Scheduler, makespan, priority_order, simulate
 from benchmarks import publish
+from orchestrator.contract import ModelConfig, Sampling, VllmSettings
+from orchestrator.scheduling.runner import ORDERINGS, Job, Scheduler, makespan, priority_order, simulate
 
 GPUS = (0, 1, 2, 3)
 RESULTS = Path(__file__).resolve().parent / "results" / "scheduling.md"
 TARGET = 1.10
 # The fixed mix (minutes): two 70B-class TP=4, four 32B-class TP=2, six 7B-class TP=1, in model_list order.
-FIXED = [("qwen2.5-7b", 1, 35), ("llama-3.1-70b", 4, 90), ("qwen2.5-32b", 2, 60), ("gemma-2-9b", 1, 30),
-         ("mistral-7b", 1, 25), ("qwq-32b", 2, 50), ("vikhr-12b", 1, 20), ("qwen2.5-72b", 4, 75),
-         ("yi-34b", 2, 45), ("phi-4", 1, 15), ("aya-32b", 2, 40), ("t-lite-8b", 1, 10)]
+FIXED = [
+    ("qwen2.5-7b", 1, 35),
+    ("llama-3.1-70b", 4, 90),
+    ("qwen2.5-32b", 2, 60),
+    ("gemma-2-9b", 1, 30),
+    ("mistral-7b", 1, 25),
+    ("qwq-32b", 2, 50),
+    ("vikhr-12b", 1, 20),
+    ("qwen2.5-72b", 4, 75),
+    ("yi-34b", 2, 45),
+    ("phi-4", 1, 15),
+    ("aya-32b", 2, 40),
+    ("t-lite-8b", 1, 10),
+]
 
 Policy = Callable[[Sequence[Job]], list[Job]]
 POLICIES: dict[str, Policy] = {
@@ -41,8 +53,9 @@ POLICIES: dict[str, Policy] = {
 
 
 def make_job(key: str, tp: int, minutes: float) -> Job:
-    model = ModelConfig(key=key, model_name=key, sampling=Sampling(),
-                        vllm=VllmSettings(model=key, tensor_parallel_size=tp))
+    model = ModelConfig(
+        key=key, model_name=key, sampling=Sampling(), vllm=VllmSettings(model=key, tensor_parallel_size=tp)
+    )
     return Job(model=model, gpus_needed=tp, weight=float(minutes))
 
 
@@ -97,8 +110,13 @@ def lane_optimum(jobs: Sequence[Job]) -> float | None:
     if sum(j.gpus_needed == 1 for j in jobs) > 1:
         return None
     lanes = [j.weight for j in jobs if j.gpus_needed < 4]
-    best = min(max(sum(w for i, w in enumerate(lanes) if mask >> i & 1),
-                   sum(w for i, w in enumerate(lanes) if not mask >> i & 1)) for mask in range(2 ** len(lanes)))
+    best = min(
+        max(
+            sum(w for i, w in enumerate(lanes) if mask >> i & 1),
+            sum(w for i, w in enumerate(lanes) if not mask >> i & 1),
+        )
+        for mask in range(2 ** len(lanes))
+    )
     return sum(j.weight for j in jobs if j.gpus_needed == 4) + best
 
 
@@ -107,8 +125,14 @@ def worst_note(jobs: Sequence[Job]) -> list[str]:
     listing = ", ".join(f"TP{j.gpus_needed}:{j.weight:g}" for j in sorted(jobs, key=ORDERINGS[0]))
     span = makespan(simulate(priority_order(jobs, GPUS), GPUS))
     best = lane_optimum(jobs)
-    exact = (f" The exact optimum is {best:.1f} ({best / lower_bound(jobs):.3f} x the bound): TP=4 jobs run alone and"
-             " the rest is a 2-lane partition, so here the bound is loose, not the schedule.") if best else ""
+    exact = (
+        (
+            f" The exact optimum is {best:.1f} ({best / lower_bound(jobs):.3f} x the bound): TP=4 jobs run alone and"
+            " the rest is a 2-lane partition, so here the bound is loose, not the schedule."
+        )
+        if best
+        else ""
+    )
     return [f"Worst mix (minutes): {listing}. Bound {lower_bound(jobs):.1f}, this scheduler {span:.1f}.{exact}"]
 
 
@@ -136,12 +160,15 @@ def threaded_section(ms_per_min: float) -> list[str]:
         time.sleep(job.weight)
         with lock:
             held.difference_update(gpus)
+
     scheduler = Scheduler(jobs, GPUS, launch)
     scheduler.run()
     span = makespan(scheduler.history)
     predicted = makespan(simulate(scheduler.order, GPUS))
-    return [f"Real threads, 1 min = {ms_per_min:g} ms: makespan {span:.3f} s, simulation predicts {predicted:.3f} s, "
-            f"ratio to the bound {span / lower_bound(jobs):.3f}; GPU double-bookings: {len(clashes)}."]
+    return [
+        f"Real threads, 1 min = {ms_per_min:g} ms: makespan {span:.3f} s, simulation predicts {predicted:.3f} s, "
+        f"ratio to the bound {span / lower_bound(jobs):.3f}; GPU double-bookings: {len(clashes)}."
+    ]
 
 
 def main(argv: Sequence[str] | None = None) -> str:
@@ -151,16 +178,34 @@ def main(argv: Sequence[str] | None = None) -> str:
     command = " ".join([".venv/bin/python -m benchmarks.scheduling", *given])
     began = time.monotonic()
     exact, rough, worst = random_sections(args.mixes, args.seed, args.sigma)
-    parts = ["## Scheduling efficiency (4 GPUs, 12 models of TP 1/2/4)", "",
-             f"Command: `{command}` (seed {args.seed}). Ratio = makespan / max(sum(gpus x duration)/4, longest "
-             f"job); target <= {TARGET:.2f}. All policies share the scheduler's decision function "
-             "(greedy list scheduling + EASY reservation); they differ only in the priority list.", "",
-             "### Fixed mix (durations in minutes, estimates exact)", "", *fixed_section(), "",
-             f"### {args.mixes} seeded random mixes (TP from 1,1,2,2,4; 10-120 min), estimates exact", "",
-             *exact, "", *worst_note(worst), "",
-             f"### The same mixes, actual durations = estimate x lognormal(0, {args.sigma:g})", "",
-             "Decisions see only the estimates; the bound uses the actual durations.", "", *rough, "",
-             "### Threaded Scheduler", "", *threaded_section(args.ms_per_min), ""]
+    parts = [
+        "## Scheduling efficiency (4 GPUs, 12 models of TP 1/2/4)",
+        "",
+        f"Command: `{command}` (seed {args.seed}). Ratio = makespan / max(sum(gpus x duration)/4, longest "
+        f"job); target <= {TARGET:.2f}. All policies share the scheduler's decision function "
+        "(greedy list scheduling + EASY reservation); they differ only in the priority list.",
+        "",
+        "### Fixed mix (durations in minutes, estimates exact)",
+        "",
+        *fixed_section(),
+        "",
+        f"### {args.mixes} seeded random mixes (TP from 1,1,2,2,4; 10-120 min), estimates exact",
+        "",
+        *exact,
+        "",
+        *worst_note(worst),
+        "",
+        f"### The same mixes, actual durations = estimate x lognormal(0, {args.sigma:g})",
+        "",
+        "Decisions see only the estimates; the bound uses the actual durations.",
+        "",
+        *rough,
+        "",
+        "### Threaded Scheduler",
+        "",
+        *threaded_section(args.ms_per_min),
+        "",
+    ]
     parts.append(f"Benchmark wall time {time.monotonic() - began:.1f} s.")
     text = "\n".join(parts) + "\n"
     return publish(RESULTS, text)

@@ -15,6 +15,7 @@ Lower bound for one lane, from the same run's measured downloads D and runs R (m
 datasets + teardown), in the order the models ran: max(D_first + sum R, sum D + R_last). Makespan = the wall-clock
 of the command. Target: with prefetch <= 1.10 x bound.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -39,13 +40,16 @@ KEYS = ("m1", "m2", "m3", "m4")
 
 
 def config_text() -> str:
-    blocks = "".join(textwrap.dedent(f"""
+    blocks = "".join(
+        textwrap.dedent(f"""
         {key}:
           model_name: {key}
           vllm: {{model: bench/{key}, max_model_len: 512, startup_timeout: 900}}
           parallel: 4
           max_tokens: 16
-    """) for key in KEYS)
+    """)
+        for key in KEYS
+    )
     return f"model_list: [{', '.join(KEYS)}]\n{blocks}datasets:\n  sample-math: {{}}\ntemperature: 0.0\n"
 
 
@@ -54,9 +58,24 @@ def run_once(files: dict[str, bytes], prefetch: int, rate: float, limit: int, wo
     (work / "run.yaml").write_text(config_text())
     with HubStub({f"bench/{k}": files for k in KEYS}, rate=rate) as stub:
         env = {**os.environ, "HF_ENDPOINT": stub.url, "HF_HUB_CACHE": str(work / "hub"), "PYTHONPATH": str(ROOT)}
-        cmd = [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(work / "run.yaml"), "--results-dir",
-               str(work / "results"), "--logs-dir", str(work / "logs"), "--limit", str(limit), "--max-cpu-servers",
-               "1", "--prefetch", str(prefetch)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "run",
+            "--config",
+            str(work / "run.yaml"),
+            "--results-dir",
+            str(work / "results"),
+            "--logs-dir",
+            str(work / "logs"),
+            "--limit",
+            str(limit),
+            "--max-cpu-servers",
+            "1",
+            "--prefetch",
+            str(prefetch),
+        ]
         began = time.monotonic()
         done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=3600)
         makespan = time.monotonic() - began
@@ -67,28 +86,42 @@ def run_once(files: dict[str, bytes], prefetch: int, rate: float, limit: int, wo
     downloads = {k: timings[k]["download"] for k in KEYS}
     runs = {k: sum(v for phase, v in timings[k].items() if phase != "download") for k in KEYS}
     bound = max(downloads[order[0]] + sum(runs.values()), sum(downloads.values()) + runs[order[-1]])
-    return {"prefetch": prefetch, "makespan_s": makespan, "bound_s": bound, "ratio": makespan / bound,
-            "order": order, "download_s": downloads, "run_s": runs, "load": os.getloadavg()[0]}
+    return {
+        "prefetch": prefetch,
+        "makespan_s": makespan,
+        "bound_s": bound,
+        "ratio": makespan / bound,
+        "order": order,
+        "download_s": downloads,
+        "run_s": runs,
+        "load": os.getloadavg()[0],
+    }
 
 
 def section(rounds: list[dict[str, dict]], args: argparse.Namespace, size: int) -> str:
     rows = []
     for i, r in enumerate(rounds, 1):
         with_, without = r["with"], r["without"]
-        rows.append(f"| {i} | {with_['makespan_s']:.0f} | {with_['bound_s']:.0f} | **{with_['ratio']:.3f}** | "
-                    f"{without['makespan_s']:.0f} | {without['bound_s']:.0f} | {without['ratio']:.3f} | "
-                    f"{without['makespan_s'] / with_['makespan_s']:.2f} |")
+        rows.append(
+            f"| {i} | {with_['makespan_s']:.0f} | {with_['bound_s']:.0f} | **{with_['ratio']:.3f}** | "
+            f"{without['makespan_s']:.0f} | {without['bound_s']:.0f} | {without['ratio']:.3f} | "
+            f"{without['makespan_s'] / with_['makespan_s']:.2f} |"
+        )
     ratios = [r["with"]["ratio"] for r in rounds]
     first = rounds[0]["with"]
     mean_d = statistics.mean(first["download_s"].values())
     mean_r = statistics.mean(first["run_s"].values())
     verdict = "met" if max(ratios) <= TARGET else "NOT met"
     loads = [r[name]["load"] for r in rounds for name in ("with", "without") if "load" in r[name]]
-    load = (f"{min(loads):.1f} to {max(loads):.1f}" if loads else "not recorded") + \
-        f" (1-minute average at the end of each run, {len(os.sched_getaffinity(0))} cores)"
-    command = (f".venv/bin/python -m benchmarks.weights_prefetch --download-s {args.download_s:g} --rounds {args.rounds}"
-               f" --limit {args.limit}")
-    return textwrap.dedent(f"""\
+    load = (
+        f"{min(loads):.1f} to {max(loads):.1f}" if loads else "not recorded"
+    ) + f" (1-minute average at the end of each run, {len(os.sched_getaffinity(0))} cores)"
+    command = (
+        f".venv/bin/python -m benchmarks.weights_prefetch --download-s {args.download_s:g} --rounds {args.rounds}"
+        f" --limit {args.limit}"
+    )
+    return (
+        textwrap.dedent(f"""\
         ## Weights before GPUs: prefetch of hub models
 
         Command: `{command}`.
@@ -104,25 +137,39 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace, size: int) 
 
         | round | with prefetch (s) | bound (s) | with / bound | without (s) | bound (s) | without / bound | without / with |
         |---|---|---|---|---|---|---|---|
-        """) + "\n".join(rows) + textwrap.dedent(f"""
+        """)
+        + "\n".join(rows)
+        + textwrap.dedent(f"""
 
         Target with prefetch <= {TARGET:.2f} x bound: **{verdict}** (worst round {max(ratios):.3f}). {_spreads(rounds)}
         Raw results: `benchmarks/results/weights_prefetch.json`.
         """)
+    )
 
 
 def _spreads(rounds: list[dict[str, dict]]) -> str:
     """The median and spread (max - min) over the rounds of with / bound and of without / with."""
-    figures = {"with / bound": [r["with"]["ratio"] for r in rounds],
-               "without / with": [r["without"]["makespan_s"] / r["with"]["makespan_s"] for r in rounds]}
-    return f"Over {len(rounds)} round(s): " + "; ".join(
-        f"{name} median {statistics.median(v):.3f}, spread {max(v) - min(v):.3f}" for name, v in figures.items()) + "."
+    figures = {
+        "with / bound": [r["with"]["ratio"] for r in rounds],
+        "without / with": [r["without"]["makespan_s"] / r["with"]["makespan_s"] for r in rounds],
+    }
+    return (
+        f"Over {len(rounds)} round(s): "
+        + "; ".join(
+            f"{name} median {statistics.median(v):.3f}, spread {max(v) - min(v):.3f}" for name, v in figures.items()
+        )
+        + "."
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--download-s", type=float, default=60.0,
-                        help="seconds one model's download takes: set it near one run's length on this machine")
+    parser.add_argument(
+        "--download-s",
+        type=float,
+        default=60.0,
+        help="seconds one model's download takes: set it near one run's length on this machine",
+    )
     parser.add_argument("--rounds", type=int, default=1)
     parser.add_argument("--limit", type=int, default=4)
     parser.add_argument("--report-only", action="store_true", help="rewrite the section from the last raw results")
@@ -142,11 +189,15 @@ def main(argv: list[str] | None = None) -> int:
         rounds = []
         for i in range(args.rounds):  # alternate which configuration goes first, so load hits both alike
             pair = [("with", 1), ("without", 0)] if i % 2 == 0 else [("without", 0), ("with", 1)]
-            rounds.append({name: run_once(files, p, args.rate, args.limit, Path(tmp) / f"r{i}-{name}")
-                           for name, p in pair})
+            rounds.append(
+                {name: run_once(files, p, args.rate, args.limit, Path(tmp) / f"r{i}-{name}") for name, p in pair}
+            )
             print(json.dumps(rounds[-1]), flush=True)
-    saved = {"args": {k: vars(args)[k] for k in ("download_s", "rounds", "limit", "rate")}, "size": size,
-             "rounds": rounds}
+    saved = {
+        "args": {k: vars(args)[k] for k in ("download_s", "rounds", "limit", "rate")},
+        "size": size,
+        "rounds": rounds,
+    }
     (RESULTS / "weights_prefetch.json").write_text(json.dumps(saved, indent=2) + "\n")
     publish(RESULTS / "weights_prefetch.md", section(rounds, args, size))
     return 0 if max(r["with"]["ratio"] for r in rounds) <= TARGET else 1

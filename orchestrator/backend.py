@@ -16,22 +16,24 @@ progress, signals, leaderboard -- and hands the placements to a backend:
 weights are in, and the next models' weights download meanwhile. ``raybackend.RayBackend`` is the other
 implementation (weights are fetched on the node that runs the model). No backend imports ``orchestrate``.
 """
+
 from __future__ import annotations
 
 import logging
 import sys
 import threading
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Protocol, Sequence
+from typing import Protocol
 
-from . import gpus as gpumod
 from .contract import ModelConfig
 from .errors import PlanError, ResultsError, WeightsError
+from .hub.prefetch import Prefetcher, answered_models
 from .job import ModelOutcome, RunContext, run_model
-from .plan import Placement, launch_spec, plan, render_plan
-from .prefetch import Prefetcher, answered_models
-from .scheduler import Job, Scheduler
-from .state import cleanup
+from .scheduling.plan import Placement, launch_spec, plan, render_plan
+from .scheduling.runner import Job, Scheduler
+from .serving import gpus as gpumod
+from .serving.state import cleanup
 
 log = logging.getLogger(__name__)
 
@@ -52,18 +54,31 @@ class Backend(Protocol):
 class LocalBackend:
     """Jobs on this host: managed models on disjoint groups of the GPU pool (or CPU servers), API models beside."""
 
-    def __init__(self, models: Sequence[ModelConfig], gpus: list[int] | None, max_cpu_servers: int, *,
-                 python: str = sys.executable, prefetch: int = 1, delete_weights_after: bool = False) -> None:
+    def __init__(
+        self,
+        models: Sequence[ModelConfig],
+        gpus: list[int] | None,
+        max_cpu_servers: int,
+        *,
+        python: str = sys.executable,
+        prefetch: int = 1,
+        delete_weights_after: bool = False,
+    ) -> None:
         self.models, self.wanted, self.max_cpu, self.python = list(models), gpus, max_cpu_servers, python
         self.prefetch, self.delete_weights_after = prefetch, delete_weights_after
-        self.pool: list[int] | None = None   # set by reserve(); before that a plan is a preview
+        self.pool: list[int] | None = None  # set by reserve(); before that a plan is a preview
         self.gpu_names: list[str] = []
         self._locks: gpumod.GpuLocks | None = None
 
     def reserve(self, logs_dir: Path) -> None:
         for rec in cleanup(logs_dir):
-            log.warning("cleanup: killed orphaned server %s (pid %s, port %s) of run %s",
-                        rec.name, rec.pid, rec.port, rec.run_id)
+            log.warning(
+                "cleanup: killed orphaned server %s (pid %s, port %s) of run %s",
+                rec.name,
+                rec.pid,
+                rec.port,
+                rec.run_id,
+            )
         self.pool, self.gpu_names, self._locks = gpu_pool(self.models, self.wanted)
 
     def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
@@ -84,8 +99,13 @@ class LocalBackend:
         """The scheduler places a job only once its hub weights are in; the prefetcher fetches ahead meanwhile."""
         fetcher = self._prefetcher(ctx, placements, stop)
         launch = _Launcher(ctx, {p.job.key: p for p in placements}, fetcher, stop)
-        scheduler = Scheduler([p.job for p in placements], self.pool or [], launch, max_cpu_servers=self.max_cpu,
-                              ready=lambda job: fetcher.ready(job.key))
+        scheduler = Scheduler(
+            [p.job for p in placements],
+            self.pool or [],
+            launch,
+            max_cpu_servers=self.max_cpu,
+            ready=lambda job: fetcher.ready(job.key),
+        )
         fetcher.on_change = scheduler.wake
         fetcher.start()
         try:
@@ -96,9 +116,14 @@ class LocalBackend:
     def _prefetcher(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> Prefetcher:
         models = [p.job.model for p in placements]
         done = answered_models(ctx.results_dir, models, ctx.datasets, ctx.fresh)
-        return Prefetcher([m for m in models if m.key not in done], ahead=self.prefetch,
-                          delete_after=self.delete_weights_after, progress=ctx.progress, manifest=ctx.manifest,
-                          stop=stop)
+        return Prefetcher(
+            [m for m in models if m.key not in done],
+            ahead=self.prefetch,
+            delete_after=self.delete_weights_after,
+            progress=ctx.progress,
+            manifest=ctx.manifest,
+            stop=stop,
+        )
 
     def close(self) -> None:
         if self._locks is not None:
@@ -109,15 +134,17 @@ class LocalBackend:
 class _Launcher:
     """The scheduler's ``launch``: one model's job on its GPUs, on local weights; what ends it becomes its result."""
 
-    def __init__(self, ctx: RunContext, by_key: Mapping[str, Placement], fetcher: Prefetcher,
-                 stop: threading.Event) -> None:
+    def __init__(
+        self, ctx: RunContext, by_key: Mapping[str, Placement], fetcher: Prefetcher, stop: threading.Event
+    ) -> None:
         self.ctx, self.by_key, self.fetcher, self.stop = ctx, by_key, fetcher, stop
 
     def __call__(self, job: Job, gpus: tuple[int, ...]) -> object:
         self.fetcher.placed(job.key)
         try:
-            return run_model(self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key],
-                                                                                            gpus)))
+            return run_model(
+                self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key], gpus))
+            )
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, "failed")
             return ModelOutcome(model=job.key, status="failed", error=str(exc))
@@ -129,23 +156,28 @@ class _Launcher:
             self.fetcher.released(job.key)
 
 
-def gpu_pool(models: Sequence[ModelConfig], wanted: list[int] | None) -> tuple[list[int], list[str],
-                                                                               gpumod.GpuLocks | None]:
+def gpu_pool(
+    models: Sequence[ModelConfig], wanted: list[int] | None
+) -> tuple[list[int], list[str], gpumod.GpuLocks | None]:
     """Discover and lock the GPU pool; ([], [], None) for a CPU-only machine or API-only runs."""
     if not any(m.managed for m in models):
         return [], [], None
     found = gpumod.discover()
     if not found:
         if wanted:
-            raise PlanError(f"--gpus {','.join(map(str, wanted))}: no GPU found (nvidia-smi lists none); "
-                            "drop --gpus to serve models on the CPU")
+            raise PlanError(
+                f"--gpus {','.join(map(str, wanted))}: no GPU found (nvidia-smi lists none); "
+                "drop --gpus to serve models on the CPU"
+            )
         return [], [], None
     chosen = gpumod.select(found, wanted)
     locks = gpumod.GpuLocks.for_gpus(chosen)
     held = locks.acquire_available([g.index for g in chosen])
     if not held:
-        raise PlanError("every GPU of the pool is locked by another deathmath-orchestrate on this host; "
-                        "wait for it or choose other GPUs with --gpus")
+        raise PlanError(
+            "every GPU of the pool is locked by another deathmath-orchestrate on this host; "
+            "wait for it or choose other GPUs with --gpus"
+        )
     names = [f"{g.index}: {g.name}" for g in chosen if g.index in held]
     return sorted(held), names, locks
 

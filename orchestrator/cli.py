@@ -2,6 +2,7 @@
 
 Exit codes: 0 every model finished, 1 a model failed, 2 bad input, 130/143/129 on SIGINT/SIGTERM/SIGHUP.
 """
+
 from __future__ import annotations
 
 import functools
@@ -9,8 +10,9 @@ import logging
 import signal
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -19,10 +21,10 @@ from .config import load_config
 from .errors import InputError, OrchestratorError
 from .grading import grade_file
 from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all
-from .report import print_summary
-from .state import cleanup as do_cleanup
-from .status import load_runs
-from .statusview import render_status_text
+from .serving.state import cleanup as do_cleanup
+from .status.file import load_runs
+from .status.report import print_summary
+from .status.view import render_status_text
 
 log = logging.getLogger("orchestrator")
 
@@ -52,11 +54,12 @@ class DefaultGroup(click.Group):
 def _setup_logging(verbose: int) -> None:
     level = logging.DEBUG if verbose > 1 else logging.INFO if verbose == 1 else logging.WARNING
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    logging.getLogger("orchestrator.progress").setLevel(logging.INFO)
+    logging.getLogger("orchestrator.status.progress").setLevel(logging.INFO)
 
 
 def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
     """Turn library errors into one line on stderr and the error's exit code; never a traceback."""
+
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
@@ -67,6 +70,7 @@ def handle_errors(func: Callable[..., Any]) -> Callable[..., Any]:
         except KeyboardInterrupt:
             click.echo("interrupted", err=True)
             sys.exit(130)
+
     return wrapper
 
 
@@ -76,7 +80,9 @@ def _gpu_list(value: str | None) -> list[int] | None:
     try:
         ids = [int(part) for part in value.split(",") if part.strip()]
     except ValueError:
-        raise InputError(f"--gpus {value!r}: not a list of GPU indices; pass comma-separated indices such as 0,1") from None
+        raise InputError(
+            f"--gpus {value!r}: not a list of GPU indices; pass comma-separated indices such as 0,1"
+        ) from None
     if not ids or any(i < 0 for i in ids) or len(set(ids)) != len(ids):
         raise InputError(f"--gpus {value!r}: GPU indices must be distinct and non-negative; pass e.g. 0,1")
     return ids
@@ -100,29 +106,74 @@ def main() -> None:
 @click.option("--dry-run", is_flag=True, help="Print the plan (model, GPUs, port, command) and exit.")
 @click.option("--max-cpu-servers", type=click.IntRange(min=1), default=None, help="CPU vLLM servers at once (no GPU).")
 @click.option("--parallel", type=click.IntRange(min=1), default=None, help="Override every model's `parallel`.")
-@click.option("--backend", type=click.Choice(["local", "ray"]), default="local", show_default=True,
-              help="local: servers on this machine; ray: each model as a Ray actor on a Ray cluster.")
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="local: servers on this machine; ray: each model as a Ray actor on a Ray cluster.",
+)
 @click.option("--ray-address", default=None, help="Ray cluster to join (--backend ray): auto (default) or HOST:PORT.")
-@click.option("--ray-resource", default=None, metavar="NAME",
-              help="--backend ray: each server asks for TP x PP units of this custom resource instead of GPUs/CPUs.")
-@click.option("--prefetch", type=click.IntRange(min=0), default=1, show_default=True, metavar="N",
-              help="Hub models downloaded ahead of the GPUs while others run (0: download only while none runs).")
-@click.option("--delete-weights-after", is_flag=True,
-              help="Delete the weights this run downloaded once a model's last job ends (sweeps larger than the disk).")
+@click.option(
+    "--ray-resource",
+    default=None,
+    metavar="NAME",
+    help="--backend ray: each server asks for TP x PP units of this custom resource instead of GPUs/CPUs.",
+)
+@click.option(
+    "--prefetch",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    metavar="N",
+    help="Hub models downloaded ahead of the GPUs while others run (0: download only while none runs).",
+)
+@click.option(
+    "--delete-weights-after",
+    is_flag=True,
+    help="Delete the weights this run downloaded once a model's last job ends (sweeps larger than the disk).",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @handle_errors
-def run(config_path: str, gpus: str | None, dataset: str, models: str | None, limit: int | None, results_dir: Path,
-        logs_dir: Path, fresh: bool, dry_run: bool, max_cpu_servers: int | None, parallel: int | None,
-        backend: str, ray_address: str | None, ray_resource: str | None, prefetch: int, delete_weights_after: bool,
-        verbose: int) -> None:
+def run(
+    config_path: str,
+    gpus: str | None,
+    dataset: str,
+    models: str | None,
+    limit: int | None,
+    results_dir: Path,
+    logs_dir: Path,
+    fresh: bool,
+    dry_run: bool,
+    max_cpu_servers: int | None,
+    parallel: int | None,
+    backend: str,
+    ray_address: str | None,
+    ray_resource: str | None,
+    prefetch: int,
+    delete_weights_after: bool,
+    verbose: int,
+) -> None:
     """Run the benchmark (the default command)."""
     _setup_logging(verbose)
-    opts = RunOptions(config=load_config(config_path), gpus=_gpu_list(gpus), datasets=dataset,
-                      models=[m.strip() for m in models.split(",") if m.strip()] if models else None, limit=limit,
-                      results_dir=results_dir, logs_dir=logs_dir, fresh=fresh, dry_run=dry_run,
-                      max_cpu_servers=max_cpu_servers, parallel=parallel, backend=backend,
-                      ray_address=ray_address, ray_resource=ray_resource, prefetch=prefetch,
-                      delete_weights_after=delete_weights_after)
+    opts = RunOptions(
+        config=load_config(config_path),
+        gpus=_gpu_list(gpus),
+        datasets=dataset,
+        models=[m.strip() for m in models.split(",") if m.strip()] if models else None,
+        limit=limit,
+        results_dir=results_dir,
+        logs_dir=logs_dir,
+        fresh=fresh,
+        dry_run=dry_run,
+        max_cpu_servers=max_cpu_servers,
+        parallel=parallel,
+        backend=backend,
+        ray_address=ray_address,
+        ray_resource=ray_resource,
+        prefetch=prefetch,
+        delete_weights_after=delete_weights_after,
+    )
     if backend != "ray" and (ray_address or ray_resource):
         raise InputError("--ray-address and --ray-resource need --backend ray")
     summary = execute(opts)
@@ -140,6 +191,7 @@ def run(config_path: str, gpus: str | None, dataset: str, models: str | None, li
 def smoke_model(out: Path, seed: int) -> None:
     """Write a tiny random Llama that vLLM loads offline (for tests and the default config)."""
     from .smoke_model import write_smoke_model  # imports torch: only for this command
+
     path = write_smoke_model(out, seed=seed)
     click.echo(f"wrote {path}")
 
@@ -151,13 +203,19 @@ def cleanup(logs_dir: Path) -> None:
     """Kill recorded vLLM servers whose orchestrator is gone (never anything we did not start)."""
     killed = do_cleanup(logs_dir)
     for rec in killed:
-        click.echo(f"killed {rec.name}: pid {rec.pid}, port {rec.port}, GPUs {list(rec.gpus) or 'cpu'}, run {rec.run_id}")
+        click.echo(
+            f"killed {rec.name}: pid {rec.pid}, port {rec.port}, GPUs {list(rec.gpus) or 'cpu'}, run {rec.run_id}"
+        )
     click.echo(f"cleanup: {len(killed)} orphaned server(s) killed")
 
 
 @main.command()
-@click.option("--input", "input_path", type=click.Path(path_type=Path), required=True, help="JSONL with reference, response.")
-@click.option("--output", "output_path", type=click.Path(path_type=Path), default=None, help="JSONL out (default stdout).")
+@click.option(
+    "--input", "input_path", type=click.Path(path_type=Path), required=True, help="JSONL with reference, response."
+)
+@click.option(
+    "--output", "output_path", type=click.Path(path_type=Path), default=None, help="JSONL out (default stdout)."
+)
 @click.option("--timeout", type=click.FloatRange(min=0.1), default=5.0, show_default=True, help="Seconds per check.")
 @handle_errors
 def grade(input_path: Path, output_path: Path | None, timeout: float) -> None:

@@ -13,6 +13,7 @@ The original DeathMath format works unchanged::
 makes a model managed; a ``datasets:`` block declares local datasets (or overrides registered
 ones). Every problem is reported as one ``ConfigError`` line naming the file, the field and the fix.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -21,27 +22,74 @@ import logging
 import math
 import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
-from .configload import read_yaml
-from .datasets import REGISTRY  # the registry of built-in and hub datasets
-from .contract import (DOMAINS, DatasetSpec, Endpoint, ModelConfig, Sampling, VllmSettings, is_secret_name, public_url,
-                       redact_command)
-from . import apiserver, queueahead
 from .client.jsoncodec import CODEC_NAMES, MSGSPEC_INSTALLED
+from .configload import read_yaml
+from .contract import (
+    DOMAINS,
+    DatasetSpec,
+    Endpoint,
+    ModelConfig,
+    Sampling,
+    VllmSettings,
+    is_secret_name,
+    public_url,
+    redact_command,
+)
+from .datasets import REGISTRY  # the registry of built-in and hub datasets
 from .endpoints import API_TYPES, default_entries, parse_endpoint
 from .errors import ConfigError
+from .serving import apiserver, queueahead
 
 SAMPLING_KEYS = {"samples", "top_p", "seed"}
-TOP_KEYS = {"model_list", "temperature", "max_tokens", "num_examples", "datasets", "system_prompt",
-            "request_timeout", "max_retries", "request_delay", "parallel", "max_cpu_servers"} | SAMPLING_KEYS
-MODEL_KEYS = {"model_name", "endpoints", "api_type", "parallel", "system_prompt", "max_tokens", "temperature",
-              "request_delay", "request_timeout", "max_retries", "vllm"} | SAMPLING_KEYS
-VLLM_KEYS = {"model", "tensor_parallel_size", "pipeline_parallel_size", "max_model_len", "gpu_memory_utilization",
-             "startup_timeout", "python", "args", "env", "host", "port", "max_restarts", "revision",
-             "api_server_count", "client_codec", "queue_ahead"}
+TOP_KEYS = {
+    "model_list",
+    "temperature",
+    "max_tokens",
+    "num_examples",
+    "datasets",
+    "system_prompt",
+    "request_timeout",
+    "max_retries",
+    "request_delay",
+    "parallel",
+    "max_cpu_servers",
+} | SAMPLING_KEYS
+MODEL_KEYS = {
+    "model_name",
+    "endpoints",
+    "api_type",
+    "parallel",
+    "system_prompt",
+    "max_tokens",
+    "temperature",
+    "request_delay",
+    "request_timeout",
+    "max_retries",
+    "vllm",
+} | SAMPLING_KEYS
+VLLM_KEYS = {
+    "model",
+    "tensor_parallel_size",
+    "pipeline_parallel_size",
+    "max_model_len",
+    "gpu_memory_utilization",
+    "startup_timeout",
+    "python",
+    "args",
+    "env",
+    "host",
+    "port",
+    "max_restarts",
+    "revision",
+    "api_server_count",
+    "client_codec",
+    "queue_ahead",
+}
 DATASET_KEYS = {"path", "domain", "question", "answer", "id", "tolerance", "hub_id", "configs", "split"}
 log = logging.getLogger(__name__)
 HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
@@ -81,15 +129,20 @@ class _Builder:
 
     def build(self) -> RunConfig:
         if not isinstance(self.data, dict):
-            raise self.fail("top level", f"expected a mapping of settings, got {_kind(self.data)}",
-                            "start from configs/run.yaml")
+            raise self.fail(
+                "top level", f"expected a mapping of settings, got {_kind(self.data)}", "start from configs/run.yaml"
+            )
         names = self._model_list()
         self._check_top_keys(names)
         models = tuple(self._model(name) for name in names)
-        return RunConfig(path=self.path, models=models, datasets=self._datasets(),
-                         num_examples=self._opt_int(self.data, "num_examples", "num_examples", minimum=1),
-                         max_cpu_servers=self._opt_int(self.data, "max_cpu_servers", "max_cpu_servers", minimum=1) or 1,
-                         raw=self.data)
+        return RunConfig(
+            path=self.path,
+            models=models,
+            datasets=self._datasets(),
+            num_examples=self._opt_int(self.data, "num_examples", "num_examples", minimum=1),
+            max_cpu_servers=self._opt_int(self.data, "max_cpu_servers", "max_cpu_servers", minimum=1) or 1,
+            raw=self.data,
+        )
 
     def _model_list(self) -> list[str]:
         names = self.data.get("model_list")
@@ -114,30 +167,41 @@ class _Builder:
     def _model(self, name: str) -> ModelConfig:
         block = self.data.get(name)
         if block is None:
-            raise self.fail("model_list", f"model {name!r} has no block",
-                            f"add a top-level `{name}:` block with `model_name` and `endpoints` or `vllm`")
+            raise self.fail(
+                "model_list",
+                f"model {name!r} has no block",
+                f"add a top-level `{name}:` block with `model_name` and `endpoints` or `vllm`",
+            )
         if not isinstance(block, dict):
             raise self.fail(name, f"expected a mapping, got {_kind(block)}")
         self._check_keys(block, MODEL_KEYS, name)
         vllm = self._vllm(name, block["vllm"]) if "vllm" in block else None
         api_type = self._api_type(name, block, vllm is not None)
-        endpoints, timeouts = self._endpoints(name, block.get("endpoints", default_entries(api_type)), vllm is not None,
-                                              api_type)
+        endpoints, timeouts = self._endpoints(
+            name, block.get("endpoints", default_entries(api_type)), vllm is not None, api_type
+        )
         model_name = self._opt_str(block, "model_name", f"{name}.model_name") or name
         sampling = self._sampling(name, block, vllm is not None)
         if timeouts and block.get("request_timeout") is None and self.data.get("request_timeout") is None:
             sampling = dataclasses.replace(sampling, request_timeout=max(timeouts))  # GigaChat's `timeout`
-        return ModelConfig(key=name, model_name=model_name, sampling=sampling, endpoints=endpoints, vllm=vllm,
-                           api_type=api_type)
+        return ModelConfig(
+            key=name, model_name=model_name, sampling=sampling, endpoints=endpoints, vllm=vllm, api_type=api_type
+        )
 
     def _api_type(self, name: str, block: dict, managed: bool) -> str:
         api_type = self._opt_str(block, "api_type", f"{name}.api_type") or "openai"
         if api_type not in API_TYPES:
-            raise self.fail(f"{name}.api_type", f"unsupported value {api_type!r}",
-                            "use openai (any OpenAI-compatible API), openrouter or gigachat")
+            raise self.fail(
+                f"{name}.api_type",
+                f"unsupported value {api_type!r}",
+                "use openai (any OpenAI-compatible API), openrouter or gigachat",
+            )
         if managed and api_type != "openai":
-            raise self.fail(f"{name}.api_type", f"{api_type} with a `vllm:` block",
-                            "a managed vLLM server speaks openai: remove api_type or the vllm block")
+            raise self.fail(
+                f"{name}.api_type",
+                f"{api_type} with a `vllm:` block",
+                "a managed vLLM server speaks openai: remove api_type or the vllm block",
+            )
         return api_type
 
     def _sampling(self, name: str, block: dict, managed: bool) -> Sampling:
@@ -147,32 +211,46 @@ class _Builder:
                 if value is not None:
                     return value
             return default
-        return _warn_identical(name, Sampling(
-            temperature=pick("temperature", self._opt_float, 0.0, minimum=0.0),
-            max_tokens=pick("max_tokens", self._opt_int, 2048, minimum=1),
-            system_prompt=pick("system_prompt", self._opt_str, ""),
-            parallel=self._opt_int(block, "parallel", f"{name}.parallel", minimum=1)
-            or (MANAGED_PARALLEL if managed else self._opt_int(self.data, "parallel", "parallel", minimum=1) or API_PARALLEL),
-            request_delay=pick("request_delay", self._opt_float, 0.0, minimum=0.0),
-            request_timeout=pick("request_timeout", self._opt_float, 600.0, minimum=0.001),
-            max_retries=pick("max_retries", self._opt_int, 5, minimum=0),
-            samples=pick("samples", self._samples, 1),
-            top_p=pick("top_p", self._top_p, None),
-            seed=pick("seed", self._seed, None),
-        ))
+
+        return _warn_identical(
+            name,
+            Sampling(
+                temperature=pick("temperature", self._opt_float, 0.0, minimum=0.0),
+                max_tokens=pick("max_tokens", self._opt_int, 2048, minimum=1),
+                system_prompt=pick("system_prompt", self._opt_str, ""),
+                parallel=self._opt_int(block, "parallel", f"{name}.parallel", minimum=1)
+                or (
+                    MANAGED_PARALLEL
+                    if managed
+                    else self._opt_int(self.data, "parallel", "parallel", minimum=1) or API_PARALLEL
+                ),
+                request_delay=pick("request_delay", self._opt_float, 0.0, minimum=0.0),
+                request_timeout=pick("request_timeout", self._opt_float, 600.0, minimum=0.001),
+                max_retries=pick("max_retries", self._opt_int, 5, minimum=0),
+                samples=pick("samples", self._samples, 1),
+                top_p=pick("top_p", self._top_p, None),
+                seed=pick("seed", self._seed, None),
+            ),
+        )
 
     def _samples(self, block: dict, key: str, where: str) -> int | None:
         value = block.get(key)
         if value is not None and not isinstance(value, bool) and isinstance(value, int) and value < 1:
-            raise self.fail(where, f"{value} is not a number of samples",
-                            "use 1 (one answer per problem) or more, such as 4 for avg@4 and pass@4")
+            raise self.fail(
+                where,
+                f"{value} is not a number of samples",
+                "use 1 (one answer per problem) or more, such as 4 for avg@4 and pass@4",
+            )
         return self._opt_int(block, key, where, minimum=1)
 
     def _seed(self, block: dict, key: str, where: str) -> int | None:
         value = block.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise self.fail(where, f"expected an integer seed, got {value!r:.60}",
-                            "write a whole number such as 1234 (sample i is asked with seed + i)")
+            raise self.fail(
+                where,
+                f"expected an integer seed, got {value!r:.60}",
+                "write a whole number such as 1234 (sample i is asked with seed + i)",
+            )
         return self._opt_int(block, key, where, minimum=0)
 
     def _top_p(self, block: dict, key: str, where: str) -> float | None:
@@ -181,18 +259,26 @@ class _Builder:
             raise self.fail(where, f"{value} is out of range", "use a probability mass in (0, 1], such as 0.95")
         return value
 
-    def _endpoints(self, name: str, raw: Any, managed: bool,
-                   api_type: str) -> tuple[tuple[Endpoint, ...], list[float]]:
+    def _endpoints(self, name: str, raw: Any, managed: bool, api_type: str) -> tuple[tuple[Endpoint, ...], list[float]]:
         if raw is None:
             if managed:
                 return (), []
-            entry = "{credentials: env:GIGACHAT_CREDENTIALS}" if api_type == "gigachat" else \
-                "{api_base: ..., api_key: env:NAME}"
-            raise self.fail(name, "has neither `endpoints` nor `vllm`",
-                            f"add `endpoints: [{entry}]` for an API model, or a `vllm:` block for a managed server")
+            entry = (
+                "{credentials: env:GIGACHAT_CREDENTIALS}"
+                if api_type == "gigachat"
+                else "{api_base: ..., api_key: env:NAME}"
+            )
+            raise self.fail(
+                name,
+                "has neither `endpoints` nor `vllm`",
+                f"add `endpoints: [{entry}]` for an API model, or a `vllm:` block for a managed server",
+            )
         if managed:
-            raise self.fail(name, "has both `endpoints` and `vllm`", "keep `vllm` for a managed server, "
-                            "or `endpoints` for an API model")
+            raise self.fail(
+                name,
+                "has both `endpoints` and `vllm`",
+                "keep `vllm` for a managed server, or `endpoints` for an API model",
+            )
         if not isinstance(raw, list) or not raw:
             raise self.fail(f"{name}.endpoints", f"expected a non-empty list, got {_kind(raw)}")
         parsed = [parse_endpoint(self, api_type, f"{name}.endpoints[{i}]", item) for i, item in enumerate(raw)]
@@ -217,12 +303,19 @@ class _Builder:
         self._check_keys(raw, VLLM_KEYS, where)
         model = self._model_path(where, raw.get("model"))
         if raw.get("revision") is not None and Path(model).is_dir():
-            raise self.fail(f"{where}.revision", f"set for the local directory {model}",
-                            "a revision applies to hub ids only: remove it, or set model to a hub id")
+            raise self.fail(
+                f"{where}.revision",
+                f"set for the local directory {model}",
+                "a revision applies to hub ids only: remove it, or set model to a hub id",
+            )
         return VllmSettings(
             model=model,
-            tensor_parallel_size=self._opt_int(raw, "tensor_parallel_size", f"{where}.tensor_parallel_size", minimum=1) or 1,
-            pipeline_parallel_size=self._opt_int(raw, "pipeline_parallel_size", f"{where}.pipeline_parallel_size", minimum=1) or 1,
+            tensor_parallel_size=self._opt_int(raw, "tensor_parallel_size", f"{where}.tensor_parallel_size", minimum=1)
+            or 1,
+            pipeline_parallel_size=self._opt_int(
+                raw, "pipeline_parallel_size", f"{where}.pipeline_parallel_size", minimum=1
+            )
+            or 1,
             max_model_len=self._opt_int(raw, "max_model_len", f"{where}.max_model_len", minimum=16),
             gpu_memory_utilization=self._fraction(raw, f"{where}.gpu_memory_utilization"),
             startup_timeout=self._opt_float(raw, "startup_timeout", f"{where}.startup_timeout", minimum=1.0) or 900.0,
@@ -232,7 +325,8 @@ class _Builder:
             host=self._opt_str(raw, "host", f"{where}.host") or "127.0.0.1",
             port=self._opt_int(raw, "port", f"{where}.port", minimum=1, maximum=65535),
             max_restarts=self._opt_int(raw, "max_restarts", f"{where}.max_restarts", minimum=0, maximum=100) or 0
-            if "max_restarts" in raw else 2,
+            if "max_restarts" in raw
+            else 2,
             revision=self._opt_str(raw, "revision", f"{where}.revision"),
             api_server_count=self._api_servers(raw, where),
             client_codec=self._client_codec(raw, where),
@@ -244,34 +338,51 @@ class _Builder:
         if name is not None and name not in CODEC_NAMES:
             raise self.fail(f"{where}.client_codec", f"unknown codec {name!r}", f"use one of {', '.join(CODEC_NAMES)}")
         if name == "msgspec" and not MSGSPEC_INSTALLED:
-            raise self.fail(f"{where}.client_codec", "msgspec is not installed in the orchestrator's Python",
-                            "install msgspec (vLLM brings it) or use `client_codec: json`")
+            raise self.fail(
+                f"{where}.client_codec",
+                "msgspec is not installed in the orchestrator's Python",
+                "install msgspec (vLLM brings it) or use `client_codec: json`",
+            )
         return name
 
     def _api_servers(self, raw: dict, where: str) -> int | None:
         if apiserver.flag_in(self._str_list(raw.get("args"), f"{where}.args")):
-            raise self.fail(f"{where}.args", f"sets {apiserver.FLAG}", "use `api_server_count: N` in the vllm block "
-                            "instead (it picks the start command that honours it)")
-        return self._opt_int(raw, "api_server_count", f"{where}.api_server_count", minimum=1,
-                             maximum=apiserver.MAX_API_SERVERS)
+            raise self.fail(
+                f"{where}.args",
+                f"sets {apiserver.FLAG}",
+                "use `api_server_count: N` in the vllm block instead (it picks the start command that honours it)",
+            )
+        return self._opt_int(
+            raw, "api_server_count", f"{where}.api_server_count", minimum=1, maximum=apiserver.MAX_API_SERVERS
+        )
 
     def _queue_ahead(self, raw: dict, where: str) -> float | None:
         share = self._opt_float(raw, "queue_ahead", f"{where}.queue_ahead", minimum=0.0)
         if share is not None and share > queueahead.MAX_QUEUE_AHEAD:
-            raise self.fail(f"{where}.queue_ahead", f"{share} is out of range",
-                            f"use 0 to {queueahead.MAX_QUEUE_AHEAD:g} (a share of parallel; 1 queues one whole batch)")
+            raise self.fail(
+                f"{where}.queue_ahead",
+                f"{share} is out of range",
+                f"use 0 to {queueahead.MAX_QUEUE_AHEAD:g} (a share of parallel; 1 queues one whole batch)",
+            )
         return share
 
     def _model_path(self, where: str, raw: Any) -> str:
         if not isinstance(raw, str) or not raw.strip():
-            raise self.fail(f"{where}.model", "missing", "set it to a local model directory or a hub id like Qwen/Qwen2.5-7B-Instruct")
+            raise self.fail(
+                f"{where}.model",
+                "missing",
+                "set it to a local model directory or a hub id like Qwen/Qwen2.5-7B-Instruct",
+            )
         candidates = [Path(raw).expanduser(), self.path.parent / raw]
         for cand in candidates:
             if cand.exists():
                 return str(cand.resolve())
         if raw.startswith(("/", ".", "~")) or not HUB_ID.match(raw):
-            raise self.fail(f"{where}.model", f"path {raw!r} does not exist",
-                            "fix the path (`make smoke-model` writes models/tiny-llama) or use a hub id")
+            raise self.fail(
+                f"{where}.model",
+                f"path {raw!r} does not exist",
+                "fix the path (`make smoke-model` writes models/tiny-llama) or use a hub id",
+            )
         return raw
 
     def _python(self, where: str, raw: Any) -> str | None:
@@ -292,8 +403,9 @@ class _Builder:
         if raw is None:
             return {}
         if not isinstance(raw, dict) or not raw:
-            raise self.fail("datasets", f"expected a mapping of dataset names to blocks, got {_kind(raw)}",
-                            "see datasets/README.md")
+            raise self.fail(
+                "datasets", f"expected a mapping of dataset names to blocks, got {_kind(raw)}", "see datasets/README.md"
+            )
         return {str(name): self._dataset(str(name), block, REGISTRY.get(str(name))) for name, block in raw.items()}
 
     def _dataset(self, name: str, block: Any, base: DatasetSpec | None) -> DatasetSpec:
@@ -304,8 +416,9 @@ class _Builder:
         self._check_keys(block, DATASET_KEYS, where)
         if base is None and "path" not in block and "hub_id" not in block:
             known = ", ".join(sorted(REGISTRY))
-            raise self.fail(where, "not a registered dataset and has no `path`",
-                            f"add `path: file.jsonl` or use one of: {known}")
+            raise self.fail(
+                where, "not a registered dataset and has no `path`", f"add `path: file.jsonl` or use one of: {known}"
+            )
         return self._dataset_spec(name, where, block, base or DatasetSpec(name=name))
 
     def _dataset_spec(self, name: str, where: str, block: dict, base: DatasetSpec) -> DatasetSpec:
@@ -315,20 +428,34 @@ class _Builder:
         path = self._opt_str(block, "path", f"{where}.path")
         if path is not None:
             path = self._existing_file(f"{where}.path", path)
-        strs = {k: self._opt_str(block, k, f"{where}.{k}") for k in ("question", "answer", "id", "tolerance", "hub_id", "split")}
+        strs = {
+            k: self._opt_str(block, k, f"{where}.{k}")
+            for k in ("question", "answer", "id", "tolerance", "hub_id", "split")
+        }
         return DatasetSpec(
-            name=name, domain=domain, path=path if path is not None else (None if "hub_id" in block else base.path),
+            name=name,
+            domain=domain,
+            path=path if path is not None else (None if "hub_id" in block else base.path),
             hub_id=strs["hub_id"] or (None if path else base.hub_id),
-            hub_configs=self._str_list(block["configs"], f"{where}.configs") if "configs" in block else base.hub_configs,
-            split=strs["split"] or base.split, question=strs["question"] or base.question,
-            answer=strs["answer"] or base.answer, id=strs["id"] or base.id, tolerance=strs["tolerance"] or base.tolerance)
+            hub_configs=self._str_list(block["configs"], f"{where}.configs")
+            if "configs" in block
+            else base.hub_configs,
+            split=strs["split"] or base.split,
+            question=strs["question"] or base.question,
+            answer=strs["answer"] or base.answer,
+            id=strs["id"] or base.id,
+            tolerance=strs["tolerance"] or base.tolerance,
+        )
 
     def _existing_file(self, where: str, raw: str) -> str:
         for cand in (Path(raw).expanduser(), self.path.parent / raw):
             if cand.is_file():
                 return str(cand.resolve())
-        raise self.fail(where, f"file {raw!r} does not exist", "fix the path (relative paths are tried from the "
-                        "current directory, then from the config's directory)")
+        raise self.fail(
+            where,
+            f"file {raw!r} does not exist",
+            "fix the path (relative paths are tried from the current directory, then from the config's directory)",
+        )
 
     # -- typed readers (the public names are endpoints.Fields) -----------------------------------------------------
     def secret(self, where: str, raw: Any) -> str | None:
@@ -349,8 +476,9 @@ class _Builder:
                 hint = _did_you_mean(str(key), allowed)
                 raise self.fail(f"{where}.{key}", "unknown key", hint or f"allowed keys: {', '.join(sorted(allowed))}")
 
-    def _opt_int(self, block: dict, key: str, where: str, minimum: int | None = None,
-                 maximum: int | None = None) -> int | None:
+    def _opt_int(
+        self, block: dict, key: str, where: str, minimum: int | None = None, maximum: int | None = None
+    ) -> int | None:
         value = block.get(key)
         if value is None:
             return None
@@ -384,7 +512,9 @@ class _Builder:
     def _str_list(self, raw: Any, where: str) -> tuple[str, ...]:
         if raw is None:
             return ()
-        if not isinstance(raw, list) or not all(isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in raw):
+        if not isinstance(raw, list) or not all(
+            isinstance(a, (str, int, float)) and not isinstance(a, bool) for a in raw
+        ):
             raise self.fail(where, f"expected a list of strings, got {raw!r:.80}", 'e.g. ["--dtype", "bfloat16"]')
         return tuple(str(a) for a in raw)
 
@@ -402,9 +532,13 @@ class _Builder:
 def _warn_identical(name: str, sampling: Sampling) -> Sampling:
     """Warn (one line) when k > 1 samples are asked greedily: they will all be the same answer."""
     if sampling.samples > 1 and sampling.temperature == 0.0:
-        log.warning("%s: samples: %d with temperature 0 asks %d identical greedy answers (seeds do not change a "
-                    "greedy answer); set temperature (e.g. 0.6) and seed for avg@k and pass@k, or samples: 1",
-                    name, sampling.samples, sampling.samples)
+        log.warning(
+            "%s: samples: %d with temperature 0 asks %d identical greedy answers (seeds do not change a "
+            "greedy answer); set temperature (e.g. 0.6) and seed for avg@k and pass@k, or samples: 1",
+            name,
+            sampling.samples,
+            sampling.samples,
+        )
     return sampling
 
 
@@ -414,7 +548,9 @@ def _did_you_mean(word: str, choices: set[str]) -> str:
 
 
 def _kind(value: Any) -> str:
-    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(type(value), type(value).__name__)
+    return {dict: "a mapping", list: "a list", str: "a string", type(None): "nothing"}.get(
+        type(value), type(value).__name__
+    )
 
 
 def _redact(value: Any, key: str = "") -> Any:

@@ -1,4 +1,5 @@
 """Read a YAML file defensively: size cap, encoding checks, alias-bomb cap, line numbers in syntax errors."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -63,8 +64,9 @@ def _decode(path: Path, data: bytes, what: str) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError(f"{path}: line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); "
-                          f"re-save the {what} as UTF-8") from None
+        raise ConfigError(
+            f"{path}: line {line}: not valid UTF-8 (byte 0x{data[exc.start]:02x}); re-save the {what} as UTF-8"
+        ) from None
 
 
 def read_yaml(path: Path, what: str = "config") -> Any:
@@ -73,14 +75,16 @@ def read_yaml(path: Path, what: str = "config") -> Any:
     if not text.strip():
         raise ConfigError(f"{path}: the {what} is empty; start from configs/run.yaml")
     try:
-        data = yaml.load(text, Loader=_CappedLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_CappedLoader)
         _check_expansion(path, data)
         return data
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "YAML"
-        raise ConfigError(f"{path}: {where}: {_first_line(exc.problem or str(exc))}; fix the YAML syntax "
-                          "(indent with spaces, not tabs)") from None
+        raise ConfigError(
+            f"{path}: {where}: {_first_line(exc.problem or str(exc))}; fix the YAML syntax "
+            "(indent with spaces, not tabs)"
+        ) from None
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path}: {_first_line(str(exc))}; remove the repeated aliases") from None
 
@@ -92,8 +96,10 @@ def _check_expansion(path: Path, data: Any) -> None:
         node = stack.pop()
         seen += 1
         if seen > MAX_EXPANDED_NODES:
-            raise ConfigError(f"{path}: its aliases expand to more than {MAX_EXPANDED_NODES} values "
-                              "(a YAML alias bomb?); remove the repeated aliases")
+            raise ConfigError(
+                f"{path}: its aliases expand to more than {MAX_EXPANDED_NODES} values "
+                "(a YAML alias bomb?); remove the repeated aliases"
+            )
         if isinstance(node, dict):
             stack.extend(node.values())
         elif isinstance(node, list):

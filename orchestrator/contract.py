@@ -15,24 +15,27 @@ whose ``key`` names its checkpoint (the plain id for sample 0, so single-sample 
 * ``Grade``        -- what the grader says about one response (grading/).
 * ``SeriesScore``  -- the aggregate of one (model, dataset, settings) series (results.py, leaderboard.py).
 """
+
 from __future__ import annotations
 
 import base64
 import dataclasses
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .apiserver import api_servers, count_words, launch_words
-from .queueahead import batch_words, in_flight, queue_ahead
+from .serving.apiserver import api_servers, count_words, launch_words
+from .serving.queueahead import batch_words, in_flight, queue_ahead
 
 LOCALHOST = "127.0.0.1"
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a server bound here is reachable from this host only
 DOMAINS = ("math", "physics")
 VERDICTS = ("correct", "incorrect", "unparsed", "timeout")
-_SECRET_PARTS = frozenset({"key", "apikey", "token", "secret", "password", "passwd", "pwd", "authorization",
-                           "credentials", "credential"})
+_SECRET_PARTS = frozenset(
+    {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "authorization", "credentials", "credential"}
+)
 
 
 def is_secret_name(name: str) -> bool:
@@ -79,10 +82,10 @@ class VllmSettings:
     host: str = LOCALHOST
     port: int | None = None
     max_restarts: int = 2
-    revision: str | None = None      # hub models: branch, tag or commit (default main)
-    api_server_count: int | None = None   # None: apiserver.api_servers' default (GPU vs CPU)
-    client_codec: str | None = None       # the client's JSON (jsoncodec.CODEC_NAMES); None: msgspec where installed
-    queue_ahead: float | None = None      # requests queued at the server per parallel; None: queueahead's default
+    revision: str | None = None  # hub models: branch, tag or commit (default main)
+    api_server_count: int | None = None  # None: apiserver.api_servers' default (GPU vs CPU)
+    client_codec: str | None = None  # the client's JSON (jsoncodec.CODEC_NAMES); None: msgspec where installed
+    queue_ahead: float | None = None  # requests queued at the server per parallel; None: queueahead's default
 
     @property
     def gpus_needed(self) -> int:
@@ -144,9 +147,9 @@ class Sampling:
     request_delay: float = 0.0
     request_timeout: float = 600.0
     max_retries: int = 5
-    samples: int = 1                 # answers per problem (k); not in the settings hash: raising it adds samples
+    samples: int = 1  # answers per problem (k); not in the settings hash: raising it adds samples
     top_p: float | None = None
-    seed: int | None = None          # sample i is asked with seed + i
+    seed: int | None = None  # sample i is asked with seed + i
 
     def seed_of(self, sample: int) -> int | None:
         """The seed that sample ``sample`` is asked with (``None``: the server's own randomness)."""
@@ -175,14 +178,14 @@ class DatasetSpec:
 
     name: str
     domain: str = "math"
-    path: str | None = None          # local .jsonl/.csv/.parquet
-    hub_id: str | None = None        # Hugging Face dataset id
+    path: str | None = None  # local .jsonl/.csv/.parquet
+    hub_id: str | None = None  # Hugging Face dataset id
     hub_configs: tuple[str, ...] = ()
     split: str = "train"
     question: str = "task"
     answer: str = "answer"
     id: str | None = None
-    tolerance: str | None = None     # optional column with a per-problem relative tolerance
+    tolerance: str | None = None  # optional column with a per-problem relative tolerance
 
 
 @dataclass(frozen=True)
@@ -234,9 +237,9 @@ class ServerSpec:
     python: str = "python3"
     startup_timeout: float = 900.0
     api_key: str | None = field(default=None, repr=False)
-    api_server_count: int | None = None   # vLLM API front-end processes; None: the default for its gpus
-    parallel: int | None = None           # the engine's batch in sequences (parallel x samples, ``plan.engine_batch``)
-    queue_ahead: float | None = None      # None: the default for its gpus (``queueahead.queue_ahead``)
+    api_server_count: int | None = None  # vLLM API front-end processes; None: the default for its gpus
+    parallel: int | None = None  # the engine's batch in sequences (parallel x samples, ``plan.engine_batch``)
+    queue_ahead: float | None = None  # None: the default for its gpus (``queueahead.queue_ahead``)
 
     @property
     def api_servers(self) -> int:
@@ -254,8 +257,17 @@ class ServerSpec:
 
     def command(self) -> list[str]:
         """The exact argv that starts this server (no secrets: the key travels in the environment)."""
-        cmd = [*launch_words(self.python, self.api_servers), "--model", self.model,
-               "--served-model-name", self.served_name, "--host", self.host, "--port", str(self.port)]
+        cmd = [
+            *launch_words(self.python, self.api_servers),
+            "--model",
+            self.model,
+            "--served-model-name",
+            self.served_name,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+        ]
         if self.tensor_parallel_size != 1:
             cmd += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
         if self.pipeline_parallel_size != 1:
@@ -264,8 +276,12 @@ class ServerSpec:
             cmd += ["--max-model-len", str(self.max_model_len)]
         if self.gpu_memory_utilization is not None and self.gpus:
             cmd += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
-        return (cmd + count_words(self.api_servers) + batch_words(self.parallel, self.queued_share, self.args)
-                + list(self.args))
+        return (
+            cmd
+            + count_words(self.api_servers)
+            + batch_words(self.parallel, self.queued_share, self.args)
+            + list(self.args)
+        )
 
     @property
     def base_url(self) -> str:
@@ -300,8 +316,8 @@ class AnswerRecord:
     tolerance: float | None = None
     approximate: bool = False
     timestamp: float = 0.0
-    sample: int = 0               # which of the k samples (0 in series written before samples existed)
-    seed: int | None = None       # the seed it was asked with
+    sample: int = 0  # which of the k samples (0 in series written before samples existed)
+    seed: int | None = None  # the seed it was asked with
 
     @property
     def key(self) -> str:
@@ -311,7 +327,7 @@ class AnswerRecord:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> "AnswerRecord":
+    def from_dict(cls, data: Mapping[str, Any]) -> AnswerRecord:
         names = {f.name for f in dataclasses.fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in names})
 
@@ -321,7 +337,7 @@ class Grade:
     """The grader's verdict on one response."""
 
     extracted: str
-    verdict: str               # one of VERDICTS
+    verdict: str  # one of VERDICTS
     seconds: float = 0.0
     approximate: bool = False  # a decimal accepted for an exact reference
 
@@ -341,7 +357,7 @@ class SeriesScore:
     completion_tokens: int
     eval_seconds: float
     samples: int = 1
-    outcomes: tuple["ProblemOutcome", ...] = ()   # per problem with all its samples answered, in dataset order
+    outcomes: tuple[ProblemOutcome, ...] = ()  # per problem with all its samples answered, in dataset order
     truncated: int = 0  # answers cut off by max_tokens (finish_reason "length"): scored, but worth knowing
 
     @property

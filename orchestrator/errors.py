@@ -21,6 +21,7 @@ Library code raises these; only the CLI turns them into messages and exit codes.
 
 Every message is one line that names the field, file or value and says how to fix it.
 """
+
 from __future__ import annotations
 
 

@@ -9,14 +9,16 @@
 
 Write failures raise ``errors.ResultsError`` (or the class passed as ``error``) with a one-line message.
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from .errors import OrchestratorError, ResultsError
 
@@ -87,8 +89,7 @@ def jsonl_line(obj: Mapping[str, Any]) -> bytes:
     return (json.dumps(obj, ensure_ascii=False) + "\n").encode("utf-8")
 
 
-def append_bytes(path: Path, data: bytes, *, fsync: bool = False,
-                 error: type[OrchestratorError] = ResultsError) -> int:
+def append_bytes(path: Path, data: bytes, *, fsync: bool = False, error: type[OrchestratorError] = ResultsError) -> int:
     """Append ``data`` to ``path`` with one ``O_APPEND`` write loop; returns the bytes written."""
     try:
         fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
@@ -97,7 +98,7 @@ def append_bytes(path: Path, data: bytes, *, fsync: bool = False,
     try:
         view = memoryview(data)
         while view:
-            view = view[os.write(fd, view):]
+            view = view[os.write(fd, view) :]
         if fsync:
             os.fsync(fd)
     except OSError as exc:
@@ -107,8 +108,9 @@ def append_bytes(path: Path, data: bytes, *, fsync: bool = False,
     return len(data)
 
 
-def append_jsonl(path: Path, obj: Mapping[str, Any], *, fsync: bool = False,
-                 error: type[OrchestratorError] = ResultsError) -> int:
+def append_jsonl(
+    path: Path, obj: Mapping[str, Any], *, fsync: bool = False, error: type[OrchestratorError] = ResultsError
+) -> int:
     """Append ``obj`` as one line to ``path`` (created if missing); returns the bytes written."""
     return append_bytes(path, jsonl_line(obj), fsync=fsync, error=error)
 
@@ -170,8 +172,12 @@ def truncate_torn_tail(path: Path, *, error: type[OrchestratorError] = ResultsEr
         return 0
     except OSError as exc:
         raise _failure(Path(path), exc, error) from None
-    log.warning("%s: set a torn last line (%d bytes) left by an interrupted write aside in %s", path, size - keep,
-                torn_path(path).name)
+    log.warning(
+        "%s: set a torn last line (%d bytes) left by an interrupted write aside in %s",
+        path,
+        size - keep,
+        torn_path(path).name,
+    )
     return size - keep
 
 
@@ -201,5 +207,15 @@ def _unlink_quietly(path: Path) -> None:
         pass
 
 
-__all__ = ["atomic_write_bytes", "atomic_write_text", "atomic_write_json", "append_bytes", "append_jsonl",
-           "jsonl_line", "read_jsonl", "torn_path", "truncate_torn_tail", "fsync_dir"]
+__all__ = [
+    "atomic_write_bytes",
+    "atomic_write_text",
+    "atomic_write_json",
+    "append_bytes",
+    "append_jsonl",
+    "jsonl_line",
+    "read_jsonl",
+    "torn_path",
+    "truncate_torn_tail",
+    "fsync_dir",
+]

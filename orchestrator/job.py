@@ -7,26 +7,46 @@ What the job needs of its collaborators is written as Protocols (``ProgressSink`
 ``ServerGroupLike``, and ``client.Checkpoint`` for a series' store), so the local run passes the real ``Progress``,
 ``Manifest``, ``VllmServer`` and ``SeriesStore``, and the Ray node passes its event-emitting proxies.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
 from .client import ChatClient, Checkpoint, run_series
 from .client.jsoncodec import codec_named
-from .contract import (AnswerRecord, DatasetSpec, Endpoint, Grade, ModelConfig, Problem, SeriesScore, ServerSpec,
-                       public_url, redact_command, with_samples)
-from .errors import (EndpointError, OrchestratorError, ResultsError, ServerDiedError, ServerError, ServerHungError,
-                     ServerStartError)
+from .contract import (
+    AnswerRecord,
+    DatasetSpec,
+    Endpoint,
+    Grade,
+    ModelConfig,
+    Problem,
+    SeriesScore,
+    ServerSpec,
+    public_url,
+    redact_command,
+    with_samples,
+)
+from .errors import (
+    EndpointError,
+    OrchestratorError,
+    ResultsError,
+    ServerDiedError,
+    ServerError,
+    ServerHungError,
+    ServerStartError,
+)
 from .grading import grade
 from .prompts import build_messages, prompt_fingerprint
 from .results import SeriesStore, settings_hash
-from .server import start_server
+from .serving.server import start_server
 
 log = logging.getLogger(__name__)
 
@@ -47,7 +67,7 @@ class ModelOutcome:
     """What happened to one model."""
 
     model: str
-    status: str                      # finished | failed | interrupted
+    status: str  # finished | failed | interrupted
     scores: list[SeriesScore] = field(default_factory=list)
     seconds: float = 0.0
     log_path: str | None = None
@@ -83,7 +103,7 @@ class ServerLike(Protocol):
     @property
     def endpoint(self) -> Endpoint: ...
 
-    grace: float   # seconds between SIGTERM and SIGKILL in stop(); a hung server gets HUNG_GRACE
+    grace: float  # seconds between SIGTERM and SIGKILL in stop(); a hung server gets HUNG_GRACE
 
     def alive(self) -> bool: ...
     def responsive(self) -> bool: ...
@@ -128,8 +148,10 @@ class RunContext:
 
 def record_grader() -> Callable[[AnswerRecord], Grade]:
     """Grade one answer record with the grader (``RunContext.grade``)."""
+
     def grade_record(rec: AnswerRecord) -> Grade:
         return grade(rec.response, rec.reference, rec.domain, rec.tolerance)
+
     return grade_record
 
 
@@ -178,9 +200,16 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
         outcome.log_path = str(server.log_path)
         try:
             ctx.progress.set_status(model.key, "running")
-            return _run_datasets(ctx, model, server.endpoint, alive=server.alive, context_len=server.max_model_len(),
-                                 responsive=server.responsive, progress=server.progress,
-                                 in_flight=server.spec.in_flight(model.sampling.parallel))
+            return _run_datasets(
+                ctx,
+                model,
+                server.endpoint,
+                alive=server.alive,
+                context_len=server.max_model_len(),
+                responsive=server.responsive,
+                progress=server.progress,
+                in_flight=server.spec.in_flight(model.sampling.parallel),
+            )
         except ServerDiedError as exc:
             hung = isinstance(exc, ServerHungError)
             if hung:
@@ -196,8 +225,14 @@ def _note_restart(ctx: RunContext, model: ModelConfig, outcome: ModelOutcome, ex
     if outcome.restarts >= model.vllm.max_restarts or ctx.stop.is_set():
         raise exc
     outcome.restarts += 1
-    log.warning("model %s: %s (%s); restart %d of %d, resuming from the checkpoint",
-                model.key, what, exc, outcome.restarts, model.vllm.max_restarts)
+    log.warning(
+        "model %s: %s (%s); restart %d of %d, resuming from the checkpoint",
+        model.key,
+        what,
+        exc,
+        outcome.restarts,
+        model.vllm.max_restarts,
+    )
     ctx.progress.note_error(model.key, f"{what}: {exc}")
     ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
 
@@ -222,8 +257,14 @@ def open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> Checkpoi
     if ctx.open_store is not None:
         return ctx.open_store(model, run)
     digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())
-    return SeriesStore(ctx.results_dir, model.key, run.spec.name, digest, meta=_series_meta(model, run),
-                       fresh=ctx.take_fresh(model.key, run.spec.name))
+    return SeriesStore(
+        ctx.results_dir,
+        model.key,
+        run.spec.name,
+        digest,
+        meta=_series_meta(model, run),
+        fresh=ctx.take_fresh(model.key, run.spec.name),
+    )
 
 
 def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
@@ -231,8 +272,13 @@ def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
     server = ctx.start_server(spec, ctx.run_id, ctx.logs_dir, group=ctx.servers)
     if ctx.manifest is not None:
         ctx.manifest.timing(model.key, "startup", time.monotonic() - began)
-        ctx.manifest.set_model(model.key, port=server.spec.port, gpus=list(server.spec.gpus),
-                               command=redact_command(server.spec.command()), log=str(server.log_path))
+        ctx.manifest.set_model(
+            model.key,
+            port=server.spec.port,
+            gpus=list(server.spec.gpus),
+            command=redact_command(server.spec.command()),
+            log=str(server.log_path),
+        )
     return server
 
 
@@ -246,11 +292,16 @@ def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
             ctx.manifest.timing(model.key, "teardown", time.monotonic() - began)
 
 
-def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint],
-                  alive: Callable[[], bool] | None, context_len: int | None,
-                  responsive: Callable[[], bool] | None = None,
-                  progress: Callable[[], float | None] | None = None,
-                  in_flight: int | None = None) -> list[SeriesScore]:
+def _run_datasets(
+    ctx: RunContext,
+    model: ModelConfig,
+    endpoint: Endpoint | Sequence[Endpoint],
+    alive: Callable[[], bool] | None,
+    context_len: int | None,
+    responsive: Callable[[], bool] | None = None,
+    progress: Callable[[], float | None] | None = None,
+    in_flight: int | None = None,
+) -> list[SeriesScore]:
     """Each dataset's series with ``in_flight`` requests at a time (a managed server's queue included; default
     ``parallel``)."""
     scores = []
@@ -263,21 +314,36 @@ def _run_datasets(ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequ
     for run in ctx.datasets:
         if ctx.stop.is_set():
             break
-        scores.append(_run_dataset(ctx, model, run, endpoint, probes, context_len,
-                                   in_flight or model.sampling.parallel))
+        scores.append(
+            _run_dataset(ctx, model, run, endpoint, probes, context_len, in_flight or model.sampling.parallel)
+        )
     return scores
 
 
-def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint: Endpoint | Sequence[Endpoint],
-                 probes: dict, context_len: int | None, in_flight: int) -> SeriesScore:
+def _run_dataset(
+    ctx: RunContext,
+    model: ModelConfig,
+    run: DatasetRun,
+    endpoint: Endpoint | Sequence[Endpoint],
+    probes: dict,
+    context_len: int | None,
+    in_flight: int,
+) -> SeriesScore:
     store = open_store(ctx, model, run)
     count_done(ctx.progress, model.key, store, run.problems)
     client = ctx.client_factory(endpoint, model.model_name, model.sampling, context_len=context_len, **probes)
     began = time.monotonic()
     try:
-        return run_series(run.problems, client, store, lambda p: build_messages(p, model.sampling.system_prompt),
-                          grade=ctx.grade, parallel=in_flight, stop=ctx.stop,
-                          on_record=lambda rec: on_record(ctx.progress, model.key, rec))
+        return run_series(
+            run.problems,
+            client,
+            store,
+            lambda p: build_messages(p, model.sampling.system_prompt),
+            grade=ctx.grade,
+            parallel=in_flight,
+            stop=ctx.stop,
+            on_record=lambda rec: on_record(ctx.progress, model.key, rec),
+        )
     finally:
         client.close()
         if ctx.manifest is not None:
@@ -285,9 +351,14 @@ def _run_dataset(ctx: RunContext, model: ModelConfig, run: DatasetRun, endpoint:
 
 
 def _series_meta(model: ModelConfig, run: DatasetRun) -> dict:
-    return {"model_name": model.model_name, "dataset_version": run.version, "domain": run.spec.domain,
-            "total": len(run.problems), "sampling": dataclasses.asdict(model.sampling),
-            "model": model.vllm.model if model.vllm else [public_url(e.api_base) for e in model.endpoints]}
+    return {
+        "model_name": model.model_name,
+        "dataset_version": run.version,
+        "domain": run.spec.domain,
+        "total": len(run.problems),
+        "sampling": dataclasses.asdict(model.sampling),
+        "model": model.vllm.model if model.vllm else [public_url(e.api_base) for e in model.endpoints],
+    }
 
 
 def count_done(progress: ProgressSink, key: str, store: Checkpoint, problems: Sequence[Problem]) -> None:
@@ -298,12 +369,27 @@ def count_done(progress: ProgressSink, key: str, store: Checkpoint, problems: Se
 
 
 def on_record(progress: ProgressSink, key: str, rec: AnswerRecord) -> None:
-    progress.record(key, rec.dataset, correct=rec.verdict == "correct", tokens=rec.completion_tokens,
-                    error=rec.error is not None)
+    progress.record(
+        key, rec.dataset, correct=rec.verdict == "correct", tokens=rec.completion_tokens, error=rec.error is not None
+    )
     if rec.error:
         progress.note_error(key, f"{rec.dataset} {rec.id}: {rec.error}")
 
 
-__all__ = ["Checkpoint", "DatasetRun", "ManifestSink", "ModelOutcome", "ProgressSink", "RunContext", "ServerGroupLike",
-           "ServerLike", "count_done", "on_record", "open_store", "record_grader", "run_model", "EndpointError",
-           "ServerError"]
+__all__ = [
+    "Checkpoint",
+    "DatasetRun",
+    "ManifestSink",
+    "ModelOutcome",
+    "ProgressSink",
+    "RunContext",
+    "ServerGroupLike",
+    "ServerLike",
+    "count_done",
+    "on_record",
+    "open_store",
+    "record_grader",
+    "run_model",
+    "EndpointError",
+    "ServerError",
+]

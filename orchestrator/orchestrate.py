@@ -5,6 +5,7 @@ starts and returns a ``RunSummary`` otherwise. Where the jobs run is the backend
 ``LocalBackend`` on this host, ``raybackend.RayBackend`` on a Ray cluster); the steps every run shares -- the
 manifest, signals, progress, the leaderboard -- are done here once.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -14,9 +15,10 @@ import secrets
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence, TextIO
+from typing import TextIO
 
 from . import datasets as ds
 from .backend import Backend, LocalBackend
@@ -24,16 +26,16 @@ from .config import RunConfig
 from .contract import AnswerRecord, DatasetSpec, Grade, ModelConfig
 from .errors import ConfigError, ResultsError
 from .grading import GradeRequest, grade_many
+from .hub.weights import render_weights
 from .job import DatasetRun, ModelOutcome, RunContext, record_grader
 from .leaderboard import write_leaderboard
-from .manifest import Manifest
-from .plan import Placement, estimate_weights
-from .progress import Progress
-from .raybackend import RayBackend
+from .ray.backend import RayBackend
 from .results import load_scores, regrade
-from .signals import ServerGroup, install_signal_handlers
-from .weights import render_weights
-from .statuswriter import StatusWriter
+from .scheduling.plan import Placement, estimate_weights
+from .serving.signals import ServerGroup, install_signal_handlers
+from .status.manifest import Manifest
+from .status.progress import Progress
+from .status.writer import StatusWriter
 
 log = logging.getLogger(__name__)
 ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
@@ -57,10 +59,10 @@ class RunOptions:
     parallel: int | None = None
     grade: bool = True
     progress_stream: TextIO | None = None
-    backend: str = "local"             # local | ray
-    ray_address: str | None = None     # --ray-address (backend ray): auto or HOST:PORT
-    ray_resource: str | None = None    # --ray-resource: custom resource each CPU server asks for
-    prefetch: int = 1                  # --prefetch N: hub models fetched ahead of the GPUs (0: no overlap)
+    backend: str = "local"  # local | ray
+    ray_address: str | None = None  # --ray-address (backend ray): auto or HOST:PORT
+    ray_resource: str | None = None  # --ray-resource: custom resource each CPU server asks for
+    prefetch: int = 1  # --prefetch N: hub models fetched ahead of the GPUs (0: no overlap)
     delete_weights_after: bool = False  # --delete-weights-after: drop what this run downloaded after its last job
 
 
@@ -108,8 +110,10 @@ def select_datasets(cfg: RunConfig, arg: str) -> list[DatasetSpec]:
         spec = cfg.datasets.get(name) or ds.REGISTRY.get(name)
         if spec is None:
             choices = ", ".join(sorted(set(cfg.datasets) | set(ds.REGISTRY)))
-            raise ConfigError(f"--dataset: unknown dataset {name!r}; choose from all, {choices}, "
-                              "or declare it under `datasets:` in the config")
+            raise ConfigError(
+                f"--dataset: unknown dataset {name!r}; choose from all, {choices}, "
+                "or declare it under `datasets:` in the config"
+            )
         specs.append(spec)
     return specs
 
@@ -132,8 +136,13 @@ def open_backend(opts: RunOptions, models: Sequence[ModelConfig]) -> Backend:
     """The backend of ``--backend``: this host (default), or a Ray cluster (joined now; ConfigError if none)."""
     if opts.backend == "ray":
         return RayBackend.connect(opts.ray_address, opts.ray_resource)
-    return LocalBackend(models, opts.gpus, opts.max_cpu_servers or opts.config.max_cpu_servers,
-                        prefetch=opts.prefetch, delete_weights_after=opts.delete_weights_after)
+    return LocalBackend(
+        models,
+        opts.gpus,
+        opts.max_cpu_servers or opts.config.max_cpu_servers,
+        prefetch=opts.prefetch,
+        delete_weights_after=opts.delete_weights_after,
+    )
 
 
 def execute(opts: RunOptions) -> RunSummary:
@@ -160,8 +169,9 @@ def estimated_seconds(results_dir: Path) -> dict[str, float]:
     return estimate_weights(load_scores(results_dir)) if results_dir.is_dir() else {}
 
 
-def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun],
-                   placements: list[Placement], backend: Backend) -> RunSummary:
+def run_placements(
+    opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun], placements: list[Placement], backend: Backend
+) -> RunSummary:
     """The run itself: manifest, signals, progress; the backend runs the jobs; then the leaderboard."""
     run_id = new_run_id()
     _check_writable(opts.results_dir)
@@ -173,12 +183,22 @@ def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[Datas
     def stop_everything() -> None:  # no server may start after this, and every started one is stopped
         stop.set()
         servers.close()
+
     install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
     status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, sum(len(r.problems) for r in runs))
-    ctx = RunContext(run_id=run_id, results_dir=opts.results_dir, logs_dir=opts.logs_dir, datasets=runs,
-                     stop=stop, progress=progress, servers=servers, manifest=manifest,
-                     grade=record_grader() if opts.grade else None, fresh=opts.fresh)
+    ctx = RunContext(
+        run_id=run_id,
+        results_dir=opts.results_dir,
+        logs_dir=opts.logs_dir,
+        datasets=runs,
+        stop=stop,
+        progress=progress,
+        servers=servers,
+        manifest=manifest,
+        grade=record_grader() if opts.grade else None,
+        fresh=opts.fresh,
+    )
     progress.start()
     status.start()
     try:
@@ -194,8 +214,15 @@ def run_placements(opts: RunOptions, models: list[ModelConfig], runs: list[Datas
     return _summarize(opts, runs, placements, results, stop.is_set(), manifest, status)
 
 
-def _summarize(opts: RunOptions, runs: list[DatasetRun], placements: list[Placement], results: dict[str, object],
-               stopped: bool, manifest: Manifest, status: StatusWriter) -> RunSummary:
+def _summarize(
+    opts: RunOptions,
+    runs: list[DatasetRun],
+    placements: list[Placement],
+    results: dict[str, object],
+    stopped: bool,
+    manifest: Manifest,
+    status: StatusWriter,
+) -> RunSummary:
     try:
         outcomes = [_outcome(p.job.key, results.get(p.job.key), stopped) for p in placements]
     except ResultsError:  # the disk: what was written stays; the manifest says the run failed if it still can
@@ -214,7 +241,7 @@ def _finish_interrupted(results_dir: Path, runs: list[DatasetRun], manifest: Man
     try:
         rebuild_leaderboard(results_dir, [r.spec.name for r in runs])
         manifest.finish("interrupted")
-    except Exception:  # noqa: BLE001 -- never mask the exit; the checkpoints are already on disk
+    except Exception:
         log.exception("could not write the leaderboard or manifest after the interrupt")
 
 
@@ -257,7 +284,9 @@ def _check_writable(results_dir: Path) -> None:
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ConfigError(f"--results-dir {results_dir}: cannot create it ({exc.strerror}); choose a writable directory") from None
+        raise ConfigError(
+            f"--results-dir {results_dir}: cannot create it ({exc.strerror}); choose a writable directory"
+        ) from None
     if not os.access(results_dir, os.W_OK | os.X_OK):
         raise ConfigError(f"--results-dir {results_dir}: not writable; fix its permissions or choose another directory")
 
@@ -269,6 +298,8 @@ def rebuild_leaderboard(results_dir: Path, datasets: Sequence[str] | None = None
 
 def regrade_all(results_dir: Path) -> int:
     """Re-score every current series under ``results_dir`` with the current grader; returns answers re-scored."""
+
     def batch(records: Sequence[AnswerRecord]) -> list[Grade]:
         return grade_many([GradeRequest(r.response, r.reference, r.domain, r.tolerance) for r in records])
+
     return regrade(results_dir, grade_batch=batch)

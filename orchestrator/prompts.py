@@ -3,6 +3,7 @@
 The templates are the one place the wording lives; ``prompt_fingerprint()`` hashes them into the settings hash,
 so changing a word starts a new results series.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -56,8 +57,10 @@ def render(problem: Problem) -> str:
     """The user message for ``problem``: its domain's template with the task put in verbatim."""
     template = TEMPLATES.get(problem.domain)
     if template is None:
-        raise DatasetError(f"problem {problem.id} of dataset {problem.dataset!r}: domain {problem.domain!r} has "
-                           f"no prompt template; set the dataset's `domain:` to one of {', '.join(TEMPLATES)}")
+        raise DatasetError(
+            f"problem {problem.id} of dataset {problem.dataset!r}: domain {problem.domain!r} has "
+            f"no prompt template; set the dataset's `domain:` to one of {', '.join(TEMPLATES)}"
+        )
     before, after = template.split(PLACEHOLDER, 1)
     return before + problem.task + after
 

@@ -8,6 +8,7 @@
 The weights are random, so the text is gibberish; the output rows of the special tokens are zero so that a greedy
 decode never picks them (answers run to ``max_tokens``) and a sampled one rarely does.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,7 +28,7 @@ HIDDEN = 128
 LAYERS = 2
 HEADS = 2
 KV_HEADS = 1
-HEAD_DIM = HIDDEN // HEADS      # 64: vLLM's CPU attention rejects head_dim 16
+HEAD_DIM = HIDDEN // HEADS  # 64: vLLM's CPU attention rejects head_dim 16
 INTERMEDIATE = 256
 MAX_POSITIONS = 4096
 VOCAB_TARGET = 1024
@@ -42,7 +43,7 @@ class Size:
     heads: int = HEADS
     kv_heads: int = KV_HEADS
     intermediate: int = INTERMEDIATE
-    vocab: int = VOCAB_TARGET       # the tokenizer's target; config.json gets what the BPE training reaches
+    vocab: int = VOCAB_TARGET  # the tokenizer's target; config.json gets what the BPE training reaches
     max_positions: int = MAX_POSITIONS
 
     @property
@@ -100,8 +101,11 @@ def write_smoke_model(out: Path, seed: int = 0, size: Size = TINY, device: str =
     _write_json(out / "tokenizer_config.json", _tokenizer_config(special_ids, size))
     _write_json(out / "config.json", _model_config(vocab, special_ids, size))
     _write_json(out / "generation_config.json", _generation_config(special_ids))
-    save_file(_weights(vocab, sorted(special_ids.values()), seed, size, device), str(out / "model.safetensors"),
-              metadata={"format": "pt"})
+    save_file(
+        _weights(vocab, sorted(special_ids.values()), seed, size, device),
+        str(out / "model.safetensors"),
+        metadata={"format": "pt"},
+    )
     os.chmod(out / "model.safetensors", 0o644)  # safetensors writes 0600; the model is no secret
     log.info("wrote smoke model (vocab %d, seed %d) to %s", vocab, seed, out)
     return out
@@ -116,8 +120,12 @@ def _train_tokenizer(vocab_target: int = VOCAB_TARGET) -> Tokenizer:
     tokenizer.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tokenizer.decoder = decoders.ByteLevel()
     trainer = trainers.BpeTrainer(
-        vocab_size=vocab_target, min_frequency=1, show_progress=False,
-        special_tokens=list(SPECIAL_TOKENS), initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
+        vocab_size=vocab_target,
+        min_frequency=1,
+        show_progress=False,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+    )
     corpus = list(CORPUS * 2) + (_made_up_lines(vocab_target * 7) if vocab_target > VOCAB_TARGET else [])
     tokenizer.train_from_iterator(corpus, trainer=trainer)
     return tokenizer
@@ -128,36 +136,77 @@ def _made_up_lines(words: int) -> list[str]:
     rng = random.Random(0)
     letters = "абвгдеёжзийклмнопрстуфхцчшщъыьэюяabcdefghijklmnopqrstuvwxyz0123456789"
     made = ["".join(rng.choice(letters) for _ in range(rng.randint(2, 9))) for _ in range(words)]
-    return [" ".join(made[i:i + 64]) for i in range(0, words, 64)]
+    return [" ".join(made[i : i + 64]) for i in range(0, words, 64)]
 
 
 def _tokenizer_config(ids: dict[str, int], size: Size = TINY) -> dict:
-    added = {str(i): {"content": tok, "special": True, "lstrip": False, "rstrip": False,
-                      "normalized": False, "single_word": False} for tok, i in sorted(ids.items(), key=lambda x: x[1])}
-    return {"tokenizer_class": "PreTrainedTokenizerFast", "bos_token": BOS, "eos_token": IM_END,
-            "pad_token": PAD, "unk_token": None, "add_bos_token": False, "add_eos_token": False,
-            "clean_up_tokenization_spaces": False, "model_max_length": size.max_positions,
-            "added_tokens_decoder": added, "chat_template": CHAT_TEMPLATE}
+    added = {
+        str(i): {
+            "content": tok,
+            "special": True,
+            "lstrip": False,
+            "rstrip": False,
+            "normalized": False,
+            "single_word": False,
+        }
+        for tok, i in sorted(ids.items(), key=lambda x: x[1])
+    }
+    return {
+        "tokenizer_class": "PreTrainedTokenizerFast",
+        "bos_token": BOS,
+        "eos_token": IM_END,
+        "pad_token": PAD,
+        "unk_token": None,
+        "add_bos_token": False,
+        "add_eos_token": False,
+        "clean_up_tokenization_spaces": False,
+        "model_max_length": size.max_positions,
+        "added_tokens_decoder": added,
+        "chat_template": CHAT_TEMPLATE,
+    }
 
 
 def _model_config(vocab: int, ids: dict[str, int], size: Size = TINY) -> dict:
-    return {"architectures": ["LlamaForCausalLM"], "model_type": "llama", "hidden_size": size.hidden,
-            "intermediate_size": size.intermediate, "num_hidden_layers": size.layers,
-            "num_attention_heads": size.heads, "num_key_value_heads": size.kv_heads, "head_dim": size.head_dim,
-            "hidden_act": "silu", "max_position_embeddings": size.max_positions, "rms_norm_eps": 1e-5, "rope_theta": 10000.0,
-            "rope_scaling": None, "attention_bias": False, "mlp_bias": False, "tie_word_embeddings": False,
-            "vocab_size": vocab, "bos_token_id": ids[BOS], "eos_token_id": [ids[IM_END], ids[EOS]],
-            "pad_token_id": ids[PAD], "torch_dtype": "bfloat16", "dtype": "bfloat16", "initializer_range": 0.02,
-            "use_cache": True}
+    return {
+        "architectures": ["LlamaForCausalLM"],
+        "model_type": "llama",
+        "hidden_size": size.hidden,
+        "intermediate_size": size.intermediate,
+        "num_hidden_layers": size.layers,
+        "num_attention_heads": size.heads,
+        "num_key_value_heads": size.kv_heads,
+        "head_dim": size.head_dim,
+        "hidden_act": "silu",
+        "max_position_embeddings": size.max_positions,
+        "rms_norm_eps": 1e-5,
+        "rope_theta": 10000.0,
+        "rope_scaling": None,
+        "attention_bias": False,
+        "mlp_bias": False,
+        "tie_word_embeddings": False,
+        "vocab_size": vocab,
+        "bos_token_id": ids[BOS],
+        "eos_token_id": [ids[IM_END], ids[EOS]],
+        "pad_token_id": ids[PAD],
+        "torch_dtype": "bfloat16",
+        "dtype": "bfloat16",
+        "initializer_range": 0.02,
+        "use_cache": True,
+    }
 
 
 def _generation_config(ids: dict[str, int]) -> dict:
-    return {"bos_token_id": ids[BOS], "eos_token_id": [ids[IM_END], ids[EOS]], "pad_token_id": ids[PAD],
-            "do_sample": False}
+    return {
+        "bos_token_id": ids[BOS],
+        "eos_token_id": [ids[IM_END], ids[EOS]],
+        "pad_token_id": ids[PAD],
+        "do_sample": False,
+    }
 
 
-def _weights(vocab: int, special_ids: list[int], seed: int, size: Size = TINY,
-             device: str = "cpu") -> dict[str, torch.Tensor]:
+def _weights(
+    vocab: int, special_ids: list[int], seed: int, size: Size = TINY, device: str = "cpu"
+) -> dict[str, torch.Tensor]:
     """Seeded normal weights (bfloat16, std 0.02, norms 1) drawn in a fixed order: same seed, same bytes."""
     gen = torch.Generator(device=device).manual_seed(seed)
     hidden, inter, q_dim, kv = size.hidden, size.intermediate, size.heads * size.head_dim, size.kv_heads * size.head_dim
@@ -172,17 +221,19 @@ def _weights(vocab: int, special_ids: list[int], seed: int, size: Size = TINY,
     tensors = {"model.embed_tokens.weight": rand(vocab, hidden, std=1.0)}
     for layer in range(size.layers):
         p = f"model.layers.{layer}."
-        tensors.update({
-            p + "self_attn.q_proj.weight": rand(q_dim, hidden),
-            p + "self_attn.k_proj.weight": rand(kv, hidden),
-            p + "self_attn.v_proj.weight": rand(kv, hidden),
-            p + "self_attn.o_proj.weight": rand(hidden, q_dim),
-            p + "mlp.gate_proj.weight": rand(inter, hidden),
-            p + "mlp.up_proj.weight": rand(inter, hidden),
-            p + "mlp.down_proj.weight": rand(hidden, inter),
-            p + "input_layernorm.weight": ones(hidden),
-            p + "post_attention_layernorm.weight": ones(hidden),
-        })
+        tensors.update(
+            {
+                p + "self_attn.q_proj.weight": rand(q_dim, hidden),
+                p + "self_attn.k_proj.weight": rand(kv, hidden),
+                p + "self_attn.v_proj.weight": rand(kv, hidden),
+                p + "self_attn.o_proj.weight": rand(hidden, q_dim),
+                p + "mlp.gate_proj.weight": rand(inter, hidden),
+                p + "mlp.up_proj.weight": rand(inter, hidden),
+                p + "mlp.down_proj.weight": rand(hidden, inter),
+                p + "input_layernorm.weight": ones(hidden),
+                p + "post_attention_layernorm.weight": ones(hidden),
+            }
+        )
     tensors["model.norm.weight"] = ones(hidden)
     head = rand(vocab, hidden, std=0.2)
     head[special_ids] = 0.0

@@ -18,6 +18,7 @@ id ``vendor/model`` (else 400); it records ``HTTP-Referer`` / ``X-Title`` and an
 
 Both answer ``Ответ: 4`` and record every request (path, headers, body, time).
 """
+
 from __future__ import annotations
 
 import base64
@@ -47,10 +48,16 @@ class Canned:
 
 
 def completion(model: str, **message: Any) -> dict:
-    return {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()), "model": model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": ANSWER, **message}}],
-            "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29}}
+    return {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": ANSWER, **message}}
+        ],
+        "usage": {"prompt_tokens": 20, "completion_tokens": 9, "total_tokens": 29},
+    }
 
 
 class StandIn:
@@ -63,12 +70,11 @@ class StandIn:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
         self.scheme = "http"
-        if tls is not None:                              # (certificate, key): serve HTTPS
+        if tls is not None:  # (certificate, key): serve HTTPS
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
-            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True,
-                                                    do_handshake_on_connect=False)
-            self.httpd.handle_error = lambda *a: None    # a client that refuses the certificate: fine
+            self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True, do_handshake_on_connect=False)
+            self.httpd.handle_error = lambda *a: None  # a client that refuses the certificate: fine
             self.scheme = "https"
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
@@ -92,15 +98,23 @@ class StandIn:
 
 
 class GigaChatStandIn(StandIn):
-    def __init__(self, credentials: str, scope: str = "GIGACHAT_API_PERS", ttl: float = 1800.0,
-                 script: list[Canned] | None = None, token_delay: float = 0.0, expire_after: int | None = None,
-                 tls: tuple[Path, Path] | None = None, login: tuple[str, str] | None = None) -> None:
+    def __init__(
+        self,
+        credentials: str,
+        scope: str = "GIGACHAT_API_PERS",
+        ttl: float = 1800.0,
+        script: list[Canned] | None = None,
+        token_delay: float = 0.0,
+        expire_after: int | None = None,
+        tls: tuple[Path, Path] | None = None,
+        login: tuple[str, str] | None = None,
+    ) -> None:
         super().__init__(script, tls)
         self.credentials, self.scope, self.ttl, self.token_delay = credentials, scope, ttl, token_delay
         self.login = login
         self.expire_after = expire_after
-        self.tokens: dict[str, float] = {}   # token -> expiry (epoch seconds)
-        self.served: dict[str, int] = {}     # token -> chats answered with it
+        self.tokens: dict[str, float] = {}  # token -> expiry (epoch seconds)
+        self.served: dict[str, int] = {}  # token -> chats answered with it
         self.rquids: list[str] = []
 
     @property
@@ -113,7 +127,7 @@ class GigaChatStandIn(StandIn):
 
     def expire_tokens(self) -> None:
         with self.lock:
-            self.tokens = {t: 0.0 for t in self.tokens}
+            self.tokens = dict.fromkeys(self.tokens, 0.0)
 
     def token_fetches(self) -> int:
         return sum(r["path"] in ("/api/v2/oauth", "/api/v1/token") for r in self.requests)
@@ -139,8 +153,9 @@ class GigaChatStandIn(StandIn):
         except ValueError:
             return Canned(400, {"code": 5, "message": "RqUID header is missing or is not a UUID"})
         form = parse_qs(raw.decode())
-        if not headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded") or \
-                form.get("scope") != [self.scope]:
+        if not headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded") or form.get("scope") != [
+            self.scope
+        ]:
             return Canned(400, {"code": 7, "message": "scope from db not fully includes consumed scope"})
         token, expiry = secrets.token_urlsafe(24), time.time() + self.ttl
         with self.lock:
@@ -196,9 +211,29 @@ class OpenRouterStandIn(StandIn):
 def self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 signed by itself (no system CA trusts it) and its key, made by ``openssl``."""
     cert, key = directory / "standin.pem", directory / "standin.key"
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
-                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
-                   check=True, capture_output=True, timeout=60)
+    subprocess.run(
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-keyout",
+            str(key),
+            "-out",
+            str(cert),
+            "-days",
+            "2",
+            "-subj",
+            "/CN=127.0.0.1",
+            "-addext",
+            "subjectAltName=IP:127.0.0.1",
+        ],
+        check=True,
+        capture_output=True,
+        timeout=60,
+    )
     return cert, key
 
 
@@ -206,13 +241,20 @@ def _handler(server: StandIn) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             headers = dict(self.headers)
             reply = server.handle(self.path, headers, raw)
             with server.lock:
-                server.requests.append({"path": self.path, "headers": headers, "body": raw.decode(),
-                                        "status": reply.status, "t": time.monotonic()})
+                server.requests.append(
+                    {
+                        "path": self.path,
+                        "headers": headers,
+                        "body": raw.decode(),
+                        "status": reply.status,
+                        "t": time.monotonic(),
+                    }
+                )
             data = json.dumps(reply.body, ensure_ascii=False).encode()
             self.send_response(reply.status)
             for name, value in {"Content-Type": "application/json", **reply.headers}.items():

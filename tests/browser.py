@@ -8,6 +8,7 @@ Chromium reads commands on its fd 3 and writes replies and events on fd 4, each 
 The browser is Debian's ``chromium`` (``CHROMIUM`` or /usr/bin/chromium), installed by ``make test``
 (scripts/ensure-chromium.sh); a missing browser is a test failure, never a skip.
 """
+
 from __future__ import annotations
 
 import base64
@@ -23,15 +24,30 @@ from pathlib import Path
 from typing import Any
 
 TIMEOUT = 90.0
-FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-         "--disable-sync", "--no-first-run", "--no-default-browser-check", "--disable-extensions",
-         "--disable-dev-shm-usage", "--hide-scrollbars", "--mute-audio", "--remote-debugging-pipe"]
+FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+    "--no-default-browser-check",
+    "--disable-extensions",
+    "--disable-dev-shm-usage",
+    "--hide-scrollbars",
+    "--mute-audio",
+    "--remote-debugging-pipe",
+]
 
 
 def chromium_path() -> str:
     """The browser to drive; an AssertionError naming the fix when there is none (tests never skip on it)."""
-    found = os.environ.get("CHROMIUM") or shutil.which("chromium") or (
-        "/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    found = (
+        os.environ.get("CHROMIUM")
+        or shutil.which("chromium")
+        or ("/usr/bin/chromium" if Path("/usr/bin/chromium").exists() else None)
+    )
     assert found, "no chromium: run `make test` (it installs Debian's chromium) or `apt-get install -y chromium`"
     return found
 
@@ -51,13 +67,17 @@ class Browser:
 
     def __init__(self, profile: Path, width: int = 1280, height: int = 900) -> None:
         profile.mkdir(parents=True, exist_ok=True)
-        to_chrome_r, self._out = _pipe()     # we write commands, Chromium reads them on its fd 3
-        self._in, from_chrome_w = _pipe()    # Chromium writes on its fd 4, we read
-        argv = [chromium_path(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}",
-                "about:blank"]
+        to_chrome_r, self._out = _pipe()  # we write commands, Chromium reads them on its fd 3
+        self._in, from_chrome_w = _pipe()  # Chromium writes on its fd 4, we read
+        argv = [chromium_path(), *FLAGS, f"--user-data-dir={profile}", f"--window-size={width},{height}", "about:blank"]
         script = f'exec "$0" "$@" 3<&{to_chrome_r} 4>&{from_chrome_w}'
-        self.proc = subprocess.Popen(["/bin/bash", "-c", script, *argv], pass_fds=(to_chrome_r, from_chrome_w),
-                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        self.proc = subprocess.Popen(
+            ["/bin/bash", "-c", script, *argv],
+            pass_fds=(to_chrome_r, from_chrome_w),
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
         self._buffer, self._next, self._events = b"", 0, []  # type: ignore[var-annotated]
@@ -71,7 +91,7 @@ class Browser:
             self.close()
             raise
 
-    def __enter__(self) -> "Browser":
+    def __enter__(self) -> Browser:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -135,17 +155,21 @@ class Browser:
 
     def select(self, selector: str, value: str) -> None:
         """Pick ``value`` in a ``<select>`` the way a user's pick reaches the page: value set, ``change`` fired."""
-        self.js(f"(function(e){{e.value={json.dumps(value)};"
-                "e.dispatchEvent(new Event('change',{bubbles:true}));})"
-                f"(document.querySelector({json.dumps(selector)}))")
+        self.js(
+            f"(function(e){{e.value={json.dumps(value)};"
+            "e.dispatchEvent(new Event('change',{bubbles:true}));})"
+            f"(document.querySelector({json.dumps(selector)}))"
+        )
 
     def screenshot(self, path: Path, full_page: bool = True) -> Path:
         """A PNG of the page (the whole page unless ``full_page`` is False) written to ``path``."""
         params: dict[str, Any] = {"format": "png"}
         if full_page:
             size = self.call("Page.getLayoutMetrics")["cssContentSize"]
-            params.update(captureBeyondViewport=True, clip={"x": 0, "y": 0, "width": size["width"],
-                                                            "height": min(size["height"], 6000), "scale": 1})
+            params.update(
+                captureBeyondViewport=True,
+                clip={"x": 0, "y": 0, "width": size["width"], "height": min(size["height"], 6000), "scale": 1},
+            )
         path.write_bytes(base64.b64decode(self.call("Page.captureScreenshot", **params)["data"]))
         return path
 

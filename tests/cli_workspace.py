@@ -3,15 +3,17 @@ conftest (``fake_vllm``), a small dataset, results/ and logs/ directories, and a
 
 Used by tests/test_hostile_cli.py and tests/test_security.py.
 """
+
 from __future__ import annotations
 
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 CLI_TIMEOUT = 300
@@ -66,23 +68,49 @@ class Workspace:
         return GOOD.format(model=self.assets / "model", fake=self.fake, dataset=dataset or self.assets / "ds.jsonl")
 
     def command(self, *args: str) -> list[str]:
-        return [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(self.config),
-                "--results-dir", str(self.results), "--logs-dir", str(self.logs), *args]
+        return [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "run",
+            "--config",
+            str(self.config),
+            "--results-dir",
+            str(self.results),
+            "--logs-dir",
+            str(self.logs),
+            *args,
+        ]
 
     def environment(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k != "VLLM_API_KEY"}
         return {**env, "PYTHONPATH": str(REPO), **(extra or {})}
 
-    def cli(self, *args: str, env: dict[str, str] | None = None,
-            preexec: Callable[[], None] | None = None) -> subprocess.CompletedProcess:
+    def cli(
+        self, *args: str, env: dict[str, str] | None = None, preexec: Callable[[], None] | None = None
+    ) -> subprocess.CompletedProcess:
         """Run ``deathmath-orchestrate run`` with this workspace's config and directories; wait for it."""
-        return subprocess.run(self.command(*args), cwd=self.root, capture_output=True, text=True,
-                              timeout=CLI_TIMEOUT, env=self.environment(env), preexec_fn=preexec)
+        return subprocess.run(
+            self.command(*args),
+            cwd=self.root,
+            capture_output=True,
+            text=True,
+            timeout=CLI_TIMEOUT,
+            env=self.environment(env),
+            preexec_fn=preexec,
+        )
 
     def popen(self, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
         """The same, started in the background (its own session)."""
-        return subprocess.Popen(self.command(*args), cwd=self.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=self.environment(env), start_new_session=True)
+        return subprocess.Popen(
+            self.command(*args),
+            cwd=self.root,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=self.environment(env),
+            start_new_session=True,
+        )
 
     def details(self, dataset: str = "ds", model: str = "m") -> list[dict[str, Any]]:
         """The parsed lines of a details file."""

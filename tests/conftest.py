@@ -9,14 +9,16 @@
 * ``wait_for(predicate, timeout, what)`` -- poll until ``predicate()`` is truthy and return its value, or fail the
   test naming ``what`` (import it: ``from conftest import wait_for``).
 """
+
 from __future__ import annotations
 
 import importlib.util
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -24,7 +26,7 @@ from orchestrator.contract import ServerSpec
 from orchestrator.smoke_model import write_smoke_model
 
 if TYPE_CHECKING:
-    from orchestrator.server import VllmServer
+    from orchestrator.serving.server import VllmServer
 
 REPO = Path(__file__).resolve().parent.parent
 REPO_MODEL = REPO / "models" / "tiny-llama"
@@ -60,12 +62,18 @@ def tiny_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_spec(tiny_model: Path) -> ServerSpec:
     """A CPU ServerSpec for the tiny model; ``dataclasses.replace`` it for variants."""
-    return ServerSpec(name="tiny-llama", model=str(tiny_model), served_name=TINY_SERVED_NAME,
-                      python=sys.executable, startup_timeout=VLLM_STARTUP_TIMEOUT, max_model_len=4096)
+    return ServerSpec(
+        name="tiny-llama",
+        model=str(tiny_model),
+        served_name=TINY_SERVED_NAME,
+        python=sys.executable,
+        startup_timeout=VLLM_STARTUP_TIMEOUT,
+        max_model_len=4096,
+    )
 
 
 @pytest.fixture(scope="session")
-def vllm_server(tiny_spec: ServerSpec) -> Iterator["VllmServer"]:
+def vllm_server(tiny_spec: ServerSpec) -> Iterator[VllmServer]:
     """One real vLLM server on the tiny model for the whole session (started, ready).
 
     Its logs dir is fixed per user (``<ports dir>/pytest-vllm-logs``), so a session that was killed outright leaves a
@@ -73,9 +81,9 @@ def vllm_server(tiny_spec: ServerSpec) -> Iterator["VllmServer"]:
     """
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
-    from orchestrator.ports import default_state_dir
-    from orchestrator.server import VllmServer
-    from orchestrator.state import cleanup
+    from orchestrator.serving.ports import default_state_dir
+    from orchestrator.serving.server import VllmServer
+    from orchestrator.serving.state import cleanup
 
     logs = default_state_dir() / "pytest-vllm-logs"
     for rec in cleanup(logs):
@@ -85,15 +93,16 @@ def vllm_server(tiny_spec: ServerSpec) -> Iterator["VllmServer"]:
         yield server
 
 
-def own_server(spec: ServerSpec, label: str) -> Iterator["VllmServer"]:
+def own_server(spec: ServerSpec, label: str) -> Iterator[VllmServer]:
     """A real vLLM server of a test module's own (``yield from`` it in a module-scoped fixture): started and ready,
     stopped afterwards. Its logs dir is fixed per ``label`` (``<ports dir>/<label>-logs``), so a session that was
     killed outright leaves a record that the next session's ``cleanup`` uses to kill the orphan."""
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
-    from orchestrator.ports import default_state_dir
-    from orchestrator.server import start_server
-    from orchestrator.state import cleanup
+    from orchestrator.serving.ports import default_state_dir
+    from orchestrator.serving.server import start_server
+    from orchestrator.serving.state import cleanup
+
     logs = default_state_dir() / f"{label}-logs"
     for rec in cleanup(logs):
         print(f"killed an orphan of an earlier test session: {rec.describe()}")
@@ -113,7 +122,7 @@ def own_server(spec: ServerSpec, label: str) -> Iterator["VllmServer"]:
 #   FAKE_VLLM_FAIL=<text>    print <text> to stderr and exit 1 instead of serving
 #   FAKE_VLLM_IGNORE_TERM=1  the API process and its engine ignore SIGTERM (only SIGKILL stops them)
 #   FAKE_VLLM_SETSID=1       the engine leaves the session (setsid) and keeps its environment (no retitling)
-FAKE_API_SERVER = r'''
+FAKE_API_SERVER = r"""
 import argparse, json, os, signal, subprocess, sys, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -171,7 +180,7 @@ class Handler(BaseHTTPRequestHandler):
 server = ThreadingHTTPServer((args.host, int(args.port)), Handler)
 print("fake vLLM listening on port", args.port, flush=True)
 server.serve_forever()
-'''
+"""
 
 
 @pytest.fixture(scope="session")
@@ -189,5 +198,11 @@ def fake_vllm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 @pytest.fixture
 def fake_spec(fake_vllm: Path) -> ServerSpec:
     """A ServerSpec that starts the fake vLLM (add FAKE_VLLM_* knobs to ``env`` with ``dataclasses.replace``)."""
-    return ServerSpec(name="fake", model="/models/fake", served_name="fake-model", python=sys.executable,
-                      startup_timeout=30.0, env=(("PYTHONPATH", str(fake_vllm)),))
+    return ServerSpec(
+        name="fake",
+        model="/models/fake",
+        served_name="fake-model",
+        python=sys.executable,
+        startup_timeout=30.0,
+        env=(("PYTHONPATH", str(fake_vllm)),),
+    )

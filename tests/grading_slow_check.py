@@ -1,4 +1,5 @@
 """Worker targets for tests/test_grading_pool.py (imported by the worker processes via PYTHONPATH)."""
+
 from __future__ import annotations
 
 import time
@@ -21,4 +22,5 @@ def hog(job: Any) -> int:
 def die(job: Any) -> None:
     """Exit the worker abruptly, as a crash would."""
     import os
+
     os._exit(3)

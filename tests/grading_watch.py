@@ -2,6 +2,7 @@
 
 Used by tests/test_grading_adversarial.py and benchmarks/grader_adversarial.py.
 """
+
 from __future__ import annotations
 
 import threading
@@ -37,7 +38,7 @@ class WorkerWatch:
     caps: dict[int, int | None] = field(default_factory=dict)
     _stop: threading.Event = field(default_factory=threading.Event)
 
-    def __enter__(self) -> "WorkerWatch":
+    def __enter__(self) -> WorkerWatch:
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
         return self
@@ -59,5 +60,5 @@ class WorkerWatch:
             return
         self.peak_rss[pid] = max(self.peak_rss.get(pid, 0), mem.rss)
         self.peak_vms[pid] = max(self.peak_vms.get(pid, 0), mem.vms)
-        if self.caps.get(pid) is None:   # a starting worker sets its cap first thing: read until it has
+        if self.caps.get(pid) is None:  # a starting worker sets its cap first thing: read until it has
             self.caps[pid] = address_space_limit(pid)

@@ -16,6 +16,7 @@ stops after n bytes and the stub then answers 500 until ``down`` is cleared), ``
 Counters: ``served[(repo, path)]`` GETs with a body, ``ranges`` the Range headers seen, ``bytes_sent``, and
 ``first_get[repo]`` (``time.monotonic()`` of a repository's first file GET: the order downloads began).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,15 @@ def files_of(folder: Path) -> dict[str, bytes]:
 
 
 class HubStub:
-    def __init__(self, repos: dict[str, dict[str, bytes]], *, rate: float | None = None, gated: set[str] = frozenset(),
-                 token: str = "hf_stubtoken123", revisions: tuple[str, ...] = ("main",)) -> None:
+    def __init__(
+        self,
+        repos: dict[str, dict[str, bytes]],
+        *,
+        rate: float | None = None,
+        gated: set[str] = frozenset(),
+        token: str = "hf_stubtoken123",
+        revisions: tuple[str, ...] = ("main",),
+    ) -> None:
         self.repos, self.rate, self.gated, self.token, self.revisions = repos, rate, set(gated), token, revisions
         self.cut: dict[str, int] = {}
         self.down = False
@@ -53,7 +61,7 @@ class HubStub:
         self._server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self._server.server_address[1]}"
 
-    def __enter__(self) -> "HubStub":
+    def __enter__(self) -> HubStub:
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
         return self
 
@@ -96,8 +104,9 @@ class HubStub:
                     self.wfile.write(body)
 
             def error(self, status: int, code: str) -> None:
-                self.reply(status, json.dumps({"error": code}).encode(), {"X-Error-Code": code,
-                                                                          "X-Error-Message": code})
+                self.reply(
+                    status, json.dumps({"error": code}).encode(), {"X-Error-Code": code, "X-Error-Message": code}
+                )
 
             def do_HEAD(self) -> None:
                 self.route()
@@ -133,10 +142,15 @@ class HubStub:
                 if not self.known(repo, rev):
                     return
                 if not rest or rest[0] == "revision":
-                    return self.reply(200, json.dumps({"id": repo, "sha": stub.commit(repo, rev)}).encode(),
-                                      {"Content-Type": "application/json"})
-                tree = [{"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
-                        for name, body in stub.repos[repo].items()]
+                    return self.reply(
+                        200,
+                        json.dumps({"id": repo, "sha": stub.commit(repo, rev)}).encode(),
+                        {"Content-Type": "application/json"},
+                    )
+                tree = [
+                    {"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
+                    for name, body in stub.repos[repo].items()
+                ]
                 self.reply(200, json.dumps(tree).encode(), {"Content-Type": "application/json"})
 
             def resolve(self, repo: str, rev: str, name: str) -> None:
@@ -147,8 +161,11 @@ class HubStub:
                 body = stub.repos[repo].get(name)
                 if body is None:
                     return self.error(404, "EntryNotFound")
-                head = {"X-Repo-Commit": stub.commit(repo, rev), "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
-                        "Accept-Ranges": "bytes"}
+                head = {
+                    "X-Repo-Commit": stub.commit(repo, rev),
+                    "ETag": f'"{hashlib.sha256(body).hexdigest()}"',
+                    "Accept-Ranges": "bytes",
+                }
                 if self.command == "HEAD":
                     return self.reply(200, body, head)  # reply() sends the headers only
                 self.send_body(repo, name, body, head)
@@ -172,9 +189,9 @@ class HubStub:
 
             def stream(self, data: bytes, cut: int | None) -> None:
                 for offset in range(0, len(data), CHUNK):
-                    piece = data[offset:offset + CHUNK]
+                    piece = data[offset : offset + CHUNK]
                     if cut is not None and offset + len(piece) > cut:
-                        piece = piece[:max(0, cut - offset)]
+                        piece = piece[: max(0, cut - offset)]
                         stub.down = True  # the link breaks: nothing more answers until the test mends it
                     stub.throttle(len(piece))
                     self.wfile.write(piece)

@@ -8,6 +8,7 @@ alive: its command line names the cluster's root, or its stdout is a file under 
 retitle themselves ``ray::...``). ``processes_under([logs])`` finds the vLLM servers (their stdout is their log) and
 their guards (whose command line names that log).
 """
+
 from __future__ import annotations
 
 import json
@@ -19,16 +20,21 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import psutil
 
 RAY = str(Path(sys.executable).with_name("ray"))
-FAST_DEATH = {"RAY_health_check_initial_delay_ms": "1000", "RAY_health_check_period_ms": "1000",
-              "RAY_health_check_timeout_ms": "1000", "RAY_health_check_failure_threshold": "3",
-              "RAY_USAGE_STATS_ENABLED": "0", "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "3",
-              "RAY_AUTH_MODE": "disabled"}  # a token another local ray.init() left in ~/.ray must not switch auth on
+FAST_DEATH = {
+    "RAY_health_check_initial_delay_ms": "1000",
+    "RAY_health_check_period_ms": "1000",
+    "RAY_health_check_timeout_ms": "1000",
+    "RAY_health_check_failure_threshold": "3",
+    "RAY_USAGE_STATS_ENABLED": "0",
+    "RAY_GRACEFUL_SHUTDOWN_DRAIN_TIMEOUT_S": "3",
+    "RAY_AUTH_MODE": "disabled",
+}  # a token another local ray.init() left in ~/.ray must not switch auth on
 START_TIMEOUT = 120.0
 
 
@@ -49,15 +55,37 @@ class LocalCluster:
         self.procs: list[subprocess.Popen] = []
 
     def _start_node(self, index: int) -> subprocess.Popen:
-        where = ["--head", f"--port={self.port}", f"--ray-client-server-port={free_port()}",
-                 f"--dashboard-port={free_port()}", "--include-dashboard=false"] if index == 0 \
+        where = (
+            [
+                "--head",
+                f"--port={self.port}",
+                f"--ray-client-server-port={free_port()}",
+                f"--dashboard-port={free_port()}",
+                "--include-dashboard=false",
+            ]
+            if index == 0
             else [f"--address={self.address}"]
-        cmd = [RAY, "start", "--block", *where, "--node-ip-address=127.0.0.1", "--num-cpus=1",
-               f"--resources={json.dumps(self.resources)}", f"--temp-dir={self.root}/n{index}",
-               "--disable-usage-stats"]
+        )
+        cmd = [
+            RAY,
+            "start",
+            "--block",
+            *where,
+            "--node-ip-address=127.0.0.1",
+            "--num-cpus=1",
+            f"--resources={json.dumps(self.resources)}",
+            f"--temp-dir={self.root}/n{index}",
+            "--disable-usage-stats",
+        ]
         log = open(self.root / f"node{index}.log", "wb")
-        proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                env={**os.environ, **FAST_DEATH}, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={**os.environ, **FAST_DEATH},
+            start_new_session=True,
+        )
         log.close()
         self._wait_log(index, "Ray runtime started")
         return proc
@@ -69,7 +97,7 @@ class LocalCluster:
                 raise RuntimeError(f"ray node {index} did not start: {path.read_text(errors='replace')[-2000:]}")
             time.sleep(0.3)
 
-    def start(self) -> "LocalCluster":
+    def start(self) -> LocalCluster:
         try:
             for index in range(self.count):
                 self.procs.append(self._start_node(index))

@@ -1,6 +1,7 @@
 """``api_type: gigachat`` and ``openrouter`` in the config, and an original-format config with a GigaChat and an
 OpenRouter model run end to end through ``python runner.py`` and ``deathmath-orchestrate`` against the loopback
 stand-ins of tests/api_standins.py: every answer stored, no credential or token in any file or output."""
+
 from __future__ import annotations
 
 import json
@@ -11,8 +12,8 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from api_standins import ANSWER, GigaChatStandIn, OpenRouterStandIn
+
 from orchestrator.config import load_config
 from orchestrator.errors import ConfigError
 from orchestrator.results import settings_hash, settings_payload
@@ -69,13 +70,19 @@ def write(tmp_path: Path, text: str) -> Path:
 
 # -- config -------------------------------------------------------------------------------------------------------
 def test_gigachat_block_loads_with_the_originals_keys_and_defaults(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
         model_list: [g]
         g:
           model_name: GigaChat-2-Pro
           api_type: gigachat
           endpoints: [{credentials: env:GC, timeout: 90}]
-    """), env={"GC": CREDENTIALS})
+    """,
+        ),
+        env={"GC": CREDENTIALS},
+    )
     (model,) = cfg.models
     (ep,) = model.endpoints
     assert model.api_type == "gigachat" and ep.api_base == "https://gigachat.devices.sberbank.ru/api/v1"
@@ -88,46 +95,79 @@ def test_gigachat_block_loads_with_the_originals_keys_and_defaults(tmp_path: Pat
 
 def test_a_literal_credential_is_redacted_and_ca_bundle_is_resolved(tmp_path: Path) -> None:
     (tmp_path / "russian_trusted_root_ca.pem").write_text("-----BEGIN CERTIFICATE-----\n")
-    cfg = load_config(write(tmp_path, f"""
+    cfg = load_config(
+        write(
+            tmp_path,
+            f"""
         model_list: [g]
         g: {{api_type: gigachat, endpoints: [{{credentials: "{CREDENTIALS}", api_base: "https://giga.lab/api/v1",
              ca_bundle: russian_trusted_root_ca.pem, scope: GIGACHAT_API_B2B}}]}}
-    """))
+    """,
+        )
+    )
     (ep,) = cfg.models[0].endpoints
-    assert ep.verify == str((tmp_path / "russian_trusted_root_ca.pem").resolve()) and ep.api_base.startswith("https://giga")
+    assert ep.verify == str((tmp_path / "russian_trusted_root_ca.pem").resolve()) and ep.api_base.startswith(
+        "https://giga"
+    )
     assert cfg.redacted()["g"]["endpoints"][0]["credentials"] == "<redacted>"
 
 
 def test_openrouter_needs_no_endpoints_block(tmp_path: Path) -> None:
-    cfg = load_config(write(tmp_path, """
+    cfg = load_config(
+        write(
+            tmp_path,
+            """
         model_list: [q]
         q: {model_name: qwen/qwen3-8b, api_type: openrouter}
-    """), env={"OPENROUTER_API_KEY": OR_KEY})
+    """,
+        ),
+        env={"OPENROUTER_API_KEY": OR_KEY},
+    )
     (ep,) = cfg.models[0].endpoints
     assert (ep.api_base, ep.api_key, ep.headers) == ("https://openrouter.ai/api/v1", OR_KEY, ())
 
 
-@pytest.mark.parametrize("block, fragments", [
-    ("{api_type: openrouter}", ["q.endpoints[0].api_key", "'OPENROUTER_API_KEY' is not set", "export OPENROUTER_API_KEY"]),
-    ("{api_type: gigachat}", ["q", "neither `endpoints` nor `vllm`", "credentials: env:GIGACHAT_CREDENTIALS"]),
-    ("{api_type: gigachat, endpoints: [{credentials: x, verify_ssl_certs: 'no'}]}",
-     ["q.endpoints[0].verify_ssl_certs", "expected true or false"]),
-    ("{api_type: gigachat, endpoints: [{credentials: x, ca_bundle: /no/such.pem}]}",
-     ["q.endpoints[0].ca_bundle", "does not exist"]),
-    ("{api_type: gigachat, endpoints: [{credentials: x, api_base: 'https://a/v1', base_url: 'https://b/v1'}]}",
-     ["q.endpoints[0].base_url", "keep one of them"]),
-    ("{api_type: gigachat, endpoints: [{credentials: x, login: me}]}", ["q.endpoints[0].login", "unknown key"]),
-    ("{api_type: gigachat, endpoints: [{credentials: x, user: me}]}",
-     ["q.endpoints[0].user", "given together with credentials", "or `user` and `password`"]),
-    ("{api_type: gigachat, endpoints: [{user: me}]}", ["q.endpoints[0].password", "missing (`user` is given)",
-                                                        "password: env:GIGACHAT_PASSWORD"]),
-    ("{api_type: gigachat, endpoints: [{password: pw}]}", ["q.endpoints[0].user", "missing (`password` is given)"]),
-    ("{api_type: gigachat, endpoints: [{scope: GIGACHAT_API_PERS}]}",
-     ["q.endpoints[0].credentials", "missing", "or `user` and `password: env:GIGACHAT_PASSWORD`"]),
-    ("{api_type: openrouter, endpoints: [{api_key: k, credentials: x}]}",
-     ["q.endpoints[0].credentials", "not a key of api_type openrouter"]),
-    ("{api_type: claude, endpoints: [{api_base: 'http://x/v1'}]}", ["q.api_type", "openrouter or gigachat"]),
-])
+@pytest.mark.parametrize(
+    "block, fragments",
+    [
+        (
+            "{api_type: openrouter}",
+            ["q.endpoints[0].api_key", "'OPENROUTER_API_KEY' is not set", "export OPENROUTER_API_KEY"],
+        ),
+        ("{api_type: gigachat}", ["q", "neither `endpoints` nor `vllm`", "credentials: env:GIGACHAT_CREDENTIALS"]),
+        (
+            "{api_type: gigachat, endpoints: [{credentials: x, verify_ssl_certs: 'no'}]}",
+            ["q.endpoints[0].verify_ssl_certs", "expected true or false"],
+        ),
+        (
+            "{api_type: gigachat, endpoints: [{credentials: x, ca_bundle: /no/such.pem}]}",
+            ["q.endpoints[0].ca_bundle", "does not exist"],
+        ),
+        (
+            "{api_type: gigachat, endpoints: [{credentials: x, api_base: 'https://a/v1', base_url: 'https://b/v1'}]}",
+            ["q.endpoints[0].base_url", "keep one of them"],
+        ),
+        ("{api_type: gigachat, endpoints: [{credentials: x, login: me}]}", ["q.endpoints[0].login", "unknown key"]),
+        (
+            "{api_type: gigachat, endpoints: [{credentials: x, user: me}]}",
+            ["q.endpoints[0].user", "given together with credentials", "or `user` and `password`"],
+        ),
+        (
+            "{api_type: gigachat, endpoints: [{user: me}]}",
+            ["q.endpoints[0].password", "missing (`user` is given)", "password: env:GIGACHAT_PASSWORD"],
+        ),
+        ("{api_type: gigachat, endpoints: [{password: pw}]}", ["q.endpoints[0].user", "missing (`password` is given)"]),
+        (
+            "{api_type: gigachat, endpoints: [{scope: GIGACHAT_API_PERS}]}",
+            ["q.endpoints[0].credentials", "missing", "or `user` and `password: env:GIGACHAT_PASSWORD`"],
+        ),
+        (
+            "{api_type: openrouter, endpoints: [{api_key: k, credentials: x}]}",
+            ["q.endpoints[0].credentials", "not a key of api_type openrouter"],
+        ),
+        ("{api_type: claude, endpoints: [{api_base: 'http://x/v1'}]}", ["q.api_type", "openrouter or gigachat"]),
+    ],
+)
 def test_bad_api_type_blocks_are_one_line_naming_the_field(tmp_path: Path, block: str, fragments: list[str]) -> None:
     with pytest.raises(ConfigError) as err:
         load_config(write(tmp_path, f"model_list: [q]\nq: {block}\n"), env={})
@@ -138,7 +178,7 @@ def test_bad_api_type_blocks_are_one_line_naming_the_field(tmp_path: Path, block
 # -- end to end ---------------------------------------------------------------------------------------------------
 @pytest.fixture
 def standins():
-    giga = GigaChatStandIn(CREDENTIALS, expire_after=3)    # tokens run out mid-run: 401, renewal, on
+    giga = GigaChatStandIn(CREDENTIALS, expire_after=3)  # tokens run out mid-run: 401, renewal, on
     router = OpenRouterStandIn(OR_KEY)
     yield giga, router
     giga.close()
@@ -147,7 +187,8 @@ def standins():
 
 @pytest.mark.parametrize("entry", ["runner.py", "deathmath-orchestrate"])
 def test_an_original_config_with_gigachat_and_openrouter_runs_unchanged_and_writes_no_secret(
-        tmp_path: Path, standins, entry: str) -> None:
+    tmp_path: Path, standins, entry: str
+) -> None:
     giga, router = standins
     (tmp_path / "configs").mkdir()
     (tmp_path / "configs" / "run.yaml").write_text(config_text(giga.api_base, giga.auth_url, router.api_base))
@@ -159,8 +200,12 @@ def test_an_original_config_with_gigachat_and_openrouter_runs_unchanged_and_writ
     assert proc.returncode == 0, proc.stdout + proc.stderr
     for model in ("GigaChat-2-Max", "qwen3-8b"):
         for dataset in ("sample-math", "sample-physics"):
-            rows = [json.loads(x) for x in (tmp_path / "results" / "details" / model / f"{dataset}.jsonl")
-                    .read_text(encoding="utf-8").splitlines()]
+            rows = [
+                json.loads(x)
+                for x in (tmp_path / "results" / "details" / model / f"{dataset}.jsonl")
+                .read_text(encoding="utf-8")
+                .splitlines()
+            ]
             assert len(rows) == SAMPLES and all(r["error"] is None and r["response"] == ANSWER for r in rows)
     assert "GigaChat-2-Max" in (tmp_path / "results" / "leaderboard.md").read_text(encoding="utf-8")
     assert giga.token_fetches() >= 3 and giga.refusals() >= 2 and len(giga.chats()) == 2 * SAMPLES + giga.refusals()
@@ -175,7 +220,9 @@ def test_an_original_config_with_gigachat_and_openrouter_runs_unchanged_and_writ
 
 def test_profanity_check_starts_a_new_series_and_other_models_keep_their_hash(tmp_path: Path) -> None:
     block = "model_list: [g]\ng: {{api_type: gigachat, endpoints: [{{credentials: x{extra}}}]}}\n"
-    censored, free = (load_config(write(tmp_path, block.format(extra=e))).models[0] for e in ("", ", profanity_check: false"))
+    censored, free = (
+        load_config(write(tmp_path, block.format(extra=e))).models[0] for e in ("", ", profanity_check: false")
+    )
     assert settings_hash(censored, "ds", "v", "fp") != settings_hash(free, "ds", "v", "fp")
     plain = load_config(write(tmp_path, "model_list: [a]\na: {endpoints: [{api_base: 'http://x/v1'}]}\n")).models[0]
     assert "profanity_check" not in settings_payload(plain, "ds", "v", "fp")

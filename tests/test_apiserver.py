@@ -1,5 +1,6 @@
 """vLLM's API front-end count (``orchestrator/apiserver.py``): what the config says, which command a server starts
 with, and that the launcher for several API processes really parses with the installed vLLM."""
+
 from __future__ import annotations
 
 import subprocess
@@ -7,15 +8,23 @@ import sys
 import textwrap
 from pathlib import Path
 
-from orchestrator import apiserver
 from orchestrator.config import load_config
 from orchestrator.contract import ServerSpec
-from orchestrator.plan import server_spec
+from orchestrator.scheduling.plan import server_spec
+from orchestrator.serving import apiserver
 
 
 def _spec(gpus: tuple[int, ...], api_server_count: int | None = None, args: tuple[str, ...] = ()) -> ServerSpec:
-    return ServerSpec(name="m", model="/models/m", served_name="m", port=8100, python="py", gpus=gpus,
-                      api_server_count=api_server_count, args=args)
+    return ServerSpec(
+        name="m",
+        model="/models/m",
+        served_name="m",
+        port=8100,
+        python="py",
+        gpus=gpus,
+        api_server_count=api_server_count,
+        args=args,
+    )
 
 
 def test_one_api_process_keeps_the_openai_module_and_adds_no_flag() -> None:
@@ -41,11 +50,14 @@ def test_the_config_setting_reaches_the_planned_server(tmp_path: Path) -> None:
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "config.json").write_text("{}")
     path = tmp_path / "run.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         model_list: [a, b]
-        a: {{vllm: {{model: {tmp_path / 'm'}, api_server_count: 2}}}}
-        b: {{vllm: {{model: {tmp_path / 'm'}}}}}
-    """), encoding="utf-8")
+        a: {{vllm: {{model: {tmp_path / "m"}, api_server_count: 2}}}}
+        b: {{vllm: {{model: {tmp_path / "m"}}}}}
+    """),
+        encoding="utf-8",
+    )
     a, b = load_config(path).models
     assert a.vllm is not None and a.vllm.api_server_count == 2 and b.vllm is not None
     assert b.vllm.api_server_count is None
@@ -54,7 +66,11 @@ def test_the_config_setting_reaches_the_planned_server(tmp_path: Path) -> None:
 
 
 def test_the_launcher_builds_vllms_serve_parser_with_the_installed_vllm() -> None:
-    run = subprocess.run([sys.executable, "-c", apiserver.SERVE_LAUNCHER, "--help=api-server-count"],
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [sys.executable, "-c", apiserver.SERVE_LAUNCHER, "--help=api-server-count"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     assert "Arguments matching 'api-server-count'" in run.stdout and f"{apiserver.FLAG} API_SERVER_COUNT" in run.stdout

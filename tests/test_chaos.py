@@ -7,6 +7,7 @@ Round 1: chaos-a's VLLM::Worker and chaos-b's engine SIGKILLed (each at its mode
 most work left); the orchestrator SIGTERMed (exit 143, then a new run); the orchestrator SIGKILLed (then `cleanup`
 and a new run that resumes).
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -20,8 +21,7 @@ from benchmarks.chaos.soak import render, soak
 
 SCRIPT = [
     [("port_taken", "chaos-a"), ("kill_api", "chaos-b"), ("hang_engine", "chaos-a")],
-    [("kill_worker", "chaos-a"), ("kill_engine", "chaos-b"), ("term_orchestrator", None),
-     ("kill_orchestrator", None)],
+    [("kill_worker", "chaos-a"), ("kill_engine", "chaos-b"), ("term_orchestrator", None), ("kill_orchestrator", None)],
 ]
 
 
@@ -29,6 +29,7 @@ SCRIPT = [
 @pytest.mark.timeout(1800)  # about 8 minutes alone on 2 cores; much more on a loaded machine
 def test_short_chaos_soak_loses_nothing_and_leaves_no_process(tiny_model: Path, tmp_path: Path) -> None:
     from conftest import vllm_available
+
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
     rounds = [[Fault(kind=k, model=m, delay=0.5) for k, m in faults] for faults in SCRIPT]
@@ -37,7 +38,7 @@ def test_short_chaos_soak_loses_nothing_and_leaves_no_process(tiny_model: Path, 
     report = render(summary, "pytest tests/test_chaos.py")
     assert summary.violations == [], report
     assert summary.lost == 0 and summary.orphans == 0, report
-    assert set(summary.injected()) == set(KINDS), report             # every kind really happened
+    assert set(summary.injected()) == set(KINDS), report  # every kind really happened
     assert all(f.recovery_s is not None for f in summary.faults), report
     assert summary.rounds[0].server_starts >= 4 and summary.rounds[1].invocations == 3, report
 

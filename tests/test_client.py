@@ -1,4 +1,5 @@
 """The chat client and run_series against real HTTP servers on 127.0.0.1 with scripted timelines."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -10,9 +11,10 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import requests
@@ -34,16 +36,21 @@ class Reply:
     body: Any = None
     headers: dict = field(default_factory=dict)
     delay: float = 0.0
-    drop: bool = False        # close the connection without a reply
-    events: tuple = ()        # a streamed reply: server-sent events (dicts, or raw "data:" text), one per event_delay
+    drop: bool = False  # close the connection without a reply
+    events: tuple = ()  # a streamed reply: server-sent events (dicts, or raw "data:" text), one per event_delay
     event_delay: float = 0.0
 
 
-def ok(content: str | None = "ОТВЕТ: 4", *, prompt: int = 11, completion: int = 7, finish: str = "stop",
-       **message: Any) -> Reply:
+def ok(
+    content: str | None = "ОТВЕТ: 4", *, prompt: int = 11, completion: int = 7, finish: str = "stop", **message: Any
+) -> Reply:
     msg = {"role": "assistant", "content": content, **message}
-    return Reply(body={"choices": [{"index": 0, "message": msg, "finish_reason": finish}],
-                       "usage": {"prompt_tokens": prompt, "completion_tokens": completion}})
+    return Reply(
+        body={
+            "choices": [{"index": 0, "message": msg, "finish_reason": finish}],
+            "usage": {"prompt_tokens": prompt, "completion_tokens": completion},
+        }
+    )
 
 
 def error(status: int, message: str, **kw: Any) -> Reply:
@@ -53,15 +60,19 @@ def error(status: int, message: str, **kw: Any) -> Reply:
 class FakeServer:
     """An OpenAI-compatible server whose replies follow a script (then ``default``); records every request."""
 
-    def __init__(self, script: list[Reply] | None = None, default: Reply | Callable[[dict], Reply] | None = None,
-                 tokenize: Reply | Callable[[dict], Reply] | None = None) -> None:
+    def __init__(
+        self,
+        script: list[Reply] | None = None,
+        default: Reply | Callable[[dict], Reply] | None = None,
+        tokenize: Reply | Callable[[dict], Reply] | None = None,
+    ) -> None:
         self.script, self.default, self.tokenize = deque(script or []), default or ok(), tokenize
         self.requests: list[dict] = []
         self.inflight = self.max_inflight = 0
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
         self.httpd.daemon_threads = True
-        self.httpd.handle_error = lambda *a: None        # a client that timed out closed its socket: fine
+        self.httpd.handle_error = lambda *a: None  # a client that timed out closed its socket: fine
         threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
 
     @property
@@ -88,12 +99,13 @@ def _handler(server: FakeServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
-        def do_POST(self) -> None:  # noqa: N802 (http.server's naming)
+        def do_POST(self) -> None:
             raw = self.rfile.read(int(self.headers["Content-Length"]))
             body = json.loads(raw)
             with server.lock:
-                server.requests.append({"path": self.path, "body": body, "headers": dict(self.headers), "raw": raw,
-                                        "t": time.monotonic()})
+                server.requests.append(
+                    {"path": self.path, "body": body, "headers": dict(self.headers), "raw": raw, "t": time.monotonic()}
+                )
                 server.inflight += 1
                 server.max_inflight = max(server.max_inflight, server.inflight)
             try:
@@ -174,8 +186,9 @@ def client(url: str | list[str], sleeps: list | None = None, key: str | None = K
     time_ = Timeline(sleeps if sleeps is not None else [])
     kw.setdefault("limiter", RateLimiter(clock=time_.clock, sleep=time_.sleep))
     kw.setdefault("halt_poll", 3600.0)  # a backoff slept in one piece: ``sleeps`` lists the backoffs
-    return ChatClient(endpoints if len(endpoints) > 1 else endpoints[0], "m", sampling,
-                      sleep=time_.sleep, rng=lambda: 1.0, **kw)
+    return ChatClient(
+        endpoints if len(endpoints) > 1 else endpoints[0], "m", sampling, sleep=time_.sleep, rng=lambda: 1.0, **kw
+    )
 
 
 def free_port() -> int:
@@ -194,8 +207,14 @@ def test_answer_is_recorded_with_tokens_latency_and_the_key_in_the_header_only(s
     assert (rec.id, rec.dataset, rec.task, rec.reference, rec.model) == ("p1", "ds", "2+2?", "4", "m")
     sent = srv.chats()[0]
     assert sent["headers"]["Authorization"] == f"Bearer {KEY}"
-    assert sent["body"] == {"model": "m", "messages": MESSAGES, "temperature": 0.0, "max_tokens": 512,
-                            "stream": True, "stream_options": {"include_usage": True}}   # an API model streams
+    assert sent["body"] == {
+        "model": "m",
+        "messages": MESSAGES,
+        "temperature": 0.0,
+        "max_tokens": 512,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }  # an API model streams
 
 
 def test_429_then_200_retries_after_backoff_honouring_retry_after(serve):
@@ -209,11 +228,19 @@ def test_429_then_200_retries_after_backoff_honouring_retry_after(serve):
 def test_5xx_until_the_limit_gives_an_error_record_with_exponential_jittered_backoff(serve):
     srv = serve(default=error(500, "engine hiccup"))
     sleeps: list[float] = []
-    c = ChatClient(Endpoint(srv.url), "m", Sampling(max_retries=4), sleep=sleeps.append, rng=lambda: 0.0,
-                   backoff_base=2.0, backoff_cap=10.0, halt_poll=3600.0)
+    c = ChatClient(
+        Endpoint(srv.url),
+        "m",
+        Sampling(max_retries=4),
+        sleep=sleeps.append,
+        rng=lambda: 0.0,
+        backoff_base=2.0,
+        backoff_cap=10.0,
+        halt_poll=3600.0,
+    )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert len(srv.chats()) == 5
-    assert sleeps == [1.0, 2.0, 4.0, 5.0]                  # 2 * 2**n, capped at 10, times jitter 0.5..1
+    assert sleeps == [1.0, 2.0, 4.0, 5.0]  # 2 * 2**n, capped at 10, times jitter 0.5..1
     assert rec.error.startswith("HTTP 500: engine hiccup") and "gave up after 5 attempts" in rec.error
     assert rec.response == "" and rec.verdict == ""
 
@@ -254,13 +281,16 @@ def test_malformed_200_is_retried(serve):
     assert client(srv.url).ask(PROBLEM, MESSAGES, HASH).error is None and len(srv.chats()) == 3
 
 
-@pytest.mark.parametrize("message,expected", [
-    ({"content": "ОТВЕТ: 4", "reasoning_content": "думаю"}, ("ОТВЕТ: 4", "думаю")),
-    ({"content": "ОТВЕТ: 4", "reasoning": "думаю"}, ("ОТВЕТ: 4", "думаю")),
-    ({"content": "<think>думаю</think>\n\nОТВЕТ: 4"}, ("ОТВЕТ: 4", "думаю")),
-    ({"content": "думаю</think>ОТВЕТ: 4"}, ("ОТВЕТ: 4", "думаю")),
-    ({"content": None, "reasoning_content": "всё думаю"}, ("", "всё думаю")),
-])
+@pytest.mark.parametrize(
+    "message,expected",
+    [
+        ({"content": "ОТВЕТ: 4", "reasoning_content": "думаю"}, ("ОТВЕТ: 4", "думаю")),
+        ({"content": "ОТВЕТ: 4", "reasoning": "думаю"}, ("ОТВЕТ: 4", "думаю")),
+        ({"content": "<think>думаю</think>\n\nОТВЕТ: 4"}, ("ОТВЕТ: 4", "думаю")),
+        ({"content": "думаю</think>ОТВЕТ: 4"}, ("ОТВЕТ: 4", "думаю")),
+        ({"content": None, "reasoning_content": "всё думаю"}, ("", "всё думаю")),
+    ],
+)
 def test_reasoning_is_kept_apart_from_the_answer(serve, message, expected):
     srv = serve([ok(**message)])
     rec = client(srv.url).ask(PROBLEM, MESSAGES, HASH)
@@ -294,7 +324,7 @@ def test_several_endpoints_share_the_load_and_fail_over(serve):
     assert len(a.chats()) == 2 and len(b.chats()) == 2
     sleeps: list[float] = []
     failover = client([dead, a.url], sleeps)
-    recs = [failover.ask(PROBLEM, MESSAGES, HASH) for _ in range(2)]   # dead first, then a first
+    recs = [failover.ask(PROBLEM, MESSAGES, HASH) for _ in range(2)]  # dead first, then a first
     assert all(r.error is None for r in recs) and len(sleeps) == 1
 
 
@@ -314,8 +344,9 @@ def test_the_key_never_reaches_errors_or_logs(serve, caplog, tmp_path):
 
 # -- managed servers: clamp and death -----------------------------------------------------------------------------
 def test_max_tokens_is_clamped_to_the_context_left_after_the_prompt(serve):
-    srv = serve(tokenize=lambda body: Reply(body={"count": 100 + len(body["messages"]), "max_model_len": 1000,
-                                                  "tokens": []}))
+    srv = serve(
+        tokenize=lambda body: Reply(body={"count": 100 + len(body["messages"]), "max_model_len": 1000, "tokens": []})
+    )
     rec = client(srv.url, context_len=600).ask(PROBLEM, MESSAGES, HASH)
     tok = [r for r in srv.requests if r["path"] == "/tokenize"][0]
     assert tok["body"] == {"model": "m", "messages": MESSAGES}
@@ -334,29 +365,57 @@ def test_a_prompt_longer_than_the_context_is_an_error_without_a_request(serve):
 
 
 def test_a_context_length_400_is_clamped_from_its_numbers_once(serve):
-    msg = ("This model's maximum context length is 2048 tokens. However, you requested 2100 tokens "
-           "(300 in the messages, 1800 in the completion). Please reduce the length of the messages or completion.")
+    msg = (
+        "This model's maximum context length is 2048 tokens. However, you requested 2100 tokens "
+        "(300 in the messages, 1800 in the completion). Please reduce the length of the messages or completion."
+    )
     srv = serve([error(400, msg), ok()])
     rec = client(srv.url, sampling=Sampling(max_tokens=1800)).ask(PROBLEM, MESSAGES, HASH)
     assert [r["body"]["max_tokens"] for r in srv.chats()] == [1800, 1748] and rec.error is None
     srv2 = serve(default=error(400, msg))
     rec2 = client(srv2.url, sampling=Sampling(max_tokens=1800)).ask(PROBLEM, MESSAGES, HASH)
-    assert len(srv2.chats()) == 2 and rec2.error.startswith("HTTP 400")   # no loop
+    assert len(srv2.chats()) == 2 and rec2.error.startswith("HTTP 400")  # no loop
 
 
-@pytest.mark.parametrize("message,max_tokens,prompt,expected", [
-    ("This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (1000 in the "
-     "messages, 4000 in the completion).", 4000, None, 3096),
-    ("'max_tokens' or 'max_completion_tokens' is too large: 3000. This model's maximum context length is 2048 "
-     "tokens and your request has 100 input tokens (3000 > 2048 - 100).", 3000, None, 1948),
-    ("max_tokens=9000 cannot be greater than max_model_len=8192. Please request fewer output tokens.", 9000, 192,
-     8000),
-    ("This model's maximum context length is 1024 tokens. However, your prompt contains 2000 input tokens, which "
-     "exceeds this limit even without any output tokens.", 100, None, 0),
-    ("max_tokens is too large: 9000. This model supports at most 4096 completion tokens, whereas you provided 9000.",
-     9000, None, 4096),
-    ("temperature must be non-negative", 100, None, None),
-])
+@pytest.mark.parametrize(
+    "message,max_tokens,prompt,expected",
+    [
+        (
+            "This model's maximum context length is 4096 tokens. However, you requested 5000 tokens (1000 in the "
+            "messages, 4000 in the completion).",
+            4000,
+            None,
+            3096,
+        ),
+        (
+            "'max_tokens' or 'max_completion_tokens' is too large: 3000. This model's maximum context length is 2048 "
+            "tokens and your request has 100 input tokens (3000 > 2048 - 100).",
+            3000,
+            None,
+            1948,
+        ),
+        (
+            "max_tokens=9000 cannot be greater than max_model_len=8192. Please request fewer output tokens.",
+            9000,
+            192,
+            8000,
+        ),
+        (
+            "This model's maximum context length is 1024 tokens. However, your prompt contains 2000 input tokens, which "
+            "exceeds this limit even without any output tokens.",
+            100,
+            None,
+            0,
+        ),
+        (
+            "max_tokens is too large: 9000. This model supports at most 4096 completion tokens, whereas you provided 9000.",
+            9000,
+            None,
+            4096,
+        ),
+        ("temperature must be non-negative", 100, None, None),
+    ],
+)
 def test_clamp_from_message(message, max_tokens, prompt, expected):
     assert clamp_from_message(message, max_tokens, prompt) == expected
 
@@ -369,7 +428,7 @@ def test_a_prompt_too_long_400_is_final(serve):
 
 
 def test_no_tokenize_endpoint_falls_back_to_the_configured_max_tokens(serve):
-    srv = serve()                                         # /tokenize answers 404
+    srv = serve()  # /tokenize answers 404
     c = client(srv.url, context_len=700)
     for _ in range(3):
         assert c.ask(PROBLEM, MESSAGES, HASH).error is None
@@ -381,8 +440,11 @@ def test_no_tokenize_endpoint_falls_back_to_the_configured_max_tokens(serve):
 def real_server():
     """A real server process (python's http.server answers POST with 501) that a test may kill."""
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
         try:
@@ -398,7 +460,7 @@ def real_server():
 def test_a_dead_managed_server_stops_at_once_with_server_died(real_server):
     proc, url = real_server
     sleeps: list[float] = []
-    alive = lambda: proc.poll() is None                   # noqa: E731
+    alive = lambda: proc.poll() is None  # noqa: E731
     c = client(url, sleeps, alive=alive)
     assert "HTTP 501" in c.ask(PROBLEM, MESSAGES, HASH).error and sleeps == [1.0, 2.0, 4.0]  # alive: retried
     proc.kill()
@@ -406,7 +468,7 @@ def test_a_dead_managed_server_stops_at_once_with_server_died(real_server):
     sleeps.clear()
     with pytest.raises(ServerDiedError, match="died") as info:
         c.ask(PROBLEM, MESSAGES, HASH)
-    assert sleeps == [] and "\n" not in str(info.value)   # no retry loop against a corpse
+    assert sleeps == [] and "\n" not in str(info.value)  # no retry loop against a corpse
 
 
 # -- run_series ---------------------------------------------------------------------------------------------------
@@ -436,20 +498,28 @@ def test_run_series_honours_parallel_grades_before_appending_and_resumes(serve, 
     srv = serve(default=lambda body: Reply(delay=0.15, body=echo_answer(body).body))
     seen: list[str] = []
     store = new_store(tmp_path, 12)
-    score = run_series(problems(12), client(srv.url), store, messages_for, grade=grade, parallel=4,
-                       on_record=lambda r: seen.append(r.id))
+    score = run_series(
+        problems(12),
+        client(srv.url),
+        store,
+        messages_for,
+        grade=grade,
+        parallel=4,
+        on_record=lambda r: seen.append(r.id),
+    )
     assert srv.max_inflight == 4 and len(srv.chats()) == 12 and sorted(seen) == sorted(p.id for p in problems(12))
     assert (score.total, score.answered, score.correct, score.errors) == (12, 12, 8, 0)
     lines = [json.loads(x) for x in store.path.read_text().splitlines()]
-    assert all(x["verdict"] in ("correct", "incorrect") and x["extracted"] for x in lines)   # each line is final
+    assert all(x["verdict"] in ("correct", "incorrect") and x["extracted"] for x in lines)  # each line is final
     assert "ОТВЕТ" in store.paths.md.read_text() and json.loads(store.paths.meta.read_text())["eval_seconds"] > 0.3
     again = run_series(problems(12), client(srv.url), new_store(tmp_path, 12), messages_for, grade=grade, parallel=4)
-    assert len(srv.chats()) == 12 and again == score     # nothing asked twice
+    assert len(srv.chats()) == 12 and again == score  # nothing asked twice
 
 
 def test_transport_errors_are_stored_unscored_and_retried_on_resume(serve, tmp_path):
-    srv = serve(default=lambda body: error(503, "busy") if body["messages"][0]["content"] == "1+1?"
-                else echo_answer(body))
+    srv = serve(
+        default=lambda body: error(503, "busy") if body["messages"][0]["content"] == "1+1?" else echo_answer(body)
+    )
     c = client(srv.url, sampling=Sampling(max_retries=1))
     score = run_series(problems(3), c, new_store(tmp_path, 3), messages_for, grade=grade, parallel=2)
     assert (score.answered, score.errors, score.correct) == (2, 1, 1)
@@ -466,7 +536,7 @@ def test_request_delay_spaces_request_starts_across_all_workers(serve, tmp_path)
     srv = serve()
     starts: list[float] = []
 
-    class Timed(requests.Session):                        # when the client sends, not when the server gets to it
+    class Timed(requests.Session):  # when the client sends, not when the server gets to it
         def post(self, *args: Any, **kw: Any) -> requests.Response:
             starts.append(time.monotonic())
             return super().post(*args, **kw)
@@ -486,7 +556,7 @@ def test_retry_after_on_429_pauses_every_worker_of_the_endpoint(serve, tmp_path)
         def __init__(self) -> None:
             super().__init__()
             self.holds: list[tuple[float, float]] = []
-            self.starts: list[tuple[float, float]] = []   # (asked, allowed)
+            self.starts: list[tuple[float, float]] = []  # (asked, allowed)
 
         def hold(self, key: Any, seconds: float) -> None:
             self.holds.append((time.monotonic(), seconds))
@@ -499,10 +569,9 @@ def test_retry_after_on_429_pauses_every_worker_of_the_endpoint(serve, tmp_path)
             return waited
 
     limiter = Recording()
-    score = run_series(problems(4), client(srv.url, limiter=limiter), new_store(tmp_path, 4), messages_for,
-                       parallel=2)
+    score = run_series(problems(4), client(srv.url, limiter=limiter), new_store(tmp_path, 4), messages_for, parallel=2)
     assert score.answered == 4 and score.errors == 0 and len(srv.chats()) == 5
-    (held_at, seconds), = limiter.holds
+    ((held_at, seconds),) = limiter.holds
     after = [allowed for asked, allowed in limiter.starts if asked >= held_at]
     assert seconds == 2.0 and after and all(allowed >= held_at + 2.0 for allowed in after)
 
@@ -528,7 +597,7 @@ def test_a_server_dying_mid_series_raises_and_keeps_what_was_answered(serve, tmp
     srv.default, state["alive"] = echo_answer, True
     before = len(srv.chats())
     score = run_series(problems(10), c, store, messages_for, grade=grade, parallel=2)
-    assert score.answered == 10 and len(srv.chats()) == before + 6     # the resume asks only the missing six
+    assert score.answered == 10 and len(srv.chats()) == before + 6  # the resume asks only the missing six
 
 
 def test_an_endpoint_failing_again_and_again_stops_the_series(serve, tmp_path):
@@ -550,8 +619,9 @@ def test_stop_ends_the_series_early_without_error(serve, tmp_path):
         if len(seen) == 2:
             stop.set()
 
-    score = run_series(problems(10), client(srv.url), new_store(tmp_path), messages_for, parallel=1,
-                       on_record=on_record, stop=stop)
+    score = run_series(
+        problems(10), client(srv.url), new_store(tmp_path), messages_for, parallel=1, on_record=on_record, stop=stop
+    )
     assert 2 <= score.answered <= 3 and len(srv.chats()) == score.answered
 
 
@@ -569,8 +639,15 @@ def test_a_series_stopped_during_a_retry_backoff_gives_the_request_up_at_once_an
         naps.append(seconds)
         time.sleep(seconds)
 
-    c = ChatClient(Endpoint(srv.url), "m", Sampling(max_retries=3), rng=lambda: 1.0, backoff_base=30.0,
-                   limiter=RateLimiter(), sleep=sleep)
+    c = ChatClient(
+        Endpoint(srv.url),
+        "m",
+        Sampling(max_retries=3),
+        rng=lambda: 1.0,
+        backoff_base=30.0,
+        limiter=RateLimiter(),
+        sleep=sleep,
+    )
     store = new_store(tmp_path, 1)
     score = run_series(problems(1), c, store, messages_for, parallel=1, stop=stop)
     assert len(srv.chats()) == 1 and naps == [] and store.records() == [] and score.errors == 0
@@ -600,13 +677,20 @@ def test_a_server_torn_down_after_stop_is_not_an_error(serve, tmp_path):
         state["n"] += 1
         if state["n"] == 1:
             return ok()
-        time.sleep(0.5)                                   # in flight when the caller stops and tears down
+        time.sleep(0.5)  # in flight when the caller stops and tears down
         state["alive"] = False
         return Reply(drop=True)
 
     srv = serve(default=reply)
-    score = run_series(problems(10), client(srv.url, alive=lambda: state["alive"]), new_store(tmp_path),
-                       messages_for, parallel=2, stop=stop, on_record=lambda rec: stop.set())
+    score = run_series(
+        problems(10),
+        client(srv.url, alive=lambda: state["alive"]),
+        new_store(tmp_path),
+        messages_for,
+        parallel=2,
+        stop=stop,
+        on_record=lambda rec: stop.set(),
+    )
     assert score.answered == 1 and 2 <= len(srv.chats()) <= 3 and not state["alive"]
 
 
@@ -628,6 +712,7 @@ def test_split_reasoning_leaves_plain_content_alone():
 def test_a_hung_managed_server_raises_server_hung_and_stores_nothing(serve, tmp_path):
     """A request timeout plus a failed 1-token probe: ServerHungError (the runner restarts), no timeout records."""
     from orchestrator.errors import ServerHungError
+
     srv = serve(default=lambda body: Reply(delay=3.0, body=echo_answer(body).body))
     probes: list[int] = []
     sampling = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
@@ -635,7 +720,7 @@ def test_a_hung_managed_server_raises_server_hung_and_stores_nothing(serve, tmp_
     store = new_store(tmp_path)
     with pytest.raises(ServerHungError, match="hung"):
         run_series(problems(6), c, store, messages_for, parallel=3)
-    assert store.records() == [] and len(probes) == 1        # threads timing out together probe once
+    assert store.records() == [] and len(probes) == 1  # threads timing out together probe once
 
 
 def test_a_slow_but_responsive_server_gets_a_timeout_record_not_a_restart(serve):
@@ -653,7 +738,7 @@ def test_a_failed_request_is_asked_once_more_at_the_end_of_the_series(serve, tmp
     store = new_store(tmp_path, 3)
     score = run_series(problems(3), client(srv.url), store, messages_for, grade=grade, parallel=1)
     assert score.answered == 3 and len(srv.chats()) == 4
-    assert len(store.path.read_text().splitlines()) == 4                  # the failure stays on record
+    assert len(store.path.read_text().splitlines()) == 4  # the failure stays on record
 
 
 def test_a_request_that_keeps_failing_is_asked_only_twice(serve, tmp_path):
@@ -666,8 +751,10 @@ def test_a_request_that_keeps_failing_is_asked_only_twice(serve, tmp_path):
 def seeded(body: dict) -> Reply:
     """Like vLLM: choice i of n answers with the request's seed + i; usage covers every choice."""
     n = body.get("n", 1)
-    choices = [{"index": i, "message": {"role": "assistant", "content": f"ОТВЕТ: {body['seed'] + i}"},
-                "finish_reason": "stop"} for i in reversed(range(n))]       # out of order: sorted by index
+    choices = [
+        {"index": i, "message": {"role": "assistant", "content": f"ОТВЕТ: {body['seed'] + i}"}, "finish_reason": "stop"}
+        for i in reversed(range(n))
+    ]  # out of order: sorted by index
     return Reply(body={"choices": choices, "usage": {"prompt_tokens": 5, "completion_tokens": 3 * n + 1}})
 
 
@@ -675,18 +762,33 @@ def test_a_managed_server_gets_a_problems_missing_samples_in_one_request_with_n(
     srv = serve(default=seeded)
     sampling = Sampling(samples=3, seed=10, temperature=0.7, top_p=0.9, max_tokens=64)
     store = SeriesStore(tmp_path, "m", "ds", HASH, meta={"total": 2, "sampling": {"samples": 3}})
-    store.append(AnswerRecord(id="p1", dataset="ds", model="m", task="t", reference="4", sample=1,
-                              response="ОТВЕТ: 11", settings_hash=HASH))            # checkpointed already
+    store.append(
+        AnswerRecord(
+            id="p1",
+            dataset="ds",
+            model="m",
+            task="t",
+            reference="4",
+            sample=1,
+            response="ОТВЕТ: 11",
+            settings_hash=HASH,
+        )
+    )  # checkpointed already
     problems = [Problem(id=f"p{i}", dataset="ds", domain="math", task="t", reference="4") for i in (1, 2)]
     with client(srv.url, sampling=sampling, alive=lambda: True) as c:
         run_series(problems, c, store, lambda p: MESSAGES, parallel=2)
     asked = sorted((b["body"].get("n", 1), b["body"]["seed"], b["body"]["top_p"]) for b in srv.chats())
-    assert asked == [(1, 10, 0.9), (1, 12, 0.9), (3, 10, 0.9)]      # p1: samples 0 and 2 apart; p2: n = 3
+    assert asked == [(1, 10, 0.9), (1, 12, 0.9), (3, 10, 0.9)]  # p1: samples 0 and 2 apart; p2: n = 3
     recs = {(r.id, r.sample): r for r in store.records()}
     assert {k: (r.seed, r.response) for k, r in recs.items()} == {
-        ("p1", 0): (10, "ОТВЕТ: 10"), ("p1", 1): (None, "ОТВЕТ: 11"), ("p1", 2): (12, "ОТВЕТ: 12"),
-        ("p2", 0): (10, "ОТВЕТ: 10"), ("p2", 1): (11, "ОТВЕТ: 11"), ("p2", 2): (12, "ОТВЕТ: 12")}
-    assert [recs[("p2", i)].completion_tokens for i in range(3)] == [4, 3, 3]   # 10 tokens shared out
+        ("p1", 0): (10, "ОТВЕТ: 10"),
+        ("p1", 1): (None, "ОТВЕТ: 11"),
+        ("p1", 2): (12, "ОТВЕТ: 12"),
+        ("p2", 0): (10, "ОТВЕТ: 10"),
+        ("p2", 1): (11, "ОТВЕТ: 11"),
+        ("p2", 2): (12, "ОТВЕТ: 12"),
+    }
+    assert [recs[("p2", i)].completion_tokens for i in range(3)] == [4, 3, 3]  # 10 tokens shared out
 
 
 def test_an_api_model_gets_one_request_per_sample_and_never_n(serve, tmp_path) -> None:

@@ -1,5 +1,6 @@
 """The chat client against a real vLLM (CPU) server on the tiny model: answers, token counts, the context clamp
 through ``/tokenize`` and through vLLM's real 400 messages, and a resumed series."""
+
 from __future__ import annotations
 
 import json
@@ -44,14 +45,19 @@ def prompt_near(server, tokens: int) -> tuple[list[dict], int]:
 
 
 def make(server, max_tokens: int, *, clamp: bool = True, **kw) -> ChatClient:
-    return ChatClient(server.endpoint, server.spec.served_name, Sampling(max_tokens=max_tokens, request_timeout=300,
-                      **kw), alive=server.alive, context_len=server.max_model_len() if clamp else None)
+    return ChatClient(
+        server.endpoint,
+        server.spec.served_name,
+        Sampling(max_tokens=max_tokens, request_timeout=300, **kw),
+        alive=server.alive,
+        context_len=server.max_model_len() if clamp else None,
+    )
 
 
 def test_a_real_answer_has_content_tokens_and_finish_reason(vllm_server):
     rec = make(vllm_server, 12).ask(problem(0), say("Сколько будет 2+2?"), HASH)
     assert rec.error is None and rec.response and rec.reasoning == ""
-    assert rec.completion_tokens == 12 and rec.finish_reason == "length"   # the random model never stops early
+    assert rec.completion_tokens == 12 and rec.finish_reason == "length"  # the random model never stops early
     assert rec.prompt_tokens == count(vllm_server, say("Сколько будет 2+2?")) and rec.latency_s > 0
 
 
@@ -67,7 +73,7 @@ def test_a_prompt_over_the_real_context_is_an_error_record(vllm_server):
     messages = say(WORD * (ctx + 50))
     rec = make(vllm_server, 16).ask(problem(2), messages, HASH)
     assert rec.error.startswith("prompt is ") and f"context is {ctx}" in rec.error and rec.completion_tokens == 0
-    blind = make(vllm_server, 16, clamp=False).ask(problem(2), messages, HASH)   # vLLM's own 400, not retried
+    blind = make(vllm_server, 16, clamp=False).ask(problem(2), messages, HASH)  # vLLM's own 400, not retried
     assert blind.error.startswith("prompt does not fit the context: HTTP 400")
 
 

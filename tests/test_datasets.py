@@ -1,4 +1,5 @@
 """Datasets: registry, local JSONL/CSV/Parquet, hostile input, the hub (scripted seams + real offline calls)."""
+
 from __future__ import annotations
 
 import codecs
@@ -16,8 +17,17 @@ from pathlib import Path
 import pytest
 
 from orchestrator.contract import DatasetSpec, Problem
-from orchestrator.datasets import (DEFAULT_DATASETS, MAX_FILE_BYTES, REGISTRY, HubClient, dataset_version, files,
-                                   get_spec, load, resolve_path)
+from orchestrator.datasets import (
+    DEFAULT_DATASETS,
+    MAX_FILE_BYTES,
+    REGISTRY,
+    HubClient,
+    dataset_version,
+    files,
+    get_spec,
+    load,
+    resolve_path,
+)
 from orchestrator.datasets.hub import select_files
 from orchestrator.errors import DatasetError, InputError
 
@@ -50,11 +60,14 @@ def error_of(dataset: DatasetSpec, **kwargs) -> str:
 
 # --- registry -------------------------------------------------------------------------------------------------
 
+
 def test_registry_names_sources_and_columns():
     assert set(REGISTRY) == {"sample-math", "sample-physics", "russianmath", "russianphysics", "demidovich"}
     assert all(name == s.name for name, s in REGISTRY.items())
-    assert (REGISTRY["russianmath"].hub_id, REGISTRY["russianmath"].answer) == ("Vikhrmodels/russian_math",
-                                                                                "short answer")
+    assert (REGISTRY["russianmath"].hub_id, REGISTRY["russianmath"].answer) == (
+        "Vikhrmodels/russian_math",
+        "short answer",
+    )
     assert (REGISTRY["russianphysics"].domain, REGISTRY["russianphysics"].answer) == ("physics", "answer")
     demidovich = REGISTRY["demidovich"]
     assert (demidovich.question, demidovich.answer, demidovich.domain) == ("problem", "answer", "math")
@@ -87,13 +100,21 @@ def test_project_root_can_be_set_for_non_editable_installs(tmp_path, monkeypatch
 
 # --- local files ----------------------------------------------------------------------------------------------
 
+
 def test_jsonl_with_id_and_tolerance_columns(tmp_path):
-    path = write(tmp_path, "phys.jsonl", jsonl({"id": 7, "q": " Найдите скорость. ", "a": "15 м/с", "tol": 0.05},
-                                               {"id": "b", "q": "Найдите силу.", "a": 2.0, "tol": ""}))
+    path = write(
+        tmp_path,
+        "phys.jsonl",
+        jsonl(
+            {"id": 7, "q": " Найдите скорость. ", "a": "15 м/с", "tol": 0.05},
+            {"id": "b", "q": "Найдите силу.", "a": 2.0, "tol": ""},
+        ),
+    )
     problems = load(spec(path, domain="physics", question="q", answer="a", id="id", tolerance="tol"))
     assert problems == [
         Problem(id="7", dataset="toy", domain="physics", task="Найдите скорость.", reference="15 м/с", tolerance=0.05),
-        Problem(id="b", dataset="toy", domain="physics", task="Найдите силу.", reference="2", tolerance=None)]
+        Problem(id="b", dataset="toy", domain="physics", task="Найдите силу.", reference="2", tolerance=None),
+    ]
 
 
 def test_ids_are_the_sha1_of_the_task_without_an_id_column_and_limit_keeps_the_first(tmp_path):
@@ -106,8 +127,10 @@ def test_ids_are_the_sha1_of_the_task_without_an_id_column_and_limit_keeps_the_f
 def test_csv_with_quoted_commas_line_breaks_and_a_spaced_column_name(tmp_path):
     text = 'id,task,short answer\r\n1,"Решите: x, если ""x+1=2""",1\r\n\r\n2,"Две\nстроки",-3\r\n'
     problems = load(spec(write(tmp_path, "m.csv", text), answer="short answer", id="id"))
-    assert [(p.id, p.task, p.reference) for p in problems] == [("1", 'Решите: x, если "x+1=2"', "1"),
-                                                                ("2", "Две\nстроки", "-3")]
+    assert [(p.id, p.task, p.reference) for p in problems] == [
+        ("1", 'Решите: x, если "x+1=2"', "1"),
+        ("2", "Две\nстроки", "-3"),
+    ]
 
 
 def test_semicolon_csv_from_a_russian_excel_loads(tmp_path):
@@ -118,6 +141,7 @@ def test_semicolon_csv_from_a_russian_excel_loads(tmp_path):
 def test_parquet_needs_pyarrow_and_says_so(tmp_path, monkeypatch):
     def missing():
         raise ImportError("No module named 'pyarrow'")
+
     monkeypatch.setattr(files, "_import_parquet", missing)
     message = error_of(spec(write(tmp_path, "m.parquet", b"PAR1")))
     assert "m.parquet" in message and "pip install pyarrow" in message
@@ -126,6 +150,7 @@ def test_parquet_needs_pyarrow_and_says_so(tmp_path, monkeypatch):
 def test_parquet_is_read_when_pyarrow_is_installed(tmp_path):
     pa = pytest.importorskip("pyarrow")
     import pyarrow.parquet as pq
+
     path = tmp_path / "m.parquet"
     pq.write_table(pa.table({"task": ["Сколько?", "Где?"], "answer": [4.0, None]}), path)
     message = error_of(spec(path))
@@ -133,35 +158,78 @@ def test_parquet_is_read_when_pyarrow_is_installed(tmp_path):
 
 
 HOSTILE = [
-    ("missing column", "m.jsonl", jsonl({"task": "a", "answer": "1"}, {"task": "b", "ans": "2"}),
-     ["m.jsonl, line 2: no column 'answer'", "'task', 'ans'", "set `answer:`"]),
+    (
+        "missing column",
+        "m.jsonl",
+        jsonl({"task": "a", "answer": "1"}, {"task": "b", "ans": "2"}),
+        ["m.jsonl, line 2: no column 'answer'", "'task', 'ans'", "set `answer:`"],
+    ),
     ("missing column csv", "m.csv", "task,otvet\nа,1\n", ["m.csv, line 2: no column 'answer'", "set `answer:`"]),
-    ("empty answer", "m.jsonl", jsonl({"task": "a", "answer": "1"}, {"task": "b", "answer": "  "}),
-     ["line 2, column 'answer': the answer is empty", "fill it in or remove the row"]),
+    (
+        "empty answer",
+        "m.jsonl",
+        jsonl({"task": "a", "answer": "1"}, {"task": "b", "answer": "  "}),
+        ["line 2, column 'answer': the answer is empty", "fill it in or remove the row"],
+    ),
     ("null task", "m.jsonl", jsonl({"task": None, "answer": "1"}), ["line 1, column 'task': the question is empty"]),
-    ("list answer", "m.jsonl", jsonl({"task": "a", "answer": ["1", "2"]}),
-     ["line 1, column 'answer': a list where text or a number is expected"]),
-    ("duplicate ids", "m.jsonl", jsonl({"id": "x", "task": "a", "answer": "1"}, {"id": "y", "task": "b", "answer": "2"},
-                                       {"id": "x", "task": "c", "answer": "3"}),
-     {"id": "id"},
-     ["m.jsonl, line 3, column 'id': id 'x' is already used at", "m.jsonl, line 1", "make the ids unique"]),
-    ("duplicate tasks", "m.jsonl", jsonl({"task": "same", "answer": "1"}, {"task": "same", "answer": "1"}),
-     ["line 2, column 'task': the same task text as", "m.jsonl, line 1", "map it with `id:`"]),
-    ("non-utf8 line", "m.jsonl", jsonl({"task": "a", "answer": "1"}).encode() + '{"task": "б"}\n'.encode("cp1251"),
-     ["m.jsonl, line 2: byte 0xe1 at column 11 is not valid UTF-8", "re-save the file as UTF-8"]),
-    ("utf-8 bom", "m.jsonl", codecs.BOM_UTF8 + jsonl({"task": "a", "answer": "1"}).encode(),
-     ["m.jsonl, line 1: the file starts with a UTF-8 byte-order mark", "without BOM"]),
+    (
+        "list answer",
+        "m.jsonl",
+        jsonl({"task": "a", "answer": ["1", "2"]}),
+        ["line 1, column 'answer': a list where text or a number is expected"],
+    ),
+    (
+        "duplicate ids",
+        "m.jsonl",
+        jsonl(
+            {"id": "x", "task": "a", "answer": "1"},
+            {"id": "y", "task": "b", "answer": "2"},
+            {"id": "x", "task": "c", "answer": "3"},
+        ),
+        {"id": "id"},
+        ["m.jsonl, line 3, column 'id': id 'x' is already used at", "m.jsonl, line 1", "make the ids unique"],
+    ),
+    (
+        "duplicate tasks",
+        "m.jsonl",
+        jsonl({"task": "same", "answer": "1"}, {"task": "same", "answer": "1"}),
+        ["line 2, column 'task': the same task text as", "m.jsonl, line 1", "map it with `id:`"],
+    ),
+    (
+        "non-utf8 line",
+        "m.jsonl",
+        jsonl({"task": "a", "answer": "1"}).encode() + '{"task": "б"}\n'.encode("cp1251"),
+        ["m.jsonl, line 2: byte 0xe1 at column 11 is not valid UTF-8", "re-save the file as UTF-8"],
+    ),
+    (
+        "utf-8 bom",
+        "m.jsonl",
+        codecs.BOM_UTF8 + jsonl({"task": "a", "answer": "1"}).encode(),
+        ["m.jsonl, line 1: the file starts with a UTF-8 byte-order mark", "without BOM"],
+    ),
     ("utf-16", "m.csv", "task,answer\nа,1\n".encode("utf-16"), ["m.csv, line 1: the file is UTF-16", "iconv"]),
     ("utf-16 no bom", "m.jsonl", jsonl({"task": "a", "answer": "1"}).encode("utf-16-le"), ["is UTF-16"]),
-    ("torn last line", "m.jsonl", jsonl({"task": "a", "answer": "1"}) + '{"task": "b", "ans',
-     ["m.jsonl, line 2: the last line is incomplete JSON", "truncated"]),
-    ("bad json inside", "m.jsonl", '{"task": "a", "answer": "1"}\n{"task": "b" "answer": "2"}\n',
-     ["m.jsonl, line 2, column 14: invalid JSON (Expecting ',' delimiter)"]),
+    (
+        "torn last line",
+        "m.jsonl",
+        jsonl({"task": "a", "answer": "1"}) + '{"task": "b", "ans',
+        ["m.jsonl, line 2: the last line is incomplete JSON", "truncated"],
+    ),
+    (
+        "bad json inside",
+        "m.jsonl",
+        '{"task": "a", "answer": "1"}\n{"task": "b" "answer": "2"}\n',
+        ["m.jsonl, line 2, column 14: invalid JSON (Expecting ',' delimiter)"],
+    ),
     ("not an object", "m.jsonl", '["a", "1"]\n', ["m.jsonl, line 1: expected a JSON object", "got list"]),
     ("ragged csv", "m.csv", "task,answer\nа,1\nб,2,3\n", ["m.csv, line 3: 3 fields but the header has 2"]),
     ("open quote csv", "m.csv", 'task,answer\n"а,1\n', ["m.csv, line", "malformed CSV"]),
-    ("bad tolerance", "m.jsonl", jsonl({"task": "a", "answer": "1", "tol": "-1"}),
-     ["line 1, column 'tol': tolerance '-1' is not a number >= 0"]),
+    (
+        "bad tolerance",
+        "m.jsonl",
+        jsonl({"task": "a", "answer": "1", "tol": "-1"}),
+        ["line 1, column 'tol': tolerance '-1' is not a number >= 0"],
+    ),
     ("empty file", "m.jsonl", "", ["has no problems"]),
     ("wrong suffix", "m.txt", "task,answer\n", ["m.txt: unsupported file type '.txt'", ".jsonl, .csv or .parquet"]),
 ]
@@ -172,8 +240,9 @@ def _case(case: tuple) -> tuple:
     return case if len(case) == 5 else (*case[:3], {}, case[3])
 
 
-@pytest.mark.parametrize("case, name, content, mapping, fragments", [_case(c) for c in HOSTILE],
-                         ids=[case[0] for case in HOSTILE])
+@pytest.mark.parametrize(
+    "case, name, content, mapping, fragments", [_case(c) for c in HOSTILE], ids=[case[0] for case in HOSTILE]
+)
 def test_hostile_input_gives_one_line_naming_file_row_and_fix(tmp_path, case, name, content, mapping, fragments):
     message = error_of(spec(write(tmp_path, name, content), tolerance="tol", **mapping))
     for fragment in fragments:
@@ -206,6 +275,7 @@ def test_upstream_russianmath_as_a_local_file_reports_its_repeated_task():
 
 # --- dataset_version ------------------------------------------------------------------------------------------
 
+
 def test_dataset_version_follows_every_edit_but_not_the_order():
     base = [Problem("a", "d", "math", "Задача", "1"), Problem("b", "d", "physics", "Сила?", "2 Н", 0.01)]
     version = dataset_version(base)
@@ -217,9 +287,11 @@ def test_dataset_version_follows_every_edit_but_not_the_order():
 
 # --- hub with scripted seams ----------------------------------------------------------------------------------
 
+
 def hf_error(name: str, message: str, status: int) -> Exception:
     import httpx2
     from huggingface_hub import errors
+
     request = httpx2.Request("GET", "https://huggingface.co/api/datasets/acme/toy")
     return getattr(errors, name)(message, response=httpx2.Response(status, request=request))
 
@@ -227,8 +299,9 @@ def hf_error(name: str, message: str, status: int) -> Exception:
 class FakeHub:
     """Scripted list_repo_files / hf_hub_download / snapshot_download with huggingface_hub's signatures."""
 
-    def __init__(self, revisions: dict[str | None, dict[str, Path]], error: Exception | None = None,
-                 cache: Path | None = None) -> None:
+    def __init__(
+        self, revisions: dict[str | None, dict[str, Path]], error: Exception | None = None, cache: Path | None = None
+    ) -> None:
         self.revisions, self.error, self.cache, self.calls = revisions, error, cache, []
 
     def list_repo_files(self, repo_id, *, repo_type=None, revision=None):
@@ -247,12 +320,17 @@ class FakeHub:
         self.calls.append(("snapshot", repo_id, revision, local_files_only))
         if self.cache is None or revision is not None:
             from huggingface_hub.errors import LocalEntryNotFoundError
+
             raise LocalEntryNotFoundError("Cannot find an appropriate cached snapshot folder")
         return str(self.cache)
 
     def client(self, timeout: float = 10.0) -> HubClient:
-        return HubClient(list_repo_files=self.list_repo_files, hf_hub_download=self.hf_hub_download,
-                         snapshot_download=self.snapshot_download, timeout=timeout)
+        return HubClient(
+            list_repo_files=self.list_repo_files,
+            hf_hub_download=self.hf_hub_download,
+            snapshot_download=self.snapshot_download,
+            timeout=timeout,
+        )
 
 
 def hub_spec(**kwargs) -> DatasetSpec:
@@ -261,8 +339,16 @@ def hub_spec(**kwargs) -> DatasetSpec:
 
 def test_hub_files_of_the_split_are_downloaded_and_loaded(tmp_path):
     train = write(tmp_path, "train.jsonl", jsonl({"task": "Сколько?", "answer": "4"}))
-    hub = FakeHub({None: {"README.md": tmp_path, ".gitattributes": tmp_path, "data/train-00000.jsonl": train,
-                          "data/test-00000.jsonl": tmp_path / "never"}})
+    hub = FakeHub(
+        {
+            None: {
+                "README.md": tmp_path,
+                ".gitattributes": tmp_path,
+                "data/train-00000.jsonl": train,
+                "data/test-00000.jsonl": tmp_path / "never",
+            }
+        }
+    )
     problems = load(hub_spec(), hub=hub.client())
     assert [(p.task, p.reference, p.dataset) for p in problems] == [("Сколько?", "4", "toy")]
     assert ("download", "acme/toy", "data/train-00000.jsonl", None) in hub.calls
@@ -272,8 +358,15 @@ def test_hub_files_of_the_split_are_downloaded_and_loaded(tmp_path):
 def test_hub_configs_pick_their_folders_and_a_missing_config_lists_the_folders(tmp_path):
     a = write(tmp_path, "a.jsonl", jsonl({"problem": "Предел?", "answer": "0"}))
     b = write(tmp_path, "b.jsonl", jsonl({"problem": "Интеграл?", "answer": "1"}))
-    hub = FakeHub({None: {"data/Integration/0000.jsonl": a, "data/Diﬀerentiation/0000.jsonl": b,
-                          "data/Other/0000.jsonl": tmp_path / "never"}})
+    hub = FakeHub(
+        {
+            None: {
+                "data/Integration/0000.jsonl": a,
+                "data/Diﬀerentiation/0000.jsonl": b,
+                "data/Other/0000.jsonl": tmp_path / "never",
+            }
+        }
+    )
     dataset = hub_spec(hub_configs=("Integration", "Differentiation"), question="problem")
     assert [p.task for p in load(dataset, hub=hub.client())] == ["Предел?", "Интеграл?"]
     message = error_of(hub_spec(hub_configs=("Series",)), hub=hub.client())
@@ -282,8 +375,12 @@ def test_hub_configs_pick_their_folders_and_a_missing_config_lists_the_folders(t
 
 def test_hub_without_data_files_falls_back_to_the_parquet_export(tmp_path):
     export = write(tmp_path, "e.jsonl", jsonl({"task": "Экспорт?", "answer": "да"}))
-    hub = FakeHub({None: {"README.md": tmp_path, "toy.py": tmp_path},
-                   "refs/convert/parquet": {"default/train/0000.jsonl": export}})
+    hub = FakeHub(
+        {
+            None: {"README.md": tmp_path, "toy.py": tmp_path},
+            "refs/convert/parquet": {"default/train/0000.jsonl": export},
+        }
+    )
     assert load(hub_spec(), hub=hub.client())[0].task == "Экспорт?"
     message = error_of(hub_spec(), hub=FakeHub({None: {"README.md": tmp_path}}).client())
     assert "has no .parquet/.jsonl/.csv data files" in message and "`path:`" in message
@@ -301,6 +398,7 @@ def test_select_files_split_rules():
 def test_hub_parquet_without_pyarrow_says_so(tmp_path, monkeypatch):
     def missing():
         raise ImportError("No module named 'pyarrow'")
+
     monkeypatch.setattr(files, "_import_parquet", missing)
     hub = FakeHub({None: {"data/train-0.parquet": write(tmp_path, "t.parquet", b"PAR1")}})
     message = error_of(hub_spec(), hub=hub.client())
@@ -308,19 +406,38 @@ def test_hub_parquet_without_pyarrow_says_so(tmp_path, monkeypatch):
     assert "pip install pyarrow" in message
 
 
-@pytest.mark.parametrize("error, fragments", [
-    (lambda: hf_error("GatedRepoError", "Access to dataset acme/toy is restricted", 401),
-     ["is gated: accept its terms at https://huggingface.co/datasets/acme/toy", "HF_TOKEN", "`path:`"]),
-    (lambda: hf_error("RepositoryNotFoundError", "Repository Not Found for url", 404),
-     ["was not found or is private", "HF_TOKEN", "`path:`"]),
-    (lambda: hf_error("HfHubHTTPError", "403 Forbidden: hf_abcdefghijklmnop leaked", 403), ["is gated", "HF_TOKEN"]),
-    (lambda: hf_error("HfHubHTTPError", "418 teapot hf_abcdefghijklmnop leaked", 418),
-     ["loading hub dataset acme/toy failed (HfHubHTTPError: 418 teapot hf_*** leaked)", "`path:`"]),
-    (lambda: ConnectionError("[Errno -2] Name or service not known"),
-     ["cannot reach the Hugging Face hub for acme/toy (ConnectionError: [Errno -2]", "nothing is cached",
-      "https://huggingface.co/datasets/acme/toy", "HF_TOKEN", "`path:`"]),
-    (lambda: hf_error("HfHubHTTPError", "502 Bad Gateway", 502), ["cannot reach the Hugging Face hub"]),
-])
+@pytest.mark.parametrize(
+    "error, fragments",
+    [
+        (
+            lambda: hf_error("GatedRepoError", "Access to dataset acme/toy is restricted", 401),
+            ["is gated: accept its terms at https://huggingface.co/datasets/acme/toy", "HF_TOKEN", "`path:`"],
+        ),
+        (
+            lambda: hf_error("RepositoryNotFoundError", "Repository Not Found for url", 404),
+            ["was not found or is private", "HF_TOKEN", "`path:`"],
+        ),
+        (
+            lambda: hf_error("HfHubHTTPError", "403 Forbidden: hf_abcdefghijklmnop leaked", 403),
+            ["is gated", "HF_TOKEN"],
+        ),
+        (
+            lambda: hf_error("HfHubHTTPError", "418 teapot hf_abcdefghijklmnop leaked", 418),
+            ["loading hub dataset acme/toy failed (HfHubHTTPError: 418 teapot hf_*** leaked)", "`path:`"],
+        ),
+        (
+            lambda: ConnectionError("[Errno -2] Name or service not known"),
+            [
+                "cannot reach the Hugging Face hub for acme/toy (ConnectionError: [Errno -2]",
+                "nothing is cached",
+                "https://huggingface.co/datasets/acme/toy",
+                "HF_TOKEN",
+                "`path:`",
+            ],
+        ),
+        (lambda: hf_error("HfHubHTTPError", "502 Bad Gateway", 502), ["cannot reach the Hugging Face hub"]),
+    ],
+)
 def test_hub_failures_map_to_one_actionable_line(error, fragments):
     message = error_of(hub_spec(), hub=FakeHub({}, error=error()).client())
     for fragment in fragments:
@@ -350,8 +467,9 @@ def test_a_hanging_hub_call_is_cut_at_the_deadline():
         release.wait(30)
         return []
 
-    client = HubClient(list_repo_files=hanging, hf_hub_download=None,
-                       snapshot_download=FakeHub({}).snapshot_download, timeout=0.3)
+    client = HubClient(
+        list_repo_files=hanging, hf_hub_download=None, snapshot_download=FakeHub({}).snapshot_download, timeout=0.3
+    )
     started = time.monotonic()
     try:
         message = error_of(hub_spec(), hub=client)
@@ -402,8 +520,10 @@ class LocalHub(BaseHTTPRequestHandler):
         if repo not in self.repos:
             return self.reply(404, b"{}", (("X-Error-Code", "RepoNotFound"),))
         if api:
-            tree = [{"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
-                    for name, body in self.repos[repo].items()]
+            tree = [
+                {"type": "file", "path": name, "size": len(body), "oid": hashlib.sha1(body).hexdigest()}
+                for name, body in self.repos[repo].items()
+            ]
             return self.reply(200, json.dumps(tree).encode(), (("Content-Type", "application/json"),))
         if repo in self.gated:
             return self.reply(401, b"", (("X-Error-Code", "GatedRepo"), ("X-Error-Message", "restricted")))
@@ -415,9 +535,10 @@ class LocalHub(BaseHTTPRequestHandler):
 
 @pytest.fixture
 def local_hub():
-    LocalHub.repos = {"acme/toy": {"README.md": b"# toy", "data/train-0.jsonl": jsonl({"task": "С хаба?",
-                                                                                       "answer": "да"}).encode()},
-                      "acme/gated": {"data/train-0.jsonl": b"{}"}}
+    LocalHub.repos = {
+        "acme/toy": {"README.md": b"# toy", "data/train-0.jsonl": jsonl({"task": "С хаба?", "answer": "да"}).encode()},
+        "acme/gated": {"data/train-0.jsonl": b"{}"},
+    }
     LocalHub.gated = {"acme/gated"}
     server = ThreadingHTTPServer(("127.0.0.1", 0), LocalHub)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -445,19 +566,30 @@ def run_load(tmp_path: Path, dataset: dict, timeout: float = 60.0, **env: str) -
     """``load`` in a fresh interpreter (huggingface_hub reads HF_* at import) with its own HF cache."""
     environ = {**os.environ, "HF_HOME": str(tmp_path / "hf"), **env}
     environ.pop("HF_TOKEN", None)
-    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, json.dumps(dataset), str(timeout)], env=environ,
-                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, json.dumps(dataset), str(timeout)],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
     lines = done.stdout.splitlines()
     return lines[0], float(lines[-1].split()[1])
 
 
 def test_real_hub_offline_without_cache_fails_fast_with_the_fix(tmp_path):
-    line, seconds = run_load(tmp_path, {"name": "russianmath", "hub_id": "Vikhrmodels/russian_math"},
-                             HF_HUB_OFFLINE="1")
+    line, seconds = run_load(
+        tmp_path, {"name": "russianmath", "hub_id": "Vikhrmodels/russian_math"}, HF_HUB_OFFLINE="1"
+    )
     assert line.startswith("ERR cannot reach the Hugging Face hub for Vikhrmodels/russian_math")
-    for fragment in ("HF_HUB_OFFLINE", "https://huggingface.co/datasets/Vikhrmodels/russian_math", "HF_TOKEN",
-                     "`path:`"):
+    for fragment in (
+        "HF_HUB_OFFLINE",
+        "https://huggingface.co/datasets/Vikhrmodels/russian_math",
+        "HF_TOKEN",
+        "`path:`",
+    ):
         assert fragment in line
     assert seconds < 20
 
@@ -483,8 +615,14 @@ def test_real_hub_that_stopped_answering_is_reported_once_and_quickly(tmp_path, 
     server.shutdown()
     server.server_close()  # connection refused: huggingface_hub alone would retry for ~25 s, logging each retry
     environ = {**os.environ, "HF_HOME": str(tmp_path / "hf"), "HF_ENDPOINT": endpoint}
-    done = subprocess.run([sys.executable, "-c", LOAD_SCRIPT, json.dumps({"name": "toy", "hub_id": "acme/toy"}), "60"],
-                          env=environ, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_SCRIPT, json.dumps({"name": "toy", "hub_id": "acme/toy"}), "60"],
+        env=environ,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     line, seconds = done.stdout.splitlines()[0], float(done.stdout.splitlines()[-1].split()[1])
     assert line.startswith("ERR cannot reach the Hugging Face hub for acme/toy (HubUnreachable: ConnectError: ")
     assert done.stderr == "" and seconds < 20  # no retry chatter; one probe, not back-offs that sleep 23 s

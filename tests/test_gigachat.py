@@ -1,5 +1,6 @@
 """GigaChat and OpenRouter through the chat client against loopback stand-ins that enforce each protocol
 (tests/api_standins.py), and the shared rate limiter on a fake clock."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -12,8 +13,8 @@ from typing import Any
 
 import pytest
 import requests
-
 from api_standins import ANSWER, Canned, GigaChatStandIn, OpenRouterStandIn, self_signed
+
 from orchestrator.client import ChatClient, run_series
 from orchestrator.client.auth import EndpointAuth
 from orchestrator.client.gigachat import TokenSource
@@ -51,8 +52,10 @@ def giga():
 
 
 def endpoint(srv: GigaChatStandIn, scope: str = "GIGACHAT_API_PERS", credentials: str = CREDENTIALS) -> Endpoint:
-    return Endpoint(api_base=srv.api_base, gigachat=GigaChatAuth(credentials=credentials, scope=scope,
-                                                                 auth_url=srv.auth_url, profanity_check=False))
+    return Endpoint(
+        api_base=srv.api_base,
+        gigachat=GigaChatAuth(credentials=credentials, scope=scope, auth_url=srv.auth_url, profanity_check=False),
+    )
 
 
 def giga_client(ep: Endpoint, source: TokenSource | None = None, **kw: Any) -> ChatClient:
@@ -60,8 +63,14 @@ def giga_client(ep: Endpoint, source: TokenSource | None = None, **kw: Any) -> C
     assert ep.gigachat is not None
     source = source or TokenSource(ep.gigachat, ep.verify)
     sampling = kw.pop("sampling", Sampling(max_retries=2, request_timeout=10, max_tokens=64))
-    return ChatClient(ep, "GigaChat-2-Max", sampling, auth=EndpointAuth([ep], tokens=lambda auth, verify: source),
-                      limiter=kw.pop("limiter", RateLimiter()), **kw)
+    return ChatClient(
+        ep,
+        "GigaChat-2-Max",
+        sampling,
+        auth=EndpointAuth([ep], tokens=lambda auth, verify: source),
+        limiter=kw.pop("limiter", RateLimiter()),
+        **kw,
+    )
 
 
 def problems(n: int) -> list[Problem]:
@@ -73,13 +82,14 @@ def store(tmp_path: Path, n: int) -> SeriesStore:
 
 
 def ask_all(client: ChatClient, tmp_path: Path, n: int, parallel: int):
-    return run_series(problems(n), client, store(tmp_path, n), lambda p: [{"role": "user", "content": p.task}],
-                      parallel=parallel)
+    return run_series(
+        problems(n), client, store(tmp_path, n), lambda p: [{"role": "user", "content": p.task}], parallel=parallel
+    )
 
 
 # -- OAuth --------------------------------------------------------------------------------------------------------
 def test_parallel_workers_share_one_token_fetched_with_basic_auth_rquid_and_scope(giga, tmp_path):
-    srv = giga(token_delay=0.3)                      # a slow OAuth: every worker wants a token at once
+    srv = giga(token_delay=0.3)  # a slow OAuth: every worker wants a token at once
     score = ask_all(giga_client(endpoint(srv)), tmp_path, 8, parallel=8)
     assert score.answered == 8 and score.errors == 0
     assert srv.token_fetches() == 1 and len(srv.chats()) == 8
@@ -90,16 +100,23 @@ def test_parallel_workers_share_one_token_fetched_with_basic_auth_rquid_and_scop
 
 def test_temperature_zero_is_sent_as_temperature_1_with_top_p_0_which_gigachat_accepts(giga):
     srv = giga()
-    raw = requests.post(srv.api_base + "/chat/completions", json={"model": "GigaChat", "messages": MESSAGES,
-                                                                  "temperature": 0.0}, timeout=10)
-    assert raw.status_code == 401                    # no token: refused before anything else
+    raw = requests.post(
+        srv.api_base + "/chat/completions",
+        json={"model": "GigaChat", "messages": MESSAGES, "temperature": 0.0},
+        timeout=10,
+    )
+    assert raw.status_code == 401  # no token: refused before anything else
     rec = giga_client(endpoint(srv)).ask(PROBLEM, MESSAGES, "h")
     assert rec.error is None and rec.response == ANSWER and rec.completion_tokens == 9
     sent = srv.chats()[-1]["body"]
     assert '"temperature": 1.0' in sent and '"top_p": 0.0' in sent and '"profanity_check": false' in sent
     token = next(iter(srv.tokens))
-    refused = requests.post(srv.api_base + "/chat/completions", headers={"Authorization": f"Bearer {token}"},
-                            json={"model": "GigaChat", "messages": MESSAGES, "temperature": 0.0}, timeout=10)
+    refused = requests.post(
+        srv.api_base + "/chat/completions",
+        headers={"Authorization": f"Bearer {token}"},
+        json={"model": "GigaChat", "messages": MESSAGES, "temperature": 0.0},
+        timeout=10,
+    )
     assert refused.status_code == 422 and "temperature" in refused.json()["message"]
 
 
@@ -110,7 +127,7 @@ def test_a_token_near_its_expiry_is_renewed_before_the_api_refuses_it(giga, tmp_
     source = TokenSource(ep.gigachat, clock=clock)
     client = giga_client(ep, source)
     assert all(client.ask(PROBLEM, MESSAGES, "h").error is None for _ in range(3))
-    clock.now += 1800 - 30                           # 30 s left: inside the renewal margin
+    clock.now += 1800 - 30  # 30 s left: inside the renewal margin
     assert all(client.ask(PROBLEM, MESSAGES, "h").error is None for _ in range(3))
     assert srv.token_fetches() == 2 and srv.refusals() == 0 and source.fetches == 2
     first, second = srv.tokens
@@ -121,14 +138,14 @@ def test_a_401_on_an_expired_token_fetches_one_new_token_for_all_workers_and_los
     srv = giga()
     client = giga_client(endpoint(srv))
     assert client.ask(PROBLEM, MESSAGES, "h").error is None
-    srv.expire_tokens()                              # the server expires it early (a revoked or rotated token)
+    srv.expire_tokens()  # the server expires it early (a revoked or rotated token)
     score = ask_all(client, tmp_path, 8, parallel=4)
     assert score.answered == 8 and score.errors == 0
     assert srv.token_fetches() == 2 and 1 <= srv.refusals() <= 4
 
 
 def test_a_token_refused_again_after_renewal_is_an_error_record_not_a_loop(giga):
-    srv = giga(ttl=-1)                               # every token it issues is already expired
+    srv = giga(ttl=-1)  # every token it issues is already expired
     rec = giga_client(endpoint(srv)).ask(PROBLEM, MESSAGES, "h")
     assert rec.error is not None and rec.error.startswith("HTTP 401: Token has expired")
     assert srv.token_fetches() == 2 and len(srv.chats()) == 2
@@ -155,8 +172,9 @@ def test_refused_credentials_fail_at_once_naming_credentials_without_printing_th
 
 def test_the_stand_in_refuses_a_token_request_without_rquid_and_the_client_always_sends_a_new_one(giga):
     srv = giga()
-    bare = requests.post(srv.auth_url, data={"scope": "GIGACHAT_API_PERS"}, timeout=10,
-                         headers={"Authorization": f"Basic {CREDENTIALS}"})
+    bare = requests.post(
+        srv.auth_url, data={"scope": "GIGACHAT_API_PERS"}, timeout=10, headers={"Authorization": f"Basic {CREDENTIALS}"}
+    )
     assert bare.status_code == 400 and "RqUID" in bare.json()["message"]
     ep = endpoint(srv)
     assert ep.gigachat is not None
@@ -169,11 +187,14 @@ def test_the_stand_in_refuses_a_token_request_without_rquid_and_the_client_alway
 
 def test_an_oauth_endpoint_that_is_down_gives_error_records_not_a_crash(giga, caplog):
     srv = giga()
-    ep = Endpoint(api_base=srv.api_base, gigachat=GigaChatAuth(CREDENTIALS, "GIGACHAT_API_PERS",
-                                                               auth_url="http://127.0.0.1:9/api/v2/oauth"))
+    ep = Endpoint(
+        api_base=srv.api_base,
+        gigachat=GigaChatAuth(CREDENTIALS, "GIGACHAT_API_PERS", auth_url="http://127.0.0.1:9/api/v2/oauth"),
+    )
     with caplog.at_level(logging.DEBUG):
         rec = giga_client(ep, sampling=Sampling(max_retries=1, request_timeout=5), sleep=lambda s: None).ask(
-            PROBLEM, MESSAGES, "h")
+            PROBLEM, MESSAGES, "h"
+        )
     assert rec.error is not None and "GigaChat OAuth at http://127.0.0.1:9/api/v2/oauth" in rec.error
     assert "gave up after 2 attempts" in rec.error and CREDENTIALS not in rec.error + caplog.text
 
@@ -203,9 +224,15 @@ def test_stopping_the_series_during_a_long_retry_after_ends_it_without_waiting_i
 
     threading.Thread(target=stop_after_the_429, daemon=True).start()
     began = time.monotonic()
-    score = run_series(problems(4), giga_client(endpoint(srv), sleep=lambda s: None), store(tmp_path, 4),
-                       lambda p: [{"role": "user", "content": p.task}], parallel=2, stop=stop)
-    assert time.monotonic() - began < 60 and stop.is_set()   # the hold is 120 s
+    score = run_series(
+        problems(4),
+        giga_client(endpoint(srv), sleep=lambda s: None),
+        store(tmp_path, 4),
+        lambda p: [{"role": "user", "content": p.task}],
+        parallel=2,
+        stop=stop,
+    )
+    assert time.monotonic() - began < 60 and stop.is_set()  # the hold is 120 s
     assert score.answered < 4 and score.errors == 0  # nothing stored for the waiters: asked on resume
 
 
@@ -214,14 +241,20 @@ def test_openrouter_gets_its_key_attribution_headers_and_reasoning_is_stored_apa
     key = "sk-or-v1-" + "5" * 32
     srv = OpenRouterStandIn(key)
     try:
-        ep = Endpoint(api_base=srv.api_base, api_key=key, headers=(("HTTP-Referer", "https://lab.example"),
-                                                                   ("X-Title", "DeathMath")))
-        rec = ChatClient(ep, "qwen/qwen3-8b", Sampling(max_tokens=64), limiter=RateLimiter()).ask(PROBLEM, MESSAGES, "h")
+        ep = Endpoint(
+            api_base=srv.api_base,
+            api_key=key,
+            headers=(("HTTP-Referer", "https://lab.example"), ("X-Title", "DeathMath")),
+        )
+        rec = ChatClient(ep, "qwen/qwen3-8b", Sampling(max_tokens=64), limiter=RateLimiter()).ask(
+            PROBLEM, MESSAGES, "h"
+        )
         assert rec.error is None and rec.response == ANSWER and rec.reasoning == "2 + 2: складываем."
         headers = srv.chats()[0]["headers"]
         assert headers["HTTP-Referer"] == "https://lab.example" and headers["X-Title"] == "DeathMath"
-        bad = ChatClient(Endpoint(srv.api_base, api_key="sk-or-wrong"), "qwen/qwen3-8b", Sampling(),
-                         limiter=RateLimiter()).ask(PROBLEM, MESSAGES, "h")
+        bad = ChatClient(
+            Endpoint(srv.api_base, api_key="sk-or-wrong"), "qwen/qwen3-8b", Sampling(), limiter=RateLimiter()
+        ).ask(PROBLEM, MESSAGES, "h")
         assert bad.error == "HTTP 401: No auth credentials found" and "sk-or-wrong" not in bad.error
     finally:
         srv.close()
@@ -250,14 +283,14 @@ def test_the_limiter_spaces_starts_per_key_and_keys_are_independent():
     assert starts == [("a", 100.0), ("a", 102.0), ("b", 102.0), ("a", 104.0)]
     limiter.acquire("c", 0.0)
     limiter.acquire("c", 0.0)
-    assert t.now == 104.0 and sum(t.sleeps) == 4.0   # no delay: no wait
+    assert t.now == 104.0 and sum(t.sleeps) == 4.0  # no delay: no wait
 
 
 def test_a_hold_pauses_a_key_never_shortens_and_is_capped():
     t = Timeline()
     limiter = RateLimiter(clock=t.clock, sleep=t.sleep)
     limiter.hold("a", 10.0)
-    limiter.hold("a", 2.0)                           # a shorter Retry-After does not cut the longer pause
+    limiter.hold("a", 2.0)  # a shorter Retry-After does not cut the longer pause
     limiter.acquire("b", 0.0)
     assert t.now == 100.0
     limiter.acquire("a", 0.0)
@@ -295,7 +328,7 @@ def test_ca_bundle_trusts_the_certificate_and_verify_false_works_with_one_warnin
     assert giga_client(trusted).ask(PROBLEM, MESSAGES, "h").error is None
     unchecked = dataclasses.replace(endpoint(srv), verify=False)
     with caplog.at_level(logging.WARNING):
-        for _ in range(2):                           # two clients (two datasets, say): still one warning
+        for _ in range(2):  # two clients (two datasets, say): still one warning
             assert giga_client(unchecked).ask(PROBLEM, MESSAGES, "h").error is None
     warnings = [r for r in caplog.records if "verify_ssl_certs is false" in r.getMessage()]
     assert len(warnings) == 1 and "ca_bundle" in warnings[0].getMessage()

@@ -2,6 +2,7 @@
 reads them, the token comes from ``<api_base>/token`` with HTTP basic auth as the vendor's SDK logs in, shared and
 renewed like an OAuth token, a refused login fails at once naming the two fields, and no file, log or error text
 holds the password or the basic-auth value it makes. Against the loopback stand-in of tests/api_standins.py."""
+
 from __future__ import annotations
 
 import base64
@@ -14,24 +15,25 @@ import textwrap
 from pathlib import Path
 
 import pytest
-
 from api_standins import ANSWER, GigaChatStandIn
+from test_gigachat import ask_all, giga, giga_client  # noqa: F401 (giga: the stand-in fixture)
+
 from orchestrator.config import load_config
 from orchestrator.contract import Endpoint
 from orchestrator.errors import AuthError
-from test_gigachat import ask_all, giga, giga_client  # noqa: F401 (giga: the stand-in fixture)
 
 REPO = Path(__file__).resolve().parent.parent
 USER, PASSWORD = "deathmath-bench", "pw-" + "s3cr3t" * 6
 BASIC = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
 LOGIN = (USER, PASSWORD)
 ENV = {"DM_GIGACHAT_USER": USER, "DM_GIGACHAT_PASSWORD": PASSWORD}
-EXPIRY = 10    # chats a token serves in the renewal tests
+EXPIRY = 10  # chats a token serves in the renewal tests
 
 
 def config(tmp_path: Path, api_base: str) -> Path:
     path = tmp_path / "run.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         model_list: [GigaChat-2-Max]
         GigaChat-2-Max:
           model_name: GigaChat-2-Max
@@ -42,7 +44,9 @@ def config(tmp_path: Path, api_base: str) -> Path:
               base_url: "{api_base}"
               profanity_check: false
           parallel: 4
-    """), encoding="utf-8")
+    """),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -61,7 +65,7 @@ def test_the_config_reads_a_login_and_never_prints_it(tmp_path: Path, giga) -> N
 
 
 def test_workers_share_one_token_from_a_basic_auth_login_at_api_base_token(tmp_path: Path, giga) -> None:
-    srv = giga(login=LOGIN, token_delay=0.3)           # a slow login: every worker wants a token at once
+    srv = giga(login=LOGIN, token_delay=0.3)  # a slow login: every worker wants a token at once
     score = ask_all(giga_client(endpoint(tmp_path, srv)), tmp_path, 8, parallel=8)
     assert score.answered == 8 and score.errors == 0 and len(srv.chats()) == 8
     (login,) = [r for r in srv.requests if r["path"] == "/api/v1/token"]
@@ -88,17 +92,27 @@ def test_a_refused_login_is_final_names_user_and_password_and_prints_neither(tmp
 
 
 def test_a_run_with_a_gigachat_login_stores_every_answer_and_writes_neither_password_nor_token(
-        tmp_path: Path, giga) -> None:
+    tmp_path: Path, giga
+) -> None:
     srv = giga(login=LOGIN, expire_after=EXPIRY)
     (tmp_path / "configs").mkdir()
     config(tmp_path / "configs", srv.api_base)
     console = Path(sys.executable).with_name("deathmath-orchestrate")
-    proc = subprocess.run([str(console), "run", "-vv", "--dataset", "sample-math"], cwd=tmp_path,
-                          env={**os.environ, "PYTHONPATH": str(REPO), **ENV}, capture_output=True, text=True,
-                          timeout=300)
+    proc = subprocess.run(
+        [str(console), "run", "-vv", "--dataset", "sample-math"],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), **ENV},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    rows = [json.loads(x) for x in (tmp_path / "results" / "details" / "GigaChat-2-Max" / "sample-math.jsonl")
-            .read_text(encoding="utf-8").splitlines()]
+    rows = [
+        json.loads(x)
+        for x in (tmp_path / "results" / "details" / "GigaChat-2-Max" / "sample-math.jsonl")
+        .read_text(encoding="utf-8")
+        .splitlines()
+    ]
     assert rows and all(r["error"] is None and r["response"] == ANSWER for r in rows)
     assert srv.token_fetches() >= 2
     secrets = [PASSWORD, BASIC, *srv.tokens]

@@ -1,5 +1,6 @@
 """The GPU suite's own logic (benchmarks/gpu), on CPU: what it parses, how it attributes GPU processes to servers,
 what it reports. The suite itself runs on a GPU box (or with --cpu-dry-run); these keep its pieces honest here."""
+
 from __future__ import annotations
 
 import json
@@ -14,18 +15,27 @@ import pytest
 from benchmarks.gpu import report, smi
 from benchmarks.gpu.common import parse_summary
 from orchestrator.contract import SeriesScore
-from orchestrator.orchestrate import RunSummary
-from orchestrator.report import summary_lines
 from orchestrator.job import ModelOutcome
-from orchestrator.state import ServerRecord, StateFile
+from orchestrator.orchestrate import RunSummary
+from orchestrator.serving.state import ServerRecord, StateFile
+from orchestrator.status.report import summary_lines
 
 
 def test_the_suite_reads_the_clis_own_summary() -> None:
     score = SeriesScore("fits", "sample-math", "h", 3, 3, 1, 0, 10, 20, 1.0)
-    summary = RunSummary(run_id="r", outcomes=[
-        ModelOutcome(model="fits", status="finished", scores=[score], seconds=3.0, log_path="/l/fits.log"),
-        ModelOutcome(model="greedy", status="failed", error="vLLM server 'greedy' ... exited with code 1 before it "
-                     "was ready: GPU memory held by other processes; other processes hold memory", seconds=20.0)])
+    summary = RunSummary(
+        run_id="r",
+        outcomes=[
+            ModelOutcome(model="fits", status="finished", scores=[score], seconds=3.0, log_path="/l/fits.log"),
+            ModelOutcome(
+                model="greedy",
+                status="failed",
+                error="vLLM server 'greedy' ... exited with code 1 before it "
+                "was ready: GPU memory held by other processes; other processes hold memory",
+                seconds=20.0,
+            ),
+        ],
+    )
     parsed = parse_summary("\n".join(["INFO something: started", *summary_lines(summary)]))
     assert parsed["fits"]["status"] == "finished" and parsed["fits"]["error"] == ""
     assert parsed["greedy"]["status"] == "failed"
@@ -33,12 +43,18 @@ def test_the_suite_reads_the_clis_own_summary() -> None:
 
 
 def test_analyse_finds_double_bookings_where_each_server_ran_and_their_overlap() -> None:
-    samples = [{"t": 0.0, "used_mib": {0: 100, 1: 0}, "owners": {0: ["tp2"], 1: ["tp2"]}},
-               {"t": 1.0, "used_mib": {0: 900, 1: 50}, "owners": {0: ["a", "tp2"], 1: ["other:7"]}},
-               {"t": 2.0, "used_mib": {0: 500, 1: 500}, "owners": {0: ["a"], 1: ["b"]}},
-               {"t": 3.0, "used_mib": {0: 500, 1: 500}, "owners": {0: ["a"], 1: ["b", "gone:9"]}}]
+    samples = [
+        {"t": 0.0, "used_mib": {0: 100, 1: 0}, "owners": {0: ["tp2"], 1: ["tp2"]}},
+        {"t": 1.0, "used_mib": {0: 900, 1: 50}, "owners": {0: ["a", "tp2"], 1: ["other:7"]}},
+        {"t": 2.0, "used_mib": {0: 500, 1: 500}, "owners": {0: ["a"], 1: ["b"]}},
+        {"t": 3.0, "used_mib": {0: 500, 1: 500}, "owners": {0: ["a"], 1: ["b", "gone:9"]}},
+    ]
     seen = smi.analyse(samples)
-    assert seen["double_booked_count"] == 1 and seen["double_booked"][0] == {"t": 1.0, "gpu": 0, "servers": ["a", "tp2"]}
+    assert seen["double_booked_count"] == 1 and seen["double_booked"][0] == {
+        "t": 1.0,
+        "gpu": 0,
+        "servers": ["a", "tp2"],
+    }
     assert seen["servers"]["tp2"] == {"gpus": [0, 1], "first": 0.0, "last": 1.0}
     assert seen["servers"]["b"]["gpus"] == [1] and seen["peak_used_mib"] == {0: 900, 1: 500}
     assert smi.overlap(seen["servers"], "a", "b") == 1.0 and smi.overlap(seen["servers"], "tp2", "b") == 0.0
@@ -52,17 +68,28 @@ def fake_gpus(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def _sleeper(env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"], env={**os.environ, **env},
-                            start_new_session=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"], env={**os.environ, **env}, start_new_session=True
+    )
 
 
 def test_gpu_processes_are_attributed_to_the_server_whose_session_they_are_in(fake_gpus: Path) -> None:
     server = _sleeper({"DEATHMATH_SERVER_ID": "s1", "CUDA_VISIBLE_DEVICES": "1", "NCCL_NVLS_ENABLE": "0"})
     other = _sleeper({"FAKE_SMI_HOLD": "0:420"})
     try:
-        StateFile(fake_gpus / "logs").add(ServerRecord(pid=server.pid, pgid=server.pid, create_time=time.time(),
-                                                       run_id="r", owner_pid=os.getpid(), owner_create_time=0.0,
-                                                       name="pair-a", gpus=(1,), port=8100))
+        StateFile(fake_gpus / "logs").add(
+            ServerRecord(
+                pid=server.pid,
+                pgid=server.pid,
+                create_time=time.time(),
+                run_id="r",
+                owner_pid=os.getpid(),
+                owner_create_time=0.0,
+                name="pair-a",
+                gpus=(1,),
+                port=8100,
+            )
+        )
         servers = smi.Servers([fake_gpus / "logs"], env_keys=("NCCL_NVLS_ENABLE",))
         servers.refresh()
         snap = smi.snapshot()
@@ -76,13 +103,29 @@ def test_gpu_processes_are_attributed_to_the_server_whose_session_they_are_in(fa
 
 
 def test_the_report_names_the_card_the_versions_and_every_check(tmp_path: Path) -> None:
-    result = {"scenario": "s1", "title": "one GPU", "status": "failed", "mode": "gpu", "date": "2026-11-27 20:00:00",
-              "seconds": 170.2, "host": {"python": "3.12.3", "versions": {"vllm": "0.26.0", "torch": "2.11.0+cu130"},
-                                         "gpus": [{"index": 0, "name": "NVIDIA H100 80GB HBM3", "total_mib": 81559},
-                                                  {"index": 1, "name": "NVIDIA H100 80GB HBM3", "total_mib": 81559}]},
-              "checks": [{"name": "exit code 0", "ok": True, "detail": "exit 0"},
-                         {"name": "nothing left", "ok": False, "detail": "pid 5 | GPU 0"}],
-              "figures": {"timings_s": {"llama-a": {"startup": 77.5}}}, "failures": [], "notes": []}
+    result = {
+        "scenario": "s1",
+        "title": "one GPU",
+        "status": "failed",
+        "mode": "gpu",
+        "date": "2026-11-27 20:00:00",
+        "seconds": 170.2,
+        "host": {
+            "python": "3.12.3",
+            "versions": {"vllm": "0.26.0", "torch": "2.11.0+cu130"},
+            "gpus": [
+                {"index": 0, "name": "NVIDIA H100 80GB HBM3", "total_mib": 81559},
+                {"index": 1, "name": "NVIDIA H100 80GB HBM3", "total_mib": 81559},
+            ],
+        },
+        "checks": [
+            {"name": "exit code 0", "ok": True, "detail": "exit 0"},
+            {"name": "nothing left", "ok": False, "detail": "pid 5 | GPU 0"},
+        ],
+        "figures": {"timings_s": {"llama-a": {"startup": 77.5}}},
+        "failures": [],
+        "notes": [],
+    }
     (tmp_path / "s1.json").write_text(json.dumps(result))
     text = report.render(report.load([tmp_path]))
     assert "2 x NVIDIA H100 80GB HBM3 (81559 MiB)" in text and "vLLM 0.26.0, torch 2.11.0+cu130" in text
@@ -92,19 +135,43 @@ def test_the_report_names_the_card_the_versions_and_every_check(tmp_path: Path) 
 
 def test_s4_without_slots_divides_each_pass_by_the_mean_of_the_offline_passes_around_its_round(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, compare
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE
+    from benchmarks.gpu.variants import compare
+
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 2})
 
     def row(count: int, r: int, client: str, tok_s: int) -> dict:
         label = {"offline": "offline vllm.LLM", "bare": "bare async"}.get(client, "ours")
-        return {"label": label, "client": client, "api_servers": count, "round": r, "requests": 4, "tok_s": tok_s,
-                "concurrency": 2, "output_tokens": 64, "seconds": 1.0}
+        return {
+            "label": label,
+            "client": client,
+            "api_servers": count,
+            "round": r,
+            "requests": 4,
+            "tok_s": tok_s,
+            "concurrency": 2,
+            "output_tokens": 64,
+            "seconds": 1.0,
+        }
+
     # a run recorded before slots: api 1: offline 1000 | round 1 | offline 800 | round 2 | offline 800 (closes it)
-    rec.figure("passes", [row(1, 1, "offline", 1000), row(1, 1, "requests json", 810), row(1, 1, MINE, 855),
-                          row(1, 1, "bare", 1000), row(1, 2, "offline", 800), row(1, 2, "bare", 900),
-                          row(1, 2, MINE, 792), row(1, 2, "requests json", 760), row(1, 3, "offline", 800),
-                          row(4, 1, "offline", 1000), row(4, 1, "requests json", 980)])  # api 4: no closing pass
+    rec.figure(
+        "passes",
+        [
+            row(1, 1, "offline", 1000),
+            row(1, 1, "requests json", 810),
+            row(1, 1, MINE, 855),
+            row(1, 1, "bare", 1000),
+            row(1, 2, "offline", 800),
+            row(1, 2, "bare", 900),
+            row(1, 2, MINE, 792),
+            row(1, 2, "requests json", 760),
+            row(1, 3, "offline", 800),
+            row(4, 1, "offline", 1000),
+            row(4, 1, "requests json", 980),
+        ],
+    )  # api 4: no closing pass
     compare(rec)
     variants = {v["variant"]: v for v in rec.data["figures"]["variants"]}
     base = variants["--api-server-count 1, requests json"]
@@ -121,36 +188,67 @@ def test_s4_without_slots_divides_each_pass_by_the_mean_of_the_offline_passes_ar
 
 def test_s4_divides_each_client_pass_by_the_mean_of_the_offline_passes_just_before_and_after_it(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, compare
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE
+    from benchmarks.gpu.variants import compare
+
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 2})
 
     def row(r: int, slot: int, client: str, tok_s: int) -> dict:
-        return {"label": "offline vllm.LLM" if client == "offline" else "ours", "client": client, "api_servers": 1,
-                "round": r, "slot": slot, "requests": 4, "tok_s": tok_s, "concurrency": 2, "output_tokens": 64,
-                "seconds": 1.0}
+        return {
+            "label": "offline vllm.LLM" if client == "offline" else "ours",
+            "client": client,
+            "api_servers": 1,
+            "round": r,
+            "slot": slot,
+            "requests": 4,
+            "tok_s": tok_s,
+            "concurrency": 2,
+            "output_tokens": 64,
+            "seconds": 1.0,
+        }
+
     profiled = row(0, 0, "profiled", 500)  # the py-spy pass: round 0, outside the rounds, no slot
     del profiled["slot"]
     # offline 1000 | mine 950 | offline 900 | old 600 | offline 600 || old 570 | offline 700 | mine 650 | offline 600
-    rec.figure("passes", [row(1, 0, "offline", 1000), row(1, 0, MINE, 950), row(1, 1, "offline", 900),
-                          row(1, 1, "old", 600), row(1, 2, "offline", 600), row(2, 2, "old", 570),
-                          row(2, 3, "offline", 700), row(2, 3, MINE, 650), row(3, 4, "offline", 600), profiled])
+    rec.figure(
+        "passes",
+        [
+            row(1, 0, "offline", 1000),
+            row(1, 0, MINE, 950),
+            row(1, 1, "offline", 900),
+            row(1, 1, "old", 600),
+            row(1, 2, "offline", 600),
+            row(2, 2, "old", 570),
+            row(2, 3, "offline", 700),
+            row(2, 3, MINE, 650),
+            row(3, 4, "offline", 600),
+            profiled,
+        ],
+    )
     compare(rec)
     variants = {v["client"]: v for v in rec.data["figures"]["variants"]}
-    assert variants[MINE]["ratios"] == [1.0, 1.0] and variants[MINE]["met"]   # a slowdown between passes cancels
+    assert variants[MINE]["ratios"] == [1.0, 1.0] and variants[MINE]["met"]  # a slowdown between passes cancels
     assert variants["old"]["ratios"] == [0.8, 0.877] and variants["old"]["spread"] == 0.077
     assert "ratios" not in variants["profiled"] and variants["profiled"]["median_tok_s"] == 500
 
 
 def test_a_run_without_the_default_api_processes_compares_the_default_client_of_its_first_phase(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, compare
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE
+    from benchmarks.gpu.variants import compare
+
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 1})
     row = {"api_servers": 2, "round": 1, "requests": 4, "concurrency": 2, "output_tokens": 64, "seconds": 1.0}
-    rec.figure("passes", [{**row, "label": "offline vllm.LLM", "client": "offline", "tok_s": 1000},
-                          {**row, "label": "ours", "client": "requests json", "tok_s": 990},
-                          {**row, "label": "ours", "client": MINE, "tok_s": 960}])
+    rec.figure(
+        "passes",
+        [
+            {**row, "label": "offline vllm.LLM", "client": "offline", "tok_s": 1000},
+            {**row, "label": "ours", "client": "requests json", "tok_s": 990},
+            {**row, "label": "ours", "client": MINE, "tok_s": 960},
+        ],
+    )
     compare(rec)
     targets = rec.data["figures"]["targets"]
     assert targets["ours / offline, default client"]["variant"] == f"--api-server-count 2, {MINE}"
@@ -164,13 +262,16 @@ def test_a_run_without_the_default_api_processes_compares_the_default_client_of_
 FRONT = 'process 100:"python3 -m vllm.entrypoints.openai.api_server --model m"'
 ENGINE = 'process 101:"python3 -c from multiprocessing.spawn import spawn_main;\nspawn_main(tracker_fd=5)"'
 LOOP = "run (asyncio/runners.py);_run_once (asyncio/base_events.py)"
-PYSPY_RAW = (f"{FRONT};{LOOP};encode (msgspec/json.py) 30\n{FRONT};{LOOP} 10\n"
-             f"{FRONT};{ENGINE};run_busy_loop (vllm/v1/engine/core.py);step (vllm/v1/engine/core.py) 55\n"
-             f"{FRONT};{ENGINE};run_busy_loop (vllm/v1/engine/core.py) 5\n")
+PYSPY_RAW = (
+    f"{FRONT};{LOOP};encode (msgspec/json.py) 30\n{FRONT};{LOOP} 10\n"
+    f"{FRONT};{ENGINE};run_busy_loop (vllm/v1/engine/core.py);step (vllm/v1/engine/core.py) 55\n"
+    f"{FRONT};{ENGINE};run_busy_loop (vllm/v1/engine/core.py) 5\n"
+)
 
 
 def test_py_spy_stacks_are_split_by_the_process_sampled_with_self_and_inclusive_shares() -> None:
     from benchmarks.gpu.pyspy import summarise
+
     profiles = summarise(PYSPY_RAW)
     assert sorted(profiles) == [100, 101]
     front, engine = profiles[100].top(seconds=1.0, rate=40), profiles[101].top(seconds=1.0, rate=40)
@@ -181,46 +282,111 @@ def test_py_spy_stacks_are_split_by_the_process_sampled_with_self_and_inclusive_
     assert engine["self"][0] == {"function": "step (vllm/v1/engine/core.py)", "share": 0.917}
     assert "spawn_main, spawn_main" in engine["command"] and "\n" not in engine["command"]
     client = summarise("run (threading.py);ask (orchestrator/client/chat.py) 7\n", root=5)
-    assert client[5].top(seconds=1.0, rate=7)["self"] == [{"function": "ask (orchestrator/client/chat.py)", "share": 1.0}]
+    assert client[5].top(seconds=1.0, rate=7)["self"] == [
+        {"function": "ask (orchestrator/client/chat.py)", "share": 1.0}
+    ]
 
 
 def test_the_report_shows_the_profile_busiest_process_first(tmp_path: Path) -> None:
     from benchmarks.gpu.pyspy import summarise
-    procs = [{"role": role, **prof.top(seconds=1.0, rate=40)}
-             for role, prof in zip(("front end", "engine"), summarise(PYSPY_RAW).values())]
-    text = report.render({"s4": {"title": "throughput", "status": "passed", "checks": [], "figures": {
-        "profile": {"pass": "--api-server-count 1, msgspec codec", "rate_hz": 40, "seconds": 1.0, "tok_s": 900,
-                    "processes": procs}}}})
+
+    procs = [
+        {"role": role, **prof.top(seconds=1.0, rate=40)}
+        for role, prof in zip(("front end", "engine"), summarise(PYSPY_RAW).values())
+    ]
+    text = report.render(
+        {
+            "s4": {
+                "title": "throughput",
+                "status": "passed",
+                "checks": [],
+                "figures": {
+                    "profile": {
+                        "pass": "--api-server-count 1, msgspec codec",
+                        "rate_hz": 40,
+                        "seconds": 1.0,
+                        "tok_s": 900,
+                        "processes": procs,
+                    }
+                },
+            }
+        }
+    )
     rows = [line for line in text.splitlines() if line.startswith(("| engine", "| front end"))]
     assert rows[0].startswith("| engine (pid 101) | 1.5 | `step (vllm/v1/engine/core.py)` 92%")
     assert rows[1].startswith("| front end (pid 100) | 1.0 | `encode (msgspec/json.py)` 75%")
     assert "Profile (py-spy, not paused; every process at 40 Hz)" in text
     client = {**procs[1], "role": "client (the thread holding the GIL)"}
-    text = report.render({"s4": {"title": "throughput", "status": "passed", "checks": [], "figures": {
-        "profile": {"pass": "p", "rate_hz": 40, "client_rate_hz": 20, "seconds": 1.0, "tok_s": 900,
-                    "processes": [procs[0], client]}}}})
+    text = report.render(
+        {
+            "s4": {
+                "title": "throughput",
+                "status": "passed",
+                "checks": [],
+                "figures": {
+                    "profile": {
+                        "pass": "p",
+                        "rate_hz": 40,
+                        "client_rate_hz": 20,
+                        "seconds": 1.0,
+                        "tok_s": 900,
+                        "processes": [procs[0], client],
+                    }
+                },
+            }
+        }
+    )
     assert "the server's processes at 40 Hz, the client's GIL holder at 20 Hz" in text
 
 
 def test_s4_keeps_a_stats_off_server_apart_from_the_default_one_with_the_same_api_processes(tmp_path: Path) -> None:
     from benchmarks.gpu.common import Profile, Recorder
-    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE, Server, compare, servers
+    from benchmarks.gpu.variants import DEFAULT_CLIENT as MINE
+    from benchmarks.gpu.variants import Server, compare, servers
+
     assert [s.label for s in servers((1, 4), stats_off=True)] == [
-        "--api-server-count 1", "--api-server-count 4", "--api-server-count 1, --disable-log-stats"]
+        "--api-server-count 1",
+        "--api-server-count 4",
+        "--api-server-count 1, --disable-log-stats",
+    ]
     assert Server(1, stats=False).args == ("--disable-log-stats",) and Server(1).args == ()
     rec = Recorder(tmp_path, "s4", "throughput", Profile.make(True, tmp_path, tmp_path))
     rec.figure("setup", {"prompts": 4, "concurrency": 2, "rounds": 1})
 
     def row(sv: Server, slot: int, client: str, tok_s: int, engine: float) -> dict:
-        return {"label": "offline vllm.LLM" if client == "offline" else "ours", "client": client, "api_servers": 1,
-                "server": sv.label, "round": 1, "slot": slot, "requests": 4, "tok_s": tok_s, "concurrency": 2,
-                "output_tokens": 64, "seconds": 1.0, "cpu": {"client_cores": 0.1, "front_end_cores": 0.5,
-                                                              "busiest_front_end_process_cores": 0.5,
-                                                              "engine_cores": engine}}
+        return {
+            "label": "offline vllm.LLM" if client == "offline" else "ours",
+            "client": client,
+            "api_servers": 1,
+            "server": sv.label,
+            "round": 1,
+            "slot": slot,
+            "requests": 4,
+            "tok_s": tok_s,
+            "concurrency": 2,
+            "output_tokens": 64,
+            "seconds": 1.0,
+            "cpu": {
+                "client_cores": 0.1,
+                "front_end_cores": 0.5,
+                "busiest_front_end_process_cores": 0.5,
+                "engine_cores": engine,
+            },
+        }
+
     on, off = Server(1), Server(1, stats=False)
     # stats on: offline 1000 | mine 900 | offline 1000;  stats off: offline 500 | mine 490 | offline 500
-    rec.figure("passes", [row(on, 0, "offline", 1000, 1.0), row(on, 0, MINE, 900, 0.8), row(on, 1, "offline", 1000, 0.9),
-                          row(off, 0, "offline", 500, 1.0), row(off, 0, MINE, 490, 0.95), row(off, 1, "offline", 500, 1.0)])
+    rec.figure(
+        "passes",
+        [
+            row(on, 0, "offline", 1000, 1.0),
+            row(on, 0, MINE, 900, 0.8),
+            row(on, 1, "offline", 1000, 0.9),
+            row(off, 0, "offline", 500, 1.0),
+            row(off, 0, MINE, 490, 0.95),
+            row(off, 1, "offline", 500, 1.0),
+        ],
+    )
     compare(rec)
     variants = {v["server"]: v for v in rec.data["figures"]["variants"]}
     assert variants[on.label]["ratios"] == [0.9] and variants[off.label]["ratios"] == [0.98]  # each its own offline
@@ -235,28 +401,49 @@ def test_s4_keeps_a_stats_off_server_apart_from_the_default_one_with_the_same_ap
 
 def test_a_shape_is_the_base_models_tokenizer_with_that_architectures_config_and_no_weights(tmp_path: Path) -> None:
     from benchmarks.gpu.make_model import SHAPES, param_count, write_shape
+
     base = tmp_path / "base"
     base.mkdir()
-    (base / "config.json").write_text(json.dumps({"hidden_size": 2048, "num_hidden_layers": 16, "vocab_size": 32000,
-                                                  "intermediate_size": 4864, "num_attention_heads": 16,
-                                                  "num_key_value_heads": 8, "head_dim": 128, "model_type": "llama"}))
+    (base / "config.json").write_text(
+        json.dumps(
+            {
+                "hidden_size": 2048,
+                "num_hidden_layers": 16,
+                "vocab_size": 32000,
+                "intermediate_size": 4864,
+                "num_attention_heads": 16,
+                "num_key_value_heads": 8,
+                "head_dim": 128,
+                "model_type": "llama",
+            }
+        )
+    )
     (base / "tokenizer.json").write_text("{}")
     (base / "model.safetensors").write_bytes(b"weights")
     out = write_shape(base, tmp_path / "8b", "llama-8b")
     config = json.loads((out / "config.json").read_text())
     assert {k: config[k] for k in SHAPES["llama-8b"]} == SHAPES["llama-8b"] and config["vocab_size"] == 32000
     assert (out / "tokenizer.json").read_text() == "{}" and not (out / "model.safetensors").exists()
-    assert 7.0 < param_count(config) / 1e9 < 8.0   # Llama-3.1-8B's layers on a 32k vocabulary
+    assert 7.0 < param_count(config) / 1e9 < 8.0  # Llama-3.1-8B's layers on a 32k vocabulary
 
 
 def test_s4_clients_are_picked_by_key_and_an_unknown_key_names_the_known_ones(tmp_path: Path) -> None:
     import argparse
+
     from benchmarks.gpu.common import Profile
     from benchmarks.gpu.suite import s4_overrides
     from benchmarks.gpu.variants import CLIENTS, DEFAULT_CLIENT, clients
+
     assert clients(()) == list(CLIENTS) and clients(("bare", "queue"))[0] == DEFAULT_CLIENT
-    args = argparse.Namespace(s4_prompts=None, s4_rounds=None, s4_api_servers=None, s4_clients="queue,fast",
-                              s4_stats_off=True, s4_shape=None, s4_no_profile=True)
+    args = argparse.Namespace(
+        s4_prompts=None,
+        s4_rounds=None,
+        s4_api_servers=None,
+        s4_clients="queue,fast",
+        s4_stats_off=True,
+        s4_shape=None,
+        s4_no_profile=True,
+    )
     with pytest.raises(SystemExit, match="no client variant fast; use some of queue,noqueue,bare"):
         s4_overrides(Profile.make(True, tmp_path, tmp_path), args)
     args.s4_clients = "queue"

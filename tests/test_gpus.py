@@ -3,6 +3,7 @@
 There is no GPU here, so ``nvidia-smi`` is a real executable script on PATH printing what the driver prints
 (the one thing that cannot exist on this machine); locks are contested by a real second process.
 """
+
 from __future__ import annotations
 
 import logging
@@ -17,15 +18,17 @@ from types import SimpleNamespace
 
 import pytest
 
-from orchestrator import gpus as gpumod
 from orchestrator.errors import PlanError
-from orchestrator.gpus import Gpu, GpuLocks, discover, gpu_env, select
+from orchestrator.serving import gpus as gpumod
+from orchestrator.serving.gpus import Gpu, GpuLocks, discover, gpu_env, select
 
 H100 = "NVIDIA H100 80GB HBM3"
-SMI_OUTPUT = (f"0, GPU-aaaa-0000, {H100}, 81559, 4\n"
-              f"1, GPU-aaaa-0001, {H100}, 81559, 70000\n"
-              "2, GPU-aaaa-0002, NVIDIA A100-SXM4-80GB, Rev, 2, 81920, [N/A]\n"
-              "\n")
+SMI_OUTPUT = (
+    f"0, GPU-aaaa-0000, {H100}, 81559, 4\n"
+    f"1, GPU-aaaa-0001, {H100}, 81559, 70000\n"
+    "2, GPU-aaaa-0002, NVIDIA A100-SXM4-80GB, Rev, 2, 81920, [N/A]\n"
+    "\n"
+)
 
 
 @pytest.fixture
@@ -38,16 +41,19 @@ def fake_smi(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     def install(stdout: str = SMI_OUTPUT, code: int = 0, sleep: float = 0.0, stderr: str = "") -> Path:
         args_file = tmp_path / "args.txt"
         script = bindir / "nvidia-smi"
-        script.write_text(textwrap.dedent(f"""\
+        script.write_text(
+            textwrap.dedent(f"""\
             #!{sys.executable}
             import sys, time
             open({str(args_file)!r}, "w").write("\\n".join(sys.argv[1:]))
             time.sleep({sleep})
             sys.stdout.write({stdout!r}); sys.stderr.write({stderr!r})
             sys.exit({code})
-            """))
+            """)
+        )
         script.chmod(0o755)
         return args_file
+
     return install
 
 
@@ -57,8 +63,8 @@ def test_discover_runs_nvidia_smi_query_and_parses_every_gpu(fake_smi) -> None:
     assert args_file.read_text().splitlines() == gpumod.NVIDIA_SMI[1:]
     assert [g.index for g in found] == [0, 1, 2]
     assert found[0] == Gpu(0, "GPU-aaaa-0000", H100, 81559, 4)
-    assert found[2].name == "NVIDIA A100-SXM4-80GB, Rev, 2"       # a comma inside the name survives
-    assert found[2].memory_used_mb == 0                           # [N/A] is never judged busy
+    assert found[2].name == "NVIDIA A100-SXM4-80GB, Rev, 2"  # a comma inside the name survives
+    assert found[2].memory_used_mb == 0  # [N/A] is never judged busy
 
 
 def test_discover_without_nvidia_smi_is_an_empty_pool(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -90,11 +96,17 @@ def _fake_nvml(fail: bool = False) -> SimpleNamespace:
         calls.append("init")
         if fail:
             raise RuntimeError("NVML Shared Library Not Found")
+
     return SimpleNamespace(
-        calls=calls, nvmlInit=init, nvmlShutdown=lambda: calls.append("shutdown"),
-        nvmlDeviceGetCount=lambda: len(devices), nvmlDeviceGetHandleByIndex=lambda i: devices[i],
-        nvmlDeviceGetUUID=lambda h: h[0], nvmlDeviceGetName=lambda h: h[1],
-        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(total=h[2], used=h[3]))
+        calls=calls,
+        nvmlInit=init,
+        nvmlShutdown=lambda: calls.append("shutdown"),
+        nvmlDeviceGetCount=lambda: len(devices),
+        nvmlDeviceGetHandleByIndex=lambda i: devices[i],
+        nvmlDeviceGetUUID=lambda h: h[0],
+        nvmlDeviceGetName=lambda h: h[1],
+        nvmlDeviceGetMemoryInfo=lambda h: SimpleNamespace(total=h[2], used=h[3]),
+    )
 
 
 def test_discover_prefers_nvml_and_shuts_it_down(fake_smi) -> None:
@@ -107,8 +119,7 @@ def test_discover_prefers_nvml_and_shuts_it_down(fake_smi) -> None:
 
 def test_a_failing_nvml_falls_back_to_nvidia_smi(fake_smi) -> None:
     fake_smi()
-    assert [g.uuid for g in discover(nvml=_fake_nvml(fail=True))] == ["GPU-aaaa-0000", "GPU-aaaa-0001",
-                                                                       "GPU-aaaa-0002"]
+    assert [g.uuid for g in discover(nvml=_fake_nvml(fail=True))] == ["GPU-aaaa-0000", "GPU-aaaa-0001", "GPU-aaaa-0002"]
 
 
 POOL = gpumod.parse_smi(SMI_OUTPUT)
@@ -145,7 +156,7 @@ def test_gpu_env_pins_a_server_in_nvidia_smi_numbering() -> None:
 
 HOLDER = """
 import sys, time
-from orchestrator.gpus import GpuLocks
+from orchestrator.serving.gpus import GpuLocks
 locks = GpuLocks(sys.argv[1])
 assert locks.acquire([int(i) for i in sys.argv[2].split(",")], timeout=5)
 print("held", flush=True)
@@ -159,11 +170,13 @@ def other_orchestrator(tmp_path: Path):
     procs: list[subprocess.Popen] = []
 
     def hold(indices: str) -> subprocess.Popen:
-        proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(tmp_path / "locks"), indices],
-                                stdout=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-c", HOLDER, str(tmp_path / "locks"), indices], stdout=subprocess.PIPE, text=True
+        )
         procs.append(proc)
         assert proc.stdout is not None and proc.stdout.readline().strip() == "held"
         return proc
+
     yield hold
     for proc in procs:
         proc.kill()
@@ -176,9 +189,9 @@ def test_locks_keep_a_second_orchestrator_off_a_held_gpu(tmp_path: Path, other_o
     began = time.monotonic()
     assert locks.acquire([0, 1], timeout=0.3) is False
     assert 0.25 < time.monotonic() - began < 5
-    assert locks.held == []                                   # all or none: GPU 0 was given back
+    assert locks.held == []  # all or none: GPU 0 was given back
     assert locks.acquire([0, 2], timeout=0.3) is True and locks.held == [0, 2]
-    proc.send_signal(signal.SIGKILL)                           # the holder dies: the kernel drops its lock
+    proc.send_signal(signal.SIGKILL)  # the holder dies: the kernel drops its lock
     proc.wait(timeout=10)
     assert locks.acquire([1], timeout=2) is True and locks.held == [0, 1, 2]
     locks.release_all()
@@ -186,7 +199,8 @@ def test_locks_keep_a_second_orchestrator_off_a_held_gpu(tmp_path: Path, other_o
 
 
 def test_acquire_available_takes_the_free_gpus_and_names_the_held_one(
-        tmp_path: Path, other_orchestrator, caplog: pytest.LogCaptureFixture) -> None:
+    tmp_path: Path, other_orchestrator, caplog: pytest.LogCaptureFixture
+) -> None:
     other_orchestrator("2")
     locks = GpuLocks(tmp_path / "locks")
     with caplog.at_level(logging.WARNING):

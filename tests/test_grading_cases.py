@@ -1,12 +1,13 @@
 """The written test set (tests/grading_cases.py) through the whole grader: extraction, parent, sandboxed workers."""
+
 from __future__ import annotations
 
 import collections
 from pathlib import Path
 
 import pytest
-
 from grading_cases import CASES, Case
+
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, grade_many
 
@@ -19,9 +20,21 @@ def graded() -> list[Grade]:
 def test_the_set_is_large_and_covers_every_group() -> None:
     groups = collections.Counter(c.group for c in CASES)
     assert len(CASES) >= 200
-    assert set(groups) == {"extraction", "russian-formats", "exact", "approximate", "near-misses", "structures",
-                           "text", "units", "adversarial", "split-answers", "magnitudes", "unit-words",
-                           "stated-unit"}
+    assert set(groups) == {
+        "extraction",
+        "russian-formats",
+        "exact",
+        "approximate",
+        "near-misses",
+        "structures",
+        "text",
+        "units",
+        "adversarial",
+        "split-answers",
+        "magnitudes",
+        "unit-words",
+        "stated-unit",
+    }
     assert min(groups.values()) >= 10
 
 

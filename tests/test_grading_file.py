@@ -1,4 +1,5 @@
 """``grade_file`` (the body of ``deathmath-orchestrate grade``): JSONL in, JSONL out in order, one-line errors."""
+
 from __future__ import annotations
 
 import json
@@ -44,15 +45,21 @@ def test_blank_lines_are_skipped_and_stdout_is_the_default(tmp_path: Path, capsy
     assert json.loads(capsys.readouterr().out)["verdict"] == "correct"
 
 
-@pytest.mark.parametrize("line, message", [
-    ("{not json", r"in\.jsonl:2: not valid JSON"),
-    ('["a", "b"]', r"in\.jsonl:2: expected a JSON object"),
-    ('{"response": "Ответ: 1"}', r"in\.jsonl:2: missing 'reference'"),
-    ('{"reference": "1"}', r"in\.jsonl:2: missing 'response'"),
-    ('{"reference": "1", "response": "1", "domain": "chemistry"}', r"in\.jsonl:2: domain 'chemistry' is not one of"),
-    ('{"reference": "1", "response": "1", "tolerance": 5}', r"in\.jsonl:2: tolerance 5 must be a relative"),
-    ('{"reference": ["1"], "response": "1"}', r"in\.jsonl:2: response and reference must be strings"),
-])
+@pytest.mark.parametrize(
+    "line, message",
+    [
+        ("{not json", r"in\.jsonl:2: not valid JSON"),
+        ('["a", "b"]', r"in\.jsonl:2: expected a JSON object"),
+        ('{"response": "Ответ: 1"}', r"in\.jsonl:2: missing 'reference'"),
+        ('{"reference": "1"}', r"in\.jsonl:2: missing 'response'"),
+        (
+            '{"reference": "1", "response": "1", "domain": "chemistry"}',
+            r"in\.jsonl:2: domain 'chemistry' is not one of",
+        ),
+        ('{"reference": "1", "response": "1", "tolerance": 5}', r"in\.jsonl:2: tolerance 5 must be a relative"),
+        ('{"reference": ["1"], "response": "1"}', r"in\.jsonl:2: response and reference must be strings"),
+    ],
+)
 def test_a_malformed_line_names_the_file_and_line(tmp_path: Path, line: str, message: str) -> None:
     src = tmp_path / "in.jsonl"
     src.write_text('{"reference": "1", "response": "Ответ: 1"}\n' + line + "\n", encoding="utf-8")

@@ -1,4 +1,5 @@
 """The grader's parts in-process: extraction, normalisation, parser bounds, equivalence rules, units, safety."""
+
 from __future__ import annotations
 
 import ast
@@ -21,18 +22,21 @@ from orchestrator.grading.units import lookup
 GRADING = Path(__file__).resolve().parents[1] / "orchestrator" / "grading"
 
 
-@pytest.mark.parametrize("response, answer", [
-    ("...\nОтвет: 12\n\nПроверка: 12 * 2 = 24.", "12"),
-    ("**Ответ:**\n\n$$\n\\frac{3}{5}\n$$", "\\frac{3}{5}"),
-    ("Ответ: \\boxed{7}, то есть семь", "7"),
-    ("Ответ: 5\nНет, ошибся.\nОтвет: 6", "6"),
-    ("Рассмотрим ответы на вопросы: ... Значит всего 40.", "40"),
-    ("Решение обрывается на \\[ x = 5 +", ""),
-    ("Ответ: 0,5 (т.е. 1/2)", "0,5"),
-    ("Ответ: x = \\frac{\\pi}{2} + \\pi k, k \\in \\mathbb{Z}", "x = \\frac{\\pi}{2} + \\pi k"),
-    ("Ответ: наибольшее значение равно 7.", "7"),
-    ("Ответ: в 1,5 раза", "1,5 раза"),
-])
+@pytest.mark.parametrize(
+    "response, answer",
+    [
+        ("...\nОтвет: 12\n\nПроверка: 12 * 2 = 24.", "12"),
+        ("**Ответ:**\n\n$$\n\\frac{3}{5}\n$$", "\\frac{3}{5}"),
+        ("Ответ: \\boxed{7}, то есть семь", "7"),
+        ("Ответ: 5\nНет, ошибся.\nОтвет: 6", "6"),
+        ("Рассмотрим ответы на вопросы: ... Значит всего 40.", "40"),
+        ("Решение обрывается на \\[ x = 5 +", ""),
+        ("Ответ: 0,5 (т.е. 1/2)", "0,5"),
+        ("Ответ: x = \\frac{\\pi}{2} + \\pi k, k \\in \\mathbb{Z}", "x = \\frac{\\pi}{2} + \\pi k"),
+        ("Ответ: наибольшее значение равно 7.", "7"),
+        ("Ответ: в 1,5 раза", "1,5 раза"),
+    ],
+)
 def test_extraction(response: str, answer: str) -> None:
     assert extract_answer(response) == answer
 
@@ -45,10 +49,17 @@ def test_a_cut_off_response_is_not_finished() -> None:
 
 
 @pytest.mark.timeout(60)
-@pytest.mark.parametrize("response", [
-    "(" * 1_000_000, "Ответ:" * 200_000, "\\boxed{" * 100_000, "1," * 500_000, "$" * 1_000_000,
-    "Ответ: " + "(" * 100_000 + "т.е." * 10_000,
-])
+@pytest.mark.parametrize(
+    "response",
+    [
+        "(" * 1_000_000,
+        "Ответ:" * 200_000,
+        "\\boxed{" * 100_000,
+        "1," * 500_000,
+        "$" * 1_000_000,
+        "Ответ: " + "(" * 100_000 + "т.е." * 10_000,
+    ],
+)
 def test_extraction_of_pathological_text_is_linear(response: str) -> None:
     start = time.perf_counter()
     extracted = extract_answer(response)
@@ -56,11 +67,23 @@ def test_extraction_of_pathological_text_is_linear(response: str) -> None:
     assert time.perf_counter() - start < 10  # quadratic behaviour on 1 MB would take minutes
 
 
-@pytest.mark.parametrize("text, normalized", [
-    ("0{,}75", "0.75"), ("1\u00a0000\u00a0000", "1000000"), ("25\\,000", "25000"), ("–111", "-111"),
-    ("10⁵", "10^(5)"), ("1,5, 2,5", "1.5, 2.5"), ("1,2,3", "1,2,3"), ("0, 64", "0, 64"), ("0,(3)", "(1/3)"),
-    ("20 °C", "20 ℃"), ("90^{\\circ}", "90°"), ("1,000,000", "1000000"),
-])
+@pytest.mark.parametrize(
+    "text, normalized",
+    [
+        ("0{,}75", "0.75"),
+        ("1\u00a0000\u00a0000", "1000000"),
+        ("25\\,000", "25000"),
+        ("–111", "-111"),
+        ("10⁵", "10^(5)"),
+        ("1,5, 2,5", "1.5, 2.5"),
+        ("1,2,3", "1,2,3"),
+        ("0, 64", "0, 64"),
+        ("0,(3)", "(1/3)"),
+        ("20 °C", "20 ℃"),
+        ("90^{\\circ}", "90°"),
+        ("1,000,000", "1000000"),
+    ],
+)
 def test_normalisation(text: str, normalized: str) -> None:
     assert normalize(text) == normalized
 
@@ -96,11 +119,20 @@ def test_the_token_cap() -> None:
         tokenize("+".join(["1"] * 600))
 
 
-@pytest.mark.parametrize("answer, reference, ok, approximate", [
-    ("0.333", "1/3", True, True), ("0.33", "1/3", False, False), ("0.125", "1/8", True, False),
-    ("3.14", "pi", True, True), ("3.15", "pi", False, False), ("10.00", "9.9996", False, False),
-    ("10.00", "99996/10000", True, True), ("1.000", "0.9996", False, False), ("1.000", "9996/10000", True, True),
-])
+@pytest.mark.parametrize(
+    "answer, reference, ok, approximate",
+    [
+        ("0.333", "1/3", True, True),
+        ("0.33", "1/3", False, False),
+        ("0.125", "1/8", True, False),
+        ("3.14", "pi", True, True),
+        ("3.15", "pi", False, False),
+        ("10.00", "9.9996", False, False),
+        ("10.00", "99996/10000", True, True),
+        ("1.000", "0.9996", False, False),
+        ("1.000", "9996/10000", True, True),
+    ],
+)
 def test_the_decimal_rounding_rule(answer: str, reference: str, ok: bool, approximate: bool) -> None:
     match = equivalent(parse(answer), parse(reference), Rules())
     assert (match.ok, match.approximate) == (ok, approximate)
@@ -113,11 +145,18 @@ def test_tolerance_is_relative_and_zero_is_special() -> None:
     assert not equivalent(parse("0.001"), parse("0"), Rules(0.01)).ok
 
 
-@pytest.mark.parametrize("name, scale, dims", [
-    ("км", 1000, (1, 0, 0, 0, 0, 0, 0)), ("мм", sympy.Rational(1, 1000), (1, 0, 0, 0, 0, 0, 0)),
-    ("мин", 60, (0, 0, 1, 0, 0, 0, 0)), ("мкКл", sympy.Rational(1, 10**6), (0, 0, 1, 1, 0, 0, 0)),
-    ("kPa", 1000, (-1, 1, -2, 0, 0, 0, 0)), ("метров", 1, (1, 0, 0, 0, 0, 0, 0)), ("Тл", 1, (0, 1, -2, -1, 0, 0, 0)),
-])
+@pytest.mark.parametrize(
+    "name, scale, dims",
+    [
+        ("км", 1000, (1, 0, 0, 0, 0, 0, 0)),
+        ("мм", sympy.Rational(1, 1000), (1, 0, 0, 0, 0, 0, 0)),
+        ("мин", 60, (0, 0, 1, 0, 0, 0, 0)),
+        ("мкКл", sympy.Rational(1, 10**6), (0, 0, 1, 1, 0, 0, 0)),
+        ("kPa", 1000, (-1, 1, -2, 0, 0, 0, 0)),
+        ("метров", 1, (1, 0, 0, 0, 0, 0, 0)),
+        ("Тл", 1, (0, 1, -2, -1, 0, 0, 0)),
+    ],
+)
 def test_unit_names(name: str, scale: object, dims: tuple) -> None:
     unit = lookup(name)
     assert unit is not None and unit.scale == scale and unit.dims == dims

@@ -1,9 +1,10 @@
 """Physics answers in real models' styles (tests/grading_physics_cases.py) through the whole grader."""
+
 from __future__ import annotations
 
 import pytest
-
 from grading_physics_cases import PHYSICS_CASES, PhysicsCase
+
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, grade_many
 
@@ -26,7 +27,8 @@ def test_physics_answer(index: int, graded: list[Grade]) -> None:
     case: PhysicsCase = PHYSICS_CASES[index]
     got = graded[index]
     assert (got.verdict == "correct") == (case.label == "c"), (
-        f"{case.response[-80:]!r} vs {case.reference!r} ({case.reason}): extracted {got.extracted!r}, {got.verdict}")
+        f"{case.response[-80:]!r} vs {case.reference!r} ({case.reason}): extracted {got.extracted!r}, {got.verdict}"
+    )
 
 
 def test_no_physics_answer_times_out(graded: list[Grade]) -> None:

@@ -1,4 +1,5 @@
 """The sandbox: real worker processes, real timeouts, a real memory cap, real crashes and a real parent death."""
+
 from __future__ import annotations
 
 import signal
@@ -13,8 +14,7 @@ import psutil
 import pytest
 
 from orchestrator.errors import GradingError
-from orchestrator.grading import GradeRequest, GraderPool, grade, grade_many, shutdown
-from orchestrator.grading import api
+from orchestrator.grading import GradeRequest, GraderPool, api, grade, grade_many, shutdown
 
 TESTS = Path(__file__).resolve().parent
 ROOT = TESTS.parent
@@ -71,8 +71,10 @@ def test_a_crashed_worker_is_replaced() -> None:
 
 
 def test_a_worker_that_cannot_start_is_a_grading_error() -> None:
-    with GraderPool(1, target="no_such_module:check", warm=None, start_timeout=60) as pool, \
-            pytest.raises(GradingError, match="not importable"):
+    with (
+        GraderPool(1, target="no_such_module:check", warm=None, start_timeout=60) as pool,
+        pytest.raises(GradingError, match="not importable"),
+    ):
         pool.run("x", 5)
 
 
@@ -92,11 +94,13 @@ def test_threads_share_a_pool() -> None:
     results: list[str] = []
     lock = threading.Lock()
     with GraderPool(2, target="grading_slow_check:nap", warm=None) as pool:
+
         def work() -> None:
             for _ in range(5):
                 status = pool.run(["sleep:0.02"], 30).status
                 with lock:
                     results.append(status)
+
         threads = [threading.Thread(target=work) for _ in range(6)]
         for thread in threads:
             thread.start()
@@ -128,8 +132,9 @@ def test_workers_exit_when_their_parent_is_killed() -> None:
 
 def test_a_timeout_becomes_the_timeout_verdict() -> None:
     with GraderPool(1, target="grading_slow_check:nap", warm=None) as pool:
-        grades = grade_many([GradeRequest("Ответ: sleep:30", "1"), GradeRequest("Ответ: sleep:0", "1")],
-                            timeout=0.5, pool=pool)
+        grades = grade_many(
+            [GradeRequest("Ответ: sleep:30", "1"), GradeRequest("Ответ: sleep:0", "1")], timeout=0.5, pool=pool
+        )
     assert [g.verdict for g in grades] == ["timeout", "correct"]
     assert grades[0].seconds >= 0.5 and grades[0].extracted == "sleep:30"
 

@@ -1,12 +1,13 @@
 """Real model answers from ../shared/upstream-data (read at run time; skipped when the folder is absent)."""
+
 from __future__ import annotations
 
 import collections
 
 import pytest
-
 from grading_real_labels import BLIND, LABELS
 from grading_upstream import UpstreamAnswer, available, load_upstream
+
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, grade_many
 
@@ -25,8 +26,9 @@ def graded(upstream: list[UpstreamAnswer]) -> dict[tuple[str, int], Grade]:
 
 
 @pytest.mark.timeout(600)
-def test_every_real_answer_is_graded_without_timeout(upstream: list[UpstreamAnswer],
-                                                     graded: dict[tuple[str, int], Grade]) -> None:
+def test_every_real_answer_is_graded_without_timeout(
+    upstream: list[UpstreamAnswer], graded: dict[tuple[str, int], Grade]
+) -> None:
     assert len(upstream) >= 2000
     verdicts = collections.Counter(g.verdict for g in graded.values())
     assert verdicts["timeout"] == 0
@@ -49,7 +51,9 @@ def test_agreement_with_hand_labels(graded: dict[tuple[str, int], Grade]) -> Non
     assert len(false_pos) <= 1
 
 
-def test_the_blind_sample_is_disjoint_from_the_labels_and_points_at_real_answers(upstream: list[UpstreamAnswer]) -> None:
+def test_the_blind_sample_is_disjoint_from_the_labels_and_points_at_real_answers(
+    upstream: list[UpstreamAnswer],
+) -> None:
     keys = {a.key for a in upstream}
     labelled = {(f, i) for f, i, _ in LABELS}
     assert len(BLIND) == 40 and len({(f, i) for f, i, _ in BLIND}) == 40

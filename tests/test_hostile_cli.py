@@ -10,6 +10,7 @@ A results file torn mid-line by a crash is not bad input but a resume case: ``te
 ::test_kill_9_mid_series_loses_nothing_written_and_resume_completes). A full disk is
 ``test_full_disk_stops_the_run_...`` (library level: tests/test_results.py::test_full_disk_raises_...).
 """
+
 from __future__ import annotations
 
 import json
@@ -17,16 +18,17 @@ import os
 import resource
 import shutil
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 import pytest
-
 from cli_workspace import ROWS, Workspace, jsonl, make_workspace, snapshot
 
-BOMB = (b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-        b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n")
+BOMB = (
+    b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
+    b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n"
+)
 
 
 @pytest.fixture(scope="module")
@@ -54,8 +56,10 @@ def freeze():
 
     def apply(path: Path) -> None:
         if os.geteuid() == 0:
-            if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", str(path)],
-                                                                capture_output=True).returncode != 0:
+            if (
+                shutil.which("chattr") is None
+                or subprocess.run(["chattr", "+i", str(path)], capture_output=True).returncode != 0
+            ):
                 pytest.skip("running as root without chattr +i: a directory cannot be made unwritable")
         else:
             path.chmod(0o500)
@@ -81,6 +85,7 @@ def sub(old: str, new: str) -> Edit:
     def edit(good: str) -> str:
         assert old in good, old
         return good.replace(old, new)
+
     return edit
 
 
@@ -94,18 +99,22 @@ VLLM_LINE = "vllm: {model: "
 
 def api_model(api_type: str, endpoint: str) -> Edit:
     """The good config with its managed model turned into an API model of ``api_type`` with one endpoint."""
-    return lambda good: "\n".join(f"  {api_type}\n  endpoints: [{endpoint}]" if VLLM_LINE in line else line
-                                   for line in good.splitlines()) + "\n"
+    return lambda good: (
+        "\n".join(
+            f"  {api_type}\n  endpoints: [{endpoint}]" if VLLM_LINE in line else line for line in good.splitlines()
+        )
+        + "\n"
+    )
 
 
 @dataclass(frozen=True)
 class Hostile:
     name: str
-    fragments: tuple[str, ...]                 # each must be in the one stderr line
-    config: Edit | None = None                 # the config text from the good one
-    dataset: tuple[str, bytes] | None = None   # (file name, content): the config's `ds` points at it
+    fragments: tuple[str, ...]  # each must be in the one stderr line
+    config: Edit | None = None  # the config text from the good one
+    dataset: tuple[str, bytes] | None = None  # (file name, content): the config's `ds` points at it
     args: tuple[str, ...] = ()
-    setup: str | None = None                   # a named change of the workspace, see _setup
+    setup: str | None = None  # a named change of the workspace, see _setup
 
 
 HOSTILE = [
@@ -113,98 +122,200 @@ HOSTILE = [
     Hostile("empty config", ("run.yaml", "the config is empty", "start from configs/run.yaml"), text(b"")),
     Hostile("blank config", ("run.yaml", "the config is empty"), text("\n   \n\n")),
     Hostile("binary config", ("run.yaml", "is a binary file", "check the path"), text(b"\x7fELF\x02\x01\x01\x00" * 8)),
-    Hostile("non-UTF-8 config", ("run.yaml", "line 1", "not valid UTF-8", "byte 0xea", "re-save the config as UTF-8"),
-            lambda good: good.replace("model_list", "# конфиг\nmodel_list", 1).encode("cp1251")),
+    Hostile(
+        "non-UTF-8 config",
+        ("run.yaml", "line 1", "not valid UTF-8", "byte 0xea", "re-save the config as UTF-8"),
+        lambda good: good.replace("model_list", "# конфиг\nmodel_list", 1).encode("cp1251"),
+    ),
     Hostile("UTF-16 config with BOM", ("run.yaml", "UTF-16", "iconv -f UTF-16 -t UTF-8"), encoded("utf-16")),
     Hostile("UTF-16LE config without BOM", ("run.yaml", "UTF-16", "iconv"), encoded("utf-16-le")),
     Hostile("UTF-16BE config without BOM", ("run.yaml", "UTF-16", "iconv"), encoded("utf-16-be")),
-    Hostile("UTF-8 BOM config", ("run.yaml", "byte-order mark", "without BOM"),
-            lambda good: b"\xef\xbb\xbf" + good.encode()),
-    Hostile("tabs for indentation", ("run.yaml", "line 3", "'\\t'", "not tabs"), sub("\n  model_name", "\n\tmodel_name")),
+    Hostile(
+        "UTF-8 BOM config", ("run.yaml", "byte-order mark", "without BOM"), lambda good: b"\xef\xbb\xbf" + good.encode()
+    ),
+    Hostile(
+        "tabs for indentation", ("run.yaml", "line 3", "'\\t'", "not tabs"), sub("\n  model_name", "\n\tmodel_name")
+    ),
     Hostile("YAML alias bomb", ("run.yaml", "alias", "remove the repeated aliases"), text(BOMB)),
     Hostile("huge config", ("run.yaml", "too large", "limit 1000000"), lambda good: good + "# padding\n" * 120_000),
-    Hostile("YAML syntax error", ("run.yaml", "line ", "fix the YAML syntax"), sub("model_list: [m]", "model_list: [m")),
+    Hostile(
+        "YAML syntax error", ("run.yaml", "line ", "fix the YAML syntax"), sub("model_list: [m]", "model_list: [m")
+    ),
     Hostile("top-level list", ("run.yaml", "top level", "expected a mapping", "got a list"), text("- m\n- n\n")),
     Hostile("top-level scalar", ("run.yaml", "top level", "got a string"), text("just some text\n")),
-    Hostile("config is a directory", ("results", "is a directory", "pass the config file itself"),
-            args=("--config", "results")),
+    Hostile(
+        "config is a directory",
+        ("results", "is a directory", "pass the config file itself"),
+        args=("--config", "results"),
+    ),
     Hostile("config missing", ("absent.yaml", "no such file", "--config"), args=("--config", "absent.yaml")),
     # models
-    Hostile("model_list missing", ("run.yaml", "model_list", "missing", "add `model_list"),
-            sub("model_list: [m]\n", "")),
-    Hostile("unknown model in model_list", ("run.yaml", "model 'ghost' has no block", "add a top-level `ghost:`"),
-            sub("model_list: [m]", "model_list: [m, ghost]")),
+    Hostile(
+        "model_list missing", ("run.yaml", "model_list", "missing", "add `model_list"), sub("model_list: [m]\n", "")
+    ),
+    Hostile(
+        "unknown model in model_list",
+        ("run.yaml", "model 'ghost' has no block", "add a top-level `ghost:`"),
+        sub("model_list: [m]", "model_list: [m, ghost]"),
+    ),
     Hostile("model block missing", ("run.yaml", "model 'm' has no block"), text("model_list: [m]\ntemperature: 0\n")),
-    Hostile("unknown top-level key", ("run.yaml", "temprature", "did you mean 'temperature'"),
-            sub("datasets:", "temprature: 0.5\ndatasets:")),
-    Hostile("parallel is a word", ("run.yaml", "m.parallel", "expected an integer", "'many'", "whole number"),
-            sub("parallel: 2", 'parallel: "many"')),
-    Hostile("negative temperature", ("run.yaml", "m.temperature", "-1 is out of range", "at least 0.0"),
-            sub("temperature: 0.0", "temperature: -1")),
-    Hostile("max_tokens zero", ("run.yaml", "m.max_tokens", "0 is out of range", "of at least 1"),
-            sub("max_tokens: 16", "max_tokens: 0")),
-    Hostile("NaN temperature", ("run.yaml", "m.temperature", "nan is not a finite number"),
-            sub("temperature: 0.0", "temperature: .nan")),
-    Hostile("infinite request_timeout", ("run.yaml", "m.request_timeout", "inf is not a finite number"),
-            sub("temperature: 0.0", "request_timeout: .inf")),
-    Hostile("tensor_parallel_size zero", ("run.yaml", "m.vllm.tensor_parallel_size", "0 is out of range"),
-            sub(VLLM_LINE, "vllm: {tensor_parallel_size: 0, model: ")),
-    Hostile("unknown vllm key", ("run.yaml", "m.vllm.gpu_count", "unknown key", "allowed keys"),
-            sub(VLLM_LINE, "vllm: {gpu_count: 2, model: ")),
-    Hostile("vllm model path missing", ("run.yaml", "m.vllm.model", "/no/such/model", "does not exist"),
-            lambda good: good.replace(good[good.index(VLLM_LINE):].split(",")[0], "vllm: {model: /no/such/model")),
-    Hostile("api_key env reference unset", ("run.yaml", "m.endpoints[0].api_key", "DM_HOSTILE_UNSET_KEY",
-                                            "export DM_HOSTILE_UNSET_KEY"),
-            lambda good: "\n".join("  " + API if VLLM_LINE in line else line for line in good.splitlines()) + "\n"),
-    Hostile("gigachat without credentials", ("run.yaml", "m.endpoints[0].credentials", "missing",
-                                             "credentials: env:GIGACHAT_CREDENTIALS"),
-            api_model("api_type: gigachat", "{scope: GIGACHAT_API_PERS}")),
-    Hostile("gigachat credentials env unset", ("run.yaml", "m.endpoints[0].credentials", "DM_HOSTILE_UNSET_KEY",
-                                               "export DM_HOSTILE_UNSET_KEY"),
-            api_model("api_type: gigachat", '{credentials: "env:DM_HOSTILE_UNSET_KEY"}')),
-    Hostile("gigachat unknown scope", ("run.yaml", "m.endpoints[0].scope", "'GIGACHAT_API_PERSONAL'",
-                                       "GIGACHAT_API_PERS, GIGACHAT_API_B2B, GIGACHAT_API_CORP"),
-            api_model("api_type: gigachat", "{credentials: abc, scope: GIGACHAT_API_PERSONAL}")),
-    Hostile("api_key given for gigachat", ("run.yaml", "m.endpoints[0].api_key", "not a key of api_type gigachat",
-                                           "credentials: env:NAME"),
-            api_model("api_type: gigachat", "{credentials: abc, api_key: sk-1}")),
-    Hostile("credentials given for openai", ("run.yaml", "m.endpoints[0].credentials", "not a key of api_type openai",
-                                             "api_type: gigachat"),
-            api_model("api_type: openai", '{api_base: "http://127.0.0.1:9/v1", credentials: abc}')),
+    Hostile(
+        "unknown top-level key",
+        ("run.yaml", "temprature", "did you mean 'temperature'"),
+        sub("datasets:", "temprature: 0.5\ndatasets:"),
+    ),
+    Hostile(
+        "parallel is a word",
+        ("run.yaml", "m.parallel", "expected an integer", "'many'", "whole number"),
+        sub("parallel: 2", 'parallel: "many"'),
+    ),
+    Hostile(
+        "negative temperature",
+        ("run.yaml", "m.temperature", "-1 is out of range", "at least 0.0"),
+        sub("temperature: 0.0", "temperature: -1"),
+    ),
+    Hostile(
+        "max_tokens zero",
+        ("run.yaml", "m.max_tokens", "0 is out of range", "of at least 1"),
+        sub("max_tokens: 16", "max_tokens: 0"),
+    ),
+    Hostile(
+        "NaN temperature",
+        ("run.yaml", "m.temperature", "nan is not a finite number"),
+        sub("temperature: 0.0", "temperature: .nan"),
+    ),
+    Hostile(
+        "infinite request_timeout",
+        ("run.yaml", "m.request_timeout", "inf is not a finite number"),
+        sub("temperature: 0.0", "request_timeout: .inf"),
+    ),
+    Hostile(
+        "tensor_parallel_size zero",
+        ("run.yaml", "m.vllm.tensor_parallel_size", "0 is out of range"),
+        sub(VLLM_LINE, "vllm: {tensor_parallel_size: 0, model: "),
+    ),
+    Hostile(
+        "unknown vllm key",
+        ("run.yaml", "m.vllm.gpu_count", "unknown key", "allowed keys"),
+        sub(VLLM_LINE, "vllm: {gpu_count: 2, model: "),
+    ),
+    Hostile(
+        "vllm model path missing",
+        ("run.yaml", "m.vllm.model", "/no/such/model", "does not exist"),
+        lambda good: good.replace(good[good.index(VLLM_LINE) :].split(",")[0], "vllm: {model: /no/such/model"),
+    ),
+    Hostile(
+        "api_key env reference unset",
+        ("run.yaml", "m.endpoints[0].api_key", "DM_HOSTILE_UNSET_KEY", "export DM_HOSTILE_UNSET_KEY"),
+        lambda good: "\n".join("  " + API if VLLM_LINE in line else line for line in good.splitlines()) + "\n",
+    ),
+    Hostile(
+        "gigachat without credentials",
+        ("run.yaml", "m.endpoints[0].credentials", "missing", "credentials: env:GIGACHAT_CREDENTIALS"),
+        api_model("api_type: gigachat", "{scope: GIGACHAT_API_PERS}"),
+    ),
+    Hostile(
+        "gigachat credentials env unset",
+        ("run.yaml", "m.endpoints[0].credentials", "DM_HOSTILE_UNSET_KEY", "export DM_HOSTILE_UNSET_KEY"),
+        api_model("api_type: gigachat", '{credentials: "env:DM_HOSTILE_UNSET_KEY"}'),
+    ),
+    Hostile(
+        "gigachat unknown scope",
+        (
+            "run.yaml",
+            "m.endpoints[0].scope",
+            "'GIGACHAT_API_PERSONAL'",
+            "GIGACHAT_API_PERS, GIGACHAT_API_B2B, GIGACHAT_API_CORP",
+        ),
+        api_model("api_type: gigachat", "{credentials: abc, scope: GIGACHAT_API_PERSONAL}"),
+    ),
+    Hostile(
+        "api_key given for gigachat",
+        ("run.yaml", "m.endpoints[0].api_key", "not a key of api_type gigachat", "credentials: env:NAME"),
+        api_model("api_type: gigachat", "{credentials: abc, api_key: sk-1}"),
+    ),
+    Hostile(
+        "credentials given for openai",
+        ("run.yaml", "m.endpoints[0].credentials", "not a key of api_type openai", "api_type: gigachat"),
+        api_model("api_type: openai", '{api_base: "http://127.0.0.1:9/v1", credentials: abc}'),
+    ),
     # datasets
-    Hostile("dataset file missing", ("run.yaml", "datasets.ds.path", "does not exist", "fix the path"),
-            sub("ds.jsonl", "absent.jsonl")),
-    Hostile("dataset missing column", ("bad.jsonl", "line 2", "no column 'answer'", "set `answer:`"),
-            dataset=("bad.jsonl", jsonl(ROWS[0], {"task": "b", "ans": "2"}))),
-    Hostile("dataset duplicate ids", ("bad.jsonl", "line 3", "id 'q0' is already used", "make the ids unique"),
-            sub("domain: math}", "domain: math, id: id}"), dataset=("bad.jsonl", jsonl(*ROWS[:2], ROWS[0] | {"task": "c"}))),
-    Hostile("dataset empty answer", ("bad.jsonl", "line 2", "the answer is empty", "fill it in or remove the row"),
-            dataset=("bad.jsonl", jsonl(ROWS[0], ROWS[1] | {"answer": "  "}))),
-    Hostile("dataset non-UTF-8 line", ("bad.jsonl", "line 2", "not valid UTF-8", "re-save the file as UTF-8"),
-            dataset=("bad.jsonl", jsonl(ROWS[0]) + '{"task": "задача", "answer": "1"}\n'.encode("cp1251"))),
-    Hostile("binary dataset", ("bad.jsonl", "line 1", "or binary", "convert"),
-            dataset=("bad.jsonl", b"\x7fELF\x02\x01\x01\x00\x00\x00" * 20)),
+    Hostile(
+        "dataset file missing",
+        ("run.yaml", "datasets.ds.path", "does not exist", "fix the path"),
+        sub("ds.jsonl", "absent.jsonl"),
+    ),
+    Hostile(
+        "dataset missing column",
+        ("bad.jsonl", "line 2", "no column 'answer'", "set `answer:`"),
+        dataset=("bad.jsonl", jsonl(ROWS[0], {"task": "b", "ans": "2"})),
+    ),
+    Hostile(
+        "dataset duplicate ids",
+        ("bad.jsonl", "line 3", "id 'q0' is already used", "make the ids unique"),
+        sub("domain: math}", "domain: math, id: id}"),
+        dataset=("bad.jsonl", jsonl(*ROWS[:2], ROWS[0] | {"task": "c"})),
+    ),
+    Hostile(
+        "dataset empty answer",
+        ("bad.jsonl", "line 2", "the answer is empty", "fill it in or remove the row"),
+        dataset=("bad.jsonl", jsonl(ROWS[0], ROWS[1] | {"answer": "  "})),
+    ),
+    Hostile(
+        "dataset non-UTF-8 line",
+        ("bad.jsonl", "line 2", "not valid UTF-8", "re-save the file as UTF-8"),
+        dataset=("bad.jsonl", jsonl(ROWS[0]) + '{"task": "задача", "answer": "1"}\n'.encode("cp1251")),
+    ),
+    Hostile(
+        "binary dataset",
+        ("bad.jsonl", "line 1", "or binary", "convert"),
+        dataset=("bad.jsonl", b"\x7fELF\x02\x01\x01\x00\x00\x00" * 20),
+    ),
     Hostile("empty dataset", ("'ds'", "bad.jsonl", "has no problems", "add rows"), dataset=("bad.jsonl", b"")),
-    Hostile("CSV with a wrong header", ("bad.csv", "no column 'task'", "'question', 'solution'", "set `question:`"),
-            dataset=("bad.csv", "question;solution\n2+2;4\n".encode())),
-    Hostile("dataset torn last line", ("bad.jsonl", "line 2", "incomplete JSON", "remove the torn line"),
-            dataset=("bad.jsonl", jsonl(ROWS[0]) + b'{"task": "b", "ans')),
+    Hostile(
+        "CSV with a wrong header",
+        ("bad.csv", "no column 'task'", "'question', 'solution'", "set `question:`"),
+        dataset=("bad.csv", b"question;solution\n2+2;4\n"),
+    ),
+    Hostile(
+        "dataset torn last line",
+        ("bad.jsonl", "line 2", "incomplete JSON", "remove the torn line"),
+        dataset=("bad.jsonl", jsonl(ROWS[0]) + b'{"task": "b", "ans'),
+    ),
     # directories
-    Hostile("results dir not writable", ("--results-dir", "results", "not writable", "fix its permissions"),
-            setup="freeze results"),
-    Hostile("results dir is a file", ("--results-dir", "a-file", "is not a directory"),
-            args=("--results-dir", "a-file"), setup="file"),
-    Hostile("results dir under a file", ("--results-dir", "a-file/results", "a-file is not a directory"),
-            args=("--results-dir", "a-file/results"), setup="file"),
-    Hostile("logs dir not writable", ("--logs-dir", "logs", "not writable", "fix its permissions"),
-            setup="freeze logs"),
-    Hostile("logs dir is a file", ("--logs-dir", "a-file", "is not a directory"), args=("--logs-dir", "a-file"),
-            setup="file"),
+    Hostile(
+        "results dir not writable",
+        ("--results-dir", "results", "not writable", "fix its permissions"),
+        setup="freeze results",
+    ),
+    Hostile(
+        "results dir is a file",
+        ("--results-dir", "a-file", "is not a directory"),
+        args=("--results-dir", "a-file"),
+        setup="file",
+    ),
+    Hostile(
+        "results dir under a file",
+        ("--results-dir", "a-file/results", "a-file is not a directory"),
+        args=("--results-dir", "a-file/results"),
+        setup="file",
+    ),
+    Hostile(
+        "logs dir not writable", ("--logs-dir", "logs", "not writable", "fix its permissions"), setup="freeze logs"
+    ),
+    Hostile(
+        "logs dir is a file",
+        ("--logs-dir", "a-file", "is not a directory"),
+        args=("--logs-dir", "a-file"),
+        setup="file",
+    ),
     # command-line values
     Hostile("--gpus letters", ("--gpus 'a,b'", "comma-separated indices such as 0,1"), args=("--gpus", "a,b")),
     Hostile("--gpus repeated", ("--gpus '0,0'", "distinct"), args=("--gpus", "0,0")),
     Hostile("--dataset unknown", ("--dataset", "unknown dataset 'nope'", "choose from"), args=("--dataset", "nope")),
-    Hostile("--models unknown", ("--models", "'nope' is not in model_list", "choose from m"), args=("--models", "nope")),
+    Hostile(
+        "--models unknown", ("--models", "'nope' is not in model_list", "choose from m"), args=("--models", "nope")
+    ),
     Hostile("--limit 0", ("'--limit'", "0 is not in the range", "--help"), args=("--limit", "0")),
     Hostile("--parallel word", ("'--parallel'", "'x' is not a valid integer", "--help"), args=("--parallel", "x")),
     Hostile("unknown flag", ("--bogus", "No such option", "--help"), args=("--bogus",)),
@@ -249,7 +360,7 @@ def test_hostile_input_exits_2_with_one_line_and_changes_nothing(ws: Workspace, 
     assert "; " in line, f"no fix after the problem: {line}"
     for fragment in case.fragments:
         assert fragment in line, (fragment, line)
-    assert snapshot(ws.root) == before   # nothing written, nothing created; no server started (no server log)
+    assert snapshot(ws.root) == before  # nothing written, nothing created; no server started (no server log)
 
 
 # -- a results file torn mid-line by a crash: resume, not bad input ------------------------------------------------
@@ -264,18 +375,18 @@ def test_torn_details_line_is_set_aside_and_the_run_resumes_each_problem_once(ws
     assert run.returncode == 0, run.stdout + run.stderr
     assert "Traceback" not in run.stderr and "torn" in run.stderr
     raw = details.read_bytes()
-    assert raw.startswith(b"".join(kept)) and raw.endswith(b"\n")          # nothing written before was lost
-    rows = ws.details()                                                      # and every line parses
+    assert raw.startswith(b"".join(kept)) and raw.endswith(b"\n")  # nothing written before was lost
+    rows = ws.details()  # and every line parses
     answered = [r["id"] for r in rows if r["error"] is None]
     assert len(answered) == len(ROWS) and len(set(answered)) == len(ROWS)  # each problem exactly once
     assert (details.parent / "ds.jsonl.torn").read_bytes() == torn + b"\n"  # the torn tail is set aside
-    assert not (details.parent / "history").exists()                       # the same series, resumed
+    assert not (details.parent / "history").exists()  # the same series, resumed
     board = json.loads((ws.results / "leaderboard.json").read_text())
     assert board["rows"][0]["answered"] == len(ROWS)
 
 
 # -- a full disk at the CLI ---------------------------------------------------------------------------------------
-FSIZE_LIMIT = 24_000   # bytes per file: the small files fit, the new details file of 60 long answers does not
+FSIZE_LIMIT = 24_000  # bytes per file: the small files fit, the new details file of 60 long answers does not
 
 
 def _disk_full() -> None:
@@ -303,18 +414,20 @@ def test_full_disk_stops_the_run_with_one_message_and_keeps_every_file_intact(ws
     assert run.returncode == 1, run.stdout + run.stderr
     assert "Traceback" not in run.stderr + run.stdout
     errors = [line for line in run.stderr.splitlines() if line.startswith("error: ")]
-    assert len(errors) == 1 and run.stderr.count("cannot write") == 1, run.stderr   # one message, said once
+    assert len(errors) == 1 and run.stderr.count("cannot write") == 1, run.stderr  # one message, said once
     assert "cannot write" in errors[0] and "big.jsonl" in errors[0] and "File too large" in errors[0]
     assert "free disk space" in errors[0]
     after = snapshot(ws.root)
-    grown = {"results/details/m/ds.meta.json",   # the series of ds is complete: only its meta is touched
-             "results/status.html"}              # and the live status page, which every run rewrites
-    for path, content in before.items():          # every file of before is still there, unchanged
+    grown = {
+        "results/details/m/ds.meta.json",  # the series of ds is complete: only its meta is touched
+        "results/status.html",
+    }  # and the live status page, which every run rewrites
+    for path, content in before.items():  # every file of before is still there, unchanged
         if path not in grown:
             assert after[path] == content, path
     parse_all(ws.results)
     parse_all(ws.logs)
     new_rows = ws.details("big")
-    assert 0 < len(new_rows) < len(big)          # it stopped part way, on a line boundary
+    assert 0 < len(new_rows) < len(big)  # it stopped part way, on a line boundary
     (manifest,) = [p for p in ws.results.glob("runs/*/manifest.json") if str(p.relative_to(ws.root)) not in before]
     assert json.loads(manifest.read_text())["status"] == "failed"

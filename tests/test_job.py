@@ -1,5 +1,6 @@
 """``run_model`` with scripted server timelines (real HTTP stubs, real checkpoint files): restarts after a death or a
 hang, a restart that fails to start and is retried, and a first start that fails the model at once."""
+
 from __future__ import annotations
 
 import threading
@@ -7,14 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_client import FakeServer, Reply, ok
 
 from orchestrator.config import load_config
 from orchestrator.contract import DatasetSpec, Endpoint, Problem, ServerSpec
 from orchestrator.errors import ServerStartError
-from orchestrator.progress import Progress
 from orchestrator.job import HUNG_GRACE, DatasetRun, RunContext, run_model
-from orchestrator.signals import ServerGroup
-from test_client import FakeServer, Reply, ok
+from orchestrator.serving.signals import ServerGroup
+from orchestrator.status.progress import Progress
 
 N = 6
 
@@ -51,6 +52,7 @@ def stubs():
     def make(**kw: Any) -> FakeServer:
         made.append(FakeServer(**kw))
         return made[-1]
+
     yield make
     for srv in made:
         srv.httpd.shutdown()
@@ -59,14 +61,17 @@ def stubs():
 
 def model_config(tmp_path: Path, restarts: int = 2, vllm: str = ""):
     path = tmp_path / "run.yaml"
-    path.write_text(f"model_list: [m]\nm:\n  model_name: m\n  vllm: {{model: org/model, max_restarts: {restarts}{vllm}}}\n"
-                    "  parallel: 2\n  request_timeout: 0.5\n  max_retries: 1\n")
+    path.write_text(
+        f"model_list: [m]\nm:\n  model_name: m\n  vllm: {{model: org/model, max_restarts: {restarts}{vllm}}}\n"
+        "  parallel: 2\n  request_timeout: 0.5\n  max_retries: 1\n"
+    )
     return load_config(path).models[0]
 
 
 def context(tmp_path: Path, timeline: list[Any], task: str = "{i}+{i}?") -> RunContext:
-    problems = tuple(Problem(id=f"p{i}", dataset="ds", domain="math", task=task.format(i=i), reference=str(2 * i))
-                     for i in range(N))
+    problems = tuple(
+        Problem(id=f"p{i}", dataset="ds", domain="math", task=task.format(i=i), reference=str(2 * i)) for i in range(N)
+    )
     run = DatasetRun(spec=DatasetSpec(name="ds"), problems=problems, version="v1")
     script = iter(timeline)
 
@@ -75,13 +80,22 @@ def context(tmp_path: Path, timeline: list[Any], task: str = "{i}+{i}?") -> RunC
         if isinstance(step, Exception):
             raise step
         return step
-    return RunContext(run_id="r", results_dir=tmp_path / "results", logs_dir=tmp_path / "logs", datasets=[run],
-                      stop=threading.Event(), progress=Progress(interval=3600), servers=ServerGroup(),
-                      start_server=start_server)
+
+    return RunContext(
+        run_id="r",
+        results_dir=tmp_path / "results",
+        logs_dir=tmp_path / "logs",
+        datasets=[run],
+        stop=threading.Event(),
+        progress=Progress(interval=3600),
+        servers=ServerGroup(),
+        start_server=start_server,
+    )
 
 
 def answered(tmp_path: Path) -> list[str]:
     import json
+
     lines = (tmp_path / "results" / "details" / "m" / "ds.jsonl").read_text().splitlines()
     return [json.loads(line)["id"] for line in lines if json.loads(line).get("error") is None]
 
@@ -105,7 +119,7 @@ def test_a_hung_server_is_restarted_without_timeout_records(tmp_path, stubs):
     good = StubServer(spec(), stubs(default=ok()).url)
     outcome = run_model(context(tmp_path, [hung, good]), model_config(tmp_path), spec())
     assert outcome.status == "finished" and outcome.restarts == 1 and hung.stopped
-    assert hung.grace == HUNG_GRACE                 # a hung engine is not waited for: SIGKILL after a short grace
+    assert hung.grace == HUNG_GRACE  # a hung engine is not waited for: SIGKILL after a short grace
     assert sorted(answered(tmp_path)) == sorted(f"p{i}" for i in range(N))
     assert len((tmp_path / "results" / "details" / "m" / "ds.jsonl").read_text().splitlines()) == N
 
@@ -130,9 +144,15 @@ def test_a_start_cut_short_by_a_stopping_run_is_interrupted_not_failed(tmp_path)
     assert outcome.status == "interrupted" and outcome.error is None
 
 
-@pytest.mark.parametrize(("setting", "wire"), [
-    ("", "msgspec"), (", client_codec: msgspec", "msgspec"), (", client_codec: json", "json"),
-    (", client_codec: requests", "requests")])
+@pytest.mark.parametrize(
+    ("setting", "wire"),
+    [
+        ("", "msgspec"),
+        (", client_codec: msgspec", "msgspec"),
+        (", client_codec: json", "json"),
+        (", client_codec: requests", "requests"),
+    ],
+)
 def test_a_managed_model_speaks_the_json_its_client_codec_names_and_msgspec_by_default(tmp_path, stubs, setting, wire):
     srv = stubs(default=ok())
     ctx = context(tmp_path, [StubServer(spec(), srv.url)], task="Сколько будет {i}+{i}?")

@@ -4,6 +4,7 @@ Managed servers are waited for while their progress counter grows; a frozen coun
 probe decides hung or not). API answers stream: silence is the limit, a long answer still arriving is kept. Real HTTP
 on 127.0.0.1 (the scripted server of test_client.py).
 """
+
 from __future__ import annotations
 
 import itertools
@@ -11,6 +12,20 @@ import logging
 import time
 
 import pytest
+from test_client import (
+    HASH,
+    MESSAGES,
+    PROBLEM,
+    Reply,
+    client,
+    echo_answer,
+    error,
+    messages_for,
+    new_store,
+    ok,
+    problems,
+)
+from test_job import N, StubServer, answered, context, model_config, spec, stubs  # noqa: F401 (stubs: fixture)
 
 from orchestrator.client import run_series
 from orchestrator.client.liveness import ProgressWatch, progress_from_metrics
@@ -18,9 +33,6 @@ from orchestrator.client.stream import StreamError, read_stream
 from orchestrator.contract import Sampling
 from orchestrator.errors import ServerHungError
 from orchestrator.job import run_model
-from test_client import (HASH, MESSAGES, PROBLEM, Reply, client, echo_answer, error, messages_for, new_store, ok,
-                         problems, serve)  # noqa: F401 (serve is a fixture)
-from test_job import N, StubServer, answered, context, model_config, spec, stubs  # noqa: F401 (stubs: fixture)
 
 # a trimmed copy of what vLLM 0.32 (V1 engine, CPU build) serves on /metrics, two data-parallel engines
 METRICS = """\
@@ -38,7 +50,7 @@ vllm:generation_tokens_created{engine="0",model_name="tiny-llama"} 1.79608905014
 SLOW = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
 
 
-def growing() -> "itertools.count[int]":
+def growing() -> itertools.count[int]:
     return itertools.count(1)
 
 
@@ -52,11 +64,16 @@ def test_an_answer_slower_than_request_timeout_is_kept_while_the_server_progress
     srv = serve(default=Reply(delay=1.5, body=ok().body))
     probes: list[int] = []
     counter = growing()
-    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or True,
-               progress=lambda: next(counter))
+    c = client(
+        srv.url,
+        sampling=SLOW,
+        alive=lambda: True,
+        responsive=lambda: probes.append(1) or True,
+        progress=lambda: next(counter),
+    )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert rec.error is None and rec.response == "ОТВЕТ: 4" and rec.latency_s >= 1.5 and probes == []
-    assert "stream" not in srv.chats()[0]["body"]     # a managed server is asked plainly; /metrics tells progress
+    assert "stream" not in srv.chats()[0]["body"]  # a managed server is asked plainly; /metrics tells progress
 
 
 def test_a_series_of_slow_answers_stores_every_one_with_no_error(serve, tmp_path):
@@ -73,13 +90,14 @@ def test_a_series_of_slow_answers_stores_every_one_with_no_error(serve, tmp_path
 def test_a_frozen_counter_with_a_failing_probe_is_a_hung_server(serve, tmp_path):
     srv = serve(default=Reply(delay=30.0, body=ok().body))
     probes: list[int] = []
-    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or False,
-               progress=lambda: 7.0)
+    c = client(
+        srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or False, progress=lambda: 7.0
+    )
     store = new_store(tmp_path, 4)
     began = time.monotonic()
     with pytest.raises(ServerHungError, match="no progress on the server for 0.3 s"):
         run_series(problems(4), c, store, messages_for, parallel=4)
-    assert time.monotonic() - began < 25 and store.records() == [] and probes == [1]   # not the 30 s reply
+    assert time.monotonic() - began < 25 and store.records() == [] and probes == [1]  # not the 30 s reply
 
 
 def test_a_frozen_counter_with_a_live_probe_is_a_timeout_record(serve):
@@ -94,8 +112,9 @@ def test_a_frozen_counter_is_excused_while_the_server_answers_the_probe(serve):
     the request waits on instead of failing."""
     srv = serve(default=Reply(delay=0.8, body=ok().body))
     probes: list[int] = []
-    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or True,
-               progress=lambda: 7.0)
+    c = client(
+        srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or True, progress=lambda: 7.0
+    )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert rec.error is None and rec.response == "ОТВЕТ: 4" and 1 <= len(probes) <= 3
 
@@ -108,11 +127,11 @@ def test_a_probe_answered_late_by_a_busy_engine_is_no_hang(serve):
     ticks = itertools.count()
 
     def progress() -> float:
-        return 0.0 if time.monotonic() < frozen_until else 100.0 * next(ticks)   # 64 sequences decoding
+        return 0.0 if time.monotonic() < frozen_until else 100.0 * next(ticks)  # 64 sequences decoding
 
     def slow_probe() -> bool:
         time.sleep(5.0)
-        return False           # it would have timed out: a verdict on the probe alone would say hung
+        return False  # it would have timed out: a verdict on the probe alone would say hung
 
     c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=slow_probe, progress=progress)
     rec = c.ask(PROBLEM, MESSAGES, HASH)
@@ -146,7 +165,7 @@ def test_the_stall_limit_runs_from_the_last_progress_not_from_the_start():
         stalls.append(watch.stall(0.0))
     assert reads == [1.0, 2.0, 3.0, 4.0, 7.0] and watch.last_progress() == 3.0
     assert stalls == [1.0, 1.0, 0.0, 0.0, 1.0, 4.0]
-    assert watch.stall(5.0) == 2.0                  # a request sent at 5.0 has waited 2 s without progress
+    assert watch.stall(5.0) == 2.0  # a request sent at 5.0 has waited 2 s without progress
 
 
 # -- API models: streamed, silence is the limit ---------------------------------------------------------------
@@ -159,13 +178,16 @@ USAGE = {"choices": [], "usage": {"prompt_tokens": 11, "completion_tokens": 40}}
 
 def test_a_long_streamed_answer_is_kept_however_long_it_takes(serve):
     """20 chunks 0.1 s apart (2 s in all) under a 0.5 s limit: nothing is cut off; reasoning is kept apart."""
-    events = ([chunk(reasoning_content="думаю ") for _ in range(10)] + [chunk(f"{i}") for i in range(9)]
-              + [chunk("!", finish="length"), USAGE, "data: [DONE]"])
+    events = (
+        [chunk(reasoning_content="думаю ") for _ in range(10)]
+        + [chunk(f"{i}") for i in range(9)]
+        + [chunk("!", finish="length"), USAGE, "data: [DONE]"]
+    )
     srv = serve(default=Reply(events=tuple(events), event_delay=0.1))
     sampling = Sampling(max_retries=3, request_timeout=0.5, max_tokens=512)
     rec = client(srv.url, sampling=sampling).ask(PROBLEM, MESSAGES, HASH)
     assert rec.error is None and rec.latency_s >= 2.0
-    assert rec.response == "012345678!" and rec.reasoning == "думаю " * 10   # never graded: not in the response
+    assert rec.response == "012345678!" and rec.reasoning == "думаю " * 10  # never graded: not in the response
     assert (rec.finish_reason, rec.prompt_tokens, rec.completion_tokens) == ("length", 11, 40)
 
 
@@ -193,12 +215,25 @@ def test_an_endpoint_that_refuses_streaming_is_asked_without(serve):
 
 def test_an_error_event_in_the_stream_is_an_error():
     with pytest.raises(StreamError, match="engine died"):
-        read_stream([b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}', b"",
-                     b'data: {"error": {"message": "engine died", "code": 500}}'])
-    body = read_stream([b": keep-alive", b'data: {"choices": [{"index": 0, "delta": {"reasoning": "r"}}]}',
-                        b'data: {"choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": "stop"}]}'])
-    assert body["choices"][0] == {"index": 0, "finish_reason": "stop",
-                                  "message": {"role": "assistant", "content": "x", "reasoning_content": "r"}}
+        read_stream(
+            [
+                b'data: {"choices": [{"index": 0, "delta": {"content": "a"}}]}',
+                b"",
+                b'data: {"error": {"message": "engine died", "code": 500}}',
+            ]
+        )
+    body = read_stream(
+        [
+            b": keep-alive",
+            b'data: {"choices": [{"index": 0, "delta": {"reasoning": "r"}}]}',
+            b'data: {"choices": [{"index": 0, "delta": {"content": "x"}, "finish_reason": "stop"}]}',
+        ]
+    )
+    assert body["choices"][0] == {
+        "index": 0,
+        "finish_reason": "stop",
+        "message": {"role": "assistant", "content": "x", "reasoning_content": "r"},
+    }
 
 
 # -- the clamp is said once ----------------------------------------------------------------------------------------

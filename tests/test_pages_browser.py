@@ -2,6 +2,7 @@
 run status page render; the answers page's filters work as a user drives them; a `<script>` in a model's answer, its
 reasoning, its extracted answer or the model's name stays text and never runs; the status page reloads itself from
 a static file server. Each test writes a screenshot of its page under its temporary directory."""
+
 from __future__ import annotations
 
 import functools
@@ -9,30 +10,41 @@ import http.server
 import io
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import pytest
-
 from browser import Browser
+
 from orchestrator.contract import AnswerRecord
 from orchestrator.leaderboard import write_leaderboard
-from orchestrator.progress import Progress
 from orchestrator.results import SeriesStore, load_scores
-from orchestrator.status import RunStatus
-from orchestrator.statusview import render_status_html
-from orchestrator.statuswriter import StatusWriter
+from orchestrator.status.file import RunStatus
+from orchestrator.status.progress import Progress
+from orchestrator.status.view import render_status_html
+from orchestrator.status.writer import StatusWriter
 
 EVIL_MODEL = 'evil"><script>window.__pwned="model"</script>'
 INJECTED = "<script>window.__pwned='response'</script><img src=x onerror=\"window.__pwned='img'\">"
 
 
 def record(model: str, dataset: str, n: int, verdict: str, **extra) -> AnswerRecord:
-    fields = dict(id=f"{dataset[:4]}-{n:03d}", dataset=dataset, model=model,
-                  task=f"Найдите значение выражения \\frac{{{n}}}{{2}} + \\sqrt{{{n}}}, задача номер {n}. " * 2,
-                  reference=f"\\frac{{{n}}}{{2}}", response=f"Решение.\nОтвет: \\boxed{{{n}}}", extracted=str(n),
-                  verdict=verdict, finish_reason="stop", prompt_tokens=80, completion_tokens=100 + n,
-                  latency_s=1.5 + n / 10, settings_hash="h", reasoning=f"Думаю о задаче {n}...\n" * 3)
+    fields = dict(
+        id=f"{dataset[:4]}-{n:03d}",
+        dataset=dataset,
+        model=model,
+        task=f"Найдите значение выражения \\frac{{{n}}}{{2}} + \\sqrt{{{n}}}, задача номер {n}. " * 2,
+        reference=f"\\frac{{{n}}}{{2}}",
+        response=f"Решение.\nОтвет: \\boxed{{{n}}}",
+        extracted=str(n),
+        verdict=verdict,
+        finish_reason="stop",
+        prompt_tokens=80,
+        completion_tokens=100 + n,
+        latency_s=1.5 + n / 10,
+        settings_hash="h",
+        reasoning=f"Думаю о задаче {n}...\n" * 3,
+    )
     fields.update(extra)
     return AnswerRecord(**fields)
 
@@ -56,9 +68,18 @@ def results(tmp_path: Path) -> Path:
     write_series(root, "good-model", "sample-math", math, total=8)
     physics = [record("good-model", "sample-physics", i, "correct" if i % 2 else "incorrect") for i in range(4)]
     write_series(root, "good-model", "sample-physics", physics, total=4)
-    evil = [record(EVIL_MODEL, "sample-math", 0, "incorrect", response=INJECTED, reasoning=INJECTED,
-                   extracted="</span></details><script>window.__pwned='extracted'</script>",
-                   id='q"><script>window.__pwned="id"</script>')]
+    evil = [
+        record(
+            EVIL_MODEL,
+            "sample-math",
+            0,
+            "incorrect",
+            response=INJECTED,
+            reasoning=INJECTED,
+            extracted="</span></details><script>window.__pwned='extracted'</script>",
+            id='q"><script>window.__pwned="id"</script>',
+        )
+    ]
     write_series(root, EVIL_MODEL, "sample-math", evil, total=1)
     write_leaderboard(root, load_scores(root))
     return root
@@ -79,8 +100,9 @@ def assert_png(path: Path) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
 
 
-def test_leaderboard_renders_and_links_each_model_to_its_answers_page(results: Path, browser: Browser,
-                                                                     tmp_path: Path) -> None:
+def test_leaderboard_renders_and_links_each_model_to_its_answers_page(
+    results: Path, browser: Browser, tmp_path: Path
+) -> None:
     browser.open((results / "leaderboard.html").as_uri())
     assert browser.js("document.querySelectorAll('tbody tr').length") == 2
     assert browser.js("document.querySelectorAll('svg rect').length") >= 1
@@ -91,16 +113,27 @@ def test_leaderboard_renders_and_links_each_model_to_its_answers_page(results: P
     assert browser.js("document.querySelector('h1').textContent") == "good-model"
 
 
-def test_answers_page_shows_counts_and_filters_by_verdict_dataset_and_text(results: Path, browser: Browser,
-                                                                           tmp_path: Path) -> None:
+def test_answers_page_shows_counts_and_filters_by_verdict_dataset_and_text(
+    results: Path, browser: Browser, tmp_path: Path
+) -> None:
     page = results / "details" / "good-model" / "index.html"
     browser.open(page.as_uri())
-    summary = browser.js("[].map.call(document.querySelectorAll('tbody tr'),"
-                         "r=>[].map.call(r.cells,c=>c.textContent))")
-    assert summary[0][:9] == ["sample-math", "33.3% (6/8, incomplete, 1 truncated)", "6/8", "2", "2", "1", "1", "1", "1"]
+    summary = browser.js("[].map.call(document.querySelectorAll('tbody tr'),r=>[].map.call(r.cells,c=>c.textContent))")
+    assert summary[0][:9] == [
+        "sample-math",
+        "33.3% (6/8, incomplete, 1 truncated)",
+        "6/8",
+        "2",
+        "2",
+        "1",
+        "1",
+        "1",
+        "1",
+    ]
     assert summary[1][:4] == ["sample-physics", "50.0%", "4/4", "2"]
-    assert shown(browser) == 11 and browser.js("document.getElementById('shown').textContent") == \
-        "11 of 11 answers shown"
+    assert (
+        shown(browser) == 11 and browser.js("document.getElementById('shown').textContent") == "11 of 11 answers shown"
+    )
     browser.select("#verdict", "incorrect")
     assert shown(browser) == 4
     browser.select("#dataset", "sample-physics")
@@ -108,21 +141,27 @@ def test_answers_page_shows_counts_and_filters_by_verdict_dataset_and_text(resul
     browser.select("#verdict", "")
     browser.select("#dataset", "")
     browser.select("#verdict", "truncated")
-    assert shown(browser) == 1 and browser.js("document.querySelector('details.p:not([hidden])').dataset.v") == \
-        "incorrect"
+    assert (
+        shown(browser) == 1 and browser.js("document.querySelector('details.p:not([hidden])').dataset.v") == "incorrect"
+    )
     browser.select("#verdict", "error")
     assert shown(browser) == 1
     browser.select("#verdict", "")
     browser.type_into("#q", "задача номер 3")
-    assert shown(browser) == 2 and browser.js("location.hash") == "#q=" + "%D0%B7%D0%B0%D0%B4%D0%B0%D1%87%D0%B0" \
-        "%20%D0%BD%D0%BE%D0%BC%D0%B5%D1%80%203"
-    browser.open(page.as_uri() + "#v=correct&d=sample-math")     # a linked filter is applied on load
+    assert (
+        shown(browser) == 2
+        and browser.js("location.hash")
+        == "#q=" + "%D0%B7%D0%B0%D0%B4%D0%B0%D1%87%D0%B0%20%D0%BD%D0%BE%D0%BC%D0%B5%D1%80%203"
+    )
+    browser.open(page.as_uri() + "#v=correct&d=sample-math")  # a linked filter is applied on load
     assert shown(browser) == 2 and browser.js("document.getElementById('verdict').value") == "correct"
     browser.open(page.as_uri())
     browser.js("document.querySelector('details.p summary').click()")
-    opened = browser.js("(function(d){return [d.open, d.querySelector('details.r').open,"
-                        "d.querySelector('.body pre:nth-of-type(2)').textContent,"
-                        "d.querySelector('details.r summary').textContent]})(document.querySelector('details.p'))")
+    opened = browser.js(
+        "(function(d){return [d.open, d.querySelector('details.r').open,"
+        "d.querySelector('.body pre:nth-of-type(2)').textContent,"
+        "d.querySelector('details.r summary').textContent]})(document.querySelector('details.p'))"
+    )
     assert opened[:2] == [True, False] and "\\boxed{0}" in opened[2] and opened[3].startswith("Reasoning (")
     assert_png(browser.screenshot(tmp_path / "details.png"))
 
@@ -166,24 +205,27 @@ def served(results: Path) -> Iterator[str]:
     server.server_close()
 
 
-def test_status_page_renders_and_reloads_itself_from_a_static_server(results: Path, served: str, browser: Browser,
-                                                                     tmp_path: Path) -> None:
+def test_status_page_renders_and_reloads_itself_from_a_static_server(
+    results: Path, served: str, browser: Browser, tmp_path: Path
+) -> None:
     progress = Progress(stream=io.StringIO())
     progress.add_total("good-model", 12)
     progress.set_status("good-model", "running")
     for correct in (True, False, True):
         progress.record("good-model", "sample-math", correct=correct, tokens=120, error=False)
     progress.note_error("good-model", "<b>HTTP 500</b> on sample-math q7")
-    status = StatusWriter(results, "20260101-000000-abcdef", progress, Facts(results / "m.json"),
-                          {"good-model": 12, "next-model": 12})
+    status = StatusWriter(
+        results, "20260101-000000-abcdef", progress, Facts(results / "m.json"), {"good-model": 12, "next-model": 12}
+    )
     status.write()
     browser.open(served + "/status.html")
     rows = browser.js("[].map.call(document.querySelectorAll('tbody tr'),r=>[].map.call(r.cells,c=>c.textContent))")
-    assert [r[:5] for r in rows] == [["good-model", "running", "0", "8101", "3/12"],
-                                     ["next-model", "queued", "—", "—", "0/12"]]
+    assert [r[:5] for r in rows] == [
+        ["good-model", "running", "0", "8101", "3/12"],
+        ["next-model", "queued", "—", "—", "0/12"],
+    ]
     assert rows[0][5] == "66.7%" and rows[0][9] == "<b>HTTP 500</b> on sample-math q7"
-    assert browser.js("document.querySelector('td.model a').getAttribute('href')") == \
-        "details/good-model/index.html"
+    assert browser.js("document.querySelector('td.model a').getAttribute('href')") == "details/good-model/index.html"
     assert browser.js("document.querySelector('.warn.stale').hidden") is True
     assert_png(browser.screenshot(tmp_path / "status.png"))
 
@@ -200,8 +242,17 @@ def test_status_page_renders_and_reloads_itself_from_a_static_server(results: Pa
 
 def test_status_page_warns_when_the_run_stopped_updating(results: Path, browser: Browser, tmp_path: Path) -> None:
     updated = time.time() - 3600
-    data = {"format": 1, "run_id": "r-remote", "host": "another-box", "pid": 4242, "started_at": updated - 60,
-            "updated_at": updated, "interval": 2.0, "state": "running", "models": []}
+    data = {
+        "format": 1,
+        "run_id": "r-remote",
+        "host": "another-box",
+        "pid": 4242,
+        "started_at": updated - 60,
+        "updated_at": updated,
+        "interval": 2.0,
+        "state": "running",
+        "models": [],
+    }
     (results / "stale.html").write_text(render_status_html([RunStatus(data)], now=updated + 1))
     browser.open((results / "stale.html").as_uri())
     assert browser.js("document.querySelector('.warn.stale').hidden") is False

@@ -1,4 +1,5 @@
 """Port registry: real sockets, real files, real concurrent processes."""
+
 from __future__ import annotations
 
 import json
@@ -10,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.errors import PortError
-from orchestrator.ports import PortRegistry, can_bind, default_state_dir
+from orchestrator.serving.ports import PortRegistry, can_bind, default_state_dir
 
 
 def free_everywhere(port: int) -> bool:
@@ -68,10 +69,14 @@ def test_exhaustion_raises_one_line_port_error(tmp_path: Path) -> None:
 
 
 def test_reservations_of_dead_owners_are_reclaimed(tmp_path: Path) -> None:
-    (tmp_path / "ports.json").write_text(json.dumps([
-        {"port": 8100, "base": 20000, "owner_pid": 1, "owner_create_time": 5.0, "time": 0},
-        {"port": 8101, "base": 20050, "owner_pid": 2, "owner_create_time": 6.0, "time": 0},
-    ]))
+    (tmp_path / "ports.json").write_text(
+        json.dumps(
+            [
+                {"port": 8100, "base": 20000, "owner_pid": 1, "owner_create_time": 5.0, "time": 0},
+                {"port": 8101, "base": 20050, "owner_pid": 2, "owner_create_time": 6.0, "time": 0},
+            ]
+        )
+    )
     reg = PortRegistry(tmp_path, 8100, 8999, bind=free_everywhere, alive=lambda pid, t: pid == 2)
     assert reg.reserve() == 8100
     assert reg.vllm_port_base(8100) == 20000
@@ -90,7 +95,7 @@ def test_invalid_range_is_rejected(tmp_path: Path) -> None:
         PortRegistry(tmp_path, 9000, 8000)
 
 
-def _reserve_many(state_dir: str, out: "multiprocessing.Queue[list[int]]", done: "multiprocessing.Event") -> None:
+def _reserve_many(state_dir: str, out: multiprocessing.Queue[list[int]], done: multiprocessing.Event) -> None:
     reg = PortRegistry(Path(state_dir), 8100, 8999, bind=free_everywhere)
     out.put([reg.reserve() for _ in range(5)])
     done.wait(60)  # stay alive: a dead owner's ports are reclaimable

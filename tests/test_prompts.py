@@ -1,4 +1,5 @@
 """Prompt templates: message layout, verbatim tasks, answer-format rules, the fingerprint."""
+
 from __future__ import annotations
 
 import re
@@ -55,8 +56,15 @@ def test_templates_ask_for_steps_and_a_last_answer_line(domain):
 
 def test_math_wants_exact_irreducible_values_and_no_units():
     text = render(problem(domain="math"))
-    for rule in ("точное значение", "несократимая", "x = 2; y = -1", "-2; 3", "нет решений", r"\cup",
-                 "Единицы измерения в ответе не пишите"):
+    for rule in (
+        "точное значение",
+        "несократимая",
+        "x = 2; y = -1",
+        "-2; 3",
+        "нет решений",
+        r"\cup",
+        "Единицы измерения в ответе не пишите",
+    ):
         assert rule in text
 
 

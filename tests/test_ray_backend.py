@@ -7,6 +7,7 @@ node, each a separate ``ray start`` process offering ``{"fakegpu": 1}`` -- runni
 without asking twice, the driver killed or interrupted), and at the end (``vllm`` marker) two tiny models on real
 vLLM CPU servers whose second node's raylet is SIGKILLed mid-run.
 """
+
 from __future__ import annotations
 
 import json
@@ -21,30 +22,36 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import wait_for
 
 from orchestrator.contract import AnswerRecord, ModelConfig, Problem, Sampling, ServerSpec, VllmSettings
 from orchestrator.errors import ConfigError, PlanError, ResultsError
-from orchestrator.rayevents import Answer, EvalTime
-from orchestrator.raynode import ProxyStore
-from orchestrator.rayplan import Request, check_fits, multinode_spec, ray_placements, render_ray_plan, request_for
-from orchestrator.scheduler import Job
+from orchestrator.ray.events import Answer, EvalTime
+from orchestrator.ray.node import ProxyStore
+from orchestrator.ray.plan import Request, check_fits, multinode_spec, ray_placements, render_ray_plan, request_for
+from orchestrator.scheduling.runner import Job
 
 REPO = Path(__file__).resolve().parent.parent
 
 
 def managed(key: str, tp: int = 1, pp: int = 1) -> ModelConfig:
-    return ModelConfig(key=key, model_name=key, sampling=Sampling(),
-                       vllm=VllmSettings(model=f"org/{key}", tensor_parallel_size=tp, pipeline_parallel_size=pp))
+    return ModelConfig(
+        key=key,
+        model_name=key,
+        sampling=Sampling(),
+        vllm=VllmSettings(model=f"org/{key}", tensor_parallel_size=tp, pipeline_parallel_size=pp),
+    )
 
 
 # -- pure parts ----------------------------------------------------------------------------------------------------
 
+
 def test_local_backend_never_imports_ray() -> None:
-    code = ("import sys, orchestrator.orchestrate, orchestrator.cli, orchestrator.job, orchestrator.rayplan, "
-            "orchestrator.raybackend, orchestrator.raynode; "
-            "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))")
+    code = (
+        "import sys, orchestrator.orchestrate, orchestrator.cli, orchestrator.job, orchestrator.ray.plan, "
+        "orchestrator.ray.backend, orchestrator.ray.node; "
+        "print(sorted(m for m in sys.modules if m == 'ray' or m.startswith('ray.')))"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -70,8 +77,9 @@ def test_check_fits_names_the_model_that_no_node_can_hold() -> None:
 
 
 def test_multinode_model_uses_vllms_ray_executor_and_the_cluster_address() -> None:
-    spec = ServerSpec(name="huge", model="org/huge", served_name="huge", tensor_parallel_size=8,
-                      pipeline_parallel_size=2, gpus=(0, 1))
+    spec = ServerSpec(
+        name="huge", model="org/huge", served_name="huge", tensor_parallel_size=8, pipeline_parallel_size=2, gpus=(0, 1)
+    )
     cmd = multinode_spec(spec, "10.0.0.1:6379").command()
     assert cmd[cmd.index("--distributed-executor-backend") + 1] == "ray"
     assert cmd[cmd.index("--tensor-parallel-size") + 1] == "8" and "--pipeline-parallel-size" in cmd
@@ -86,8 +94,9 @@ def test_multinode_model_uses_vllms_ray_executor_and_the_cluster_address() -> No
 
 
 def _rec(pid: str, digest: str = "h1", error: str | None = None) -> AnswerRecord:
-    return AnswerRecord(id=pid, dataset="d", model="m", task="t", reference="1", response="1", settings_hash=digest,
-                        error=error)
+    return AnswerRecord(
+        id=pid, dataset="d", model="m", task="t", reference="1", response="1", settings_hash=digest, error=error
+    )
 
 
 def test_proxy_store_sends_each_new_answer_once_and_skips_the_drivers() -> None:
@@ -95,12 +104,14 @@ def test_proxy_store_sends_each_new_answer_once_and_skips_the_drivers() -> None:
     store = ProxyStore("m", "d", "h1", frozenset({"p1"}), sent.append)
     problems = [Problem(id=i, dataset="d", domain="math", task="t", reference="1") for i in ("p1", "p2", "p3")]
     assert [p.id for p in store.missing(problems)] == ["p2", "p3"]
-    assert store.append(_rec("p1")) is False            # the driver already has it
+    assert store.append(_rec("p1")) is False  # the driver already has it
     assert store.append(_rec("p2", error="timeout")) is True  # errors travel too, and leave the id missing
     assert [p.id for p in store.missing(problems)] == ["p2", "p3"]
     assert store.append(_rec("p2")) is True and store.append(_rec("p2")) is False
-    assert [(type(e), e.record["id"], e.record["error"]) for e in sent] == [(Answer, "p2", "timeout"),
-                                                                           (Answer, "p2", None)]
+    assert [(type(e), e.record["id"], e.record["error"]) for e in sent] == [
+        (Answer, "p2", "timeout"),
+        (Answer, "p2", None),
+    ]
     store.add_eval_seconds(2.5)
     assert sent[-1] == EvalTime("d", 2.5) and store.has_markdown()
     with pytest.raises(ResultsError, match="settings"):
@@ -109,23 +120,28 @@ def test_proxy_store_sends_each_new_answer_once_and_skips_the_drivers() -> None:
 
 def test_node_refuses_a_series_whose_settings_hash_differs_from_the_drivers() -> None:
     from orchestrator.datasets import REGISTRY, load
-    from orchestrator.raynode import NodeJob, proxy_store
     from orchestrator.job import DatasetRun
+    from orchestrator.ray.node import NodeJob, proxy_store
+
     problems = tuple(load(REGISTRY["sample-math"])[:2])
     run = DatasetRun(spec=REGISTRY["sample-math"], problems=problems, version="v1")
     placement = ray_placements([managed("m")], False, {})[0]
-    job = NodeJob(placement=placement, datasets=(run,), done={}, hashes={"sample-math": "not-this"}, run_id="r",
-                  logs_dir="/tmp")
+    job = NodeJob(
+        placement=placement, datasets=(run,), done={}, hashes={"sample-math": "not-this"}, run_id="r", logs_dir="/tmp"
+    )
     with pytest.raises(ConfigError, match="same deathmath-orchestrate version on every node"):
         proxy_store(job, lambda e: None, placement.job.model, run)
 
 
 @pytest.mark.parametrize("node_sets_it", [False, True])
 def test_servers_do_not_inherit_rays_one_thread_default(node_sets_it: bool) -> None:
-    from orchestrator.raynode import undo_ray_thread_default
+    from orchestrator.ray.node import undo_ray_thread_default
+
     env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    raylet = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"],
-                              env={**env, "OMP_NUM_THREADS": "4"} if node_sets_it else env)
+    raylet = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**env, "OMP_NUM_THREADS": "4"} if node_sets_it else env,
+    )
     try:
         wait_for(lambda: psutil.Process(raylet.pid).cmdline()[-1:] == ["import time; time.sleep(60)"], 10, "the exec")
         worker_env = {"OMP_NUM_THREADS": "1", "RAY_RAYLET_PID": str(raylet.pid)}
@@ -140,9 +156,9 @@ def _owner_with_server(tmp_path: Path) -> subprocess.Popen:
     """A process that starts a 'server' (a sleeper with a child, in its own session) under a guard, then waits."""
     code = textwrap.dedent(f"""
         import subprocess, sys, time
-        from orchestrator.raynode import guarded_popen
+        from orchestrator.ray.node import guarded_popen
         child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); time.sleep(300)"
-        with open({str(tmp_path / 'server.log')!r}, 'ab') as log:
+        with open({str(tmp_path / "server.log")!r}, 'ab') as log:
             proc = guarded_popen([sys.executable, '-c', child], stdout=log, start_new_session=True)
         print(proc.pid, flush=True)
         time.sleep(300)
@@ -161,7 +177,6 @@ def _group(pgid: int) -> list[psutil.Process]:
     return out
 
 
-
 def test_guard_kills_the_server_group_when_its_owner_is_sigkilled(tmp_path: Path) -> None:
     owner = _owner_with_server(tmp_path)
     try:
@@ -177,15 +192,17 @@ def test_guard_kills_the_server_group_when_its_owner_is_sigkilled(tmp_path: Path
 
 
 def test_guard_leaves_by_itself_once_the_server_is_stopped(tmp_path: Path) -> None:
-    from orchestrator.guard import spawn_guard
+    from orchestrator.serving.guard import spawn_guard
+
     server = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(300)"], start_new_session=True)
     spawn_guard(os.getpid(), server.pid, label=str(tmp_path / "guarded"))
     try:
         from raycluster import processes_under
+
         (guard,) = processes_under([tmp_path / "guarded"])
         assert guard.ppid() != os.getpid()  # not our child: Ray's kill of a worker's children does not reach it
         time.sleep(1.0)
-        assert guard.is_running()           # owner alive, server running: it watches
+        assert guard.is_running()  # owner alive, server running: it watches
         server.kill()
         server.wait(10)
         wait_for(lambda: not processes_under([tmp_path / "guarded"]), 10, "the guard to leave")
@@ -194,8 +211,13 @@ def test_guard_leaves_by_itself_once_the_server_is_stopped(tmp_path: Path) -> No
 
 
 def test_ray_options_without_backend_ray_are_one_error_line(tmp_path: Path) -> None:
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--config", "configs/run.yaml",
-                           "--ray-address", "auto"], capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "run", "--config", "configs/run.yaml", "--ray-address", "auto"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2 and proc.stderr.strip() == "error: --ray-address and --ray-resource need --backend ray"
 
 
@@ -204,9 +226,24 @@ def test_backend_ray_without_the_ray_package_says_how_to_install_it(tmp_path: Pa
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ImportError('no ray here')\n")
     env = {**os.environ, "PYTHONPATH": str(tmp_path / "shadow")}
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--config", "configs/run.yaml",
-                           "--backend", "ray", "--dry-run"], capture_output=True, text=True, cwd=REPO, env=env,
-                          timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "run",
+            "--config",
+            "configs/run.yaml",
+            "--backend",
+            "ray",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env=env,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert "deathmath-orchestrate[ray]" in proc.stderr and "Traceback" not in proc.stderr
 
@@ -214,20 +251,39 @@ def test_backend_ray_without_the_ray_package_says_how_to_install_it(tmp_path: Pa
 def test_backend_ray_with_nothing_at_the_address_fails_fast() -> None:
     pytest.importorskip("ray")
     from raycluster import free_port
+
     began = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "orchestrator.cli", "run", "--config", "configs/run.yaml",
-                           "--backend", "ray", "--ray-address", f"127.0.0.1:{free_port()}", "--dry-run"],
-                          capture_output=True, text=True, cwd=REPO, timeout=120)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "orchestrator.cli",
+            "run",
+            "--config",
+            "configs/run.yaml",
+            "--backend",
+            "ray",
+            "--ray-address",
+            f"127.0.0.1:{free_port()}",
+            "--dry-run",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
+    )
     assert proc.returncode == 2 and "nothing answers at" in proc.stderr, proc.stderr
     assert time.monotonic() - began < 60
 
 
 # -- a real local Ray cluster ----------------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def cluster():
     pytest.importorskip("ray")
     from raycluster import LocalCluster
+
     local = LocalCluster(nodes=2).start()
     yield local
     local.stop()
@@ -236,21 +292,41 @@ def cluster():
 
 def fake_config(tmp_path: Path, fake_vllm: Path, keys=("fa", "fb"), delay: float = 0.2, parallel: int = 2) -> Path:
     env = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '{delay}'}}"
-    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 120}}, "
-                     f"parallel: {parallel}, max_tokens: 8}}\n" for k in keys)
+    blocks = "".join(
+        f"{k}: {{model_name: {k}, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 120}}, "
+        f"parallel: {parallel}, max_tokens: 8}}\n"
+        for k in keys
+    )
     path = tmp_path / "run.yaml"
-    path.write_text(f"model_list: [{', '.join(keys)}]\n{blocks}"
-                    "datasets: {sample-math: {}, sample-physics: {}}\ntemperature: 0.0\n")
+    path.write_text(
+        f"model_list: [{', '.join(keys)}]\n{blocks}"
+        "datasets: {sample-math: {}, sample-physics: {}}\ntemperature: 0.0\n"
+    )
     return path
 
 
 def orchestrate(tmp_path: Path, config: Path, *extra: str, out: str = "results", wait: bool = True, limit: int = 4):
-    cmd = [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(config), "--results-dir",
-           str(tmp_path / out), "--logs-dir", str(tmp_path / "logs"), "--limit", str(limit), "-v", *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "run",
+        "--config",
+        str(config),
+        "--results-dir",
+        str(tmp_path / out),
+        "--logs-dir",
+        str(tmp_path / "logs"),
+        "--limit",
+        str(limit),
+        "-v",
+        *extra,
+    ]
     env = {**os.environ, "RAY_AUTH_MODE": "disabled"}  # as the cluster (see raycluster.FAST_DEATH)
     if not wait:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO,
-                                start_new_session=True, env=env)
+        return subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO, start_new_session=True, env=env
+        )
     return subprocess.run(cmd, capture_output=True, text=True, cwd=REPO, timeout=900, env=env)
 
 
@@ -277,21 +353,27 @@ TIMING_FIELDS = {"eval_seconds", "tokens_per_s"}
 
 def board_content(results: Path) -> dict:
     """leaderboard.json without what depends on timing."""
+
     def strip(value):
         if isinstance(value, dict):
             return {k: strip(v) for k, v in value.items() if k not in TIMING_FIELDS}
         return [strip(v) for v in value] if isinstance(value, list) else value
+
     return strip(json.loads((results / "leaderboard.json").read_text()))
 
 
 def answers(results: Path, model: str, dataset: str) -> dict[str, tuple]:
-    return {r["id"]: (r["response"], r["verdict"], r["completion_tokens"]) for r in rows(results, model, dataset)
-            if r["error"] is None}
+    return {
+        r["id"]: (r["response"], r["verdict"], r["completion_tokens"])
+        for r in rows(results, model, dataset)
+        if r["error"] is None
+    }
 
 
 def servers(tmp_path: Path) -> list[psutil.Process]:
     """The vLLM servers of this test (stdout is a log under tmp_path/logs) and their guards (named after it)."""
     from raycluster import processes_under
+
     return processes_under([tmp_path / "logs"])
 
 
@@ -314,8 +396,9 @@ def test_two_models_run_on_two_nodes_and_match_a_local_run(cluster, tmp_path: Pa
     assert facts["status"] == "finished" and facts["timings"]["fa"]["startup"] > 0
     for model in ("fa", "fb"):
         for dataset in ("sample-math", "sample-physics"):
-            assert sorted(answered(tmp_path / "results", model, dataset)) == \
-                sorted(answered(tmp_path / "local", model, dataset))
+            assert sorted(answered(tmp_path / "results", model, dataset)) == sorted(
+                answered(tmp_path / "local", model, dataset)
+            )
             assert len(answered(tmp_path / "results", model, dataset)) == 4
             assert (tmp_path / "results" / "details" / model / f"{dataset}.md").is_file()
     assert board_content(tmp_path / "results") == board_content(tmp_path / "local")
@@ -323,8 +406,9 @@ def test_two_models_run_on_two_nodes_and_match_a_local_run(cluster, tmp_path: Pa
     no_servers_left(tmp_path)
 
 
-def test_rerun_resumes_from_the_drivers_checkpoint_and_asks_nothing_twice(cluster, tmp_path: Path,
-                                                                          fake_vllm: Path) -> None:
+def test_rerun_resumes_from_the_drivers_checkpoint_and_asks_nothing_twice(
+    cluster, tmp_path: Path, fake_vllm: Path
+) -> None:
     config = fake_config(tmp_path, fake_vllm, keys=("fa",))
     first = orchestrate(tmp_path, config, *on_cluster(cluster), limit=2)
     assert first.returncode == 0, first.stdout + first.stderr
@@ -347,8 +431,9 @@ def test_dry_run_shows_what_each_model_asks_the_cluster_for(cluster, tmp_path: P
 
 
 @pytest.mark.parametrize("how", ["SIGKILL", "SIGINT"])
-def test_driver_killed_or_interrupted_leaves_no_server_on_the_nodes(cluster, tmp_path: Path, fake_vllm: Path,
-                                                                     how: str) -> None:
+def test_driver_killed_or_interrupted_leaves_no_server_on_the_nodes(
+    cluster, tmp_path: Path, fake_vllm: Path, how: str
+) -> None:
     config = fake_config(tmp_path, fake_vllm, delay=600)  # the servers never get ready: stopped in startup
     proc = orchestrate(tmp_path, config, *on_cluster(cluster), wait=False)
     try:
@@ -371,11 +456,17 @@ REAL_LIMIT = 4
 
 
 def real_config(tmp_path: Path, model: Path) -> Path:
-    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: {model}, max_model_len: 1024, startup_timeout: 600}}, "
-                     "parallel: 1, max_tokens: 96}\n" for k in ("tiny-a", "tiny-b"))
+    blocks = "".join(
+        f"{k}: {{model_name: {k}, vllm: {{model: {model}, max_model_len: 1024, startup_timeout: 600}}, "
+        "parallel: 1, max_tokens: 96}\n"
+        for k in ("tiny-a", "tiny-b")
+    )
     path = tmp_path / "real.yaml"
-    path.write_text("model_list: [tiny-a, tiny-b]\n" + blocks +
-                    "datasets: {sample-math: {}, sample-physics: {}}\ntemperature: 0.0\n")
+    path.write_text(
+        "model_list: [tiny-a, tiny-b]\n"
+        + blocks
+        + "datasets: {sample-math: {}, sample-physics: {}}\ntemperature: 0.0\n"
+    )
     return path
 
 
@@ -406,6 +497,7 @@ def _count(results: Path, model: str) -> int:
 def node_loss_run(cluster, tmp_path_factory, tiny_model: Path):
     """The two tiny models on the cluster; the second node's raylet is SIGKILLed once both have answered."""
     from conftest import vllm_available
+
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
     tmp = tmp_path_factory.mktemp("ray-real")
@@ -413,8 +505,11 @@ def node_loss_run(cluster, tmp_path_factory, tiny_model: Path):
     proc = orchestrate(tmp, config, *on_cluster(cluster), wait=False, limit=REAL_LIMIT)
     killed = threading.Event()
     try:
-        wait_for(lambda: proc.poll() is not None or _count(tmp / "results", model_on_node(cluster, tmp, 1)) >= 1,
-              600, "a first answer of the model on the second node")
+        wait_for(
+            lambda: proc.poll() is not None or _count(tmp / "results", model_on_node(cluster, tmp, 1)) >= 1,
+            600,
+            "a first answer of the model on the second node",
+        )
         if proc.poll() is None:
             cluster.kill_raylet(1)
             killed.set()
@@ -470,5 +565,6 @@ def test_stopping_the_cluster_leaves_no_process(cluster) -> None:
 def test_naming_the_node_outside_ray_starts_no_local_ray_instance() -> None:
     """``ray.get_runtime_context()`` without ``ray.init`` starts a local Ray (GCS, raylet, workers) in the caller."""
     ray = pytest.importorskip("ray")
-    from orchestrator.raynode import node_name
+    from orchestrator.ray.node import node_name
+
     assert node_name().endswith("(ray node -)") and not ray.is_initialized()

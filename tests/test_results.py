@@ -1,4 +1,5 @@
 """Checkpointed results on real files: resume, rotation, torn lines, locks across processes, write failures."""
+
 from __future__ import annotations
 
 import json
@@ -16,18 +17,37 @@ import pytest
 from orchestrator.contract import AnswerRecord, Grade, ModelConfig, Problem, Sampling, VllmSettings
 from orchestrator.errors import ResultsError
 from orchestrator.fileio import atomic_write_text, read_jsonl, truncate_torn_tail
-from orchestrator.results import (SeriesPaths, SeriesStore, load_scores, regrade, render_markdown, safe_name,
-                                  settings_hash)
+from orchestrator.results import (
+    SeriesPaths,
+    SeriesStore,
+    load_scores,
+    regrade,
+    render_markdown,
+    safe_name,
+    settings_hash,
+)
 from orchestrator.results.series import SeriesState
 
 H1, H2 = "a" * 16, "b" * 16
 REPO = Path(__file__).resolve().parents[1]
 
 
-def rec(pid: str, digest: str = H1, *, error: str | None = None, response: str = "ОТВЕТ: 1",
-        verdict: str = "") -> AnswerRecord:
-    return AnswerRecord(id=pid, dataset="ds", model="m", task=f"task {pid}", reference="1", response=response,
-                        error=error, settings_hash=digest, verdict=verdict, prompt_tokens=10, completion_tokens=5)
+def rec(
+    pid: str, digest: str = H1, *, error: str | None = None, response: str = "ОТВЕТ: 1", verdict: str = ""
+) -> AnswerRecord:
+    return AnswerRecord(
+        id=pid,
+        dataset="ds",
+        model="m",
+        task=f"task {pid}",
+        reference="1",
+        response=response,
+        error=error,
+        settings_hash=digest,
+        verdict=verdict,
+        prompt_tokens=10,
+        completion_tokens=5,
+    )
 
 
 def problems(n: int) -> list[Problem]:
@@ -45,27 +65,49 @@ def lines(path: Path) -> list[dict]:
 
 # -- settings hash ------------------------------------------------------------------------------------------------
 def _model(**sampling) -> ModelConfig:
-    return ModelConfig(key="k", model_name="org/model", sampling=Sampling(**sampling),
-                       vllm=VllmSettings(model="/models/x", args=("--max-num-seqs", "8", "--dtype", "half")))
+    return ModelConfig(
+        key="k",
+        model_name="org/model",
+        sampling=Sampling(**sampling),
+        vllm=VllmSettings(model="/models/x", args=("--max-num-seqs", "8", "--dtype", "half")),
+    )
 
 
 def test_settings_hash_changes_with_what_changes_answers_only():
     base = settings_hash(_model(), "ds", "v1", "fp")
     assert base == settings_hash(_model(), "ds", "v1", "fp") and len(base) == 16
-    changed = [settings_hash(_model(temperature=0.7), "ds", "v1", "fp"),
-               settings_hash(_model(max_tokens=100), "ds", "v1", "fp"),
-               settings_hash(_model(system_prompt="x"), "ds", "v1", "fp"),
-               settings_hash(_model(), "ds2", "v1", "fp"), settings_hash(_model(), "ds", "v2", "fp"),
-               settings_hash(_model(), "ds", "v1", "fp2")]
-    other = ModelConfig(key="k", model_name="org/model", sampling=Sampling(),
-                        vllm=VllmSettings(model="/models/x", args=("--max-num-seqs", "8", "--dtype", "bfloat16")))
+    changed = [
+        settings_hash(_model(temperature=0.7), "ds", "v1", "fp"),
+        settings_hash(_model(max_tokens=100), "ds", "v1", "fp"),
+        settings_hash(_model(system_prompt="x"), "ds", "v1", "fp"),
+        settings_hash(_model(), "ds2", "v1", "fp"),
+        settings_hash(_model(), "ds", "v2", "fp"),
+        settings_hash(_model(), "ds", "v1", "fp2"),
+    ]
+    other = ModelConfig(
+        key="k",
+        model_name="org/model",
+        sampling=Sampling(),
+        vllm=VllmSettings(model="/models/x", args=("--max-num-seqs", "8", "--dtype", "bfloat16")),
+    )
     changed.append(settings_hash(other, "ds", "v1", "fp"))
     assert base not in changed and len(set(changed)) == len(changed)
-    same = [settings_hash(_model(parallel=64, request_timeout=5, max_retries=1, request_delay=2), "ds", "v1", "fp"),
-            settings_hash(ModelConfig(key="k", model_name="org/model", sampling=Sampling(),
-                                      vllm=VllmSettings(model="/models/x", tensor_parallel_size=2,
-                                                        args=("--dtype=half", "--max-num-seqs", "64"))),
-                          "ds", "v1", "fp")]
+    same = [
+        settings_hash(_model(parallel=64, request_timeout=5, max_retries=1, request_delay=2), "ds", "v1", "fp"),
+        settings_hash(
+            ModelConfig(
+                key="k",
+                model_name="org/model",
+                sampling=Sampling(),
+                vllm=VllmSettings(
+                    model="/models/x", tensor_parallel_size=2, args=("--dtype=half", "--max-num-seqs", "64")
+                ),
+            ),
+            "ds",
+            "v1",
+            "fp",
+        ),
+    ]
     assert same == [base, base]
 
 
@@ -81,17 +123,32 @@ def test_append_resume_and_latest_success_wins(tmp_path):
     assert s.append(rec("p0", error="HTTP 500"))
     assert s.append(rec("p1"))
     assert s.append(rec("p0", response="ОТВЕТ: 2"))
-    assert not s.append(rec("p1", response="dup"))       # answered already: not stored twice
+    assert not s.append(rec("p1", response="dup"))  # answered already: not stored twice
     assert s.append(rec("p2", error="connection error"))
-    again = store(tmp_path)                                # a rerun with the same settings
+    again = store(tmp_path)  # a rerun with the same settings
     assert [p.id for p in again.missing(problems(3))] == ["p2"]
     best = {r.id: r for r in again.records()}
     assert [r.id for r in again.records()] == ["p0", "p1", "p2"]
     assert best["p0"].response == "ОТВЕТ: 2" and best["p1"].response == "ОТВЕТ: 1" and best["p2"].error
     raw = lines(s.path)
     assert len(raw) == 4 and raw[0]["error"] == "HTTP 500"  # the error stays visible in the file
-    for key in ("id", "dataset", "model", "task", "reference", "response", "reasoning", "extracted", "verdict",
-                "finish_reason", "prompt_tokens", "completion_tokens", "latency_s", "error", "settings_hash"):
+    for key in (
+        "id",
+        "dataset",
+        "model",
+        "task",
+        "reference",
+        "response",
+        "reasoning",
+        "extracted",
+        "verdict",
+        "finish_reason",
+        "prompt_tokens",
+        "completion_tokens",
+        "latency_s",
+        "error",
+        "settings_hash",
+    ):
         assert key in raw[0]
     score = again.score()
     assert (score.total, score.answered, score.errors, score.completion_tokens) == (3, 2, 1, 10)
@@ -132,7 +189,7 @@ def test_new_settings_rotate_the_old_series_to_history_and_back(tmp_path):
     assert sorted(p.name for p in hist.iterdir()) == [f"ds.{H1}.jsonl", f"ds.{H1}.md", f"ds.{H1}.meta.json"]
     assert b.records() == [] and len(b.missing(problems(3))) == 3
     b.append(rec("p1", H2))
-    a2 = store(tmp_path, H1)                               # switching back resumes the first series
+    a2 = store(tmp_path, H1)  # switching back resumes the first series
     assert [r.id for r in a2.records()] == ["p0"]
     assert json.loads(a2.paths.meta.read_text())["settings_hash"] == H1
     assert (hist / f"ds.{H2}.jsonl").exists() and lines(hist / f"ds.{H2}.jsonl")[0]["id"] == "p1"
@@ -147,7 +204,7 @@ def test_fresh_starts_anew_and_keeps_the_old_series(tmp_path):
     store(tmp_path, fresh=True)
     assert (s.paths.history / f"ds.{H1}.1.jsonl").exists()
     assert [r.id for r in store(tmp_path, H2).records()] == []
-    assert [r.id for r in store(tmp_path, H1).records()] == ["p1"]   # the latest series of H1 comes back
+    assert [r.id for r in store(tmp_path, H1).records()] == ["p1"]  # the latest series of H1 comes back
 
 
 def test_a_run_whose_series_was_replaced_refuses_to_append(tmp_path):
@@ -163,12 +220,12 @@ def test_torn_last_line_is_truncated_before_appending(tmp_path):
     s = store(tmp_path)
     s.append(rec("p0"))
     with open(s.path, "ab") as fh:
-        fh.write(b'{"id": "p1", "dataset": "ds", "respo')    # a writer killed mid-line
+        fh.write(b'{"id": "p1", "dataset": "ds", "respo')  # a writer killed mid-line
     assert [r.id for r in store(tmp_path).records()] == ["p0"]
     assert s.path.read_bytes().endswith(b"\n")
     with open(s.path, "ab") as fh:
         fh.write(b'{"id": "p2", "da')
-    s.append(rec("p1"))                                    # the same store repairs before its next append
+    s.append(rec("p1"))  # the same store repairs before its next append
     assert [r["id"] for r in lines(s.path)] == ["p0", "p1"]
 
 
@@ -203,8 +260,13 @@ _WRITER = textwrap.dedent("""
 
 
 def _writer(tmp: Path, tag: str, peers: str, n: int, pad: int) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-c", _WRITER, str(tmp), tag, peers, str(n), str(pad)],
-                            cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-c", _WRITER, str(tmp), tag, peers, str(n), str(pad)],
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_processes_append_concurrently_without_interleaving_or_duplicates(tmp_path):
@@ -213,10 +275,10 @@ def test_two_processes_append_concurrently_without_interleaving_or_duplicates(tm
         out, err = p.communicate(timeout=120)
         assert p.returncode == 0, err
     path = SeriesPaths.of(tmp_path, "org/model", "ds").jsonl
-    raw = lines(path)                                      # every line parses: nothing interleaved
+    raw = lines(path)  # every line parses: nothing interleaved
     assert sorted(r["id"] for r in raw) == sorted(f"p{i}" for i in range(150))
     assert all(set(r["response"]) in ({"A"}, {"B"}) and len(r["response"]) == 20_000 for r in raw)
-    assert {r["response"][0] for r in raw} == {"A", "B"}   # both really wrote
+    assert {r["response"][0] for r in raw} == {"A", "B"}  # both really wrote
 
 
 def test_kill_9_mid_series_loses_nothing_written_and_resume_completes(tmp_path):
@@ -227,7 +289,7 @@ def test_kill_9_mid_series_loses_nothing_written_and_resume_completes(tmp_path):
         time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=30)
-    with open(path, "ab") as fh:                           # and a torn line, as a buffered writer would leave
+    with open(path, "ab") as fh:  # and a torn line, as a buffered writer would leave
         fh.write(b'{"id": "torn", "respon')
     s = store(tmp_path)
     done = {r.id for r in s.records()}
@@ -236,7 +298,7 @@ def test_kill_9_mid_series_loses_nothing_written_and_resume_completes(tmp_path):
     for p in todo:
         s.append(rec(p.id))
     ids = [r["id"] for r in lines(path)]
-    assert sorted(ids) == sorted(f"p{i}" for i in range(200))   # exactly once each
+    assert sorted(ids) == sorted(f"p{i}" for i in range(200))  # exactly once each
 
 
 # -- locks and write failures -------------------------------------------------------------------------------------
@@ -291,8 +353,12 @@ def test_read_only_directory_raises_results_error_and_keeps_files(tmp_path, froz
     before = {p.name: p.read_bytes() for p in s.paths.dir.iterdir() if p.is_file()}
     frozen(s.paths.jsonl)
     frozen(s.paths.dir)
-    for action in (lambda: s.append(rec("p1")), s.write_markdown, lambda: s.add_eval_seconds(1),
-                   lambda: store(tmp_path, H2)):
+    for action in (
+        lambda: s.append(rec("p1")),
+        s.write_markdown,
+        lambda: s.add_eval_seconds(1),
+        lambda: store(tmp_path, H2),
+    ):
         with pytest.raises(ResultsError) as info:
             action()
         assert "\n" not in str(info.value)
@@ -327,14 +393,15 @@ _FULL_DISK = textwrap.dedent("""
 
 
 def test_full_disk_raises_results_error_and_leaves_no_partial_line(tmp_path):
-    run = subprocess.run([sys.executable, "-c", _FULL_DISK, str(tmp_path)], cwd=REPO, capture_output=True,
-                         text=True, timeout=60)
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK, str(tmp_path)], cwd=REPO, capture_output=True, text=True, timeout=60
+    )
     assert run.returncode == 0, run.stderr
     out = json.loads(run.stdout)
     paths = SeriesPaths.of(tmp_path, "org/model", "ds")
     assert "cannot write" in out["append"] and "\n" not in out["append"]
     assert "cannot write" in out["md"]
-    assert [r["id"] for r in lines(paths.jsonl)] == ["p0"]        # the partial line was rolled back
+    assert [r["id"] for r in lines(paths.jsonl)] == ["p0"]  # the partial line was rolled back
     assert "p0" in paths.md.read_text() and not list(paths.dir.glob(".*.tmp"))
 
 
@@ -356,7 +423,7 @@ def test_markdown_shows_task_response_reference_extracted_verdict_tokens(tmp_pat
     text = s.write_markdown().read_text(encoding="utf-8")
     assert "task p0" in text and "ОТВЕТ: 42" in text and "reference: `1`" in text and "extracted: `42`" in text
     assert "verdict: correct" in text and "prompt 10, completion 5" in text and "error: HTTP 500: boom" in text
-    assert "````text\nРешение: ```code```" in text          # the fence outgrows the backticks inside
+    assert "````text\nРешение: ```code```" in text  # the fence outgrows the backticks inside
     assert "долгие раздумья" not in text and "15 characters" in text
 
 
@@ -377,13 +444,24 @@ def test_regrade_rewrites_verdicts_atomically_and_live_stores_follow(tmp_path):
 
 def test_load_scores_reads_current_series_only(tmp_path):
     a = SeriesStore(tmp_path, "m1", "math", H1, meta={"total": 4})
-    a.append(AnswerRecord(id="1", dataset="math", model="m1", task="t", reference="1", verdict="correct",
-                          settings_hash=H1, completion_tokens=7))
-    a.append(AnswerRecord(id="2", dataset="math", model="m1", task="t", reference="1", verdict="incorrect",
-                          settings_hash=H1))
+    a.append(
+        AnswerRecord(
+            id="1",
+            dataset="math",
+            model="m1",
+            task="t",
+            reference="1",
+            verdict="correct",
+            settings_hash=H1,
+            completion_tokens=7,
+        )
+    )
+    a.append(
+        AnswerRecord(id="2", dataset="math", model="m1", task="t", reference="1", verdict="incorrect", settings_hash=H1)
+    )
     a.add_eval_seconds(3)
     SeriesStore(tmp_path, "m2", "physics", H2, meta={"total": 2})
-    SeriesStore(tmp_path, "m2", "physics", H1, meta={"total": 2})   # rotates the H2 series to history
+    SeriesStore(tmp_path, "m2", "physics", H1, meta={"total": 2})  # rotates the H2 series to history
     scores = {(sc.model, sc.dataset): sc for sc in load_scores(tmp_path)}
     assert set(scores) == {("m1", "math"), ("m2", "physics")}
     m1 = scores[("m1", "math")]

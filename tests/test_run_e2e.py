@@ -5,6 +5,7 @@ killed mid-run that is restarted with every problem answered exactly once (`stat
 after one restart); Ctrl-C mid-run that leaves no process and a checkpoint the next run resumes (`status`: interrupted,
 exit code 130); an API model next to a managed one; no secret in any file.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,7 +19,6 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import wait_for
 
 pytestmark = pytest.mark.vllm
@@ -30,31 +30,51 @@ def write_config(tmp_path: Path, model: Path, models: dict[str, dict], name: str
     for key, extra in models.items():
         parallel = extra.get("parallel", 8)
         max_tokens = extra.get("max_tokens", 24)
-        blocks.append(textwrap.dedent(f"""
+        blocks.append(
+            textwrap.dedent(f"""
             {key}:
               model_name: {key}
               vllm: {{model: {model}, max_model_len: 1024, startup_timeout: 400}}
               parallel: {parallel}
               max_tokens: {max_tokens}
-        """))
-    text = f"model_list: [{', '.join(models)}]\n" + "".join(blocks) + textwrap.dedent("""
+        """)
+        )
+    text = (
+        f"model_list: [{', '.join(models)}]\n"
+        + "".join(blocks)
+        + textwrap.dedent("""
         datasets:
           sample-math: {}
           sample-physics: {}
         temperature: 0.0
     """)
+    )
     path = tmp_path / name
     path.write_text(text)
     return path
 
 
 def orchestrate(tmp_path: Path, config: Path, *extra: str, wait: bool = True, env: dict | None = None):
-    cmd = [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(config), "--results-dir",
-           str(tmp_path / "results"), "--logs-dir", str(tmp_path / "logs"), "--limit", str(LIMIT), *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "run",
+        "--config",
+        str(config),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--logs-dir",
+        str(tmp_path / "logs"),
+        "--limit",
+        str(LIMIT),
+        *extra,
+    ]
     full_env = {**os.environ, **(env or {})}
     if not wait:
-        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=full_env, start_new_session=True
+        )
     return subprocess.run(cmd, capture_output=True, text=True, timeout=900, env=full_env)
 
 
@@ -124,9 +144,11 @@ def kill_and_clean(tmp_path: Path, proc: subprocess.Popen) -> None:
     if proc.poll() is None:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
-    subprocess.run([sys.executable, "-m", "orchestrator.cli", "cleanup", "--logs-dir", str(tmp_path / "logs")],
-                   capture_output=True, timeout=120)
-
+    subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "cleanup", "--logs-dir", str(tmp_path / "logs")],
+        capture_output=True,
+        timeout=120,
+    )
 
 
 def _count(tmp_path: Path, model: str, dataset: str) -> int:
@@ -136,8 +158,12 @@ def _count(tmp_path: Path, model: str, dataset: str) -> int:
 
 def status(tmp_path: Path) -> str:
     """What `deathmath-orchestrate status` prints for this test's results directory (it only reads files)."""
-    out = subprocess.run([sys.executable, "-m", "orchestrator.cli", "status", "--results-dir",
-                          str(tmp_path / "results")], capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "status", "--results-dir", str(tmp_path / "results")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     return out.stdout
 
@@ -209,7 +235,8 @@ def test_api_model_leaderboard_and_no_secret_in_any_file(tmp_path: Path, vllm_se
     """An API model (endpoints block) against a running server: its key never reaches a file or the output."""
     secret = "sk-test-SECRET-" + os.urandom(8).hex()
     config = tmp_path / "api.yaml"
-    config.write_text(textwrap.dedent(f"""
+    config.write_text(
+        textwrap.dedent(f"""
         model_list: [api-tiny]
         api-tiny:
           model_name: {vllm_server.spec.served_name}
@@ -218,7 +245,8 @@ def test_api_model_leaderboard_and_no_secret_in_any_file(tmp_path: Path, vllm_se
           parallel: 4
           max_tokens: 16
         datasets: {{sample-physics: {{}}}}
-    """))
+    """)
+    )
     proc = orchestrate(tmp_path, config, "-v", env={"DM_TEST_KEY": secret})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert len(answered_ids(details(tmp_path, "api-tiny", "sample-physics"))) == LIMIT

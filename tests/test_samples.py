@@ -1,5 +1,6 @@
 """The built-in samples: every answer re-derived with sympy from the item's own `check`, formats, coverage,
 and originality against the upstream RussianMath problems (read by path, eval-only)."""
+
 from __future__ import annotations
 
 import builtins
@@ -21,8 +22,13 @@ PHYSICS = [json.loads(line) for line in (ROOT / "datasets/sample-physics.jsonl")
 UPSTREAM = ROOT.parent / "shared/upstream-data/VikhrModels_DeathMath/russianmath_190_extracted.jsonl"
 
 SYMBOLS = {name: sympy.Symbol(name, real=True) for name in "x y z a b c d n t k u v".split()}
-NAMESPACE = {**{k: v for k, v in vars(sympy).items() if not k.startswith("_")}, **SYMBOLS,
-             "permutations": permutations, "product": product, "combinations": combinations}
+NAMESPACE = {
+    **{k: v for k, v in vars(sympy).items() if not k.startswith("_")},
+    **SYMBOLS,
+    "permutations": permutations,
+    "product": product,
+    "combinations": combinations,
+}
 TRANSFORMS = standard_transformations + (implicit_multiplication_application,)
 MATH_KINDS = {"integer", "fraction", "decimal", "root", "roots", "interval", "system", "none"}
 UNITS = {"м", "м/с", "м/с²", "км/ч", "см", "с", "Дж", "кДж", "Н", "Па", "кПа", "Ом", "В", "А", "К", "кВт", "%"}
@@ -88,8 +94,13 @@ def test_math_answer_equals_its_independent_check(item):
 
 
 FORMATS = {
-    "integer": r"-?\d+", "fraction": r"-?\d+/\d+", "decimal": r"-?\d+\.\d+", "none": "нет решений",
-    "root": r"[^;]*\\sqrt\{\d+\}[^;]*", "roots": r"[^;]+(; [^;]+)+", "system": r"[a-z] = [^;]+(; [a-z] = [^;]+)+",
+    "integer": r"-?\d+",
+    "fraction": r"-?\d+/\d+",
+    "decimal": r"-?\d+\.\d+",
+    "none": "нет решений",
+    "root": r"[^;]*\\sqrt\{\d+\}[^;]*",
+    "roots": r"[^;]+(; [^;]+)+",
+    "system": r"[a-z] = [^;]+(; [a-z] = [^;]+)+",
     "interval": r"[(\[].+; .+[)\]]( \\cup [(\[].+; .+[)\]])*",
 }
 
@@ -134,7 +145,7 @@ def test_samples_load_through_the_registry_from_another_directory(tmp_path, monk
 
 def _windows(text: str, size: int = 40) -> set[str]:
     text = re.sub(r"[\s$]+", " ", text.lower())
-    return {text[i:i + size] for i in range(max(len(text) - size + 1, 1))}
+    return {text[i : i + size] for i in range(max(len(text) - size + 1, 1))}
 
 
 @pytest.mark.skipif(not UPSTREAM.exists(), reason="upstream eval data not present")

@@ -1,5 +1,6 @@
 """k samples per problem: pass@k, maj@k, the bootstrap and McNemar against hand-computed values; the config's
 sampling keys; checkpoints per (problem, sample); the leaderboard's k > 1 columns and pairwise comparisons."""
+
 from __future__ import annotations
 
 import json
@@ -17,23 +18,36 @@ from orchestrator.contract import AnswerRecord, ModelConfig, Problem, Sampling, 
 from orchestrator.errors import ConfigError
 from orchestrator.leaderboard import aggregate, pairwise, render_html, render_json, render_markdown
 from orchestrator.leaderboard.compare import compare
-from orchestrator.leaderboard.stats import (Resampler, bootstrap_mean, mcnemar_p, paired_bootstrap, paired_wald,
-                                           pass_at_k)
-from orchestrator.plan import CPU_SEEDED_ARGS, plan
+from orchestrator.leaderboard.stats import (
+    Resampler,
+    bootstrap_mean,
+    mcnemar_p,
+    paired_bootstrap,
+    paired_wald,
+    pass_at_k,
+)
 from orchestrator.results import SeriesStore, settings_hash, settings_payload
 from orchestrator.results.samples import grader_equivalence, majority, outcomes
+from orchestrator.scheduling.plan import CPU_SEEDED_ARGS, plan
 
 H = "a" * 16
 
 
 # ---------------------------------------------------------------------------------------------------- pass@k
-@pytest.mark.parametrize("n,c,k,expected", [
-    (4, 0, 1, 0.0), (4, 4, 4, 1.0), (4, 1, 1, 0.25), (4, 1, 2, 0.5),      # 1 - C(3,2)/C(4,2) = 1 - 3/6
-    (4, 2, 2, 5 / 6),                                                        # 1 - C(2,2)/C(4,2) = 1 - 1/6
-    (5, 2, 3, 0.9),                                                          # 1 - C(3,3)/C(5,3) = 1 - 1/10
-    (10, 3, 4, 1 - 35 / 210),                                                # 1 - C(7,4)/C(10,4)
-    (4, 1, 4, 1.0), (8, 5, 4, 1.0),                                          # n - c < k: always a correct one
-])
+@pytest.mark.parametrize(
+    "n,c,k,expected",
+    [
+        (4, 0, 1, 0.0),
+        (4, 4, 4, 1.0),
+        (4, 1, 1, 0.25),
+        (4, 1, 2, 0.5),  # 1 - C(3,2)/C(4,2) = 1 - 3/6
+        (4, 2, 2, 5 / 6),  # 1 - C(2,2)/C(4,2) = 1 - 1/6
+        (5, 2, 3, 0.9),  # 1 - C(3,3)/C(5,3) = 1 - 1/10
+        (10, 3, 4, 1 - 35 / 210),  # 1 - C(7,4)/C(10,4)
+        (4, 1, 4, 1.0),
+        (8, 5, 4, 1.0),  # n - c < k: always a correct one
+    ],
+)
 def test_pass_at_k_is_the_unbiased_estimator(n: int, c: int, k: int, expected: float) -> None:
     assert pass_at_k(n, c, k) == pytest.approx(expected, abs=1e-12)
 
@@ -47,8 +61,17 @@ def test_pass_at_1_is_the_share_correct_and_bad_arguments_are_refused() -> None:
 
 # ---------------------------------------------------------------------------------------------------- maj@k
 def ans(extracted: str, verdict: str, sample: int = 0, pid: str = "p") -> AnswerRecord:
-    return AnswerRecord(id=pid, dataset="ds", model="m", task="t", reference="1/2", extracted=extracted,
-                        verdict=verdict, sample=sample, settings_hash=H)
+    return AnswerRecord(
+        id=pid,
+        dataset="ds",
+        model="m",
+        task="t",
+        reference="1/2",
+        extracted=extracted,
+        verdict=verdict,
+        sample=sample,
+        settings_hash=H,
+    )
 
 
 class Counting:
@@ -62,14 +85,17 @@ class Counting:
         return eval(a) == eval(b)  # test data only: "1/2", "0.5", "3"
 
 
-@pytest.mark.parametrize("answers,expected", [
-    ([("1/2", "correct"), ("0.5", "correct"), ("3", "incorrect"), ("4", "incorrect")], 1.0),  # 2 vs 1, 1
-    ([("1/2", "correct"), ("3", "incorrect"), ("3.0", "incorrect"), ("", "unparsed")], 0.0),  # 3 == 3.0 wins 2:1
-    ([("1/2", "correct"), ("0.5", "correct"), ("3", "incorrect"), ("6/2", "incorrect")], 0.5),  # a 2:2 tie
-    ([("1/2", "correct"), ("3", "incorrect"), ("4", "incorrect"), ("5", "incorrect")], 0.25),  # four-way tie
-    ([("", "unparsed"), ("", "timeout"), ("1/2", "correct"), ("", "unparsed")], 1.0),   # only answers vote
-    ([("3", "incorrect"), ("4", "incorrect")], 0.0),
-])
+@pytest.mark.parametrize(
+    "answers,expected",
+    [
+        ([("1/2", "correct"), ("0.5", "correct"), ("3", "incorrect"), ("4", "incorrect")], 1.0),  # 2 vs 1, 1
+        ([("1/2", "correct"), ("3", "incorrect"), ("3.0", "incorrect"), ("", "unparsed")], 0.0),  # 3 == 3.0 wins 2:1
+        ([("1/2", "correct"), ("0.5", "correct"), ("3", "incorrect"), ("6/2", "incorrect")], 0.5),  # a 2:2 tie
+        ([("1/2", "correct"), ("3", "incorrect"), ("4", "incorrect"), ("5", "incorrect")], 0.25),  # four-way tie
+        ([("", "unparsed"), ("", "timeout"), ("1/2", "correct"), ("", "unparsed")], 1.0),  # only answers vote
+        ([("3", "incorrect"), ("4", "incorrect")], 0.0),
+    ],
+)
 def test_majority_clusters_by_equivalence_not_by_string(answers, expected) -> None:
     records = [ans(e, v, i) for i, (e, v) in enumerate(answers)]
     assert majority(records, Counting()) == expected
@@ -88,7 +114,7 @@ def test_the_grader_equivalence_sees_through_notation() -> None:
 
 def test_outcomes_count_the_first_k_samples_of_problems_with_all_k() -> None:
     recs = [ans("1/2", "correct", i % 4, pid=f"p{i // 4}") for i in range(8)] + [ans("3", "incorrect", 0, "p2")]
-    recs += [ans("3", "incorrect", 5, "p0")]             # a sample beyond k = 4: ignored
+    recs += [ans("3", "incorrect", 5, "p0")]  # a sample beyond k = 4: ignored
     got = outcomes(recs, 4, Counting())
     assert [(o.id, o.samples, o.correct, o.majority) for o in got] == [("p0", 4, 4, 1.0), ("p1", 4, 4, 1.0)]
     assert [(o.id, o.correct) for o in outcomes(recs, 2, Counting())] == [("p0", 2), ("p1", 2)]
@@ -98,7 +124,7 @@ def test_outcomes_count_the_first_k_samples_of_problems_with_all_k() -> None:
 def test_bootstrap_of_constant_values_is_that_value_and_is_seeded() -> None:
     assert bootstrap_mean([0.5] * 10) == (0.5, 0.5)
     values = [0, 1, 1, 0, 1, 0.25, 0.75, 1, 0, 1]
-    assert bootstrap_mean(values) == bootstrap_mean(values)            # the same seed, the same interval
+    assert bootstrap_mean(values) == bootstrap_mean(values)  # the same seed, the same interval
     assert bootstrap_mean(values, seed=1) != bootstrap_mean(values, seed=2)
 
 
@@ -111,7 +137,7 @@ def test_bootstrap_of_three_problems_matches_the_exact_resampling_distribution()
 
 
 def test_bootstrap_interval_matches_the_normal_approximation_for_many_problems() -> None:
-    values = [1.0] * 120 + [0.0] * 80             # p = 0.6, se = sqrt(0.24 / 200) = 0.0346
+    values = [1.0] * 120 + [0.0] * 80  # p = 0.6, se = sqrt(0.24 / 200) = 0.0346
     low, high = bootstrap_mean(values)
     assert low == pytest.approx(0.6 - 1.96 * math.sqrt(0.24 / 200), abs=0.01)
     assert high == pytest.approx(0.6 + 1.96 * math.sqrt(0.24 / 200), abs=0.01)
@@ -119,18 +145,24 @@ def test_bootstrap_interval_matches_the_normal_approximation_for_many_problems()
 
 def test_paired_bootstrap_sees_a_consistent_small_difference_that_unpaired_intervals_miss() -> None:
     b = [1.0] * 100 + [0.0] * 100
-    a = [1.0] * 110 + [0.0] * 90                  # a = b plus 10 problems more: never worse
+    a = [1.0] * 110 + [0.0] * 90  # a = b plus 10 problems more: never worse
     low, high = paired_bootstrap(a, b)
     assert 0 < low < 0.05 < high < 0.09
     a_low, _ = bootstrap_mean(a)
     _, b_high = bootstrap_mean(b)
-    assert a_low < b_high                         # the two intervals overlap, the paired one excludes 0
+    assert a_low < b_high  # the two intervals overlap, the paired one excludes 0
 
 
-@pytest.mark.parametrize("only_a,only_b,expected", [
-    (0, 0, 1.0), (5, 0, 2 / 32), (6, 0, 2 / 64), (3, 3, 1.0),
-    (8, 2, 2 * (1 + 10 + 45) / 1024),             # two-sided exact binomial: 2 * P(X <= 2), X ~ Bin(10, 1/2)
-])
+@pytest.mark.parametrize(
+    "only_a,only_b,expected",
+    [
+        (0, 0, 1.0),
+        (5, 0, 2 / 32),
+        (6, 0, 2 / 64),
+        (3, 3, 1.0),
+        (8, 2, 2 * (1 + 10 + 45) / 1024),  # two-sided exact binomial: 2 * P(X <= 2), X ~ Bin(10, 1/2)
+    ],
+)
 def test_mcnemar_is_the_exact_binomial_test_on_discordant_pairs(only_a: int, only_b: int, expected: float) -> None:
     assert mcnemar_p(only_a, only_b) == pytest.approx(expected)
     assert mcnemar_p(only_b, only_a) == pytest.approx(expected)
@@ -139,13 +171,17 @@ def test_mcnemar_is_the_exact_binomial_test_on_discordant_pairs(only_a: int, onl
 # ---------------------------------------------------------------------------------------------------- config
 def write(tmp_path: Path, extra: str, model_extra: str = "") -> Path:
     path = tmp_path / "run.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         model_list: [m]
         m:
           model_name: m
           endpoints: [{{api_base: "http://127.0.0.1:9/v1"}}]
           {model_extra}
-        """) + textwrap.dedent(extra), encoding="utf-8")
+        """)
+        + textwrap.dedent(extra),
+        encoding="utf-8",
+    )
     return path
 
 
@@ -157,15 +193,18 @@ def test_samples_top_p_and_seed_are_read_top_level_or_per_model(tmp_path: Path) 
     assert load_config(write(tmp_path, ""), env={}).models[0].sampling.samples == 1
 
 
-@pytest.mark.parametrize("extra,fragment", [
-    ("samples: 0\n", r"samples: 0 is not a number of samples; use 1"),
-    ("samples: -3\n", r"samples: -3 is not a number of samples"),
-    ("samples: two\n", r"samples: expected an integer"),
-    ("seed: 1.5\n", r"seed: expected an integer seed, got 1.5; write a whole number"),
-    ("seed: abc\n", r"seed: expected an integer seed, got 'abc'"),
-    ("seed: true\n", r"seed: expected an integer seed"),
-    ("top_p: 1.5\n", r"top_p: 1.5 is out of range; use a probability mass in \(0, 1\]"),
-])
+@pytest.mark.parametrize(
+    "extra,fragment",
+    [
+        ("samples: 0\n", r"samples: 0 is not a number of samples; use 1"),
+        ("samples: -3\n", r"samples: -3 is not a number of samples"),
+        ("samples: two\n", r"samples: expected an integer"),
+        ("seed: 1.5\n", r"seed: expected an integer seed, got 1.5; write a whole number"),
+        ("seed: abc\n", r"seed: expected an integer seed, got 'abc'"),
+        ("seed: true\n", r"seed: expected an integer seed"),
+        ("top_p: 1.5\n", r"top_p: 1.5 is out of range; use a probability mass in \(0, 1\]"),
+    ],
+)
 def test_bad_sampling_values_are_one_line_config_errors(tmp_path: Path, extra: str, fragment: str) -> None:
     with pytest.raises(ConfigError, match=fragment):
         load_config(write(tmp_path, extra), env={})
@@ -192,11 +231,22 @@ def test_greedy_samples_warn_that_they_will_be_identical(tmp_path: Path, caplog)
 def test_samples_never_change_the_settings_hash_and_unset_top_p_seed_keep_old_hashes() -> None:
     def model(**kw) -> ModelConfig:
         return ModelConfig(key="k", model_name="x", sampling=Sampling(**kw), vllm=VllmSettings(model="/m"))
+
     base = settings_hash(model(temperature=0.7), "ds", "v", "fp")
     assert settings_hash(model(temperature=0.7, samples=8), "ds", "v", "fp") == base
-    assert "seed" not in settings_payload(model(), "ds", "v", "fp") and "top_p" not in settings_payload(model(), "ds", "v", "fp")
-    assert len({base, settings_hash(model(temperature=0.7, seed=1), "ds", "v", "fp"),
-                settings_hash(model(temperature=0.7, top_p=0.9), "ds", "v", "fp")}) == 3
+    assert "seed" not in settings_payload(model(), "ds", "v", "fp") and "top_p" not in settings_payload(
+        model(), "ds", "v", "fp"
+    )
+    assert (
+        len(
+            {
+                base,
+                settings_hash(model(temperature=0.7, seed=1), "ds", "v", "fp"),
+                settings_hash(model(temperature=0.7, top_p=0.9), "ds", "v", "fp"),
+            }
+        )
+        == 3
+    )
 
 
 def test_a_seeded_cpu_server_runs_without_chunked_prefill_a_gpu_one_unchanged() -> None:
@@ -213,24 +263,42 @@ def test_each_problem_sample_is_its_own_checkpoint_and_old_records_are_sample_0(
     problems = [Problem(id=f"p{i}", dataset="ds", domain="math", task="t", reference="1") for i in range(2)]
     meta = {"total": 2, "sampling": {"samples": 3}}
     store = SeriesStore(tmp_path, "m", "ds", H, meta=meta)
-    old_line = {"id": "p0", "dataset": "ds", "model": "m", "task": "t", "reference": "1", "verdict": "correct",
-                "settings_hash": H}                          # written before samples existed: no sample field
+    old_line = {
+        "id": "p0",
+        "dataset": "ds",
+        "model": "m",
+        "task": "t",
+        "reference": "1",
+        "verdict": "correct",
+        "settings_hash": H,
+    }  # written before samples existed: no sample field
     store.path.write_text(json.dumps(old_line) + "\n", encoding="utf-8")
     wanted = with_samples(problems, 3)
     assert [p.key for p in store.missing(wanted)] == ["p0#1", "p0#2", "p1", "p1#1", "p1#2"]
     for p in wanted[1:]:
-        assert store.append(AnswerRecord(id=p.id, dataset="ds", model="m", task="t", reference="1", sample=p.sample,
-                                         seed=10 + p.sample, verdict="correct" if p.sample else "incorrect",
-                                         settings_hash=H))
-    assert not store.append(AnswerRecord(id="p1", dataset="ds", model="m", task="t", reference="1", sample=2,
-                                         settings_hash=H))   # answered already: never twice
+        assert store.append(
+            AnswerRecord(
+                id=p.id,
+                dataset="ds",
+                model="m",
+                task="t",
+                reference="1",
+                sample=p.sample,
+                seed=10 + p.sample,
+                verdict="correct" if p.sample else "incorrect",
+                settings_hash=H,
+            )
+        )
+    assert not store.append(
+        AnswerRecord(id="p1", dataset="ds", model="m", task="t", reference="1", sample=2, settings_hash=H)
+    )  # answered already: never twice
     assert store.missing(wanted) == []
     score = store.score()
     assert (score.samples, score.answered, score.correct, score.accuracy) == (3, 2, 5, 5 / 6)
     more = SeriesStore(tmp_path, "m", "ds", H, meta={"total": 2, "sampling": {"samples": 4}})
-    assert [p.key for p in more.missing(with_samples(problems, 4))] == ["p0#3", "p1#3"]   # raising k: only new ones
+    assert [p.key for p in more.missing(with_samples(problems, 4))] == ["p0#3", "p1#3"]  # raising k: only new ones
     fewer = SeriesStore(tmp_path, "m", "ds", H, meta={"total": 2, "sampling": {"samples": 2}})
-    assert (fewer.score().samples, fewer.score().correct) == (2, 3)                    # lowering k: the first k
+    assert (fewer.score().samples, fewer.score().correct) == (2, 3)  # lowering k: the first k
     text = fewer.write_markdown().read_text(encoding="utf-8")
     assert "2 samples per problem: answered 2/2 problems, correct 3 of 4 samples (avg@2 75.0%)" in text
     assert "`p1` sample 2 (seed 12)" in text
@@ -239,10 +307,22 @@ def test_each_problem_sample_is_its_own_checkpoint_and_old_records_are_sample_0(
 # ---------------------------------------------------------------------------------------------------- leaderboard
 def series(model: str, per_problem: list[int], k: int, dataset: str = "russianmath") -> SeriesScore:
     from orchestrator.contract import ProblemOutcome
+
     outs = tuple(ProblemOutcome(f"q{i}", k, c, 1.0 if 2 * c > k else 0.0) for i, c in enumerate(per_problem))
-    return SeriesScore(model=model, dataset=dataset, settings_hash=H, total=len(outs), answered=len(outs),
-                       correct=sum(per_problem), errors=0, prompt_tokens=0, completion_tokens=0, eval_seconds=1.0,
-                       samples=k, outcomes=outs)
+    return SeriesScore(
+        model=model,
+        dataset=dataset,
+        settings_hash=H,
+        total=len(outs),
+        answered=len(outs),
+        correct=sum(per_problem),
+        errors=0,
+        prompt_tokens=0,
+        completion_tokens=0,
+        eval_seconds=1.0,
+        samples=k,
+        outcomes=outs,
+    )
 
 
 def test_k_above_1_shows_avg_pass_maj_and_k_with_a_bootstrap_interval() -> None:
@@ -256,7 +336,7 @@ def test_k_above_1_shows_avg_pass_maj_and_k_with_a_bootstrap_interval() -> None:
     md = render_markdown(rows, ["russianmath"])
     assert "| k | pass@k | maj@k |" in md and "| 4 | 75.0% | 25.0% |" in md and "43.8%" in md
     one = render_markdown(aggregate([series("b", [1, 0, 1], 1)], ["russianmath"]), ["russianmath"])
-    assert "pass@k" not in one and "| 66.7% |" in one           # k = 1: as before (Wilson, no extra columns)
+    assert "pass@k" not in one and "| 66.7% |" in one  # k = 1: as before (Wilson, no extra columns)
 
 
 def test_pairwise_differences_say_who_beats_whom_in_json_md_and_html() -> None:
@@ -265,8 +345,11 @@ def test_pairwise_differences_say_who_beats_whom_in_json_md_and_html() -> None:
     close = series("close", [4] * 29 + [0] * 11, 4)
     rows = aggregate([strong, weak, close], ["russianmath"])
     comps = pairwise(rows)
-    assert {(c.a, c.b, c.winner) for c in comps} == {("strong", "close", None), ("strong", "weak", "strong"),
-                                                     ("close", "weak", "close")}
+    assert {(c.a, c.b, c.winner) for c in comps} == {
+        ("strong", "close", None),
+        ("strong", "weak", "strong"),
+        ("close", "weak", "close"),
+    }
     data = json.loads(render_json(rows, ["russianmath"], comps))
     assert {r["model"]: r["beats"] for r in data["rows"]} == {"strong": ["weak"], "close": ["weak"], "weak": []}
     first = next(c for c in data["comparisons"] if c["b"] == "weak" and c["a"] == "strong")
@@ -282,9 +365,9 @@ def test_single_answer_models_are_compared_with_mcnemar_on_common_problems() -> 
     b = series("b", [0] * 12 + [0] * 8, 1)
     rows = aggregate([a, b], ["russianmath"])
     c = compare(rows[0], rows[1], Resampler())
-    assert c.method == "mcnemar" and c.p_value == pytest.approx(2 / 2 ** 12) and c.winner == "a"
+    assert c.method == "mcnemar" and c.p_value == pytest.approx(2 / 2**12) and c.winner == "a"
     assert c.diff == pytest.approx(0.6) and c.problems == 20
-    half = 1.96 * math.sqrt(12 - 144 / 20) / 20              # paired Wald: b = 12, c = 0, n = 20
+    half = 1.96 * math.sqrt(12 - 144 / 20) / 20  # paired Wald: b = 12, c = 0, n = 20
     assert (c.ci_low, c.ci_high) == pytest.approx((0.6 - half, 0.6 + half))
 
 

@@ -5,6 +5,7 @@ checkpoint (counted by vLLM's own /metrics), and every (problem, sample) answer,
 an uninterrupted run with the same seeds. The managed-server path (consecutive missing samples in one request with
 ``n``) gives exactly the same answers as one request per sample.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -19,14 +20,14 @@ from pathlib import Path
 
 import pytest
 import requests
+from conftest import own_server
 
 from orchestrator.client import ChatClient, run_series
 from orchestrator.contract import AnswerRecord, Sampling
 from orchestrator.datasets import REGISTRY, load
-from orchestrator.plan import CPU_SEEDED_ARGS
 from orchestrator.prompts import build_messages
 from orchestrator.results import SeriesStore
-from conftest import own_server
+from orchestrator.scheduling.plan import CPU_SEEDED_ARGS
 
 pytestmark = pytest.mark.vllm
 K, LIMIT = 4, 3
@@ -41,7 +42,8 @@ def seeded_server(tiny_spec):
 
 def config(tmp_path: Path, server) -> Path:
     path = tmp_path / "run.yaml"
-    path.write_text(textwrap.dedent(f"""
+    path.write_text(
+        textwrap.dedent(f"""
         model_list: [tiny]
         tiny:
           model_name: {server.spec.served_name}
@@ -54,13 +56,26 @@ def config(tmp_path: Path, server) -> Path:
         seed: 1234
         datasets:
           sample-math: {{}}
-    """))
+    """)
+    )
     return path
 
 
 def cli(tmp_path: Path, cfg: Path, results: str, wait: bool = True):
-    cmd = [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(cfg), "--results-dir",
-           str(tmp_path / results), "--logs-dir", str(tmp_path / "logs"), "--limit", str(LIMIT)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "run",
+        "--config",
+        str(cfg),
+        "--results-dir",
+        str(tmp_path / results),
+        "--logs-dir",
+        str(tmp_path / "logs"),
+        "--limit",
+        str(LIMIT),
+    ]
     if not wait:
         return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600)
@@ -101,19 +116,20 @@ def test_killed_run_resumes_only_missing_samples_and_equals_an_uninterrupted_run
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     wait_idle(seeded_server)
     asked = metric(seeded_server, "vllm:request_success_total") - before
-    assert asked == K * LIMIT - len(kept)                       # only the missing samples were asked
+    assert asked == K * LIMIT - len(kept)  # only the missing samples were asked
     whole = cli(tmp_path, cfg, "whole")
     assert whole.returncode == 0, whole.stderr[-2000:]
     done, reference = answers(tmp_path, "interrupted"), answers(tmp_path, "whole")
     assert sorted(done) == sorted(reference) == sorted({(pid, s) for pid, _ in reference for s in range(K)})
-    assert all(kept[key]["response"] == done[key]["response"] for key in kept)   # checkpointed, never re-asked
+    assert all(kept[key]["response"] == done[key]["response"] for key in kept)  # checkpointed, never re-asked
     for key, rec in reference.items():
         assert (done[key]["seed"], done[key]["response"]) == (1234 + key[1], rec["response"]), key
     boards = [json.loads((tmp_path / d / "leaderboard.json").read_text())["rows"][0] for d in ("interrupted", "whole")]
     for board in boards:
         assert board["samples"] == K and board["answered"] == LIMIT
-    assert [(b["combined"], b["pass_at_k"], b["maj_at_k"], b["ci95"]) for b in boards][0] == \
-        [(b["combined"], b["pass_at_k"], b["maj_at_k"], b["ci95"]) for b in boards][1]
+    assert [(b["combined"], b["pass_at_k"], b["maj_at_k"], b["ci95"]) for b in boards][0] == [
+        (b["combined"], b["pass_at_k"], b["maj_at_k"], b["ci95"]) for b in boards
+    ][1]
 
 
 def test_one_request_with_n_gives_the_answers_of_one_request_per_sample(tmp_path, seeded_server):
@@ -123,12 +139,24 @@ def test_one_request_with_n_gives_the_answers_of_one_request_per_sample(tmp_path
     sampling = Sampling(samples=K, temperature=0.7, seed=99, max_tokens=24, parallel=2)
     answers_by = {}
     for label, alive in (("per-sample", None), ("grouped", seeded_server.alive)):
-        store = SeriesStore(tmp_path / label, "tiny", "sample-math", "b" * 16,
-                            meta={"total": len(problems), "sampling": {"samples": K}})
-        if alive is not None:                 # one sample already checkpointed: the rest of p0 is asked n = 2 + 1
+        store = SeriesStore(
+            tmp_path / label, "tiny", "sample-math", "b" * 16, meta={"total": len(problems), "sampling": {"samples": K}}
+        )
+        if alive is not None:  # one sample already checkpointed: the rest of p0 is asked n = 2 + 1
             first = answers_by["per-sample"][(problems[0].id, 1)]
-            store.append(AnswerRecord(id=problems[0].id, dataset="sample-math", model="tiny", task="t",
-                                      reference="r", sample=1, seed=100, response=first, settings_hash="b" * 16))
+            store.append(
+                AnswerRecord(
+                    id=problems[0].id,
+                    dataset="sample-math",
+                    model="tiny",
+                    task="t",
+                    reference="r",
+                    sample=1,
+                    seed=100,
+                    response=first,
+                    settings_hash="b" * 16,
+                )
+            )
         with ChatClient(seeded_server.endpoint, seeded_server.spec.served_name, sampling, alive=alive) as client:
             assert client.managed is (alive is not None)
             run_series(problems, client, store, build_messages, parallel=2)

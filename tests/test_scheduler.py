@@ -1,5 +1,6 @@
 """The scheduler: pure decisions, the discrete-event simulation, and the threaded Scheduler with a scripted
 launcher on real threads and real short sleeps (4 GPUs, mixed TP)."""
+
 from __future__ import annotations
 
 import random
@@ -11,8 +12,17 @@ import pytest
 
 from orchestrator.contract import Endpoint, ModelConfig, Sampling, VllmSettings
 from orchestrator.errors import OrchestratorError, PlanError
-from orchestrator.scheduler import (Job, Running, Scheduler, Slots, choose_group, decide, makespan, priority_order,
-                                    simulate)
+from orchestrator.scheduling.runner import (
+    Job,
+    Running,
+    Scheduler,
+    Slots,
+    choose_group,
+    decide,
+    makespan,
+    priority_order,
+    simulate,
+)
 
 GPUS = [0, 1, 2, 3]
 U = 0.1  # seconds per time unit in the threaded tests
@@ -20,10 +30,13 @@ U = 0.1  # seconds per time unit in the threaded tests
 
 def job(key: str, tp: int = 1, weight: float = 1.0, kind: str = "gpu") -> Job:
     if kind == "api":
-        model = ModelConfig(key=key, model_name=key, sampling=Sampling(), endpoints=(Endpoint("http://127.0.0.1:9/v1"),))
+        model = ModelConfig(
+            key=key, model_name=key, sampling=Sampling(), endpoints=(Endpoint("http://127.0.0.1:9/v1"),)
+        )
         return Job(model, 0, False, weight)
-    model = ModelConfig(key=key, model_name=key, sampling=Sampling(), vllm=VllmSettings(model=key,
-                                                                                       tensor_parallel_size=tp))
+    model = ModelConfig(
+        key=key, model_name=key, sampling=Sampling(), vllm=VllmSettings(model=key, tensor_parallel_size=tp)
+    )
     return Job(model, tp if kind == "gpu" else 0, kind == "cpu", weight)
 
 
@@ -33,21 +46,26 @@ def lower_bound(jobs: list[Job], n_gpus: int) -> float:
 
 # ---------------------------------------------------------------------------------------------------- groups
 
-@pytest.mark.parametrize("free,k,avoid,expected", [
-    ({0, 1, 2, 3}, 2, set(), (0, 1)),
-    ({1, 2, 3}, 2, set(), (2, 3)),            # aligned pair, not 1+2
-    ({0, 1, 3}, 1, set(), (3,)),              # best fit: keep the pair 0,1 whole
-    ({0, 2}, 2, set(), (0, 2)),               # no contiguous pair: any two
-    ({0, 1, 2, 3}, 3, {3}, (0, 1, 2)),
-    ({0, 1, 2, 3}, 2, {0, 1}, (2, 3)),
-    ({4, 5, 6}, 4, set(), None),
-    ({1, 2, 5}, 2, set(), (1, 2)),
-])
+
+@pytest.mark.parametrize(
+    "free,k,avoid,expected",
+    [
+        ({0, 1, 2, 3}, 2, set(), (0, 1)),
+        ({1, 2, 3}, 2, set(), (2, 3)),  # aligned pair, not 1+2
+        ({0, 1, 3}, 1, set(), (3,)),  # best fit: keep the pair 0,1 whole
+        ({0, 2}, 2, set(), (0, 2)),  # no contiguous pair: any two
+        ({0, 1, 2, 3}, 3, {3}, (0, 1, 2)),
+        ({0, 1, 2, 3}, 2, {0, 1}, (2, 3)),
+        ({4, 5, 6}, 4, set(), None),
+        ({1, 2, 5}, 2, set(), (1, 2)),
+    ],
+)
 def test_choose_group(free: set[int], k: int, avoid: set[int], expected: tuple[int, ...] | None) -> None:
     assert choose_group(free, k, frozenset(avoid)) == expected
 
 
 # ---------------------------------------------------------------------------------------------------- decide
+
 
 def test_decide_starts_the_highest_priority_jobs_that_fit() -> None:
     pending = [job("pair", 2), job("a"), job("b"), job("c"), job("api", kind="api"), job("cpu", kind="cpu")]
@@ -65,8 +83,12 @@ def test_decide_reserves_gpus_for_a_blocked_big_job() -> None:
 
 
 def test_decide_without_the_reservation_would_have_started_the_long_job() -> None:
-    starts = decide([job("long", weight=5.0)], [Running(job("busy", weight=3.0), (0,), 0.0)],
-                    Slots(frozenset({1, 2, 3}), 1, 8), now=0.0)
+    starts = decide(
+        [job("long", weight=5.0)],
+        [Running(job("busy", weight=3.0), (0,), 0.0)],
+        Slots(frozenset({1, 2, 3}), 1, 8),
+        now=0.0,
+    )
     assert [j.key for j, _ in starts] == ["long"]
 
 
@@ -78,6 +100,7 @@ def test_decide_is_pure() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- simulate
+
 
 def test_big_job_is_not_starved_when_estimates_are_overrun() -> None:
     """Priority: long (est. 0.1, really 10), big TP=4, then small jobs (est. 0.05, really 3). Backfills happen
@@ -104,8 +127,12 @@ def test_simulation_never_double_books_and_respects_limits() -> None:
     jobs = [job(f"g{i}", rng.choice([1, 2, 4]), rng.uniform(1, 9)) for i in range(10)]
     jobs += [job(f"c{i}", weight=rng.uniform(1, 3), kind="cpu") for i in range(3)]
     jobs += [job(f"a{i}", weight=rng.uniform(1, 3), kind="api") for i in range(5)]
-    slots = simulate(priority_order(jobs, GPUS, max_cpu_servers=2, max_api_concurrency=3), GPUS,
-                     max_cpu_servers=2, max_api_concurrency=3)
+    slots = simulate(
+        priority_order(jobs, GPUS, max_cpu_servers=2, max_api_concurrency=3),
+        GPUS,
+        max_cpu_servers=2,
+        max_api_concurrency=3,
+    )
     assert sorted(s.job.key for s in slots) == sorted(j.key for j in jobs)
     for a, b in combinations(slots, 2):
         if a.start < b.end and b.start < a.end:
@@ -125,6 +152,7 @@ def test_scheduling_efficiency_on_random_mixes() -> None:
 
 
 # ---------------------------------------------------------------------------------------------------- threads
+
 
 class ScriptedLauncher:
     """A launch function that holds its GPUs for a scripted time and records who held which GPU when."""
@@ -170,8 +198,15 @@ class ScriptedLauncher:
 def test_threaded_scheduler_on_4_gpus_mixed_tp_never_double_books_and_hits_the_makespan() -> None:
     """TP=4 (2 units), two TP=2 (3 units), four TP=1 (2 units): the lower bound is 28/4 = 7 units, which the
     plan reaches: TP=4 first, then both pairs, then the four singles."""
-    jobs = [job("s1", 1, 2 * U), job("p1", 2, 3 * U), job("s2", 1, 2 * U), job("big", 4, 2 * U),
-            job("s3", 1, 2 * U), job("p2", 2, 3 * U), job("s4", 1, 2 * U)]
+    jobs = [
+        job("s1", 1, 2 * U),
+        job("p1", 2, 3 * U),
+        job("s2", 1, 2 * U),
+        job("big", 4, 2 * U),
+        job("s3", 1, 2 * U),
+        job("p2", 2, 3 * U),
+        job("s4", 1, 2 * U),
+    ]
     launcher = ScriptedLauncher({j.key: j.weight for j in jobs})
     scheduler = Scheduler(jobs, GPUS, launcher)
     results = scheduler.run()
@@ -214,7 +249,7 @@ def test_api_jobs_run_concurrently_up_to_the_limit_beside_gpu_jobs() -> None:
     began = time.monotonic()
     Scheduler(jobs, GPUS, launcher, max_api_concurrency=2).run()
     assert launcher.peak["api"] == 2
-    assert launcher.spans["g"][0] - began < U                 # the GPU job did not wait for API jobs
+    assert launcher.spans["g"][0] - began < U  # the GPU job did not wait for API jobs
 
 
 @pytest.mark.parametrize("limit", [1, 2])

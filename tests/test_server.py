@@ -1,4 +1,5 @@
 """Server lifecycle against the fake vLLM of conftest.py: real processes, real HTTP on 127.0.0.1, real signals."""
+
 from __future__ import annotations
 
 import os
@@ -13,13 +14,13 @@ import psutil
 import pytest
 import requests
 
-from orchestrator import logcause
 from orchestrator.contract import ServerSpec
 from orchestrator.errors import ServerError, ServerStartError
-from orchestrator.ports import PortRegistry, default_state_dir
-from orchestrator.server import PYTHON_NOT_FOUND, VllmServer, cpu_server_env, log_name, server_env, start_server
-from orchestrator.signals import ServerGroup
-from orchestrator.state import RUN_ENV, SERVER_ENV, ProcInfo, StateFile
+from orchestrator.serving import logcause
+from orchestrator.serving.ports import PortRegistry, default_state_dir
+from orchestrator.serving.server import PYTHON_NOT_FOUND, VllmServer, cpu_server_env, log_name, server_env, start_server
+from orchestrator.serving.signals import ServerGroup
+from orchestrator.serving.state import RUN_ENV, SERVER_ENV, ProcInfo, StateFile
 
 
 def with_env(spec: ServerSpec, **env: str) -> ServerSpec:
@@ -215,8 +216,9 @@ def test_api_key_travels_in_the_environment_and_bearer_header(fake_spec: ServerS
         assert server.max_model_len() == 4096
 
 
-def test_local_server_gets_no_key_even_if_the_orchestrator_has_one(fake_spec: ServerSpec, logs: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_server_gets_no_key_even_if_the_orchestrator_has_one(
+    fake_spec: ServerSpec, logs: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VLLM_API_KEY", "leaked-from-shell")
     with make(replace(fake_spec, api_key="sk-local"), logs) as server:
         assert "VLLM_API_KEY" not in psutil.Process(server.pid).environ()
@@ -224,8 +226,11 @@ def test_local_server_gets_no_key_even_if_the_orchestrator_has_one(fake_spec: Se
 
 
 def test_secret_is_redacted_from_start_errors(fake_spec: ServerSpec, logs: Path) -> None:
-    spec = replace(with_env(fake_spec, FAKE_VLLM_FAIL="ValueError: bad key sk-secret-123 is not supported"),
-                   host="0.0.0.0", api_key="sk-secret-123")
+    spec = replace(
+        with_env(fake_spec, FAKE_VLLM_FAIL="ValueError: bad key sk-secret-123 is not supported"),
+        host="0.0.0.0",
+        api_key="sk-secret-123",
+    )
     with pytest.raises(ServerStartError) as err:
         with make(spec, logs):
             pass
@@ -244,9 +249,15 @@ def test_group_membership_follows_the_server(fake_spec: ServerSpec, logs: Path) 
 
 # -- pure helpers and scripted timelines --------------------------------------------------------------------------
 
+
 def test_server_env_layers() -> None:
-    spec = ServerSpec(name="m", model="m", served_name="m", gpus=(2, 3),
-                      env=(("VLLM_PORT", "1"), ("HF_HOME", "/hf"), ("DO_NOT_TRACK", "0")))
+    spec = ServerSpec(
+        name="m",
+        model="m",
+        served_name="m",
+        gpus=(2, 3),
+        env=(("VLLM_PORT", "1"), ("HF_HOME", "/hf"), ("DO_NOT_TRACK", "0")),
+    )
     env = server_env(spec, "r", "s", 20050, None, base={"PATH": "/bin", "VLLM_API_KEY": "x", "HF_HOME": "/old"})
     assert env["CUDA_VISIBLE_DEVICES"] == "2,3" and env["VLLM_PORT"] == "20050"
     assert env["HF_HOME"] == "/hf" and env["DO_NOT_TRACK"] == "0" and env["PATH"] == "/bin"
@@ -265,7 +276,7 @@ def test_log_name_is_file_safe() -> None:
 class ScriptedProc:
     pid = 424242
 
-    def __init__(self, exit_at: float | None, clock: "Clock") -> None:
+    def __init__(self, exit_at: float | None, clock: Clock) -> None:
         self.exit_at, self.clock, self.returncode = exit_at, clock, None
 
     def poll(self) -> int | None:
@@ -322,15 +333,29 @@ class ScriptedTable:
 
 
 def scripted(fake_spec: ServerSpec, logs: Path, clock: Clock, exit_at: float | None, session) -> VllmServer:
-    return VllmServer(fake_spec, "run-1", logs, popen=lambda *a, **k: ScriptedProc(exit_at, clock), session=session,
-                      clock=clock, sleep=clock.sleep, procs=ScriptedTable(), group=ServerGroup(),
-                      ports=PortRegistry(logs, bind=lambda p: True))
+    return VllmServer(
+        fake_spec,
+        "run-1",
+        logs,
+        popen=lambda *a, **k: ScriptedProc(exit_at, clock),
+        session=session,
+        clock=clock,
+        sleep=clock.sleep,
+        procs=ScriptedTable(),
+        group=ServerGroup(),
+        ports=PortRegistry(logs, bind=lambda p: True),
+    )
 
 
 def test_ready_is_noticed_within_one_poll_interval(fake_spec: ServerSpec, logs: Path) -> None:
     clock = Clock()
-    server = scripted(replace(fake_spec, startup_timeout=900.0), logs, clock, None,
-                      ScriptedSession(clock, health_at=40.0, models_at=41.1))
+    server = scripted(
+        replace(fake_spec, startup_timeout=900.0),
+        logs,
+        clock,
+        None,
+        ScriptedSession(clock, health_at=40.0, models_at=41.1),
+    )
     server.start()
     server.wait_ready()
     assert 41.1 <= clock.now < 41.1 + server.poll_interval
@@ -349,8 +374,9 @@ def test_exit_is_noticed_within_one_poll_interval(fake_spec: ServerSpec, logs: P
 
 def test_models_must_list_the_served_name(fake_spec: ServerSpec, logs: Path) -> None:
     clock = Clock()
-    server = scripted(replace(fake_spec, startup_timeout=5.0), logs, clock, None,
-                      ScriptedSession(clock, health_at=0.0, models_at=1e9))
+    server = scripted(
+        replace(fake_spec, startup_timeout=5.0), logs, clock, None, ScriptedSession(clock, health_at=0.0, models_at=1e9)
+    )
     server.start()
     with pytest.raises(ServerStartError) as err:
         server.wait_ready()

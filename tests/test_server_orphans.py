@@ -1,4 +1,5 @@
 """No orphans: real owner processes that die by SIGKILL or stop on SIGINT/SIGTERM/SIGHUP (with the fake vLLM)."""
+
 from __future__ import annotations
 
 import json
@@ -11,23 +12,22 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import wait_for
 
 from orchestrator.contract import ServerSpec
-from orchestrator.server import VllmServer
-from orchestrator.signals import ServerGroup
-from orchestrator.state import RUN_ENV, StateFile, cleanup
+from orchestrator.serving.server import VllmServer
+from orchestrator.serving.signals import ServerGroup
+from orchestrator.serving.state import RUN_ENV, StateFile, cleanup
 
 REPO = Path(__file__).resolve().parent.parent
 
 # An orchestrator in miniature: start N servers, print their pids, wait to be killed or signalled.
-OWNER = r'''
+OWNER = r"""
 import json, logging, sys, time
 from pathlib import Path
 from orchestrator.contract import ServerSpec
-from orchestrator.server import VllmServer
-from orchestrator.signals import SERVERS, install_signal_handlers
+from orchestrator.serving.server import VllmServer
+from orchestrator.serving.signals import SERVERS, install_signal_handlers
 
 logging.basicConfig(level=logging.INFO)
 cfg = json.loads(sys.argv[1])
@@ -42,14 +42,13 @@ for s in servers:
     s.wait_ready()
 print(json.dumps([s.pid for s in servers]), flush=True)
 time.sleep(600)
-'''
+"""
 
 
 def spawn_owner(spec: ServerSpec, logs: Path, run_id: str, count: int) -> subprocess.Popen:
     """A separate orchestrator process that starts ``count`` servers; ``owner_pids`` waits until they are ready."""
     cfg = {"spec": asdict(spec), "logs": str(logs), "run_id": run_id, "count": count}
-    return subprocess.Popen([sys.executable, "-c", OWNER, json.dumps(cfg)], stdout=subprocess.PIPE, cwd=REPO,
-                            text=True)
+    return subprocess.Popen([sys.executable, "-c", OWNER, json.dumps(cfg)], stdout=subprocess.PIPE, cwd=REPO, text=True)
 
 
 def owner_pids(owner: subprocess.Popen) -> list[int]:
@@ -87,7 +86,6 @@ def reap_all(owner: subprocess.Popen, logs: Path, run_id: str) -> None:
         os.kill(pid, signal.SIGKILL)
 
 
-
 def test_sigkilled_owner_leaves_servers_that_cleanup_removes(fake_spec: ServerSpec, tmp_path: Path) -> None:
     logs = tmp_path / "logs"
     run_id = f"orphans-{os.getpid()}"
@@ -111,10 +109,14 @@ def test_sigkilled_owner_leaves_servers_that_cleanup_removes(fake_spec: ServerSp
         reap_all(owner, logs, run_id)
 
 
-@pytest.mark.parametrize("sig, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
-                         ids=["SIGINT", "SIGTERM", "SIGHUP"])
-def test_signals_stop_all_servers_then_exit_with_the_conventional_code(fake_spec: ServerSpec, tmp_path: Path,
-                                                                       sig: int, code: int) -> None:
+@pytest.mark.parametrize(
+    "sig, code",
+    [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
+def test_signals_stop_all_servers_then_exit_with_the_conventional_code(
+    fake_spec: ServerSpec, tmp_path: Path, sig: int, code: int
+) -> None:
     logs = tmp_path / "logs"
     run_id = f"signal-{sig}-{os.getpid()}"
     owner, pids = start_owner(fake_spec, logs, run_id, count=2)

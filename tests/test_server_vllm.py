@@ -1,4 +1,5 @@
 """The lifecycle against real vLLM (CPU build, the tiny model). Few and shared: the machine has 2 cores."""
+
 from __future__ import annotations
 
 import os
@@ -10,15 +11,15 @@ from pathlib import Path
 import psutil
 import pytest
 import requests
-
-from orchestrator import logcause
-from orchestrator.contract import ServerSpec
-from orchestrator.errors import ServerStartError
-from orchestrator.server import VllmServer
-from orchestrator.signals import ServerGroup
-from orchestrator.state import StateFile, cleanup
 from conftest import wait_for
 from test_server_orphans import marked, owner_pids, reap_all, spawn_owner
+
+from orchestrator.contract import ServerSpec
+from orchestrator.errors import ServerStartError
+from orchestrator.serving import logcause
+from orchestrator.serving.server import VllmServer
+from orchestrator.serving.signals import ServerGroup
+from orchestrator.serving.state import StateFile, cleanup
 
 pytestmark = pytest.mark.vllm
 
@@ -32,8 +33,11 @@ def need_vllm() -> None:
 
 
 def session_left(sid: int) -> list[int]:
-    return [p.pid for p in psutil.process_iter(["status"]) if p.info["status"] != psutil.STATUS_ZOMBIE
-            and _sid(p.pid) == sid]
+    return [
+        p.pid
+        for p in psutil.process_iter(["status"])
+        if p.info["status"] != psutil.STATUS_ZOMBIE and _sid(p.pid) == sid
+    ]
 
 
 def _sid(pid: int) -> int | None:
@@ -57,8 +61,9 @@ def test_session_server_is_ready_recorded_and_reports_its_context(vllm_server: V
 def test_a_stopped_engine_passes_health_but_fails_the_probe(vllm_server: VllmServer) -> None:
     """SIGSTOP of VLLM::EngineCore: /health still answers 200 (vLLM only checks an error flag), so ``alive()`` is
     True; the 1-token probe times out, so ``responsive()`` is False. SIGCONT: responsive again."""
-    engine = next(p for p in psutil.Process(vllm_server.pid).children(recursive=True)
-                  if p.name().startswith("VLLM::EngineCore"))
+    engine = next(
+        p for p in psutil.Process(vllm_server.pid).children(recursive=True) if p.name().startswith("VLLM::EngineCore")
+    )
     assert vllm_server.responsive()
     probe_timeout, vllm_server.probe_timeout = vllm_server.probe_timeout, 3.0
     engine.send_signal(signal.SIGSTOP)

@@ -1,4 +1,5 @@
 """The smoke model: deterministic, a real tokenizer for Russian + LaTeX, a chat template, and vLLM serves it."""
+
 from __future__ import annotations
 
 import hashlib
@@ -59,8 +60,10 @@ def test_chat_template_renders_roles_and_generation_prompt(model: Path) -> None:
     tok = AutoTokenizer.from_pretrained(str(model))
     messages = [{"role": "system", "content": "Ты математик."}, {"role": "user", "content": "2+2?"}]
     text = tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    assert text == ("<|begin_of_text|><|im_start|>system\nТы математик.<|im_end|>\n"
-                    "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n")
+    assert text == (
+        "<|begin_of_text|><|im_start|>system\nТы математик.<|im_end|>\n"
+        "<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n"
+    )
     assert tok.eos_token == "<|im_end|>"
     special = {tok.convert_tokens_to_ids(t) for t in smoke_model.SPECIAL_TOKENS}
     assert len(special) == len(smoke_model.SPECIAL_TOKENS) and tok.unk_token_id not in special
@@ -78,9 +81,16 @@ def test_special_tokens_never_win_a_greedy_step(model: Path) -> None:
 
 @pytest.mark.vllm
 def test_vllm_serves_a_chat_completion(vllm_server) -> None:
-    resp = requests.post(vllm_server.endpoint.api_base + "/chat/completions", timeout=120, json={
-        "model": vllm_server.spec.served_name, "max_tokens": 16, "temperature": 0,
-        "messages": [{"role": "user", "content": SAMPLE}]})
+    resp = requests.post(
+        vllm_server.endpoint.api_base + "/chat/completions",
+        timeout=120,
+        json={
+            "model": vllm_server.spec.served_name,
+            "max_tokens": 16,
+            "temperature": 0,
+            "messages": [{"role": "user", "content": SAMPLE}],
+        },
+    )
     assert resp.status_code == 200, resp.text
     choice = resp.json()["choices"][0]
     assert choice["message"]["content"].strip()
@@ -90,8 +100,7 @@ def test_vllm_serves_a_chat_completion(vllm_server) -> None:
 
 def test_a_bigger_size_has_its_shape_and_reaches_its_vocabulary(tmp_path: Path) -> None:
     """``size=`` (what benchmarks/gpu/make_model.py uses for the 0.8B GPU model) shapes config, weights, tokenizer."""
-    size = smoke_model.Size(hidden=256, layers=3, heads=4, kv_heads=2, intermediate=512, vocab=4096,
-                            max_positions=8192)
+    size = smoke_model.Size(hidden=256, layers=3, heads=4, kv_heads=2, intermediate=512, vocab=4096, max_positions=8192)
     out = write_smoke_model(tmp_path / "bigger", size=size)
     config = json.loads((out / "config.json").read_text())
     assert config["vocab_size"] == 4096  # made-up words give the BPE enough to merge past the corpus's 1024
@@ -110,7 +119,9 @@ def test_a_bigger_size_has_its_shape_and_reaches_its_vocabulary(tmp_path: Path) 
 def test_the_gpu_size_is_the_0_8b_llama() -> None:
     size = smoke_model.GPU_0_8B
     assert (size.hidden, size.layers, size.heads, size.kv_heads, size.head_dim) == (2048, 16, 16, 8, 128)
-    per_layer = size.hidden * (2 * size.heads * size.head_dim + 2 * size.kv_heads * size.head_dim) \
+    per_layer = (
+        size.hidden * (2 * size.heads * size.head_dim + 2 * size.kv_heads * size.head_dim)
         + 3 * size.hidden * size.intermediate
+    )
     params = 2 * size.vocab * size.hidden + size.layers * per_layer
     assert 0.75e9 < params < 0.85e9

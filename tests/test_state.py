@@ -1,4 +1,5 @@
 """The state file (real files, real concurrent processes) and cleanup against a scripted process table."""
+
 from __future__ import annotations
 
 import json
@@ -9,13 +10,23 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator import state
-from orchestrator.state import ProcInfo, ServerRecord, StateFile, cleanup
+from orchestrator.serving import state
+from orchestrator.serving.state import ProcInfo, ServerRecord, StateFile, cleanup
 
 OWNER, OWNER_T = 500, 1000.0
-REC = ServerRecord(pid=700, pgid=700, create_time=2000.0, run_id="run-a", owner_pid=OWNER,
-                   owner_create_time=OWNER_T, name="qwen", gpus=(0, 1), port=8100, log_path="logs/run-a/qwen.log",
-                   server_id="s1")
+REC = ServerRecord(
+    pid=700,
+    pgid=700,
+    create_time=2000.0,
+    run_id="run-a",
+    owner_pid=OWNER,
+    owner_create_time=OWNER_T,
+    name="qwen",
+    gpus=(0, 1),
+    port=8100,
+    log_path="logs/run-a/qwen.log",
+    server_id="s1",
+)
 
 
 @dataclass
@@ -37,7 +48,7 @@ class ScriptedTable:
     stubborn: set[int] = field(default_factory=set)
     sent: list[tuple[int, int]] = field(default_factory=list)
 
-    def add(self, *infos: ProcInfo) -> "ScriptedTable":
+    def add(self, *infos: ProcInfo) -> ScriptedTable:
         self.procs.update({p.pid: p for p in infos})
         return self
 
@@ -55,8 +66,7 @@ class ScriptedTable:
 
 def server_procs(rec: ServerRecord = REC) -> list[ProcInfo]:
     """api_server, EngineCore, Worker, all carrying the markers."""
-    return [ProcInfo(rec.pid + i, rec.create_time + i, rec.pgid, rec.pgid, rec.run_id, rec.server_id)
-            for i in range(3)]
+    return [ProcInfo(rec.pid + i, rec.create_time + i, rec.pgid, rec.pgid, rec.run_id, rec.server_id) for i in range(3)]
 
 
 def write_state(logs: Path, *recs: ServerRecord) -> None:
@@ -65,6 +75,7 @@ def write_state(logs: Path, *recs: ServerRecord) -> None:
 
 
 # -- the state file ---------------------------------------------------------------------------------------------------
+
 
 def test_add_records_remove_round_trip(tmp_path: Path) -> None:
     sf = StateFile(tmp_path / "logs")
@@ -107,6 +118,7 @@ def test_concurrent_writers_in_separate_processes_lose_nothing(tmp_path: Path) -
 
 # -- cleanup ----------------------------------------------------------------------------------------------------------
 
+
 def run_cleanup(logs: Path, table: ScriptedTable, grace: float = 10.0) -> list[ServerRecord]:
     clock = ScriptedClock()
     return cleanup(logs, table, grace=grace, clock=clock, sleep=clock.sleep)
@@ -141,10 +153,10 @@ def test_never_signals_a_process_it_did_not_start(tmp_path: Path) -> None:
     """A reused server pid without the markers, another run's or another server's process, an older process."""
     write_state(tmp_path, REC)
     strangers = [
-        ProcInfo(700, 2500.0, 700, 700),                          # the server pid, reused by an unmarked process
-        ProcInfo(900, 2100.0, 900, 900, "run-b", "s1"),           # another run
-        ProcInfo(901, 2100.0, 901, 901, "run-a", "s2"),           # another server of the same run
-        ProcInfo(902, 1500.0, 902, 902, "run-a", "s1"),           # marked, but older than the server
+        ProcInfo(700, 2500.0, 700, 700),  # the server pid, reused by an unmarked process
+        ProcInfo(900, 2100.0, 900, 900, "run-b", "s1"),  # another run
+        ProcInfo(901, 2100.0, 901, 901, "run-a", "s2"),  # another server of the same run
+        ProcInfo(902, 1500.0, 902, 902, "run-a", "s1"),  # marked, but older than the server
     ]
     table = ScriptedTable().add(*strangers)
     assert run_cleanup(tmp_path, table) == []
@@ -167,9 +179,9 @@ def test_retitled_children_with_blank_environ_are_found_by_session_and_log(tmp_p
     write_state(tmp_path, REC)
     engine = ProcInfo(4242, 2001.0, 700, 700, stdout=REC.log_path)
     worker = ProcInfo(4243, 2002.0, 700, 700, stdout=REC.log_path)
-    other_log = ProcInfo(4244, 2003.0, 700, 700, stdout="/elsewhere.log")   # same session id, not our log
+    other_log = ProcInfo(4244, 2003.0, 700, 700, stdout="/elsewhere.log")  # same session id, not our log
     other_session = ProcInfo(4245, 2003.0, 900, 900, stdout=REC.log_path)  # our log, another session
-    older = ProcInfo(4246, 1999.0, 700, 700, stdout=REC.log_path)          # predates the server
+    older = ProcInfo(4246, 1999.0, 700, 700, stdout=REC.log_path)  # predates the server
     table = ScriptedTable().add(engine, worker, other_log, other_session, older)
     assert run_cleanup(tmp_path, table) == [REC]
     assert set(table.procs) == {4244, 4245, 4246}
@@ -209,8 +221,9 @@ def test_zombies_are_not_targets(tmp_path: Path) -> None:
 def test_terminate_waits_only_as_long_as_needed() -> None:
     table = ScriptedTable().add(*server_procs())
     clock = ScriptedClock()
-    left = state.terminate(table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 20.0,
-                           clock=clock, sleep=clock.sleep)
+    left = state.terminate(
+        table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 20.0, clock=clock, sleep=clock.sleep
+    )
     assert left == [] and clock.now == 0.0
 
 
@@ -255,8 +268,14 @@ def test_terminate_signals_a_child_born_during_the_stop_and_returns_only_when_it
     late = ProcInfo(800, 2010.0, REC.pgid, REC.pgid, REC.run_id, REC.server_id)
     table = ForkingTable(parent=engine.pid, child=late).add(api, engine, worker)
     clock = ScriptedClock()
-    left = state.terminate(table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 20.0,
-                           table=table, clock=clock, sleep=clock.sleep)
+    left = state.terminate(
+        table.list,
+        lambda sig, ps: [table.signal(p.pid, sig) for p in ps],
+        20.0,
+        table=table,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert left == [] and table.procs == {}
     assert (late.pid, signal.SIGTERM) in table.sent
 
@@ -266,8 +285,14 @@ def test_terminate_kills_a_stubborn_child_born_during_the_stop_after_the_grace()
     late = ProcInfo(800, 2010.0, REC.pgid, REC.pgid, REC.run_id, REC.server_id)
     table = ForkingTable(parent=api.pid, child=late, stubborn={late.pid}).add(api, engine, worker)
     clock = ScriptedClock()
-    left = state.terminate(table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 5.0,
-                           table=table, clock=clock, sleep=clock.sleep)
+    left = state.terminate(
+        table.list,
+        lambda sig, ps: [table.signal(p.pid, sig) for p in ps],
+        5.0,
+        table=table,
+        clock=clock,
+        sleep=clock.sleep,
+    )
     assert left == [] and table.procs == {}
     assert table.sent[-1] == (late.pid, signal.SIGKILL) and 5.0 <= clock.now < 6.0
 
@@ -278,9 +303,17 @@ def test_terminate_reports_what_survives_sigkill_by_pid() -> None:
     class Immortal(ScriptedTable):
         def signal(self, pid: int, sig: int) -> None:
             self.sent.append((pid, sig))
+
     table = Immortal().add(immortal)
     clock = ScriptedClock()
-    left = state.terminate(table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 1.0,
-                           table=table, clock=clock, sleep=clock.sleep, kill_wait=2.0)
+    left = state.terminate(
+        table.list,
+        lambda sig, ps: [table.signal(p.pid, sig) for p in ps],
+        1.0,
+        table=table,
+        clock=clock,
+        sleep=clock.sleep,
+        kill_wait=2.0,
+    )
     assert [p.pid for p in left] == [900]
     assert table.sent == [(900, signal.SIGTERM), (900, signal.SIGKILL)]  # each signal once per process

@@ -1,5 +1,6 @@
 """The run's status file: what the writer puts in it, how the reader tells a live run from a dead one, what
 `deathmath-orchestrate status` prints, and the status of real (fake-vLLM) runs: finished, and killed mid-start."""
+
 from __future__ import annotations
 
 import io
@@ -15,12 +16,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from cli_workspace import Workspace, make_workspace
-from orchestrator.progress import Progress
-from orchestrator.status import RunStatus, load_runs, model_state, runs_to_show, status_path
-from orchestrator.statusview import render_status_html, render_status_text
-from orchestrator.statuswriter import StatusWriter
+
+from orchestrator.status.file import RunStatus, load_runs, model_state, runs_to_show, status_path
+from orchestrator.status.progress import Progress
+from orchestrator.status.view import render_status_html, render_status_text
+from orchestrator.status.writer import StatusWriter
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -55,9 +56,10 @@ def read(tmp_path: Path) -> dict:
 
 
 def test_model_states_from_progress_statuses() -> None:
-    assert [model_state(s) for s in (None, "waiting", "starting", "restart 2", "resched 1", "running", "finished",
-                                     "failed", "downloading")] == \
-        ["queued", "queued", "starting", "starting", "starting", "running", "finished", "failed", "downloading"]
+    assert [
+        model_state(s)
+        for s in (None, "waiting", "starting", "restart 2", "resched 1", "running", "finished", "failed", "downloading")
+    ] == ["queued", "queued", "starting", "starting", "starting", "running", "finished", "failed", "downloading"]
 
 
 def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and_last_error(tmp_path: Path) -> None:
@@ -71,7 +73,7 @@ def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and
 
     progress.add_total("a", 10)
     progress.set_status("a", "running")
-    progress.sync("a", "ds", 2, 1)            # resumed from a checkpoint: not counted as this run's speed
+    progress.sync("a", "ds", 2, 1)  # resumed from a checkpoint: not counted as this run's speed
     clock.now += 10
     for correct in (True, False):
         progress.record("a", "ds", correct=correct, tokens=50, error=False)
@@ -82,12 +84,12 @@ def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and
     a = read(tmp_path)["models"][0]
     assert (a["state"], a["gpus"], a["port"], a["answered"], a["correct"]) == ("starting", [0, 1], 8123, 4, 2)
     assert a["accuracy"] == pytest.approx(0.5) and a["tok_s"] == pytest.approx(10.0)
-    assert a["eta_s"] == pytest.approx(6 / (2 / 10))     # 6 left at 2 answers per 10 s
+    assert a["eta_s"] == pytest.approx(6 / (2 / 10))  # 6 left at 2 answers per 10 s
     assert (a["restarts"], a["last_error"], a["errors"]) == (1, "ds q7: HTTP 500", 1)
     assert not [p for p in status.path.parent.iterdir() if p.name.endswith(".tmp")]
 
     progress.set_status("a", "finished")
-    clock.now += 1000                                     # a finished model's speed stays what it was
+    clock.now += 1000  # a finished model's speed stays what it was
     status.write()
     assert read(tmp_path)["models"][0]["tok_s"] == pytest.approx(10.0)
 
@@ -106,13 +108,14 @@ def test_finish_records_how_the_run_ended_and_models_left_in_the_queue(tmp_path:
     assert [m["state"] for m in data["models"]] == ["failed", "not started"]
     assert status._thread is not None and not status._thread.is_alive()
     page = (tmp_path / "results" / "status.html").read_text()
-    assert "http-equiv=\"refresh\"" not in page and "exit code 130" in page
+    assert 'http-equiv="refresh"' not in page and "exit code 130" in page
 
 
 def test_the_writer_thread_keeps_the_file_current(tmp_path: Path) -> None:
     progress = Progress(stream=io.StringIO())
-    status = StatusWriter(tmp_path / "results", "r1", progress, Facts(tmp_path / "m.json", {"a": {}}), {"a": 3},
-                          interval=0.05)
+    status = StatusWriter(
+        tmp_path / "results", "r1", progress, Facts(tmp_path / "m.json", {"a": {}}), {"a": 3}, interval=0.05
+    )
     status.start()
     try:
         progress.set_status("a", "running")
@@ -127,13 +130,42 @@ def test_the_writer_thread_keeps_the_file_current(tmp_path: Path) -> None:
 
 
 def run_data(**over: Any) -> dict:
-    data = {"format": 1, "run_id": "r1", "host": platform.node(), "pid": os.getpid(), "pid_started": None,
-            "started_at": 1000.0, "updated_at": 1100.0, "ended_at": None, "interval": 2.0, "state": "running",
-            "exit_code": None, "manifest": "/r/runs/r1/manifest.json", "results_dir": "/r",
-            "models": [{"model": "m", "state": "running", "gpus": [], "port": 8100, "endpoints": None, "answered": 3,
-                        "total": 12, "correct": 2, "accuracy": 2 / 3, "errors": 0, "tokens": 300, "tok_s": 12.5,
-                        "eta_s": 90.0, "restarts": 1, "last_error": "server died: engine gone", "datasets": {},
-                        "details": None}]}
+    data = {
+        "format": 1,
+        "run_id": "r1",
+        "host": platform.node(),
+        "pid": os.getpid(),
+        "pid_started": None,
+        "started_at": 1000.0,
+        "updated_at": 1100.0,
+        "ended_at": None,
+        "interval": 2.0,
+        "state": "running",
+        "exit_code": None,
+        "manifest": "/r/runs/r1/manifest.json",
+        "results_dir": "/r",
+        "models": [
+            {
+                "model": "m",
+                "state": "running",
+                "gpus": [],
+                "port": 8100,
+                "endpoints": None,
+                "answered": 3,
+                "total": 12,
+                "correct": 2,
+                "accuracy": 2 / 3,
+                "errors": 0,
+                "tokens": 300,
+                "tok_s": 12.5,
+                "eta_s": 90.0,
+                "restarts": 1,
+                "last_error": "server died: engine gone",
+                "datasets": {},
+                "details": None,
+            }
+        ],
+    }
     return {**data, **over}
 
 
@@ -147,7 +179,7 @@ def test_liveness_by_pid_on_this_host_and_by_age_from_another() -> None:
     assert RunStatus(run_data()).liveness(1100.0).state == "running"
     died = RunStatus(run_data(pid=dead_pid())).liveness(1100.0)
     assert died.state == "died" and "is gone" in died.reason
-    assert RunStatus(run_data(pid_started=12.0)).liveness(1100.0).state == "died"    # the PID was reused
+    assert RunStatus(run_data(pid_started=12.0)).liveness(1100.0).state == "died"  # the PID was reused
     elsewhere = run_data(host="other-box")
     assert RunStatus(elsewhere).liveness(1130.0).state == "running"
     assert RunStatus(elsewhere).liveness(1100.0 + 3600).state == "stale"
@@ -179,8 +211,11 @@ def test_only_live_runs_are_shown_while_one_runs() -> None:
 
 
 def test_status_page_escapes_what_the_run_wrote_and_reloads_while_running() -> None:
-    evil = run_data(models=[dict(run_data()["models"][0], model="<script>alert(1)</script>",
-                                 last_error="<img src=x onerror=alert(2)>")])
+    evil = run_data(
+        models=[
+            dict(run_data()["models"][0], model="<script>alert(1)</script>", last_error="<img src=x onerror=alert(2)>")
+        ]
+    )
     page = render_status_html([RunStatus(evil)], now=1101.0)
     assert "<script>alert(1)" not in page and "&lt;script&gt;alert(1)&lt;/script&gt;" in page
     assert "<img src=x" not in page and 'http-equiv="refresh"' in page
@@ -198,9 +233,15 @@ def test_load_runs_reads_every_status_file_oldest_first(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------- real runs
 
+
 def status_cli(results: Path, *extra: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "orchestrator.cli", "status", "--results-dir", str(results), *extra],
-                          capture_output=True, text=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+    return subprocess.run(
+        [sys.executable, "-m", "orchestrator.cli", "status", "--results-dir", str(results), *extra],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
 
 
 @pytest.fixture
@@ -235,9 +276,22 @@ def test_status_says_a_run_killed_mid_start_died(ws: Workspace) -> None:
             assert time.monotonic() < deadline, starting
             starting = status_cli(ws.results).stdout
         assert f"(pid {proc.pid})" in starting
-        watch = subprocess.Popen([sys.executable, "-m", "orchestrator.cli", "status", "--results-dir",
-                                  str(ws.results), "--watch", "--interval", "0.2"], stdout=subprocess.PIPE, text=True,
-                                 env={**os.environ, "PYTHONPATH": str(REPO)})
+        watch = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "orchestrator.cli",
+                "status",
+                "--results-dir",
+                str(ws.results),
+                "--watch",
+                "--interval",
+                "0.2",
+            ],
+            stdout=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
         first = watch.stdout.readline() if watch.stdout else ""
         watch.send_signal(signal.SIGINT)
         assert watch.wait(timeout=60) == 0 and "running for" in first
@@ -248,8 +302,12 @@ def test_status_says_a_run_killed_mid_start_died(ws: Workspace) -> None:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(timeout=30)
-        subprocess.run([sys.executable, "-m", "orchestrator.cli", "cleanup", "--logs-dir", str(ws.logs)],
-                       capture_output=True, timeout=120, env={**os.environ, "PYTHONPATH": str(REPO)})
+        subprocess.run(
+            [sys.executable, "-m", "orchestrator.cli", "cleanup", "--logs-dir", str(ws.logs)],
+            capture_output=True,
+            timeout=120,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
     assert died.returncode == 0
     assert "no run is active" in died.stdout and f"died: its process {proc.pid} is gone" in died.stdout
 
@@ -264,8 +322,14 @@ def test_a_model_that_ends_gets_its_answers_page_once_and_the_status_links_it(tm
         (results / "details" / model).mkdir(parents=True, exist_ok=True)
         (results / "details" / model / "index.html").write_text("answers")
 
-    status = StatusWriter(results, "r1", progress, Facts(results / "m.json", {"a": {}, "b": {}}), {"a": 1, "b": 1},
-                          on_model_end=write_page)
+    status = StatusWriter(
+        results,
+        "r1",
+        progress,
+        Facts(results / "m.json", {"a": {}, "b": {}}),
+        {"a": 1, "b": 1},
+        on_model_end=write_page,
+    )
     progress.set_status("a", "running")
     status.write()
     assert pages == [] and read(tmp_path)["models"][0]["details"] is None

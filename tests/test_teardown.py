@@ -5,6 +5,7 @@ a run can be interrupted (SIGINT) or end normally at any of those moments; a Ray
 up. Each case ends with no process of the server's session left -- checked from the outside, by every process whose
 stdout is the server's log or whose environment carries the run's id.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,13 +21,13 @@ from pathlib import Path
 
 import psutil
 import pytest
-
 from conftest import wait_for
+
 from orchestrator.errors import ServerStartError
-from orchestrator.guard import kill_group
-from orchestrator.server import VllmServer
-from orchestrator.signals import ServerGroup
-from orchestrator.state import RUN_ENV
+from orchestrator.serving.guard import kill_group
+from orchestrator.serving.server import VllmServer
+from orchestrator.serving.signals import ServerGroup
+from orchestrator.serving.state import RUN_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = int(os.environ.get("TEARDOWN_SEED", random.randrange(1 << 30)))
@@ -63,8 +64,9 @@ def start_in_thread(server: VllmServer) -> tuple[threading.Thread, list[BaseExce
         try:
             server.start()
             server.wait_ready()
-        except BaseException as exc:  # noqa: BLE001 -- collected for the test
+        except BaseException as exc:
             errors.append(exc)
+
     thread = threading.Thread(target=go, daemon=True)
     thread.start()
     return thread, errors
@@ -92,8 +94,9 @@ def test_a_stop_while_the_server_is_spawned_waits_for_the_spawn_and_leaves_nothi
         proc = subprocess.Popen(*args, **kwargs)
         stopper.append(threading.Thread(target=group.close))
         stopper[0].start()
-        time.sleep(0.5)   # the stop now waits for the spawn to finish
+        time.sleep(0.5)  # the stop now waits for the spawn to finish
         return proc
+
     server = VllmServer(fake_spec, "spawn-race", tmp_path, group=group, popen=slow_popen, grace=5.0)
     server.start()
     with pytest.raises(ServerStartError, match="stopped before it was ready"):
@@ -116,7 +119,7 @@ def test_fake_servers_stopped_at_random_moments_of_start_up_leave_nothing(fake_s
     rng = random.Random(SEED)
     spec = replace(fake_spec, env=fake_spec.env + (("FAKE_VLLM_DELAY", "0.6"),))
     for i in range(12):
-        delay = rng.uniform(0.0, 1.2)   # before the spawn, during it, while the engine is forked, once ready
+        delay = rng.uniform(0.0, 1.2)  # before the spawn, during it, while the engine is forked, once ready
         left = stop_during_start_up(spec, tmp_path, f"random-{i}", delay)
         kill_all(left)
         assert left == [], f"seed {SEED}, round {i}, stop after {delay:.2f} s left {left}"
@@ -126,6 +129,7 @@ def test_fake_servers_stopped_at_random_moments_of_start_up_leave_nothing(fake_s
 def test_real_vllm_stopped_at_moments_of_its_start_up_leaves_nothing(tiny_spec, tmp_path: Path) -> None:
     """API process importing, engine being forked, engine loading the model: the moments of a real start-up."""
     from conftest import vllm_available
+
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
     rng = random.Random(SEED)
@@ -138,18 +142,36 @@ def test_real_vllm_stopped_at_moments_of_its_start_up_leaves_nothing(tiny_spec, 
 
 # -- the whole CLI: interrupted at a random moment of start-up, or ending normally ---------------------------------
 
+
 def fake_config(tmp_path: Path, fake_vllm: Path, delay: float) -> Path:
     env = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '{delay}'}}"
-    blocks = "".join(f"{k}: {{model_name: {k}, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 60}}, "
-                     "parallel: 2, max_tokens: 8}\n" for k in ("ta", "tb"))
+    blocks = "".join(
+        f"{k}: {{model_name: {k}, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 60}}, "
+        "parallel: 2, max_tokens: 8}\n"
+        for k in ("ta", "tb")
+    )
     path = tmp_path / "run.yaml"
     path.write_text(f"model_list: [ta, tb]\n{blocks}datasets: {{sample-math: {{}}}}\ntemperature: 0.0\n")
     return path
 
 
 def cli(tmp_path: Path, config: Path) -> subprocess.Popen:
-    cmd = [sys.executable, "-m", "orchestrator.cli", "run", "--config", str(config), "--results-dir",
-           str(tmp_path / "results"), "--logs-dir", str(tmp_path / "logs"), "--limit", "3", "--max-cpu-servers", "2"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "orchestrator.cli",
+        "run",
+        "--config",
+        str(config),
+        "--results-dir",
+        str(tmp_path / "results"),
+        "--logs-dir",
+        str(tmp_path / "logs"),
+        "--limit",
+        "3",
+        "--max-cpu-servers",
+        "2",
+    ]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, cwd=REPO)
 
 
@@ -158,20 +180,24 @@ def left_by_run(tmp_path: Path) -> list[psutil.Process]:
     return [p for d in (logs.iterdir() if logs.is_dir() else ()) if d.is_dir() for p in processes_of(d, d.name)]
 
 
-def test_a_run_interrupted_at_random_moments_of_start_up_exits_only_after_its_servers(fake_vllm: Path,
-                                                                                       tmp_path: Path) -> None:
+def test_a_run_interrupted_at_random_moments_of_start_up_exits_only_after_its_servers(
+    fake_vllm: Path, tmp_path: Path
+) -> None:
     rng = random.Random(SEED)
     for i in range(4):
         work = tmp_path / f"r{i}"
         work.mkdir()
         proc = cli(work, fake_config(work, fake_vllm, delay=0.5))
-        wait_for(lambda: proc.poll() is not None or list(work.glob("results/runs/*/manifest.json")), 120,
-                 "the run to begin (its manifest)")
-        delay = rng.uniform(0.0, 2.5)   # servers being spawned, forking their engines, getting ready, answering
+        wait_for(
+            lambda: proc.poll() is not None or list(work.glob("results/runs/*/manifest.json")),
+            120,
+            "the run to begin (its manifest)",
+        )
+        delay = rng.uniform(0.0, 2.5)  # servers being spawned, forking their engines, getting ready, answering
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         out, _ = proc.communicate(timeout=180)
-        left = left_by_run(work)        # at once: the orchestrator must not exit before its servers are gone
+        left = left_by_run(work)  # at once: the orchestrator must not exit before its servers are gone
         kill_all(left)
         assert left == [], f"seed {SEED}, SIGINT after {delay:.2f} s left {left}; output:\n{out[-2000:]}"
         finished = "manifest:" in out  # a SIGINT in the interpreter's own exit, after the summary, ends it with -2
@@ -191,21 +217,25 @@ def test_a_run_that_ends_normally_leaves_no_server_process(fake_vllm: Path, tmp_
 
 # -- the Ray node's guard ------------------------------------------------------------------------------------------
 
+
 def test_an_owner_killed_before_its_guard_is_up_starts_no_server(tmp_path: Path) -> None:
     """The actor dies between spawning the server and the guard's start: the gated server never runs."""
     marker = tmp_path / "server-ran"
     code = textwrap.dedent(f"""
         import sys, time
-        from orchestrator import raynode
+        from orchestrator.ray import node as raynode
         raynode.spawn_guard = lambda *a, **k: time.sleep(300)     # the guard takes forever to come up
         server = "open({str(marker)!r}, 'w').close(); import time; time.sleep(300)"
-        with open({str(tmp_path / 'server.log')!r}, 'ab') as log:
+        with open({str(tmp_path / "server.log")!r}, 'ab') as log:
             raynode.guarded_popen([sys.executable, '-c', server], stdout=log, start_new_session=True)
     """)
     owner = subprocess.Popen([sys.executable, "-c", code], cwd=REPO, start_new_session=True)
     try:
-        wait_for(lambda: any("guarded-server" in " ".join(p.cmdline()) for p in _children(owner.pid)), 60,
-                 "the gated server shell")
+        wait_for(
+            lambda: any("guarded-server" in " ".join(p.cmdline()) for p in _children(owner.pid)),
+            60,
+            "the gated server shell",
+        )
         owner.kill()
         owner.wait(10)
         time.sleep(2.0)
@@ -239,8 +269,11 @@ def test_the_guard_kills_a_member_born_while_it_stops_the_group(tmp_path: Path) 
         threading.Thread(target=proc.wait, daemon=True).start()  # reaped at once, as the guard's init would
         assert kill_group(proc.pid, grace=1.0, poll=0.1) is True
         proc.wait(10)
-        members = [p for p in psutil.process_iter(["pid", "status"]) if _pgid(p.pid) == proc.pid
-                   and p.info["status"] != psutil.STATUS_ZOMBIE]
+        members = [
+            p
+            for p in psutil.process_iter(["pid", "status"])
+            if _pgid(p.pid) == proc.pid and p.info["status"] != psutil.STATUS_ZOMBIE
+        ]
         assert members == []
     finally:
         proc.kill()

@@ -1,4 +1,5 @@
 """Answers cut off by max_tokens (finish_reason "length") are counted per series and shown on the leaderboard."""
+
 from __future__ import annotations
 
 import json
@@ -11,9 +12,20 @@ HASH = "f" * 16
 
 
 def record(i: int, finish: str | None, error: str | None = None) -> AnswerRecord:
-    return AnswerRecord(id=f"p{i}", dataset="russianmath", model="m", task="t", reference="1", response="1",
-                        reasoning="long thoughts" if finish == "length" else "", verdict="correct",
-                        finish_reason=finish, completion_tokens=10, settings_hash=HASH, error=error)
+    return AnswerRecord(
+        id=f"p{i}",
+        dataset="russianmath",
+        model="m",
+        task="t",
+        reference="1",
+        response="1",
+        reasoning="long thoughts" if finish == "length" else "",
+        verdict="correct",
+        finish_reason=finish,
+        completion_tokens=10,
+        settings_hash=HASH,
+        error=error,
+    )
 
 
 def series(tmp_path, finishes: list, total: int) -> SeriesStore:

@@ -1,4 +1,5 @@
 """`make chaos`: ``python -m benchmarks.chaos [--minutes M | --rounds N] [--seed S]`` (``CHAOS_MINUTES`` too)."""
+
 from __future__ import annotations
 
 import argparse
@@ -39,8 +40,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--faults-per-round", type=int, default=2)
     parser.add_argument("--limit", type=int, default=10, help="problems per dataset")
     parser.add_argument("--model", type=Path, default=ROOT / "models" / "tiny-llama")
-    parser.add_argument("--script", default=None,
-                        help="scripted rounds instead of random ones: 'kind:model,kind;kind' (rounds split by ';')")
+    parser.add_argument(
+        "--script",
+        default=None,
+        help="scripted rounds instead of random ones: 'kind:model,kind;kind' (rounds split by ';')",
+    )
     parser.add_argument("--keep", action="store_true", help="keep the rounds' directories")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s")
@@ -51,11 +55,18 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="chaos-", ignore_cleanup_errors=True) as tmp:
         workdir = Path(tempfile.mkdtemp(prefix="chaos-", dir=ROOT / "logs")) if args.keep else Path(tmp)
         settings = Settings(model_dir=args.model.resolve(), workdir=workdir, limit=args.limit)
-        summary = soak(settings, seed=seed, minutes=None if args.rounds else args.minutes, rounds=args.rounds,
-                       faults_per_round=args.faults_per_round, scripted=parse_script(args.script))
+        summary = soak(
+            settings,
+            seed=seed,
+            minutes=None if args.rounds else args.minutes,
+            rounds=args.rounds,
+            faults_per_round=args.faults_per_round,
+            scripted=parse_script(args.script),
+        )
     command = "python -m benchmarks.chaos " + shlex.join(argv if argv is not None else sys.argv[1:])
     path = write_report(summary, command.strip(), ROOT / "benchmarks" / "results")
     from benchmarks.run_all import assemble
+
     print(f"wrote {path} and {assemble()}")
     for violation in summary.violations:
         print(f"violation: {violation}", file=sys.stderr)

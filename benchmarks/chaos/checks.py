@@ -1,10 +1,11 @@
 """The invariants checked after every chaos round; each returns a list of violations (empty: it holds)."""
+
 from __future__ import annotations
 
 import json
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 from .faults import server_processes
 

@@ -9,6 +9,7 @@ of the orchestrator itself, followed by a new run that resumes. After each round
 answered exactly once, no torn line, the leaderboard consistent with the details, no process of ours alive, and the
 round within its time bound.
 """
+
 from __future__ import annotations
 
 import logging
@@ -19,9 +20,9 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from . import checks
 from .faults import KINDS, ORCHESTRATOR_KINDS, Fault, PortThief, inject_signal, server_processes
@@ -43,7 +44,7 @@ class Settings:
     workdir: Path
     limit: int = 10
     max_tokens: int = 48
-    bound_base: float = 420.0       # a round without faults: two CPU servers start and answer
+    bound_base: float = 420.0  # a round without faults: two CPU servers start and answer
     bound_per_fault: float = 240.0  # detection (hang: request timeout + probe) and a restart
     python: str = sys.executable
 
@@ -69,16 +70,22 @@ class RoundResult:
 
 def write_config(settings: Settings, path: Path) -> Path:
     """Two managed models on the tiny model, short request timeout (hangs must be found quickly), 3 restarts."""
-    blocks = "".join(textwrap.dedent(f"""
+    blocks = "".join(
+        textwrap.dedent(f"""
         {name}:
           model_name: {name}
           vllm: {{model: {settings.model_dir}, max_model_len: 1024, startup_timeout: 400, max_restarts: 3}}
           parallel: 4
           max_tokens: {settings.max_tokens}
           request_timeout: {REQUEST_TIMEOUT}
-        """) for name in MODELS)
-    path.write_text(f"model_list: [{', '.join(MODELS)}]\n{blocks}\ndatasets:\n"
-                    + "".join(f"  {d}: {{}}\n" for d in DATASETS) + "temperature: 0.0\n")
+        """)
+        for name in MODELS
+    )
+    path.write_text(
+        f"model_list: [{', '.join(MODELS)}]\n{blocks}\ndatasets:\n"
+        + "".join(f"  {d}: {{}}\n" for d in DATASETS)
+        + "temperature: 0.0\n"
+    )
     return path
 
 
@@ -86,6 +93,7 @@ def expected_ids(config: Path, limit: int) -> dict[tuple[str, str], list[str]]:
     """(model, dataset) -> the problem ids a run must answer, through the orchestrator's own loaders."""
     from orchestrator.config import load_config
     from orchestrator.orchestrate import load_datasets
+
     cfg = load_config(config)
     runs = load_datasets([cfg.datasets[d] if d in cfg.datasets else _registered(d) for d in DATASETS], limit)
     return {(m, run.spec.name): [p.id for p in run.problems] for m in MODELS for run in runs}
@@ -93,6 +101,7 @@ def expected_ids(config: Path, limit: int) -> dict[tuple[str, str], list[str]]:
 
 def _registered(name: str):
     from orchestrator.datasets import REGISTRY
+
     return REGISTRY[name]
 
 
@@ -150,12 +159,32 @@ class Round:
     def _start(self) -> subprocess.Popen:
         self.result.invocations += 1
         out = open(self.dir / f"orchestrator-{self.result.invocations}.log", "wb")
-        cmd = [self.settings.python, "-m", "orchestrator.cli", "run", "--config", str(self.config), "--results-dir",
-               str(self.results), "--logs-dir", str(self.logs), "--limit", str(self.settings.limit),
-               "--max-cpu-servers", "2", "-v"]
+        cmd = [
+            self.settings.python,
+            "-m",
+            "orchestrator.cli",
+            "run",
+            "--config",
+            str(self.config),
+            "--results-dir",
+            str(self.results),
+            "--logs-dir",
+            str(self.logs),
+            "--limit",
+            str(self.settings.limit),
+            "--max-cpu-servers",
+            "2",
+            "-v",
+        ]
         with out:
-            return subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
-                                    env={**os.environ, "PYTHONUNBUFFERED": "1"})
+            return subprocess.Popen(
+                cmd,
+                cwd=ROOT,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            )
 
     def _watch(self, proc: subprocess.Popen, deadline: float) -> int | str:
         counts = self._answered()
@@ -255,8 +284,9 @@ class Round:
         return True
 
     def _model_done(self, model: str | None) -> bool:
-        return model is not None and self._answered()[model] >= sum(len(v) for (m, _), v in self.expected.items()
-                                                                    if m == model)
+        return model is not None and self._answered()[model] >= sum(
+            len(v) for (m, _), v in self.expected.items() if m == model
+        )
 
     def _cleanup(self) -> None:
         cmd = [self.settings.python, "-m", "orchestrator.cli", "cleanup", "--logs-dir", str(self.logs)]

@@ -4,6 +4,7 @@ A round's servers are found through their stdout: every process of a managed ser
 ``VLLM::EngineCore`` / ``VLLM::Worker``, which rename themselves and blank their environment) writes to the server's
 log under the round's logs directory, so ``/proc/<pid>/fd/1`` names the model (the log is ``<model>.log``).
 """
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,12 @@ SERVER_KINDS = ("kill_api", "kill_engine", "kill_worker", "hang_engine", "port_t
 ORCHESTRATOR_KINDS = ("kill_orchestrator", "term_orchestrator")
 KINDS = SERVER_KINDS + ORCHESTRATOR_KINDS
 ROLE_OF_KIND = {"kill_api": "api", "kill_engine": "engine", "kill_worker": "worker", "hang_engine": "engine"}
-SIGNAL_OF_KIND = {"kill_api": signal.SIGKILL, "kill_engine": signal.SIGKILL, "kill_worker": signal.SIGKILL,
-                  "hang_engine": signal.SIGSTOP}
+SIGNAL_OF_KIND = {
+    "kill_api": signal.SIGKILL,
+    "kill_engine": signal.SIGKILL,
+    "kill_worker": signal.SIGKILL,
+    "hang_engine": signal.SIGSTOP,
+}
 
 
 @dataclass
@@ -46,8 +51,13 @@ class Fault:
         return self.recovered_at - self.injected_at
 
     def describe(self) -> dict:
-        return {"kind": self.kind, "model": self.model, "target": self.target, "missed": self.missed,
-                "recovery_s": None if self.recovery_s is None else round(self.recovery_s, 1)}
+        return {
+            "kind": self.kind,
+            "model": self.model,
+            "target": self.target,
+            "missed": self.missed,
+            "recovery_s": None if self.recovery_s is None else round(self.recovery_s, 1),
+        }
 
 
 def role(name: str, cmdline: str) -> str | None:
@@ -116,7 +126,7 @@ class PortThief:
     _sock: socket.socket | None = None
     _seen: set = field(default_factory=set)
 
-    def start(self) -> "PortThief":
+    def start(self) -> PortThief:
         self._seen = {rec.get("pid") for rec in self._records()}
         threading.Thread(target=self._watch, name="port-thief", daemon=True).start()
         return self

@@ -1,4 +1,5 @@
 """Rounds after rounds for a set time (or count), a summary of them, and its BENCHMARKS.md section."""
+
 from __future__ import annotations
 
 import json
@@ -7,9 +8,9 @@ import platform
 import random
 import time
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
 
 from .driver import Round, RoundResult, Settings, plan_faults
 from .faults import KINDS, Fault
@@ -55,17 +56,41 @@ class Summary:
         return max(timed, key=lambda f: f.recovery_s or 0.0) if timed else None
 
     def to_json(self) -> dict:
-        return {"seed": self.seed, "seconds": round(self.seconds, 1), "lost": self.lost, "orphans": self.orphans,
-                "injected": dict(self.injected()), "missed": dict(self.missed()),
-                "recovered": dict(self.recovered()), "violations": self.violations,
-                "rounds": [{"index": r.index, "seconds": round(r.seconds, 1), "invocations": r.invocations,
-                            "server_starts": r.server_starts, "lost": r.lost, "duplicates": r.duplicates,
-                            "orphans": r.orphans, "faults": [f.describe() for f in r.faults],
-                            "violations": r.violations} for r in self.rounds]}
+        return {
+            "seed": self.seed,
+            "seconds": round(self.seconds, 1),
+            "lost": self.lost,
+            "orphans": self.orphans,
+            "injected": dict(self.injected()),
+            "missed": dict(self.missed()),
+            "recovered": dict(self.recovered()),
+            "violations": self.violations,
+            "rounds": [
+                {
+                    "index": r.index,
+                    "seconds": round(r.seconds, 1),
+                    "invocations": r.invocations,
+                    "server_starts": r.server_starts,
+                    "lost": r.lost,
+                    "duplicates": r.duplicates,
+                    "orphans": r.orphans,
+                    "faults": [f.describe() for f in r.faults],
+                    "violations": r.violations,
+                }
+                for r in self.rounds
+            ],
+        }
 
 
-def soak(settings: Settings, *, seed: int, minutes: float | None = None, rounds: int | None = None,
-         faults_per_round: int = 2, scripted: Sequence[Sequence[Fault]] | None = None) -> Summary:
+def soak(
+    settings: Settings,
+    *,
+    seed: int,
+    minutes: float | None = None,
+    rounds: int | None = None,
+    faults_per_round: int = 2,
+    scripted: Sequence[Sequence[Fault]] | None = None,
+) -> Summary:
     """Run rounds until ``minutes`` have passed or ``rounds`` are done (``scripted``: those rounds' faults)."""
     rng, summary, began = random.Random(seed), Summary(seed=seed), time.monotonic()
     log.info("chaos soak: seed %d", seed)
@@ -81,8 +106,9 @@ def soak(settings: Settings, *, seed: int, minutes: float | None = None, rounds:
     return summary
 
 
-def _more(index: int, began: float, minutes: float | None, rounds: int | None,
-          scripted: Sequence[Sequence[Fault]] | None) -> bool:
+def _more(
+    index: int, began: float, minutes: float | None, rounds: int | None, scripted: Sequence[Sequence[Fault]] | None
+) -> bool:
     if scripted is not None:
         return index < len(scripted)
     if rounds is not None and index >= rounds:
@@ -92,10 +118,17 @@ def _more(index: int, began: float, minutes: float | None, rounds: int | None,
 
 
 def _round_line(r: RoundResult) -> str:
-    faults = ", ".join(f"{f.kind}({f.model or 'orchestrator'})"
-                       + (f" missed: {f.missed}" if f.missed else
-                          f" recovered in {f.recovery_s:.0f}s" if f.recovery_s is not None else " not recovered")
-                       for f in r.faults)
+    faults = ", ".join(
+        f"{f.kind}({f.model or 'orchestrator'})"
+        + (
+            f" missed: {f.missed}"
+            if f.missed
+            else f" recovered in {f.recovery_s:.0f}s"
+            if f.recovery_s is not None
+            else " not recovered"
+        )
+        for f in r.faults
+    )
     status = "ok" if r.ok else "FAILED: " + "; ".join(r.violations)
     return f"round {r.index}: {r.seconds:.0f}s, {r.invocations} run(s), {r.server_starts} server start(s); {faults}; {status}"
 
@@ -105,25 +138,30 @@ def render(summary: Summary, command: str) -> str:
     injected, missed, recovered = summary.injected(), summary.missed(), summary.recovered()
     slow = summary.slowest_recovery()
     lines = [
-        "## Chaos soak (issue 6)", "",
+        "## Chaos soak (issue 6)",
+        "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; "
-        f"seed {summary.seed}; {summary.seconds / 60:.1f} min.", "",
+        f"seed {summary.seed}; {summary.seconds / 60:.1f} min.",
+        "",
         "Each round runs the real orchestrator (two managed models on real vLLM CPU servers, the tiny model, both "
-        "sample datasets) in fresh directories and injects faults at random moments.", "",
+        "sample datasets) in fresh directories and injects faults at random moments.",
+        "",
         "| fault | injected | recovered | not injected (the run finished first, or vLLM won the race) |",
         "| --- | --- | --- | --- |",
     ]
     lines += [f"| {k} | {injected[k]} | {recovered[k]} | {missed[k]} |" for k in KINDS]
-    lines += ["", f"- Rounds: {len(summary.rounds)}, of which passed every check: "
-                  f"{sum(r.ok for r in summary.rounds)}.",
-              f"- Orchestrator invocations: {sum(r.invocations for r in summary.rounds)}; vLLM server starts: "
-              f"{sum(r.server_starts for r in summary.rounds)}.",
-              f"- Answers lost: **{summary.lost}** (target 0); answered twice: "
-              f"{sum(r.duplicates for r in summary.rounds)}; orphans found: **{summary.orphans}** (target 0).",
-              f"- Slowest recovery: {_slow(slow)} (from the fault to the model's next stored answer; for an "
-              "orchestrator fault with nothing left to ask, to the end of the resumed run).",
-              f"- Slowest round: {max((r.seconds for r in summary.rounds), default=0):.0f} s."]
+    lines += [
+        "",
+        f"- Rounds: {len(summary.rounds)}, of which passed every check: {sum(r.ok for r in summary.rounds)}.",
+        f"- Orchestrator invocations: {sum(r.invocations for r in summary.rounds)}; vLLM server starts: "
+        f"{sum(r.server_starts for r in summary.rounds)}.",
+        f"- Answers lost: **{summary.lost}** (target 0); answered twice: "
+        f"{sum(r.duplicates for r in summary.rounds)}; orphans found: **{summary.orphans}** (target 0).",
+        f"- Slowest recovery: {_slow(slow)} (from the fault to the model's next stored answer; for an "
+        "orchestrator fault with nothing left to ask, to the end of the resumed run).",
+        f"- Slowest round: {max((r.seconds for r in summary.rounds), default=0):.0f} s.",
+    ]
     if summary.violations:
         lines += ["", "Violations:", ""] + [f"- {v}" for v in summary.violations]
     return "\n".join(lines) + "\n"

@@ -10,12 +10,14 @@ client would not close it. A failed request raises: the pass does not count.
 
 aiohttp comes with vLLM (``vllm bench serve`` uses it), so it is there wherever a server is.
 """
+
 from __future__ import annotations
 
 import asyncio
 import json
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
@@ -26,8 +28,7 @@ from orchestrator.prompts import build_messages
 LABEL = "bare async"
 
 
-def bare_pass(base_url: str, problems: Sequence[Problem], max_tokens: int, concurrency: int,
-              served: str) -> Measure:
+def bare_pass(base_url: str, problems: Sequence[Problem], max_tokens: int, concurrency: int, served: str) -> Measure:
     """Every problem once through the bare client; the wall time from the first request to the last reply."""
     bodies = [json.dumps(body(p, max_tokens, served), ensure_ascii=False).encode("utf-8") for p in problems]
     started = time.perf_counter()
@@ -37,8 +38,13 @@ def bare_pass(base_url: str, problems: Sequence[Problem], max_tokens: int, concu
 
 def body(problem: Problem, max_tokens: int, served: str) -> dict[str, Any]:
     """What ``ChatClient`` sends a managed server in the s4 passes (``ChatClient._payload`` with ``ignore_eos``)."""
-    return {"ignore_eos": True, "model": served, "messages": build_messages(problem), "temperature": 0.0,
-            "max_tokens": max_tokens}
+    return {
+        "ignore_eos": True,
+        "model": served,
+        "messages": build_messages(problem),
+        "temperature": 0.0,
+        "max_tokens": max_tokens,
+    }
 
 
 async def _run(url: str, bodies: list[bytes], concurrency: int) -> int:
@@ -59,4 +65,3 @@ async def _worker(session: aiohttp.ClientSession, url: str, queue: Any) -> int:
                 raise RuntimeError(f"bare async client: HTTP {resp.status}: {text[:300]!r}")
         tokens += json.loads(text)["usage"]["completion_tokens"]
     return tokens
-

@@ -1,6 +1,7 @@
 """What every GPU scenario shares: the profile (GPU box or CPU dry run), the result recorder, the deadline, configs,
 and child processes that are always killed (their whole process group) when a scenario ends.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,10 +14,11 @@ import subprocess
 import sys
 import tarfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 
@@ -25,13 +27,27 @@ from orchestrator.fileio import atomic_write_json
 REPO = Path(__file__).resolve().parents[2]
 # NVLink multicast stays off everywhere (a program that uses it can take the host's shared GPUs out of service);
 # torch symmetric memory in vLLM's all-reduce is what would ask for it, so that is off too.
-SAFETY_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1", "NVSHMEM_DISABLE_NVLS": "1",
-              "VLLM_ALLREDUCE_USE_SYMM_MEM": "0"}
+SAFETY_ENV = {
+    "NCCL_NVLS_ENABLE": "0",
+    "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1",
+    "NVSHMEM_DISABLE_NVLS": "1",
+    "VLLM_ALLREDUCE_USE_SYMM_MEM": "0",
+}
 # The offline box: no flashinfer in the slim bundle, nothing to download, no statistics sent.
-BOX_ENV = {"VLLM_USE_FLASHINFER_SAMPLER": "0", "HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
-           "VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
-CPU_ENV = {"VLLM_CPU_KVCACHE_SPACE": "1", "VLLM_CPU_OMP_THREADS_BIND": "nobind", "VLLM_CPU_CI_ENV": "1",
-           "VLLM_HOST_IP": "127.0.0.1"}
+BOX_ENV = {
+    "VLLM_USE_FLASHINFER_SAMPLER": "0",
+    "HF_HUB_OFFLINE": "1",
+    "TRANSFORMERS_OFFLINE": "1",
+    "VLLM_NO_USAGE_STATS": "1",
+    "DO_NOT_TRACK": "1",
+    "PYTHONUNBUFFERED": "1",
+}
+CPU_ENV = {
+    "VLLM_CPU_KVCACHE_SPACE": "1",
+    "VLLM_CPU_OMP_THREADS_BIND": "nobind",
+    "VLLM_CPU_CI_ENV": "1",
+    "VLLM_HOST_IP": "127.0.0.1",
+}
 GIB = 1024
 
 
@@ -65,31 +81,60 @@ class Profile:
     s4_max_tokens: int = 256
     s4_concurrency: int = 256
     s4_rounds: int = 3
-    s4_api_servers: tuple[int, ...] = (1, 4, 2)   # s4's server variants (--api-server-count), in order of value
-    s4_stats_off: bool = False    # s4: one more server variant, the first count with --disable-log-stats
-    s4_clients: tuple[str, ...] = ()   # s4: the client variants by key (``variants.CLIENTS``); none named: all
-    s4_shape: str | None = None   # s4: a real architecture's shape with dummy weights (``make_model.SHAPES``)
-    s4_profile: bool = True       # s4: the py-spy pass before the first phase's rounds
+    s4_api_servers: tuple[int, ...] = (1, 4, 2)  # s4's server variants (--api-server-count), in order of value
+    s4_stats_off: bool = False  # s4: one more server variant, the first count with --disable-log-stats
+    s4_clients: tuple[str, ...] = ()  # s4: the client variants by key (``variants.CLIENTS``); none named: all
+    s4_shape: str | None = None  # s4: a real architecture's shape with dummy weights (``make_model.SHAPES``)
+    s4_profile: bool = True  # s4: the py-spy pass before the first phase's rounds
     s5_concurrency: int = 256
     s5_max_tokens: int = 8192
     s5_timeout: float = 60.0
-    s5b_max_tokens: int = 2048   # s5b restarts and regenerates within one 10-minute call: a quarter of the budget
+    s5b_max_tokens: int = 2048  # s5b restarts and regenerates within one 10-minute call: a quarter of the budget
     server_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
-    def make(cls, dry_run: bool, model: Path, work: Path) -> "Profile":
+    def make(cls, dry_run: bool, model: Path, work: Path) -> Profile:
         if not dry_run:
             return cls(dry_run=False, model=model, work=work)
-        return cls(dry_run=True, model=model, work=work, limit=3, max_tokens=16, parallel=8, startup_timeout=600,
-                   run_timeout=900.0, s4_prompts=32, s4_max_tokens=16, s4_concurrency=8, s4_rounds=2,
-                   s4_api_servers=(1, 2), s5_concurrency=16, s5_max_tokens=48, s5_timeout=1.0, s5b_max_tokens=48,
-                   server_env=dict(CPU_ENV))
+        return cls(
+            dry_run=True,
+            model=model,
+            work=work,
+            limit=3,
+            max_tokens=16,
+            parallel=8,
+            startup_timeout=600,
+            run_timeout=900.0,
+            s4_prompts=32,
+            s4_max_tokens=16,
+            s4_concurrency=8,
+            s4_rounds=2,
+            s4_api_servers=(1, 2),
+            s5_concurrency=16,
+            s5_max_tokens=48,
+            s5_timeout=1.0,
+            s5b_max_tokens=48,
+            server_env=dict(CPU_ENV),
+        )
 
-    def model_block(self, served: str, *, eager: bool = False, gpu_util: float | None = None,
-                    args: Sequence[str] = (), env: dict[str, str] | None = None, **vllm: Any) -> dict[str, Any]:
+    def model_block(
+        self,
+        served: str,
+        *,
+        eager: bool = False,
+        gpu_util: float | None = None,
+        args: Sequence[str] = (),
+        env: dict[str, str] | None = None,
+        **vllm: Any,
+    ) -> dict[str, Any]:
         """One managed model of a config: this profile's model under another served name."""
-        block: dict[str, Any] = {"model": str(self.model), "max_model_len": 4096,
-                                 "startup_timeout": self.startup_timeout, "max_restarts": 0, **vllm}
+        block: dict[str, Any] = {
+            "model": str(self.model),
+            "max_model_len": 4096,
+            "startup_timeout": self.startup_timeout,
+            "max_restarts": 0,
+            **vllm,
+        }
         all_args = [*args, *(["--enforce-eager"] if eager else [])]
         if gpu_util is not None and not self.dry_run:  # a CPU backend would read it as a share of RAM
             block["gpu_memory_utilization"] = gpu_util
@@ -98,8 +143,13 @@ class Profile:
         merged = {**self.server_env, **(env or {})}
         if merged:
             block["env"] = merged
-        return {"model_name": served, "vllm": block, "parallel": self.parallel, "max_tokens": self.max_tokens,
-                "temperature": 0.0}
+        return {
+            "model_name": served,
+            "vllm": block,
+            "parallel": self.parallel,
+            "max_tokens": self.max_tokens,
+            "temperature": 0.0,
+        }
 
 
 class Deadline:
@@ -128,9 +178,17 @@ class Recorder:
         self.json_path, self.log_path = out / f"{name}.json", out / f"{name}.log"
         self.began = time.time()
         self.data: dict[str, Any] = {
-            "scenario": name, "title": title, "status": "running", "mode": "cpu-dry-run" if profile.dry_run else "gpu",
-            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "host": box_facts(), "checks": [], "figures": {},
-            "failures": [], "notes": []}
+            "scenario": name,
+            "title": title,
+            "status": "running",
+            "mode": "cpu-dry-run" if profile.dry_run else "gpu",
+            "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+            "host": box_facts(),
+            "checks": [],
+            "figures": {},
+            "failures": [],
+            "notes": [],
+        }
         self.log_path.write_text("", encoding="utf-8")
         self.save()
 
@@ -182,8 +240,12 @@ def box_facts() -> dict[str, Any]:
             versions[name] = metadata.version(name)
         except metadata.PackageNotFoundError:
             pass
-    return {"python": platform.python_version(), "machine": platform.machine(), "cores": os.cpu_count(),
-            "versions": versions}
+    return {
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "cores": os.cpu_count(),
+        "versions": versions,
+    }
 
 
 def write_config(path: Path, models: dict[str, dict], datasets: dict[str, Any], **top: Any) -> Path:
@@ -197,12 +259,20 @@ def write_config(path: Path, models: dict[str, dict], datasets: dict[str, Any], 
 class Child:
     """A child process in its own session; ``stop()`` (also on ``with`` exit) ends its whole process group."""
 
-    def __init__(self, argv: Sequence[str], *, stdout: Path | None = None, env: dict[str, str] | None = None,
-                 cwd: Path = REPO) -> None:
+    def __init__(
+        self, argv: Sequence[str], *, stdout: Path | None = None, env: dict[str, str] | None = None, cwd: Path = REPO
+    ) -> None:
         self.argv = list(argv)
         self._out = open(stdout, "ab") if stdout is not None else subprocess.DEVNULL
-        self.proc = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=self._out, stderr=subprocess.STDOUT,
-                                     env=env, cwd=str(cwd), start_new_session=True)
+        self.proc = subprocess.Popen(
+            self.argv,
+            stdin=subprocess.DEVNULL,
+            stdout=self._out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(cwd),
+            start_new_session=True,
+        )
         self.pid = self.proc.pid
 
     def wait(self, timeout: float) -> int | None:
@@ -224,7 +294,7 @@ class Child:
             self._out.close()
         return self.proc.poll()
 
-    def __enter__(self) -> "Child":
+    def __enter__(self) -> Child:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -238,8 +308,13 @@ def _killpg(pgid: int, sig: int) -> None:
         pass
 
 
-def run_cli(python: str, args: Sequence[str], out: Path, timeout: float, env: dict[str, str] | None = None,
-            ) -> tuple[int | None, str]:
+def run_cli(
+    python: str,
+    args: Sequence[str],
+    out: Path,
+    timeout: float,
+    env: dict[str, str] | None = None,
+) -> tuple[int | None, str]:
     """``python -m orchestrator.cli ARGS`` to completion (bounded); (exit code or None on timeout, its output)."""
     with Child([python, "-m", "orchestrator.cli", *args], stdout=out, env=env) as child:
         code = child.wait(timeout)
@@ -261,7 +336,7 @@ def parse_summary(text: str) -> dict[str, dict[str, str]]:
             last = match.group(1)
             models[last] = {"status": match.group(2), "line": line.strip(), "error": ""}
         elif last and line.startswith("    error: "):
-            models[last]["error"] = line[len("    error: "):]
+            models[last]["error"] = line[len("    error: ") :]
     return models
 
 
@@ -279,8 +354,11 @@ def pack_logs(work: Path, out: Path, limit_mib: int = 14) -> Path:
     total = 0
     with tarfile.open(tmp, "w:gz") as tar:
         for path in sorted(work.rglob("*")):
-            if not path.is_file() or "details" in path.parts or path.suffix not in (".log", ".yaml", ".json",
-                                                                                      ".jsonl", ".md", ".txt"):
+            if (
+                not path.is_file()
+                or "details" in path.parts
+                or path.suffix not in (".log", ".yaml", ".json", ".jsonl", ".md", ".txt")
+            ):
                 continue
             size = path.stat().st_size
             if total + size > limit_mib * 1024 * 1024 * 4:  # text compresses about 4x

@@ -1,7 +1,7 @@
 """s5a / s5b -- long generations (issue 12): slow is not dead, a hung engine is still found.
 
 Both run a managed model through the orchestrator's model job (``orchestrator.job.run_model``: start the
-server with ``orchestrator.server.start_server``, watch it, restart it, checkpoint every answer), on GPU 0, with
+server with ``orchestrator.serving.server.start_server``, watch it, restart it, checkpoint every answer), on GPU 0, with
 the client as the runner builds it plus ``ignore_eos`` (every answer runs its whole budget):
 
 * s5a -- 256 concurrent generations of 8k tokens each, ``request_timeout`` 60 s, well under the time one answer
@@ -14,6 +14,7 @@ the client as the runner builds it plus ``ignore_eos`` (every answer runs its wh
 
 The CPU dry run (``--cpu-dry-run``) runs the same code on the tiny model with small sizes (16 x 48 tokens, 1 s).
 """
+
 from __future__ import annotations
 
 import json
@@ -28,14 +29,16 @@ from .scenarios import fresh, need_gpus
 from .throughput import sample_tasks
 
 SERVED = "gpu-llama-long"
-RESTART_SLACK = 30.0   # target: restart within request_timeout + this
+RESTART_SLACK = 30.0  # target: restart within request_timeout + this
 
 
 def problems(count: int) -> list[Problem]:
     """``count`` prompts: the built-in samples' tasks, cycled."""
     tasks = sample_tasks()
-    return [Problem(id=f"L{i}", dataset="bench", domain="math", task=tasks[i % len(tasks)], reference="0")
-            for i in range(count)]
+    return [
+        Problem(id=f"L{i}", dataset="bench", domain="math", task=tasks[i % len(tasks)], reference="0")
+        for i in range(count)
+    ]
 
 
 def long_model(model: Path, positions: int, where: Path) -> Path:
@@ -58,10 +61,17 @@ def long_model(model: Path, positions: int, where: Path) -> Path:
 def server_spec(p: Profile, dl: Deadline, name: str, max_tokens: int) -> ServerSpec:
     gpus = () if p.dry_run else (0,)
     model = long_model(p.model, max_tokens + 1024, p.work / name)
-    return ServerSpec(name=name, model=str(model), served_name=SERVED, gpus=gpus, python=p.python,
-                      max_model_len=max_tokens + 1024, startup_timeout=dl.cap(p.startup_timeout, margin=150),
-                      args=("--max-num-seqs", str(p.s5_concurrency)),
-                      env=tuple({**({"CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if gpus else {}), **p.server_env}.items()))
+    return ServerSpec(
+        name=name,
+        model=str(model),
+        served_name=SERVED,
+        gpus=gpus,
+        python=p.python,
+        max_model_len=max_tokens + 1024,
+        startup_timeout=dl.cap(p.startup_timeout, margin=150),
+        args=("--max-num-seqs", str(p.s5_concurrency)),
+        env=tuple({**({"CUDA_DEVICE_ORDER": "PCI_BUS_ID"} if gpus else {}), **p.server_env}.items()),
+    )
 
 
 def sampling(p: Profile, max_tokens: int) -> Sampling:
@@ -72,23 +82,34 @@ def summarize(done: ManagedRun, total: int, max_tokens: int) -> dict[str, Any]:
     """The figures of one run (pure: the suite's CPU tests use it on made-up runs)."""
     ok = [r for r in done.records if r.get("error") is None]
     latest = {r["id"]: r for r in done.records}
-    return {"status": done.outcome.status, "error": done.outcome.error, "restarts": done.outcome.restarts,
-            "answered": done.answered, "total": total, "error_records": sum(1 for r in done.records if r.get("error")),
-            "unanswered": sum(1 for r in latest.values() if r.get("error") is not None),
-            "full_length": sum(1 for r in ok if r.get("completion_tokens") == max_tokens),
-            "longest_answer_s": round(max((r.get("latency_s") or 0.0 for r in ok), default=0.0), 1),
-            "wall_s": round(done.seconds, 1),
-            "sigstop_to_restart_s": None if done.to_restart is None else round(done.to_restart, 1)}
+    return {
+        "status": done.outcome.status,
+        "error": done.outcome.error,
+        "restarts": done.outcome.restarts,
+        "answered": done.answered,
+        "total": total,
+        "error_records": sum(1 for r in done.records if r.get("error")),
+        "unanswered": sum(1 for r in latest.values() if r.get("error") is not None),
+        "full_length": sum(1 for r in ok if r.get("completion_tokens") == max_tokens),
+        "longest_answer_s": round(max((r.get("latency_s") or 0.0 for r in ok), default=0.0), 1),
+        "wall_s": round(done.seconds, 1),
+        "sigstop_to_restart_s": None if done.to_restart is None else round(done.to_restart, 1),
+    }
 
 
 def check_complete(rec: Recorder, f: dict[str, Any], limit: float) -> None:
     rec.check("the model finished (the CLI would exit 0)", f["status"] == "finished", f"{f['status']}: {f['error']}")
     rec.check("every answer stored", f["answered"] == f["total"], f"{f['answered']}/{f['total']}")
-    rec.check("every answer ran its whole budget (ignore_eos)", f["full_length"] == f["total"],
-              f"{f['full_length']}/{f['total']}")
+    rec.check(
+        "every answer ran its whole budget (ignore_eos)",
+        f["full_length"] == f["total"],
+        f"{f['full_length']}/{f['total']}",
+    )
     if f["longest_answer_s"] <= limit:
-        rec.note(f"the longest answer took {f['longest_answer_s']} s, not more than request_timeout {limit:g} s: "
-                 "this run did not test a limit shorter than an answer")
+        rec.note(
+            f"the longest answer took {f['longest_answer_s']} s, not more than request_timeout {limit:g} s: "
+            "this run did not test a limit shorter than an answer"
+        )
 
 
 def s5a(p: Profile, dl: Deadline, rec: Recorder) -> None:
@@ -97,16 +118,32 @@ def s5a(p: Profile, dl: Deadline, rec: Recorder) -> None:
     if not p.dry_run:
         need_gpus(1)
     d = fresh(p.work / "s5a")
-    rec.figure("setup", {"prompts": p.s5_concurrency, "max_tokens": p.s5_max_tokens, "parallel": p.s5_concurrency,
-                         "request_timeout": p.s5_timeout, "ignore_eos": True})
-    done = managed_run(server_spec(p, dl, "s5a", p.s5_max_tokens), problems(p.s5_concurrency),
-                       sampling(p, p.s5_max_tokens), d, max_restarts=0,
-                       deadline_s=dl.cap(p.run_timeout * 2, margin=30))
+    rec.figure(
+        "setup",
+        {
+            "prompts": p.s5_concurrency,
+            "max_tokens": p.s5_max_tokens,
+            "parallel": p.s5_concurrency,
+            "request_timeout": p.s5_timeout,
+            "ignore_eos": True,
+        },
+    )
+    done = managed_run(
+        server_spec(p, dl, "s5a", p.s5_max_tokens),
+        problems(p.s5_concurrency),
+        sampling(p, p.s5_max_tokens),
+        d,
+        max_restarts=0,
+        deadline_s=dl.cap(p.run_timeout * 2, margin=30),
+    )
     f = summarize(done, p.s5_concurrency, p.s5_max_tokens)
     rec.figure("run", f)
     check_complete(rec, f, p.s5_timeout)
-    rec.check("no error record and no restart", f["error_records"] == 0 and f["restarts"] == 0,
-              f"{f['error_records']} error record(s), {f['restarts']} restart(s)")
+    rec.check(
+        "no error record and no restart",
+        f["error_records"] == 0 and f["restarts"] == 0,
+        f"{f['error_records']} error record(s), {f['restarts']} restart(s)",
+    )
 
 
 def s5b(p: Profile, dl: Deadline, rec: Recorder) -> None:
@@ -117,17 +154,39 @@ def s5b(p: Profile, dl: Deadline, rec: Recorder) -> None:
     d = fresh(p.work / "s5b")
     tokens = p.s5b_max_tokens
     stop_at = p.s5_concurrency * tokens / 4
-    rec.figure("setup", {"prompts": p.s5_concurrency, "max_tokens": tokens, "parallel": p.s5_concurrency,
-                         "request_timeout": p.s5_timeout, "ignore_eos": True, "sigstop_at_tokens": stop_at})
-    done = managed_run(server_spec(p, dl, "s5b", tokens), problems(p.s5_concurrency), sampling(p, tokens), d,
-                       stop_at=stop_at, max_restarts=1, deadline_s=dl.cap(p.run_timeout * 2, margin=30))
+    rec.figure(
+        "setup",
+        {
+            "prompts": p.s5_concurrency,
+            "max_tokens": tokens,
+            "parallel": p.s5_concurrency,
+            "request_timeout": p.s5_timeout,
+            "ignore_eos": True,
+            "sigstop_at_tokens": stop_at,
+        },
+    )
+    done = managed_run(
+        server_spec(p, dl, "s5b", tokens),
+        problems(p.s5_concurrency),
+        sampling(p, tokens),
+        d,
+        stop_at=stop_at,
+        max_restarts=1,
+        deadline_s=dl.cap(p.run_timeout * 2, margin=30),
+    )
     f = summarize(done, p.s5_concurrency, tokens)
     rec.figure("run", f)
     restart = f["sigstop_to_restart_s"]
-    rec.check("the SIGSTOPped engine was found hung and the server restarted", f["restarts"] >= 1
-              and restart is not None, f"{f['restarts']} restart(s); SIGSTOP at {stop_at:.0f} tokens "
-              + ("sent" if done.stopped_at is not None else "never reached"))
-    rec.check(f"restarted within request_timeout + {RESTART_SLACK:g} s of the SIGSTOP",
-              restart is not None and restart <= p.s5_timeout + RESTART_SLACK, f"{restart} s")
+    rec.check(
+        "the SIGSTOPped engine was found hung and the server restarted",
+        f["restarts"] >= 1 and restart is not None,
+        f"{f['restarts']} restart(s); SIGSTOP at {stop_at:.0f} tokens "
+        + ("sent" if done.stopped_at is not None else "never reached"),
+    )
+    rec.check(
+        f"restarted within request_timeout + {RESTART_SLACK:g} s of the SIGSTOP",
+        restart is not None and restart <= p.s5_timeout + RESTART_SLACK,
+        f"{restart} s",
+    )
     check_complete(rec, f, p.s5_timeout)
     rec.check("no answer left as an error", f["unanswered"] == 0, f"{f['unanswered']} problem(s) left unanswered")

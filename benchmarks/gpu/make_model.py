@@ -5,14 +5,15 @@
 Idempotent: an existing complete model of the same shape is kept. Runs in its own process so that the suite itself
 never holds a CUDA context (which would show up in every GPU memory figure).
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from orchestrator.smoke_model import GPU_0_8B, TINY, Size, write_smoke_model
 
@@ -30,8 +31,14 @@ def param_count(config: dict) -> int:
 # disk but config and tokenizer): what the engine's speed is at the sizes users evaluate. The tokenizer and vocabulary
 # stay the base model's (32k), so prompts and answers are the same tokens as on the 0.8B one.
 SHAPES: dict[str, dict[str, int]] = {
-    "llama-8b": {"hidden_size": 4096, "intermediate_size": 14336, "num_hidden_layers": 32,
-                 "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128},  # Llama-3.1-8B's
+    "llama-8b": {
+        "hidden_size": 4096,
+        "intermediate_size": 14336,
+        "num_hidden_layers": 32,
+        "num_attention_heads": 32,
+        "num_key_value_heads": 8,
+        "head_dim": 128,
+    },  # Llama-3.1-8B's
     "same": {},  # the base model's own shape (the CPU dry run's: the dummy loading path at no cost)
 }
 
@@ -54,8 +61,11 @@ def complete(out: Path, size: Size) -> bool:
     except (OSError, ValueError):
         return False
     files = ("model.safetensors", "tokenizer.json", "tokenizer_config.json", "generation_config.json")
-    return (all((out / f).is_file() for f in files) and config.get("hidden_size") == size.hidden
-            and config.get("num_hidden_layers") == size.layers)
+    return (
+        all((out / f).is_file() for f in files)
+        and config.get("hidden_size") == size.hidden
+        and config.get("num_hidden_layers") == size.layers
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -71,10 +81,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     else:
         write_smoke_model(args.out, size=size, device="cpu" if args.tiny else args.device)
     config = json.loads((args.out / "config.json").read_text())
-    print(f"make_model: {args.out}: {param_count(config) / 1e9:.3f}B parameters, vocab {config['vocab_size']}, "
-          f"hidden {config['hidden_size']}, {config['num_hidden_layers']} layers, "
-          f"{(args.out / 'model.safetensors').stat().st_size / 2**30:.2f} GiB, {time.monotonic() - began:.1f} s",
-          flush=True)
+    print(
+        f"make_model: {args.out}: {param_count(config) / 1e9:.3f}B parameters, vocab {config['vocab_size']}, "
+        f"hidden {config['hidden_size']}, {config['num_hidden_layers']} layers, "
+        f"{(args.out / 'model.safetensors').stat().st_size / 2**30:.2f} GiB, {time.monotonic() - began:.1f} s",
+        flush=True,
+    )
     return 0
 
 

@@ -9,6 +9,7 @@ every conversation; an empty line or end of input ends it. Replies are stdout li
 (everything else on stdout is vLLM's log). ``OfflineEngine`` is the controlling side: s4 keeps one engine loaded
 next to its server and runs one offline pass per round, so each round's ratio has its own ceiling.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,9 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 MARK = "@@offline "
 
@@ -43,12 +45,22 @@ def main() -> None:
     convs = [json.loads(line) for line in args.prompts.read_text(encoding="utf-8").splitlines() if line.strip()]
     began = time.perf_counter()
     from vllm import LLM, SamplingParams
-    extra = {k: v for k, v in (("gpu_memory_utilization", args.gpu_memory_utilization),
-                               ("load_format", args.load_format)) if v is not None}
-    llm = LLM(model=args.model, max_model_len=4096, enable_prefix_caching=False, max_num_seqs=args.max_num_seqs,
-              max_num_batched_tokens=args.max_num_batched_tokens, seed=0, **extra)
-    llm.chat(convs[:args.max_num_seqs], SamplingParams(temperature=0.0, max_tokens=8, ignore_eos=True),
-             use_tqdm=False)
+
+    extra = {
+        k: v
+        for k, v in (("gpu_memory_utilization", args.gpu_memory_utilization), ("load_format", args.load_format))
+        if v is not None
+    }
+    llm = LLM(
+        model=args.model,
+        max_model_len=4096,
+        enable_prefix_caching=False,
+        max_num_seqs=args.max_num_seqs,
+        max_num_batched_tokens=args.max_num_batched_tokens,
+        seed=0,
+        **extra,
+    )
+    llm.chat(convs[: args.max_num_seqs], SamplingParams(temperature=0.0, max_tokens=8, ignore_eos=True), use_tqdm=False)
     _reply({"ready": True, "startup_s": time.perf_counter() - began})
     params = SamplingParams(temperature=0.0, max_tokens=args.max_tokens, ignore_eos=True)
     for line in sys.stdin:
@@ -59,9 +71,16 @@ def main() -> None:
         outs = llm.chat(convs, params, use_tqdm=False)
         seconds = time.perf_counter() - started
         tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-        _reply({"tag": tag, "requests": len(outs), "output_tokens": tokens, "seconds": seconds,
+        _reply(
+            {
+                "tag": tag,
+                "requests": len(outs),
+                "output_tokens": tokens,
+                "seconds": seconds,
                 "tok_s": tokens / seconds if seconds else 0.0,
-                "prompt_tokens": sum(len(o.prompt_token_ids or []) for o in outs)})
+                "prompt_tokens": sum(len(o.prompt_token_ids or []) for o in outs),
+            }
+        )
 
 
 class OfflineEngine:
@@ -69,9 +88,17 @@ class OfflineEngine:
 
     def __init__(self, argv: Sequence[str], env: dict[str, str], log: Path, cwd: Path) -> None:
         self._log = open(log, "a", encoding="utf-8")
-        self.proc = subprocess.Popen(list(argv), stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.STDOUT, env=env, cwd=str(cwd), text=True, bufsize=1,
-                                     start_new_session=True)
+        self.proc = subprocess.Popen(
+            list(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
+            cwd=str(cwd),
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
         self._replies: queue.Queue[dict[str, Any] | None] = queue.Queue()
         self._pumping = threading.Thread(target=self._pump, daemon=True)
         self._pumping.start()
@@ -80,7 +107,7 @@ class OfflineEngine:
         assert self.proc.stdout is not None
         for line in self.proc.stdout:
             if line.startswith(MARK):
-                self._replies.put(json.loads(line[len(MARK):]))
+                self._replies.put(json.loads(line[len(MARK) :]))
             else:
                 self._log.write(line)
                 self._log.flush()
@@ -129,7 +156,7 @@ class OfflineEngine:
         if not self._pumping.is_alive():
             self._log.close()
 
-    def __enter__(self) -> "OfflineEngine":
+    def __enter__(self) -> OfflineEngine:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -15,6 +15,7 @@ standard-library frames such as ``asyncio`` and ``threading``, on nearly every s
 ``find_pyspy()`` is None where py-spy is not installed (``pip install py-spy``; the GPU bundle carries its wheel,
 see benchmarks/gpu/README.md); the scenario then says so and runs without a profile.
 """
+
 from __future__ import annotations
 
 import os
@@ -27,9 +28,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
-RATE = 100          # samples per second
-GIL_RATE = 50       # for a process of hundreds of threads (the client): py-spy reads every thread at each sample
-TOP = 12            # functions kept per list
+RATE = 100  # samples per second
+GIL_RATE = 50  # for a process of hundreds of threads (the client): py-spy reads every thread at each sample
+TOP = 12  # functions kept per list
 STOP_WAIT_S = 60.0  # py-spy writes its file on SIGINT; a large profile takes a few seconds
 _PROCESS = re.compile(r'process (\d+):"(.*?)"(?=;| \d+$)', re.S | re.M)  # a command line may hold newlines and ';'
 _FRAME = re.compile(r'process (\d+):"(.*)"')
@@ -50,13 +51,27 @@ def find_pyspy() -> str | None:
 class Recording:
     """One py-spy recording of ``pid`` and its children, written to ``out`` (raw collapsed stacks) on ``stop()``."""
 
-    def __init__(self, binary: str, pid: int, out: Path, rate: int = RATE, subprocesses: bool = True,
-                 gil: bool = False) -> None:
+    def __init__(
+        self, binary: str, pid: int, out: Path, rate: int = RATE, subprocesses: bool = True, gil: bool = False
+    ) -> None:
         self.out = out
         self.log = out.with_suffix(".log")
-        argv = [binary, "record", "--pid", str(pid), "--rate", str(rate), "--format", "raw", "--nolineno",
-                "--nonblocking", "--output", str(out), *(["--subprocesses"] if subprocesses else []),
-                *(["--gil"] if gil else [])]
+        argv = [
+            binary,
+            "record",
+            "--pid",
+            str(pid),
+            "--rate",
+            str(rate),
+            "--format",
+            "raw",
+            "--nolineno",
+            "--nonblocking",
+            "--output",
+            str(out),
+            *(["--subprocesses"] if subprocesses else []),
+            *(["--gil"] if gil else []),
+        ]
         with self.log.open("wb") as log:
             self.proc = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
 
@@ -89,11 +104,18 @@ class Profile:
     def top(self, seconds: float, rate: int = RATE) -> dict:
         """The summary kept in the results: busy cores (samples / (rate x seconds); a sample per busy thread) and
         shares of this process's samples, largest first."""
+
         def share(counts: Counter) -> list[dict]:
             return [{"function": fn, "share": round(n / max(self.samples, 1), 3)} for fn, n in counts.most_common(TOP)]
-        return {"pid": self.pid, "command": self.command[:160], "samples": self.samples,
-                "cores": round(self.samples / max(rate * seconds, 1e-6), 2),
-                "self": share(self.self_counts), "inclusive": share(self.inclusive)}
+
+        return {
+            "pid": self.pid,
+            "command": self.command[:160],
+            "samples": self.samples,
+            "cores": round(self.samples / max(rate * seconds, 1e-6), 2),
+            "self": share(self.self_counts),
+            "inclusive": share(self.inclusive),
+        }
 
 
 def summarise(text: str, root: int | None = None) -> dict[int, Profile]:
@@ -117,7 +139,7 @@ def summarise(text: str, root: int | None = None) -> dict[int, Profile]:
 
 def _plumbing(frame: str) -> bool:
     """A frame of the standard library or of no file (``<frozen runpy>``): on every stack, telling nothing."""
-    file = frame[frame.rfind("(") + 1:].rstrip(")")
+    file = frame[frame.rfind("(") + 1 :].rstrip(")")
     return file.startswith("<") or file.split("/")[0].removesuffix(".py") in sys.stdlib_module_names
 
 

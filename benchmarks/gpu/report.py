@@ -5,13 +5,15 @@
 Reads ``<scenario>.json`` from each ``--in`` folder (a later folder wins for the same scenario); never runs anything.
 ``python -m benchmarks.run_all`` (``make perf``) keeps the section it writes.
 """
+
 from __future__ import annotations
 
 import argparse
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from .pyspy import GIL_RATE
 
@@ -64,14 +66,21 @@ def _versions(results: dict[str, dict[str, Any]]) -> str:
 def header(results: dict[str, dict[str, Any]]) -> list[str]:
     dates = sorted({r.get("date", "")[:10] for r in results.values() if r.get("date")})
     modes = {r.get("mode") for r in results.values()}
-    lines = ["## GPU runs: the orchestrator with real vLLM on real GPUs", "",
-             "Produced by `python3 -m benchmarks.gpu.report` from the JSON results of `python3 -m benchmarks.gpu.suite` "
-             "(how to run it: `benchmarks/gpu/README.md`; `make perf-gpu` on a box with vLLM and GPUs). Every scenario "
-             "runs the orchestrator itself (`python3 -m orchestrator.cli`), never a hand-started server.", "",
-             f"- Card: {_card(results)}", f"- Software: {_versions(results)}",
-             f"- Date: {', '.join(dates) or 'unknown'}"]
+    lines = [
+        "## GPU runs: the orchestrator with real vLLM on real GPUs",
+        "",
+        "Produced by `python3 -m benchmarks.gpu.report` from the JSON results of `python3 -m benchmarks.gpu.suite` "
+        "(how to run it: `benchmarks/gpu/README.md`; `make perf-gpu` on a box with vLLM and GPUs). Every scenario "
+        "runs the orchestrator itself (`python3 -m orchestrator.cli`), never a hand-started server.",
+        "",
+        f"- Card: {_card(results)}",
+        f"- Software: {_versions(results)}",
+        f"- Date: {', '.join(dates) or 'unknown'}",
+    ]
     if "cpu-dry-run" in modes:
-        lines.append("- **CPU dry run** (no GPU; tiny model on CPU vLLM, fake nvidia-smi): the figures are not GPU figures")
+        lines.append(
+            "- **CPU dry run** (no GPU; tiny model on CPU vLLM, fake nvidia-smi): the figures are not GPU figures"
+        )
     lines += ["", "| scenario | what | result | checks | seconds |", "|---|---|---|---:|---:|"]
     for name in order(results):
         res = results.get(name)
@@ -81,25 +90,31 @@ def header(results: dict[str, dict[str, Any]]) -> list[str]:
         checks = res.get("checks", [])
         passed = sum(c["ok"] for c in checks)
         result = res["status"] + (f": {res['reason']}" if res.get("reason") else "")
-        lines.append(f"| {name} | {res['title']} | {_cell(result)} | {passed}/{len(checks)} | "
-                     f"{res.get('seconds', '')} |")
+        lines.append(
+            f"| {name} | {res['title']} | {_cell(result)} | {passed}/{len(checks)} | {res.get('seconds', '')} |"
+        )
     return lines + [""]
 
 
 def _cell(text: str, width: int = 160) -> str:
     text = " ".join(str(text).split()).replace("|", "\\|")
-    return text if len(text) <= width else text[:width - 3] + "..."
+    return text if len(text) <= width else text[: width - 3] + "..."
 
 
 def section(name: str, res: dict[str, Any]) -> list[str]:
     lines = [f"### {name}: {res['title']} ({res['status']})", ""]
     if name.startswith("s4-"):
-        lines += [f"Another s4 run ({res.get('date', '?')}), kept for its variants; `s4` above is the headline run "
-                  "(benchmarks/gpu/README.md lists them all).", ""]
+        lines += [
+            f"Another s4 run ({res.get('date', '?')}), kept for its variants; `s4` above is the headline run "
+            "(benchmarks/gpu/README.md lists them all).",
+            "",
+        ]
     if res.get("reason"):
         lines += [f"Reason: {res['reason']}", ""]
-    lines += [f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}" + (f": {_cell(c['detail'], 300)}" if c["detail"] else "")
-              for c in res.get("checks", [])]
+    lines += [
+        f"- {'PASS' if c['ok'] else 'FAIL'} {c['name']}" + (f": {_cell(c['detail'], 300)}" if c["detail"] else "")
+        for c in res.get("checks", [])
+    ]
     lines += [""] + _figures(name, res.get("figures", {}))
     for failure in res.get("failures", []):
         lines.append(f"- failure: {failure['what']}: {_cell(failure['cause'], 600)}")
@@ -115,9 +130,13 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
         lines.append(f"- {model}: " + ", ".join(f"{k} {v:.1f} s" for k, v in phases.items()))
     seen = f.get("gpu_samples", {}).get("servers", {})
     if seen:
-        lines.append("- nvidia-smi, once a second: " + "; ".join(
-            f"{k} on GPU {','.join(map(str, v['gpus']))} from {v['first']:.0f} s to {v['last']:.0f} s"
-            for k, v in seen.items()))
+        lines.append(
+            "- nvidia-smi, once a second: "
+            + "; ".join(
+                f"{k} on GPU {','.join(map(str, v['gpus']))} from {v['first']:.0f} s to {v['last']:.0f} s"
+                for k, v in seen.items()
+            )
+        )
     if "pair_overlap_s" in f:
         lines.append(f"- the TP=1 pair held its GPUs together for {f['pair_overlap_s']:.0f} s")
     if name == "s3a":
@@ -137,58 +156,81 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
 def _long_run(f: dict[str, Any]) -> list[str]:
     """s5a / s5b: what a run of long generations came to."""
     setup, run = f.get("setup", {}), f["run"]
-    lines = [f"- {setup.get('prompts')} concurrent generations of {setup.get('max_tokens')} tokens (ignore_eos), "
-             f"request_timeout {setup.get('request_timeout')} s: {run['answered']}/{run['total']} answers stored, "
-             f"{run['error_records']} error record(s), {run['restarts']} restart(s), status {run['status']}",
-             f"- longest answer {run['longest_answer_s']} s; wall time {run['wall_s']} s"]
+    lines = [
+        f"- {setup.get('prompts')} concurrent generations of {setup.get('max_tokens')} tokens (ignore_eos), "
+        f"request_timeout {setup.get('request_timeout')} s: {run['answered']}/{run['total']} answers stored, "
+        f"{run['error_records']} error record(s), {run['restarts']} restart(s), status {run['status']}",
+        f"- longest answer {run['longest_answer_s']} s; wall time {run['wall_s']} s",
+    ]
     if run.get("sigstop_to_restart_s") is not None:
-        lines.append(f"- SIGSTOP of the engine to the replacement server's start: {run['sigstop_to_restart_s']} s "
-                     f"(target: within request_timeout + 30 s)")
+        lines.append(
+            f"- SIGSTOP of the engine to the replacement server's start: {run['sigstop_to_restart_s']} s "
+            f"(target: within request_timeout + 30 s)"
+        )
     return lines
 
 
 def _memory_rows(f: dict[str, Any]) -> list[str]:
-    stages = [("before", "memory_before_mib"), ("just before the SIGKILL", "held_before_kill_mib"),
-              ("after the SIGKILL", "held_after_kill_mib"), ("after cleanup", "memory_after_cleanup_mib")]
+    stages = [
+        ("before", "memory_before_mib"),
+        ("just before the SIGKILL", "held_before_kill_mib"),
+        ("after the SIGKILL", "held_after_kill_mib"),
+        ("after cleanup", "memory_after_cleanup_mib"),
+    ]
     gpus = sorted({int(i) for _, key in stages for i in f.get(key, {})})
     if not gpus:
         return []
-    rows = ["| GPU memory used (MiB) | " + " | ".join(f"GPU {g}" for g in gpus) + " |",
-            "|---|" + "---:|" * len(gpus)]
+    rows = ["| GPU memory used (MiB) | " + " | ".join(f"GPU {g}" for g in gpus) + " |", "|---|" + "---:|" * len(gpus)]
     for label, key in stages:
         values = {int(k): v for k, v in f.get(key, {}).items()}
         rows.append(f"| {label} | " + " | ".join(str(values.get(g, "")) for g in gpus) + " |")
-    tail = [f"- cleanup took {f['cleanup_s']} s" if "cleanup_s" in f else "",
-            f"- memory back {f['memory_back_s']} s after cleanup began" if "memory_back_s" in f else ""]
+    tail = [
+        f"- cleanup took {f['cleanup_s']} s" if "cleanup_s" in f else "",
+        f"- memory back {f['memory_back_s']} s after cleanup began" if "memory_back_s" in f else "",
+    ]
     return ["", *rows, "", *[t for t in tail if t]]
 
 
 def _throughput(f: dict[str, Any]) -> list[str]:
     setup = f.get("setup", {})
-    lines = [f"- {setup.get('prompts')} prompts (the built-in samples' tasks), max_tokens {setup.get('max_tokens')} "
-             f"with ignore_eos, greedy, concurrency {setup.get('concurrency')} (= max_num_seqs), max_num_batched_tokens "
-             f"{setup.get('max_num_batched_tokens')}, prefix caching off; up to {setup.get('rounds')} rounds per variant "
-             "(the table says how many ran), with offline passes between them (one offline engine stays loaded next "
-             "to the server)"]
+    lines = [
+        f"- {setup.get('prompts')} prompts (the built-in samples' tasks), max_tokens {setup.get('max_tokens')} "
+        f"with ignore_eos, greedy, concurrency {setup.get('concurrency')} (= max_num_seqs), max_num_batched_tokens "
+        f"{setup.get('max_num_batched_tokens')}, prefix caching off; up to {setup.get('rounds')} rounds per variant "
+        "(the table says how many ran), with offline passes between them (one offline engine stays loaded next "
+        "to the server)"
+    ]
     if "model" in setup:
-        lines.append(f"- model: {setup['model']}, {setup.get('parameters_b')}B parameters, weights {setup.get('weights')}")
+        lines.append(
+            f"- model: {setup['model']}, {setup.get('parameters_b')}B parameters, weights {setup.get('weights')}"
+        )
     starts = f.get("server_startup_s")
     if isinstance(starts, dict):
-        lines.append("- server start to ready: " + ", ".join(
-            f"{v} s with {k} API process(es)" if k.isdigit() else f"{v} s ({k})" for k, v in starts.items()))
+        lines.append(
+            "- server start to ready: "
+            + ", ".join(f"{v} s with {k} API process(es)" if k.isdigit() else f"{v} s ({k})" for k, v in starts.items())
+        )
     if "offline_startup_s" in f:
         lines.append(f"- offline engine start: {f['offline_startup_s']} s")
     if "offline_engine_cores" in f:
-        lines.append(f"- CPU cores of the offline engine's process during its passes (median): "
-                     f"{f['offline_engine_cores']}; the server's engine during each variant's: the table's last column")
+        lines.append(
+            f"- CPU cores of the offline engine's process during its passes (median): "
+            f"{f['offline_engine_cores']}; the server's engine during each variant's: the table's last column"
+        )
     lines += _variant_rows(f.get("variants", []))
     passes = f.get("passes", [])
     if passes:
-        lines += ["", "| server | round | pass | requests | output tokens | seconds | output tok/s | CPU cores: "
-                  "client / front end (busiest process) / engine |", "|---|---:|---|---:|---:|---:|---:|---|"]
-        lines += [f"| {p.get('server', p.get('api_servers', 1))} | {p.get('round', '')} | {p.get('client', p['label'])} "
-                  f"| {p['requests']} | {p['output_tokens']} | {p['seconds']:.2f} | {p['tok_s']} | {_cpu(p.get('cpu'))} |"
-                  for p in passes]
+        lines += [
+            "",
+            "| server | round | pass | requests | output tokens | seconds | output tok/s | CPU cores: "
+            "client / front end (busiest process) / engine |",
+            "|---|---:|---|---:|---:|---:|---:|---|",
+        ]
+        lines += [
+            f"| {p.get('server', p.get('api_servers', 1))} | {p.get('round', '')} | {p.get('client', p['label'])} "
+            f"| {p['requests']} | {p['output_tokens']} | {p['seconds']:.2f} | {p['tok_s']} | {_cpu(p.get('cpu'))} |"
+            for p in passes
+        ]
     lines.append("")
     lines += _profile(f.get("profile"))
     for label, value in f.get("median_tok_s", {}).items():
@@ -196,7 +238,9 @@ def _throughput(f: dict[str, Any]) -> list[str]:
             lines.append(f"- median {label}: {value} output tok/s")
     for label, t in f.get("targets", {}).items():
         extra = f" ({t['variant']}; per-round spread {t['spread']:.3f})" if "variant" in t else ""
-        lines.append(f"- **{label}: {t['value']:.2f}** (target {t['target']}: {'met' if t['met'] else 'missed'}){extra}")
+        lines.append(
+            f"- **{label}: {t['value']:.2f}** (target {t['target']}: {'met' if t['met'] else 'missed'}){extra}"
+        )
     return lines
 
 
@@ -204,14 +248,22 @@ def _profile(prof: dict[str, Any] | None) -> list[str]:
     """s4's py-spy pass: per process, its busy cores and the functions with the largest shares of its samples."""
     if not prof:
         return []
+
     def shares(rows: list[dict[str, Any]]) -> str:
         return ", ".join(f"`{_cell(r['function'], 70)}` {r['share']:.0%}" for r in rows[:PROFILE_TOP])
-    lines = ["", f"Profile (py-spy, not paused; {_rates(prof)}) of one pass of {prof['pass']}: "
-             f"{prof['tok_s']} output tok/s in {prof['seconds']} s", "",
-             "| process | busy cores | largest self shares | largest inclusive shares |", "|---|---:|---|---|"]
+
+    lines = [
+        "",
+        f"Profile (py-spy, not paused; {_rates(prof)}) of one pass of {prof['pass']}: "
+        f"{prof['tok_s']} output tok/s in {prof['seconds']} s",
+        "",
+        "| process | busy cores | largest self shares | largest inclusive shares |",
+        "|---|---:|---|---|",
+    ]
     for p in sorted(prof["processes"], key=lambda p: -p["cores"]):
-        lines.append(f"| {p['role']} (pid {p['pid']}) | {p['cores']} | {shares(p['self'])} | "
-                     f"{shares(p['inclusive'])} |")
+        lines.append(
+            f"| {p['role']} (pid {p['pid']}) | {p['cores']} | {shares(p['self'])} | {shares(p['inclusive'])} |"
+        )
     return lines
 
 
@@ -227,21 +279,28 @@ def _rates(prof: dict[str, Any]) -> str:
 def _variant_rows(variants: list[dict[str, Any]]) -> list[str]:
     if not variants:
         return []
-    rows = ["", "| variant | rounds | median ours tok/s | ours / offline per round | median ratio | spread "
-            "| engine cores |", "|---|---:|---:|---|---:|---:|---:|"]
+    rows = [
+        "",
+        "| variant | rounds | median ours tok/s | ours / offline per round | median ratio | spread | engine cores |",
+        "|---|---:|---:|---|---:|---:|---:|",
+    ]
     for v in variants:
         ratios = ", ".join(f"{r:.3f}" for r in v.get("ratios", []))
         median, spread = (f"{v[k]:.3f}" if k in v else "" for k in ("median_ratio", "spread"))
-        rows.append(f"| {v['variant']} | {v['rounds']} | {v['median_tok_s']} | {ratios} | {median} | {spread} "
-                    f"| {v.get('engine_cores', '')} |")
+        rows.append(
+            f"| {v['variant']} | {v['rounds']} | {v['median_tok_s']} | {ratios} | {median} | {spread} "
+            f"| {v.get('engine_cores', '')} |"
+        )
     return rows
 
 
 def _cpu(cpu: dict[str, Any] | None) -> str:
     if not cpu:
         return ""
-    return (f"{cpu['client_cores']} / {cpu['front_end_cores']} ({cpu['busiest_front_end_process_cores']}) / "
-            f"{cpu['engine_cores']}")
+    return (
+        f"{cpu['client_cores']} / {cpu['front_end_cores']} ({cpu['busiest_front_end_process_cores']}) / "
+        f"{cpu['engine_cores']}"
+    )
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:

@@ -6,6 +6,7 @@
 * s3b -- models that cannot fit (too much ``gpu_memory_utilization`` next to another program's memory, a
   ``max_model_len`` no KV cache can hold) fail with their cause named; the model that fits finishes; exit code 1.
 """
+
 from __future__ import annotations
 
 import json
@@ -20,15 +21,26 @@ from typing import Any
 import psutil
 import requests
 
-from orchestrator import logcause
+from orchestrator.serving import logcause
 
 from . import smi
-from .common import SAFETY_ENV, Child, Deadline, Profile, Recorder, Skip, gib, manifest, parse_summary, \
-    run_cli, write_config
+from .common import (
+    SAFETY_ENV,
+    Child,
+    Deadline,
+    Profile,
+    Recorder,
+    Skip,
+    gib,
+    manifest,
+    parse_summary,
+    run_cli,
+    write_config,
+)
 
 SAMPLES = {"sample-math": {}, "sample-physics": {}}
-HOLD_FRACTION = 0.42          # another program's share of GPU 1 in s3b: under the orchestrator's busy mark (0.5)
-MEMORY_SLACK_MIB = 512        # "back to what it was before": within this much
+HOLD_FRACTION = 0.42  # another program's share of GPU 1 in s3b: under the orchestrator's busy mark (0.5)
+MEMORY_SLACK_MIB = 512  # "back to what it was before": within this much
 _HOLD = """
 import sys, time, torch
 frac, secs = float(sys.argv[1]), float(sys.argv[2])
@@ -43,6 +55,7 @@ _HOLD_FAKE = "import sys, time; print('holding (fake)', flush=True); time.sleep(
 
 
 # ---------------------------------------------------------------------------------------------------- helpers
+
 
 def fresh(path: Path) -> Path:
     shutil.rmtree(path, ignore_errors=True)
@@ -59,11 +72,24 @@ def need_gpus(count: int) -> list[dict[str, Any]]:
     return found["gpus"]
 
 
-def orchestrate(p: Profile, rec: Recorder, d: Path, cfg: Path, gpus: str,
-                timeout: float) -> tuple[int | None, dict[str, dict[str, str]]]:
+def orchestrate(
+    p: Profile, rec: Recorder, d: Path, cfg: Path, gpus: str, timeout: float
+) -> tuple[int | None, dict[str, dict[str, str]]]:
     """Run the orchestrator on ``cfg`` (bounded); (exit code or None on timeout, its summary per model)."""
-    args = ["run", "--config", str(cfg), "--gpus", gpus, "--dataset", "all", "--results-dir", str(d / "results"),
-            "--logs-dir", str(d / "logs"), "-v"]
+    args = [
+        "run",
+        "--config",
+        str(cfg),
+        "--gpus",
+        gpus,
+        "--dataset",
+        "all",
+        "--results-dir",
+        str(d / "results"),
+        "--logs-dir",
+        str(d / "logs"),
+        "-v",
+    ]
     rec.log(f"orchestrator: {' '.join(args)} (timeout {timeout:.0f} s)")
     code, text = run_cli(p.python, args, d / "orchestrator.log", timeout)
     summary = parse_summary(text)
@@ -75,15 +101,22 @@ def orchestrate(p: Profile, rec: Recorder, d: Path, cfg: Path, gpus: str,
 
 
 def statuses(summary: dict[str, dict[str, str]]) -> str:
-    return ", ".join(f"{k} {v['status']}" + (f" ({v['error'][:300]})" if v["error"] and v["status"] != "failed"
-                                             else "") for k, v in summary.items()) or "no summary printed"
+    return (
+        ", ".join(
+            f"{k} {v['status']}" + (f" ({v['error'][:300]})" if v["error"] and v["status"] != "failed" else "")
+            for k, v in summary.items()
+        )
+        or "no summary printed"
+    )
 
 
 def placement_seen(rec: Recorder, seen: dict[str, Any]) -> None:
     """Say so when nvidia-smi showed memory in use but listed no compute process (placement then unobservable)."""
     if not seen["servers"] and seen["samples"]:
-        rec.note(f"nvidia-smi listed no compute process of a server in {seen['samples']} samples (peak MiB used "
-                 f"per GPU: {seen['peak_used_mib']}): where each server ran could not be observed")
+        rec.note(
+            f"nvidia-smi listed no compute process of a server in {seen['samples']} samples (peak MiB used "
+            f"per GPU: {seen['peak_used_mib']}): where each server ran could not be observed"
+        )
 
 
 def record_timings(rec: Recorder, d: Path) -> None:
@@ -98,9 +131,13 @@ def server_env_check(rec: Recorder, servers: smi.Servers) -> None:
     envs = servers.envs
     missing = {name: {k: env.get(k) for k in SAFETY_ENV if env.get(k) != SAFETY_ENV[k]} for name, env in envs.items()}
     bad = {name: m for name, m in missing.items() if m}
-    rec.check("the servers inherited the safety environment (NCCL_NVLS_ENABLE=0, ...)", bool(envs) and not bad,
-              f"read from {len(envs)} server(s)" + (f"; wrong: {bad}" if bad else "")
-              + (f"; unreadable: {servers.unreadable}" if servers.unreadable else ""))
+    rec.check(
+        "the servers inherited the safety environment (NCCL_NVLS_ENABLE=0, ...)",
+        bool(envs) and not bad,
+        f"read from {len(envs)} server(s)"
+        + (f"; wrong: {bad}" if bad else "")
+        + (f"; unreadable: {servers.unreadable}" if servers.unreadable else ""),
+    )
 
 
 def leftovers(servers: smi.Servers) -> list[int]:
@@ -125,8 +162,11 @@ def reap(servers: smi.Servers) -> None:
             pass
 
 
-def wait_memory_back(before: dict[int, int], timeout: float, gpus: tuple[int, ...] | None = None,
-                     ) -> dict[str, Any]:
+def wait_memory_back(
+    before: dict[int, int],
+    timeout: float,
+    gpus: tuple[int, ...] | None = None,
+) -> dict[str, Any]:
     """Poll until every GPU (of ``gpus``) uses at most its ``before`` + slack and runs no compute process."""
     deadline = time.monotonic() + timeout
     while True:
@@ -149,11 +189,12 @@ class Watched:
     seen: dict[str, Any]
     servers: smi.Servers
     left: list[int]
-    after: dict[str, Any] | None    # memory once the run ended (None: not waited for)
+    after: dict[str, Any] | None  # memory once the run ended (None: not waited for)
 
 
-def watched_run(p: Profile, dl: Deadline, rec: Recorder, d: Path, cfg: Path, gpus: str,
-                before: dict[str, Any] | None = None) -> Watched:
+def watched_run(
+    p: Profile, dl: Deadline, rec: Recorder, d: Path, cfg: Path, gpus: str, before: dict[str, Any] | None = None
+) -> Watched:
     """Sampler -> orchestrate -> (wait for GPU memory back to ``before``) -> leftovers -> reap -> analyse."""
     sampler = smi.Sampler([d / "logs"], d / "samples.jsonl", env_keys=SAFETY_ENV)
     after = None
@@ -176,13 +217,18 @@ def check_no_leftovers(rec: Recorder, left: list[int]) -> None:
 
 # ---------------------------------------------------------------------------------------------------- s1
 
+
 def s1(p: Profile, dl: Deadline, rec: Recorder) -> None:
     """Two managed models on one GPU, one after the other; leaderboard; nothing left on the GPU."""
     dl.need(150 if not p.dry_run else 240, "s1")
     need_gpus(1)
     d = fresh(p.work / "s1")
-    cfg = write_config(d / "run.yaml", {"llama-a": p.model_block("gpu-llama-a"),
-                                        "llama-b": p.model_block("gpu-llama-b")}, SAMPLES, num_examples=p.limit)
+    cfg = write_config(
+        d / "run.yaml",
+        {"llama-a": p.model_block("gpu-llama-a"), "llama-b": p.model_block("gpu-llama-b")},
+        SAMPLES,
+        num_examples=p.limit,
+    )
     before = smi.snapshot()
     rec.figure("memory_before_mib", smi.used_by_index(before))
     run = watched_run(p, dl, rec, d, cfg, "0", before)
@@ -190,17 +236,29 @@ def s1(p: Profile, dl: Deadline, rec: Recorder) -> None:
     rec.figure("gpu_samples", {k: v for k, v in seen.items() if k != "double_booked"})
     rec.figure("memory_after_mib", after["used_mib"])
     rec.check("exit code 0", code == 0, f"exit {code}")
-    rec.check("both models finished", all(summary.get(k, {}).get("status") == "finished"
-                                          for k in ("llama-a", "llama-b")), statuses(summary))
+    rec.check(
+        "both models finished",
+        all(summary.get(k, {}).get("status") == "finished" for k in ("llama-a", "llama-b")),
+        statuses(summary),
+    )
     board = d / "results" / "leaderboard.md"
     text = board.read_text(encoding="utf-8") if board.exists() else ""
     rec.check("leaderboard written with both models", "llama-a" in text and "llama-b" in text, str(board))
-    rec.check("each server ran on GPU 0 only", bool(seen["servers"]) and all(
-        v["gpus"] == [0] for v in seen["servers"].values()), json.dumps(seen["servers"]))
-    rec.check("one after the other (never both on the GPU)", smi.overlap(seen["servers"], "llama-a", "llama-b") == 0
-              and seen["double_booked_count"] == 0, f"{seen['double_booked_count']} double-booked sample(s)")
-    rec.check("nvidia-smi --query-compute-apps lists nothing after the run", not after["apps"] and not after["error"],
-              json.dumps(after["apps"]) + (after["error"] or ""))
+    rec.check(
+        "each server ran on GPU 0 only",
+        bool(seen["servers"]) and all(v["gpus"] == [0] for v in seen["servers"].values()),
+        json.dumps(seen["servers"]),
+    )
+    rec.check(
+        "one after the other (never both on the GPU)",
+        smi.overlap(seen["servers"], "llama-a", "llama-b") == 0 and seen["double_booked_count"] == 0,
+        f"{seen['double_booked_count']} double-booked sample(s)",
+    )
+    rec.check(
+        "nvidia-smi --query-compute-apps lists nothing after the run",
+        not after["apps"] and not after["error"],
+        json.dumps(after["apps"]) + (after["error"] or ""),
+    )
     server_env_check(rec, run.servers)
     check_no_leftovers(rec, left)
     record_timings(rec, d)
@@ -208,14 +266,18 @@ def s1(p: Profile, dl: Deadline, rec: Recorder) -> None:
 
 # ---------------------------------------------------------------------------------------------------- s2
 
+
 def s2(p: Profile, dl: Deadline, rec: Recorder) -> None:
     """TP=2 + TP=1 + TP=1 on two GPUs: the pair side by side, TP=2 on both, no GPU double-booked."""
     dl.need(200 if not p.dry_run else 400, "s2")
     need_gpus(2)
     d = fresh(p.work / "s2")
     tp2_args = ["--tensor-parallel-size", "1"] if p.dry_run else []  # the CPU stand-in runs one worker
-    models = {"tp2": p.model_block("gpu-tp2", tensor_parallel_size=2, args=tp2_args),
-              "pair-a": p.model_block("gpu-pair-a"), "pair-b": p.model_block("gpu-pair-b")}
+    models = {
+        "tp2": p.model_block("gpu-tp2", tensor_parallel_size=2, args=tp2_args),
+        "pair-a": p.model_block("gpu-pair-a"),
+        "pair-b": p.model_block("gpu-pair-b"),
+    }
     cfg = write_config(d / "run.yaml", models, SAMPLES, num_examples=p.limit)
     run = watched_run(p, dl, rec, d, cfg, "0,1", smi.snapshot())
     code, summary, seen, after, left = run.code, run.summary, run.seen, run.after or {}, run.left
@@ -223,21 +285,34 @@ def s2(p: Profile, dl: Deadline, rec: Recorder) -> None:
     rec.figure("gpu_samples", seen)
     rec.figure("assigned_gpus", {v["name"]: v["gpus"] for v in run.servers.by_pgid.values()})
     rec.check("exit code 0", code == 0, f"exit {code}")
-    rec.check("all three models finished", all(summary.get(k, {}).get("status") == "finished" for k in models),
-              statuses(summary))
-    rec.check("no GPU double-booked", seen["double_booked_count"] == 0 and seen["samples"] > 0,
-              f"{seen['samples']} samples, {seen['double_booked_count']} double-booked: {seen['double_booked'][:3]}")
-    rec.check("the TP=2 model ran on both GPUs", servers.get("tp2", {}).get("gpus") == [0, 1],
-              json.dumps(servers.get("tp2")))
+    rec.check(
+        "all three models finished",
+        all(summary.get(k, {}).get("status") == "finished" for k in models),
+        statuses(summary),
+    )
+    rec.check(
+        "no GPU double-booked",
+        seen["double_booked_count"] == 0 and seen["samples"] > 0,
+        f"{seen['samples']} samples, {seen['double_booked_count']} double-booked: {seen['double_booked'][:3]}",
+    )
+    rec.check(
+        "the TP=2 model ran on both GPUs", servers.get("tp2", {}).get("gpus") == [0, 1], json.dumps(servers.get("tp2"))
+    )
     pair = [servers.get(k, {}).get("gpus") for k in ("pair-a", "pair-b")]
-    rec.check("the TP=1 pair ran on one GPU each, different ones", all(g and len(g) == 1 for g in pair)
-              and pair[0] != pair[1], json.dumps(pair))
+    rec.check(
+        "the TP=1 pair ran on one GPU each, different ones",
+        all(g and len(g) == 1 for g in pair) and pair[0] != pair[1],
+        json.dumps(pair),
+    )
     both = smi.overlap(servers, "pair-a", "pair-b")
     rec.figure("pair_overlap_s", both)
     rec.check("the TP=1 pair ran side by side (overlap in time)", both > 0, f"{both:.0f} s together")
     assigned = {v["name"]: v["gpus"] for v in run.servers.by_pgid.values()}
-    rec.check("every server stayed on the GPUs it was given (CUDA_VISIBLE_DEVICES)", all(
-        set(v["gpus"]) <= set(assigned.get(k, [])) for k, v in servers.items()), json.dumps(assigned))
+    rec.check(
+        "every server stayed on the GPUs it was given (CUDA_VISIBLE_DEVICES)",
+        all(set(v["gpus"]) <= set(assigned.get(k, [])) for k, v in servers.items()),
+        json.dumps(assigned),
+    )
     rec.check("nothing left on the GPUs after the run", not after["apps"], json.dumps(after["apps"]))
     server_env_check(rec, run.servers)
     check_no_leftovers(rec, left)
@@ -246,12 +321,17 @@ def s2(p: Profile, dl: Deadline, rec: Recorder) -> None:
 
 # ---------------------------------------------------------------------------------------------------- s3a
 
+
 def load_dataset(path: Path, count: int) -> dict[str, Any]:
     """A long local dataset (so the servers are mid-run when the orchestrator is killed)."""
     with open(path, "w", encoding="utf-8") as fh:
         for i in range(count):
-            fh.write(json.dumps({"id": f"L{i}", "task": f"Найдите {i} + {i + 1}.", "answer": str(2 * i + 1)},
-                                ensure_ascii=False) + "\n")
+            fh.write(
+                json.dumps(
+                    {"id": f"L{i}", "task": f"Найдите {i} + {i + 1}.", "answer": str(2 * i + 1)}, ensure_ascii=False
+                )
+                + "\n"
+            )
     return {"load-math": {"path": str(path), "domain": "math", "question": "task", "answer": "answer", "id": "id"}}
 
 
@@ -288,8 +368,20 @@ def s3a(p: Profile, dl: Deadline, rec: Recorder) -> None:
     before = smi.used_by_index(smi.snapshot())
     rec.figure("memory_before_mib", before)
     servers = smi.Servers([d / "logs"])
-    args = ["run", "--config", str(cfg), "--gpus", "0,1", "--dataset", "all", "--results-dir", str(d / "results"),
-            "--logs-dir", str(d / "logs"), "-v"]
+    args = [
+        "run",
+        "--config",
+        str(cfg),
+        "--gpus",
+        "0,1",
+        "--dataset",
+        "all",
+        "--results-dir",
+        str(d / "results"),
+        "--logs-dir",
+        str(d / "logs"),
+        "-v",
+    ]
     rec.log(f"orchestrator: {' '.join(args)}")
     try:
         with Child([p.python, "-m", "orchestrator.cli", *args], stdout=d / "orchestrator.log") as orch:
@@ -300,8 +392,10 @@ def s3a(p: Profile, dl: Deadline, rec: Recorder) -> None:
             time.sleep(5.0)  # mid-run: requests in flight
             rec.figure("held_before_kill_mib", smi.used_by_index(smi.snapshot()))
             os.kill(orch.pid, signal.SIGKILL)
-            rec.log(f"SIGKILLed the orchestrator (pid {orch.pid}) {time.monotonic() - first:.0f} s after the first "
-                    "server was healthy")
+            rec.log(
+                f"SIGKILLed the orchestrator (pid {orch.pid}) {time.monotonic() - first:.0f} s after the first "
+                "server was healthy"
+            )
             orch.wait(10.0)
         _after_kill(p, dl, rec, d, servers, before)
     finally:
@@ -309,8 +403,7 @@ def s3a(p: Profile, dl: Deadline, rec: Recorder) -> None:
         reap(servers)
 
 
-def _after_kill(p: Profile, dl: Deadline, rec: Recorder, d: Path, servers: smi.Servers,
-                before: dict[int, int]) -> None:
+def _after_kill(p: Profile, dl: Deadline, rec: Recorder, d: Path, servers: smi.Servers, before: dict[int, int]) -> None:
     time.sleep(3.0)
     servers.refresh()
     snap = smi.snapshot()
@@ -318,28 +411,42 @@ def _after_kill(p: Profile, dl: Deadline, rec: Recorder, d: Path, servers: smi.S
     rec.figure("held_after_kill_mib", held)
     rec.figure("owners_after_kill", {str(k): v for k, v in smi.attribute(snap, servers).items()})
     orphans = leftovers(servers)
-    rec.check("after the SIGKILL the servers live on, holding GPU memory (the orphans cleanup is for)",
-              bool(orphans) and any(held.get(i, 0) > before.get(i, 0) + 1024 for i in held),
-              f"{len(orphans)} orphan process(es); " + ", ".join(
-                  f"GPU {i}: {gib(before.get(i, 0))} -> {gib(held[i])}" for i in sorted(held)))
+    rec.check(
+        "after the SIGKILL the servers live on, holding GPU memory (the orphans cleanup is for)",
+        bool(orphans) and any(held.get(i, 0) > before.get(i, 0) + 1024 for i in held),
+        f"{len(orphans)} orphan process(es); "
+        + ", ".join(f"GPU {i}: {gib(before.get(i, 0))} -> {gib(held[i])}" for i in sorted(held)),
+    )
     began = time.monotonic()
     code, text = run_cli(p.python, ["cleanup", "--logs-dir", str(d / "logs")], d / "cleanup.log", dl.cap(120))
     rec.figure("cleanup_s", round(time.monotonic() - began, 1))
     rec.log(f"cleanup exited {code}: {text.strip().splitlines()[-1] if text.strip() else ''}")
     killed = sum(1 for line in text.splitlines() if line.startswith("killed "))
-    rec.check("cleanup killed every orphaned server", code == 0 and killed == len(servers.by_pgid),
-              f"killed {killed} of {len(servers.by_pgid)}")
+    rec.check(
+        "cleanup killed every orphaned server",
+        code == 0 and killed == len(servers.by_pgid),
+        f"killed {killed} of {len(servers.by_pgid)}",
+    )
     after = wait_memory_back(before, dl.cap(60, margin=10))
     rec.figure("memory_after_cleanup_mib", after["used_mib"])
     rec.figure("memory_back_s", round(time.monotonic() - began, 1))
-    rec.check("GPU memory back to what it was before (within 512 MiB)", after["back"], ", ".join(
-        f"GPU {i}: before {before.get(i, 0)} MiB, after kill {held.get(i, 0)}, after cleanup {u}"
-        for i, u in sorted(after["used_mib"].items())))
-    rec.check("no compute process of ours after cleanup", not [a for a in after["apps"] if not servers.owner(
-        a["pid"]).startswith("other:")] and not leftovers(servers), json.dumps(after["apps"]))
+    rec.check(
+        "GPU memory back to what it was before (within 512 MiB)",
+        after["back"],
+        ", ".join(
+            f"GPU {i}: before {before.get(i, 0)} MiB, after kill {held.get(i, 0)}, after cleanup {u}"
+            for i, u in sorted(after["used_mib"].items())
+        ),
+    )
+    rec.check(
+        "no compute process of ours after cleanup",
+        not [a for a in after["apps"] if not servers.owner(a["pid"]).startswith("other:")] and not leftovers(servers),
+        json.dumps(after["apps"]),
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- s3b
+
 
 def s3b(p: Profile, dl: Deadline, rec: Recorder) -> None:
     """Next to another program holding 42 % of GPU 1: a greedy model and a too-long one fail with their cause
@@ -351,11 +458,20 @@ def s3b(p: Profile, dl: Deadline, rec: Recorder) -> None:
     greedy_env = {"VLLM_CPU_KVCACHE_SPACE": "500"} if p.dry_run else {}  # CPU stand-in: more KV than RAM
     models = {
         "greedy": p.model_block("gpu-greedy", eager=True, gpu_util=0.9, env=greedy_env),
-        "too-long": p.model_block("gpu-too-long", eager=True, gpu_util=0.3, env=long_env,
-                                  max_model_len=(1 << 23) if p.dry_run else (1 << 21), args=["--max-num-seqs", "8"]),
-        "fits": p.model_block("gpu-fits", eager=True, gpu_util=0.4)}
-    expected = {"greedy": logcause.KV_MEMORY if p.dry_run else logcause.GPU_MEMORY_TAKEN,
-                "too-long": logcause.KV_MEMORY}
+        "too-long": p.model_block(
+            "gpu-too-long",
+            eager=True,
+            gpu_util=0.3,
+            env=long_env,
+            max_model_len=(1 << 23) if p.dry_run else (1 << 21),
+            args=["--max-num-seqs", "8"],
+        ),
+        "fits": p.model_block("gpu-fits", eager=True, gpu_util=0.4),
+    }
+    expected = {
+        "greedy": logcause.KV_MEMORY if p.dry_run else logcause.GPU_MEMORY_TAKEN,
+        "too-long": logcause.KV_MEMORY,
+    }
     rec.figure("expected_causes", expected)
     cfg = write_config(d / "run.yaml", models, SAMPLES, num_examples=p.limit)
     total = next(g["total_mib"] for g in gpus if g["index"] == 1)
@@ -377,16 +493,16 @@ def s3b(p: Profile, dl: Deadline, rec: Recorder) -> None:
     record_timings(rec, d)
 
 
-def _s3b_checks(rec: Recorder, code: int | None, summary: dict[str, dict[str, str]], expected: dict[str, str],
-                d: Path) -> None:
+def _s3b_checks(
+    rec: Recorder, code: int | None, summary: dict[str, dict[str, str]], expected: dict[str, str], d: Path
+) -> None:
     rec.check("exit code 1 (a model failed)", code == 1, f"exit {code}")
     for key, cause in expected.items():
         entry = summary.get(key, {})
         named = entry.get("status") == "failed" and f": {cause};" in entry.get("error", "")
         rec.check(f"{key} failed with its cause named ({cause})", named, entry.get("error", "no summary line")[:500])
         rec.data["figures"].setdefault("intended_failures", {})[key] = entry.get("error", "")[:800]
-    rec.check("the model that fits finished", summary.get("fits", {}).get("status") == "finished",
-              statuses(summary))
+    rec.check("the model that fits finished", summary.get("fits", {}).get("status") == "finished", statuses(summary))
     board = d / "results" / "leaderboard.md"
     rec.check("leaderboard written", board.exists() and "fits" in board.read_text(encoding="utf-8"), str(board))
 

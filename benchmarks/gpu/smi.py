@@ -5,6 +5,7 @@ processes stay in the session that the orchestrator gave the API server); the se
 orchestrator's state file ``<logs>/servers.json`` while they run. ``Sampler`` polls once a second and ``analyse``
 finds double-booked GPUs, where each server ran and when. ``install_fake`` writes the ``nvidia-smi`` of a CPU dry run.
 """
+
 from __future__ import annotations
 
 import json
@@ -14,12 +15,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import psutil
 
-from orchestrator.state import StateFile
+from orchestrator.serving.state import StateFile
 
 log = logging.getLogger(__name__)
 SMI_TIMEOUT = 15.0
@@ -39,8 +41,11 @@ def _query(flag: str, fields: Iterable[str]) -> list[list[str]]:
         raise SmiError(f"{' '.join(argv)}: {exc}") from None
     if proc.returncode != 0:
         raise SmiError(f"{' '.join(argv)} exited {proc.returncode}: {(proc.stderr or proc.stdout).strip()[:200]}")
-    return [[part.strip() for part in line.split(",")] for line in proc.stdout.splitlines()
-            if line.strip() and "No running processes" not in line]
+    return [
+        [part.strip() for part in line.split(",")]
+        for line in proc.stdout.splitlines()
+        if line.strip() and "No running processes" not in line
+    ]
 
 
 def _int(text: str) -> int:
@@ -52,14 +57,26 @@ def _int(text: str) -> int:
 
 def gpus() -> list[dict[str, Any]]:
     """Every GPU: index, uuid, name, used and total MiB."""
-    return [{"index": _int(r[0]), "uuid": r[1], "name": ", ".join(r[2:-2]), "used_mib": _int(r[-2]),
-             "total_mib": _int(r[-1])} for r in _query("gpu", GPU_FIELDS) if len(r) >= 5]
+    return [
+        {
+            "index": _int(r[0]),
+            "uuid": r[1],
+            "name": ", ".join(r[2:-2]),
+            "used_mib": _int(r[-2]),
+            "total_mib": _int(r[-1]),
+        }
+        for r in _query("gpu", GPU_FIELDS)
+        if len(r) >= 5
+    ]
 
 
 def apps() -> list[dict[str, Any]]:
     """Every compute process: pid, used MiB, GPU uuid."""
-    return [{"pid": _int(r[0]), "used_mib": _int(r[1]), "gpu_uuid": r[2]} for r in _query("compute-apps", APP_FIELDS)
-            if len(r) >= 3]
+    return [
+        {"pid": _int(r[0]), "used_mib": _int(r[1]), "gpu_uuid": r[2]}
+        for r in _query("compute-apps", APP_FIELDS)
+        if len(r) >= 3
+    ]
 
 
 def snapshot() -> dict[str, Any]:
@@ -81,20 +98,25 @@ class Servers:
         self.states = [StateFile(Path(d)) for d in logs_dirs]
         self.by_pgid: dict[int, dict[str, Any]] = {}
         self.env_keys = tuple(env_keys)
-        self.envs: dict[str, dict[str, str]] = {}   # server name -> env_keys of its API process
+        self.envs: dict[str, dict[str, str]] = {}  # server name -> env_keys of its API process
         self.unreadable: list[str] = []
 
     def refresh(self) -> None:
         for state in self.states:
             try:
                 records = state.records()
-            except Exception as exc:  # noqa: BLE001 -- a sample is skipped, never the run
+            except Exception as exc:
                 log.debug("state file %s unreadable: %s", state.path, exc)
                 continue
             for rec in records:
                 if rec.pgid not in self.by_pgid:
-                    self.by_pgid[rec.pgid] = {"name": rec.name, "gpus": list(rec.gpus), "pid": rec.pid,
-                                              "port": rec.port, "log": rec.log_path}
+                    self.by_pgid[rec.pgid] = {
+                        "name": rec.name,
+                        "gpus": list(rec.gpus),
+                        "pid": rec.pid,
+                        "port": rec.port,
+                        "log": rec.log_path,
+                    }
                     self._read_env(rec.name, rec.pid)
 
     def _read_env(self, name: str, pid: int) -> None:
@@ -132,8 +154,9 @@ def attribute(snap: dict[str, Any], servers: Servers) -> dict[int, list[str]]:
 class Sampler(threading.Thread):
     """Polls nvidia-smi every ``interval`` seconds; each sample: time, MiB used per GPU, owners per GPU."""
 
-    def __init__(self, logs_dirs: Iterable[Path], path: Path, interval: float = 1.0,
-                 env_keys: Iterable[str] = ()) -> None:
+    def __init__(
+        self, logs_dirs: Iterable[Path], path: Path, interval: float = 1.0, env_keys: Iterable[str] = ()
+    ) -> None:
         super().__init__(name="gpu-sampler", daemon=True)
         self.servers = Servers(logs_dirs, env_keys)
         self.path, self.interval = path, interval
@@ -150,8 +173,11 @@ class Sampler(threading.Thread):
                 if "error" in snap:
                     self.errors += 1
                 else:
-                    sample = {"t": round(snap["t"] - self.t0, 2), "used_mib": used_by_index(snap),
-                              "owners": attribute(snap, self.servers)}
+                    sample = {
+                        "t": round(snap["t"] - self.t0, 2),
+                        "used_mib": used_by_index(snap),
+                        "owners": attribute(snap, self.servers),
+                    }
                     self.samples.append(sample)
                     fh.write(json.dumps(sample) + "\n")
                     fh.flush()
@@ -161,7 +187,7 @@ class Sampler(threading.Thread):
         self._stop_event.set()
         self.join(timeout)
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self.start()
         return self
 
@@ -187,8 +213,13 @@ def analyse(samples: list[dict[str, Any]]) -> dict[str, Any]:
                 entry["last"] = sample["t"]
         for index, used in sample["used_mib"].items():
             peak[int(index)] = max(peak.get(int(index), 0), used)
-    return {"samples": len(samples), "double_booked": double[:20], "double_booked_count": len(double),
-            "servers": seen, "peak_used_mib": peak}
+    return {
+        "samples": len(samples),
+        "double_booked": double[:20],
+        "double_booked_count": len(double),
+        "servers": seen,
+        "peak_used_mib": peak,
+    }
 
 
 def overlap(seen: dict[str, dict[str, Any]], a: str, b: str) -> float:
@@ -263,7 +294,8 @@ def install_fake(bindir: Path, count: int = 2, total_mib: int = 81559, app_mib: 
     bindir.mkdir(parents=True, exist_ok=True)
     tag = f"dryrun{os.getpid()}-{time.time_ns()}"
     script = bindir / "nvidia-smi"
-    script.write_text(FAKE_SMI.format(python=sys.executable, count=count, total=total_mib, app_mib=app_mib,
-                                      tag=tag), encoding="utf-8")
+    script.write_text(
+        FAKE_SMI.format(python=sys.executable, count=count, total=total_mib, app_mib=app_mib, tag=tag), encoding="utf-8"
+    )
     script.chmod(0o755)
     return tag

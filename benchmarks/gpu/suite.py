@@ -10,6 +10,7 @@ seconds; default: now): a scenario that cannot finish in what is left is skipped
 ``DIR/logs.tgz`` is rewritten with every config, orchestrator output, server log and GPU sample.
 ``python3 -m benchmarks.gpu.report`` turns the JSON files into ``benchmarks/results/gpu.md``.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -20,8 +21,8 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from . import smi
 from .common import REPO, Deadline, Profile, Recorder, Skip, pack_logs, prepare_environ
@@ -42,8 +43,16 @@ ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b")
 
 def _scenario(name: str) -> Callable[[Profile, Deadline, Recorder], None]:
     from . import longgen, scenarios, throughput
-    return {"s1": scenarios.s1, "s2": scenarios.s2, "s3a": scenarios.s3a, "s3b": scenarios.s3b,
-            "s4": throughput.s4, "s5a": longgen.s5a, "s5b": longgen.s5b}[name]
+
+    return {
+        "s1": scenarios.s1,
+        "s2": scenarios.s2,
+        "s3a": scenarios.s3a,
+        "s3b": scenarios.s3b,
+        "s4": throughput.s4,
+        "s5a": longgen.s5a,
+        "s5b": longgen.s5b,
+    }[name]
 
 
 def dry_run_setup(work: Path) -> Path:
@@ -54,14 +63,16 @@ def dry_run_setup(work: Path) -> Path:
     if (model / "config.json").is_file() and (model / "model.safetensors").is_file():
         return model
     from orchestrator.smoke_model import write_smoke_model
+
     return write_smoke_model(work / "tiny-llama")
 
 
 def ensure_model(model: Path, python: str, timeout: float = 300.0) -> None:
     """Make the 0.8B model in a process of its own (the suite never holds a CUDA context)."""
     began = time.monotonic()
-    proc = subprocess.run([python, "-m", "benchmarks.gpu.make_model", "--out", str(model)], cwd=REPO,
-                          timeout=timeout, check=False)
+    proc = subprocess.run(
+        [python, "-m", "benchmarks.gpu.make_model", "--out", str(model)], cwd=REPO, timeout=timeout, check=False
+    )
     if proc.returncode != 0:
         raise SystemExit(f"make_model failed with exit {proc.returncode}")
     print(f"{time.strftime('%H:%M:%S')} model ready in {time.monotonic() - began:.0f} s", flush=True)
@@ -70,7 +81,8 @@ def ensure_model(model: Path, python: str, timeout: float = 300.0) -> None:
 def sweep(work: Path, when: str) -> None:
     """Kill servers of earlier scenarios or commands whose orchestrator is gone (vLLM servers run in sessions of
     their own, so they outlive the command that started them) and log GPU memory."""
-    from orchestrator.state import cleanup
+    from orchestrator.serving.state import cleanup
+
     for logs in sorted(work.glob("*/logs")):
         for rec in cleanup(logs):
             print(f"{time.strftime('%H:%M:%S')} sweep {when}: killed orphan {rec.describe()}", flush=True)
@@ -90,7 +102,7 @@ def run_one(name: str, profile: Profile, deadline: Deadline, out: Path) -> str:
         return rec.finish()
     except Skip as exc:
         return rec.finish("skipped", str(exc))
-    except Exception as exc:  # noqa: BLE001 -- recorded with its traceback; the next scenario still runs
+    except Exception as exc:
         rec.failure("unexpected error", "".join(traceback.format_exception(exc))[-3000:])
         return rec.finish("error", f"{type(exc).__name__}: {exc}")
     finally:
@@ -132,14 +144,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--t0", type=float, default=None, help="when the command began (epoch seconds)")
     parser.add_argument("--s4-prompts", type=int, default=None, help="s4: prompts per pass (default 1024)")
     parser.add_argument("--s4-rounds", type=int, default=None, help="s4: rounds per variant (default 3)")
-    parser.add_argument("--s4-api-servers", default=None,
-                        help="s4: --api-server-count of each server variant, in order (default 1,4,2)")
-    parser.add_argument("--s4-stats-off", action="store_true",
-                        help="s4: one more server variant, started with --disable-log-stats")
-    parser.add_argument("--s4-clients", default=None, help="s4: client variants by key, e.g. queue,bare "
-                        f"(of {','.join(c.key for c in CLIENTS.values())}; default all)")
-    parser.add_argument("--s4-shape", choices=sorted(SHAPES), default=None,
-                        help="s4: that architecture's shape with dummy weights instead of the 0.8B model")
+    parser.add_argument(
+        "--s4-api-servers", default=None, help="s4: --api-server-count of each server variant, in order (default 1,4,2)"
+    )
+    parser.add_argument(
+        "--s4-stats-off", action="store_true", help="s4: one more server variant, started with --disable-log-stats"
+    )
+    parser.add_argument(
+        "--s4-clients",
+        default=None,
+        help="s4: client variants by key, e.g. queue,bare "
+        f"(of {','.join(c.key for c in CLIENTS.values())}; default all)",
+    )
+    parser.add_argument(
+        "--s4-shape",
+        choices=sorted(SHAPES),
+        default=None,
+        help="s4: that architecture's shape with dummy weights instead of the 0.8B model",
+    )
     parser.add_argument("--s4-no-profile", action="store_true", help="s4: no py-spy pass (its time goes to rounds)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout)

@@ -3,21 +3,23 @@ servers' default), and ``compare``, which turns the recorded passes into per-var
 (each client pass divided by the mean of the offline passes next to it), their median and spread, and the targets
 of issue 18. Pure: it reads and writes only the ``Recorder``'s figures and checks.
 """
+
 from __future__ import annotations
 
 import json
 import statistics
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
-from orchestrator import queueahead
-from orchestrator.apiserver import DEFAULT_GPU_API_SERVERS
 from orchestrator.client.jsoncodec import JsonCodec, codec_named
+from orchestrator.serving import queueahead
+from orchestrator.serving.apiserver import DEFAULT_GPU_API_SERVERS
 
 from .bare import LABEL as BARE
 from .common import Recorder
 
-TARGET = 0.95          # issue 18: ours / offline, median of the per-round ratios
+TARGET = 0.95  # issue 18: ours / offline, median of the per-round ratios
 STATS_OFF = "--disable-log-stats"
 
 
@@ -53,22 +55,24 @@ def server_of(row: dict) -> str:
 @dataclass(frozen=True)
 class Client:
     """A client variant: its JSON codec, and ``queued``, the share of the server's ``max_num_seqs`` it keeps in flight
-    beyond it (``orchestrator.queueahead``: the managed default on a GPU; above 0 the server holds a queue of
+    beyond it (``orchestrator.serving.queueahead``: the managed default on a GPU; above 0 the server holds a queue of
     waiting requests, as the offline engine does, so that a batch that ends all at once -- equal lengths under
     ``ignore_eos`` -- is refilled from that queue instead of as the client sends); ``bare``: not our client but
     ``bare.py``'s asyncio one (no store, no watch), the same number of requests in flight."""
 
-    key: str                      # its name on the command line (``--s4-clients``)
+    key: str  # its name on the command line (``--s4-clients``)
     codec: Callable[[], JsonCodec | None]
     queued: float = queueahead.DEFAULT_GPU_QUEUE_AHEAD
     bare: bool = False
 
 
 CLIENTS = {  # the first is managed GPU servers' default (job.py: msgspec, queueahead.DEFAULT_GPU_QUEUE_AHEAD)
-    f"msgspec codec, queue_ahead {queueahead.DEFAULT_GPU_QUEUE_AHEAD:g} (managed default)":
-        Client("queue", lambda: codec_named("msgspec")),
+    f"msgspec codec, queue_ahead {queueahead.DEFAULT_GPU_QUEUE_AHEAD:g} (managed default)": Client(
+        "queue", lambda: codec_named("msgspec")
+    ),
     "msgspec codec, nothing queued (max_num_seqs in flight)": Client("noqueue", lambda: codec_named("msgspec"), 0.0),
-    "bare asyncio client (aiohttp, no store), nothing queued": Client("bare", lambda: None, 0.0, bare=True)}
+    "bare asyncio client (aiohttp, no store), nothing queued": Client("bare", lambda: None, 0.0, bare=True),
+}
 DEFAULT_CLIENT = next(iter(CLIENTS))
 CLIENT_LABELS = ("ours", BARE)  # Measure labels of the client passes (the rest: offline, vllm bench serve)
 
@@ -88,19 +92,33 @@ def compare(rec: Recorder) -> None:
     passes = rec.data["figures"].get("passes", [])
     offline = {(server_of(x), place(x)): x["tok_s"] for x in passes if x["client"] == "offline"}
     variants = []
-    for server, client in dict.fromkeys((server_of(x), x["client"]) for x in passes
-                                        if x["label"] in CLIENT_LABELS).keys():
+    for server, client in dict.fromkeys(
+        (server_of(x), x["client"]) for x in passes if x["label"] in CLIENT_LABELS
+    ).keys():
         mine = [x for x in passes if (server_of(x), x["client"]) == (server, client) and x["label"] in CLIENT_LABELS]
-        ratios = [x["tok_s"] / ceiling for x in mine
-                  if x["round"] >= 1 and (ceiling := bracket(offline, server, place(x)))]
-        row: dict[str, Any] = {"variant": f"{server}, {client}", "server": server,
-                               "api_servers": mine[0]["api_servers"], "client": client, "label": mine[0]["label"],
-                               "rounds": len(mine), "median_tok_s": round(statistics.median(x["tok_s"] for x in mine)),
-                               **_engine_cores(mine)}
+        ratios = [
+            x["tok_s"] / ceiling for x in mine if x["round"] >= 1 and (ceiling := bracket(offline, server, place(x)))
+        ]
+        row: dict[str, Any] = {
+            "variant": f"{server}, {client}",
+            "server": server,
+            "api_servers": mine[0]["api_servers"],
+            "client": client,
+            "label": mine[0]["label"],
+            "rounds": len(mine),
+            "median_tok_s": round(statistics.median(x["tok_s"] for x in mine)),
+            **_engine_cores(mine),
+        }
         if ratios:
-            row.update({"ratios": [round(v, 3) for v in ratios], "median_ratio": round(statistics.median(ratios), 3),
-                        "spread": round(max(ratios) - min(ratios), 3), "target": f">= {TARGET}",
-                        "met": statistics.median(ratios) >= TARGET})
+            row.update(
+                {
+                    "ratios": [round(v, 3) for v in ratios],
+                    "median_ratio": round(statistics.median(ratios), 3),
+                    "spread": round(max(ratios) - min(ratios), 3),
+                    "target": f">= {TARGET}",
+                    "met": statistics.median(ratios) >= TARGET,
+                }
+            )
         variants.append(row)
     rec.figure("variants", variants)
     cores = _engine_cores([x for x in passes if x["client"] == "offline"])
@@ -143,28 +161,45 @@ def adoptable(variant: dict) -> bool:
 
 def _targets(rec: Recorder, passes: list[dict], variants: list[dict]) -> None:
     base = default_variant(variants)
-    best = max((v for v in variants if "median_ratio" in v and adoptable(v)), key=lambda v: v["median_ratio"],
-               default=None)
+    best = max(
+        (v for v in variants if "median_ratio" in v and adoptable(v)), key=lambda v: v["median_ratio"], default=None
+    )
     bench = [x["tok_s"] for x in passes if x["label"] == "vllm bench serve"]
     offline = [x["tok_s"] for x in passes if x["client"] == "offline"]
-    rec.figure("median_tok_s", {"ours (default client)": base["median_tok_s"] if base else None,
-                                "vllm bench serve": statistics.median(bench) if bench else None,
-                                "offline vllm.LLM": round(statistics.median(offline)) if offline else None})
+    rec.figure(
+        "median_tok_s",
+        {
+            "ours (default client)": base["median_tok_s"] if base else None,
+            "vllm bench serve": statistics.median(bench) if bench else None,
+            "offline vllm.LLM": round(statistics.median(offline)) if offline else None,
+        },
+    )
     targets = {}
     for name, v in (("ours / offline, default client", base), ("ours / offline, best variant", best)):
         if v and "median_ratio" in v:
-            targets[name] = {"value": v["median_ratio"], "target": f">= {TARGET}", "met": v["met"],
-                             "variant": v["variant"], "spread": v["spread"]}
+            targets[name] = {
+                "value": v["median_ratio"],
+                "target": f">= {TARGET}",
+                "met": v["met"],
+                "variant": v["variant"],
+                "spread": v["spread"],
+            }
     if base and bench:
         value = base["median_tok_s"] / statistics.median(bench)
         targets["ours / vllm bench serve"] = {"value": round(value, 3), "target": "> 1.0", "met": value > 1.0}
     rec.figure("targets", targets)
     for name, t in targets.items():
-        rec.log(f"{name}: {t['value']:.2f} (target {t['target']}: {'met' if t['met'] else 'missed'})"
-                + (f", {t['variant']}, per-round spread {t['spread']:.3f}" if "variant" in t else ""))
-    rec.check("every planned pass of the default client completed (ours and offline, every round)",
-              bool(base and "median_ratio" in base and base["rounds"] == len(base["ratios"])),
-              json.dumps(base or {}))
+        rec.log(
+            f"{name}: {t['value']:.2f} (target {t['target']}: {'met' if t['met'] else 'missed'})"
+            + (f", {t['variant']}, per-round spread {t['spread']:.3f}" if "variant" in t else "")
+        )
+    rec.check(
+        "every planned pass of the default client completed (ours and offline, every round)",
+        bool(base and "median_ratio" in base and base["rounds"] == len(base["ratios"])),
+        json.dumps(base or {}),
+    )
     size = rec.data["figures"]["setup"]["prompts"]
-    rec.check("our client completed every request of every round without an error",
-              bool(variants) and all(x["requests"] == size for x in passes if x["label"] in CLIENT_LABELS))
+    rec.check(
+        "our client completed every request of every round without an error",
+        bool(variants) and all(x["requests"] == size for x in passes if x["label"] in CLIENT_LABELS),
+    )

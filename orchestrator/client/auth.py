@@ -13,12 +13,14 @@ whether fresh credentials are worth one more try. ``EndpointAuth``, the default,
 
 ``secrets()`` lists what must be scrubbed from every error text: keys, credentials and every token handed out.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import warnings
-from typing import Any, Callable, Mapping, Protocol, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 import urllib3
 
@@ -46,8 +48,9 @@ class RequestAuth(Protocol):
 class EndpointAuth:
     """The default ``RequestAuth``: static bearer keys, or GigaChat's shared OAuth tokens."""
 
-    def __init__(self, endpoints: Sequence[Endpoint],
-                 tokens: Callable[[GigaChatAuth, bool | str], TokenSource] = token_source) -> None:
+    def __init__(
+        self, endpoints: Sequence[Endpoint], tokens: Callable[[GigaChatAuth, bool | str], TokenSource] = token_source
+    ) -> None:
         self._endpoints = tuple(endpoints)
         self._tokens = tokens
         for endpoint in self._endpoints:
@@ -90,5 +93,8 @@ def warn_unverified(endpoint: Endpoint) -> None:
             return
         _warned.add(endpoint.api_base)
     warnings.filterwarnings("ignore", category=urllib3.exceptions.InsecureRequestWarning)
-    log.warning("%s: verify_ssl_certs is false: its TLS certificate is not checked (anyone on the path can read "
-                "the credentials); prefer `ca_bundle: <path to the CA .pem>`", endpoint.api_base)
+    log.warning(
+        "%s: verify_ssl_certs is false: its TLS certificate is not checked (anyone on the path can read "
+        "the credentials); prefer `ca_bundle: <path to the CA .pem>`",
+        endpoint.api_base,
+    )

@@ -7,16 +7,17 @@
 * A cut is logged once per model, budget and context in the whole process (``report_clamp``), not once per
   request; the chat client also reports here the cuts that a 400 "maximum context length" reply forces.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 log = logging.getLogger(__name__)
 
-TEMPLATE_TOKENS = 256   # what a chat template may add (role tags, a default system prompt)
-_REPORTED: set[tuple[str, int, int]] = set()   # (model, max_tokens, context): "once per model", per process
+TEMPLATE_TOKENS = 256  # what a chat template may add (role tags, a default system prompt)
+_REPORTED: set[tuple[str, int, int]] = set()  # (model, max_tokens, context): "once per model", per process
 _REPORTED_LOCK = threading.Lock()
 
 
@@ -35,8 +36,14 @@ class TokenBudget:
         if prompt is None:
             return limit, None, None
         if prompt >= self.context_len:
-            return limit, prompt, (f"prompt is {prompt} tokens but the server's context is {self.context_len}; "
-                                   "raise vllm.max_model_len or shorten the prompt")
+            return (
+                limit,
+                prompt,
+                (
+                    f"prompt is {prompt} tokens but the server's context is {self.context_len}; "
+                    "raise vllm.max_model_len or shorten the prompt"
+                ),
+            )
         if self.context_len - prompt < limit:
             self.report_clamp(self.context_len - prompt, prompt)
         return min(limit, self.context_len - prompt), prompt, None
@@ -49,9 +56,15 @@ class TokenBudget:
                 return
             _REPORTED.add(key)
         context = f"the context of {self.context_len} tokens" if self.context_len else "the server's context"
-        log.warning("%s: max_tokens %d does not fit %s with the prompt (%s tokens): cut to %d; answers to long "
-                    "prompts may be truncated (said once per model); raise vllm.max_model_len or lower max_tokens",
-                    self.model_name, self.max_tokens, context, prompt if prompt is not None else "?", allowed)
+        log.warning(
+            "%s: max_tokens %d does not fit %s with the prompt (%s tokens): cut to %d; answers to long "
+            "prompts may be truncated (said once per model); raise vllm.max_model_len or lower max_tokens",
+            self.model_name,
+            self.max_tokens,
+            context,
+            prompt if prompt is not None else "?",
+            allowed,
+        )
 
 
 def prompt_bound(messages: list[dict]) -> int:

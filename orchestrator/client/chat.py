@@ -25,6 +25,7 @@
   (``client/ratelimit.py``) spaces request starts by ``request_delay`` per model and endpoint across every worker,
   and a 429/503 with ``Retry-After`` pauses them all.
 """
+
 from __future__ import annotations
 
 import itertools
@@ -32,7 +33,8 @@ import logging
 import random
 import threading
 import time
-from typing import Any, Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
 from urllib.parse import urlsplit
 
 import requests
@@ -46,15 +48,23 @@ from .jsoncodec import JsonCodec
 from .liveness import ProgressWatch, Stalled, poll_interval, wait_while_progressing
 from .managed import ServerChecks
 from .ratelimit import LIMITER, POLL, RateLimiter
-from .replies import (Outcome, Scrubber, choices_in_order, clamp_from_message, error_message, fill_record,
-                      retry_after, valid_reply)
+from .replies import (
+    Outcome,
+    Scrubber,
+    choices_in_order,
+    clamp_from_message,
+    error_message,
+    fill_record,
+    retry_after,
+    valid_reply,
+)
 from .stream import StreamError, read_stream
 
 log = logging.getLogger(__name__)
 
-MANAGED_PARALLEL = 64   # concurrency that keeps a vLLM server's batch full
+MANAGED_PARALLEL = 64  # concurrency that keeps a vLLM server's batch full
 MAX_CLAMPS = 2
-MAX_RESCUES = 3         # stalls of one request that a 1-token probe may excuse (the server answers, the counters lag)
+MAX_RESCUES = 3  # stalls of one request that a 1-token probe may excuse (the server answers, the counters lag)
 CONNECT_TIMEOUT = 10.0
 TOKENIZE_TIMEOUT = 30.0
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -65,25 +75,49 @@ HALTED = "the series stopped while this request waited (its rate-limited start, 
 class ChatClient:
     """Asks one model; thread-safe (``run_series`` calls ``ask`` from ``parallel`` threads)."""
 
-    def __init__(self, endpoint: Endpoint | Sequence[Endpoint], model_name: str, sampling: Sampling, *,
-                 session_factory: Callable[[], requests.Session] = requests.Session,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.monotonic,
-                 rng: Callable[[], float] = random.random, alive: Callable[[], bool] | None = None,
-                 responsive: Callable[[], bool] | None = None, progress: Callable[[], float | None] | None = None,
-                 context_len: int | None = None, extra_body: Mapping[str, Any] | None = None,
-                 backoff_base: float = 1.0, backoff_cap: float = 60.0, failure_limit: int = 16,
-                 auth: RequestAuth | None = None, limiter: RateLimiter = LIMITER,
-                 codec: JsonCodec | None = None, halt_poll: float = POLL) -> None:
+    def __init__(
+        self,
+        endpoint: Endpoint | Sequence[Endpoint],
+        model_name: str,
+        sampling: Sampling,
+        *,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        rng: Callable[[], float] = random.random,
+        alive: Callable[[], bool] | None = None,
+        responsive: Callable[[], bool] | None = None,
+        progress: Callable[[], float | None] | None = None,
+        context_len: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        backoff_base: float = 1.0,
+        backoff_cap: float = 60.0,
+        failure_limit: int = 16,
+        auth: RequestAuth | None = None,
+        limiter: RateLimiter = LIMITER,
+        codec: JsonCodec | None = None,
+        halt_poll: float = POLL,
+    ) -> None:
         self.endpoints = (endpoint,) if isinstance(endpoint, Endpoint) else tuple(endpoint)
         if not self.endpoints:
             raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
         self.model_name, self.sampling, self.context_len = model_name, sampling, context_len
         self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
         self._alive, self._extra = alive, dict(extra_body or {})
-        self._watch = None if progress is None else ProgressWatch(
-            progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
-        self._checks = ServerChecks(model_name, self.endpoints[0].api_base, sampling.request_timeout, clock=clock,
-                                    alive=alive, responsive=responsive, watch=self._watch)
+        self._watch = (
+            None
+            if progress is None
+            else ProgressWatch(progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
+        )
+        self._checks = ServerChecks(
+            model_name,
+            self.endpoints[0].api_base,
+            sampling.request_timeout,
+            clock=clock,
+            alive=alive,
+            responsive=responsive,
+            watch=self._watch,
+        )
         self._budget = TokenBudget(model_name, sampling.max_tokens, context_len)
         # API models stream; a managed server (alive or progress given) is not: its progress is read from /metrics,
         # and a request of several samples (n > 1) is read whole
@@ -128,7 +162,7 @@ class ChatClient:
         for session in sessions:
             session.close()
 
-    def __enter__(self) -> "ChatClient":
+    def __enter__(self) -> ChatClient:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -184,19 +218,34 @@ class ChatClient:
         return recs
 
     def _record(self, problem: Problem, settings_hash: str) -> AnswerRecord:
-        return AnswerRecord(id=problem.id, dataset=problem.dataset, model=self.model_name, task=problem.task,
-                            reference=problem.reference, settings_hash=settings_hash, domain=problem.domain,
-                            tolerance=problem.tolerance, sample=problem.sample,
-                            seed=self.sampling.seed_of(problem.sample))
+        return AnswerRecord(
+            id=problem.id,
+            dataset=problem.dataset,
+            model=self.model_name,
+            task=problem.task,
+            reference=problem.reference,
+            settings_hash=settings_hash,
+            domain=problem.domain,
+            tolerance=problem.tolerance,
+            sample=problem.sample,
+            seed=self.sampling.seed_of(problem.sample),
+        )
 
     def _payload(self, messages: list[dict], max_tokens: int, seed: int | None = None) -> dict[str, Any]:
         """One request's body; several samples in one request: ``ask_samples``."""
         optional = {k: v for k, v in (("top_p", self.sampling.top_p), ("seed", seed)) if v is not None}
-        return {**self._extra, "model": self.model_name, "messages": messages,
-                "temperature": self.sampling.temperature, "max_tokens": max_tokens, **optional}
+        return {
+            **self._extra,
+            "model": self.model_name,
+            "messages": messages,
+            "temperature": self.sampling.temperature,
+            "max_tokens": max_tokens,
+            **optional,
+        }
 
-    def _exchange(self, payload: dict[str, Any], turn: int,
-                  prompt_tokens: int | None) -> tuple[Mapping[str, Any] | None, str | None, float]:
+    def _exchange(
+        self, payload: dict[str, Any], turn: int, prompt_tokens: int | None
+    ) -> tuple[Mapping[str, Any] | None, str | None, float]:
         attempt = clamps = 0
         reauthorized = False
         while True:
@@ -220,8 +269,14 @@ class ChatClient:
                 suffix = f" (gave up after {attempt + 1} attempts)" if out.kind == "retry" else ""
                 return None, out.error + suffix, latency
             delay = self._backoff(attempt, out.retry_after)
-            log.info("%s: %s; retry %d of %d in %.1f s", self.model_name, out.error, attempt + 1,
-                     self.sampling.max_retries, delay)
+            log.info(
+                "%s: %s; retry %d of %d in %.1f s",
+                self.model_name,
+                out.error,
+                attempt + 1,
+                self.sampling.max_retries,
+                delay,
+            )
             if not self._pause(delay):
                 return None, HALTED, latency
             attempt += 1
@@ -238,10 +293,11 @@ class ChatClient:
             left -= nap
         return not self.halted()
 
-    def _attempt(self, endpoint: Endpoint, payload: dict[str, Any],
-                 prompt_tokens: int | None) -> tuple[Outcome, float]:
-        if self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay,
-                                 self.halted) is None:
+    def _attempt(self, endpoint: Endpoint, payload: dict[str, Any], prompt_tokens: int | None) -> tuple[Outcome, float]:
+        if (
+            self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay, self.halted)
+            is None
+        ):
             return Outcome("fatal", error=HALTED), 0.0
         start = self._clock()
         headers: dict[str, str] = {}
@@ -287,15 +343,24 @@ class ChatClient:
         body = {**payload, "stream": True, "stream_options": {"include_usage": True}} if stream else payload
         url = endpoint.api_base.rstrip("/") + "/chat/completions"
         if self._watch is None:
-            return session.post(url, **self._body(body, headers), timeout=self._timeouts(), stream=stream,
-                                verify=endpoint.verify)
+            return session.post(
+                url, **self._body(body, headers), timeout=self._timeouts(), stream=stream, verify=endpoint.verify
+            )
 
         def send() -> requests.Response:  # no read timeout: the watch decides, from the server's progress
-            return session.post(url, **self._body(body, headers), timeout=(self._timeouts()[0], None),
-                                verify=endpoint.verify)
+            return session.post(
+                url, **self._body(body, headers), timeout=(self._timeouts()[0], None), verify=endpoint.verify
+            )
+
         try:
-            return wait_while_progressing(send, self._watch, self.sampling.request_timeout, self._clock,
-                                          confirm=self._checks.confirm_stall, rescues=MAX_RESCUES)
+            return wait_while_progressing(
+                send,
+                self._watch,
+                self.sampling.request_timeout,
+                self._clock,
+                confirm=self._checks.confirm_stall,
+                rescues=MAX_RESCUES,
+            )
         except Stalled:
             self._forget_session()  # its thread still waits on it, until the server answers or is stopped
             raise
@@ -330,8 +395,9 @@ class ChatClient:
             return Outcome("retry", error=text, retry_after=retry_after(resp.headers.get("Retry-After")))
         if resp.status_code == 400 and self._stream and "stream" in error_message(body, resp.text).lower():
             self._stream = False  # an API that refuses streaming (or its options) is asked without
-            log.warning("%s: the endpoint refused a streamed request (%s); asking without streaming", self.model_name,
-                        text)
+            log.warning(
+                "%s: the endpoint refused a streamed request (%s); asking without streaming", self.model_name, text
+            )
             return Outcome("retry", error=text, retry_after=0.0)
         if resp.status_code == 400:
             new_max = clamp_from_message(error_message(body, resp.text), max_tokens, prompt_tokens)
@@ -346,7 +412,7 @@ class ChatClient:
         return min(CONNECT_TIMEOUT, timeout), timeout
 
     def _backoff(self, attempt: int, hinted: float | None) -> float:
-        delay = min(self._backoff_cap, self._backoff_base * 2 ** attempt) * (0.5 + 0.5 * self._rng())
+        delay = min(self._backoff_cap, self._backoff_base * 2**attempt) * (0.5 + 0.5 * self._rng())
         return max(delay, min(hinted, self._backoff_cap)) if hinted is not None else delay
 
     def _forget_session(self) -> None:
@@ -369,8 +435,12 @@ class ChatClient:
         url = endpoint.api_base.rstrip("/").removesuffix("/v1") + "/tokenize"
         timeout = (self._timeouts()[0], min(TOKENIZE_TIMEOUT, self.sampling.request_timeout))
         try:
-            resp = self._session().post(url, json={"model": self.model_name, "messages": messages},
-                                        headers=self._auth.headers(endpoint), timeout=timeout)
+            resp = self._session().post(
+                url,
+                json={"model": self.model_name, "messages": messages},
+                headers=self._auth.headers(endpoint),
+                timeout=timeout,
+            )
             count = resp.json().get("count") if resp.status_code == 200 else None
         except (requests.RequestException, ValueError, AttributeError) as exc:
             log.debug("%s: /tokenize failed: %s", self.model_name, self.scrub(exc))
@@ -395,8 +465,10 @@ class ChatClient:
         with self._lock:
             if self.failure_streak < self._failure_limit:
                 return None
-            return EndpointError(f"{self.endpoints[0].api_base} ({self.model_name}): {self.failure_streak} requests "
-                                 f"failed in a row, last: {self.last_error}; check the endpoint, rerun to resume")
+            return EndpointError(
+                f"{self.endpoints[0].api_base} ({self.model_name}): {self.failure_streak} requests "
+                f"failed in a row, last: {self.last_error}; check the endpoint, rerun to resume"
+            )
 
 
 def _is_loopback(url: str) -> bool:

@@ -15,6 +15,7 @@
   the field to fix; a network error, 429 or 5xx is ``retryable`` (the chat client retries the request). The credentials and
   tokens never reach an error text: every message is scrubbed.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -23,7 +24,8 @@ import re
 import threading
 import time
 import uuid
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 import requests
 
@@ -33,19 +35,27 @@ from .replies import Scrubber, error_message
 
 log = logging.getLogger(__name__)
 
-REFRESH_MARGIN = 60.0          # seconds before expiry at which a token is renewed
-AUTH_TIMEOUT = (10.0, 30.0)    # connect, read
+REFRESH_MARGIN = 60.0  # seconds before expiry at which a token is renewed
+AUTH_TIMEOUT = (10.0, 30.0)  # connect, read
 SCOPES = ("GIGACHAT_API_PERS", "GIGACHAT_API_B2B", "GIGACHAT_API_CORP")
-TLS_FIX = ("add `ca_bundle: <path to the Russian Trusted Root CA .pem>` to the endpoint "
-           "(or `verify_ssl_certs: false`, as the original did)")
+TLS_FIX = (
+    "add `ca_bundle: <path to the Russian Trusted Root CA .pem>` to the endpoint "
+    "(or `verify_ssl_certs: false`, as the original did)"
+)
 
 
 class TokenSource:
     """One GigaChat access token, shared and renewed; thread-safe."""
 
-    def __init__(self, auth: GigaChatAuth, verify: bool | str = True, *,
-                 session_factory: Callable[[], requests.Session] = requests.Session,
-                 clock: Callable[[], float] = time.time, new_id: Callable[[], str] = lambda: str(uuid.uuid4())) -> None:
+    def __init__(
+        self,
+        auth: GigaChatAuth,
+        verify: bool | str = True,
+        *,
+        session_factory: Callable[[], requests.Session] = requests.Session,
+        clock: Callable[[], float] = time.time,
+        new_id: Callable[[], str] = lambda: str(uuid.uuid4()),
+    ) -> None:
         self.auth, self.verify = auth, verify
         self._session_factory, self._clock, self._new_id = session_factory, clock, new_id
         self._token: str | None = None
@@ -85,15 +95,26 @@ class TokenSource:
         return self._accept(where, resp)
 
     def _oauth(self) -> tuple[str, dict[str, Any]]:
-        headers = {"Authorization": f"Basic {self.auth.credentials}", "RqUID": self._new_id(),
-                   "Content-Type": "application/x-www-form-urlencoded", "Accept": "application/json"}
-        return (f"GigaChat OAuth at {public_url(self.auth.auth_url)}",
-                {"url": self.auth.auth_url, "data": {"scope": self.auth.scope}, "headers": headers})
+        headers = {
+            "Authorization": f"Basic {self.auth.credentials}",
+            "RqUID": self._new_id(),
+            "Content-Type": "application/x-www-form-urlencoded",
+            "Accept": "application/json",
+        }
+        return (
+            f"GigaChat OAuth at {public_url(self.auth.auth_url)}",
+            {"url": self.auth.auth_url, "data": {"scope": self.auth.scope}, "headers": headers},
+        )
 
     def _login(self) -> tuple[str, dict[str, Any]]:
-        return (f"GigaChat login at {public_url(self.auth.token_url)}",
-                {"url": self.auth.token_url, "auth": (self.auth.user, self.auth.password or ""),
-                 "headers": {"Accept": "application/json"}})
+        return (
+            f"GigaChat login at {public_url(self.auth.token_url)}",
+            {
+                "url": self.auth.token_url,
+                "auth": (self.auth.user, self.auth.password or ""),
+                "headers": {"Accept": "application/json"},
+            },
+        )
 
     def _accept(self, where: str, resp: requests.Response) -> tuple[str, float]:
         try:
@@ -104,8 +125,11 @@ class TokenSource:
             raise self._refusal(where, resp.status_code, error_message(body, resp.text[:300]))
         token, expires_at = _token_fields(body)
         if not isinstance(token, str) or not token or not isinstance(expires_at, (int, float)):
-            found = "tok and exp; check `api_base`" if self.auth.user is not None else \
-                "access_token and expires_at; check `auth_url`"
+            found = (
+                "tok and exp; check `api_base`"
+                if self.auth.user is not None
+                else "access_token and expires_at; check `auth_url`"
+            )
             raise AuthError(f"{where}: HTTP 200 without {found}", retryable=True)
         self._issued = (self._issued + [token])[-16:]
         now = self._clock()
@@ -121,8 +145,10 @@ class TokenSource:
         if status in (401, 403):
             return AuthError(f"{text}; check `credentials` (the authorization key of your GigaChat API project)")
         if status == 400 and self.auth.user is None:
-            return AuthError(f"{text}; check `scope` ({self.auth.scope}): use the scope your key was issued for, "
-                             f"one of {', '.join(SCOPES)}")
+            return AuthError(
+                f"{text}; check `scope` ({self.auth.scope}): use the scope your key was issued for, "
+                f"one of {', '.join(SCOPES)}"
+            )
         return AuthError(text, retryable=status == 429 or status >= 500)
 
 

@@ -9,10 +9,12 @@ falls back to ``StdlibJson`` where it is missing. Both raise ``ValueError`` on a
 ``codec_named`` maps a config's ``vllm.client_codec`` (one of ``CODEC_NAMES``) to what ``ChatClient`` takes:
 ``None`` (unset) is ``fast_codec()``, managed servers' default; ``"requests"`` is ``None``, requests' own JSON.
 """
+
 from __future__ import annotations
 
 import json
-from typing import Any, Callable, Protocol
+from collections.abc import Callable
+from typing import Any, Protocol
 
 try:  # msgspec comes with vLLM; without it the stdlib codec does the same job, slower
     import msgspec
@@ -67,8 +69,11 @@ def fast_codec() -> JsonCodec:
     return MsgspecJson() if msgspec is not None else StdlibJson()
 
 
-_BY_NAME: dict[str, Callable[[], JsonCodec | None]] = {"msgspec": MsgspecJson, "json": StdlibJson,
-                                                       "requests": lambda: None}
+_BY_NAME: dict[str, Callable[[], JsonCodec | None]] = {
+    "msgspec": MsgspecJson,
+    "json": StdlibJson,
+    "requests": lambda: None,
+}
 CODEC_NAMES = tuple(_BY_NAME)
 
 

@@ -19,13 +19,15 @@ The chat client cuts a request off only after ``request_timeout`` seconds withou
 engine's counters freeze when it is stopped (SIGSTOP) or wedged, so a hung engine is still found within
 ``request_timeout`` plus one ``interval`` (2 s at most) plus the probe (10 s), and then restarted.
 """
+
 from __future__ import annotations
 
 import logging
 import math
 import re
 import threading
-from typing import Callable, TypeVar, cast
+from collections.abc import Callable
+from typing import TypeVar, cast
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -61,8 +63,9 @@ class ProgressWatch:
     """When a server last made progress, from ``read`` (a counter that grows while it works), read at most once per
     ``interval`` by one thread at a time (the others wait for that reading rather than judge from an old one)."""
 
-    def __init__(self, read: Callable[[], float | None], *, clock: Callable[[], float], interval: float,
-                 name: str = "server") -> None:
+    def __init__(
+        self, read: Callable[[], float | None], *, clock: Callable[[], float], interval: float, name: str = "server"
+    ) -> None:
         self._read, self._clock, self.interval, self._name = read, clock, interval, name
         self._lock = threading.Lock()
         self._value: float | None = None
@@ -103,8 +106,11 @@ class ProgressWatch:
         if value is None:
             if not self._warned:
                 self._warned = True
-                log.warning("%s: no progress counters on /metrics; a request is cut off after request_timeout "
-                            "seconds without an answer", self._name)
+                log.warning(
+                    "%s: no progress counters on /metrics; a request is cut off after request_timeout "
+                    "seconds without an answer",
+                    self._name,
+                )
             return None
         if self._value is not None and value > self._value:
             self._changed = taken
@@ -126,16 +132,16 @@ class _Call(threading.Thread):
     def run(self) -> None:
         try:
             self.result = self.fn()
-        except BaseException as exc:  # noqa: BLE001 -- handed to the waiting thread
+        except BaseException as exc:
             self.error = exc
         finally:
             self.done.set()
 
 
-PROBE_TOKENS = 64       # what a 1-token probe adds to the counters (its prompt and its token), with room
-BUSY = "busy"          # the counters moved while the server was asked: no stall after all (a slow engine step)
-ANSWERS = "answers"    # the counters stayed still but the server answered a 1-token probe
-STALLED = "stalled"    # nothing to excuse the stall
+PROBE_TOKENS = 64  # what a 1-token probe adds to the counters (its prompt and its token), with room
+BUSY = "busy"  # the counters moved while the server was asked: no stall after all (a slow engine step)
+ANSWERS = "answers"  # the counters stayed still but the server answered a 1-token probe
+STALLED = "stalled"  # nothing to excuse the stall
 
 
 def probe_watching(probe: Callable[[], bool], watch: ProgressWatch, allowance: float = PROBE_TOKENS) -> str:
@@ -154,9 +160,14 @@ def probe_watching(probe: Callable[[], bool], watch: ProgressWatch, allowance: f
             return ANSWERS if call.error is None and call.result else STALLED
 
 
-def wait_while_progressing(fn: Callable[[], T], watch: ProgressWatch, stall_limit: float,
-                           clock: Callable[[], float], confirm: Callable[[], str] = lambda: STALLED,
-                           rescues: int = 0) -> T:
+def wait_while_progressing(
+    fn: Callable[[], T],
+    watch: ProgressWatch,
+    stall_limit: float,
+    clock: Callable[[], float],
+    confirm: Callable[[], str] = lambda: STALLED,
+    rescues: int = 0,
+) -> T:
     """``fn()`` (a blocking request) run in a thread of its own, waited for however long it takes while the
     server makes progress. After ``stall_limit`` seconds without any, ``confirm()`` asks the server itself (it
     raises when the server is dead or hung): ``BUSY`` waits on; ``ANSWERS`` (work the counters do not show, or this

@@ -11,10 +11,11 @@
 
 An API model (neither ``alive`` nor ``responsive``) passes every check: ``confirm_stall`` says ``STALLED``.
 """
+
 from __future__ import annotations
 
 import threading
-from typing import Callable
+from collections.abc import Callable
 
 from ..errors import ServerDiedError, ServerHungError
 from .liveness import ANSWERS, STALLED, ProgressWatch, probe_watching
@@ -23,9 +24,17 @@ from .liveness import ANSWERS, STALLED, ProgressWatch, probe_watching
 class ServerChecks:
     """Dead and hung verdicts on one managed server, shared by every worker thread of one client."""
 
-    def __init__(self, model_name: str, api_base: str, request_timeout: float, *, clock: Callable[[], float],
-                 alive: Callable[[], bool] | None = None, responsive: Callable[[], bool] | None = None,
-                 watch: ProgressWatch | None = None) -> None:
+    def __init__(
+        self,
+        model_name: str,
+        api_base: str,
+        request_timeout: float,
+        *,
+        clock: Callable[[], float],
+        alive: Callable[[], bool] | None = None,
+        responsive: Callable[[], bool] | None = None,
+        watch: ProgressWatch | None = None,
+    ) -> None:
         self.model_name, self.api_base, self.request_timeout = model_name, api_base, request_timeout
         self._clock, self._alive, self._responsive, self._watch = clock, alive, responsive, watch
         self._hung: str | None = None
@@ -35,8 +44,10 @@ class ServerChecks:
 
     def check_alive(self, cause: str) -> None:
         if self._alive is not None and not self._alive():
-            raise ServerDiedError(f"managed server of {self.model_name!r} at {self.api_base} died "
-                                  f"(last request: {cause}); see its log, the series resumes on restart")
+            raise ServerDiedError(
+                f"managed server of {self.model_name!r} at {self.api_base} died "
+                f"(last request: {cause}); see its log, the series resumes on restart"
+            )
 
     def check_responsive(self, cause: str) -> None:
         """After a request timeout: a managed server that also fails a 1-token probe is hung (restart it)."""
@@ -70,5 +81,7 @@ class ServerChecks:
         return self._verdict
 
     def _hung_text(self, cause: str) -> str:
-        return (f"managed server of {self.model_name!r} at {self.api_base} is hung: {cause} and a 1-token probe "
-                "timed out too; the series resumes on restart")
+        return (
+            f"managed server of {self.model_name!r} at {self.api_base} is hung: {cause} and a 1-token probe "
+            "timed out too; the series resumes on restart"
+        )

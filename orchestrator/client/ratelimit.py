@@ -13,27 +13,29 @@
 One process-wide limiter (``LIMITER``) is shared by every client of the process, so a model's datasets and its
 restarts keep the pace too; tests build their own with a fake clock.
 """
+
 from __future__ import annotations
 
 import logging
 import threading
 import time
-from typing import Callable, Hashable
+from collections.abc import Callable, Hashable
 
 log = logging.getLogger(__name__)
 
 MAX_HOLD = 300.0  # seconds: a Retry-After longer than this (a daily quota) is cut to it and retried then
-POLL = 0.5        # seconds between checks of ``halted`` while waiting
+POLL = 0.5  # seconds between checks of ``halted`` while waiting
 
 
 class RateLimiter:
     """At most one request start per ``interval`` seconds per key, and pauses on ``Retry-After``."""
 
-    def __init__(self, *, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep) -> None:
+    def __init__(
+        self, *, clock: Callable[[], float] = time.monotonic, sleep: Callable[[float], None] = time.sleep
+    ) -> None:
         self._clock, self._sleep = clock, sleep
-        self._next: dict[Hashable, float] = {}   # earliest next start per key (last start + interval)
-        self._hold: dict[Hashable, float] = {}   # no start before this per key (Retry-After)
+        self._next: dict[Hashable, float] = {}  # earliest next start per key (last start + interval)
+        self._hold: dict[Hashable, float] = {}  # no start before this per key (Retry-After)
         self._lock = threading.Lock()
 
     def acquire(self, key: Hashable, interval: float, halted: Callable[[], bool] = lambda: False) -> float | None:

@@ -1,9 +1,11 @@
 """Pure helpers of the chat client: classify replies, parse context-length errors, split reasoning, scrub secrets."""
+
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any
 
 from ..contract import AnswerRecord
 
@@ -11,9 +13,9 @@ MAX_ERROR_CHARS = 300
 
 _CONTEXT = re.compile(r"maximum context length is (\d+)")
 _PROMPT_PATTERNS = (
-    re.compile(r"\((\d+) in the messages"),                             # vLLM <= 0.9, OpenAI
-    re.compile(r"your request has (\d+) input tokens"),                 # vLLM 0.10 - 0.2x
-    re.compile(r"prompt contains (?:at least )?(\d+) input tokens"),    # vLLM renderer: prompt alone too long
+    re.compile(r"\((\d+) in the messages"),  # vLLM <= 0.9, OpenAI
+    re.compile(r"your request has (\d+) input tokens"),  # vLLM 0.10 - 0.2x
+    re.compile(r"prompt contains (?:at least )?(\d+) input tokens"),  # vLLM renderer: prompt alone too long
 )
 _OVER_MODEL_LEN = re.compile(r"max_(?:completion_)?tokens=(\d+) cannot be greater than max_model_len=(\d+)")
 _AT_MOST = re.compile(r"at most (\d+) completion tokens")
@@ -95,8 +97,12 @@ def valid_reply(data: Any) -> bool:
     if not isinstance(data, Mapping):
         return False
     choices = data.get("choices")
-    return bool(choices) and isinstance(choices, list) and isinstance(choices[0], Mapping) \
+    return (
+        bool(choices)
+        and isinstance(choices, list)
+        and isinstance(choices[0], Mapping)
         and isinstance(choices[0].get("message"), Mapping)
+    )
 
 
 def split_reasoning(content: str, reasoning: str) -> tuple[str, str]:
@@ -105,7 +111,7 @@ def split_reasoning(content: str, reasoning: str) -> tuple[str, str]:
         return content, reasoning
     head, _, tail = content.partition("</think>")
     head = head.strip()
-    head = head[len("<think>"):].strip() if head.startswith("<think>") else head
+    head = head[len("<think>") :].strip() if head.startswith("<think>") else head
     return tail.strip(), "\n".join(part for part in (reasoning, head) if part)
 
 

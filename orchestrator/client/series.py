@@ -13,20 +13,23 @@ consecutive missing samples of a problem in one request with ``n`` (vLLM seeds c
 answers are those of one request per sample; benchmarks/samples_requests.py measures the two); API models, many of
 which reject ``n``, get one request per sample.
 """
+
 from __future__ import annotations
 
 import logging
 import queue
 import threading
 import time
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Callable, Protocol, Sequence
+from typing import Protocol
 
 from ..contract import AnswerRecord, Grade, Problem, SeriesScore, with_samples
 from ..errors import ResultsError, ServerDiedError
 from .chat import HALTED, ChatClient
 
 log = logging.getLogger(__name__)
+
 
 class Checkpoint(Protocol):
     """What a series needs of its checkpoint: ``results.SeriesStore`` on disk, or the Ray node's proxy of the
@@ -52,9 +55,16 @@ RETRY_PASSES = 1  # passes over the problems whose request failed, after the fir
 class _SeriesRun:
     """One pass over the missing problems of a series."""
 
-    def __init__(self, client: ChatClient, store: Checkpoint, messages_for: Callable[[Problem], list[dict]],
-                 grade: Callable[[AnswerRecord], Grade] | None, on_record: Callable[[AnswerRecord], None] | None,
-                 stop: threading.Event | None, parallel: int) -> None:
+    def __init__(
+        self,
+        client: ChatClient,
+        store: Checkpoint,
+        messages_for: Callable[[Problem], list[dict]],
+        grade: Callable[[AnswerRecord], Grade] | None,
+        on_record: Callable[[AnswerRecord], None] | None,
+        stop: threading.Event | None,
+        parallel: int,
+    ) -> None:
         self.client, self.store, self.messages_for = client, store, messages_for
         self.grade, self.on_record, self.stop = grade, on_record, stop or threading.Event()
         self.parallel = max(1, parallel)
@@ -70,8 +80,10 @@ class _SeriesRun:
         batches = sample_runs(problems) if self.client.managed else [[p] for p in problems]
         for batch in batches:
             self.todo.put(batch)
-        workers = [threading.Thread(target=self._worker, name=f"ask-{i}", daemon=True)
-                   for i in range(min(self.parallel, len(batches)))]
+        workers = [
+            threading.Thread(target=self._worker, name=f"ask-{i}", daemon=True)
+            for i in range(min(self.parallel, len(batches)))
+        ]
         try:
             for worker in workers:
                 worker.start()
@@ -150,10 +162,17 @@ def sample_runs(problems: Sequence[Problem]) -> list[list[Problem]]:
     return runs
 
 
-def run_series(problems: Sequence[Problem], client: ChatClient, store: Checkpoint,
-               messages_for: Callable[[Problem], list[dict]], *, grade: Callable[[AnswerRecord], Grade] | None = None,
-               parallel: int, on_record: Callable[[AnswerRecord], None] | None = None,
-               stop: threading.Event | None = None) -> SeriesScore:
+def run_series(
+    problems: Sequence[Problem],
+    client: ChatClient,
+    store: Checkpoint,
+    messages_for: Callable[[Problem], list[dict]],
+    *,
+    grade: Callable[[AnswerRecord], Grade] | None = None,
+    parallel: int,
+    on_record: Callable[[AnswerRecord], None] | None = None,
+    stop: threading.Event | None = None,
+) -> SeriesScore:
     """Ask the samples of ``problems`` that ``store`` has no answer for; return the series' score."""
     problems = with_samples(problems, client.sampling.samples)
     todo = store.missing(problems)
@@ -166,8 +185,9 @@ def run_series(problems: Sequence[Problem], client: ChatClient, store: Checkpoin
     try:
         for again in range(1 + RETRY_PASSES):
             if again:  # a request that failed (a timeout under load, say) gets one more chance in this run
-                log.info("%s/%s: asking again %d problem(s) whose request failed", store.model_key, store.dataset,
-                         len(todo))
+                log.info(
+                    "%s/%s: asking again %d problem(s) whose request failed", store.model_key, store.dataset, len(todo)
+                )
             _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel).run(todo)
             todo = store.missing(problems)
             if not todo or (stop is not None and stop.is_set()):

@@ -6,11 +6,13 @@ endpoint still fails within it. ``read_stream(lines)`` folds the events into the
 have had (``choices[0].message`` with ``content`` and ``reasoning_content``, ``finish_reason``, ``usage``), so one
 code path fills the record. A server that answers a streamed request with plain JSON is read as JSON.
 """
+
 from __future__ import annotations
 
 import json
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Mapping
+from typing import Any
 
 DONE = "[DONE]"
 

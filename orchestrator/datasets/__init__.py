@@ -12,11 +12,22 @@ Public API::
 
 Every malformed input raises ``orchestrator.errors.DatasetError`` with one line naming the file, line and column.
 """
+
 from orchestrator.datasets.files import MAX_FILE_BYTES
 from orchestrator.datasets.hub import HubClient
 from orchestrator.datasets.loader import load
 from orchestrator.datasets.problems import dataset_version, task_id
 from orchestrator.datasets.registry import DEFAULT_DATASETS, REGISTRY, get_spec, project_root, resolve_path
 
-__all__ = ["DEFAULT_DATASETS", "MAX_FILE_BYTES", "REGISTRY", "HubClient", "dataset_version", "get_spec", "load",
-           "project_root", "resolve_path", "task_id"]
+__all__ = [
+    "DEFAULT_DATASETS",
+    "MAX_FILE_BYTES",
+    "REGISTRY",
+    "HubClient",
+    "dataset_version",
+    "get_spec",
+    "load",
+    "project_root",
+    "resolve_path",
+    "task_id",
+]

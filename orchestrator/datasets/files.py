@@ -1,13 +1,15 @@
 """Reading dataset files (JSONL, CSV, Parquet) into rows, with one-line errors for every malformed input."""
+
 from __future__ import annotations
 
 import codecs
 import csv
 import io
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from orchestrator.errors import DatasetError
 
@@ -29,16 +31,16 @@ def read_rows(path: Path, *, label: str | None = None, max_bytes: int = MAX_FILE
     label = label or str(path)
     suffix = path.suffix.lower()
     if suffix not in SUFFIXES:
-        raise DatasetError(f"{label}: unsupported file type {suffix or '(none)'!r}; "
-                           f"use .jsonl, .csv or .parquet")
+        raise DatasetError(f"{label}: unsupported file type {suffix or '(none)'!r}; use .jsonl, .csv or .parquet")
     _check_size(path, label, max_bytes)
     if suffix == ".parquet":
         return _parquet_rows(path, label)
     try:
         data = path.read_bytes()
     except OSError as exc:
-        raise DatasetError(f"{label}: cannot read the file ({exc.strerror or exc}); "
-                           f"check the path and its permissions") from None
+        raise DatasetError(
+            f"{label}: cannot read the file ({exc.strerror or exc}); check the path and its permissions"
+        ) from None
     lines = _decode_lines(data, label)
     if suffix == ".jsonl":
         return _jsonl_rows(lines, data.endswith(b"\n"), label)
@@ -51,18 +53,23 @@ def _check_size(path: Path, label: str, max_bytes: int) -> None:
     except OSError as exc:
         raise DatasetError(f"{label}: cannot read the file ({exc.strerror or exc}); check the path") from None
     if size > max_bytes:
-        raise DatasetError(f"{label}: the file is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB "
-                           f"limit for a dataset; split it or keep only the problems to evaluate")
+        raise DatasetError(
+            f"{label}: the file is {size / 2**20:.0f} MB, over the {max_bytes / 2**20:.0f} MB "
+            f"limit for a dataset; split it or keep only the problems to evaluate"
+        )
 
 
 def _decode_lines(data: bytes, label: str) -> list[str]:
     """UTF-8 lines without their line ends; the exact line of a bad byte, BOM or UTF-16 in the message."""
     if data.startswith(codecs.BOM_UTF8):
-        raise DatasetError(f"{label}, line 1: the file starts with a UTF-8 byte-order mark (BOM); "
-                           f"re-save it as UTF-8 without BOM")
+        raise DatasetError(
+            f"{label}, line 1: the file starts with a UTF-8 byte-order mark (BOM); re-save it as UTF-8 without BOM"
+        )
     if data.startswith(_UTF16_BOMS) or b"\x00" in data[:4096]:
-        raise DatasetError(f"{label}, line 1: the file is UTF-16/UTF-32 (or binary), not UTF-8; "
-                           f"convert it, e.g. `iconv -f UTF-16 -t UTF-8 in > out`")
+        raise DatasetError(
+            f"{label}, line 1: the file is UTF-16/UTF-32 (or binary), not UTF-8; "
+            f"convert it, e.g. `iconv -f UTF-16 -t UTF-8 in > out`"
+        )
     raw_lines = data.split(b"\n")
     if raw_lines and raw_lines[-1] == b"":
         raw_lines.pop()
@@ -73,12 +80,15 @@ def _decode_line(raw: bytes, number: int, label: str) -> str:
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        column = len(raw[:exc.start].decode("utf-8", "replace")) + 1
-        raise DatasetError(f"{label}, line {number}: byte 0x{raw[exc.start]:02x} at column {column} is not "
-                           f"valid UTF-8; re-save the file as UTF-8") from None
+        column = len(raw[: exc.start].decode("utf-8", "replace")) + 1
+        raise DatasetError(
+            f"{label}, line {number}: byte 0x{raw[exc.start]:02x} at column {column} is not "
+            f"valid UTF-8; re-save the file as UTF-8"
+        ) from None
     if "\x00" in text:
-        raise DatasetError(f"{label}, line {number}: contains a NUL byte (UTF-16 or a binary file?); "
-                           f"convert the file to UTF-8 text")
+        raise DatasetError(
+            f"{label}, line {number}: contains a NUL byte (UTF-16 or a binary file?); convert the file to UTF-8 text"
+        )
     return text.removesuffix("\r")
 
 
@@ -97,13 +107,17 @@ def _json_object(line: str, where: str, torn: bool) -> Mapping[str, Any]:
         value = json.loads(line)
     except json.JSONDecodeError as exc:
         if torn:
-            raise DatasetError(f"{where}: the last line is incomplete JSON with no line end (a truncated file?); "
-                               f"restore the file or remove the torn line") from None
-        raise DatasetError(f"{where}, column {exc.colno}: invalid JSON ({exc.msg}); "
-                           f"fix the line or remove it") from None
+            raise DatasetError(
+                f"{where}: the last line is incomplete JSON with no line end (a truncated file?); "
+                f"restore the file or remove the torn line"
+            ) from None
+        raise DatasetError(
+            f"{where}, column {exc.colno}: invalid JSON ({exc.msg}); fix the line or remove it"
+        ) from None
     if not isinstance(value, dict):
-        raise DatasetError(f"{where}: expected a JSON object {{...}}, got {type(value).__name__}; "
-                           f"write one object per line")
+        raise DatasetError(
+            f"{where}: expected a JSON object {{...}}, got {type(value).__name__}; write one object per line"
+        )
     return value
 
 
@@ -115,8 +129,10 @@ def _csv_rows(lines: list[str], label: str) -> list[Row]:
         header = next(reader)
         return [row for row in (_csv_row(header, fields, reader.line_num, label) for fields in reader) if row]
     except csv.Error as exc:
-        raise DatasetError(f"{label}, line {reader.line_num}: malformed CSV ({exc}); "
-                           f"quote fields that contain the delimiter, quotes or line breaks") from None
+        raise DatasetError(
+            f"{label}, line {reader.line_num}: malformed CSV ({exc}); "
+            f"quote fields that contain the delimiter, quotes or line breaks"
+        ) from None
 
 
 def _delimiter(header: str) -> str:
@@ -130,13 +146,16 @@ def _csv_row(header: list[str], fields: list[str], line: int, label: str) -> Row
     if not any(field.strip() for field in fields):
         return None
     if len(fields) != len(header):
-        raise DatasetError(f"{label}, line {line}: {len(fields)} fields but the header has {len(header)}; "
-                           f"quote fields that contain the delimiter")
+        raise DatasetError(
+            f"{label}, line {line}: {len(fields)} fields but the header has {len(header)}; "
+            f"quote fields that contain the delimiter"
+        )
     return Row(f"{label}, line {line}", dict(zip(header, fields)))
 
 
 def _import_parquet() -> Any:
     import pyarrow.parquet as pq  # optional dependency
+
     return pq
 
 
@@ -144,12 +163,13 @@ def _parquet_rows(path: Path, label: str) -> list[Row]:
     try:
         pq = _import_parquet()
     except ImportError:
-        raise DatasetError(f"{label}: reading Parquet needs pyarrow, which is not installed; "
-                           f"run `pip install pyarrow` (or convert the file to JSONL)") from None
+        raise DatasetError(
+            f"{label}: reading Parquet needs pyarrow, which is not installed; "
+            f"run `pip install pyarrow` (or convert the file to JSONL)"
+        ) from None
     try:
         records = pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises its own ArrowInvalid/OSError family
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        raise DatasetError(f"{label}: not a readable Parquet file ({first}); "
-                           f"re-export it or use JSONL/CSV") from None
+        raise DatasetError(f"{label}: not a readable Parquet file ({first}); re-export it or use JSONL/CSV") from None
     return [Row(f"{label}, row {number}", record) for number, record in enumerate(records, 1)]

@@ -4,6 +4,7 @@ Every hub call goes through a seam (constructor arguments with ``huggingface_hub
 deadline. When the hub cannot be reached the files already in the ``huggingface_hub`` cache are used; otherwise
 every failure becomes one DatasetError line that says how to get access (terms, ``HF_TOKEN``) or use a local copy.
 """
+
 from __future__ import annotations
 
 import logging
@@ -11,19 +12,27 @@ import os
 import re
 import threading
 import unicodedata
+from collections.abc import Callable, Sequence
 from pathlib import Path, PurePosixPath
-from typing import Any, Callable, Sequence
+from typing import Any
 
-from orchestrator import hubnet
 from orchestrator.datasets.files import SUFFIXES
 from orchestrator.errors import DatasetError
+from orchestrator.hub import network as hubnet
 
 log = logging.getLogger(__name__)
 
 CONVERTED_REVISION = "refs/convert/parquet"  # the hub's automatic Parquet export of every dataset
 KNOWN_SPLITS = ("train", "test", "validation", "valid", "dev")
-_UNREACHABLE = {"ConnectionError", "TimeoutError", "TransportError", "TimeoutException", "Timeout",
-                "OfflineModeIsEnabled", "LocalEntryNotFoundError"}
+_UNREACHABLE = {
+    "ConnectionError",
+    "TimeoutError",
+    "TransportError",
+    "TimeoutException",
+    "Timeout",
+    "OfflineModeIsEnabled",
+    "LocalEntryNotFoundError",
+}
 _TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{6,}")
 
 Fetched = list[tuple[str, Path]]  # (label for messages, local file)
@@ -35,26 +44,34 @@ class HubTimeout(TimeoutError):
 
 def _hf_list_repo_files(repo_id: str, **kwargs: Any) -> list[str]:
     from huggingface_hub import HfApi
+
     return HfApi().list_repo_files(repo_id, **kwargs)
 
 
 def _hf_hub_download(repo_id: str, filename: str, **kwargs: Any) -> str:
     from huggingface_hub import hf_hub_download
+
     return hf_hub_download(repo_id, filename, **kwargs)
 
 
 def _hf_snapshot_download(repo_id: str, **kwargs: Any) -> str:
     from huggingface_hub import snapshot_download
+
     return snapshot_download(repo_id, **kwargs)
 
 
 class HubClient:
     """Fetches the data files of a hub dataset into the ``huggingface_hub`` cache (HF_TOKEN/HF_HOME apply)."""
 
-    def __init__(self, *, list_repo_files: Callable[..., list[str]] | None = None,
-                 hf_hub_download: Callable[..., str] | None = None,
-                 snapshot_download: Callable[..., str] | None = None, timeout: float = 120.0,
-                 probe: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        *,
+        list_repo_files: Callable[..., list[str]] | None = None,
+        hf_hub_download: Callable[..., str] | None = None,
+        snapshot_download: Callable[..., str] | None = None,
+        timeout: float = 120.0,
+        probe: Callable[[], None] | None = None,
+    ) -> None:
         scripted = list_repo_files is not None
         self._probe = probe or ((lambda: None) if scripted else hubnet.probe)  # a scripted hub needs no network
         self._list = list_repo_files or _hf_list_repo_files
@@ -86,11 +103,17 @@ class HubClient:
             files = self._listing(repo_id, revision)
             chosen = select_files(files, configs, split, repo_id)
             if chosen:
-                return [(_label(repo_id, name, revision),
-                         Path(self._call(self._download, repo_id, name, repo_type="dataset", revision=revision)))
-                        for name in chosen]
-        raise DatasetError(f"hub dataset {repo_id} has no .parquet/.jsonl/.csv data files; set `path:` for it in "
-                           f"the config's `datasets:` block to a local copy")
+                return [
+                    (
+                        _label(repo_id, name, revision),
+                        Path(self._call(self._download, repo_id, name, repo_type="dataset", revision=revision)),
+                    )
+                    for name in chosen
+                ]
+        raise DatasetError(
+            f"hub dataset {repo_id} has no .parquet/.jsonl/.csv data files; set `path:` for it in "
+            f"the config's `datasets:` block to a local copy"
+        )
 
     def _listing(self, repo_id: str, revision: str | None) -> list[str]:
         try:
@@ -103,8 +126,7 @@ class HubClient:
     def _fetch_cached(self, repo_id: str, configs: Sequence[str], split: str) -> Fetched | None:
         for revision in (None, CONVERTED_REVISION):
             try:
-                folder = Path(self._snapshot(repo_id, repo_type="dataset", revision=revision,
-                                             local_files_only=True))
+                folder = Path(self._snapshot(repo_id, repo_type="dataset", revision=revision, local_files_only=True))
                 files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
                 chosen = select_files(files, configs, split, repo_id)
             except Exception as exc:  # nothing (usable) cached for this revision
@@ -161,18 +183,29 @@ def _config_keys(name: str) -> set[str]:
 def _config_files(data: list[str], config: str, repo_id: str) -> list[str]:
     found = [name for name in data if _norm(config) in _config_keys(name)]
     if not found:
-        folders = sorted({part for name in data for part in PurePosixPath(name).parts[:-1]
-                          if part != "data" and not any(_is_split(part, s) for s in KNOWN_SPLITS)})
-        raise DatasetError(f"hub dataset {repo_id} has no files for config {config!r} "
-                           f"(folders: {', '.join(folders) or 'none'}); "
-                           f"set the dataset's `configs:` to some of those")
+        folders = sorted(
+            {
+                part
+                for name in data
+                for part in PurePosixPath(name).parts[:-1]
+                if part != "data" and not any(_is_split(part, s) for s in KNOWN_SPLITS)
+            }
+        )
+        raise DatasetError(
+            f"hub dataset {repo_id} has no files for config {config!r} "
+            f"(folders: {', '.join(folders) or 'none'}); "
+            f"set the dataset's `configs:` to some of those"
+        )
     return found
 
 
 def _is_split(part: str, split: str) -> bool:
     part, split = part.lower(), split.lower()
-    return (part == split or part.startswith((split + "-", split + "_", split + "."))
-            or part.endswith(("-" + split, "_" + split)))
+    return (
+        part == split
+        or part.startswith((split + "-", split + "_", split + "."))
+        or part.endswith(("-" + split, "_" + split))
+    )
 
 
 def _mentions(name: str, split: str) -> bool:
@@ -188,8 +221,10 @@ def _split_files(data: list[str], split: str, repo_id: str) -> list[str]:
     if unsplit:
         return unsplit
     found = sorted({s for name in data for s in KNOWN_SPLITS if _mentions(name, s)})
-    raise DatasetError(f"hub dataset {repo_id} has no {split!r} split (found: {', '.join(found)}); "
-                       f"set the dataset's `split:` to one of those")
+    raise DatasetError(
+        f"hub dataset {repo_id} has no {split!r} split (found: {', '.join(found)}); "
+        f"set the dataset's `split:` to one of those"
+    )
 
 
 def _label(repo_id: str, name: str, revision: str | None) -> str:
@@ -245,13 +280,19 @@ def hub_error(exc: BaseException, repo_id: str) -> DatasetError:
     local = "or set `path:` for it in the config's `datasets:` block to a local copy (.parquet/.jsonl/.csv)"
     names = _names(exc)
     if "GatedRepoError" in names or _status(exc) in (401, 403):
-        return DatasetError(f"hub dataset {repo_id} is gated: accept its terms at {url} while logged in, then set "
-                            f"HF_TOKEN to a read token of that account; {local}")
+        return DatasetError(
+            f"hub dataset {repo_id} is gated: accept its terms at {url} while logged in, then set "
+            f"HF_TOKEN to a read token of that account; {local}"
+        )
     if names & {"RepositoryNotFoundError", "RevisionNotFoundError", "DisabledRepoError"} or _status(exc) == 404:
-        return DatasetError(f"hub dataset {repo_id} was not found or is private ({_summary(exc)}); check the id, "
-                            f"set HF_TOKEN if it is private or gated (terms at {url}), {local}")
+        return DatasetError(
+            f"hub dataset {repo_id} was not found or is private ({_summary(exc)}); check the id, "
+            f"set HF_TOKEN if it is private or gated (terms at {url}), {local}"
+        )
     if is_unreachable(exc):
-        return DatasetError(f"cannot reach the Hugging Face hub for {repo_id} ({_reason(exc)}) and nothing is "
-                            f"cached; go online once to fill the cache (if gated: accept the terms at {url} and "
-                            f"set HF_TOKEN), {local}")
+        return DatasetError(
+            f"cannot reach the Hugging Face hub for {repo_id} ({_reason(exc)}) and nothing is "
+            f"cached; go online once to fill the cache (if gated: accept the terms at {url} and "
+            f"set HF_TOKEN), {local}"
+        )
     return DatasetError(f"loading hub dataset {repo_id} failed ({_summary(exc)}); {local}")

@@ -1,4 +1,5 @@
 """``load``: a DatasetSpec -> its Problems, from a local file (``path``) or the hub (``hub_id``)."""
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,14 @@ from orchestrator.errors import DatasetError
 log = logging.getLogger(__name__)
 
 
-def load(spec: DatasetSpec, limit: int | None = None, *, hub: HubClient | None = None,
-         cwd: Path | None = None, max_bytes: int = MAX_FILE_BYTES) -> list[Problem]:
+def load(
+    spec: DatasetSpec,
+    limit: int | None = None,
+    *,
+    hub: HubClient | None = None,
+    cwd: Path | None = None,
+    max_bytes: int = MAX_FILE_BYTES,
+) -> list[Problem]:
     """The problems of ``spec`` (the first ``limit`` of them), validated in full.
 
     ``path`` wins over ``hub_id``, so a registered hub dataset can be pointed at a local copy. ``hub`` is the
@@ -32,16 +39,18 @@ def load(spec: DatasetSpec, limit: int | None = None, *, hub: HubClient | None =
         problems = to_problems(rows, spec, keep_repeats=True)
         source = f"hub dataset {spec.hub_id}"
     if not problems:
-        raise DatasetError(f"dataset {spec.name!r} ({source}) has no problems; add rows to it or remove it "
-                           f"from the run")
+        raise DatasetError(
+            f"dataset {spec.name!r} ({source}) has no problems; add rows to it or remove it from the run"
+        )
     log.info("dataset %s: %d problems from %s", spec.name, len(problems), source)
     return problems[:limit] if limit else problems
 
 
 def _check(spec: DatasetSpec, limit: int | None) -> None:
     if spec.domain not in DOMAINS:
-        raise DatasetError(f"dataset {spec.name!r}: domain {spec.domain!r} is unknown; "
-                           f"set `domain:` to one of {', '.join(DOMAINS)}")
+        raise DatasetError(
+            f"dataset {spec.name!r}: domain {spec.domain!r} is unknown; set `domain:` to one of {', '.join(DOMAINS)}"
+        )
     if not spec.path and not spec.hub_id:
         raise DatasetError(f"dataset {spec.name!r} has no source; set `path:` in the config's `datasets:` block")
     if limit is not None and limit < 1:

@@ -1,4 +1,5 @@
 """Rows -> Problems: column mapping, stable ids, duplicates, and the dataset version hash."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -6,7 +7,8 @@ import hashlib
 import json
 import logging
 import math
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from orchestrator.contract import DatasetSpec, Problem
 from orchestrator.datasets.files import Row
@@ -41,37 +43,44 @@ def _problem(row: Row, spec: DatasetSpec) -> Problem:
     reference = _text(row, spec.answer, "answer")
     pid = _text(row, spec.id, "id") if spec.id else task_id(task)
     tolerance = _tolerance(row, spec.tolerance) if spec.tolerance else None
-    return Problem(id=pid, dataset=spec.name, domain=spec.domain, task=task, reference=reference,
-                   tolerance=tolerance)
+    return Problem(id=pid, dataset=spec.name, domain=spec.domain, task=task, reference=reference, tolerance=tolerance)
 
 
-def _unique(problem: Problem, where: str, seen: dict[str, tuple[str, str]], spec: DatasetSpec,
-            keep_repeats: bool) -> Problem:
+def _unique(
+    problem: Problem, where: str, seen: dict[str, tuple[str, str]], spec: DatasetSpec, keep_repeats: bool
+) -> Problem:
     if problem.id not in seen:
         return problem
     first, first_reference = seen[problem.id]
     if spec.id:
-        raise DatasetError(f"{where}, column {spec.id!r}: id {problem.id!r} is already used at {first}; "
-                           f"make the ids unique")
+        raise DatasetError(
+            f"{where}, column {spec.id!r}: id {problem.id!r} is already used at {first}; make the ids unique"
+        )
     if keep_repeats and first_reference == problem.reference:
         repeat = 2
         while f"{problem.id}-{repeat}" in seen:
             repeat += 1
         log.warning("%s repeats the task of %s; kept as id %s-%d", where, first, problem.id, repeat)
         return dataclasses.replace(problem, id=f"{problem.id}-{repeat}")
-    raise DatasetError(f"{where}, column {spec.question!r}: the same task text as {first} "
-                       f"(id {problem.id}); remove the duplicate, or add an id column and map it with `id:`")
+    raise DatasetError(
+        f"{where}, column {spec.question!r}: the same task text as {first} "
+        f"(id {problem.id}); remove the duplicate, or add an id column and map it with `id:`"
+    )
 
 
 def _text(row: Row, column: str, role: str) -> str:
     if column not in row.data:
         names = ", ".join(repr(name) for name in row.data) or "none"
-        raise DatasetError(f"{row.where}: no column {column!r} (columns: {names}); set `{role}:` in the config's "
-                           f"`datasets:` block to the column that holds the {role}")
+        raise DatasetError(
+            f"{row.where}: no column {column!r} (columns: {names}); set `{role}:` in the config's "
+            f"`datasets:` block to the column that holds the {role}"
+        )
     text = _cell_text(row.data[column])
     if text is None:
-        raise DatasetError(f"{row.where}, column {column!r}: a {type(row.data[column]).__name__} where text "
-                           f"or a number is expected; write the {role} as a string")
+        raise DatasetError(
+            f"{row.where}, column {column!r}: a {type(row.data[column]).__name__} where text "
+            f"or a number is expected; write the {role} as a string"
+        )
     if not text:
         raise DatasetError(f"{row.where}, column {column!r}: the {role} is empty; fill it in or remove the row")
     return text
@@ -97,8 +106,10 @@ def _tolerance(row: Row, column: str) -> float | None:
     except ValueError:
         tolerance = math.nan
     if not math.isfinite(tolerance) or tolerance < 0:
-        raise DatasetError(f"{row.where}, column {column!r}: tolerance {value!r} is not a number >= 0; "
-                           f"write a relative tolerance such as 0.01, or leave it empty")
+        raise DatasetError(
+            f"{row.where}, column {column!r}: tolerance {value!r} is not a number >= 0; "
+            f"write a relative tolerance such as 0.01, or leave it empty"
+        )
     return tolerance
 
 

@@ -5,6 +5,7 @@ first in the current directory, then under the project root: the nearest directo
 ``datasets/sample-math.jsonl`` (a source checkout or an editable install), or ``$DEATHMATH_ROOT`` when set (any
 other install). So the CLI finds the samples from whatever directory it is started in.
 """
+
 from __future__ import annotations
 
 import os
@@ -17,21 +18,44 @@ SAMPLE_MARKER = Path("datasets") / "sample-math.jsonl"
 ROOT_ENV = "DEATHMATH_ROOT"
 
 DEMIDOVICH_CONFIGS = (
-    "Approximation_by_Polynomials", "Continuous_Functions", "Convex_Functions", "Differentiation",
-    "Improper_Integrals", "Infinite_Series", "Integration", "Sequences_and_Limits", "Series_of_Functions",
+    "Approximation_by_Polynomials",
+    "Continuous_Functions",
+    "Convex_Functions",
+    "Differentiation",
+    "Improper_Integrals",
+    "Infinite_Series",
+    "Integration",
+    "Sequences_and_Limits",
+    "Series_of_Functions",
 )
 
 REGISTRY: dict[str, DatasetSpec] = {
-    "sample-math": DatasetSpec(name="sample-math", domain="math", path="datasets/sample-math.jsonl",
-                               question="task", answer="answer", id="id"),
-    "sample-physics": DatasetSpec(name="sample-physics", domain="physics", path="datasets/sample-physics.jsonl",
-                                  question="task", answer="answer", id="id", tolerance="tolerance"),
-    "russianmath": DatasetSpec(name="russianmath", domain="math", hub_id="Vikhrmodels/russian_math",
-                               question="task", answer="short answer"),
-    "russianphysics": DatasetSpec(name="russianphysics", domain="physics", hub_id="Vikhrmodels/russian_physics",
-                                  question="task", answer="answer"),
-    "demidovich": DatasetSpec(name="demidovich", domain="math", hub_id="Vikhrmodels/MathDemon_Demidovich",
-                              hub_configs=DEMIDOVICH_CONFIGS, question="problem", answer="answer"),
+    "sample-math": DatasetSpec(
+        name="sample-math", domain="math", path="datasets/sample-math.jsonl", question="task", answer="answer", id="id"
+    ),
+    "sample-physics": DatasetSpec(
+        name="sample-physics",
+        domain="physics",
+        path="datasets/sample-physics.jsonl",
+        question="task",
+        answer="answer",
+        id="id",
+        tolerance="tolerance",
+    ),
+    "russianmath": DatasetSpec(
+        name="russianmath", domain="math", hub_id="Vikhrmodels/russian_math", question="task", answer="short answer"
+    ),
+    "russianphysics": DatasetSpec(
+        name="russianphysics", domain="physics", hub_id="Vikhrmodels/russian_physics", question="task", answer="answer"
+    ),
+    "demidovich": DatasetSpec(
+        name="demidovich",
+        domain="math",
+        hub_id="Vikhrmodels/MathDemon_Demidovich",
+        hub_configs=DEMIDOVICH_CONFIGS,
+        question="problem",
+        answer="answer",
+    ),
 }
 
 # What the default config runs: our own Russian samples, no network, no gated terms.
@@ -44,8 +68,9 @@ def get_spec(name: str) -> DatasetSpec:
         return REGISTRY[name]
     except KeyError:
         known = ", ".join(sorted(REGISTRY))
-        raise DatasetError(f"unknown dataset {name!r}: use one of {known}, "
-                           f"or define it with `path:` in the config's `datasets:` block") from None
+        raise DatasetError(
+            f"unknown dataset {name!r}: use one of {known}, or define it with `path:` in the config's `datasets:` block"
+        ) from None
 
 
 def project_root() -> Path | None:
@@ -71,5 +96,6 @@ def resolve_path(path: str, *, cwd: Path | None = None) -> Path:
         if candidate.exists():
             return candidate
     looked = " and ".join(str(c) for c in dict.fromkeys(candidates))
-    raise DatasetError(f"dataset file {path} not found (looked at {looked}); "
-                       f"fix `path:` in the config's `datasets:` block")
+    raise DatasetError(
+        f"dataset file {path} not found (looked at {looked}); fix `path:` in the config's `datasets:` block"
+    )

@@ -3,6 +3,7 @@
 Cheap, safe string work (extraction, normalisation, identical or plain-integer answers) runs in the calling
 process; everything that parses or compares with sympy runs in a sandboxed worker (see ``pool.py``).
 """
+
 from __future__ import annotations
 
 import atexit
@@ -11,9 +12,9 @@ import os
 import re
 import threading
 import time
+from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Sequence
 
 from ..contract import DOMAINS, Grade
 from ..errors import InputError
@@ -24,7 +25,7 @@ from .pool import GraderPool, Outcome
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT = 5.0
-MAX_SHOWN_CHARS = 2000     # Grade.extracted is cut here (a 100 kB "answer" is not stored whole)
+MAX_SHOWN_CHARS = 2000  # Grade.extracted is cut here (a 100 kB "answer" is not stored whole)
 _PLAIN_INTEGER = re.compile(r"-?\d{1,60}")
 
 
@@ -41,7 +42,7 @@ class GradeRequest:
 @dataclass(frozen=True)
 class _Prepared:
     extracted: str
-    verdict: str | None            # decided in the parent, or None: a worker decides
+    verdict: str | None  # decided in the parent, or None: a worker decides
     job: tuple | None
     seconds: float
 
@@ -147,8 +148,13 @@ def _run_jobs(prepared: list[_Prepared], timeout: float, pool: GraderPool) -> li
     return outcomes
 
 
-def grade_many(requests: Sequence[GradeRequest], timeout: float = DEFAULT_TIMEOUT, workers: int | None = None,
-               *, pool: GraderPool | None = None) -> list[Grade]:
+def grade_many(
+    requests: Sequence[GradeRequest],
+    timeout: float = DEFAULT_TIMEOUT,
+    workers: int | None = None,
+    *,
+    pool: GraderPool | None = None,
+) -> list[Grade]:
     """Grade every request (in input order); ``timeout`` is the hard limit of one check, in seconds.
 
     Verdicts: ``correct``/``incorrect``; ``unparsed`` when no final answer was found or it is neither math nor
@@ -173,7 +179,12 @@ def grade_many(requests: Sequence[GradeRequest], timeout: float = DEFAULT_TIMEOU
     return [_to_grade(p, o) for p, o in zip(prepared, outcomes)]
 
 
-def grade(response: str, reference: str, domain: str = "math", tolerance: float | None = None,
-          timeout: float = DEFAULT_TIMEOUT) -> Grade:
+def grade(
+    response: str,
+    reference: str,
+    domain: str = "math",
+    tolerance: float | None = None,
+    timeout: float = DEFAULT_TIMEOUT,
+) -> Grade:
     """Grade one response against its reference (see ``grade_many`` for the verdicts)."""
     return grade_many([GradeRequest(response, reference, domain, tolerance)], timeout)[0]

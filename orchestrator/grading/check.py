@@ -2,6 +2,7 @@
 
 Inputs are already extracted and normalised strings (the parent does that); this is where sympy runs.
 """
+
 from __future__ import annotations
 
 import functools
@@ -23,11 +24,22 @@ Job = tuple  # (answer, reference, domain, tolerance[, together]): see ``check``
 _EMPTY = re.compile(
     r"нет\s+(?:ни\s+одного\s+)?(?:решени|корн|таких|подходящ|действительн|целых|натуральн)|не\s+имеет\s+(?:\w+\s+)?"
     r"(?:решени|корн)|решени[йяе]\s+нет|корней\s+нет|не\s+существует|невозможн|пустое\s+множество|∅|"
-    r"no\s+(?:real\s+)?(?:solutions?|roots?)|empty\s+set|has\s+no\s+solutions?|impossible")
+    r"no\s+(?:real\s+)?(?:solutions?|roots?)|empty\s+set|has\s+no\s+solutions?|impossible"
+)
 _INFINITE = re.compile(r"бесконечн|infinitely\s+many|infinite")
 _CODE = re.compile(r"[_'\"`=\\{}\[\]*^<>|#@$&]")
-_SYNONYMS = {"да": "да", "yes": "да", "верно": "да", "можно": "да", "может": "да", "нет": "нет", "no": "нет",
-             "неверно": "нет", "нельзя": "нет", "не может": "нет"}
+_SYNONYMS = {
+    "да": "да",
+    "yes": "да",
+    "верно": "да",
+    "можно": "да",
+    "может": "да",
+    "нет": "нет",
+    "no": "нет",
+    "неверно": "нет",
+    "нельзя": "нет",
+    "не может": "нет",
+}
 
 
 def text_value(text: str) -> V.Value | None:

@@ -11,6 +11,7 @@
 * Magnitude words (``2,5 тыс.``, ``150 млн``) are part of the number; when the reference is a bare number without
   one, the number as written before the magnitude also counts (``150 млн км`` for 150), as for a unit.
 """
+
 from __future__ import annotations
 
 import random
@@ -120,7 +121,7 @@ def _pairs(a: V.Scalar, r: V.Scalar) -> list[tuple[V.Num | None, V.Num | None]]:
     """Which (answer, reference) numbers to compare, by the units and magnitudes written on each side."""
     plain = _unit_pairs(a, r)
     if a.written is not None and r.unit is None and r.written is None:
-        plain.append((a.written, r.num))   # "150 млн км" for a bare 150: counted in millions, like a unit
+        plain.append((a.written, r.num))  # "150 млн км" for a bare 150: counted in millions, like a unit
     return plain
 
 
@@ -183,7 +184,8 @@ def _items(a: V.Value, r: V.Items, rules: Rules) -> Match:
         by_name = dict(zip(a.names, a.values))
         return _ordered(tuple(by_name[n] for n in r.names), r.values, rules)
     ordered_answer = (isinstance(a, V.Items) and (a.kind == "named" or r.kind == "named")) or (
-        isinstance(a, V.Bracket) and a.left + a.right == "()")
+        isinstance(a, V.Bracket) and a.left + a.right == "()"
+    )
     return _ordered(a.values, r.values, rules) if ordered_answer else NO  # type: ignore[union-attr]
 
 

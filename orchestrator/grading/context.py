@@ -12,11 +12,12 @@ and the unit the text stated for a bare-number answer in the sentence just befor
   number in that sentence that has a unit must have the same unit; otherwise there is none. (A unit written right
   after a boxed number, ``\\boxed{20}\\ \\text{м/с}``, is that number's own unit: ``unit_after``.)
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from decimal import Decimal, InvalidOperation
-from typing import Sequence
 
 from .lexer import ParseError, tokenize
 from .normalize import normalize
@@ -27,8 +28,11 @@ MAX_PARTS = 12
 SENTENCE_WINDOW = 800
 
 _GAP = re.compile(r"[\s$,;.:()\[\]\\{}_=a-zA-Z0-9*#>•\-]*")
-_GAP_WORDS = re.compile(r"(?<![А-Яа-яЁё])(?:и|или|а также|также|а|(?:корен|корн|решени|значени|перв|втор|трет|четв[её]рт)"
-                        r"[а-яё]{0,4})(?![А-Яа-яЁё])", re.IGNORECASE)
+_GAP_WORDS = re.compile(
+    r"(?<![А-Яа-яЁё])(?:и|или|а также|также|а|(?:корен|корн|решени|значени|перв|втор|трет|четв[её]рт)"
+    r"[а-яё]{0,4})(?![А-Яа-яЁё])",
+    re.IGNORECASE,
+)
 _LIST_ITEM = re.compile(r"^\s*(?:[-*•]|\d{1,2}[.)]|[a-zа-я]\))\s+(.+?)\s*$")
 _ENUMERATOR = re.compile(r"(?:^|(?<=[;,]))\s*(?:\d{1,2}|[a-zа-я])\)\s+")
 _BARE = re.compile(r"-?\d+(?:[.,]\d+)?")
@@ -40,7 +44,7 @@ _SPACING = re.compile(r"\\[,;: !]|~|\$|\*\*|\\\)|\\\]")
 _SENTENCE_END = re.compile(r"\.(?=\s*$|\s+[А-ЯЁA-Z])")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 _SINGLE_LETTER = re.compile(r"[А-Яа-яЁё]\.?")
-_ABBREVIATIONS = ("г.", "т.", "с.")   # "г." year, "т.е.", "с." page
+_ABBREVIATIONS = ("г.", "т.", "с.")  # "г." year, "т.е.", "с." page
 _YEAR = re.compile(r"1\d{3}|20\d{2}")
 
 
@@ -93,9 +97,9 @@ def last_sentence(before: str) -> str:
         if stripped == tail:
             break
         tail = stripped
-    line = tail[tail.rfind("\n") + 1:]
+    line = tail[tail.rfind("\n") + 1 :]
     cuts = [m.end() for m in _BOUNDARY.finditer(line)]
-    return (line[cuts[-1]:] if cuts else line).strip()
+    return (line[cuts[-1] :] if cuts else line).strip()
 
 
 def unit_after(number: str, snippet: str) -> tuple[object, str] | None:
@@ -111,8 +115,8 @@ def unit_after(number: str, snippet: str) -> tuple[object, str] | None:
     unit = parse_unit(cursor)
     if unit is None:
         return None
-    used = [text for _, text in tokens[:cursor.pos]]
-    if len(used) == 1 and _LATIN_LETTER.fullmatch(used[0]):   # "2t", "5 m": a letter after a number is a variable
+    used = [text for _, text in tokens[: cursor.pos]]
+    if len(used) == 1 and _LATIN_LETTER.fullmatch(used[0]):  # "2t", "5 m": a letter after a number is a variable
         return None
     if len(used) == 1 and _SINGLE_LETTER.fullmatch(used[0]):
         year = used[0].rstrip(".") == "г" and _YEAR.fullmatch(number)
@@ -144,7 +148,7 @@ def stated_unit(before: str, answer: str) -> str:
     units: dict[object, str] = {}
     for match in _NUMBER.finditer(sentence):
         if _number_value(match.group()) == target:
-            found = unit_after(match.group(), normalize(sentence[match.end():match.end() + 80]) or "")
+            found = unit_after(match.group(), normalize(sentence[match.end() : match.end() + 80]) or "")
             if found is not None:
                 units.setdefault(*found)
     return next(iter(units.values())) if len(units) == 1 else ""

@@ -5,6 +5,7 @@ block, or the list that opens there) or the last ``\\boxed{}``, whichever comes 
 as the later one); else the last displayed formula or number. ``extract`` also returns the parts of an answer
 split over several boxes or ``Ответ:`` items and the unit stated for a bare number (``context.py``).
 """
+
 from __future__ import annotations
 
 import re
@@ -14,37 +15,45 @@ from .context import inline_items, is_bare_number, list_items, run_before, state
 
 MAX_RESPONSE_CHARS = 100_000
 MAX_BLOCK_LINES = 12
-MAX_CANDIDATES = 32        # only the last answer markers and boxes can hold the final answer
+MAX_CANDIDATES = 32  # only the last answer markers and boxes can hold the final answer
 
 _MARKER = re.compile(
     r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)?(?:ответ|answer)(?:ы|s)?"
     r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*(?::|：|[ \t][—–][ \t])",
-    re.IGNORECASE)
+    re.IGNORECASE,
+)
 _KEYWORDS = ("ответ", "answer")
 MAX_PREFIX_CHARS = 40
 MAX_KEYWORDS = 500
 _PREFIX = re.compile(r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)\Z", re.IGNORECASE)
 _HEADING_HEAD = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*\Z", re.MULTILINE)
-_HEADING = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$",
-                      re.IGNORECASE | re.MULTILINE)
+_HEADING = re.compile(
+    r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$", re.IGNORECASE | re.MULTILINE
+)
 _NUMBER = re.compile(r"(?:(?<![\w)\]}])[-−–])?(?<![\w.,])\d+(?:[.,]\d+)?(?![\w,]|\.\d|\s*[=+*/^(-])")
 _OPENERS = {"\\[": "\\]", "$$": "$$", "\\begin{equation*}": "\\end{equation*}", "\\begin{equation}": "\\end{equation}"}
 _COMMENTARY = re.compile(r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)")
 _PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-_INTEGER_PARAMETER = re.compile(
-    r",?\s*[a-zA-Z]\s*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))")
-_LINKED = re.compile(r"[А-Яа-яЁё][А-Яа-яЁё ,]{0,80}? "
-                     r"(?:равн[аоы]?|равен|составля\w{0,3}|составит|будет|получается|есть) (?=[-\d\\(a-zA-Z])",
-                     re.IGNORECASE)
-_LEAD = re.compile(r"(?:всего|итого|ровно|при|в|во|на|около|примерно|приблизительно|лишь|только|по) "
-                   r"(?=[-\d\\(a-zA-Z])", re.IGNORECASE)
+_INTEGER_PARAMETER = re.compile(r",?\s*[a-zA-Z]\s*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))")
+_LINKED = re.compile(
+    r"[А-Яа-яЁё][А-Яа-яЁё ,]{0,80}? "
+    r"(?:равн[аоы]?|равен|составля\w{0,3}|составит|будет|получается|есть) (?=[-\d\\(a-zA-Z])",
+    re.IGNORECASE,
+)
+_LEAD = re.compile(
+    r"(?:всего|итого|ровно|при|в|во|на|около|примерно|приблизительно|лишь|только|по) "
+    r"(?=[-\d\\(a-zA-Z])",
+    re.IGNORECASE,
+)
 MAX_CLEAN_CHARS = 4000
-_WRAPPERS = re.compile(r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
-                       r"|\\begin\{equation\*?\}|\\end\{equation\*?\}")
-_FINAL_CHARS = ".!?…»\"”*"
-_EDGE = " \t\n:*#=}>«»\"“”"
-_TRAILING = " \t\n.;,:*«»\"“”"
+_WRAPPERS = re.compile(
+    r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
+    r"|\\begin\{equation\*?\}|\\end\{equation\*?\}"
+)
+_FINAL_CHARS = '.!?…»"”*'
+_EDGE = ' \t\n:*#=}>«»"“”'
+_TRAILING = ' \t\n.;,:*«»"“”'
 
 
 def _brace_pairs(text: str) -> dict[int, int]:
@@ -69,13 +78,13 @@ def boxes(text: str, last: int | None = None) -> list[tuple[int, int]]:
 
 
 def _content(text: str, box: tuple[int, int]) -> str:
-    return text[text.index("{", box[0]) + 1:box[1] - 1]
+    return text[text.index("{", box[0]) + 1 : box[1] - 1]
 
 
 def unbox(text: str) -> str:
     """Replace every ``\\boxed{X}`` by ``X``."""
     for box in reversed(boxes(text)):
-        text = text[:box[0]] + _content(text, box) + text[box[1]:]
+        text = text[: box[0]] + _content(text, box) + text[box[1] :]
     return text
 
 
@@ -85,9 +94,9 @@ def _strip_words(text: str) -> str:
     text = _INTEGER_PARAMETER.sub("", text)
     linked = _LINKED.match(text)
     if linked:
-        return text[linked.end():]
+        return text[linked.end() :]
     lead = _LEAD.match(text)
-    return text[lead.end():] if lead else text
+    return text[lead.end() :] if lead else text
 
 
 def clean(text: str) -> str:
@@ -97,7 +106,7 @@ def clean(text: str) -> str:
     text = " ".join(_WRAPPERS.sub(" ", unbox(text)).split()).lstrip(_EDGE)  # single spaces keep the regexes linear
     cut = _COMMENTARY.search(text)
     if cut and cut.start() > 0:
-        text = text[:cut.start()]
+        text = text[: cut.start()]
     remarks = _PARENS.sub(lambda m: "" if _CYRILLIC.search(m.group(1)) else m.group(), text)
     text = _strip_words((remarks if remarks.strip(_TRAILING) else text).strip())
     while text and text[-1] in _TRAILING and not text.endswith(".."):
@@ -115,7 +124,7 @@ def _block(lines: list[str]) -> str:
         if closer is None:
             return stripped
         body = []
-        for inner in lines[index + 1:index + 1 + MAX_BLOCK_LINES]:
+        for inner in lines[index + 1 : index + 1 + MAX_BLOCK_LINES]:
             if inner.strip() == closer:
                 break
             body.append(inner.strip())
@@ -139,7 +148,7 @@ class _Marker:
     start: int
     end: int
     answer: str
-    items: tuple[str, ...] = ()   # the list under an empty marker line
+    items: tuple[str, ...] = ()  # the list under an empty marker line
 
 
 def _keyword_positions(text: str) -> list[int] | None:
@@ -179,7 +188,7 @@ def _marker_spans(text: str) -> list[tuple[int, int]]:
     """``(start, end of marker)`` of the last answer markers and headings (at least MAX_CANDIDATES of them when
     there are that many), in order; only the keywords' surroundings are matched, from the end backwards."""
     positions = _keyword_positions(text)
-    if positions is None or len(positions) > MAX_KEYWORDS:   # a whole-text scan is cheaper then
+    if positions is None or len(positions) > MAX_KEYWORDS:  # a whole-text scan is cheaper then
         spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
         return sorted(spans + [(m.start(), m.end()) for m in _HEADING.finditer(text)])
     found: set[tuple[int, int]] = set()
@@ -199,7 +208,7 @@ def _marker_answers(text: str) -> list[_Marker]:
         line_end = len(text) if line_end < 0 else line_end
         answer, end, items = text[body:line_end], line_end, []
         if not clean(answer):
-            following = text[line_end + 1:line_end + 4000].split("\n")[:MAX_BLOCK_LINES + 4]
+            following = text[line_end + 1 : line_end + 4000].split("\n")[: MAX_BLOCK_LINES + 4]
             items = list_items(following)
             answer = "; ".join(clean(item) for item in items) if items else _block(following)
             end = line_end + 1 + len("\n".join(following))
@@ -224,7 +233,7 @@ def _fallback(text: str) -> str:
         end = text.rfind(closer)
         start = text.rfind(opener, 0, end) if end > 0 else -1
         if start >= 0 and end > display_end:
-            display_end, display = end, text[start + len(opener):end]
+            display_end, display = end, text[start + len(opener) : end]
     offset = max(0, len(text) - 20_000)
     numbers = list(_NUMBER.finditer(text, offset))
     if numbers and numbers[-1].start() > display_end:
@@ -262,7 +271,7 @@ def _unit(text: str, start: int, box_end: int, answer: str) -> str:
     """The unit of a bare-number answer: written right after its box (``\\boxed{20}\\ \\text{м/с}``), else
     stated in the sentence before it."""
     if box_end >= 0 and is_bare_number(answer):
-        found = unit_after(answer.replace(",", "."), text[box_end:box_end + 60])
+        found = unit_after(answer.replace(",", "."), text[box_end : box_end + 60])
         if found is not None:
             return found[1]
     return stated_unit(text[:start], answer)
@@ -272,20 +281,19 @@ def extract(response: str) -> Extraction:
     """The final answer stated in ``response`` (cleaned of wrappers), with its parts and stated unit."""
     text = response[-MAX_RESPONSE_CHARS:]
     markers = _marker_answers(text)
-    spans = [box for box in boxes(text, MAX_CANDIDATES)
-             if not any(m.start <= box[0] < m.end for m in markers)]
+    spans = [box for box in boxes(text, MAX_CANDIDATES) if not any(m.start <= box[0] < m.end for m in markers)]
     candidates = [(m.start, m.answer, "marker", i) for i, m in enumerate(markers)]
     candidates += [(box[0], _content(text, box), "box", i) for i, box in enumerate(spans)]
     for start, answer, kind, index in sorted(candidates, key=lambda c: c[0], reverse=True):
         cleaned = clean(answer)
         if cleaned:
-            enumerated = _together(inline_items(cleaned))   # "1) 3; 2) 7" is the list 3; 7
+            enumerated = _together(inline_items(cleaned))  # "1) 3; 2) 7" is the list 3; 7
             cleaned = enumerated or cleaned
-            parts = (_marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index))
+            parts = _marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index)
             together = _together(parts) or enumerated
             return Extraction(cleaned, together, _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned))
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
-        text = text[:markers[-1].start]
+        text = text[: markers[-1].start]
     return Extraction(clean(_fallback(text)))
 
 

@@ -1,4 +1,5 @@
 """``deathmath-orchestrate grade``: grade a JSONL file of ``{reference, response[, domain, tolerance]}`` lines."""
+
 from __future__ import annotations
 
 import json
@@ -50,8 +51,13 @@ def read_requests(path: Path) -> list[tuple[dict[str, Any], GradeRequest]]:
 
 
 def _line(obj: dict[str, Any], grade: Grade) -> str:
-    out = dict(obj, extracted=grade.extracted, verdict=grade.verdict, seconds=round(grade.seconds, 4),
-               approximate=grade.approximate)
+    out = dict(
+        obj,
+        extracted=grade.extracted,
+        verdict=grade.verdict,
+        seconds=round(grade.seconds, 4),
+        approximate=grade.approximate,
+    )
     return json.dumps(out, ensure_ascii=False)
 
 
@@ -77,6 +83,8 @@ def grade_file(input_path: Path, output_path: Path | None, timeout: float = DEFA
     """Grade ``input_path`` into ``output_path`` (stdout when None), in input order; returns the line count."""
     records = read_requests(Path(input_path))
     grades = grade_many([request for _, request in records], timeout=timeout)
-    _write(Path(output_path) if output_path is not None else None,
-           [_line(obj, grade) for (obj, _), grade in zip(records, grades)])
+    _write(
+        Path(output_path) if output_path is not None else None,
+        [_line(obj, grade) for (obj, _), grade in zip(records, grades)],
+    )
     return len(records)

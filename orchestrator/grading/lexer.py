@@ -5,6 +5,7 @@ It never evaluates anything. Tokens are ``(kind, text)`` with kind one of ``num`
 ``name`` (a Greek letter), ``op`` (an operator, with LaTeX spellings mapped to one symbol), ``cmd`` (``frac``,
 ``sqrt``, ``binom``, ``func:<name>``). Unknown commands and characters raise ``ParseError``.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,30 +18,97 @@ class ParseError(ValueError):
     """The text is not in the answer language (the verdict becomes ``unparsed`` or a text comparison)."""
 
 
-_SKIP = frozenset("""left right big Big bigl bigr Bigl Bigr bigg Bigg biggl biggr displaystyle textstyle mathbf
+_SKIP = frozenset(
+    """left right big Big bigl bigr Bigl Bigr bigg Bigg biggl biggr displaystyle textstyle mathbf
 boldsymbol mathit bf it limits nolimits quad qquad , ; : ! space enspace thinspace medspace thickspace
-negthinspace mathbb mathcal bm""".split()) | {" "}
+negthinspace mathbb mathcal bm""".split()
+) | {" "}
 _OPS = {
-    "cdot": "*", "times": "*", "ast": "*", "div": "/", "pm": "±", "mp": "∓", "le": "≤", "leq": "≤",
-    "leqslant": "≤", "ge": "≥", "geq": "≥", "geqslant": "≥", "lt": "<", "gt": ">", "neq": "≠", "ne": "≠",
-    "approx": "≈", "simeq": "≈", "thickapprox": "≈", "in": "∈", "cup": "∪", "infty": "∞", "emptyset": "∅",
-    "varnothing": "∅", "%": "%", "{": "\\{", "}": "\\}", "circ": "°", "pi": "π", "lfloor": "⌊", "rfloor": "⌋",
-    "lceil": "⌈", "rceil": "⌉", "lvert": "|", "rvert": "|", "vert": "|", "ldots": "…", "dots": "…",
-    "cdots": "…", "lbrace": "\\{", "rbrace": "\\}", "langle": "(", "rangle": ")", "degree": "°",
-    "Omega": "Ω", "lor": "∪", "vee": "∪", "wedge": "∧", "land": "∧",
+    "cdot": "*",
+    "times": "*",
+    "ast": "*",
+    "div": "/",
+    "pm": "±",
+    "mp": "∓",
+    "le": "≤",
+    "leq": "≤",
+    "leqslant": "≤",
+    "ge": "≥",
+    "geq": "≥",
+    "geqslant": "≥",
+    "lt": "<",
+    "gt": ">",
+    "neq": "≠",
+    "ne": "≠",
+    "approx": "≈",
+    "simeq": "≈",
+    "thickapprox": "≈",
+    "in": "∈",
+    "cup": "∪",
+    "infty": "∞",
+    "emptyset": "∅",
+    "varnothing": "∅",
+    "%": "%",
+    "{": "\\{",
+    "}": "\\}",
+    "circ": "°",
+    "pi": "π",
+    "lfloor": "⌊",
+    "rfloor": "⌋",
+    "lceil": "⌈",
+    "rceil": "⌉",
+    "lvert": "|",
+    "rvert": "|",
+    "vert": "|",
+    "ldots": "…",
+    "dots": "…",
+    "cdots": "…",
+    "lbrace": "\\{",
+    "rbrace": "\\}",
+    "langle": "(",
+    "rangle": ")",
+    "degree": "°",
+    "Omega": "Ω",
+    "lor": "∪",
+    "vee": "∪",
+    "wedge": "∧",
+    "land": "∧",
 }
-_CMDS = {"frac": "frac", "dfrac": "frac", "tfrac": "frac", "cfrac": "frac", "sqrt": "sqrt", "binom": "binom",
-         "dbinom": "binom", "tbinom": "binom", "overline": "overline"}
-FUNCS = frozenset("""sin cos tan tg cot ctg sec csc arcsin arccos arctan arctg arccot arcctg sinh cosh tanh ln lg
-log exp""".split())
+_CMDS = {
+    "frac": "frac",
+    "dfrac": "frac",
+    "tfrac": "frac",
+    "cfrac": "frac",
+    "sqrt": "sqrt",
+    "binom": "binom",
+    "dbinom": "binom",
+    "tbinom": "binom",
+    "overline": "overline",
+}
+FUNCS = frozenset(
+    """sin cos tan tg cot ctg sec csc arcsin arccos arctan arctg arccot arcctg sinh cosh tanh ln lg
+log exp""".split()
+)
 _TEXT = frozenset("text textrm mathrm mbox operatorname textit textbf textup mathrm textnormal".split())
-GREEK = frozenset("""alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta lambda mu nu xi rho sigma tau
-phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi""".split())
+GREEK = frozenset(
+    """alpha beta gamma delta epsilon varepsilon zeta eta theta vartheta lambda mu nu xi rho sigma tau
+phi varphi chi psi omega Gamma Delta Theta Lambda Xi Sigma Phi Psi""".split()
+)
 _CHAR_OPS = {
-    "·": "*", "×": "*", "∙": "*", "⋅": "*", "÷": "/", ":": "/", "⩽": "≤", "⩾": "≥", "∓": "∓", "ℝ": "ℝ",
+    "·": "*",
+    "×": "*",
+    "∙": "*",
+    "⋅": "*",
+    "÷": "/",
+    ":": "/",
+    "⩽": "≤",
+    "⩾": "≥",
+    "∓": "∓",
+    "ℝ": "ℝ",
 }
 _SINGLE = set("+-*/^()[]{},;=<>!|_%°℃±≤≥≠≈∈∪∞∅π√⌊⌋⌈⌉…∧")
-_TOKEN = re.compile(r"""
+_TOKEN = re.compile(
+    r"""
  (?P<ws>[\s&~]+)
 |(?P<num>\d+(?:\.\d+)?(?:[eE][-+]?\d+)?)
 |(?P<cmd>\\(?:[A-Za-z]+|.))
@@ -49,7 +117,9 @@ _TOKEN = re.compile(r"""
 |(?P<word>[А-Яа-яЁё]+(?:\.(?!\d))?)
 |(?P<greek>[α-ωΑ-Ω])
 |(?P<char>.)
-""", re.VERBOSE | re.DOTALL)
+""",
+    re.VERBOSE | re.DOTALL,
+)
 
 
 def _braced(text: str, start: int) -> tuple[str, int]:
@@ -60,7 +130,7 @@ def _braced(text: str, start: int) -> tuple[str, int]:
     for index in range(start, len(text)):
         depth += {"{": 1, "}": -1}.get(text[index], 0)
         if depth == 0:
-            return text[start + 1:index], index + 1
+            return text[start + 1 : index], index + 1
     raise ParseError("unbalanced braces")
 
 

@@ -4,6 +4,7 @@ Decimal comma and ``{,}``, thousands separators (space, NBSP, thin space, ``\\,`
 superscripts (``10⁵`` -> ``10^(5)``), vulgar fractions, degrees, periodic decimals (``0,(3)``, ``0.\\overline{3}``).
 Every regular expression here is linear-time: no nested quantifiers.
 """
+
 from __future__ import annotations
 
 import re
@@ -17,8 +18,23 @@ _ZERO_WIDTH = dict.fromkeys(map(ord, "\u200b\u200c\u200d\ufeff\u00ad"), None)
 _MINUS = dict.fromkeys(map(ord, "\u2212\u2013\u2012\ufe63\uff0d\u2010\u2011"), "-")
 _SUPER = str.maketrans("⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻", "0123456789+-")
 _SUB = str.maketrans("₀₁₂₃₄₅₆₇₈₉", "0123456789")
-_VULGAR = {"½": "1/2", "⅓": "1/3", "⅔": "2/3", "¼": "1/4", "¾": "3/4", "⅕": "1/5", "⅖": "2/5", "⅗": "3/5",
-           "⅘": "4/5", "⅙": "1/6", "⅚": "5/6", "⅛": "1/8", "⅜": "3/8", "⅝": "5/8", "⅞": "7/8"}
+_VULGAR = {
+    "½": "1/2",
+    "⅓": "1/3",
+    "⅔": "2/3",
+    "¼": "1/4",
+    "¾": "3/4",
+    "⅕": "1/5",
+    "⅖": "2/5",
+    "⅗": "3/5",
+    "⅘": "4/5",
+    "⅙": "1/6",
+    "⅚": "5/6",
+    "⅛": "1/8",
+    "⅜": "3/8",
+    "⅝": "5/8",
+    "⅞": "7/8",
+}
 
 _EM_MINUS = re.compile(r"(?:^|(?<=[\s(\[=;,]))\u2014(?=\d)")
 _SUPERSCRIPTS = re.compile(r"[⁰¹²³⁴⁵⁶⁷⁸⁹⁺⁻]+")

@@ -7,25 +7,63 @@
   A magnitude is part of the number, never a unit: ``150 млн`` is 1.5·10^8 (the parser keeps the 150 as written,
   which counts only against a bare reference without a magnitude: ``compare.py``). The parser applies them.
 """
+
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 import sympy
 
 Token = tuple[str, str]
 
 _SMALL = {
-    "ноль": 0, "нуль": 0, "один": 1, "одна": 1, "одно": 1, "два": 2, "две": 2, "три": 3, "четыре": 4, "пять": 5,
-    "шесть": 6, "семь": 7, "восемь": 8, "девять": 9, "десять": 10, "одиннадцать": 11, "двенадцать": 12,
-    "тринадцать": 13, "четырнадцать": 14, "пятнадцать": 15, "шестнадцать": 16, "семнадцать": 17,
-    "восемнадцать": 18, "девятнадцать": 19,
+    "ноль": 0,
+    "нуль": 0,
+    "один": 1,
+    "одна": 1,
+    "одно": 1,
+    "два": 2,
+    "две": 2,
+    "три": 3,
+    "четыре": 4,
+    "пять": 5,
+    "шесть": 6,
+    "семь": 7,
+    "восемь": 8,
+    "девять": 9,
+    "десять": 10,
+    "одиннадцать": 11,
+    "двенадцать": 12,
+    "тринадцать": 13,
+    "четырнадцать": 14,
+    "пятнадцать": 15,
+    "шестнадцать": 16,
+    "семнадцать": 17,
+    "восемнадцать": 18,
+    "девятнадцать": 19,
 }
-_TENS = {"двадцать": 20, "тридцать": 30, "сорок": 40, "пятьдесят": 50, "шестьдесят": 60, "семьдесят": 70,
-         "восемьдесят": 80, "девяносто": 90}
-_HUNDREDS = {"сто": 100, "двести": 200, "триста": 300, "четыреста": 400, "пятьсот": 500, "шестьсот": 600,
-             "семьсот": 700, "восемьсот": 800, "девятьсот": 900}
+_TENS = {
+    "двадцать": 20,
+    "тридцать": 30,
+    "сорок": 40,
+    "пятьдесят": 50,
+    "шестьдесят": 60,
+    "семьдесят": 70,
+    "восемьдесят": 80,
+    "девяносто": 90,
+}
+_HUNDREDS = {
+    "сто": 100,
+    "двести": 200,
+    "триста": 300,
+    "четыреста": 400,
+    "пятьсот": 500,
+    "шестьсот": 600,
+    "семьсот": 700,
+    "восемьсот": 800,
+    "девятьсот": 900,
+}
 _HALF = {"полтора": sympy.Rational(3, 2), "полторы": sympy.Rational(3, 2)}
 _MAGNITUDE = [
     (re.compile(r"тыс\.?|тысяч[аиу]?", re.IGNORECASE), 3),
@@ -33,8 +71,8 @@ _MAGNITUDE = [
     (re.compile(r"млрд\.?|миллиард(?:а|ов)?", re.IGNORECASE), 9),
     (re.compile(r"трлн\.?|триллион(?:а|ов)?", re.IGNORECASE), 12),
 ]
-_ONE_MAGNITUDE = ("тысяча", "миллион", "миллиард")   # "тысяча" alone is 1000
-_ORDER = ((_HUNDREDS, 3), (_TENS, 2), (_SMALL, 1))   # within a group: hundreds, then tens, then units
+_ONE_MAGNITUDE = ("тысяча", "миллион", "миллиард")  # "тысяча" alone is 1000
+_ORDER = ((_HUNDREDS, 3), (_TENS, 2), (_SMALL, 1))  # within a group: hundreds, then tens, then units
 
 
 def magnitude(token: Token) -> int | None:
@@ -72,7 +110,7 @@ def number_words(tokens: Sequence[Token], pos: int) -> tuple[sympy.Expr, int] | 
         if found is not None and found[1] < rank and not (rank == 1 and found[1] == 1):
             group, rank = group + found[0], found[1]
         elif power is not None and power < last_power and (group or word in _ONE_MAGNITUDE):
-            total, group, rank, last_power = total + (group or 1) * 10 ** power, 0, 4, power
+            total, group, rank, last_power = total + (group or 1) * 10**power, 0, 4, power
         else:
             break
         pos += 1

@@ -11,6 +11,7 @@ Grammar (lowest precedence first)::
 
 ``±`` is expanded before parsing: ``1 ± \\sqrt{2}`` is the set of two values.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -92,7 +93,7 @@ class Parser(Primaries):
         self.pos += 1
         return V.mul(number, V.Num(sympy.Integer(10) ** power))
 
-    def unit(self) -> "V.Unit | None":
+    def unit(self) -> V.Unit | None:
         """The unit after a number: ``%``, ``°``, ``℃`` always, letter units only in unit mode."""
         kind, text = self.peek()
         symbol = kind == "op" and text in ("%", "°", "℃")
@@ -109,7 +110,7 @@ class Parser(Primaries):
             self.pos += 1
 
     # -- arithmetic ----------------------------------------------------------------------------------------------
-    def expr(self) -> "V.Value | V.Num":
+    def expr(self) -> V.Value | V.Num:
         left = self.unary()
         while self.peek()[0] == "op" and self.peek()[1] in ("+", "-"):
             op = self.take()[1]
@@ -117,14 +118,14 @@ class Parser(Primaries):
             left = V.add(as_num(left), right if op == "+" else V.neg(right))
         return left
 
-    def unary(self) -> "V.Value | V.Num":
+    def unary(self) -> V.Value | V.Num:
         if self.accept("-"):
             return V.neg(as_num(self.nested(self.unary)))
         if self.accept("+"):
             return self.nested(self.unary)
         return self.term()
 
-    def term(self) -> "V.Value | V.Num":
+    def term(self) -> V.Value | V.Num:
         left = self.power()
         while True:
             if self.peek()[0] == "op" and self.peek()[1] in ("*", "/"):
@@ -136,10 +137,10 @@ class Parser(Primaries):
             else:
                 return left
 
-    def power_or_signed(self) -> "V.Value | V.Num":
+    def power_or_signed(self) -> V.Value | V.Num:
         return self.nested(self.exponent)
 
-    def implicit_follows(self, left: "V.Value | V.Num") -> bool:
+    def implicit_follows(self, left: V.Value | V.Num) -> bool:
         kind, text = self.peek()
         if not isinstance(left, V.Num) or (self.pos and self.toks[self.pos - 1][0] == "word"):
             return False  # nothing multiplies a number written in words: "шесть (6)" is not 36
@@ -154,13 +155,13 @@ class Parser(Primaries):
             return True
         return kind == "op" and text in ("(", "π", "√", "⌊", "⌈", "{")
 
-    def power(self) -> "V.Value | V.Num":
+    def power(self) -> V.Value | V.Num:
         base = self.nested(self.postfix)
         if self.accept("^"):
             return V.power(as_num(base), as_num(self.nested(self.exponent)))
         return base
 
-    def exponent(self) -> "V.Value | V.Num":
+    def exponent(self) -> V.Value | V.Num:
         """What follows ``^``: a signed power (``2^-1``, ``2^3^2`` = 2^9), never a product."""
         if self.accept("-"):
             return V.neg(as_num(self.nested(self.exponent)))
@@ -168,18 +169,21 @@ class Parser(Primaries):
             return self.nested(self.exponent)
         return self.power()
 
-    def postfix(self) -> "V.Value | V.Num":
+    def postfix(self) -> V.Value | V.Num:
         value = self.primary()
         while self.accept("!"):
             value = V.factorial(as_num(value))
         return value
 
-def _scalar(parts: list[tuple[V.Num, "V.Unit | None"]]) -> V.Scalar:
+
+def _scalar(parts: list[tuple[V.Num, V.Unit | None]]) -> V.Scalar:
     (first, unit), *rest = parts
     if unit is None:
         return V.Scalar(first)
-    si_parts = [V.add(V.mul(num, V.Num(u.scale)), V.Num(u.offset)) if u.offset else V.mul(num, V.Num(u.scale))
-                for num, u in parts]
+    si_parts = [
+        V.add(V.mul(num, V.Num(u.scale)), V.Num(u.offset)) if u.offset else V.mul(num, V.Num(u.scale))
+        for num, u in parts
+    ]
     if not rest:
         return V.Scalar(first, unit, si_parts[0])
     if any(u.dims != unit.dims for _, u in rest):  # type: ignore[union-attr]
@@ -215,7 +219,7 @@ def parse(text: str, units: bool = True) -> V.Value:
         return results[0]
     flat: list[V.Value] = []
     for result in results:
-        for item in (result.values if isinstance(result, V.Items) and result.kind == "set" else (result,)):
+        for item in result.values if isinstance(result, V.Items) and result.kind == "set" else (result,):
             if item not in flat:
                 flat.append(item)
     return combine(flat)

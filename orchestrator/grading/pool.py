@@ -6,6 +6,7 @@ caps its address space with ``RLIMIT_AS``, imports the check function once and e
 dies. A job that overruns its timeout gets its worker killed (SIGKILL) and replaced; so does a worker that ran
 out of memory or died. The pool is thread-safe: each thread checks a worker out, uses it and returns it.
 """
+
 from __future__ import annotations
 
 import json
@@ -17,9 +18,10 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from ..errors import GradingError
 
@@ -53,8 +55,14 @@ class _Worker:
 
     def __init__(self, memory_mb: int, target: str, warm: str | None) -> None:
         argv = [sys.executable, "-m", "orchestrator.grading.worker", target] + ([warm] if warm else [])
-        self.process = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                        env=_environment(memory_mb), start_new_session=True, close_fds=True)
+        self.process = subprocess.Popen(
+            argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=_environment(memory_mb),
+            start_new_session=True,
+            close_fds=True,
+        )
         self._buffer = b""
         self.ready = False
 
@@ -136,9 +144,17 @@ class GraderPool:
     a thread's wait for a free worker (many threads may share few workers).
     """
 
-    def __init__(self, size: int | None = None, *, memory_mb: int = DEFAULT_MEMORY_MB, target: str = CHECK,
-                 warm: str | None = WARM, start_timeout: float = 120.0, wait_timeout: float = 900.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        size: int | None = None,
+        *,
+        memory_mb: int = DEFAULT_MEMORY_MB,
+        target: str = CHECK,
+        warm: str | None = WARM,
+        start_timeout: float = 120.0,
+        wait_timeout: float = 900.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.size = size or default_size()
         self._args = (memory_mb, target, warm)
         self._start_timeout, self._wait_timeout, self._clock = start_timeout, wait_timeout, clock
@@ -167,15 +183,19 @@ class GraderPool:
         try:
             worker = self._idle.get(timeout=self._wait_timeout)
         except queue.Empty:
-            raise GradingError(f"no grader worker became free within {self._wait_timeout:.0f} s; "
-                               f"use more workers or fewer grading threads") from None
+            raise GradingError(
+                f"no grader worker became free within {self._wait_timeout:.0f} s; "
+                f"use more workers or fewer grading threads"
+            ) from None
         if worker is None or self._closed:
             self._idle.put(None)
             raise GradingError("the grader pool is closed; create a new GraderPool")
         if not worker.wait_ready(self._start_timeout):
             self._replace(worker)
-            raise GradingError(f"a grader worker did not start within {self._start_timeout:.0f} s "
-                               f"(memory cap {self._args[0]} MiB too small, or {self._args[1]} not importable?)")
+            raise GradingError(
+                f"a grader worker did not start within {self._start_timeout:.0f} s "
+                f"(memory cap {self._args[0]} MiB too small, or {self._args[1]} not importable?)"
+            )
         return worker
 
     def pids(self) -> list[int]:
@@ -209,7 +229,7 @@ class GraderPool:
             worker.stop()
         self._idle.put(None)
 
-    def __enter__(self) -> "GraderPool":
+    def __enter__(self) -> GraderPool:
         return self
 
     def __exit__(self, *exc: object) -> None:

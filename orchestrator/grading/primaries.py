@@ -3,9 +3,10 @@
 ``Primaries`` is the half of the parser that reads one operand; ``parser.Parser`` adds lists, relations,
 quantities and arithmetic on top of it.
 """
+
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import sympy
 
@@ -18,7 +19,7 @@ _NAMED_CONSTANTS = {"pi": sympy.pi, "e": sympy.E, "inf": sympy.oo, "infty": symp
 _LATIN_FUNCS = FUNCS | {"sqrt", "abs", "floor", "ceil"}
 
 
-def as_num(value: "V.Value | V.Num") -> V.Num:
+def as_num(value: V.Value | V.Num) -> V.Num:
     """The number in ``value``; a set, interval, text or quantity with a unit is not an operand."""
     if isinstance(value, V.Num):
         return value
@@ -33,16 +34,16 @@ class Primaries:
     def __init__(self, tokens: list[Token], units: bool) -> None:
         self.toks, self.pos, self.units, self.depth = tokens, 0, units, 0
 
-    def expr(self) -> "V.Value | V.Num":
+    def expr(self) -> V.Value | V.Num:
         raise NotImplementedError
 
-    def power(self) -> "V.Value | V.Num":
+    def power(self) -> V.Value | V.Num:
         raise NotImplementedError
 
-    def postfix(self) -> "V.Value | V.Num":
+    def postfix(self) -> V.Value | V.Num:
         raise NotImplementedError
 
-    def exponent(self) -> "V.Value | V.Num":
+    def exponent(self) -> V.Value | V.Num:
         raise NotImplementedError
 
     def item_list(self, closers: tuple[str, ...]) -> list[V.Value]:
@@ -68,7 +69,7 @@ class Primaries:
         if not self.accept(text):
             raise ParseError(f"expected {text!r} at token {self.pos}")
 
-    def nested(self, func: Callable[[], "V.Value | V.Num"]) -> "V.Value | V.Num":
+    def nested(self, func: Callable[[], V.Value | V.Num]) -> V.Value | V.Num:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ParseError(f"nesting deeper than {MAX_DEPTH}")
@@ -78,7 +79,7 @@ class Primaries:
             self.depth -= 1
 
     # -- primaries -----------------------------------------------------------------------------------------------
-    def primary(self) -> "V.Value | V.Num":
+    def primary(self) -> V.Value | V.Num:
         kind, text = self.take()
         if kind == "num":
             return self.number(text)
@@ -111,7 +112,7 @@ class Primaries:
             return V.Num(value.expr + sympy.Rational(int(shape[2][1]), int(shape[5][1])))
         return value
 
-    def latin(self, text: str) -> "V.Value | V.Num":
+    def latin(self, text: str) -> V.Value | V.Num:
         lower = text.lower()
         if lower in _LATIN_FUNCS and len(text) > 1:
             return self.apply(lower)
@@ -162,7 +163,7 @@ class Primaries:
             return V.Num(sympy.Integer(int(text[0])))
         return as_num(self.nested(self.postfix))
 
-    def command(self, name: str) -> "V.Value | V.Num":
+    def command(self, name: str) -> V.Value | V.Num:
         if name == "frac":
             top = self.group()
             return V.div(top, self.group())
@@ -193,7 +194,7 @@ class Primaries:
         value = V.function(name, arg, base)
         return V.power(value, exponent) if exponent is not None else value
 
-    def operator(self, text: str) -> "V.Value | V.Num":
+    def operator(self, text: str) -> V.Value | V.Num:
         simple = {"π": V.Num(sympy.pi), "∞": V.Num(sympy.oo)}
         if text in simple:
             return simple[text]
@@ -212,7 +213,7 @@ class Primaries:
             return V.function(closers[text][1], inner)
         raise ParseError(f"unexpected {text!r}")
 
-    def bracket(self, left: str) -> "V.Value | V.Num":
+    def bracket(self, left: str) -> V.Value | V.Num:
         items = self.nested(lambda: self.item_list(closers=(")", "]")))  # type: ignore[arg-type,return-value]
         kind, right = self.take()
         if kind != "op" or right not in (")", "]"):
@@ -224,7 +225,7 @@ class Primaries:
             return only
         return V.Bracket(left, right, tuple(items))  # type: ignore[arg-type]
 
-    def braces(self, left: str) -> "V.Value | V.Num":
+    def braces(self, left: str) -> V.Value | V.Num:
         closer = "}" if left == "{" else "\\}"
         items = self.nested(lambda: self.item_list(closers=(closer,)))  # type: ignore[arg-type,return-value]
         self.expect(closer)

@@ -1,4 +1,5 @@
 """What ``x = 5``, ``76 + 86 = 162``, ``\\sqrt2 ≈ 1.41``, ``1 < x ≤ 2`` and lists of such items mean as answers."""
+
 from __future__ import annotations
 
 import sympy
@@ -36,7 +37,7 @@ def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
     names = _tuple_names(sides[0])
     head = 1 if (name or names) and len(sides) > 1 else 0
     value = sides[head]
-    for op, side in zip(ops[head:], sides[head + 1:]):
+    for op, side in zip(ops[head:], sides[head + 1 :]):
         if op == "≈" and (not _formula(value) or _formula(side)):
             break
         value = side

@@ -3,11 +3,12 @@
 A unit is a scale to SI, a dimension vector over (m, kg, s, A, K, mol, cd) and an offset (only degrees Celsius).
 ``54 км/ч`` is ``Unit(scale=5/18, dims=(1, 0, -1, 0, 0, 0, 0))``; every scale is an exact sympy number.
 """
+
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 
 import sympy
 
@@ -32,61 +33,181 @@ class Unit:
     def dimensionless(self) -> bool:
         return self.dims == NONE
 
-    def times(self, other: "Unit", power: int = 1) -> "Unit":
+    def times(self, other: Unit, power: int = 1) -> Unit:
         """This unit multiplied by ``other**power`` (an offset does not survive a product)."""
         dims = tuple(a + power * b for a, b in zip(self.dims, other.dims))
-        return Unit(self.scale * other.scale ** power, dims, sympy.Integer(0), f"{self.label}{other.label}")  # type: ignore[arg-type]
+        return Unit(self.scale * other.scale**power, dims, sympy.Integer(0), f"{self.label}{other.label}")  # type: ignore[arg-type]
 
-    def raised(self, power: int) -> "Unit":
-        return Unit(self.scale ** power, tuple(power * d for d in self.dims), sympy.Integer(0), self.label)  # type: ignore[arg-type]
+    def raised(self, power: int) -> Unit:
+        return Unit(self.scale**power, tuple(power * d for d in self.dims), sympy.Integer(0), self.label)  # type: ignore[arg-type]
 
 
 R = sympy.Rational
 _J = _d(m=2, kg=1, s=-2)
 # canonical symbol -> (scale, dims, takes SI prefixes)
 _BASE: dict[str, tuple[sympy.Expr, Dims, bool]] = {
-    "m": (R(1), _d(m=1), True), "g": (R(1, 1000), _d(kg=1), True), "s": (R(1), _d(s=1), True),
-    "A": (R(1), _d(a=1), True), "K": (R(1), _d(k=1), False), "mol": (R(1), _d(mol=1), True),
-    "N": (R(1), _d(m=1, kg=1, s=-2), True), "J": (R(1), _J, True), "W": (R(1), _d(m=2, kg=1, s=-3), True),
-    "Pa": (R(1), _d(m=-1, kg=1, s=-2), True), "C": (R(1), _d(s=1, a=1), True),
-    "V": (R(1), _d(m=2, kg=1, s=-3, a=-1), True), "Ohm": (R(1), _d(m=2, kg=1, s=-3, a=-2), True),
-    "F": (R(1), _d(m=-2, kg=-1, s=4, a=2), True), "H": (R(1), _d(m=2, kg=1, s=-2, a=-2), True),
-    "T": (R(1), _d(kg=1, s=-2, a=-1), True), "Wb": (R(1), _d(m=2, kg=1, s=-2, a=-1), True),
-    "Hz": (R(1), _d(s=-1), True), "eV": (R("1.602176634e-19"), _J, True), "L": (R(1, 1000), _d(m=3), True),
-    "cal": (R("4.184"), _J, True), "rad": (R(1), NONE, False), "deg": (sympy.pi / 180, NONE, False),
-    "%": (R(1, 100), NONE, False), "min": (R(60), _d(s=1), False), "h": (R(3600), _d(s=1), False),
-    "day": (R(86400), _d(s=1), False), "t": (R(1000), _d(kg=1), False), "ц": (R(100), _d(kg=1), False),
-    "atm": (R(101325), _d(m=-1, kg=1, s=-2), False), "bar": (R(100000), _d(m=-1, kg=1, s=-2), True),
+    "m": (R(1), _d(m=1), True),
+    "g": (R(1, 1000), _d(kg=1), True),
+    "s": (R(1), _d(s=1), True),
+    "A": (R(1), _d(a=1), True),
+    "K": (R(1), _d(k=1), False),
+    "mol": (R(1), _d(mol=1), True),
+    "N": (R(1), _d(m=1, kg=1, s=-2), True),
+    "J": (R(1), _J, True),
+    "W": (R(1), _d(m=2, kg=1, s=-3), True),
+    "Pa": (R(1), _d(m=-1, kg=1, s=-2), True),
+    "C": (R(1), _d(s=1, a=1), True),
+    "V": (R(1), _d(m=2, kg=1, s=-3, a=-1), True),
+    "Ohm": (R(1), _d(m=2, kg=1, s=-3, a=-2), True),
+    "F": (R(1), _d(m=-2, kg=-1, s=4, a=2), True),
+    "H": (R(1), _d(m=2, kg=1, s=-2, a=-2), True),
+    "T": (R(1), _d(kg=1, s=-2, a=-1), True),
+    "Wb": (R(1), _d(m=2, kg=1, s=-2, a=-1), True),
+    "Hz": (R(1), _d(s=-1), True),
+    "eV": (R("1.602176634e-19"), _J, True),
+    "L": (R(1, 1000), _d(m=3), True),
+    "cal": (R("4.184"), _J, True),
+    "rad": (R(1), NONE, False),
+    "deg": (sympy.pi / 180, NONE, False),
+    "%": (R(1, 100), NONE, False),
+    "min": (R(60), _d(s=1), False),
+    "h": (R(3600), _d(s=1), False),
+    "day": (R(86400), _d(s=1), False),
+    "t": (R(1000), _d(kg=1), False),
+    "ц": (R(100), _d(kg=1), False),
+    "atm": (R(101325), _d(m=-1, kg=1, s=-2), False),
+    "bar": (R(100000), _d(m=-1, kg=1, s=-2), True),
     "mmHg": (R(101325, 760), _d(m=-1, kg=1, s=-2), False),
 }
 _ALIASES = {
-    "м": "m", "г": "g", "с": "s", "сек": "s", "А": "A", "К": "K", "моль": "mol", "Н": "N", "Дж": "J", "Вт": "W",
-    "Па": "Pa", "Кл": "C", "В": "V", "Ом": "Ohm", "Ω": "Ohm", "ohm": "Ohm", "Ф": "F", "Гн": "H", "Тл": "T",
-    "Вб": "Wb", "Гц": "Hz", "эВ": "eV", "л": "L", "l": "L", "кал": "cal", "рад": "rad", "°": "deg", "мин": "min",
-    "ч": "h", "сут": "day", "т": "t", "атм": "atm", "бар": "bar", "mmHg": "mmHg", "ммртст": "mmHg",
-    "sec": "s", "hr": "h", "моля": "mol", "молей": "mol",
+    "м": "m",
+    "г": "g",
+    "с": "s",
+    "сек": "s",
+    "А": "A",
+    "К": "K",
+    "моль": "mol",
+    "Н": "N",
+    "Дж": "J",
+    "Вт": "W",
+    "Па": "Pa",
+    "Кл": "C",
+    "В": "V",
+    "Ом": "Ohm",
+    "Ω": "Ohm",
+    "ohm": "Ohm",
+    "Ф": "F",
+    "Гн": "H",
+    "Тл": "T",
+    "Вб": "Wb",
+    "Гц": "Hz",
+    "эВ": "eV",
+    "л": "L",
+    "l": "L",
+    "кал": "cal",
+    "рад": "rad",
+    "°": "deg",
+    "мин": "min",
+    "ч": "h",
+    "сут": "day",
+    "т": "t",
+    "атм": "atm",
+    "бар": "bar",
+    "mmHg": "mmHg",
+    "ммртст": "mmHg",
+    "sec": "s",
+    "hr": "h",
+    "моля": "mol",
+    "молей": "mol",
 }
 _PREFIXES = {
-    "Т": 12, "Г": 9, "М": 6, "к": 3, "д": -1, "с": -2, "м": -3, "мк": -6, "н": -9, "п": -12,
-    "T": 12, "G": 9, "M": 6, "k": 3, "d": -1, "c": -2, "m": -3, "µ": -6, "μ": -6, "u": -6, "n": -9, "p": -12,
+    "Т": 12,
+    "Г": 9,
+    "М": 6,
+    "к": 3,
+    "д": -1,
+    "с": -2,
+    "м": -3,
+    "мк": -6,
+    "н": -9,
+    "п": -12,
+    "T": 12,
+    "G": 9,
+    "M": 6,
+    "k": 3,
+    "d": -1,
+    "c": -2,
+    "m": -3,
+    "µ": -6,
+    "μ": -6,
+    "u": -6,
+    "n": -9,
+    "p": -12,
 }
 # Units written out in words (any case, any common ending): SI prefixes as words, then the unit's stem.
-_WORD_PREFIXES = {"тера": 12, "гига": 9, "мега": 6, "кило": 3, "деци": -1, "санти": -2, "милли": -3, "микро": -6,
-                  "нано": -9, "пико": -12}
-_PREFIXABLE_WORDS = {
-    "метр": "m", "грамм": "g", "секунд": "s", "джоул": "J", "ватт": "W", "вольт": "V", "ампер": "A",
-    "паскал": "Pa", "ньютон": "N", "герц": "Hz", "ом": "Ohm", "кулон": "C", "фарад": "F", "генри": "H",
-    "тесл": "T", "литр": "L", "электронвольт": "eV", "вебер": "Wb", "калори": "cal",
+_WORD_PREFIXES = {
+    "тера": 12,
+    "гига": 9,
+    "мега": 6,
+    "кило": 3,
+    "деци": -1,
+    "санти": -2,
+    "милли": -3,
+    "микро": -6,
+    "нано": -9,
+    "пико": -12,
 }
-_PLAIN_WORDS = {"минут": "min", "час": "h", "сут": "day", "тонн": "t", "градус": "deg", "процент": "%",
-                "кельвин": "K", "атмосфер": "atm", "радиан": "rad", "бар": "bar"}
+_PREFIXABLE_WORDS = {
+    "метр": "m",
+    "грамм": "g",
+    "секунд": "s",
+    "джоул": "J",
+    "ватт": "W",
+    "вольт": "V",
+    "ампер": "A",
+    "паскал": "Pa",
+    "ньютон": "N",
+    "герц": "Hz",
+    "ом": "Ohm",
+    "кулон": "C",
+    "фарад": "F",
+    "генри": "H",
+    "тесл": "T",
+    "литр": "L",
+    "электронвольт": "eV",
+    "вебер": "Wb",
+    "калори": "cal",
+}
+_PLAIN_WORDS = {
+    "минут": "min",
+    "час": "h",
+    "сут": "day",
+    "тонн": "t",
+    "градус": "deg",
+    "процент": "%",
+    "кельвин": "K",
+    "атмосфер": "atm",
+    "радиан": "rad",
+    "бар": "bar",
+}
 _ENDINGS = r"(?:а|ам|ами|ах|е|ей|ом|ов|у|ы|ь|ю|я|ям|и|ки|ок)?"
-_RU_WORD = re.compile(r"(%s)?(%s)%s\.?" % ("|".join(_WORD_PREFIXES), "|".join(sorted(
-    _PREFIXABLE_WORDS, key=len, reverse=True)), _ENDINGS), re.IGNORECASE)
+_RU_WORD = re.compile(
+    r"(%s)?(%s)%s\.?"
+    % ("|".join(_WORD_PREFIXES), "|".join(sorted(_PREFIXABLE_WORDS, key=len, reverse=True)), _ENDINGS),
+    re.IGNORECASE,
+)
 _RU_PLAIN = re.compile(r"(%s)%s\.?" % ("|".join(_PLAIN_WORDS), _ENDINGS), re.IGNORECASE)
 _EN_WORDS = [
-    (r"(meter|metre)s?", "m"), (r"seconds?", "s"), (r"minutes?", "min"), (r"hours?", "h"), (r"grams?", "g"),
-    (r"kilograms?", "kg"), (r"degrees?", "°"), (r"percent", "%"), (r"joules?", "J"), (r"newtons?", "N"),
+    (r"(meter|metre)s?", "m"),
+    (r"seconds?", "s"),
+    (r"minutes?", "min"),
+    (r"hours?", "h"),
+    (r"grams?", "g"),
+    (r"kilograms?", "kg"),
+    (r"degrees?", "°"),
+    (r"percent", "%"),
+    (r"joules?", "J"),
+    (r"newtons?", "N"),
 ]
 _EN_RES = [(re.compile(pattern + r"\.?", re.IGNORECASE), target) for pattern, target in _EN_WORDS]
 CELSIUS = Unit(R(1), _d(k=1), R("273.15"), "℃")
@@ -102,7 +223,7 @@ def _symbol(name: str) -> Unit | None:
 def _prefixed(name: str) -> Unit | None:
     for prefix in sorted(_PREFIXES, key=len, reverse=True):
         if name.startswith(prefix) and len(name) > len(prefix):
-            rest = name[len(prefix):]
+            rest = name[len(prefix) :]
             canonical = _ALIASES.get(rest, rest)
             base = _BASE.get(canonical)
             if base is not None and base[2]:
@@ -217,8 +338,11 @@ def _factor(cur: UnitCursor) -> Unit | None:
     if unit.label and _word_at(cur) == "цельсия" and unit.dims == NONE and unit.scale == sympy.pi / 180:
         cur.pos += 1
         return CELSIUS
-    power = _exponent(cur) * _word_power(cur) * (2 if adjective and adjective.group(1).lower() == "квадратн"
-                                                    else 3 if adjective else 1)
+    power = (
+        _exponent(cur)
+        * _word_power(cur)
+        * (2 if adjective and adjective.group(1).lower() == "квадратн" else 3 if adjective else 1)
+    )
     return unit if power == 1 else unit.raised(power)
 
 

@@ -5,6 +5,7 @@ Arithmetic never builds a huge number exactly: a result whose exact value would 
 that absorbs all arithmetic and is equal to nothing. (Unevaluated sympy powers are not safe: sympy re-evaluates
 them as soon as they take part in a sum or a quotient.)
 """
+
 from __future__ import annotations
 
 import math
@@ -17,12 +18,12 @@ import sympy
 from .lexer import ParseError
 from .units import Unit
 
-CAP_BITS = 40_000          # exact integers up to ~12,000 digits
-MAX_LOG2 = 1e12            # |value| beyond 2**MAX_LOG2 is not a number anyone writes
+CAP_BITS = 40_000  # exact integers up to ~12,000 digits
+MAX_LOG2 = 1e12  # |value| beyond 2**MAX_LOG2 is not a number anyone writes
 MAX_FACTORIAL = 3000
-MAX_FUNC_ARG_LOG2 = 1000   # trigonometry of astronomically large arguments is not evaluated
+MAX_FUNC_ARG_LOG2 = 1000  # trigonometry of astronomically large arguments is not evaluated
 HUGE = sympy.Symbol("HUGE_VALUE")
-PREC = 60                  # digits of the numeric stand-in for a value too big to hold exactly
+PREC = 60  # digits of the numeric stand-in for a value too big to hold exactly
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Named:
     """``x = 5``: a value with the name it was given."""
 
     name: str
-    value: "Value"
+    value: Value
 
 
 @dataclass(frozen=True)
@@ -62,7 +63,7 @@ class Items:
     """Several values: ``kind`` is ``set`` (roots, listed answers; unordered) or ``named`` (distinct unknowns)."""
 
     kind: str
-    values: tuple["Value", ...]
+    values: tuple[Value, ...]
     names: tuple[str, ...] = field(default=())
 
 
@@ -72,7 +73,7 @@ class Bracket:
 
     left: str
     right: str
-    values: tuple["Value", ...]
+    values: tuple[Value, ...]
 
 
 @dataclass(frozen=True)
@@ -94,7 +95,7 @@ def decimal_literal(text: str) -> Num:
         return Num(value)
     digits = mantissa.replace(".", "").lstrip("0") or "0"
     decimals = len(mantissa.partition(".")[2])
-    ulp = sympy.Rational(1, 10 ** decimals) * sympy.Integer(10) ** int(exponent or 0)
+    ulp = sympy.Rational(1, 10**decimals) * sympy.Integer(10) ** int(exponent or 0)
     return Num(value, len(digits), ulp)
 
 
@@ -213,7 +214,7 @@ def power(base: Num, exponent: Num) -> Num:
     if _huge(base, exponent):
         return Num(HUGE)
     if b.free_symbols or e.free_symbols or b in (0, 1, -1):
-        return Num(b ** e)
+        return Num(b**e)
     try:
         e_abs = float(abs(e.evalf(15)))
     except (TypeError, OverflowError):
@@ -223,7 +224,7 @@ def power(base: Num, exponent: Num) -> Num:
         return Num(HUGE)
     size = e_abs * _size_bits(b) if b.is_Rational else magnitude
     if size <= CAP_BITS:
-        return Num(b ** e)
+        return Num(b**e)
     return _float_power(b, e)
 
 
@@ -249,15 +250,33 @@ def binomial(n: Num, k: Num) -> Num:
 
 
 _FUNCS = {
-    "sin": sympy.sin, "cos": sympy.cos, "tan": sympy.tan, "tg": sympy.tan, "cot": sympy.cot, "ctg": sympy.cot,
-    "sec": sympy.sec, "csc": sympy.csc, "arcsin": sympy.asin, "arccos": sympy.acos, "arctan": sympy.atan,
-    "arctg": sympy.atan, "arccot": sympy.acot, "arcctg": sympy.acot, "sinh": sympy.sinh, "cosh": sympy.cosh,
-    "tanh": sympy.tanh, "exp": sympy.exp, "ln": sympy.log, "abs": sympy.Abs, "floor": sympy.floor,
-    "ceil": sympy.ceiling, "sqrt": sympy.sqrt,
+    "sin": sympy.sin,
+    "cos": sympy.cos,
+    "tan": sympy.tan,
+    "tg": sympy.tan,
+    "cot": sympy.cot,
+    "ctg": sympy.cot,
+    "sec": sympy.sec,
+    "csc": sympy.csc,
+    "arcsin": sympy.asin,
+    "arccos": sympy.acos,
+    "arctan": sympy.atan,
+    "arctg": sympy.atan,
+    "arccot": sympy.acot,
+    "arcctg": sympy.acot,
+    "sinh": sympy.sinh,
+    "cosh": sympy.cosh,
+    "tanh": sympy.tanh,
+    "exp": sympy.exp,
+    "ln": sympy.log,
+    "abs": sympy.Abs,
+    "floor": sympy.floor,
+    "ceil": sympy.ceiling,
+    "sqrt": sympy.sqrt,
 }
 _GENTLE = ("ln", "abs", "sqrt", "floor", "ceil")
 _GROWING = ("exp", "sinh", "cosh", "tanh")
-MAX_EXP_ARG_LOG2 = 40      # exp(x) for |x| beyond 2**40 would have more than 10**12 digits
+MAX_EXP_ARG_LOG2 = 40  # exp(x) for |x| beyond 2**40 would have more than 10**12 digits
 
 
 def function(name: str, arg: Num, base: Num | None = None) -> Num:

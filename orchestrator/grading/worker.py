@@ -5,6 +5,7 @@ Protocol: one JSON value per line on stdin (a job; ``null`` ends the worker), on
 writes is ``["ready", pid]``. Before importing anything heavy it caps its address space (``GRADER_MEMORY_MB``),
 ignores SIGINT and starts a thread that ends the process when its parent goes away.
 """
+
 from __future__ import annotations
 
 import importlib
@@ -15,7 +16,8 @@ import signal
 import sys
 import threading
 import time
-from typing import Any, Callable, TextIO
+from collections.abc import Callable
+from typing import Any, TextIO
 
 PARENT_POLL_S = 0.5
 
@@ -40,6 +42,7 @@ def _watch_parent() -> None:
         while os.getppid() == parent:
             time.sleep(PARENT_POLL_S)
         os._exit(0)
+
     threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 

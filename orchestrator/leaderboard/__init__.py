@@ -12,10 +12,11 @@ With k > 1 samples per problem a cell is avg@k with a seeded bootstrap interval 
 are shown (``stats``, ``results.samples``); every pair of models is compared on the problems both answered with a
 paired interval (``compare``), in all three files.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from ..contract import SeriesScore
 from ..errors import ResultsError
@@ -29,8 +30,9 @@ from .rows import Cell, Row, aggregate, dataset_title, details_link, select_seri
 FILES = {"md": "leaderboard.md", "json": "leaderboard.json", "html": "leaderboard.html"}
 
 
-def write_leaderboard(results_dir: Path, scores: Sequence[SeriesScore],
-                      datasets: Sequence[str] | None = None) -> dict[str, Path]:
+def write_leaderboard(
+    results_dir: Path, scores: Sequence[SeriesScore], datasets: Sequence[str] | None = None
+) -> dict[str, Path]:
     """Write leaderboard.md/.json/.html under ``results_dir`` atomically (``fileio.atomic_write_text``), and the
     answers page of every model (``details/<model>/index.html``, see ``details_page``)."""
     names = list(datasets) if datasets is not None else list(dict.fromkeys(s.dataset for s in scores))
@@ -40,10 +42,14 @@ def write_leaderboard(results_dir: Path, scores: Sequence[SeriesScore],
     try:
         results_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultsError(f"cannot create {results_dir}: {exc.strerror or exc}; choose a writable --results-dir") \
-            from None
-    texts = {"md": render_markdown(rows, names, comparisons), "json": render_json(rows, names, comparisons),
-             "html": render_html(rows, names, comparisons)}
+        raise ResultsError(
+            f"cannot create {results_dir}: {exc.strerror or exc}; choose a writable --results-dir"
+        ) from None
+    texts = {
+        "md": render_markdown(rows, names, comparisons),
+        "json": render_json(rows, names, comparisons),
+        "html": render_html(rows, names, comparisons),
+    }
     paths = {kind: results_dir / FILES[kind] for kind in texts}
     for kind, text in texts.items():
         atomic_write_text(paths[kind], text)
@@ -51,6 +57,21 @@ def write_leaderboard(results_dir: Path, scores: Sequence[SeriesScore],
     return paths
 
 
-__all__ = ["Cell", "Comparison", "Row", "pairwise", "aggregate", "dataset_title", "details_link", "render_html",
-           "render_json", "render_markdown", "select_series", "wilson", "wilson_p", "write_details_pages",
-           "write_leaderboard", "write_model_page"]
+__all__ = [
+    "Cell",
+    "Comparison",
+    "Row",
+    "pairwise",
+    "aggregate",
+    "dataset_title",
+    "details_link",
+    "render_html",
+    "render_json",
+    "render_markdown",
+    "select_series",
+    "wilson",
+    "wilson_p",
+    "write_details_pages",
+    "write_leaderboard",
+    "write_model_page",
+]

@@ -10,11 +10,12 @@ Otherwise the interval is a paired bootstrap: the same resampled problems for bo
 within itself (``stats.Resampler``, seeded, so reruns agree), and the verdict is whether it excludes 0. "A beats B" means the
 difference is positive and significant at the 5% level. Pairs without a common complete dataset are not compared.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import combinations
-from typing import Sequence
 
 from .rows import Cell, Row
 from .stats import LEVEL, Resampler, interval, mcnemar_p, paired_wald, stratified
@@ -31,8 +32,8 @@ class Comparison:
     diff: float
     ci_low: float
     ci_high: float
-    method: str                 # "mcnemar" (both k = 1) or "paired bootstrap"
-    p_value: float | None       # McNemar's exact p; None for the bootstrap (its interval is the test)
+    method: str  # "mcnemar" (both k = 1) or "paired bootstrap"
+    p_value: float | None  # McNemar's exact p; None for the bootstrap (its interval is the test)
     significant: bool
 
     @property
@@ -42,15 +43,34 @@ class Comparison:
             return None
         return self.a if self.diff > 0 else self.b
 
-    def flipped(self) -> "Comparison":
+    def flipped(self) -> Comparison:
         """The same comparison seen from ``b``."""
-        return Comparison(self.b, self.a, self.datasets, self.problems, -self.diff, -self.ci_high, -self.ci_low,
-                          self.method, self.p_value, self.significant)
+        return Comparison(
+            self.b,
+            self.a,
+            self.datasets,
+            self.problems,
+            -self.diff,
+            -self.ci_high,
+            -self.ci_low,
+            self.method,
+            self.p_value,
+            self.significant,
+        )
 
     def to_dict(self) -> dict:
-        return {"a": self.a, "b": self.b, "datasets": list(self.datasets), "problems": self.problems,
-                "diff": self.diff, "ci95": [self.ci_low, self.ci_high], "method": self.method,
-                "p_value": self.p_value, "significant": self.significant, "winner": self.winner}
+        return {
+            "a": self.a,
+            "b": self.b,
+            "datasets": list(self.datasets),
+            "problems": self.problems,
+            "diff": self.diff,
+            "ci95": [self.ci_low, self.ci_high],
+            "method": self.method,
+            "p_value": self.p_value,
+            "significant": self.significant,
+            "winner": self.winner,
+        }
 
 
 def pairwise(rows: Sequence[Row], resampler: Resampler | None = None) -> list[Comparison]:
@@ -76,11 +96,9 @@ def compare(a: Row, b: Row, resampler: Resampler) -> Comparison | None:
         strata = [p.discordant() for p in kept]
         low, high = paired_wald(strata)
         p_value = mcnemar_p(sum(s[0] for s in strata), sum(s[1] for s in strata))
-        return Comparison(a.model, b.model, names, problems, diff, low, high, "mcnemar", p_value,
-                          p_value < 1 - LEVEL)
+        return Comparison(a.model, b.model, names, problems, diff, low, high, "mcnemar", p_value, p_value < 1 - LEVEL)
     low, high = interval(stratified(*(p.diff_draws(resampler) for p in kept)))
-    return Comparison(a.model, b.model, names, problems, diff, low, high, "paired bootstrap", None,
-                      low > 0 or high < 0)
+    return Comparison(a.model, b.model, names, problems, diff, low, high, "paired bootstrap", None, low > 0 or high < 0)
 
 
 @dataclass(frozen=True)

@@ -11,13 +11,15 @@ search; kept in the URL's ``#v=...&d=...&q=...`` so a filtered view can be linke
 works from ``file://``. Formulas stay as their LaTeX text. Every string from the results is HTML-escaped (a model's
 answer can hold ``<script>``; it shows as text).
 """
+
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from ..contract import AnswerRecord, SeriesScore
 from ..fileio import atomic_write_text
@@ -29,7 +31,7 @@ PAGE = "index.html"
 COUNTS = ("correct", "incorrect", "unparsed", "timeout", "truncated", "error")
 TASK_CHARS = 110
 CELL_CHARS = 60
-FULL_CHARS = 200_000      # longer responses / reasoning are cut here on the page (the .jsonl keeps them whole)
+FULL_CHARS = 200_000  # longer responses / reasoning are cut here on the page (the .jsonl keeps them whole)
 
 
 @dataclass(frozen=True)
@@ -95,8 +97,11 @@ def write_model_page(results_dir: Path, model: str) -> Path | None:
 def write_details_pages(results_dir: Path) -> list[Path]:
     """Rewrite the page of every model folder under ``results_dir/details`` whose series changed since its page was
     written (a results directory of many models is not read whole at the end of every run)."""
-    return [_write(Path(results_dir), folder, _views(series))
-            for folder, series in _grouped(Path(results_dir)).items() if _stale(series)]
+    return [
+        _write(Path(results_dir), folder, _views(series))
+        for folder, series in _grouped(Path(results_dir)).items()
+        if _stale(series)
+    ]
 
 
 def _stale(series: Sequence[SeriesPaths]) -> bool:
@@ -174,15 +179,20 @@ def _full(text: str) -> str:
     """``text`` escaped in a ``<pre>``, cut at ``FULL_CHARS`` with a note."""
     if len(text) <= FULL_CHARS:
         return f"<pre>{escape(text)}</pre>"
-    return (f"<pre>{escape(text[:FULL_CHARS])}</pre><p class=\"cut\">cut at {FULL_CHARS:,} of {len(text):,} "
-            "characters; the .jsonl next to this page holds it whole</p>")
+    return (
+        f'<pre>{escape(text[:FULL_CHARS])}</pre><p class="cut">cut at {FULL_CHARS:,} of {len(text):,} '
+        "characters; the .jsonl next to this page holds it whole</p>"
+    )
 
 
 def _summary_row(view: SeriesView) -> str:
     found = counts(view.records)
     cell = Cell.of(view.score)
-    tds = [f'<td><a href="#ds-{escape(safe_name(view.dataset))}">{escape(dataset_title(view.dataset))}</a></td>',
-           f"<td>{escape(cell_text(cell))}</td>", f"<td>{view.score.answered}/{view.score.total}</td>"]
+    tds = [
+        f'<td><a href="#ds-{escape(safe_name(view.dataset))}">{escape(dataset_title(view.dataset))}</a></td>',
+        f"<td>{escape(cell_text(cell))}</td>",
+        f"<td>{view.score.answered}/{view.score.total}</td>",
+    ]
     tds += [f"<td>{found.get(name, 0)}</td>" for name in COUNTS]
     tds += [f"<td>{view.score.completion_tokens:,}</td>"]
     return "<tr>" + "".join(tds) + "</tr>"
@@ -199,64 +209,98 @@ def _filters(views: Sequence[SeriesView]) -> str:
     verdicts = [("", "every verdict")] + [(c, c) for c in COUNTS] + [("not graded", "not graded")]
     options = "".join(f'<option value="{escape(v)}">{escape(label)}</option>' for v, label in verdicts)
     sets = "".join(f'<option value="{escape(v.dataset)}">{escape(dataset_title(v.dataset))}</option>' for v in views)
-    return ('<div class="filters"><label>Verdict <select id="verdict">' + options + "</select></label>"
-            '<label>Dataset <select id="dataset"><option value="">every dataset</option>' + sets + "</select></label>"
-            '<input id="q" type="search" placeholder="search id, task, answer, response…" aria-label="search">'
-            '<span id="shown"></span></div>')
+    return (
+        '<div class="filters"><label>Verdict <select id="verdict">' + options + "</select></label>"
+        '<label>Dataset <select id="dataset"><option value="">every dataset</option>' + sets + "</select></label>"
+        '<input id="q" type="search" placeholder="search id, task, answer, response…" aria-label="search">'
+        '<span id="shown"></span></div>'
+    )
 
 
 def _problem(rec: AnswerRecord) -> str:
     verdict = verdict_of(rec)
     cut = '<span class="t">truncated</span>' if truncated(rec) else ""
     extracted = rec.extracted or DASH
-    summary = "".join([
-        f'<span class="c id" title="{escape(rec.id)}">{escape(_short(rec.id, 40))}</span>',
-        f'<span class="c">{escape(_short(rec.task, TASK_CHARS))}</span>',
-        f'<span class="c" title="{escape(_short(rec.reference, 300))}">{escape(_short(rec.reference, CELL_CHARS))}</span>',
-        f'<span class="c" title="{escape(_short(extracted, 300))}">{escape(_short(extracted, CELL_CHARS))}</span>',
-        f'<span><span class="v {escape(verdict.replace(" ", "-"))}">{escape(verdict)}</span>{cut}</span>',
-        f'<span class="n">{rec.completion_tokens:,}</span>', f'<span class="n">{rec.latency_s:.1f} s</span>'])
-    return (f'<details class="p" data-v="{escape(verdict)}" data-t="{int(truncated(rec))}" '
-            f'data-d="{escape(rec.dataset)}"><summary>{summary}</summary><div class="body">{_body(rec)}</div></details>')
+    summary = "".join(
+        [
+            f'<span class="c id" title="{escape(rec.id)}">{escape(_short(rec.id, 40))}</span>',
+            f'<span class="c">{escape(_short(rec.task, TASK_CHARS))}</span>',
+            f'<span class="c" title="{escape(_short(rec.reference, 300))}">{escape(_short(rec.reference, CELL_CHARS))}</span>',
+            f'<span class="c" title="{escape(_short(extracted, 300))}">{escape(_short(extracted, CELL_CHARS))}</span>',
+            f'<span><span class="v {escape(verdict.replace(" ", "-"))}">{escape(verdict)}</span>{cut}</span>',
+            f'<span class="n">{rec.completion_tokens:,}</span>',
+            f'<span class="n">{rec.latency_s:.1f} s</span>',
+        ]
+    )
+    return (
+        f'<details class="p" data-v="{escape(verdict)}" data-t="{int(truncated(rec))}" '
+        f'data-d="{escape(rec.dataset)}"><summary>{summary}</summary><div class="body">{_body(rec)}</div></details>'
+    )
 
 
 def _body(rec: AnswerRecord) -> str:
     parts = ["<h4>Task</h4>", _full(rec.task), "<h4>Response</h4>", _full(rec.response or "")]
     if rec.reasoning:
-        parts.append(f'<details class="r"><summary>Reasoning ({len(rec.reasoning):,} characters)</summary>'
-                     f"{_full(rec.reasoning)}</details>")
+        parts.append(
+            f'<details class="r"><summary>Reasoning ({len(rec.reasoning):,} characters)</summary>'
+            f"{_full(rec.reasoning)}</details>"
+        )
     if rec.error is not None:
         parts += ["<h4>Error</h4>", _full(rec.error)]
-    facts = (f"reference: {rec.reference}; extracted: {rec.extracted or DASH}; verdict: {verdict_of(rec)}"
-             f"{' (approximate)' if rec.approximate else ''}; finish: {rec.finish_reason or DASH}; tokens: prompt "
-             f"{rec.prompt_tokens:,}, completion {rec.completion_tokens:,}; latency {rec.latency_s:.2f} s")
+    facts = (
+        f"reference: {rec.reference}; extracted: {rec.extracted or DASH}; verdict: {verdict_of(rec)}"
+        f"{' (approximate)' if rec.approximate else ''}; finish: {rec.finish_reason or DASH}; tokens: prompt "
+        f"{rec.prompt_tokens:,}, completion {rec.completion_tokens:,}; latency {rec.latency_s:.2f} s"
+    )
     parts.append(f'<p class="facts">{escape(facts)}</p>')
     return "".join(parts)
 
 
 def _section(view: SeriesView) -> str:
-    head = ("<div class=\"head\"><span>Id</span><span>Task</span><span>Reference</span><span>Extracted</span>"
-            "<span>Verdict</span><span class=\"n\">Tokens</span><span class=\"n\">Latency</span></div>")
+    head = (
+        '<div class="head"><span>Id</span><span>Task</span><span>Reference</span><span>Extracted</span>'
+        '<span>Verdict</span><span class="n">Tokens</span><span class="n">Latency</span></div>'
+    )
     problems = "".join(_problem(r) for r in view.records) or "<p>no answer yet</p>"
     title = f"{dataset_title(view.dataset)}: {pct(Cell.of(view.score).accuracy)}"
-    return (f'<section class="ds" id="ds-{escape(safe_name(view.dataset))}"><h2>{escape(title)} '
-            f'<small class="count"></small></h2>{head}{problems}</section>')
+    return (
+        f'<section class="ds" id="ds-{escape(safe_name(view.dataset))}"><h2>{escape(title)} '
+        f'<small class="count"></small></h2>{head}{problems}</section>'
+    )
 
 
 def render_details_page(model: str, views: Sequence[SeriesView]) -> str:
     """The whole page of ``model`` over its datasets ``views``."""
     answered = sum(v.score.answered for v in views)
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        f"<title>{escape(model)}: answers (DeathMath)</title>", f"<style>{CSS}</style></head><body>",
-        f"<h1>{escape(model)}</h1>",
-        f'<p class="sub">{answered} answer(s) over {len(views)} dataset(s). '
-        '<a href="../../leaderboard.html">leaderboard</a> · <a href="../../status.html">run status</a> · '
-        "click a row to read the whole answer</p>",
-        _summary(views), _filters(views), *[_section(v) for v in views],
-        f"<script>{SCRIPT}</script>", "</body></html>", ""])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width,initial-scale=1">',
+            f"<title>{escape(model)}: answers (DeathMath)</title>",
+            f"<style>{CSS}</style></head><body>",
+            f"<h1>{escape(model)}</h1>",
+            f'<p class="sub">{answered} answer(s) over {len(views)} dataset(s). '
+            '<a href="../../leaderboard.html">leaderboard</a> · <a href="../../status.html">run status</a> · '
+            "click a row to read the whole answer</p>",
+            _summary(views),
+            _filters(views),
+            *[_section(v) for v in views],
+            f"<script>{SCRIPT}</script>",
+            "</body></html>",
+            "",
+        ]
+    )
 
 
-__all__ = ["COUNTS", "SeriesView", "counts", "load_model", "render_details_page", "truncated", "verdict_of",
-           "write_details_pages", "write_model_page"]
+__all__ = [
+    "COUNTS",
+    "SeriesView",
+    "counts",
+    "load_model",
+    "render_details_page",
+    "truncated",
+    "verdict_of",
+    "write_details_pages",
+    "write_model_page",
+]

@@ -4,10 +4,11 @@ Cell (row A, column B) is A's accuracy minus B's in points over their common pro
 95% confidence, red when B beats A, grey otherwise; its title holds the paired 95% interval and the test. Columns
 are numbered by leaderboard rank to keep the table narrow. Every model name is HTML-escaped.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 from .compare import Comparison, beaten_by
 from .rows import Row
@@ -27,11 +28,13 @@ def comparison_html(rows: Sequence[Row], comparisons: Sequence[Comparison]) -> s
     found.update({(c.b, c.a): c.flipped() for c in comparisons})
     head = "".join(f'<th title="{escape(r.model)}">{i}</th>' for i, r in enumerate(rows, 1))
     body = "".join(_tr(i, row, rows, found, comparisons) for i, row in enumerate(rows, 1))
-    return ("<h2>Which differences are real</h2>"
-            '<p class="sub">Row minus column, accuracy points on the problems both answered; green: the row '
-            "model is better with 95% confidence, red: worse, grey: cannot be told apart.</p>"
-            f'<div class="wrap"><table class="pairs"><thead><tr><th>#</th><th>Model</th>{head}<th>Beats</th>'
-            f"</tr></thead><tbody>{body}</tbody></table></div>")
+    return (
+        "<h2>Which differences are real</h2>"
+        '<p class="sub">Row minus column, accuracy points on the problems both answered; green: the row '
+        "model is better with 95% confidence, red: worse, grey: cannot be told apart.</p>"
+        f'<div class="wrap"><table class="pairs"><thead><tr><th>#</th><th>Model</th>{head}<th>Beats</th>'
+        f"</tr></thead><tbody>{body}</tbody></table></div>"
+    )
 
 
 def _tr(rank: int, row: Row, rows: Sequence[Row], found: dict, comparisons: Sequence[Comparison]) -> str:
@@ -50,6 +53,8 @@ def _td(c: Comparison | None, same: bool) -> str:
         return '<td class="tie" title="no common complete dataset">—</td>'
     cls = "tie" if c.winner is None else "win" if c.winner == c.a else "loss"
     test = f"McNemar p = {c.p_value:.3g}" if c.p_value is not None else "paired bootstrap"
-    title = (f"{c.a} − {c.b}: {100 * c.diff:+.1f} points, 95% [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] "
-             f"over {c.problems} problems; {test}")
+    title = (
+        f"{c.a} − {c.b}: {100 * c.diff:+.1f} points, 95% [{100 * c.ci_low:+.1f}, {100 * c.ci_high:+.1f}] "
+        f"over {c.problems} problems; {test}"
+    )
     return f'<td class="{cls}" title="{escape(title)}">{100 * c.diff:+.1f}</td>'

@@ -2,10 +2,11 @@
 
 Every string from the results (model names, dataset names) is HTML-escaped.
 """
+
 from __future__ import annotations
 
+from collections.abc import Sequence
 from html import escape
-from typing import Sequence
 
 from .compare import Comparison, pairwise
 from .matrix import CSS as PAIRS_CSS
@@ -29,22 +30,30 @@ LABEL_W, PLOT_W, VALUE_W, ROW_H, TOP, BOTTOM = 250, 460, 70, 26, 28, 34
 NAME_CHARS = 34
 
 
-def render_html(rows: Sequence[Row], datasets: Sequence[str],
-                comparisons: Sequence[Comparison] | None = None) -> str:
+def render_html(rows: Sequence[Row], datasets: Sequence[str], comparisons: Sequence[Comparison] | None = None) -> str:
     """The whole page: title, bar chart of Combined with 95% whiskers, the table, which differences are real,
     the notes."""
     comparisons = pairwise(rows) if comparisons is None else comparisons
     names = ", ".join(dataset_title(d) for d in datasets) or "no dataset"
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        "<title>DeathMath leaderboard</title>", f"<style>{CSS}{PAIRS_CSS}</style></head><body>",
-        "<h1>DeathMath leaderboard</h1>",
-        f'<p class="sub">{len(rows)} model(s); datasets: {escape(names)}</p>',
-        "<h2>Combined accuracy with 95% interval</h2>", chart_svg(rows, datasets),
-        "<h2>Results</h2>", _table(rows, datasets), comparison_html(rows, comparisons),
-        '<ul class="notes">' + "".join(f"<li>{escape(n.replace('`', ''))}</li>" for n in notes(rows)) + "</ul>",
-        "</body></html>", ""])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            '<meta name="viewport" content="width=device-width,initial-scale=1">',
+            "<title>DeathMath leaderboard</title>",
+            f"<style>{CSS}{PAIRS_CSS}</style></head><body>",
+            "<h1>DeathMath leaderboard</h1>",
+            f'<p class="sub">{len(rows)} model(s); datasets: {escape(names)}</p>',
+            "<h2>Combined accuracy with 95% interval</h2>",
+            chart_svg(rows, datasets),
+            "<h2>Results</h2>",
+            _table(rows, datasets),
+            comparison_html(rows, comparisons),
+            '<ul class="notes">' + "".join(f"<li>{escape(n.replace('`', ''))}</li>" for n in notes(rows)) + "</ul>",
+            "</body></html>",
+            "",
+        ]
+    )
 
 
 def _table(rows: Sequence[Row], datasets: Sequence[str]) -> str:
@@ -58,10 +67,12 @@ def _table(rows: Sequence[Row], datasets: Sequence[str]) -> str:
 
 def _tr(row: Row, datasets: Sequence[str], samples: bool) -> str:
     texts = row_texts(row, datasets, samples)
-    tds = [f'<td class="model" title="{escape(row.model)}">{escape(row.model)}</td>',
-           f'<td class="ds">{escape(combined_text(row, datasets))}</td>']
+    tds = [
+        f'<td class="model" title="{escape(row.model)}">{escape(row.model)}</td>',
+        f'<td class="ds">{escape(combined_text(row, datasets))}</td>',
+    ]
     tds += [_dataset_td(row, d) for d in datasets]
-    tds += [f'<td class="num">{escape(t)}</td>' for t in texts[1 + len(datasets):]]
+    tds += [f'<td class="num">{escape(t)}</td>' for t in texts[1 + len(datasets) :]]
     tds.append(f'<td><a href="{escape(row.details)}index.html">details</a></td>')  # details_page.PAGE
     return "<tr>" + "".join(tds) + "</tr>"
 
@@ -77,6 +88,7 @@ def _dataset_td(row: Row, dataset: str) -> str:
 
 # ---------------------------------------------------------------------------------------------------- chart
 
+
 def _x(value: float) -> float:
     return LABEL_W + PLOT_W * min(max(value, 0.0), 1.0)
 
@@ -84,8 +96,10 @@ def _x(value: float) -> float:
 def chart_svg(rows: Sequence[Row], datasets: Sequence[str]) -> str:
     """Horizontal bars of Combined (pale: over fewer datasets than all) with Wilson 95% whiskers."""
     width, height = LABEL_W + PLOT_W + VALUE_W, TOP + ROW_H * max(len(rows), 1) + BOTTOM
-    parts = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-             f'viewBox="0 0 {width} {height}" role="img" aria-label="Combined accuracy by model">']
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" role="img" aria-label="Combined accuracy by model">'
+    ]
     parts += _axis(height)
     for i, row in enumerate(rows):
         parts += _bar(row, TOP + i * ROW_H, len(datasets))
@@ -101,8 +115,10 @@ def _axis(height: int) -> list[str]:
         x = _x(tick / 100)
         out.append(f'<line x1="{x:.1f}" y1="{TOP - 6}" x2="{x:.1f}" y2="{bottom}" stroke="#d8dee4"/>')
         out.append(f'<text x="{x:.1f}" y="{bottom + 16}" text-anchor="middle">{tick}%</text>')
-    out.append(f'<text x="{LABEL_W + PLOT_W / 2:.1f}" y="{bottom + 31}" text-anchor="middle" fill="#57606a">'
-               'Combined accuracy; whiskers: 95% interval; pale bar: over fewer datasets than all</text>')
+    out.append(
+        f'<text x="{LABEL_W + PLOT_W / 2:.1f}" y="{bottom + 31}" text-anchor="middle" fill="#57606a">'
+        "Combined accuracy; whiskers: 95% interval; pale bar: over fewer datasets than all</text>"
+    )
     return out
 
 
@@ -112,13 +128,17 @@ def _short(name: str) -> str:
 
 def _bar(row: Row, y: int, n_datasets: int) -> list[str]:
     mid = y + ROW_H / 2
-    out = [f'<text x="{LABEL_W - 8}" y="{mid + 4:.1f}" text-anchor="end"><title>{escape(row.model)}</title>'
-           f"{escape(_short(row.model))}</text>"]
+    out = [
+        f'<text x="{LABEL_W - 8}" y="{mid + 4:.1f}" text-anchor="end"><title>{escape(row.model)}</title>'
+        f"{escape(_short(row.model))}</text>"
+    ]
     if row.combined is None:
         return out + [f'<text x="{LABEL_W + 6}" y="{mid + 4:.1f}" fill="#6e7781">no complete dataset</text>']
     color = BAR if len(row.combined_over) >= n_datasets else BAR_PARTIAL
-    out.append(f'<rect x="{LABEL_W}" y="{y + 5}" width="{_x(row.combined) - LABEL_W:.1f}" height="{ROW_H - 10}" '
-               f'fill="{color}"><title>{escape(row.model)}: {pct(row.combined)}</title></rect>')
+    out.append(
+        f'<rect x="{LABEL_W}" y="{y + 5}" width="{_x(row.combined) - LABEL_W:.1f}" height="{ROW_H - 10}" '
+        f'fill="{color}"><title>{escape(row.model)}: {pct(row.combined)}</title></rect>'
+    )
     out += _whisker(row.ci_low or 0.0, row.ci_high or 0.0, mid)
     label_x = max(_x(row.combined), _x(row.ci_high or 0.0)) + 6
     out.append(f'<text x="{label_x:.1f}" y="{mid + 4:.1f}">{pct(row.combined)}</text>')
@@ -128,6 +148,8 @@ def _bar(row: Row, y: int, n_datasets: int) -> list[str]:
 def _whisker(low: float, high: float, mid: float) -> list[str]:
     x1, x2 = _x(low), _x(high)
     style = 'stroke="#1b1f24" stroke-width="1.5"'
-    return [f'<line x1="{x1:.1f}" y1="{mid:.1f}" x2="{x2:.1f}" y2="{mid:.1f}" {style}/>',
-            f'<line x1="{x1:.1f}" y1="{mid - 5:.1f}" x2="{x1:.1f}" y2="{mid + 5:.1f}" {style}/>',
-            f'<line x1="{x2:.1f}" y1="{mid - 5:.1f}" x2="{x2:.1f}" y2="{mid + 5:.1f}" {style}/>']
+    return [
+        f'<line x1="{x1:.1f}" y1="{mid:.1f}" x2="{x2:.1f}" y2="{mid:.1f}" {style}/>',
+        f'<line x1="{x1:.1f}" y1="{mid - 5:.1f}" x2="{x1:.1f}" y2="{mid + 5:.1f}" {style}/>',
+        f'<line x1="{x2:.1f}" y1="{mid - 5:.1f}" x2="{x2:.1f}" y2="{mid + 5:.1f}" {style}/>',
+    ]

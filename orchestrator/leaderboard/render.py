@@ -1,9 +1,11 @@
 """Markdown and JSON renderings of the leaderboard rows, and the text formats the HTML page shares."""
+
 from __future__ import annotations
 
 import json
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .compare import Comparison, beaten_by, pairwise
 from .rows import Cell, Row, dataset_title
@@ -24,9 +26,11 @@ SAMPLE_NOTES = (
     "of Chen et al. 2021; maj@k: the majority answer, answers clustered by the grader's equivalence (ties share "
     "the credit).",
 )
-COMPARE_NOTE = ("Beats: the difference in accuracy is above zero with 95% confidence on the problems both models "
-                "answered (exact McNemar test when both have one answer per problem, else a paired bootstrap "
-                "interval); no correction for the number of pairs.")
+COMPARE_NOTE = (
+    "Beats: the difference in accuracy is above zero with 95% confidence on the problems both models "
+    "answered (exact McNemar test when both have one answer per problem, else a paired bootstrap "
+    "interval); no correction for the number of pairs."
+)
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
 
 
@@ -77,17 +81,30 @@ def sampled(rows: Sequence[Row]) -> bool:
 
 def headers(datasets: Sequence[str], samples: bool = False) -> list[str]:
     extra = ["k", "pass@k", "maj@k"] if samples else []
-    return (["Model", "Combined"] + [dataset_title(d) for d in datasets]
-            + ["95% CI"] + extra + ["Answered/Total", "Tokens", "Eval time", "Tokens/s", "Details"])
+    return (
+        ["Model", "Combined"]
+        + [dataset_title(d) for d in datasets]
+        + ["95% CI"]
+        + extra
+        + ["Answered/Total", "Tokens", "Eval time", "Tokens/s", "Details"]
+    )
 
 
 def row_texts(row: Row, datasets: Sequence[str], samples: bool = False) -> list[str]:
     """Every column of ``row`` as plain (unescaped) text, Model and Details excluded."""
     extra = [str(row.samples), pct(row.pass_at_k), pct(row.maj_at_k)] if samples else []
-    return ([combined_text(row, datasets)] + [cell_text(row.cells.get(d)) for d in datasets]
-            + [interval(row.ci_low, row.ci_high)] + extra
-            + [f"{row.answered}/{row.total}", f"{row.completion_tokens:,}",
-               duration(row.eval_seconds), rate(row.tokens_per_s)])
+    return (
+        [combined_text(row, datasets)]
+        + [cell_text(row.cells.get(d)) for d in datasets]
+        + [interval(row.ci_low, row.ci_high)]
+        + extra
+        + [
+            f"{row.answered}/{row.total}",
+            f"{row.completion_tokens:,}",
+            duration(row.eval_seconds),
+            rate(row.tokens_per_s),
+        ]
+    )
 
 
 def notes(rows: Sequence[Row]) -> tuple[str, ...]:
@@ -105,50 +122,80 @@ def md_escape(text: str) -> str:
     return _MD_SPECIAL.sub(r"\\\1", " ".join(text.split()))
 
 
-def render_markdown(rows: Sequence[Row], datasets: Sequence[str],
-                    comparisons: Sequence[Comparison] | None = None) -> str:
+def render_markdown(
+    rows: Sequence[Row], datasets: Sequence[str], comparisons: Sequence[Comparison] | None = None
+) -> str:
     """``results/leaderboard.md``: the table, one line per model saying which models it beats, the notes."""
     comparisons = pairwise(rows) if comparisons is None else comparisons
     samples = sampled(rows)
     head = headers(datasets, samples)
-    lines = ["# DeathMath leaderboard", "", "| " + " | ".join(head) + " |",
-             "|" + "|".join([":---"] + ["---:"] * (len(head) - 2) + [":---"]) + "|"]
+    lines = [
+        "# DeathMath leaderboard",
+        "",
+        "| " + " | ".join(head) + " |",
+        "|" + "|".join([":---"] + ["---:"] * (len(head) - 2) + [":---"]) + "|",
+    ]
     for row in rows:
         cells = [md_escape(row.model)] + [md_escape(t) for t in row_texts(row, datasets, samples)]
         cells.append(f"[details]({row.details})")
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:
         lines.append("| " + " | ".join([DASH] * len(head)) + " |")
-    wins = ["", "## Which differences are real", ""] + [f"- **{md_escape(r.model)}** "
-                                                         f"{md_escape(beats_line(r, comparisons))}" for r in rows]
+    wins = ["", "## Which differences are real", ""] + [
+        f"- **{md_escape(r.model)}** {md_escape(beats_line(r, comparisons))}" for r in rows
+    ]
     return "\n".join(lines + (wins if rows else []) + [""] + [f"- {note}" for note in notes(rows)]) + "\n"
 
 
 def _cell_dict(cell: Cell) -> dict[str, Any]:
-    return {"accuracy": cell.accuracy, "correct": cell.correct, "answered": cell.answered, "total": cell.total,
-            "complete": cell.complete, "ci95": [cell.ci_low, cell.ci_high], "settings_hash": cell.settings_hash,
-            "prompt_tokens": cell.prompt_tokens, "completion_tokens": cell.completion_tokens,
-            "eval_seconds": cell.eval_seconds, "truncated": cell.truncated, "samples": cell.samples,
-            "pass_at_k": cell.pass_at_k, "maj_at_k": cell.maj_at_k}
+    return {
+        "accuracy": cell.accuracy,
+        "correct": cell.correct,
+        "answered": cell.answered,
+        "total": cell.total,
+        "complete": cell.complete,
+        "ci95": [cell.ci_low, cell.ci_high],
+        "settings_hash": cell.settings_hash,
+        "prompt_tokens": cell.prompt_tokens,
+        "completion_tokens": cell.completion_tokens,
+        "eval_seconds": cell.eval_seconds,
+        "truncated": cell.truncated,
+        "samples": cell.samples,
+        "pass_at_k": cell.pass_at_k,
+        "maj_at_k": cell.maj_at_k,
+    }
 
 
 def row_dict(row: Row) -> dict[str, Any]:
     """One row as JSON data (per-dataset cells keyed by dataset name)."""
     ci = [row.ci_low, row.ci_high] if row.ci_low is not None else None
-    return {"model": row.model, "combined": row.combined, "combined_over": list(row.combined_over), "ci95": ci,
-            "datasets": {name: _cell_dict(cell) for name, cell in row.cells.items()},
-            "answered": row.answered, "total": row.total, "prompt_tokens": row.prompt_tokens,
-            "completion_tokens": row.completion_tokens, "eval_seconds": row.eval_seconds,
-            "tokens_per_s": row.tokens_per_s, "truncated": row.truncated, "details": row.details,
-            "samples": row.samples, "pass_at_k": row.pass_at_k, "maj_at_k": row.maj_at_k}
+    return {
+        "model": row.model,
+        "combined": row.combined,
+        "combined_over": list(row.combined_over),
+        "ci95": ci,
+        "datasets": {name: _cell_dict(cell) for name, cell in row.cells.items()},
+        "answered": row.answered,
+        "total": row.total,
+        "prompt_tokens": row.prompt_tokens,
+        "completion_tokens": row.completion_tokens,
+        "eval_seconds": row.eval_seconds,
+        "tokens_per_s": row.tokens_per_s,
+        "truncated": row.truncated,
+        "details": row.details,
+        "samples": row.samples,
+        "pass_at_k": row.pass_at_k,
+        "maj_at_k": row.maj_at_k,
+    }
 
 
-def render_json(rows: Sequence[Row], datasets: Sequence[str],
-                comparisons: Sequence[Comparison] | None = None) -> str:
+def render_json(rows: Sequence[Row], datasets: Sequence[str], comparisons: Sequence[Comparison] | None = None) -> str:
     """``results/leaderboard.json``: the same rows, with per-dataset intervals and prompt tokens too, each row's
     ``beats`` list and every pairwise ``comparisons`` entry (difference, paired 95% interval, test)."""
     comparisons = pairwise(rows) if comparisons is None else comparisons
-    data = {"datasets": [{"name": d, "title": dataset_title(d)} for d in datasets],
-            "rows": [{**row_dict(r), "beats": beaten_by(comparisons, r.model)} for r in rows],
-            "comparisons": [c.to_dict() for c in comparisons]}
+    data = {
+        "datasets": [{"name": d, "title": dataset_title(d)} for d in datasets],
+        "rows": [{**row_dict(r), "beats": beaten_by(comparisons, r.model)} for r in rows],
+        "comparisons": [c.to_dict() for c in comparisons],
+    }
     return json.dumps(data, ensure_ascii=False, indent=2) + "\n"

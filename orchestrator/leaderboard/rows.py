@@ -1,9 +1,10 @@
 """Aggregation: series scores -> leaderboard rows (see the package docstring for the rules)."""
+
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Sequence
 from urllib.parse import quote
 
 from ..contract import ProblemOutcome, SeriesScore
@@ -55,26 +56,39 @@ class Cell:
     completion_tokens: int = 0
     eval_seconds: float = 0.0
     truncated: int = 0
-    samples: int = 1                          # k; above 1 accuracy is avg@k and the interval a bootstrap
+    samples: int = 1  # k; above 1 accuracy is avg@k and the interval a bootstrap
     pass_at_k: float | None = None
     maj_at_k: float | None = None
     outcomes: tuple[ProblemOutcome, ...] = ()
 
     @classmethod
-    def of(cls, s: SeriesScore, resampler: Resampler | None = None) -> "Cell":
+    def of(cls, s: SeriesScore, resampler: Resampler | None = None) -> Cell:
         answered = min(s.answered, s.total)
         scored = s.total if s.complete else answered
         accuracy = s.correct / (scored * s.samples) if scored else 0.0
-        low, high = (wilson(s.correct, scored) if s.samples == 1
-                     else interval(_draws(s.outcomes, resampler or Resampler())))
+        low, high = (
+            wilson(s.correct, scored) if s.samples == 1 else interval(_draws(s.outcomes, resampler or Resampler()))
+        )
         done = s.outcomes
-        return cls(dataset=s.dataset, accuracy=accuracy, correct=s.correct,
-                   total=s.total, answered=answered, complete=s.complete, ci_low=low, ci_high=high,
-                   settings_hash=s.settings_hash, prompt_tokens=s.prompt_tokens,
-                   completion_tokens=s.completion_tokens, eval_seconds=s.eval_seconds, truncated=s.truncated,
-                   samples=s.samples,
-                   pass_at_k=_mean([pass_at_k(o.samples, o.correct, o.samples) for o in done]),
-                   maj_at_k=_mean([o.majority for o in done]), outcomes=done)
+        return cls(
+            dataset=s.dataset,
+            accuracy=accuracy,
+            correct=s.correct,
+            total=s.total,
+            answered=answered,
+            complete=s.complete,
+            ci_low=low,
+            ci_high=high,
+            settings_hash=s.settings_hash,
+            prompt_tokens=s.prompt_tokens,
+            completion_tokens=s.completion_tokens,
+            eval_seconds=s.eval_seconds,
+            truncated=s.truncated,
+            samples=s.samples,
+            pass_at_k=_mean([pass_at_k(o.samples, o.correct, o.samples) for o in done]),
+            maj_at_k=_mean([o.majority for o in done]),
+            outcomes=done,
+        )
 
     def draws(self, resampler: Resampler) -> list[float]:
         """avg@k of this cell in every bootstrap round (problems resampled)."""
@@ -108,8 +122,8 @@ class Row:
     tokens_per_s: float | None
     details: str = field(default="")
     truncated: int = 0
-    samples: int = 1                  # the largest k of its cells (1: every cell has one answer per problem)
-    pass_at_k: float | None = None    # mean over the Combined datasets, like Combined
+    samples: int = 1  # the largest k of its cells (1: every cell has one answer per problem)
+    pass_at_k: float | None = None  # mean over the Combined datasets, like Combined
     maj_at_k: float | None = None
 
     @property
@@ -133,8 +147,9 @@ def aggregate(scores: Sequence[SeriesScore], datasets: Sequence[str] | None = No
     chosen = select_series([s for s in scores if s.dataset in names])
     models = list(dict.fromkeys(model for model, _ in chosen))
     resampler = Resampler()
-    rows = [_row(m, {d: Cell.of(chosen[(m, d)], resampler) for d in names if (m, d) in chosen}, resampler)
-            for m in models]
+    rows = [
+        _row(m, {d: Cell.of(chosen[(m, d)], resampler) for d in names if (m, d) in chosen}, resampler) for m in models
+    ]
     return sorted(rows, key=lambda r: (r.combined is None, -(r.combined or 0.0), r.model))
 
 
@@ -144,15 +159,25 @@ def _row(model: str, cells: dict[str, Cell], resampler: Resampler) -> Row:
     low, high = _combined_ci(done, resampler) if done else (None, None)
     completion = sum(c.completion_tokens for c in cells.values())
     seconds = sum(c.eval_seconds for c in cells.values())
-    return Row(model=model, cells=cells, combined=combined, combined_over=tuple(c.dataset for c in done),
-               ci_low=low, ci_high=high, answered=sum(c.answered for c in cells.values()),
-               total=sum(c.total for c in cells.values()), prompt_tokens=sum(c.prompt_tokens for c in cells.values()),
-               completion_tokens=completion, eval_seconds=seconds,
-               tokens_per_s=completion / seconds if seconds > 0 else None, details=details_link(model),
-               truncated=sum(c.truncated for c in cells.values()),
-               samples=max((c.samples for c in cells.values()), default=1),
-               pass_at_k=_mean([c.pass_at_k for c in done if c.pass_at_k is not None]) if done else None,
-               maj_at_k=_mean([c.maj_at_k for c in done if c.maj_at_k is not None]) if done else None)
+    return Row(
+        model=model,
+        cells=cells,
+        combined=combined,
+        combined_over=tuple(c.dataset for c in done),
+        ci_low=low,
+        ci_high=high,
+        answered=sum(c.answered for c in cells.values()),
+        total=sum(c.total for c in cells.values()),
+        prompt_tokens=sum(c.prompt_tokens for c in cells.values()),
+        completion_tokens=completion,
+        eval_seconds=seconds,
+        tokens_per_s=completion / seconds if seconds > 0 else None,
+        details=details_link(model),
+        truncated=sum(c.truncated for c in cells.values()),
+        samples=max((c.samples for c in cells.values()), default=1),
+        pass_at_k=_mean([c.pass_at_k for c in done if c.pass_at_k is not None]) if done else None,
+        maj_at_k=_mean([c.maj_at_k for c in done if c.maj_at_k is not None]) if done else None,
+    )
 
 
 def _combined_ci(done: Sequence[Cell], resampler: Resampler) -> tuple[float, float]:

@@ -10,11 +10,12 @@
 * ``mcnemar_p``: the exact (binomial) two-sided McNemar test on the discordant pairs of two single-answer models,
   and ``paired_wald``: the matching normal interval of their difference (no resampling: k = 1 stays instant).
 """
+
 from __future__ import annotations
 
 import math
 import random
-from typing import Sequence
+from collections.abc import Sequence
 
 BOOTSTRAP_ROUNDS = 1000
 BOOTSTRAP_SEED = 20260101
@@ -83,15 +84,21 @@ def stratified(*rounds_per_stratum: Sequence[float]) -> list[float]:
     return [sum(vals) / len(vals) for vals in zip(*strata)] if strata else []
 
 
-def bootstrap_mean(values: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED,
-                   level: float = LEVEL) -> tuple[float, float]:
+def bootstrap_mean(
+    values: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS, seed: int = BOOTSTRAP_SEED, level: float = LEVEL
+) -> tuple[float, float]:
     """Percentile bootstrap interval of the mean of ``values`` (one per problem), resampling problems."""
     ids = [str(i) for i in range(len(values))]
     return interval(Resampler(rounds, seed).means(ids, values), level)
 
 
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], rounds: int = BOOTSTRAP_ROUNDS,
-                     seed: int = BOOTSTRAP_SEED, level: float = LEVEL) -> tuple[float, float]:
+def paired_bootstrap(
+    a: Sequence[float],
+    b: Sequence[float],
+    rounds: int = BOOTSTRAP_ROUNDS,
+    seed: int = BOOTSTRAP_SEED,
+    level: float = LEVEL,
+) -> tuple[float, float]:
     """Interval of mean(a) - mean(b) over the same problems (aligned), resampling problems once for both."""
     if len(a) != len(b):
         raise ValueError(f"paired values must be aligned, got {len(a)} and {len(b)}")
@@ -108,7 +115,7 @@ def paired_wald(strata: Sequence[tuple[int, int, int]], z: float = 1.96) -> tupl
     if not kept:
         return 0.0, 0.0
     diff = sum((a - b) / n for a, b, n in kept) / len(kept)
-    var = sum((a + b - (a - b) ** 2 / n) / n ** 2 for a, b, n in kept) / len(kept) ** 2
+    var = sum((a + b - (a - b) ** 2 / n) / n**2 for a, b, n in kept) / len(kept) ** 2
     half = z * math.sqrt(max(var, 0.0))
     return diff - half, diff + half
 
@@ -118,5 +125,5 @@ def mcnemar_p(only_a: int, only_b: int) -> float:
     n = only_a + only_b
     if n == 0:
         return 1.0
-    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2 ** n
+    tail = sum(math.comb(n, i) for i in range(min(only_a, only_b) + 1)) / 2**n
     return min(1.0, 2 * tail)

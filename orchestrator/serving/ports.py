@@ -6,6 +6,7 @@ and host (not per logs directory), so orchestrators with different logs director
 block of ``internal.step`` ports from which that server's vLLM picks its internal ports, so that concurrent servers do
 not race for the same ones. Reservations of dead owners are reclaimed.
 """
+
 from __future__ import annotations
 
 import logging
@@ -13,20 +14,21 @@ import os
 import socket
 import tempfile
 import time
+from collections.abc import Callable, Iterable
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable
+from typing import ContextManager
 
 import psutil
 from filelock import FileLock
 
-from .errors import PortError
+from ..errors import PortError
 from .state import atomic_write_json, hold, process_alive, read_json
 
 log = logging.getLogger(__name__)
 
 REGISTRY_NAME = "ports.json"
 STATE_DIR_ENV = "DEATHMATH_PORTS_DIR"
-DEFAULT_INTERNAL = range(20000, 32000, 50)   # below Linux's ephemeral range (32768+)
+DEFAULT_INTERNAL = range(20000, 32000, 50)  # below Linux's ephemeral range (32768+)
 
 
 def default_state_dir() -> Path:
@@ -53,9 +55,17 @@ def _own_identity() -> tuple[int, float]:
 class PortRegistry:
     """Reserve API ports (and their ``VLLM_PORT`` base blocks) race-free; ``release`` gives them back."""
 
-    def __init__(self, state_dir: Path, low: int = 8100, high: int = 8999, bind: Callable[[int], bool] = can_bind,
-                 *, internal: range = DEFAULT_INTERNAL, alive: Callable[[int, float], bool] = process_alive,
-                 lock_timeout: float = 30.0) -> None:
+    def __init__(
+        self,
+        state_dir: Path,
+        low: int = 8100,
+        high: int = 8999,
+        bind: Callable[[int], bool] = can_bind,
+        *,
+        internal: range = DEFAULT_INTERNAL,
+        alive: Callable[[int, float], bool] = process_alive,
+        lock_timeout: float = 30.0,
+    ) -> None:
         if not 0 < low <= high < 65536:
             raise PortError(f"port range {low}-{high} is invalid; give 0 < low <= high < 65536")
         self.path = Path(state_dir) / REGISTRY_NAME
@@ -71,8 +81,15 @@ class PortRegistry:
             entries = self._live_entries()
             port = self._pick_port(preferred, {e["port"] for e in entries} | set(avoid))
             base = self._pick_base({e["base"] for e in entries})
-            entries.append({"port": port, "base": base, "owner_pid": self._owner[0],
-                            "owner_create_time": self._owner[1], "time": time.time()})
+            entries.append(
+                {
+                    "port": port,
+                    "base": base,
+                    "owner_pid": self._owner[0],
+                    "owner_create_time": self._owner[1],
+                    "time": time.time(),
+                }
+            )
             atomic_write_json(self.path, entries)
         self._bases[port] = base
         log.debug("reserved port %d (VLLM_PORT base %d)", port, base)
@@ -108,15 +125,18 @@ class PortRegistry:
                 return port
         if preferred:
             log.warning("preferred port %d is busy", preferred)
-        raise PortError(f"no free port in {self.low}-{self.high} (registry {self.path}); "
-                        f"stop what holds them or widen the range")
+        raise PortError(
+            f"no free port in {self.low}-{self.high} (registry {self.path}); stop what holds them or widen the range"
+        )
 
     def _pick_base(self, taken: set[int]) -> int:
         for base in self.internal:
             if base not in taken and self._bind(base):
                 return base
-        raise PortError(f"no free VLLM_PORT block in {self.internal.start}-{self.internal.stop} "
-                        f"(registry {self.path}); stop other orchestrators' servers")
+        raise PortError(
+            f"no free VLLM_PORT block in {self.internal.start}-{self.internal.stop} "
+            f"(registry {self.path}); stop other orchestrators' servers"
+        )
 
     def _live_entries(self) -> list[dict]:
         data = read_json(self.path, [])

@@ -12,10 +12,12 @@ A node's ``raynode.ModelActor.run`` yields them through Ray's streaming generato
     ModelFacts(model, facts)             ``Manifest.set_model`` on the driver
     Finished(facts)                      the last event: status, error, restarts, log path, node, seconds
 """
+
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Union
+from typing import Any, Union
 
 
 @dataclass(frozen=True)
@@ -66,5 +68,15 @@ class Finished:
 Event = Union[NodeStarted, StatusChanged, ErrorNoted, Answer, EvalTime, PhaseTiming, ModelFacts, Finished]
 Emit = Callable[[Event], None]
 
-__all__ = ["Answer", "Emit", "ErrorNoted", "EvalTime", "Event", "Finished", "ModelFacts", "NodeStarted", "PhaseTiming",
-           "StatusChanged"]
+__all__ = [
+    "Answer",
+    "Emit",
+    "ErrorNoted",
+    "EvalTime",
+    "Event",
+    "Finished",
+    "ModelFacts",
+    "NodeStarted",
+    "PhaseTiming",
+    "StatusChanged",
+]

@@ -2,17 +2,19 @@
 
 No Ray import: unit-testable, and ``--dry-run`` shows it. See ``raybackend`` for the rules.
 """
+
 from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .contract import ModelConfig, ServerSpec
-from .errors import PlanError
-from .plan import Placement, make_jobs, redact_command, server_spec
-from .scheduler import Job
+from ..contract import ModelConfig, ServerSpec
+from ..errors import PlanError
+from ..scheduling.plan import Placement, make_jobs, redact_command, server_spec
+from ..scheduling.runner import Job
 
 RAY_EXECUTOR = ("--distributed-executor-backend", "ray")
 
@@ -24,7 +26,7 @@ class Request:
     num_gpus: float = 0.0
     num_cpus: float = 0.0
     resources: tuple[tuple[str, float], ...] = ()
-    multinode: int = 0       # > 0: GPUs of a model spread over nodes by vLLM's Ray executor
+    multinode: int = 0  # > 0: GPUs of a model spread over nodes by vLLM's Ray executor
 
     def options(self) -> dict[str, Any]:
         return {"num_gpus": self.num_gpus, "num_cpus": self.num_cpus, "resources": dict(self.resources)}
@@ -53,22 +55,26 @@ def check_fits(requests: Mapping[str, Request], nodes: Sequence[Mapping[str, flo
     for key, req in requests.items():
         if req.multinode:
             if req.multinode > total_gpus:
-                raise PlanError(f"model '{key}' needs {req.multinode} GPUs but the Ray cluster has {total_gpus:g}; "
-                                "add nodes or lower tensor_parallel_size x pipeline_parallel_size")
+                raise PlanError(
+                    f"model '{key}' needs {req.multinode} GPUs but the Ray cluster has {total_gpus:g}; "
+                    "add nodes or lower tensor_parallel_size x pipeline_parallel_size"
+                )
             continue
         wanted = {"GPU": req.num_gpus, "CPU": req.num_cpus, **dict(req.resources)}
         if not any(all(n.get(k, 0.0) >= v for k, v in wanted.items() if v) for n in nodes):
-            raise PlanError(f"model '{key}' asks for {req.describe()} but no node of the Ray cluster offers that; "
-                            "start nodes with those resources (`ray start --num-gpus N` or --resources) "
-                            "or check --ray-resource")
+            raise PlanError(
+                f"model '{key}' asks for {req.describe()} but no node of the Ray cluster offers that; "
+                "start nodes with those resources (`ray start --num-gpus N` or --resources) "
+                "or check --ray-resource"
+            )
 
 
-def ray_placements(models: Sequence[ModelConfig], have_gpus: bool, weights: Mapping[str, float],
-                   python: str = sys.executable) -> list[Placement]:
+def ray_placements(
+    models: Sequence[ModelConfig], have_gpus: bool, weights: Mapping[str, float], python: str = sys.executable
+) -> list[Placement]:
     """One placement per model, longest (by weight) and largest first; GPUs are chosen on the node."""
     jobs = sorted(make_jobs(models, have_gpus, weights), key=lambda j: (-j.size, -j.weight))
-    return [Placement(job=j, gpus=(), port=0, wave_start=0.0, spec=server_spec(j.model, (), 0, python))
-            for j in jobs]
+    return [Placement(job=j, gpus=(), port=0, wave_start=0.0, spec=server_spec(j.model, (), 0, python)) for j in jobs]
 
 
 def multinode_spec(spec: ServerSpec, address: str) -> ServerSpec:

@@ -4,6 +4,7 @@
 orders the jobs with ``scheduler.priority_order`` and simulates the schedule with the same decision function the
 threaded ``Scheduler`` uses, so ``--dry-run`` shows what the run will do. ``render_plan`` is the ``--dry-run`` text.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -13,18 +14,27 @@ import secrets
 import shlex
 import statistics
 import sys
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Callable, Iterator, Mapping, Sequence
 
-from .contract import LOCAL_HOSTS, ModelConfig, SeriesScore, ServerSpec, is_secret_name, public_url, redact_command
-from .errors import PlanError, PortError
-from .gpus import gpu_env
-from .scheduler import Job, check_jobs, priority_order, simulate
+from ..contract import LOCAL_HOSTS, ModelConfig, SeriesScore, ServerSpec, is_secret_name, public_url, redact_command
+from ..errors import PlanError, PortError
+from ..serving.gpus import gpu_env
+from .runner import Job, check_jobs, priority_order, simulate
 
 DEFAULT_WEIGHT = 1.0
 
-__all__ = ["Job", "Placement", "make_jobs", "plan", "render_plan", "estimate_weights", "redact_command",
-           "server_spec", "launch_spec"]
+__all__ = [
+    "Job",
+    "Placement",
+    "make_jobs",
+    "plan",
+    "render_plan",
+    "estimate_weights",
+    "redact_command",
+    "server_spec",
+    "launch_spec",
+]
 
 
 @dataclass(frozen=True)
@@ -39,8 +49,7 @@ class Placement:
     spec: ServerSpec | None
 
 
-def make_jobs(models: Sequence[ModelConfig], have_gpus: bool,
-              weights: Mapping[str, float] | None = None) -> list[Job]:
+def make_jobs(models: Sequence[ModelConfig], have_gpus: bool, weights: Mapping[str, float] | None = None) -> list[Job]:
     """One job per model; managed models become CPU-server jobs when there is no GPU. A model without a weight
     (looked up by key, then model_name) gets the median of the known ones."""
     weights = _checked_weights(weights or {})
@@ -60,9 +69,16 @@ def _checked_weights(weights: Mapping[str, float]) -> dict[str, float]:
     return {k: float(v) for k, v in weights.items()}
 
 
-def plan(models: Sequence[ModelConfig], gpus: Sequence[int], ports: Sequence[int] | Callable[[], int], *,
-         max_cpu_servers: int = 1, python: str = sys.executable, weights: Mapping[str, float] | None = None,
-         max_api_concurrency: int = 8) -> list[Placement]:
+def plan(
+    models: Sequence[ModelConfig],
+    gpus: Sequence[int],
+    ports: Sequence[int] | Callable[[], int],
+    *,
+    max_cpu_servers: int = 1,
+    python: str = sys.executable,
+    weights: Mapping[str, float] | None = None,
+    max_api_concurrency: int = 8,
+) -> list[Placement]:
     """Placements in simulated start order. ``ports`` is a sequence of candidate ports or a callable returning
     the next one; a model's own ``vllm.port`` wins. Raises ``PlanError`` if a model needs more GPUs than ``gpus``."""
     pool = tuple(sorted(set(gpus)))
@@ -73,18 +89,27 @@ def plan(models: Sequence[ModelConfig], gpus: Sequence[int], ports: Sequence[int
     order = priority_order(jobs, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
     slots = simulate(order, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
     port_of = _assign_ports([s.job.model for s in slots], ports)
-    return [Placement(job=s.job, gpus=s.gpus, port=port_of.get(s.job.key, 0), wave_start=s.start,
-                      spec=server_spec(s.job.model, s.gpus, port_of.get(s.job.key, 0), python))
-            for s in slots]
+    return [
+        Placement(
+            job=s.job,
+            gpus=s.gpus,
+            port=port_of.get(s.job.key, 0),
+            wave_start=s.start,
+            spec=server_spec(s.job.model, s.gpus, port_of.get(s.job.key, 0), python),
+        )
+        for s in slots
+    ]
 
 
 def _check_fits(job: Job, pool: tuple[int, ...]) -> None:
     vllm = job.model.vllm
     if vllm is None or job.gpus_needed <= len(pool):
         return
-    raise PlanError(f"model '{job.key}' needs {job.gpus_needed} GPUs (tensor_parallel_size "
-                    f"{vllm.tensor_parallel_size} x pipeline_parallel_size {vllm.pipeline_parallel_size}) but the pool "
-                    f"has {len(pool)} (--gpus {','.join(map(str, pool))}); lower tensor_parallel_size or add GPUs")
+    raise PlanError(
+        f"model '{job.key}' needs {job.gpus_needed} GPUs (tensor_parallel_size "
+        f"{vllm.tensor_parallel_size} x pipeline_parallel_size {vllm.pipeline_parallel_size}) but the pool "
+        f"has {len(pool)} (--gpus {','.join(map(str, pool))}); lower tensor_parallel_size or add GPUs"
+    )
 
 
 def _assign_ports(models: Sequence[ModelConfig], ports: Sequence[int] | Callable[[], int]) -> dict[str, int]:
@@ -94,13 +119,16 @@ def _assign_ports(models: Sequence[ModelConfig], ports: Sequence[int] | Callable
     for model in managed:
         port = model.vllm.port if model.vllm else None
         if port is not None and port in fixed:
-            raise PlanError(f"models '{fixed[port]}' and '{model.key}' both set vllm.port {port}; "
-                            "give each a distinct port or leave it out")
+            raise PlanError(
+                f"models '{fixed[port]}' and '{model.key}' both set vllm.port {port}; "
+                "give each a distinct port or leave it out"
+            )
         if port is not None:
             fixed[port] = model.key
     candidates = _candidates(ports, set(fixed))
-    return {m.key: (m.vllm.port if m.vllm and m.vllm.port is not None else _next_port(candidates, m.key))
-            for m in managed}
+    return {
+        m.key: (m.vllm.port if m.vllm and m.vllm.port is not None else _next_port(candidates, m.key)) for m in managed
+    }
 
 
 def _candidates(ports: Sequence[int] | Callable[[], int], taken: set[int]) -> Iterator[int]:
@@ -115,8 +143,9 @@ def _next_port(candidates: Iterator[int], key: str) -> int:
     try:
         return next(candidates)
     except StopIteration:
-        raise PortError(f"no port left for model '{key}': the candidate port range is exhausted; "
-                        "widen the range or free ports") from None
+        raise PortError(
+            f"no port left for model '{key}': the candidate port range is exhausted; widen the range or free ports"
+        ) from None
 
 
 # vLLM's CPU build kills its engine when a seeded request's prefill is chunked (its CPU torch.Generator cannot
@@ -137,13 +166,25 @@ def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: st
     v = model.vllm
     if v is None:
         return None
-    return ServerSpec(name=model.key, model=v.model, served_name=model.model_name, gpus=gpus, port=port, host=v.host,
-                      tensor_parallel_size=v.tensor_parallel_size, pipeline_parallel_size=v.pipeline_parallel_size,
-                      max_model_len=v.max_model_len, gpu_memory_utilization=v.gpu_memory_utilization,
-                      args=tuple(v.args) + seeded_cpu_args(model, gpus), env=tuple(v.env),
-                      python=v.python or python, startup_timeout=v.startup_timeout,
-                      api_server_count=v.api_server_count, parallel=engine_batch(model),
-                      queue_ahead=v.queue_ahead)
+    return ServerSpec(
+        name=model.key,
+        model=v.model,
+        served_name=model.model_name,
+        gpus=gpus,
+        port=port,
+        host=v.host,
+        tensor_parallel_size=v.tensor_parallel_size,
+        pipeline_parallel_size=v.pipeline_parallel_size,
+        max_model_len=v.max_model_len,
+        gpu_memory_utilization=v.gpu_memory_utilization,
+        args=tuple(v.args) + seeded_cpu_args(model, gpus),
+        env=tuple(v.env),
+        python=v.python or python,
+        startup_timeout=v.startup_timeout,
+        api_server_count=v.api_server_count,
+        parallel=engine_batch(model),
+        queue_ahead=v.queue_ahead,
+    )
 
 
 def engine_batch(model: ModelConfig) -> int:
@@ -174,18 +215,21 @@ def placement_env(spec: ServerSpec, cores: Sequence[int] | None = None) -> dict[
         return {}
     cores = sorted(os.sched_getaffinity(0) if cores is None else cores)
     share = max(1, len(cores) // workers)
-    ranges = [cores[i * share:(i + 1) * share] or cores[-1:] for i in range(workers)]
+    ranges = [cores[i * share : (i + 1) * share] or cores[-1:] for i in range(workers)]
     return {"VLLM_CPU_OMP_THREADS_BIND": "|".join(f"{r[0]}-{r[-1]}" if len(r) > 1 else str(r[0]) for r in ranges)}
 
 
 # ---------------------------------------------------------------------------------------------------- rendering
 
+
 def render_plan(placements: Sequence[Placement]) -> str:
     """The ``--dry-run`` text: per model its GPUs, port, estimated start and the exact command (secrets masked)."""
     timed = any(p.job.weight != DEFAULT_WEIGHT for p in placements)
     pool = sorted({g for p in placements for g in p.gpus})
-    head = (f"plan: {len(placements)} model(s); GPU pool: {','.join(map(str, pool)) or 'none (CPU servers)'}; "
-            f"start = {'estimated start from the weights' if timed else 'wave (one unit per job: durations unknown)'}")
+    head = (
+        f"plan: {len(placements)} model(s); GPU pool: {','.join(map(str, pool)) or 'none (CPU servers)'}; "
+        f"start = {'estimated start from the weights' if timed else 'wave (one unit per job: durations unknown)'}"
+    )
     lines = [head]
     for p in placements:
         lines.append(f"  {p.job.key}: {_where(p)}  start {_when(p.wave_start, timed)}")
@@ -216,6 +260,7 @@ def _env_words(spec: ServerSpec) -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------------- weights
+
 
 def estimate_weights(scores: Sequence[SeriesScore]) -> dict[str, float]:
     """Estimated seconds per model from earlier series (the last one per dataset, extrapolated to the full

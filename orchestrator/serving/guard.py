@@ -4,11 +4,12 @@ A server started by a Ray actor lives in its own session (``start_new_session``)
 actor's worker process dies without running its ``finally`` blocks: ``ray.kill``, the raylet's death (its workers
 exit at once), the OOM killer. Ray's own clean-up (``RAY_kill_child_processes_on_worker_exit``) SIGKILLs only the
 worker's direct children -- vLLM's API process, not its engine -- so the guard must not be one: ``spawn_guard(owner_pid,
-pgid)`` starts ``python -m orchestrator.guard --detach``, which forks into a session of its own and leaves its
+pgid)`` starts ``python -m orchestrator.serving.guard --detach``, which forks into a session of its own and leaves its
 parent at once. The guard polls the owner every ``POLL_S`` seconds and, when the owner is gone (or its pid was reused), sends
 SIGTERM to the group, then SIGKILL after ``grace`` seconds. It exits by itself as soon as the group is empty, so
 after a normal ``VllmServer.stop()`` it is gone within one poll.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -18,7 +19,7 @@ import signal
 import subprocess
 import sys
 import time
-from typing import Sequence
+from collections.abc import Sequence
 
 import psutil
 
@@ -53,10 +54,27 @@ def spawn_guard(owner_pid: int, pgid: int, *, label: str = "", grace: float = GR
     """Start the watchdog of group ``pgid`` for ``owner_pid`` (normally this process); returns the launcher, which
     has already exited (the guard itself is no child of ours)."""
     created = psutil.Process(owner_pid).create_time()
-    argv = [sys.executable, "-m", "orchestrator.guard", "--owner", str(owner_pid), "--owner-created", repr(created),
-            "--pgid", str(pgid), "--grace", str(grace)] + (["--label", label] if label else [])
-    launcher = subprocess.Popen(argv + ["--detach"], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL, start_new_session=True, close_fds=True)
+    argv = [
+        sys.executable,
+        "-m",
+        "orchestrator.serving.guard",
+        "--owner",
+        str(owner_pid),
+        "--owner-created",
+        repr(created),
+        "--pgid",
+        str(pgid),
+        "--grace",
+        str(grace),
+    ] + (["--label", label] if label else [])
+    launcher = subprocess.Popen(
+        argv + ["--detach"],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        close_fds=True,
+    )
     launcher.wait(timeout=30)  # it forks the guard and exits at once
     return launcher
 
@@ -93,7 +111,7 @@ def _signal_group(pgid: int, sig: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m orchestrator.guard", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m orchestrator.serving.guard", description=__doc__.splitlines()[0])
     parser.add_argument("--owner", type=int, required=True)
     parser.add_argument("--owner-created", type=float, required=True)
     parser.add_argument("--pgid", type=int, required=True)

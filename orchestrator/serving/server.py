@@ -5,6 +5,7 @@
 environment, and its output in ``logs/<run-id>/<name>.log``. It is recorded in the state file while it runs and is a
 member of ``signals.SERVERS``. ``start_server`` adds the one retry on another port after "address already in use".
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -16,19 +17,19 @@ import subprocess
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import requests
 
+from ..client.liveness import progress_from_metrics
+from ..contract import LOCAL_HOSTS, Endpoint, ServerSpec
+from ..errors import ServerError, ServerStartError
 from . import logcause
-from .client.liveness import progress_from_metrics
-from .contract import LOCAL_HOSTS, Endpoint, ServerSpec
-from .errors import ServerError, ServerStartError
 from .ports import PortRegistry, default_state_dir
 from .signals import SERVERS, ServerGroup
-from .state import (RUN_ENV, SERVER_ENV, ProcessTable, ProcInfo, PsutilProcs, ServerRecord, StateFile, belongs,
-                    terminate)
+from .state import RUN_ENV, SERVER_ENV, ProcessTable, ProcInfo, PsutilProcs, ServerRecord, StateFile, belongs, terminate
 
 log = logging.getLogger(__name__)
 
@@ -42,10 +43,10 @@ PYTHON_NOT_FOUND = "python not found"
 def cpu_server_env() -> dict[str, str]:
     """Environment for a vLLM CPU server that shares a small machine: 1 GiB KV cache, no thread pinning, eager."""
     return {
-        "VLLM_CPU_KVCACHE_SPACE": "1",        # GiB; the default (4) would not let several servers fit
+        "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; the default (4) would not let several servers fit
         "VLLM_CPU_OMP_THREADS_BIND": "nobind",  # pinning would put every server on the same cores
-        "VLLM_CPU_CI_ENV": "1",               # dynamo+eager instead of inductor compilation: starts much faster
-        "VLLM_HOST_IP": "127.0.0.1",          # internal sockets on loopback
+        "VLLM_CPU_CI_ENV": "1",  # dynamo+eager instead of inductor compilation: starts much faster
+        "VLLM_HOST_IP": "127.0.0.1",  # internal sockets on loopback
     }
 
 
@@ -54,15 +55,27 @@ def default_env() -> dict[str, str]:
     return {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
 
 
-def server_env(spec: ServerSpec, run_id: str, server_id: str, vllm_port: int, api_key: str | None,
-               base: dict[str, str] | None = None) -> dict[str, str]:
+def server_env(
+    spec: ServerSpec,
+    run_id: str,
+    server_id: str,
+    vllm_port: int,
+    api_key: str | None,
+    base: dict[str, str] | None = None,
+) -> dict[str, str]:
     """The server's environment: defaults < ``base`` (os.environ) < ``spec.env`` < what the orchestrator owns."""
     env = {**default_env(), **({} if spec.gpus else cpu_server_env())}
     env.update(os.environ if base is None else base)
     env.pop("VLLM_API_KEY", None)
     env.update(dict(spec.env))
-    env.update({"CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in spec.gpus), "VLLM_PORT": str(vllm_port),
-                RUN_ENV: run_id, SERVER_ENV: server_id})
+    env.update(
+        {
+            "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in spec.gpus),
+            "VLLM_PORT": str(vllm_port),
+            RUN_ENV: run_id,
+            SERVER_ENV: server_id,
+        }
+    )
     if api_key:
         env["VLLM_API_KEY"] = api_key
     return env
@@ -76,13 +89,26 @@ def log_name(name: str) -> str:
 class VllmServer:
     """One managed vLLM server. A context manager: ``__enter__`` starts and waits until ready, ``__exit__`` stops."""
 
-    def __init__(self, spec: ServerSpec, run_id: str, logs_dir: Path, *, state: StateFile | None = None,
-                 ports: PortRegistry | None = None, popen: Callable[..., Any] = subprocess.Popen,
-                 session: requests.Session | None = None, clock: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], None] = time.sleep, poll_interval: float = 0.25, grace: float = 20.0,
-                 procs: ProcessTable | None = None, group: ServerGroup | None = None,
-                 avoid_ports: tuple[int, ...] = (), health_timeout: float = 5.0,
-                 probe_timeout: float = 10.0) -> None:
+    def __init__(
+        self,
+        spec: ServerSpec,
+        run_id: str,
+        logs_dir: Path,
+        *,
+        state: StateFile | None = None,
+        ports: PortRegistry | None = None,
+        popen: Callable[..., Any] = subprocess.Popen,
+        session: requests.Session | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], None] = time.sleep,
+        poll_interval: float = 0.25,
+        grace: float = 20.0,
+        procs: ProcessTable | None = None,
+        group: ServerGroup | None = None,
+        avoid_ports: tuple[int, ...] = (),
+        health_timeout: float = 5.0,
+        probe_timeout: float = 10.0,
+    ) -> None:
         self.spec, self.run_id, self.logs_dir = spec, run_id, Path(logs_dir)
         self.log_path = (self.logs_dir / run_id / f"{log_name(spec.name)}.log").resolve()
         self.server_id = uuid.uuid4().hex
@@ -121,8 +147,9 @@ class VllmServer:
         stops the new session; a closed group (the run is stopping) makes this raise instead of spawning."""
         with self._stop_lock:
             if self._proc is not None or self._stopped:
-                raise ServerError(f"server {self.spec.name!r} was already started or stopped (pid {self.pid}); "
-                                  "create a new one")
+                raise ServerError(
+                    f"server {self.spec.name!r} was already started or stopped (pid {self.pid}); create a new one"
+                )
             port = self._ports.reserve(self.spec.port or None, avoid=self._avoid)
             self.spec = dataclasses.replace(self.spec, port=port)
             try:
@@ -132,8 +159,14 @@ class VllmServer:
             except BaseException:
                 self._abort_start()
                 raise
-        log.info("started vLLM server %r (pid %d, port %d, gpus %s), log %s", self.spec.name, self.pid, port,
-                 list(self.spec.gpus), self.log_path)
+        log.info(
+            "started vLLM server %r (pid %d, port %d, gpus %s), log %s",
+            self.spec.name,
+            self.pid,
+            port,
+            list(self.spec.gpus),
+            self.log_path,
+        )
 
     def wait_ready(self) -> None:
         """Poll until alive, ``/health`` 200 and ``/v1/models`` lists the served name; stop and raise on failure."""
@@ -143,13 +176,16 @@ class VllmServer:
         while True:
             code = self._exit_code()
             if self._stopped:  # read after the exit code: an exit that our own stop caused is no failure
-                raise ServerStartError(f"vLLM server {self.spec.name!r} was stopped before it was ready",
-                                       cause=STOPPED)
+                raise ServerStartError(f"vLLM server {self.spec.name!r} was stopped before it was ready", cause=STOPPED)
             if code is not None:
                 self._fail(f"exited with code {code} before it was ready", timed_out=False)
             if self._ready():
-                log.info("vLLM server %r ready on %s after %.1f s", self.spec.name, self.spec.base_url,
-                         self._clock() - self._started_at)
+                log.info(
+                    "vLLM server %r ready on %s after %.1f s",
+                    self.spec.name,
+                    self.spec.base_url,
+                    self._clock() - self._started_at,
+                )
                 return
             if self._clock() >= deadline:
                 self._fail(f"was not ready within {self.spec.startup_timeout:.0f} s", timed_out=True)
@@ -168,8 +204,12 @@ class VllmServer:
             return False
         body = {"model": self.spec.served_name, "prompt": "1", "max_tokens": 1, "temperature": 0}
         try:
-            resp = self._session.post(self.spec.base_url + "/v1/completions", json=body, headers=self._auth(),
-                                      timeout=(self.health_timeout, self.probe_timeout))
+            resp = self._session.post(
+                self.spec.base_url + "/v1/completions",
+                json=body,
+                headers=self._auth(),
+                timeout=(self.health_timeout, self.probe_timeout),
+            )
         except requests.RequestException:
             return False
         return resp.status_code == 200
@@ -213,7 +253,7 @@ class VllmServer:
         finally:
             self._stop_lock.release()
 
-    def __enter__(self) -> "VllmServer":
+    def __enter__(self) -> VllmServer:
         self.start()
         self.wait_ready()
         return self
@@ -231,18 +271,28 @@ class VllmServer:
         self._log = open(self.log_path, "ab")
         self._log_offset = self._log.tell()
         cmd = self.spec.command()
-        self._log.write(f"=== deathmath-orchestrate: {time.strftime('%Y-%m-%d %H:%M:%S')} starting "
-                        f"{' '.join(cmd)}\n".encode())
+        self._log.write(
+            f"=== deathmath-orchestrate: {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(cmd)}\n".encode()
+        )
         self._log.flush()
         self._spawn_wall = time.time()
         env = server_env(self.spec, self.run_id, self.server_id, vllm_port, self._api_key)
         try:
-            self._proc = self._popen(cmd, stdin=subprocess.DEVNULL, stdout=self._log, stderr=subprocess.STDOUT,
-                                     env=env, start_new_session=True, close_fds=True)
+            self._proc = self._popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                env=env,
+                start_new_session=True,
+                close_fds=True,
+            )
         except OSError as exc:
-            raise ServerStartError(f"cannot run {self.spec.python!r} for server {self.spec.name!r} ({exc}); "
-                                   "set vllm.python to a Python with vLLM installed",
-                                   cause=PYTHON_NOT_FOUND) from None
+            raise ServerStartError(
+                f"cannot run {self.spec.python!r} for server {self.spec.name!r} ({exc}); "
+                "set vllm.python to a Python with vLLM installed",
+                cause=PYTHON_NOT_FOUND,
+            ) from None
         self._started_at = self._clock()
 
     def _abort_start(self) -> None:
@@ -270,10 +320,18 @@ class VllmServer:
         me = os.getpid()
         created = self._procs.create_time(self._proc.pid)
         self._rec = ServerRecord(
-            pid=self._proc.pid, pgid=self._proc.pid, server_id=self.server_id, run_id=self.run_id,
+            pid=self._proc.pid,
+            pgid=self._proc.pid,
+            server_id=self.server_id,
+            run_id=self.run_id,
             create_time=created if created is not None else self._spawn_wall - 1.0,
-            owner_pid=me, owner_create_time=self._procs.create_time(me) or 0.0, name=self.spec.name,
-            gpus=tuple(self.spec.gpus), port=self.spec.port, log_path=str(self.log_path))
+            owner_pid=me,
+            owner_create_time=self._procs.create_time(me) or 0.0,
+            name=self.spec.name,
+            gpus=tuple(self.spec.gpus),
+            port=self.spec.port,
+            log_path=str(self.log_path),
+        )
         self._state.add(self._rec)
 
     def _ready(self) -> bool:
@@ -298,7 +356,9 @@ class VllmServer:
         raise ServerStartError(
             f"vLLM server {self.spec.name!r} (model {self.spec.model}, port {self.spec.port}) {what}: {cause}; "
             f"{logcause.HINTS[cause]}; log {self.log_path}; last lines: {logcause.one_line_quote(tail)}",
-            cause=cause, log_tail=tail)
+            cause=cause,
+            log_tail=tail,
+        )
 
     # -- HTTP ---------------------------------------------------------------------------------------------------
 
@@ -331,22 +391,38 @@ class VllmServer:
         send = _OnceSender(self._proc, self._procs)
         send(signal.SIGTERM, [])  # the whole group at once, before the first (slower) process-table scan
         send(signal.SIGCONT, [])  # a stopped (SIGSTOP, hung) process acts on its SIGTERM only once continued
-        left = terminate(self._session_procs, send, self.grace, table=self._procs, clock=self._clock,
-                         sleep=self._sleep, kill_wait=KILL_WAIT)
+        left = terminate(
+            self._session_procs,
+            send,
+            self.grace,
+            table=self._procs,
+            clock=self._clock,
+            sleep=self._sleep,
+            kill_wait=KILL_WAIT,
+        )
         self._proc.poll()  # reap our child
         if left:
-            log.error("server %r: pids %s of session %d survive SIGKILL; its record stays in %s for `cleanup`",
-                      self.spec.name, [p.pid for p in left], self._proc.pid, self._state.path)
+            log.error(
+                "server %r: pids %s of session %d survive SIGKILL; its record stays in %s for `cleanup`",
+                self.spec.name,
+                [p.pid for p in left],
+                self._proc.pid,
+                self._state.path,
+            )
         else:
-            log.info("stopped vLLM server %r (session %d) in %.1f s", self.spec.name, self._proc.pid,
-                     self._clock() - began)
+            log.info(
+                "stopped vLLM server %r (session %d) in %.1f s", self.spec.name, self._proc.pid, self._clock() - began
+            )
         return not left
 
     def _session_procs(self) -> list[ProcInfo]:
         """Live processes of this server: its session (while that id is surely ours) and all that carry its marker."""
         sid, unreaped = self._proc.pid, _unreaped(self._proc)
-        return [p for p in self._procs.list() if (self._rec is not None and belongs(p, self._rec))
-                or (unreaped and not p.zombie and p.sid == sid)]
+        return [
+            p
+            for p in self._procs.list()
+            if (self._rec is not None and belongs(p, self._rec)) or (unreaped and not p.zombie and p.sid == sid)
+        ]
 
     def _forget(self, keep_record: bool = False) -> None:
         steps = [lambda: self._ports.release(self.spec.port)]
@@ -355,7 +431,7 @@ class VllmServer:
         for step in steps:
             try:
                 step()
-            except Exception:  # noqa: BLE001 -- the processes are gone; bookkeeping must not mask that
+            except Exception:
                 log.exception("bookkeeping after stopping server %r failed", self.spec.name)
         self._group.discard(self)
         self._close_log()
@@ -376,7 +452,7 @@ class _OnceSender:
 
     def __init__(self, proc: Any, procs: ProcessTable) -> None:
         self._proc, self._procs = proc, procs
-        self._sent: set[tuple[int, int]] = set()   # (pid or -pgid, signal)
+        self._sent: set[tuple[int, int]] = set()  # (pid or -pgid, signal)
 
     def __call__(self, sig: int, targets: list[ProcInfo]) -> None:
         pgid = self._proc.pid
@@ -418,8 +494,12 @@ def start_server(spec: ServerSpec, run_id: str, logs_dir: Path, **kw: Any) -> Vl
         if exc.cause != logcause.ADDRESS_IN_USE:
             raise
         log.warning("port %d of server %r was taken; retrying once on another port", server.spec.port, spec.name)
-    retry = VllmServer(dataclasses.replace(spec, port=0), run_id, logs_dir,
-                       **{**kw, "avoid_ports": (*kw.get("avoid_ports", ()), server.spec.port)})
+    retry = VllmServer(
+        dataclasses.replace(spec, port=0),
+        run_id,
+        logs_dir,
+        **{**kw, "avoid_ports": (*kw.get("avoid_ports", ()), server.spec.port)},
+    )
     retry.start()
     retry.wait_ready()
     return retry

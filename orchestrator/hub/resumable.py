@@ -8,6 +8,7 @@ size matches moves it to ``blobs/<etag>`` and links ``snapshots/<commit>/<path>`
 installed (Xet has its own chunk cache); everything else is plain HTTP through ``huggingface_hub``'s session
 (proxies and ``HF_TOKEN`` apply). A file lock on the partial keeps two runs on one host from writing it at once.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -16,8 +17,8 @@ import os
 import queue
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from filelock import FileLock
 
@@ -42,8 +43,9 @@ def fetch_files(repo: str, commit: str, paths: Sequence[str], folder: Path, endp
                 return
             try:
                 fetch_file(repo, commit, path, folder, endpoint)
-            except BaseException as exc:  # noqa: BLE001 -- handed to the caller
+            except BaseException as exc:
                 errors.append(exc)
+
     threads = [threading.Thread(target=work, name=f"fetch-{i}", daemon=True) for i in range(max(1, workers))]
     for thread in threads:
         thread.start()
@@ -57,6 +59,7 @@ def fetch_file(repo: str, commit: str, path: str, folder: Path, endpoint: str) -
     """Download ``path`` of ``repo`` at ``commit`` into the repository's cache ``folder`` (``models--org--name``);
     False when the file is Xet-backed and left to ``huggingface_hub``. Raises what the hub or the network raise."""
     from huggingface_hub import get_hf_file_metadata, hf_hub_url
+
     meta = get_hf_file_metadata(hf_hub_url(repo, path, revision=commit, endpoint=endpoint), endpoint=endpoint)
     if meta.xet_file_data is not None and _xet_available():
         return False
@@ -86,7 +89,7 @@ def _download(url: str, blob: Path, size: int) -> None:
             try:
                 _get_rest(url, partial, size)
                 break
-            except Exception as exc:  # noqa: BLE001 -- a broken connection: try again from where it stopped
+            except Exception as exc:
                 if attempt == ATTEMPTS or not _transient(exc):
                     raise
                 log.debug("download of %s broke (%s); resuming", url, exc)
@@ -98,6 +101,7 @@ def _download(url: str, blob: Path, size: int) -> None:
 
 def _transient(exc: BaseException) -> bool:
     import httpx2
+
     return isinstance(exc, httpx2.TransportError)
 
 
@@ -105,6 +109,7 @@ def _get_rest(url: str, partial: Path, size: int) -> None:
     """Append the bytes after ``partial``'s current size (all of them when the server ignores Range)."""
     import httpx2
     from huggingface_hub.utils import build_hf_headers, get_session, hf_raise_for_status
+
     have = partial.stat().st_size if partial.exists() else 0
     if have >= size:
         return

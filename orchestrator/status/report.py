@@ -1,18 +1,25 @@
 """The end-of-run summary printed by the CLI (formatting only)."""
+
 from __future__ import annotations
 
 import click
 
-from .orchestrate import RunSummary
+from ..orchestrate import RunSummary
 
 
 def summary_lines(summary: RunSummary) -> list[str]:
     """One line per model: status, score per dataset, time, log; then where the results are."""
     lines = [f"run {summary.run_id}" + (" (interrupted)" if summary.interrupted else "")]
     for out in summary.outcomes:
-        scores = ", ".join(f"{s.dataset} {100 * s.accuracy:.1f}% ({s.correct}/{s.total * s.samples}"
-                           f"{f' samples, avg@{s.samples}' if s.samples > 1 else ''}"
-                           f"{'' if s.complete else ', incomplete'})" for s in out.scores) or "no scores"
+        scores = (
+            ", ".join(
+                f"{s.dataset} {100 * s.accuracy:.1f}% ({s.correct}/{s.total * s.samples}"
+                f"{f' samples, avg@{s.samples}' if s.samples > 1 else ''}"
+                f"{'' if s.complete else ', incomplete'})"
+                for s in out.scores
+            )
+            or "no scores"
+        )
         extra = f", {out.restarts} restart(s)" if out.restarts else ""
         lines.append(f"  {out.model:<28} {out.status:<11} {scores}; {out.seconds:.0f}s{extra}")
         if out.log_path:

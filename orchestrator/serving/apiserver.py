@@ -15,11 +15,12 @@ vLLM then leaves out its periodic throughput lines from the server log (a start 
 * ``vllm.api_server_count`` in the config sets it per model; without it a GPU server gets
   ``DEFAULT_GPU_API_SERVERS`` and a CPU server 1 (extra API processes only steal the cores a CPU engine needs).
 """
+
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
-DEFAULT_GPU_API_SERVERS = 1   # the default for GPU servers; benchmarks/gpu s4 measures the alternatives
+DEFAULT_GPU_API_SERVERS = 1  # the default for GPU servers; benchmarks/gpu s4 measures the alternatives
 MAX_API_SERVERS = 64
 FLAG = "--api-server-count"
 OPENAI_MODULE = "vllm.entrypoints.openai.api_server"
@@ -31,7 +32,8 @@ SERVE_LAUNCHER = (
     "from vllm.utils.argparse_utils import FlexibleArgumentParser; "
     "cli_env_setup(); (cmd,) = cmd_init(); parser = FlexibleArgumentParser(prog='vllm'); "
     "cmd.subparser_init(parser.add_subparsers(dest='subparser')); "
-    "args = parser.parse_args(['serve', *sys.argv[1:]]); cmd.validate(args); cmd.cmd(args)")
+    "args = parser.parse_args(['serve', *sys.argv[1:]]); cmd.validate(args); cmd.cmd(args)"
+)
 
 
 def api_servers(configured: int | None, gpus: Sequence[int]) -> int:

@@ -6,25 +6,26 @@
   that every orchestrator of the user shares (``~/.cache/deathmath-orchestrate/gpu-locks``).
 * ``gpu_env()`` is the environment that pins a server to its GPUs (nvidia-smi numbering).
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import subprocess
 import tempfile
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any
 
 import filelock
 
-from .errors import PlanError
+from ..errors import PlanError
 
 log = logging.getLogger(__name__)
 
-NVIDIA_SMI = ["nvidia-smi", "--query-gpu=index,uuid,name,memory.total,memory.used",
-              "--format=csv,noheader,nounits"]
+NVIDIA_SMI = ["nvidia-smi", "--query-gpu=index,uuid,name,memory.total,memory.used", "--format=csv,noheader,nounits"]
 DISCOVERY_TIMEOUT = 20.0
 _MIB = 1024 * 1024
 
@@ -51,8 +52,10 @@ def gpu_env(gpus: Sequence[int]) -> dict[str, str]:
 
 # ---------------------------------------------------------------------------------------------------- discovery
 
-def discover(run: Callable[..., Any] = subprocess.run, nvml: Any = None,
-             timeout: float = DISCOVERY_TIMEOUT) -> list[Gpu]:
+
+def discover(
+    run: Callable[..., Any] = subprocess.run, nvml: Any = None, timeout: float = DISCOVERY_TIMEOUT
+) -> list[Gpu]:
     """The machine's GPUs sorted by index; ``[]`` when there is none (or no driver to ask).
 
     ``nvml`` is a ``pynvml``-like module; ``None`` imports ``pynvml`` if installed, ``False`` skips NVML.
@@ -62,7 +65,7 @@ def discover(run: Callable[..., Any] = subprocess.run, nvml: Any = None,
     if module:
         try:
             return _from_nvml(module)
-        except Exception as exc:  # noqa: BLE001 - any NVML failure means: ask nvidia-smi instead
+        except Exception as exc:
             log.debug("NVML query failed (%s); trying nvidia-smi", exc)
     return _from_smi(run, timeout)
 
@@ -86,8 +89,13 @@ def _from_nvml(nvml: Any) -> list[Gpu]:
 def _nvml_gpu(nvml: Any, index: int) -> Gpu:
     handle = nvml.nvmlDeviceGetHandleByIndex(index)
     mem = nvml.nvmlDeviceGetMemoryInfo(handle)
-    return Gpu(index=index, uuid=_text(nvml.nvmlDeviceGetUUID(handle)), name=_text(nvml.nvmlDeviceGetName(handle)),
-               memory_total_mb=int(mem.total) // _MIB, memory_used_mb=int(mem.used) // _MIB)
+    return Gpu(
+        index=index,
+        uuid=_text(nvml.nvmlDeviceGetUUID(handle)),
+        name=_text(nvml.nvmlDeviceGetName(handle)),
+        memory_total_mb=int(mem.total) // _MIB,
+        memory_used_mb=int(mem.used) // _MIB,
+    )
 
 
 def _text(value: Any) -> str:
@@ -105,8 +113,11 @@ def _from_smi(run: Callable[..., Any], timeout: float) -> list[Gpu]:
         return []
     if proc.returncode != 0:
         reason = (proc.stderr or proc.stdout or "").strip().splitlines()
-        log.warning("nvidia-smi exited with %s (%s): treating this machine as having no GPU", proc.returncode,
-                    reason[0] if reason else "no output")
+        log.warning(
+            "nvidia-smi exited with %s (%s): treating this machine as having no GPU",
+            proc.returncode,
+            reason[0] if reason else "no output",
+        )
         return []
     return parse_smi(proc.stdout)
 
@@ -128,8 +139,9 @@ def _parse_line(line: str) -> Gpu | None:
         log.warning("nvidia-smi: skipping a line I cannot read: %r", line.strip())
         return None
     name = ", ".join(parts[2:-2])  # a name may itself contain commas
-    return Gpu(index=int(parts[0]), uuid=parts[1], name=name,
-               memory_total_mb=_mib(parts[-2]), memory_used_mb=_mib(parts[-1]))
+    return Gpu(
+        index=int(parts[0]), uuid=parts[1], name=name, memory_total_mb=_mib(parts[-2]), memory_used_mb=_mib(parts[-1])
+    )
 
 
 def _mib(field: str) -> int:
@@ -142,6 +154,7 @@ def _mib(field: str) -> int:
 
 # ---------------------------------------------------------------------------------------------------- selection
 
+
 def select(gpus: Sequence[Gpu], wanted: Sequence[int] | None, busy_fraction: float = 0.5) -> list[Gpu]:
     """The GPUs to use: ``wanted`` (``--gpus``) or all, minus those mostly filled by other processes.
 
@@ -152,8 +165,10 @@ def select(gpus: Sequence[Gpu], wanted: Sequence[int] | None, busy_fraction: flo
     free = [g for g in chosen if not _busy(g, busy_fraction)]
     if chosen and not free:
         listed = ",".join(str(g.index) for g in chosen)
-        raise PlanError(f"every selected GPU ({listed}) is mostly filled by processes this run did not start; "
-                        "free them (see nvidia-smi) or choose other GPUs with --gpus")
+        raise PlanError(
+            f"every selected GPU ({listed}) is mostly filled by processes this run did not start; "
+            "free them (see nvidia-smi) or choose other GPUs with --gpus"
+        )
     return free
 
 
@@ -162,20 +177,27 @@ def _checked(wanted: Sequence[int], by_index: Mapping[int, Gpu]) -> list[int]:
     for index in unique:
         if index not in by_index:
             found = ",".join(str(i) for i in sorted(by_index)) or "none"
-            raise PlanError(f"--gpus: GPU {index} does not exist on this machine (GPUs found: {found}); "
-                            "pick indices from that list")
+            raise PlanError(
+                f"--gpus: GPU {index} does not exist on this machine (GPUs found: {found}); pick indices from that list"
+            )
     return unique
 
 
 def _busy(gpu: Gpu, busy_fraction: float) -> bool:
     if gpu.used_fraction <= busy_fraction:
         return False
-    log.warning("skipping GPU %d (%s): %d of %d MiB already used by processes this run did not start",
-                gpu.index, gpu.name, gpu.memory_used_mb, gpu.memory_total_mb)
+    log.warning(
+        "skipping GPU %d (%s): %d of %d MiB already used by processes this run did not start",
+        gpu.index,
+        gpu.name,
+        gpu.memory_used_mb,
+        gpu.memory_total_mb,
+    )
     return True
 
 
 # ---------------------------------------------------------------------------------------------------- locks
+
 
 def default_lock_dir() -> Path:
     """``~/.cache/deathmath-orchestrate/gpu-locks``, or a per-user directory in the temp dir if home is not writable."""
@@ -196,8 +218,9 @@ class GpuLocks:
     ``uuids`` (index -> UUID) names lock files by UUID, which stays right when containers number GPUs differently.
     """
 
-    def __init__(self, lock_dir: Path | str | None = None, uuids: Mapping[int, str] | None = None,
-                 poll: float = 0.05) -> None:
+    def __init__(
+        self, lock_dir: Path | str | None = None, uuids: Mapping[int, str] | None = None, poll: float = 0.05
+    ) -> None:
         self.lock_dir = Path(lock_dir) if lock_dir is not None else default_lock_dir()
         self.lock_dir.mkdir(parents=True, exist_ok=True)
         self._uuids = dict(uuids or {})
@@ -205,7 +228,7 @@ class GpuLocks:
         self._held: dict[int, filelock.BaseFileLock] = {}
 
     @classmethod
-    def for_gpus(cls, gpus: Iterable[Gpu], lock_dir: Path | str | None = None) -> "GpuLocks":
+    def for_gpus(cls, gpus: Iterable[Gpu], lock_dir: Path | str | None = None) -> GpuLocks:
         """Locks named by the UUIDs of ``gpus``."""
         return cls(lock_dir, {g.index: g.uuid for g in gpus if g.uuid})
 
@@ -233,8 +256,9 @@ class GpuLocks:
         """Lock each GPU of ``indices`` that no other orchestrator holds; warns for the others; returns those held."""
         for index in sorted(set(indices)):
             if index not in self._held and not self._lock_one(index, timeout):
-                log.warning("skipping GPU %d: another deathmath-orchestrate on this host holds it (%s)",
-                            index, self.path(index))
+                log.warning(
+                    "skipping GPU %d: another deathmath-orchestrate on this host holds it (%s)", index, self.path(index)
+                )
         return [i for i in sorted(set(indices)) if i in self._held]
 
     def release(self, indices: Iterable[int]) -> None:
@@ -253,8 +277,10 @@ class GpuLocks:
         wanted = sorted(set(indices))
         if not self.acquire(wanted, timeout):
             listed = ",".join(map(str, wanted))
-            raise PlanError(f"GPUs {listed}: held by another deathmath-orchestrate on this host (locks in "
-                            f"{self.lock_dir}) for over {timeout:g}s; wait for it or choose other GPUs with --gpus")
+            raise PlanError(
+                f"GPUs {listed}: held by another deathmath-orchestrate on this host (locks in "
+                f"{self.lock_dir}) for over {timeout:g}s; wait for it or choose other GPUs with --gpus"
+            )
         try:
             yield wanted
         finally:
@@ -272,5 +298,5 @@ class GpuLocks:
     def __del__(self) -> None:  # a dropped object must not keep GPUs locked for the process's lifetime
         try:
             self.release_all()
-        except Exception:  # noqa: BLE001 - interpreter shutdown
+        except Exception:
             pass

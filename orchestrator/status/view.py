@@ -6,14 +6,16 @@ static file server); a few lines of inline JavaScript only count the age of the 
 older than the run's stale limit (the run may have died: nobody rewrites the page then). Every string from the
 run (model names, errors) is HTML-escaped.
 """
+
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from html import escape
-from typing import Any, Mapping, Sequence
+from typing import Any
 
-from .leaderboard.render import DASH, duration, pct
-from .status import Liveness, RunStatus, runs_to_show
+from ..leaderboard.render import DASH, duration, pct
+from .file import Liveness, RunStatus, runs_to_show
 
 REFRESH_S = 5
 ERROR_CHARS = 70
@@ -39,11 +41,18 @@ def model_cells(model: Mapping[str, Any]) -> list[str]:
     """The table cells of one model as plain text (error not shortened)."""
     gpus, port = placement(model)
     tok_s, eta = model.get("tok_s"), model.get("eta_s")
-    return [str(model.get("model")), str(model.get("state")), gpus, port,
-            f"{model.get('answered', 0)}/{model.get('total', 0)}", pct(model.get("accuracy")),
-            DASH if tok_s is None else f"{tok_s:.1f}",
-            DASH if eta is None or model.get("state") != "running" else duration(eta),
-            str(model.get("restarts", 0)), " ".join(str(model.get("last_error") or DASH).split())]
+    return [
+        str(model.get("model")),
+        str(model.get("state")),
+        gpus,
+        port,
+        f"{model.get('answered', 0)}/{model.get('total', 0)}",
+        pct(model.get("accuracy")),
+        DASH if tok_s is None else f"{tok_s:.1f}",
+        DASH if eta is None or model.get("state") != "running" else duration(eta),
+        str(model.get("restarts", 0)),
+        " ".join(str(model.get("last_error") or DASH).split()),
+    ]
 
 
 def headline(run: RunStatus, life: Liveness, now: float) -> str:
@@ -52,15 +61,19 @@ def headline(run: RunStatus, life: Liveness, now: float) -> str:
     updated = float(run.data.get("updated_at") or started)
     if life.state == "ended":
         took = duration(float(run.data.get("ended_at") or updated) - started)
-        return (f"run {run.run_id} {run.state} with exit code {run.data.get('exit_code')} at "
-                f"{when(run.data.get('ended_at'))} after {took}")
+        return (
+            f"run {run.run_id} {run.state} with exit code {run.data.get('exit_code')} at "
+            f"{when(run.data.get('ended_at'))} after {took}"
+        )
     ago = f"last update {when(updated)}, {duration(max(0.0, now - updated))} ago"
     if life.state == "died":
         return f"run {run.run_id} died: {life.reason} ({ago}); rerun the same command to resume from the checkpoints"
     if life.state == "stale":
         return f"run {run.run_id} may have died: {life.reason} ({ago})"
-    return (f"run {run.run_id} running for {duration(max(0.0, now - started))} on {run.data.get('host')} "
-            f"(pid {run.data.get('pid')}); {ago}")
+    return (
+        f"run {run.run_id} running for {duration(max(0.0, now - started))} on {run.data.get('host')} "
+        f"(pid {run.data.get('pid')}); {ago}"
+    )
 
 
 def _table(rows: Sequence[Sequence[str]]) -> list[str]:
@@ -77,7 +90,9 @@ def run_text(run: RunStatus, life: Liveness, now: float) -> list[str]:
     rows = [list(COLUMNS)] + [model_cells(m) for m in run.models]
     for row in rows[1:]:
         row[-1] = _short(row[-1])
-    return [headline(run, life, now), f"  manifest: {run.data.get('manifest')}"] + ["  " + line for line in _table(rows)]
+    return [headline(run, life, now), f"  manifest: {run.data.get('manifest')}"] + [
+        "  " + line for line in _table(rows)
+    ]
 
 
 def render_status_text(runs: Sequence[RunStatus], results_dir: str, now: float | None = None) -> str:
@@ -147,16 +162,23 @@ def _run_section(run: RunStatus, life: Liveness, now: float) -> str:
     manifest = f"runs/{run.run_id}/manifest.json"
     head = "".join(f"<th>{escape(c)}</th>" for c in COLUMNS)
     body = "".join(_model_row(m) for m in run.models) or f'<tr><td colspan="{len(COLUMNS)}">no model yet</td></tr>'
-    warn = ('<p class="warn stale" hidden>No update for <b></b>: the run may have died (host '
-            f'{escape(str(run.data.get("host")))}, pid {escape(str(run.data.get("pid")))}). '
-            'Run <code>deathmath-orchestrate status</code> there to check.</p>')
-    return "\n".join([
-        f'<section class="run" data-state="{escape(state)}" data-updated="{float(run.data.get("updated_at") or now)}" '
-        f'data-stale="{run.stale_after():.0f}">',
-        f"<h2>run {escape(str(run.run_id))} {_state_badge(state, code)}</h2>",
-        f'<p class="meta">{escape(_meta_line(run, life, now))}<span class="age"></span>; '
-        f'<a href="{escape(manifest)}">manifest</a></p>', warn,
-        f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>', "</section>"])
+    warn = (
+        '<p class="warn stale" hidden>No update for <b></b>: the run may have died (host '
+        f"{escape(str(run.data.get('host')))}, pid {escape(str(run.data.get('pid')))}). "
+        "Run <code>deathmath-orchestrate status</code> there to check.</p>"
+    )
+    return "\n".join(
+        [
+            f'<section class="run" data-state="{escape(state)}" data-updated="{float(run.data.get("updated_at") or now)}" '
+            f'data-stale="{run.stale_after():.0f}">',
+            f"<h2>run {escape(str(run.run_id))} {_state_badge(state, code)}</h2>",
+            f'<p class="meta">{escape(_meta_line(run, life, now))}<span class="age"></span>; '
+            f'<a href="{escape(manifest)}">manifest</a></p>',
+            warn,
+            f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>',
+            "</section>",
+        ]
+    )
 
 
 def _meta_line(run: RunStatus, life: Liveness, now: float) -> str:
@@ -164,8 +186,10 @@ def _meta_line(run: RunStatus, life: Liveness, now: float) -> str:
     if life.state != "running":
         return headline(run, life, now) + "; updated "
     started = float(run.data.get("started_at") or now)
-    return (f"host {run.data.get('host')}, pid {run.data.get('pid')}; started {when(started)}, running for "
-            f"{duration(max(0.0, now - started))}; last update {when(run.data.get('updated_at'))}, ")
+    return (
+        f"host {run.data.get('host')}, pid {run.data.get('pid')}; started {when(started)}, running for "
+        f"{duration(max(0.0, now - started))}; last update {when(run.data.get('updated_at'))}, "
+    )
 
 
 def render_status_html(runs: Sequence[RunStatus], now: float | None = None) -> str:
@@ -174,16 +198,28 @@ def render_status_html(runs: Sequence[RunStatus], now: float | None = None) -> s
     lives = [(run, run.liveness(now)) for run in runs]
     going = any(life.live for _, life in lives)
     refresh = f'<meta http-equiv="refresh" content="{REFRESH_S}">' if going else ""
-    sub = (f"Written by the run every few seconds; this page reloads itself every {REFRESH_S} s."
-           if going else "No run is going: this is how the last one ended.")
+    sub = (
+        f"Written by the run every few seconds; this page reloads itself every {REFRESH_S} s."
+        if going
+        else "No run is going: this is how the last one ended."
+    )
     sections = [_run_section(run, life, now) for run, life in lives] or ["<p>no run yet</p>"]
-    return "\n".join([
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">', refresh,
-        '<meta name="viewport" content="width=device-width,initial-scale=1">',
-        "<title>DeathMath run status</title>", f"<style>{CSS}</style></head><body>",
-        "<h1>DeathMath run status</h1>",
-        f'<p class="sub">{escape(sub)} <a href="leaderboard.html">leaderboard</a></p>',
-        *sections, f"<script>{SCRIPT}</script>", "</body></html>", ""])
+    return "\n".join(
+        [
+            "<!DOCTYPE html>",
+            '<html lang="en"><head><meta charset="utf-8">',
+            refresh,
+            '<meta name="viewport" content="width=device-width,initial-scale=1">',
+            "<title>DeathMath run status</title>",
+            f"<style>{CSS}</style></head><body>",
+            "<h1>DeathMath run status</h1>",
+            f'<p class="sub">{escape(sub)} <a href="leaderboard.html">leaderboard</a></p>',
+            *sections,
+            f"<script>{SCRIPT}</script>",
+            "</body></html>",
+            "",
+        ]
+    )
 
 
 __all__ = ["headline", "model_cells", "placement", "render_status_html", "render_status_text", "run_text", "when"]

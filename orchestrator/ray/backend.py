@@ -13,31 +13,31 @@ A model larger than one node (TP x PP above the GPUs of every node) is served by
 a placement group of TP x PP GPU bundles is waited for, its first node hosts the actor, and the group is handed
 back just before vLLM (``--distributed-executor-backend ray``) makes its own; see README for the limits.
 """
+
 from __future__ import annotations
 
 import logging
 import socket
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterator, Mapping, Sequence
-
 from pathlib import Path
+from typing import Any
 
-from .contract import AnswerRecord, ModelConfig, with_samples
-from .errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
-from .job import Checkpoint, ModelOutcome, RunContext, count_done, on_record, open_store, run_model
-from .plan import Placement
-from .rayevents import (Answer, ErrorNoted, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
-                        StatusChanged)
-from .raynode import ModelActor, NodeJob
-from .rayplan import Request, check_fits, ray_placements, render_ray_plan, request_for
+from ..contract import AnswerRecord, ModelConfig, with_samples
+from ..errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
+from ..job import Checkpoint, ModelOutcome, RunContext, count_done, on_record, open_store, run_model
+from ..scheduling.plan import Placement
+from .events import Answer, ErrorNoted, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming, StatusChanged
+from .node import ModelActor, NodeJob
+from .plan import Request, check_fits, ray_placements, render_ray_plan, request_for
 
 log = logging.getLogger(__name__)
 
-DEFAULT_RETRIES = 2          # new actors per model after the first one died
-STOP_WAIT_S = 60.0           # after a stop, how long the driver waits for an actor's last events
-GET_TIMEOUT_S = 60.0         # a ready stream item is fetched within this
+DEFAULT_RETRIES = 2  # new actors per model after the first one died
+STOP_WAIT_S = 60.0  # after a stop, how long the driver waits for an actor's last events
+GET_TIMEOUT_S = 60.0  # a ready stream item is fetched within this
 POLL_S = 1.0
 PROBE_TIMEOUT_S = 5.0
 INSTALL_HINT = "pip install 'deathmath-orchestrate[ray]'"
@@ -47,10 +47,11 @@ def probe(address: str, timeout: float = PROBE_TIMEOUT_S) -> None:
     """ConfigError unless the cluster's GCS port answers (``ray.init`` would wait minutes for a dead address)."""
     try:
         from ray._private.services import canonicalize_bootstrap_address
+
         resolved = canonicalize_bootstrap_address(address)
     except ConnectionError:
         resolved = None
-    except Exception:  # noqa: BLE001 -- Ray's private helper changed: let ray.init judge the address
+    except Exception:
         return
     hint = "start one with `ray start --head` (see README) or pass its HOST:PORT"
     if resolved is None:
@@ -83,16 +84,18 @@ class RayBackend:
     _jobs: list[threading.Thread] = field(default_factory=list)
 
     @classmethod
-    def connect(cls, address: str | None, resource: str | None = None, retries: int = DEFAULT_RETRIES) -> "RayBackend":
+    def connect(cls, address: str | None, resource: str | None = None, retries: int = DEFAULT_RETRIES) -> RayBackend:
         """Join the cluster at ``address`` (``auto``: the one started on this host); ConfigError if there is none."""
         ray = _import_ray()
         address = address or "auto"
         probe(address)
         try:
             ray.init(address=address, log_to_driver=False, configure_logging=False, namespace="deathmath")
-        except Exception as exc:  # noqa: BLE001 -- Ray raises several kinds; each means the same to the user
-            raise ConfigError(f"--ray-address {address}: cannot join a Ray cluster ({str(exc).splitlines()[0]}); "
-                              "start one with `ray start --head` (see README) or pass its HOST:PORT") from None
+        except Exception as exc:
+            raise ConfigError(
+                f"--ray-address {address}: cannot join a Ray cluster ({str(exc).splitlines()[0]}); "
+                "start one with `ray start --head` (see README) or pass its HOST:PORT"
+            ) from None
         return cls(address=address, resource=resource, retries=retries, ray=ray)
 
     def nodes(self) -> list[dict[str, float]]:
@@ -100,8 +103,10 @@ class RayBackend:
 
     def describe(self) -> list[str]:
         """One line per live node (for the manifest)."""
-        return [f"ray node {i}: " + ", ".join(f"{r.get(k, 0):g} {k}" for k in ("GPU", "CPU") + _custom(r))
-                for i, r in enumerate(self.nodes())]
+        return [
+            f"ray node {i}: " + ", ".join(f"{r.get(k, 0):g} {k}" for k in ("GPU", "CPU") + _custom(r))
+            for i, r in enumerate(self.nodes())
+        ]
 
     def reserve(self, logs_dir: Path) -> None:
         """Nothing to claim: the cluster owns its resources and each actor asks for its own."""
@@ -122,8 +127,10 @@ class RayBackend:
     def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]:
         """Run every job (managed: on the cluster; API: here) and return key -> ModelOutcome or exception."""
         results: dict[str, object] = {}
-        threads = [threading.Thread(target=self._job, args=(ctx, p, stop, results), name=f"ray-{p.job.key}",
-                                    daemon=True) for p in placements]
+        threads = [
+            threading.Thread(target=self._job, args=(ctx, p, stop, results), name=f"ray-{p.job.key}", daemon=True)
+            for p in placements
+        ]
         self._jobs = threads
         for thread in threads:
             thread.start()
@@ -142,7 +149,7 @@ class RayBackend:
         except ResultsError as exc:  # the driver's disk: stop the run, as a local run does
             stop.set()
             results[key] = exc
-        except BaseException as exc:  # noqa: BLE001 -- reported as this model's failure
+        except BaseException as exc:
             log.exception("model %s: the Ray job failed", key)
             results[key] = exc
 
@@ -157,13 +164,14 @@ class RayBackend:
     def kill(self, actor: Any) -> None:
         try:
             self.ray.kill(actor)
-        except Exception:  # noqa: BLE001 -- already gone
+        except Exception:
             pass
 
     def multinode_strategy(self, gpus: int, stop: threading.Event) -> Any:
         """Wait until ``gpus`` GPU bundles fit, pin the actor to the first one's node, hand the bundles back."""
         from ray.util.placement_group import placement_group, placement_group_table, remove_placement_group
         from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
         group = placement_group([{"GPU": 1.0}] * gpus, strategy="PACK")
         try:
             while not self.ray.wait([group.ready()], timeout=POLL_S)[0]:
@@ -182,7 +190,7 @@ class RayBackend:
             thread.join(max(0.0, deadline - time.monotonic()))
         try:
             self.ray.shutdown()
-        except Exception:  # noqa: BLE001 -- leaving anyway
+        except Exception:
             log.debug("ray.shutdown failed", exc_info=True)
 
 
@@ -200,7 +208,7 @@ class _RemoteServer:
     def stop(self) -> None:
         try:
             self.actor.stop.remote()
-        except Exception:  # noqa: BLE001 -- gone already
+        except Exception:
             pass
 
 
@@ -211,14 +219,15 @@ class JobDriver:
         self.backend, self.ctx, self.placement, self.request = backend, ctx, placement, request
         self.model = placement.job.model
         self.key = self.model.key
-        self.nodes: list[str] = []   # where each attempt ran
+        self.nodes: list[str] = []  # where each attempt ran
 
     def run(self) -> ModelOutcome:
         outcome = ModelOutcome(model=self.key, status="running")
         began = time.monotonic()
         self.ctx.progress.set_status(self.key, "waiting")
-        self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets)
-                                    * self.model.sampling.samples)
+        self.ctx.progress.add_total(
+            self.key, sum(len(run.problems) for run in self.ctx.datasets) * self.model.sampling.samples
+        )
         stores = {run.spec.name: open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
         try:
             self._attempts(outcome, stores)
@@ -255,8 +264,14 @@ class JobDriver:
                 if attempt > self.backend.retries or self.ctx.stop.is_set():
                     raise ServerDiedError(f"its Ray actor died {attempt} time(s), last: {_first_line(exc)}") from None
                 outcome.restarts += 1
-                log.warning("model %s: its Ray actor died (%s); rescheduling it (%d of %d), resuming from the "
-                            "driver's checkpoint", self.key, _first_line(exc), attempt, self.backend.retries)
+                log.warning(
+                    "model %s: its Ray actor died (%s); rescheduling it (%d of %d), resuming from the "
+                    "driver's checkpoint",
+                    self.key,
+                    _first_line(exc),
+                    attempt,
+                    self.backend.retries,
+                )
                 self.ctx.progress.set_status(self.key, f"resched {attempt}")
                 continue
             _apply_outcome(outcome, facts)
@@ -273,10 +288,17 @@ class JobDriver:
         return done
 
     def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Checkpoint], attempt: int) -> NodeJob:
-        return NodeJob(placement=self.placement, datasets=tuple(self.ctx.datasets), done=done,
-                       hashes={name: store.settings_hash for name, store in stores.items()},
-                       run_id=self.ctx.run_id, logs_dir=str(self.ctx.logs_dir.resolve()),
-                       grade=self.ctx.grade is not None, multinode=bool(self.request.multinode), attempt=attempt)
+        return NodeJob(
+            placement=self.placement,
+            datasets=tuple(self.ctx.datasets),
+            done=done,
+            hashes={name: store.settings_hash for name, store in stores.items()},
+            run_id=self.ctx.run_id,
+            logs_dir=str(self.ctx.logs_dir.resolve()),
+            grade=self.ctx.grade is not None,
+            multinode=bool(self.request.multinode),
+            attempt=attempt,
+        )
 
     def _attempt(self, job: NodeJob, stores: Mapping[str, Checkpoint]) -> dict[str, Any]:
         strategy = self.backend.multinode_strategy(self.request.multinode, self.ctx.stop) if job.multinode else None

@@ -9,24 +9,26 @@ is the seam to ``huggingface_hub`` (``HF_ENDPOINT``, ``HF_HOME``/``HF_HUB_CACHE`
 are read at call time). Every failure becomes one ``WeightsError`` line naming the model and the fix
 (``weights_error``). The downloads themselves, their order and the disk budget over time live in ``prefetch.py``.
 """
+
 from __future__ import annotations
 
 import fnmatch
 import glob
 import os
 import shutil
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Protocol, Sequence
+from typing import Protocol
 
-from . import hubnet
-from .contract import ModelConfig
-from .datasets.hub import summary  # the same token scrubbing as the dataset errors
-from .errors import WeightsError
+from ..contract import ModelConfig
+from ..datasets.hub import summary  # the same token scrubbing as the dataset errors
+from ..errors import WeightsError
+from . import network as hubnet
 from .resumable import fetch_files
 
 DEFAULT_REVISION = "main"
-DISK_MARGIN = 2 << 30        # free bytes kept on the cache's disk beyond a download
+DISK_MARGIN = 2 << 30  # free bytes kept on the cache's disk beyond a download
 SKIP_DIRS = ("original", "onnx", "openvino", "coreml", "flax", "tf", "gguf", "mlx")
 SIDE_FILES = ("*.json", "*.txt", "*.model", "*.tiktoken", "*.jinja", "*.py", "*.bpe", "*.vocab", "*.spm")
 FORMATS = {"safetensors": ("*.safetensors",), "pt": ("*.bin", "*.pt"), "gguf": ("*.gguf",)}
@@ -128,11 +130,13 @@ def _is_index_of_other(path: str, fmt: str, paths: Sequence[str]) -> bool:
     name = PurePosixPath(path).name
     chosen = _weights(paths, fmt)
     suffix = PurePosixPath(chosen[0]).suffix if chosen else ""
-    return name.endswith(".index.json") and any(name.endswith(s + ".index.json") for s in WEIGHT_SUFFIXES
-                                                if s != suffix)
+    return name.endswith(".index.json") and any(
+        name.endswith(s + ".index.json") for s in WEIGHT_SUFFIXES if s != suffix
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- the hub
+
 
 def hub_cache() -> Path:
     """Where ``huggingface_hub`` keeps models: HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub."""
@@ -166,31 +170,45 @@ class HfHub:
 
     def resolve(self, ref: HubRef, local_only: bool) -> str:
         from huggingface_hub import HfApi
+
         api = HfApi(endpoint=hubnet.endpoint())
         with hubnet.quiet():
-            return api.resolve_revision(ref.repo, revision=ref.revision, cache_dir=self._cache(),
-                                        local_files_only=local_only).resolved
+            return api.resolve_revision(
+                ref.repo, revision=ref.revision, cache_dir=self._cache(), local_files_only=local_only
+            ).resolved
 
     def tree(self, ref: HubRef, commit: str, local_only: bool) -> list[RemoteFile]:
         from huggingface_hub import HfApi, get_cached_repo_tree
         from huggingface_hub.hf_api import RepoFile
+
         with hubnet.quiet():
-            entries = (get_cached_repo_tree(ref.repo, revision=commit, cache_dir=self._cache()) if local_only else
-                       HfApi(endpoint=hubnet.endpoint()).list_repo_tree(ref.repo, revision=commit, recursive=True))
+            entries = (
+                get_cached_repo_tree(ref.repo, revision=commit, cache_dir=self._cache())
+                if local_only
+                else HfApi(endpoint=hubnet.endpoint()).list_repo_tree(ref.repo, revision=commit, recursive=True)
+            )
             return [RemoteFile(e.path, int(e.size or 0)) for e in entries if isinstance(e, RepoFile)]
 
     def download(self, ref: HubRef, commit: str, paths: Sequence[str]) -> Path:
         """The files (resumable across runs: ``resumable.py``), then ``snapshot_download`` for what is left to it
         (Xet files) and the cached tree listing that offline runs read."""
         from huggingface_hub import ResolvedRevision, snapshot_download
+
         folder = repo_folder(ref, Path(self._cache()))
         missing = [p for p in paths if not (folder / "snapshots" / commit / p).is_file()]
         with hubnet.quiet():
             fetch_files(ref.repo, commit, missing, folder, hubnet.endpoint(), self.max_workers)
             revision = ResolvedRevision(commit, initial=ref.revision, repo_id=ref.repo)
-            return Path(snapshot_download(ref.repo, revision=revision, cache_dir=self._cache(),
-                                          endpoint=hubnet.endpoint(), max_workers=self.max_workers,
-                                          allow_patterns=[glob.escape(p) for p in paths]))
+            return Path(
+                snapshot_download(
+                    ref.repo,
+                    revision=revision,
+                    cache_dir=self._cache(),
+                    endpoint=hubnet.endpoint(),
+                    max_workers=self.max_workers,
+                    allow_patterns=[glob.escape(p) for p in paths],
+                )
+            )
 
 
 def list_weights(ref: HubRef, hub: HubApi, cache: Path, fmt: str = "auto") -> Listing:
@@ -210,11 +228,14 @@ def list_weights(ref: HubRef, hub: HubApi, cache: Path, fmt: str = "auto") -> Li
     folder = repo_folder(ref, cache) / "snapshots" / commit
     try:
         remote = hub.tree(ref, commit, local_only=not online)
-    except Exception:  # noqa: BLE001 -- offline with no cached tree listing: what the snapshot folder holds
+    except Exception:
         if online:
             raise
-        remote = [RemoteFile(p.relative_to(folder).as_posix(), p.stat().st_size)
-                  for p in folder.rglob("*") if p.is_file()] if folder.is_dir() else []
+        remote = (
+            [RemoteFile(p.relative_to(folder).as_posix(), p.stat().st_size) for p in folder.rglob("*") if p.is_file()]
+            if folder.is_dir()
+            else []
+        )
     sizes = {f.path: f.size for f in remote}
     chosen = choose_files(list(sizes), fmt)
     cached = frozenset(p for p in chosen if (folder / p).is_file())
@@ -222,6 +243,7 @@ def list_weights(ref: HubRef, hub: HubApi, cache: Path, fmt: str = "auto") -> Li
 
 
 # ---------------------------------------------------------------------------------------------------- disk
+
 
 def free_bytes(path: Path) -> int:
     """Free bytes on the disk that holds ``path`` (or would: the nearest existing ancestor)."""
@@ -243,10 +265,12 @@ def space_error(key: str, listing: Listing, free: int, margin: int, cache: Path)
     return WeightsError(
         f"model '{key}': {listing.ref.label} needs {fmt_bytes(listing.missing_bytes)} more on disk but {cache} has "
         f"{fmt_bytes(free)} free (keeping {fmt_bytes(margin)} spare); free space, point HF_HUB_CACHE at a larger "
-        "disk, or pass --delete-weights-after for sweeps larger than the disk")
+        "disk, or pass --delete-weights-after for sweeps larger than the disk"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- errors
+
 
 def _names(exc: BaseException) -> set[str]:
     return {cls.__name__ for cls in type(exc).__mro__}
@@ -264,32 +288,54 @@ def weights_error(exc: BaseException, key: str, ref: HubRef) -> WeightsError:
     page = f"{hubnet.endpoint()}/{ref.repo}"
     names, status = _names(exc), _status(exc)
     if "GatedRepoError" in names or status in (401, 403) and "RepositoryNotFoundError" not in names:
-        return WeightsError(f"{head} is gated ({status or 'no access'}): accept its terms at {page} while logged in, "
-                            "then set HF_TOKEN to a read token of that account")
+        return WeightsError(
+            f"{head} is gated ({status or 'no access'}): accept its terms at {page} while logged in, "
+            "then set HF_TOKEN to a read token of that account"
+        )
     if "RevisionNotFoundError" in names:
-        return WeightsError(f"{head}: revision {ref.revision!r} does not exist; fix vllm.revision "
-                            f"(a branch, tag or commit of {page})")
+        return WeightsError(
+            f"{head}: revision {ref.revision!r} does not exist; fix vllm.revision (a branch, tag or commit of {page})"
+        )
     if names & {"RepositoryNotFoundError", "DisabledRepoError"} or status == 404:
-        return WeightsError(f"{head} was not found ({status or 'missing'}); check vllm.model (a path that is not an "
-                            "existing directory is read as a hub id), or set HF_TOKEN if the repository is private")
-    if names & {"HubUnreachable", "RevisionResolutionError", "LocalEntryNotFoundError", "ConnectError",
-                "TimeoutException", "TransportError", "OfflineModeIsEnabled"} or status >= 500:
+        return WeightsError(
+            f"{head} was not found ({status or 'missing'}); check vllm.model (a path that is not an "
+            "existing directory is read as a hub id), or set HF_TOKEN if the repository is private"
+        )
+    if (
+        names
+        & {
+            "HubUnreachable",
+            "RevisionResolutionError",
+            "LocalEntryNotFoundError",
+            "ConnectError",
+            "TimeoutException",
+            "TransportError",
+            "OfflineModeIsEnabled",
+        }
+        or status >= 500
+    ):
         why = str(exc) if isinstance(exc, hubnet.HubUnreachable) else summary(exc)
-        return WeightsError(f"{head}: cannot reach the hub at {hubnet.endpoint()} ({why}) and the weights "
-                            "are not (completely) cached; go online once to fill the cache (rerun resumes a broken "
-                            "download), or set vllm.model to a local directory")
-    return WeightsError(f"{head}: download failed ({summary(exc)}); rerun to resume it, or set vllm.model to a "
-                        "local directory")
+        return WeightsError(
+            f"{head}: cannot reach the hub at {hubnet.endpoint()} ({why}) and the weights "
+            "are not (completely) cached; go online once to fill the cache (rerun resumes a broken "
+            "download), or set vllm.model to a local directory"
+        )
+    return WeightsError(
+        f"{head}: download failed ({summary(exc)}); rerun to resume it, or set vllm.model to a local directory"
+    )
 
 
 def offline_incomplete(key: str, listing: Listing) -> WeightsError:
     names = ", ".join(f.path for f in listing.missing[:3])
-    return WeightsError(f"model '{key}': hub model {listing.ref.label}: cannot reach the hub at {hubnet.endpoint()} "
-                        f"and {len(listing.missing)} file(s) ({names}) are not cached; go online once to finish the "
-                        "download, or set vllm.model to a local directory")
+    return WeightsError(
+        f"model '{key}': hub model {listing.ref.label}: cannot reach the hub at {hubnet.endpoint()} "
+        f"and {len(listing.missing)} file(s) ({names}) are not cached; go online once to finish the "
+        "download, or set vllm.model to a local directory"
+    )
 
 
 # ---------------------------------------------------------------------------------------------------- dry run
+
 
 def render_weights(models: Sequence[ModelConfig], hub: HubApi | None = None, cache: Path | None = None) -> str:
     """The ``--dry-run`` lines of the hub models: per repository cached or how much to download (file list only)."""
@@ -307,13 +353,16 @@ def render_weights(models: Sequence[ModelConfig], hub: HubApi | None = None, cac
         keys = ", ".join(m.key for m in users)
         try:
             listing = list_weights(ref, hub, cache, load_format(users[0].vllm.args if users[0].vllm else ()))
-        except Exception as exc:  # noqa: BLE001 -- shown, not raised: the dry run reports every model
+        except Exception as exc:
             lines.append(f"  {ref.label} [{keys}]: error: {weights_error(exc, users[0].key, ref)}")
             continue
         total += listing.missing_bytes
-        state = (f"cached ({fmt_bytes(listing.total_bytes)}, {len(listing.files)} files)" if listing.complete else
-                 f"{fmt_bytes(listing.missing_bytes)} to download ({len(listing.missing)} of {len(listing.files)} "
-                 f"files, {fmt_bytes(listing.total_bytes)} in all)" + ("" if listing.online else "; hub unreachable"))
+        state = (
+            f"cached ({fmt_bytes(listing.total_bytes)}, {len(listing.files)} files)"
+            if listing.complete
+            else f"{fmt_bytes(listing.missing_bytes)} to download ({len(listing.missing)} of {len(listing.files)} "
+            f"files, {fmt_bytes(listing.total_bytes)} in all)" + ("" if listing.online else "; hub unreachable")
+        )
         lines.append(f"  {ref.label} [{keys}] commit {listing.commit[:12]}: {state}")
     lines.append(f"  to download in all: {fmt_bytes(total)}")
     return "\n".join(lines)

@@ -17,13 +17,15 @@ in the queue by a run that ended). Times are Unix seconds. ``load_runs`` reads e
 ``MAX_RUNS``) and ``Liveness`` says whether a run that claims to be running still is: on its own host, by its PID
 and that process's start time (a reused PID is not the run); from elsewhere, by how recent the last update is.
 """
+
 from __future__ import annotations
 
 import json
 import platform
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 import psutil
 
@@ -33,8 +35,14 @@ PAGE = "status.html"
 INTERVAL = 2.0
 MAX_RUNS = 20
 ENDED = ("finished", "failed", "interrupted")
-_MODEL_STATES = {"waiting": "queued", "starting": "starting", "running": "running", "finished": "finished",
-                 "failed": "failed", "interrupted": "interrupted"}
+_MODEL_STATES = {
+    "waiting": "queued",
+    "starting": "starting",
+    "running": "running",
+    "finished": "finished",
+    "failed": "failed",
+    "interrupted": "interrupted",
+}
 
 
 def status_path(results_dir: Path, run_id: str) -> Path:
@@ -60,6 +68,7 @@ def process_started(pid: int) -> float | None:
 
 
 # ---------------------------------------------------------------------------------------------------- reading
+
 
 @dataclass(frozen=True)
 class Liveness:
@@ -143,5 +152,19 @@ def runs_to_show(runs: Sequence[RunStatus], now: float) -> tuple[list[RunStatus]
     return live, (None if live or not runs else runs[-1])
 
 
-__all__ = ["ENDED", "FILE", "FORMAT", "INTERVAL", "Liveness", "PAGE", "RunStatus", "load_runs", "model_state",
-           "newest_status_files", "process_started", "read_status", "runs_to_show", "status_path"]
+__all__ = [
+    "ENDED",
+    "FILE",
+    "FORMAT",
+    "INTERVAL",
+    "Liveness",
+    "PAGE",
+    "RunStatus",
+    "load_runs",
+    "model_state",
+    "newest_status_files",
+    "process_started",
+    "read_status",
+    "runs_to_show",
+    "status_path",
+]

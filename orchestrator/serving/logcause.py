@@ -3,6 +3,7 @@
 ``detect_cause(text)`` returns one of the ``CAUSES`` names (or ``UNKNOWN``); ``HINTS`` says how to fix each one.
 ``read_tail(path, offset)`` returns the last lines written since ``offset`` (one start attempt's part of the log).
 """
+
 from __future__ import annotations
 
 import re
@@ -25,29 +26,44 @@ _PATTERNS: tuple[tuple[str, re.Pattern[str]], ...] = (
     # than desired GPU memory utilization (0.9, 71.3 GiB)" (vllm/v1/worker/utils.py request_memory in 0.26).
     (GPU_MEMORY_TAKEN, re.compile(r"less than desired GPU memory utilization", re.I)),
     (OOM, re.compile(r"CUDA out of memory|OutOfMemoryError|CUDA error: out of memory", re.I)),
-    (KV_MEMORY, re.compile(
-        r"No available memory for the cache blocks|larger than the available KV cache memory"
-        r"|less than requested memory for kv|Insufficient memory for KV cache", re.I)),
+    (
+        KV_MEMORY,
+        re.compile(
+            r"No available memory for the cache blocks|larger than the available KV cache memory"
+            r"|less than requested memory for kv|Insufficient memory for KV cache",
+            re.I,
+        ),
+    ),
     (MAX_LEN_ABOVE_MODEL, re.compile(r"User-specified max_model_len \(\d+\) is greater than the derived", re.I)),
     (ADDRESS_IN_USE, re.compile(r"address already in use|Errno 98", re.I)),
-    (MODEL_NOT_FOUND, re.compile(
-        r"Repo id must be in the form|Repository Not Found|RepositoryNotFoundError|is not a local folder"
-        r"|No such file or directory: .*config\.json|Invalid repository ID or local directory"
-        r"|does not appear to have a file named config\.json|Can't load the configuration of", re.I)),
-    (UNSUPPORTED, re.compile(
-        r"unrecognized arguments|invalid choice|error: argument|are not supported for now|is not supported"
-        r"|not supported by vLLM|Unsupported|has no vLLM implementation|does not recognize this architecture"
-        r"|Unrecognized model|trust_remote_code", re.I)),
+    (
+        MODEL_NOT_FOUND,
+        re.compile(
+            r"Repo id must be in the form|Repository Not Found|RepositoryNotFoundError|is not a local folder"
+            r"|No such file or directory: .*config\.json|Invalid repository ID or local directory"
+            r"|does not appear to have a file named config\.json|Can't load the configuration of",
+            re.I,
+        ),
+    ),
+    (
+        UNSUPPORTED,
+        re.compile(
+            r"unrecognized arguments|invalid choice|error: argument|are not supported for now|is not supported"
+            r"|not supported by vLLM|Unsupported|has no vLLM implementation|does not recognize this architecture"
+            r"|Unrecognized model|trust_remote_code",
+            re.I,
+        ),
+    ),
     (ENGINE_DIED, re.compile(r"EngineDeadError|engine core exited unexpectedly", re.I)),
 )
 
 HINTS = {
     OOM: "lower vllm.gpu_memory_utilization or vllm.max_model_len, or give the model more GPUs",
     GPU_MEMORY_TAKEN: "other processes hold memory on the server's GPUs: free it (see nvidia-smi) or lower "
-                      "vllm.gpu_memory_utilization below the free share",
+    "vllm.gpu_memory_utilization below the free share",
     KV_MEMORY: "lower vllm.max_model_len or raise vllm.gpu_memory_utilization (CPU: VLLM_CPU_KVCACHE_SPACE)",
     MAX_LEN_ABOVE_MODEL: "lower vllm.max_model_len to the model's max_position_embeddings (or set "
-                         "VLLM_ALLOW_LONG_MAX_MODEL_LEN: '1' in vllm.env if the model really supports more)",
+    "VLLM_ALLOW_LONG_MAX_MODEL_LEN: '1' in vllm.env if the model really supports more)",
     ADDRESS_IN_USE: "another process holds the port; free it or leave vllm.port unset",
     MODEL_NOT_FOUND: "check vllm.model: a local directory with config.json or a hub id that is downloaded",
     UNSUPPORTED: "check vllm.args and that this vLLM version supports the model architecture",
@@ -98,4 +114,4 @@ def read_tail(path: Path, offset: int = 0, lines: int = 30) -> str:
 def one_line_quote(tail: str, lines: int = 3, width: int = 400) -> str:
     """The last ``lines`` lines of a tail joined with ' | ' and cut to ``width`` characters, for one-line messages."""
     quoted = " | ".join(tail.splitlines()[-lines:])
-    return quoted if len(quoted) <= width else "..." + quoted[-(width - 3):]
+    return quoted if len(quoted) <= width else "..." + quoted[-(width - 3) :]

@@ -20,22 +20,39 @@ each model's download seconds and bytes.
 ``answered_models`` names the models whose checkpoints already hold every answer (no server: nothing to fetch);
 ``fetch_now`` fetches one model in place (a Ray node, where there is no shared disk to prefetch onto).
 """
+
 from __future__ import annotations
 
 import dataclasses
 import logging
 import threading
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Protocol, Sequence
+from typing import Any, Protocol
 
-from .contract import DatasetSpec, ModelConfig, Problem, ServerSpec
-from .errors import WeightsError
-from .prompts import prompt_fingerprint
-from .results import load_scores, settings_hash
-from .weights import (DISK_MARGIN, HfHub, HubApi, HubRef, Listing, fmt_bytes, free_bytes, hub_cache, hub_ref,
-                      list_weights, load_format, offline_incomplete, repo_folder, space_error, weights_error)
+from ..contract import DatasetSpec, ModelConfig, Problem, ServerSpec
+from ..errors import WeightsError
+from ..prompts import prompt_fingerprint
+from ..results import load_scores, settings_hash
+from .weights import (
+    DISK_MARGIN,
+    HfHub,
+    HubApi,
+    HubRef,
+    Listing,
+    fmt_bytes,
+    free_bytes,
+    hub_cache,
+    hub_ref,
+    list_weights,
+    load_format,
+    offline_incomplete,
+    repo_folder,
+    space_error,
+    weights_error,
+)
 
 log = logging.getLogger(__name__)
 IN_FLIGHT = ("listing", "downloading", "disk wait")
@@ -60,17 +77,24 @@ class DatasetRunLike(Protocol):
     def version(self) -> str: ...
 
 
-def answered_models(results_dir: Path, models: Sequence[ModelConfig], runs: Sequence[DatasetRunLike],
-                    fresh: bool = False) -> set[str]:
+def answered_models(
+    results_dir: Path, models: Sequence[ModelConfig], runs: Sequence[DatasetRunLike], fresh: bool = False
+) -> set[str]:
     """Keys of the models whose every series already answers as many problems as this run asks: they start no
     server, so their weights are not fetched (should one still need a server, vLLM is given the hub id as before)."""
     if fresh or not Path(results_dir).is_dir():
         return set()
     answered = {(s.model, s.dataset, s.settings_hash): s.answered for s in load_scores(Path(results_dir))}
     fingerprint = prompt_fingerprint()
-    return {m.key for m in models if all(
-        answered.get((m.key, r.spec.name, settings_hash(m, r.spec.name, r.version, fingerprint)), -1) >= len(r.problems)
-        for r in runs)}
+    return {
+        m.key
+        for m in models
+        if all(
+            answered.get((m.key, r.spec.name, settings_hash(m, r.spec.name, r.version, fingerprint)), -1)
+            >= len(r.problems)
+            for r in runs
+        )
+    }
 
 
 @dataclass
@@ -80,13 +104,13 @@ class Download:
     ref: HubRef
     keys: list[str]
     fmt: str = "auto"
-    state: str = "queued"          # queued | listing | downloading | disk wait | done | failed
+    state: str = "queued"  # queued | listing | downloading | disk wait | done | failed
     listing: Listing | None = None
     path: Path | None = None
     error: WeightsError | None = None
     began: float = 0.0
     seconds: float = 0.0
-    fresh: tuple[str, ...] = ()    # files this run downloaded: the only ones --delete-weights-after removes
+    fresh: tuple[str, ...] = ()  # files this run downloaded: the only ones --delete-weights-after removes
     placed: int = 0
     open_jobs: int = 0
     done_bytes: int = 0
@@ -106,7 +130,7 @@ class Prefetcher:
     models: Sequence[ModelConfig]
     ahead: int = 1
     delete_after: bool = False
-    hub: HubApi | None = None      # default: HfHub on ``cache``
+    hub: HubApi | None = None  # default: HfHub on ``cache``
     cache: Path = field(default_factory=hub_cache)
     free: Callable[[Path], int] = free_bytes
     margin: int = DISK_MARGIN
@@ -193,7 +217,7 @@ class Prefetcher:
 
     # ------------------------------------------------------------------------------------------------ coordinator
 
-    def start(self) -> "Prefetcher":
+    def start(self) -> Prefetcher:
         self._thread = threading.Thread(target=self._loop, name="prefetch", daemon=True)
         self._thread.start()
         return self
@@ -240,14 +264,17 @@ class Prefetcher:
                 self._await_space(d, listing)
                 self._download(d, listing)
             self._finish(d, path=listing.folder)
-        except Exception as exc:  # noqa: BLE001 -- the hub boundary: one line, this repository's models fail
+        except Exception as exc:
             self._finish(d, error=weights_error(exc, d.keys[0], d.ref))
 
     def _await_space(self, d: Download, listing: Listing) -> None:
         with self._cond:
             while True:
-                others = sum(o.listing.missing_bytes - _written(o.listing, self.cache) for o in self.downloads
-                             if o is not d and o.state == "downloading" and o.listing is not None)
+                others = sum(
+                    o.listing.missing_bytes - _written(o.listing, self.cache)
+                    for o in self.downloads
+                    if o is not d and o.state == "downloading" and o.listing is not None
+                )
                 free = self.free(self.cache) - max(0, others)
                 need = listing.missing_bytes + self.margin
                 if self._closed:
@@ -264,21 +291,27 @@ class Prefetcher:
         total = 0
         for o in self.downloads:
             if o.open_jobs > 0 and o.listing is not None and (o.fresh or o.state == "downloading"):
-                total += sum(f.size for f in o.listing.files if f.path in o.fresh or o.state == "downloading"
-                             and f.path not in o.listing.cached)
+                total += sum(
+                    f.size
+                    for f in o.listing.files
+                    if f.path in o.fresh or o.state == "downloading" and f.path not in o.listing.cached
+                )
         return total
 
     def _download(self, d: Download, listing: Listing) -> None:
         with self._cond:
             d.began = self.clock()
             self._set_state(d, "downloading")
-        log.info("downloading %s: %s in %d file(s)", d.ref.label, fmt_bytes(listing.missing_bytes),
-                 len(listing.missing))
+        log.info(
+            "downloading %s: %s in %d file(s)", d.ref.label, fmt_bytes(listing.missing_bytes), len(listing.missing)
+        )
         path = self._hub.download(d.ref, listing.commit, [f.path for f in listing.files])
         lost = [f.path for f in listing.files if not (Path(path) / f.path).is_file()]
         if lost:
-            raise WeightsError(f"model '{d.keys[0]}': hub model {d.ref.label}: {len(lost)} file(s) missing after "
-                               f"the download ({', '.join(lost[:3])}); rerun to resume it")
+            raise WeightsError(
+                f"model '{d.keys[0]}': hub model {d.ref.label}: {len(lost)} file(s) missing after "
+                f"the download ({', '.join(lost[:3])}); rerun to resume it"
+            )
         with self._cond:
             d.seconds = self.clock() - d.began
             d.fresh = tuple(f.path for f in listing.missing)
@@ -309,11 +342,20 @@ class Prefetcher:
             return
         listing = d.listing
         for key in d.keys:
-            self.manifest.set_model(key, weights={
-                "hub_id": d.ref.repo, "revision": d.ref.revision, "commit": listing.commit, "path": str(d.path),
-                "files": len(listing.files), "bytes": listing.total_bytes, "download_bytes": sum(
-                    f.size for f in listing.files if f.path in d.fresh), "download_seconds": round(d.seconds, 3),
-                "shared_with": [k for k in d.keys if k != key]})
+            self.manifest.set_model(
+                key,
+                weights={
+                    "hub_id": d.ref.repo,
+                    "revision": d.ref.revision,
+                    "commit": listing.commit,
+                    "path": str(d.path),
+                    "files": len(listing.files),
+                    "bytes": listing.total_bytes,
+                    "download_bytes": sum(f.size for f in listing.files if f.path in d.fresh),
+                    "download_seconds": round(d.seconds, 3),
+                    "shared_with": [k for k in d.keys if k != key],
+                },
+            )
             self.manifest.timing(key, "download", d.seconds)
 
     # ------------------------------------------------------------------------------------------------ effects
@@ -325,8 +367,9 @@ class Prefetcher:
                 continue
             d.done_bytes = min(d.listing.missing_bytes, _written(d.listing, self.cache))
             if self.progress is not None:
-                self.progress.set_download(d.ref.label, _rate_text(d.done_bytes, d.listing.missing_bytes,
-                                                                   self.clock() - d.began))
+                self.progress.set_download(
+                    d.ref.label, _rate_text(d.done_bytes, d.listing.missing_bytes, self.clock() - d.began)
+                )
 
     def _delete(self, d: Download) -> None:
         assert d.listing is not None
@@ -351,8 +394,11 @@ def _written(listing: Listing, cache: Path) -> int:
     """Bytes on disk so far for ``listing``'s missing files: finished files plus partial blobs."""
     done = sum(f.size for f in listing.missing if (listing.folder / f.path).is_file())
     blobs = repo_folder(listing.ref, cache) / "blobs"
-    partial = sum(p.stat().st_size for p in blobs.glob("*.*") if p.suffix in (".incomplete", ".partial")
-                  and p.is_file()) if blobs.is_dir() else 0
+    partial = (
+        sum(p.stat().st_size for p in blobs.glob("*.*") if p.suffix in (".incomplete", ".partial") and p.is_file())
+        if blobs.is_dir()
+        else 0
+    )
     return done + partial
 
 
@@ -375,8 +421,9 @@ def _prune_empty(folder: Path) -> None:
         folder.rmdir()
 
 
-def fetch_now(model: ModelConfig, spec: ServerSpec, manifest: ManifestLike | None = None,
-              progress: ProgressLike | None = None) -> ServerSpec:
+def fetch_now(
+    model: ModelConfig, spec: ServerSpec, manifest: ManifestLike | None = None, progress: ProgressLike | None = None
+) -> ServerSpec:
     """Fetch one model's weights here and now (a Ray node: no shared disk, so no prefetch across nodes); ``spec``
     on the local snapshot, or unchanged for a local model. Raises WeightsError."""
     fetcher = Prefetcher([model], manifest=manifest, progress=progress).start()

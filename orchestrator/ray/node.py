@@ -10,6 +10,7 @@ the node's own disk) and the node's server state file.
 The server is started with a guard (``guard.py``): if the actor's process dies without running its ``finally``
 blocks (``ray.kill``, its raylet killed, the node lost), the guard kills the server's process group.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,33 +23,46 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 import psutil
 
-from .contract import AnswerRecord, ModelConfig, Problem, SeriesScore, ServerSpec
-from .errors import ConfigError, ResultsError
-from .gpus import discover
-from .guard import spawn_guard
-from .job import DatasetRun, RunContext, record_grader, run_model
-from .plan import Placement, launch_spec
-from .prefetch import fetch_now
-from .prompts import prompt_fingerprint
-from .rayevents import (Answer, Emit, ErrorNoted, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming,
-                        StatusChanged)
-from .rayplan import multinode_spec
-from .results import SeriesState, settings_hash
-from .server import start_server
-from .signals import ServerGroup
+from ..contract import AnswerRecord, ModelConfig, Problem, SeriesScore, ServerSpec
+from ..errors import ConfigError, ResultsError
+from ..hub.prefetch import fetch_now
+from ..job import DatasetRun, RunContext, record_grader, run_model
+from ..prompts import prompt_fingerprint
+from ..results import SeriesState, settings_hash
+from ..scheduling.plan import Placement, launch_spec
+from ..serving.gpus import discover
+from ..serving.guard import spawn_guard
+from ..serving.server import start_server
+from ..serving.signals import ServerGroup
+from .events import (
+    Answer,
+    Emit,
+    ErrorNoted,
+    EvalTime,
+    Event,
+    Finished,
+    ModelFacts,
+    NodeStarted,
+    PhaseTiming,
+    StatusChanged,
+)
+from .plan import multinode_spec
 
 log = logging.getLogger(__name__)
 
 EVENT_POLL_S = 1.0
 # argv: the gate's fd, then the server's command; its first line names it in ps while it waits
-GATE = ("# guarded-server\nimport os, sys; fd = int(sys.argv[1]); word = os.read(fd, 3); os.close(fd); "
-        "word == b'go\\n' or sys.exit(1); os.execvp(sys.argv[2], sys.argv[2:])")
+GATE = (
+    "# guarded-server\nimport os, sys; fd = int(sys.argv[1]); word = os.read(fd, 3); os.close(fd); "
+    "word == b'go\\n' or sys.exit(1); os.execvp(sys.argv[2], sys.argv[2:])"
+)
 
 
 @dataclass(frozen=True)
@@ -175,8 +189,7 @@ def guarded_popen(args: list[str], **kwargs: Any) -> subprocess.Popen:
     """
     gate, go = os.pipe()
     try:
-        proc = subprocess.Popen([sys.executable, "-S", "-E", "-c", GATE, str(gate), *args], pass_fds=(gate,),
-                                **kwargs)
+        proc = subprocess.Popen([sys.executable, "-S", "-E", "-c", GATE, str(gate), *args], pass_fds=(gate,), **kwargs)
     finally:
         os.close(gate)
     try:
@@ -195,9 +208,10 @@ def node_name() -> str:
     node = "-"
     try:
         import ray
+
         if ray.is_initialized():  # asking the runtime context outside Ray would start a whole local Ray instance
             node = ray.get_runtime_context().get_node_id()[:12]
-    except Exception:  # noqa: BLE001 -- outside Ray (unit tests)
+    except Exception:
         pass
     return f"{socket.gethostname()} (ray node {node})"
 
@@ -211,7 +225,7 @@ def undo_ray_thread_default(environ: dict | None = None) -> bool:
     try:
         if "OMP_NUM_THREADS" in psutil.Process(int(environ["RAY_RAYLET_PID"])).environ():
             return False  # the node's own setting: keep it
-    except Exception:  # noqa: BLE001 -- not knowable (raylet gone, not ours): leave the environment alone
+    except Exception:
         return False
     del environ["OMP_NUM_THREADS"]
     return True
@@ -258,9 +272,13 @@ class ModelActor:
             spec = node_spec(job, _ray_gpus(job), sys.executable, _gcs_address())
             spec = fetch_now(job.model, spec, ctx.manifest, EventProgress(emit))  # hub weights onto this node
             outcome = run_model(ctx, job.model, spec)
-            facts = {"status": outcome.status, "error": outcome.error, "restarts": outcome.restarts,
-                     "log_path": outcome.log_path}
-        except BaseException as exc:  # noqa: BLE001 -- reported to the driver, which decides
+            facts = {
+                "status": outcome.status,
+                "error": outcome.error,
+                "restarts": outcome.restarts,
+                "log_path": outcome.log_path,
+            }
+        except BaseException as exc:
             facts = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
         facts.update(seconds=time.monotonic() - began, node=node_name())
         emit(Finished(facts))
@@ -268,20 +286,29 @@ class ModelActor:
 
 def node_context(job: NodeJob, emit: Emit, stop: threading.Event, servers: ServerGroup) -> RunContext:
     """A ``RunContext`` whose results, manifest and progress are events, and whose servers are guarded."""
-    return RunContext(run_id=job.run_id, results_dir=Path(os.devnull), logs_dir=Path(job.logs_dir),
-                      datasets=job.datasets, stop=stop, progress=EventProgress(emit),
-                      servers=servers, manifest=EventManifest(emit),
-                      grade=record_grader() if job.grade else None,
-                      start_server=functools.partial(start_server, popen=guarded_popen),
-                      open_store=functools.partial(proxy_store, job, emit))
+    return RunContext(
+        run_id=job.run_id,
+        results_dir=Path(os.devnull),
+        logs_dir=Path(job.logs_dir),
+        datasets=job.datasets,
+        stop=stop,
+        progress=EventProgress(emit),
+        servers=servers,
+        manifest=EventManifest(emit),
+        grade=record_grader() if job.grade else None,
+        start_server=functools.partial(start_server, popen=guarded_popen),
+        open_store=functools.partial(proxy_store, job, emit),
+    )
 
 
 def proxy_store(job: NodeJob, emit: Emit, model: ModelConfig, run: DatasetRun) -> ProxyStore:
     name = run.spec.name
     digest = settings_hash(model, name, run.version, prompt_fingerprint())
     if digest != job.hashes[name]:
-        raise ConfigError(f"{node_name()}: settings hash of {model.key}/{name} is {digest}, the driver's is "
-                          f"{job.hashes[name]}; install the same deathmath-orchestrate version on every node")
+        raise ConfigError(
+            f"{node_name()}: settings hash of {model.key}/{name} is {digest}, the driver's is "
+            f"{job.hashes[name]}; install the same deathmath-orchestrate version on every node"
+        )
     return ProxyStore(model.key, name, digest, job.done.get(name, frozenset()), emit)
 
 
@@ -290,14 +317,18 @@ def _ray_gpus(job: NodeJob) -> tuple[int, ...]:
     if job.multinode:
         return tuple(g.index for g in discover())
     import ray
+
     ids = ray.get_gpu_ids()
     try:
         return tuple(int(g) for g in ids)
     except ValueError:
-        raise ConfigError(f"{node_name()}: Ray assigned GPUs {ids}; GPU UUIDs are not supported, "
-                          "number the node's GPUs (unset CUDA_VISIBLE_DEVICES before `ray start`)") from None
+        raise ConfigError(
+            f"{node_name()}: Ray assigned GPUs {ids}; GPU UUIDs are not supported, "
+            "number the node's GPUs (unset CUDA_VISIBLE_DEVICES before `ray start`)"
+        ) from None
 
 
 def _gcs_address() -> str:
     import ray
+
     return ray.get_runtime_context().gcs_address

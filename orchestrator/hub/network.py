@@ -13,6 +13,7 @@ Contract:
     endpoint() -> str                                                   HF_ENDPOINT or https://huggingface.co
     offline() -> bool                                                   HF_HUB_OFFLINE is set
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,7 +21,7 @@ import logging
 import os
 import threading
 import time
-from typing import Callable, Iterator
+from collections.abc import Callable, Iterator
 
 CONNECT_TIMEOUT_S = 5.0
 PROBE_TTL_S = 30.0
@@ -69,6 +70,7 @@ def _ask(url: str, connect_timeout: float) -> str | None:
     """None when ``url`` answers anything at all over HTTP, else why not (one short phrase)."""
     import httpx2
     from huggingface_hub.utils import get_session
+
     try:
         get_session().head(url, timeout=httpx2.Timeout(connect_timeout * 2, connect=connect_timeout))
     except httpx2.ProxyError as exc:
@@ -90,6 +92,7 @@ def quiet() -> Iterator[None]:
     """``huggingface_hub``'s retry warnings and progress bars off while the block runs (every thread)."""
     global _quiet_depth, _saved
     from huggingface_hub.utils import are_progress_bars_disabled, disable_progress_bars, enable_progress_bars
+
     hub_log, http_log = logging.getLogger("huggingface_hub"), logging.getLogger("httpx2")
     with _quiet_lock:
         if _quiet_depth == 0:

@@ -13,22 +13,24 @@ first, and once an estimate is overrun nothing new starts on its group.
 ``priority_order`` picks the priority list: larger then slower jobs first, unless a simulation with the weights
 (estimated durations) finds a shorter makespan with another order (bounded local search).
 """
+
 from __future__ import annotations
 
 import functools
 import logging
 import threading
 import time
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Callable, Generic, Iterable, Mapping, Sequence, TypeVar
+from typing import Generic, TypeVar
 
-from .contract import ModelConfig
-from .errors import OrchestratorError, PlanError
+from ..contract import ModelConfig
+from ..errors import OrchestratorError, PlanError
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-SEARCH_BUDGET = 400      # simulations the priority search may run
+SEARCH_BUDGET = 400  # simulations the priority search may run
 _EPS = 1e-9
 
 
@@ -66,10 +68,10 @@ class Slots:
     cpu: int
     api: int
 
-    def take(self, job: Job, group: Iterable[int]) -> "Slots":
+    def take(self, job: Job, group: Iterable[int]) -> Slots:
         return Slots(self.gpus - set(group), self.cpu - (job.kind == "cpu"), self.api - (job.kind == "api"))
 
-    def give(self, job: Job, group: Iterable[int]) -> "Slots":
+    def give(self, job: Job, group: Iterable[int]) -> Slots:
         return Slots(self.gpus | set(group), self.cpu + (job.kind == "cpu"), self.api + (job.kind == "api"))
 
 
@@ -97,6 +99,7 @@ class Slot:
 
 # ---------------------------------------------------------------------------------------------------- decisions
 
+
 def choose_group(free: Iterable[int], k: int, avoid: frozenset[int] = frozenset()) -> tuple[int, ...] | None:
     """``k`` GPUs out of ``free``, or ``None``: contiguous indices (NVLink pairs) when possible, then fewest of
     ``avoid``, aligned (index % k == 0), and best fit (fewest free neighbours, so larger runs stay whole)."""
@@ -107,8 +110,9 @@ def choose_group(free: Iterable[int], k: int, avoid: frozenset[int] = frozenset(
         return ()
     runs = [tuple(range(g, g + k)) for g in sorted(pool) if all(g + i in pool for i in range(k))]
     candidates = runs or [_spread(pool, k)]
-    return min(candidates, key=lambda grp: (len(avoid.intersection(grp)), grp[0] % k != 0,
-                                            _free_neighbours(grp, pool), grp))
+    return min(
+        candidates, key=lambda grp: (len(avoid.intersection(grp)), grp[0] % k != 0, _free_neighbours(grp, pool), grp)
+    )
 
 
 def _free_neighbours(group: Sequence[int], pool: frozenset[int]) -> int:
@@ -122,8 +126,9 @@ def _spread(pool: frozenset[int], k: int) -> tuple[int, ...]:
     return tuple(sorted(ranked[:k]))
 
 
-def decide(pending: Sequence[Job], running: Sequence[Running], free: Slots,
-           now: float) -> list[tuple[Job, tuple[int, ...]]]:
+def decide(
+    pending: Sequence[Job], running: Sequence[Running], free: Slots, now: float
+) -> list[tuple[Job, tuple[int, ...]]]:
     """The jobs to start at ``now`` (``pending`` is in priority order), each with its GPU group. Pure."""
     decision = _Decision(free, running, now)
     for job in pending:
@@ -182,8 +187,15 @@ class _Decision:
 
 # ---------------------------------------------------------------------------------------------------- simulation
 
-def simulate(order: Sequence[Job], gpus: Iterable[int], *, max_cpu_servers: int = 1, max_api_concurrency: int = 8,
-             durations: Mapping[str, float] | None = None) -> list[Slot]:
+
+def simulate(
+    order: Sequence[Job],
+    gpus: Iterable[int],
+    *,
+    max_cpu_servers: int = 1,
+    max_api_concurrency: int = 8,
+    durations: Mapping[str, float] | None = None,
+) -> list[Slot]:
     """Discrete-event run of ``decide``: jobs take ``durations[key]`` (default: their weight); returns the slots
     in start order (ties in priority order). Decisions see only the weights, so durations unlike the weights
     model estimation error."""
@@ -196,15 +208,18 @@ def simulate(order: Sequence[Job], gpus: Iterable[int], *, max_cpu_servers: int 
             running.append(Running(job, group, now))
             free = free.take(job, group)
         if not running:
-            raise PlanError(f"model '{pending[0].key}' can never start on GPUs {sorted(free.gpus)}; "
-                            "lower its tensor_parallel_size or add GPUs")
+            raise PlanError(
+                f"model '{pending[0].key}' can never start on GPUs {sorted(free.gpus)}; "
+                "lower its tensor_parallel_size or add GPUs"
+            )
         now, free = _finish_next(running, actual, free, slots)
     rank = {job.key: i for i, job in enumerate(order)}
     return sorted(slots, key=lambda s: (s.start, rank[s.job.key]))
 
 
-def _finish_next(running: list[Running], actual: Mapping[str, float], free: Slots,
-                 slots: list[Slot]) -> tuple[float, Slots]:
+def _finish_next(
+    running: list[Running], actual: Mapping[str, float], free: Slots, slots: list[Slot]
+) -> tuple[float, Slots]:
     """Advance to the next end: move the jobs ending then from ``running`` to ``slots``; returns (now, free)."""
     now = min(r.start + actual[r.job.key] for r in running)
     for run in [r for r in running if r.start + actual[r.job.key] <= now + _EPS]:
@@ -221,14 +236,20 @@ def makespan(slots: Iterable[Slot]) -> float:
 
 
 ORDERINGS: tuple[Callable[[Job], tuple[float, ...]], ...] = (
-    lambda j: (-j.gpus_needed, -j.weight, -j.size),                 # larger, then slower, first
+    lambda j: (-j.gpus_needed, -j.weight, -j.size),  # larger, then slower, first
     lambda j: (-j.weight * max(j.gpus_needed, 1), -j.gpus_needed),  # most GPU-seconds first
-    lambda j: (-j.weight, -j.gpus_needed),                          # slowest first
+    lambda j: (-j.weight, -j.gpus_needed),  # slowest first
 )
 
 
-def priority_order(jobs: Sequence[Job], gpus: Iterable[int], *, max_cpu_servers: int = 1,
-                   max_api_concurrency: int = 8, budget: int = SEARCH_BUDGET) -> list[Job]:
+def priority_order(
+    jobs: Sequence[Job],
+    gpus: Iterable[int],
+    *,
+    max_cpu_servers: int = 1,
+    max_api_concurrency: int = 8,
+    budget: int = SEARCH_BUDGET,
+) -> list[Job]:
     """The priority list: larger then slower first, or the order whose simulation (with the weights as
     durations) has the shortest makespan; ties keep the earlier candidate. Independent of the order of ``jobs``
     (equal jobs go by key), so the plan and the scheduler agree whatever order they pass; cached."""
@@ -237,15 +258,16 @@ def priority_order(jobs: Sequence[Job], gpus: Iterable[int], *, max_cpu_servers:
 
 
 @functools.lru_cache(maxsize=16)
-def _priority_order(jobs: tuple[Job, ...], pool: tuple[int, ...], max_cpu_servers: int, max_api_concurrency: int,
-                    budget: int) -> tuple[Job, ...]:
+def _priority_order(
+    jobs: tuple[Job, ...], pool: tuple[int, ...], max_cpu_servers: int, max_api_concurrency: int, budget: int
+) -> tuple[Job, ...]:
     candidates = [sorted(jobs, key=key) for key in ORDERINGS]
     if len({j.weight for j in jobs}) <= 1:
         return tuple(candidates[0])  # no duration information: sizes alone decide
 
     def score(order: Sequence[Job]) -> float:
-        return makespan(simulate(order, pool, max_cpu_servers=max_cpu_servers,
-                                 max_api_concurrency=max_api_concurrency))
+        return makespan(simulate(order, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency))
+
     scored = [(score(c), i, c) for i, c in enumerate(candidates)]
     best_score, _, best = min(scored, key=lambda t: (t[0], t[1]))
     return tuple(_improve(best, best_score, score, budget - len(candidates)))
@@ -259,7 +281,7 @@ def _improve(order: list[Job], best: float, score: Callable[[Sequence[Job]], flo
         for i, j in ((i, j) for i in range(len(order)) for j in range(len(order)) if i != j):
             if budget <= 0:
                 break
-            trial = order[:i] + order[i + 1:]
+            trial = order[:i] + order[i + 1 :]
             trial.insert(j, order[i])
             budget -= 1
             value = score(trial)
@@ -271,6 +293,7 @@ def _improve(order: list[Job], best: float, score: Callable[[Sequence[Job]], flo
 
 # ---------------------------------------------------------------------------------------------------- threads
 
+
 def check_jobs(jobs: Sequence[Job], gpus: Sequence[int], max_cpu_servers: int, max_api_concurrency: int) -> None:
     """``PlanError`` for duplicate keys, a job larger than the pool, or a zero limit that would block jobs."""
     keys = [j.key for j in jobs]
@@ -279,8 +302,10 @@ def check_jobs(jobs: Sequence[Job], gpus: Sequence[int], max_cpu_servers: int, m
         raise PlanError(f"model '{dupes[0]}' appears twice in model_list; give each entry a distinct name")
     for job in jobs:
         if job.gpus_needed > len(gpus):
-            raise PlanError(f"model '{job.key}' needs {job.gpus_needed} GPUs but the pool has {len(gpus)} "
-                            f"(--gpus {','.join(map(str, gpus))}); lower tensor_parallel_size or add GPUs")
+            raise PlanError(
+                f"model '{job.key}' needs {job.gpus_needed} GPUs but the pool has {len(gpus)} "
+                f"(--gpus {','.join(map(str, gpus))}); lower tensor_parallel_size or add GPUs"
+            )
     if max_cpu_servers < 1 and any(j.kind == "cpu" for j in jobs):
         raise PlanError(f"--max-cpu-servers {max_cpu_servers}: must be at least 1 to serve models on the CPU")
     if max_api_concurrency < 1 and any(j.kind == "api" for j in jobs):
@@ -303,17 +328,31 @@ class Scheduler(Generic[T]):
     holds a GPU); whoever makes a job ready calls ``wake()``.
     """
 
-    def __init__(self, jobs: Sequence[Job], gpus: Sequence[int], launch: Callable[[Job, tuple[int, ...]], T], *,
-                 max_cpu_servers: int = 1, max_api_concurrency: int = 8, clock: Callable[[], float] = time.monotonic,
-                 priority: Callable[[Sequence[Job]], Sequence[Job]] | None = None, wait_timeout: float = 1.0,
-                 ready: Callable[[Job], bool] | None = None) -> None:
+    def __init__(
+        self,
+        jobs: Sequence[Job],
+        gpus: Sequence[int],
+        launch: Callable[[Job, tuple[int, ...]], T],
+        *,
+        max_cpu_servers: int = 1,
+        max_api_concurrency: int = 8,
+        clock: Callable[[], float] = time.monotonic,
+        priority: Callable[[Sequence[Job]], Sequence[Job]] | None = None,
+        wait_timeout: float = 1.0,
+        ready: Callable[[Job], bool] | None = None,
+    ) -> None:
         self._gpus = tuple(sorted(set(gpus)))
         check_jobs(jobs, self._gpus, max_cpu_servers, max_api_concurrency)
         self._jobs, self._launch, self._clock, self._wait = list(jobs), launch, clock, wait_timeout
         self._ready = ready or (lambda job: True)
         self._limits = (max_cpu_servers, max_api_concurrency)
-        self.order = list(priority(jobs) if priority else priority_order(
-            jobs, self._gpus, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency))
+        self.order = list(
+            priority(jobs)
+            if priority
+            else priority_order(
+                jobs, self._gpus, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency
+            )
+        )
         self.history: list[Slot] = []
         self._cond = threading.Condition()
         self._finished: list[_Finished] = []
@@ -331,10 +370,11 @@ class Scheduler(Generic[T]):
                 raise
         for job in state.pending:
             state.results[job.key] = OrchestratorError(
-                f"model '{job.key}' was not started: the run was stopped first; rerun to resume it")
+                f"model '{job.key}' was not started: the run was stopped first; rerun to resume it"
+            )
         return {j.key: state.results[j.key] for j in self._jobs}  # type: ignore[misc]
 
-    def _loop(self, state: "_RunState", stop: threading.Event) -> None:
+    def _loop(self, state: _RunState, stop: threading.Event) -> None:
         while state.pending or state.running:
             if not stop.is_set():
                 self._start_ready(state)
@@ -352,7 +392,7 @@ class Scheduler(Generic[T]):
         with self._cond:
             self._cond.notify_all()
 
-    def _start_ready(self, state: "_RunState") -> None:
+    def _start_ready(self, state: _RunState) -> None:
         now = self._clock()
         for job, group in decide([j for j in state.pending if self._ready(j)], state.running, state.free, now):
             run = Running(job, group, now)
@@ -365,14 +405,14 @@ class Scheduler(Generic[T]):
     def _work(self, run: Running) -> None:
         try:
             value: object = self._launch(run.job, run.gpus)
-        except BaseException as exc:  # noqa: BLE001 - one job's failure never stops the others
+        except BaseException as exc:
             log.error("model %s failed: %s: %s", run.job.key, type(exc).__name__, exc)
             value = exc
         with self._cond:
             self._finished.append(_Finished(run, value, self._clock()))
             self._cond.notify_all()
 
-    def _reap(self, state: "_RunState") -> None:
+    def _reap(self, state: _RunState) -> None:
         for done in self._finished:
             state.running.remove(done.run)
             state.free = state.free.give(done.run.job, done.run.gpus)

@@ -5,6 +5,7 @@ seconds from a daemon thread; ``finish(state, exit_code)`` writes the last time,
 is atomic; a failed write (disk full) is a warning, never the run's end. When a model finishes or fails, its details
 page is rebuilt (``on_model_end``), so its answers can be looked at while the other models still run.
 """
+
 from __future__ import annotations
 
 import json
@@ -13,19 +14,29 @@ import os
 import platform
 import threading
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Mapping, Protocol
+from typing import Any, Protocol
 from urllib.parse import unquote
 
-from .errors import OrchestratorError
-from .fileio import atomic_write_text
-from .leaderboard import write_model_page
-from .leaderboard.rows import details_link
-from .results.layout import ensure_dir
-from .status import (ENDED, FORMAT, INTERVAL, PAGE, RunStatus, model_state, newest_status_files, process_started,
-                     status_path)
-from .statusview import render_status_html
+from ..errors import OrchestratorError
+from ..fileio import atomic_write_text
+from ..leaderboard import write_model_page
+from ..leaderboard.rows import details_link
+from ..results.layout import ensure_dir
+from .file import (
+    ENDED,
+    FORMAT,
+    INTERVAL,
+    PAGE,
+    RunStatus,
+    model_state,
+    newest_status_files,
+    process_started,
+    status_path,
+)
+from .view import render_status_html
 
 log = logging.getLogger(__name__)
 MIN_ELAPSED = 1.0  # seconds of running before a speed and an ETA mean anything
@@ -50,14 +61,25 @@ def _model_entry(key: str, counts: Mapping[str, Any] | None, facts: Mapping[str,
     done, correct = int(counts.get("done", 0)), int(counts.get("correct", 0))
     elapsed = float(counts.get("elapsed") or 0.0)
     tokens = int(counts.get("tokens", 0))
-    return {"model": key, "state": model_state(counts.get("status")),
-            "gpus": facts.get("gpus"), "port": facts.get("port"), "endpoints": facts.get("endpoints"),
-            "answered": done, "total": max(int(counts.get("total", 0)), total), "correct": correct,
-            "accuracy": correct / done if done else None, "errors": int(counts.get("errors", 0)), "tokens": tokens,
-            "tok_s": tokens / elapsed if elapsed >= MIN_ELAPSED else None,
-            "eta_s": counts.get("eta") if elapsed >= MIN_ELAPSED else None,
-            "restarts": int(counts.get("restarts", 0)), "last_error": counts.get("last_error"),
-            "datasets": counts.get("datasets", {}), "details": None}
+    return {
+        "model": key,
+        "state": model_state(counts.get("status")),
+        "gpus": facts.get("gpus"),
+        "port": facts.get("port"),
+        "endpoints": facts.get("endpoints"),
+        "answered": done,
+        "total": max(int(counts.get("total", 0)), total),
+        "correct": correct,
+        "accuracy": correct / done if done else None,
+        "errors": int(counts.get("errors", 0)),
+        "tokens": tokens,
+        "tok_s": tokens / elapsed if elapsed >= MIN_ELAPSED else None,
+        "eta_s": counts.get("eta") if elapsed >= MIN_ELAPSED else None,
+        "restarts": int(counts.get("restarts", 0)),
+        "last_error": counts.get("last_error"),
+        "datasets": counts.get("datasets", {}),
+        "details": None,
+    }
 
 
 @dataclass
@@ -69,11 +91,11 @@ class StatusWriter:
     run_id: str
     progress: ProgressView
     manifest: ManifestView
-    totals: Mapping[str, int]                    # model -> problems it has to answer, in model_list order
+    totals: Mapping[str, int]  # model -> problems it has to answer, in model_list order
     interval: float = INTERVAL
     clock: Callable[[], float] = time.time
     pid: int = field(default_factory=os.getpid)
-    on_model_end: Callable[[str], object] | None = None   # e.g. write that model's answers page
+    on_model_end: Callable[[str], object] | None = None  # e.g. write that model's answers page
 
     def __post_init__(self) -> None:
         self.path = status_path(self.results_dir, self.run_id)
@@ -82,21 +104,38 @@ class StatusWriter:
         self._thread: threading.Thread | None = None
         self._ended_models: set[str] = set()
         self.data: dict[str, Any] = {
-            "format": FORMAT, "run_id": self.run_id, "host": platform.node(), "pid": self.pid,
-            "pid_started": process_started(self.pid), "started_at": self.clock(), "updated_at": None,
-            "ended_at": None, "interval": self.interval, "state": "running", "exit_code": None,
-            "manifest": str(Path(self.manifest.path).resolve()), "results_dir": str(Path(self.results_dir).resolve()),
-            "models": []}
+            "format": FORMAT,
+            "run_id": self.run_id,
+            "host": platform.node(),
+            "pid": self.pid,
+            "pid_started": process_started(self.pid),
+            "started_at": self.clock(),
+            "updated_at": None,
+            "ended_at": None,
+            "interval": self.interval,
+            "state": "running",
+            "exit_code": None,
+            "manifest": str(Path(self.manifest.path).resolve()),
+            "results_dir": str(Path(self.results_dir).resolve()),
+            "models": [],
+        }
 
     @classmethod
-    def for_run(cls, results_dir: Path, run_id: str, progress: ProgressView, manifest: ManifestView,
-                problems_per_model: int) -> "StatusWriter":
+    def for_run(
+        cls, results_dir: Path, run_id: str, progress: ProgressView, manifest: ManifestView, problems_per_model: int
+    ) -> StatusWriter:
         """The writer of one run: every model of the manifest, the details page rebuilt as each one ends."""
-        totals = {key: problems_per_model for key in manifest.model_facts()}
-        return cls(Path(results_dir), run_id, progress, manifest, totals,
-                   on_model_end=lambda key: write_model_page(Path(results_dir), key))
+        totals = dict.fromkeys(manifest.model_facts(), problems_per_model)
+        return cls(
+            Path(results_dir),
+            run_id,
+            progress,
+            manifest,
+            totals,
+            on_model_end=lambda key: write_model_page(Path(results_dir), key),
+        )
 
-    def start(self) -> "StatusWriter":
+    def start(self) -> StatusWriter:
         self.write()
         self._thread = threading.Thread(target=self._loop, name="status", daemon=True)
         self._thread.start()

@@ -8,6 +8,7 @@ the server's session id together with stdout open on the server's log ``logs/<ru
 signals only such processes of records whose owner (the orchestrator) is gone: a reused PID, or anything this tool did
 not start, is never touched.
 """
+
 from __future__ import annotations
 
 import json
@@ -15,16 +16,17 @@ import logging
 import os
 import signal
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from contextlib import contextmanager
-from typing import Callable, ContextManager, Iterator, Protocol
+from typing import ContextManager, Protocol
 
 import psutil
 from filelock import FileLock, Timeout
 
-from . import fileio
-from .errors import OrchestratorError, ServerError
+from .. import fileio
+from ..errors import OrchestratorError, ServerError
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +58,7 @@ class ServerRecord:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict) -> "ServerRecord":
+    def from_dict(cls, data: dict) -> ServerRecord:
         names = {f.name for f in fields(cls)}
         kept = {k: v for k, v in data.items() if k in names}
         kept["gpus"] = tuple(kept.get("gpus", ()))
@@ -64,8 +66,10 @@ class ServerRecord:
 
     def describe(self) -> str:
         """One line for ``cleanup``'s report."""
-        return (f"server {self.name!r} pid {self.pid} port {self.port} gpus {list(self.gpus)} run {self.run_id} "
-                f"(owner pid {self.owner_pid} gone)")
+        return (
+            f"server {self.name!r} pid {self.pid} port {self.port} gpus {list(self.gpus)} run {self.run_id} "
+            f"(owner pid {self.owner_pid} gone)"
+        )
 
 
 @dataclass(frozen=True)
@@ -79,7 +83,7 @@ class ProcInfo:
     run_id: str | None = None
     server_id: str | None = None
     zombie: bool = False
-    stdout: str | None = None   # where fd 1 points (resolved path)
+    stdout: str | None = None  # where fd 1 points (resolved path)
 
 
 class ProcessTable(Protocol):
@@ -115,8 +119,16 @@ class PsutilProcs:
             pid, created = proc.info["pid"], proc.info["create_time"]
             zombie = proc.info["status"] == psutil.STATUS_ZOMBIE
             env = {} if zombie else self._environ(proc, created)
-            return ProcInfo(pid, created, os.getpgid(pid), os.getsid(pid), env.get(RUN_ENV), env.get(SERVER_ENV),
-                            zombie, None if zombie else _stdout(pid))
+            return ProcInfo(
+                pid,
+                created,
+                os.getpgid(pid),
+                os.getsid(pid),
+                env.get(RUN_ENV),
+                env.get(SERVER_ENV),
+                zombie,
+                None if zombie else _stdout(pid),
+            )
         except (psutil.Error, OSError, TypeError):
             return None
 
@@ -185,10 +197,17 @@ def members(procs: list[ProcInfo], rec: ServerRecord) -> list[ProcInfo]:
     return [p for p in procs if belongs(p, rec)]
 
 
-def terminate(find: Callable[[], list[ProcInfo]], send: Callable[[int, list[ProcInfo]], None], grace: float,
-              *, table: ProcessTable | None = None, clock: Callable[[], float] = time.monotonic,
-              sleep: Callable[[float], None] = time.sleep, kill_wait: float = 5.0,
-              poll: float = 0.1) -> list[ProcInfo]:
+def terminate(
+    find: Callable[[], list[ProcInfo]],
+    send: Callable[[int, list[ProcInfo]], None],
+    grace: float,
+    *,
+    table: ProcessTable | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    kill_wait: float = 5.0,
+    poll: float = 0.1,
+) -> list[ProcInfo]:
     """SIGTERM what ``find()`` returns, wait up to ``grace``, SIGKILL what is left; return what survives that.
 
     Complete, not one look: a process can fork while it is being stopped (vLLM's API server spawns its engine early
@@ -210,9 +229,15 @@ def terminate(find: Callable[[], list[ProcInfo]], send: Callable[[int, list[Proc
 class _Phase:
     """One signal over and over to whatever ``find()`` shows, until two looks in a row are empty or time is up."""
 
-    def __init__(self, find: Callable[[], list[ProcInfo]], send: Callable[[int, list[ProcInfo]], None],
-                 table: ProcessTable | None, clock: Callable[[], float], sleep: Callable[[float], None],
-                 poll: float) -> None:
+    def __init__(
+        self,
+        find: Callable[[], list[ProcInfo]],
+        send: Callable[[int, list[ProcInfo]], None],
+        table: ProcessTable | None,
+        clock: Callable[[], float],
+        sleep: Callable[[float], None],
+        poll: float,
+    ) -> None:
         self.find, self.send, self.table, self.clock, self.sleep, self.poll = find, send, table, clock, sleep, poll
         self.signalled: set[tuple[int, float]] = set()
         self.left: list[ProcInfo] = []
@@ -239,12 +264,23 @@ class _Phase:
                 self.sleep(self.poll)
             return
         table, known = self.table, self.left
-        wait_gone(lambda: [p for p in known if same_process(table, p.pid, p.create_time)],
-                  max(0.0, deadline - self.clock()), clock=self.clock, sleep=self.sleep, poll=self.poll)
+        wait_gone(
+            lambda: [p for p in known if same_process(table, p.pid, p.create_time)],
+            max(0.0, deadline - self.clock()),
+            clock=self.clock,
+            sleep=self.sleep,
+            poll=self.poll,
+        )
 
 
-def wait_gone(find: Callable[[], list[ProcInfo]], timeout: float, *, clock: Callable[[], float] = time.monotonic,
-              sleep: Callable[[float], None] = time.sleep, poll: float = 0.1) -> list[ProcInfo]:
+def wait_gone(
+    find: Callable[[], list[ProcInfo]],
+    timeout: float,
+    *,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+    poll: float = 0.1,
+) -> list[ProcInfo]:
     """Poll ``find()`` until it is empty or ``timeout`` passes; return what is still there."""
     deadline = clock() + timeout
     left = find()
@@ -317,17 +353,24 @@ def hold(lock: FileLock, what: str, error: type[OrchestratorError]) -> Iterator[
     try:
         lock.acquire()
     except Timeout:
-        raise error(f"{what} stayed locked for {lock.timeout:.0f} s; another orchestrator hangs holding "
-                    f"{lock.lock_file}: stop it") from None
+        raise error(
+            f"{what} stayed locked for {lock.timeout:.0f} s; another orchestrator hangs holding "
+            f"{lock.lock_file}: stop it"
+        ) from None
     try:
         yield
     finally:
         lock.release()
 
 
-def cleanup(logs_dir: Path, procs: ProcessTable | None = None, *, grace: float = 10.0,
-            clock: Callable[[], float] = time.monotonic,
-            sleep: Callable[[float], None] = time.sleep) -> list[ServerRecord]:
+def cleanup(
+    logs_dir: Path,
+    procs: ProcessTable | None = None,
+    *,
+    grace: float = 10.0,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[ServerRecord]:
     """Kill the recorded servers whose owner is gone; return the records of those that had processes to kill.
 
     Records of servers owned by a live orchestrator are left alone; records of orphans are removed (unless a process
@@ -351,9 +394,11 @@ def _orphans(state: StateFile, table: ProcessTable) -> Iterator[ServerRecord]:
             yield rec
 
 
-def _kill_orphan(rec: ServerRecord, table: ProcessTable, grace: float, clock: Callable[[], float],
-                 sleep: Callable[[float], None]) -> tuple[bool, list[ProcInfo]]:
+def _kill_orphan(
+    rec: ServerRecord, table: ProcessTable, grace: float, clock: Callable[[], float], sleep: Callable[[float], None]
+) -> tuple[bool, list[ProcInfo]]:
     """(were there processes to kill, which survived)"""
+
     def find() -> list[ProcInfo]:
         return members(table.list(), rec)
 

@@ -19,12 +19,13 @@ each of the ``n`` as one sequence: ``plan.engine_batch``).
 * A queued request produces no tokens until the engine takes it; the stall limit (``client/liveness.py``) looks at
   the server's progress, not at one request's, so waiting in the queue of a working engine is never a stall.
 """
+
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
-DEFAULT_GPU_QUEUE_AHEAD = 1.0   # a whole batch waits: the engine refills every slot from its own queue (s4)
+DEFAULT_GPU_QUEUE_AHEAD = 1.0  # a whole batch waits: the engine refills every slot from its own queue (s4)
 MAX_QUEUE_AHEAD = 8.0
 FLAG = "--max-num-seqs"
 

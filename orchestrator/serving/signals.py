@@ -3,6 +3,7 @@
 ``SERVERS`` is the process-wide ``ServerGroup``: a ``VllmServer`` joins it when it starts and leaves it when it
 stops, so ``install_signal_handlers(SERVERS.stop_all)`` is all the CLI needs.
 """
+
 from __future__ import annotations
 
 import logging
@@ -10,9 +11,10 @@ import os
 import signal
 import sys
 import threading
-from typing import Callable, Protocol
+from collections.abc import Callable
+from typing import Protocol
 
-from .errors import ServerStartError
+from ..errors import ServerStartError
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +64,7 @@ class ServerGroup:
         for server in reversed(self.servers()):
             try:
                 server.stop()
-            except Exception:  # noqa: BLE001 -- keep stopping the rest, and say what failed
+            except Exception:
                 log.exception("stopping %r failed", server)
             self.discard(server)
 
@@ -76,6 +78,7 @@ def install_signal_handlers(stop_all: Callable[[], None], *, exit_deadline: floa
     Must be called from the main thread. The exit is ``SystemExit`` (so ``finally`` blocks run); a daemon timer
     forces ``os._exit`` if the process is still there ``exit_deadline`` seconds after the signal.
     """
+
     def handler(signum: int, frame: object) -> None:
         code = EXIT_CODES[signal.Signals(signum)]
         for sig in EXIT_CODES:

@@ -3,6 +3,7 @@
 On a terminal the lines are redrawn in place; otherwise (overnight logs) a plain log line per model is written every
 ``interval`` seconds. The tracker is thread-safe; rendering is separate from counting.
 """
+
 from __future__ import annotations
 
 import logging
@@ -10,8 +11,9 @@ import re
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable, TextIO
+from typing import TextIO
 
 log = logging.getLogger(__name__)
 ENDED = ("finished", "failed", "interrupted")
@@ -29,10 +31,10 @@ class ModelProgress:
     status: str = "waiting"
     started: float | None = None
     per_dataset: dict[str, list[int]] = field(default_factory=dict)  # dataset -> [done, correct]
-    answered_here: int = 0           # answers received by this run (a resumed checkpoint's are not)
+    answered_here: int = 0  # answers received by this run (a resumed checkpoint's are not)
     restarts: int = 0
     last_error: str | None = None
-    ended: float | None = None       # when it finished, failed or was interrupted: its speed stops changing
+    ended: float | None = None  # when it finished, failed or was interrupted: its speed stops changing
 
     @property
     def done(self) -> int:
@@ -49,8 +51,10 @@ class ModelProgress:
         eta_s = self.eta(elapsed)
         eta = _fmt_secs(eta_s) if eta_s is not None else "-"
         err = f" errors {self.errors}" if self.errors else ""
-        return (f"{self.model:<28.28} {self.status:<11} {self.done:>5}/{self.total:<5} acc {acc} "
-                f"{tps:8.1f} tok/s  ETA {eta}{err}")
+        return (
+            f"{self.model:<28.28} {self.status:<11} {self.done:>5}/{self.total:<5} acc {acc} "
+            f"{tps:8.1f} tok/s  ETA {eta}{err}"
+        )
 
     def eta(self, elapsed: float) -> float | None:
         """Seconds left at this run's answer rate (answers resumed from a checkpoint do not count as speed)."""
@@ -60,10 +64,20 @@ class ModelProgress:
     def snapshot(self, now: float) -> dict:
         """The counters as plain data, with ``elapsed`` seconds of running (until it ended, if it has)."""
         elapsed = ((self.ended or now) - self.started) if self.started else 0.0
-        return {"model": self.model, "status": self.status, "total": self.total, "done": self.done,
-                "correct": self.correct, "errors": self.errors, "tokens": self.tokens, "elapsed": elapsed,
-                "eta": self.eta(elapsed), "restarts": self.restarts, "last_error": self.last_error,
-                "datasets": {name: {"done": d, "correct": c} for name, (d, c) in self.per_dataset.items()}}
+        return {
+            "model": self.model,
+            "status": self.status,
+            "total": self.total,
+            "done": self.done,
+            "correct": self.correct,
+            "errors": self.errors,
+            "tokens": self.tokens,
+            "elapsed": elapsed,
+            "eta": self.eta(elapsed),
+            "restarts": self.restarts,
+            "last_error": self.last_error,
+            "datasets": {name: {"done": d, "correct": c} for name, (d, c) in self.per_dataset.items()},
+        }
 
 
 @dataclass
@@ -139,10 +153,11 @@ class Progress:
     def lines(self) -> list[str]:
         now = self.clock()
         with self._lock:
-            return ([m.line(now) for m in self.models.values()]
-                    + [f"{label:<28.28} {'download':<11} {text}" for label, text in self.downloads.items()])
+            return [m.line(now) for m in self.models.values()] + [
+                f"{label:<28.28} {'download':<11} {text}" for label, text in self.downloads.items()
+            ]
 
-    def start(self) -> "Progress":
+    def start(self) -> Progress:
         period = 1.0 if self.tty else self.interval
         self._thread = threading.Thread(target=self._loop, args=(period,), name="progress", daemon=True)
         self._thread.start()
