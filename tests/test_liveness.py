@@ -24,6 +24,7 @@ from test_client import (
     new_store,
     ok,
     problems,
+    serve,  # noqa: F401 (serve is a fixture)
 )
 from test_job import N, StubServer, answered, context, model_config, spec, stubs  # noqa: F401 (stubs: fixture)
 

@@ -64,7 +64,7 @@ def start_in_thread(server: VllmServer) -> tuple[threading.Thread, list[BaseExce
         try:
             server.start()
             server.wait_ready()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 -- collected for the test
             errors.append(exc)
 
     thread = threading.Thread(target=go, daemon=True)

@@ -105,7 +105,7 @@ class Servers:
         for state in self.states:
             try:
                 records = state.records()
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- a sample is skipped, never the run
                 log.debug("state file %s unreadable: %s", state.path, exc)
                 continue
             for rec in records:

@@ -102,7 +102,7 @@ def run_one(name: str, profile: Profile, deadline: Deadline, out: Path) -> str:
         return rec.finish()
     except Skip as exc:
         return rec.finish("skipped", str(exc))
-    except Exception as exc:
+    except Exception as exc:  # noqa: BLE001 -- recorded with its traceback; the next scenario still runs
         rec.failure("unexpected error", "".join(traceback.format_exception(exc))[-3000:])
         return rec.finish("error", f"{type(exc).__name__}: {exc}")
     finally:

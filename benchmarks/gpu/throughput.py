@@ -93,7 +93,7 @@ def s4(p: Profile, dl: Deadline, rec: Recorder) -> None:
                 continue
             try:
                 run.phase(server, bench=index == 0)
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- a variant that cannot start is a finding; the others run
                 rec.failure(f"variant {server.label}", f"{type(exc).__name__}: {str(exc)[-1500:]}")
     finally:
         run.stop_offline()
@@ -251,7 +251,7 @@ class _S4:
                     served=SERVED,
                     codec=variant.codec(),
                 )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- one failed pass is a finding, the others still run
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
         self._record(what, measure, sv, r, client, slot=slot, cpu=cpu.done(measure.seconds))
@@ -283,7 +283,7 @@ class _S4:
                 served=SERVED,
                 codec=default.codec(),
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- a failed profile is a finding; the rounds still run
             self.rec.failure("the profiled pass", f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
         finally:
@@ -351,7 +351,7 @@ class _S4:
                 served=SERVED,
                 timeout=self.dl.cap(300, margin=120),
             )
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
         self._record(what, measure, Server(1), 0, "vllm bench serve")

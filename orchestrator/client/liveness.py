@@ -132,7 +132,7 @@ class _Call(threading.Thread):
     def run(self) -> None:
         try:
             self.result = self.fn()
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 -- handed to the waiting thread
             self.error = exc
         finally:
             self.done.set()

@@ -43,7 +43,7 @@ def fetch_files(repo: str, commit: str, paths: Sequence[str], folder: Path, endp
                 return
             try:
                 fetch_file(repo, commit, path, folder, endpoint)
-            except BaseException as exc:
+            except BaseException as exc:  # noqa: BLE001 -- handed to the caller
                 errors.append(exc)
 
     threads = [threading.Thread(target=work, name=f"fetch-{i}", daemon=True) for i in range(max(1, workers))]
@@ -89,7 +89,7 @@ def _download(url: str, blob: Path, size: int) -> None:
             try:
                 _get_rest(url, partial, size)
                 break
-            except Exception as exc:
+            except Exception as exc:  # noqa: BLE001 -- a broken connection: try again from where it stopped
                 if attempt == ATTEMPTS or not _transient(exc):
                     raise
                 log.debug("download of %s broke (%s); resuming", url, exc)

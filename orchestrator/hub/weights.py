@@ -228,7 +228,7 @@ def list_weights(ref: HubRef, hub: HubApi, cache: Path, fmt: str = "auto") -> Li
     folder = repo_folder(ref, cache) / "snapshots" / commit
     try:
         remote = hub.tree(ref, commit, local_only=not online)
-    except Exception:
+    except Exception:  # noqa: BLE001 -- offline with no cached tree listing: what the snapshot folder holds
         if online:
             raise
         remote = (
@@ -353,7 +353,7 @@ def render_weights(models: Sequence[ModelConfig], hub: HubApi | None = None, cac
         keys = ", ".join(m.key for m in users)
         try:
             listing = list_weights(ref, hub, cache, load_format(users[0].vllm.args if users[0].vllm else ()))
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 -- shown, not raised: the dry run reports every model
             lines.append(f"  {ref.label} [{keys}]: error: {weights_error(exc, users[0].key, ref)}")
             continue
         total += listing.missing_bytes

@@ -405,7 +405,7 @@ class Scheduler(Generic[T]):
     def _work(self, run: Running) -> None:
         try:
             value: object = self._launch(run.job, run.gpus)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 - one job's failure never stops the others
             log.error("model %s failed: %s: %s", run.job.key, type(exc).__name__, exc)
             value = exc
         with self._cond:

@@ -65,7 +65,7 @@ def discover(
     if module:
         try:
             return _from_nvml(module)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - any NVML failure means: ask nvidia-smi instead
             log.debug("NVML query failed (%s); trying nvidia-smi", exc)
     return _from_smi(run, timeout)
 
@@ -298,5 +298,5 @@ class GpuLocks:
     def __del__(self) -> None:  # a dropped object must not keep GPUs locked for the process's lifetime
         try:
             self.release_all()
-        except Exception:
+        except Exception:  # noqa: BLE001 - interpreter shutdown
             pass
