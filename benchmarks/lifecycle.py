@@ -38,10 +38,11 @@ import requests
 
 from benchmarks import publish
 from orchestrator.contract import ServerSpec
+from orchestrator.serving import launch
+from orchestrator.serving.identity import PsutilProcs
 from orchestrator.serving.ports import PortRegistry, default_state_dir
-from orchestrator.serving.server import VllmServer, server_env
+from orchestrator.serving.server import VllmServer
 from orchestrator.serving.signals import ServerGroup
-from orchestrator.serving.state import PsutilProcs
 
 log = logging.getLogger("benchmarks.lifecycle")
 
@@ -84,11 +85,11 @@ def by_hand(spec: ServerSpec, work: Path, n: int) -> tuple[float, float]:
     ports = PortRegistry(default_state_dir())
     port = ports.reserve()
     spec = dataclasses.replace(spec, port=port)
-    env = server_env(spec, f"hand-{n}", f"hand-{n}", ports.vllm_port_base(port), None)
+    env = launch.environment(spec, f"hand-{n}", f"hand-{n}", ports.vllm_port_base(port), None)
     with open(work / f"hand-{n}.log", "wb") as out:
         began = time.monotonic()
         proc = subprocess.Popen(
-            spec.command(),
+            launch.command(spec),
             stdout=out,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

@@ -5,7 +5,7 @@ Both passes send the same prompts through the same plain HTTP code (a thread poo
 temperature 0.7, ``max_tokens`` with ``ignore_eos`` (every sample the same length) and the same number of sequences
 in flight: ``concurrency`` requests of ``n`` = k, or ``concurrency`` x k requests of one sample. Prefix caching is on
 (vLLM's default, what a managed server runs with), so the k separate requests of one problem share its prompt's
-cache as the ``n`` = k request does. Chunked prefill is off (``plan.CPU_SEEDED_ARGS``): vLLM's CPU build kills its
+cache as the ``n`` = k request does. Chunked prefill is off (``launch.CPU_SEEDED_ARGS``): vLLM's CPU build kills its
 engine on a seeded request whose prefill is chunked, so the orchestrator turns it off for seeded CPU servers. Rounds alternate the two passes (which one goes first alternates too), so load
 from other processes hits both alike; the table gives every pass, the medians and the per-round ratios.
 
@@ -35,7 +35,7 @@ from benchmarks import publish
 from benchmarks.client_throughput import load_problems
 from orchestrator.contract import Problem, ServerSpec
 from orchestrator.prompts import build_messages
-from orchestrator.scheduling.plan import CPU_SEEDED_ARGS
+from orchestrator.serving.launch import CPU_SEEDED_ARGS
 from orchestrator.smoke_model import write_smoke_model
 
 log = logging.getLogger("benchmarks.samples_requests")

@@ -30,14 +30,16 @@ from .contract import ModelConfig
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
 from .job import ModelOutcome, RunContext, run_model
-from .scheduling.plan import Placement, launch_spec, plan, render_plan
+from .scheduling.dryrun import render_plan
+from .scheduling.plan import Placement, plan
 from .scheduling.runner import Job, Scheduler
 from .serving import gpus as gpumod
-from .serving.state import cleanup
+from .serving.launch import launch_spec
+from .serving.records import cleanup
 
 log = logging.getLogger(__name__)
 
-PREVIEW_PORTS = range(8100, 9000)  # the ports a plan shows; a server binds whichever is free when it starts
+PLAN_PORTS = range(8100, 9000)  # the ports a plan assigns; a server binds its own when free at start, else any free
 
 
 class Backend(Protocol):
@@ -83,7 +85,7 @@ class LocalBackend:
 
     def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
         pool = self.pool if self.pool is not None else self._preview_pool()
-        return plan(models, pool, PREVIEW_PORTS, max_cpu_servers=self.max_cpu, python=self.python, weights=weights)
+        return plan(models, pool, PLAN_PORTS, max_cpu_servers=self.max_cpu, python=self.python, weights=weights)
 
     def _preview_pool(self) -> list[int]:
         """The pool a dry run shows: ``--gpus`` as given, else every GPU found (nothing is locked)."""
@@ -143,7 +145,7 @@ class _Launcher:
         self.fetcher.placed(job.key)
         try:
             return run_model(
-                self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key], gpus))
+                self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
             )
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, "failed")
@@ -182,4 +184,4 @@ def gpu_pool(
     return sorted(held), names, locks
 
 
-__all__ = ["Backend", "LocalBackend", "PREVIEW_PORTS", "gpu_pool"]
+__all__ = ["Backend", "LocalBackend", "PLAN_PORTS", "gpu_pool"]

@@ -21,7 +21,7 @@ from .config import load_config
 from .errors import InputError, OrchestratorError
 from .grading import grade_file
 from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all
-from .serving.state import cleanup as do_cleanup
+from .serving.records import cleanup as do_cleanup
 from .status.file import load_runs
 from .status.report import print_summary
 from .status.view import render_status_text

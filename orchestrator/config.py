@@ -30,6 +30,9 @@ from typing import Any
 from .client.jsoncodec import CODEC_NAMES, MSGSPEC_INSTALLED
 from .configload import read_yaml
 from .contract import (
+    DEFAULT_PIPELINE_PARALLEL_SIZE,
+    DEFAULT_STARTUP_TIMEOUT,
+    DEFAULT_TENSOR_PARALLEL_SIZE,
     DOMAINS,
     DatasetSpec,
     Endpoint,
@@ -311,14 +314,15 @@ class _Builder:
         return VllmSettings(
             model=model,
             tensor_parallel_size=self._opt_int(raw, "tensor_parallel_size", f"{where}.tensor_parallel_size", minimum=1)
-            or 1,
+            or DEFAULT_TENSOR_PARALLEL_SIZE,
             pipeline_parallel_size=self._opt_int(
                 raw, "pipeline_parallel_size", f"{where}.pipeline_parallel_size", minimum=1
             )
-            or 1,
+            or DEFAULT_PIPELINE_PARALLEL_SIZE,
             max_model_len=self._opt_int(raw, "max_model_len", f"{where}.max_model_len", minimum=16),
             gpu_memory_utilization=self._fraction(raw, f"{where}.gpu_memory_utilization"),
-            startup_timeout=self._opt_float(raw, "startup_timeout", f"{where}.startup_timeout", minimum=1.0) or 900.0,
+            startup_timeout=self._opt_float(raw, "startup_timeout", f"{where}.startup_timeout", minimum=1.0)
+            or DEFAULT_STARTUP_TIMEOUT,
             python=self._python(f"{where}.python", raw.get("python")),
             args=self._str_list(raw.get("args"), f"{where}.args"),
             env=self._env_map(raw.get("env"), f"{where}.env"),

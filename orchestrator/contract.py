@@ -1,9 +1,13 @@
 """The contract: small dataclasses that every other module imports.
 
-Nothing here does I/O. Modules talk to each other in these types only:
+Plain data: nothing here does I/O or imports another module of the package; how a ``ServerSpec`` is started (its
+argv and environment) is built in ``serving/launch.py``. Defaults that several layers share (the config reader,
+``VllmSettings``, ``ServerSpec``) are written once, as the constants below. Modules talk to each
+other in these types only:
 
 * ``VllmSettings`` / ``ModelConfig`` / ``DatasetSpec`` / ``RunConfig`` -- what the user asked for (config.py).
-* ``ServerSpec``   -- one vLLM server to start (plan.py makes them, server.py runs them).
+* ``ServerSpec``   -- one vLLM server to start (``serving/launch.py`` makes them and builds their argv and
+  environment, ``serving/server.py`` runs them).
 * ``Endpoint``     -- an OpenAI-compatible base URL plus key (API models, or a started server); GigaChat's OAuth
   settings (``GigaChatAuth``), extra headers (OpenRouter's ``HTTP-Referer``) and TLS verification ride along.
 * ``Sampling``     -- request settings for one model (client.py).
@@ -26,10 +30,10 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-from .serving.apiserver import api_servers, count_words, launch_words
-from .serving.queueahead import batch_words, in_flight, queue_ahead
-
 LOCALHOST = "127.0.0.1"
+DEFAULT_TENSOR_PARALLEL_SIZE = 1  # vllm.tensor_parallel_size when the config leaves it out
+DEFAULT_PIPELINE_PARALLEL_SIZE = 1  # vllm.pipeline_parallel_size when the config leaves it out
+DEFAULT_STARTUP_TIMEOUT = 900.0  # vllm.startup_timeout (seconds) when the config leaves it out
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a server bound here is reachable from this host only
 DOMAINS = ("math", "physics")
 VERDICTS = ("correct", "incorrect", "unparsed", "timeout")
@@ -71,11 +75,11 @@ class VllmSettings:
     """The ``vllm:`` block of a managed model."""
 
     model: str
-    tensor_parallel_size: int = 1
-    pipeline_parallel_size: int = 1
+    tensor_parallel_size: int = DEFAULT_TENSOR_PARALLEL_SIZE
+    pipeline_parallel_size: int = DEFAULT_PIPELINE_PARALLEL_SIZE
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
-    startup_timeout: float = 900.0
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     python: str | None = None
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
@@ -220,7 +224,7 @@ def with_samples(problems: Sequence[Problem], samples: int) -> list[Problem]:
 
 @dataclass(frozen=True)
 class ServerSpec:
-    """One vLLM server to start. ``gpus`` empty means a CPU server."""
+    """One vLLM server to start. ``gpus`` empty means a CPU server; ``port`` 0 means any free port."""
 
     name: str
     model: str
@@ -228,60 +232,18 @@ class ServerSpec:
     gpus: tuple[int, ...] = ()
     port: int = 0
     host: str = LOCALHOST
-    tensor_parallel_size: int = 1
-    pipeline_parallel_size: int = 1
+    tensor_parallel_size: int = DEFAULT_TENSOR_PARALLEL_SIZE
+    pipeline_parallel_size: int = DEFAULT_PIPELINE_PARALLEL_SIZE
     max_model_len: int | None = None
     gpu_memory_utilization: float | None = None
     args: tuple[str, ...] = ()
     env: tuple[tuple[str, str], ...] = ()
     python: str = "python3"
-    startup_timeout: float = 900.0
+    startup_timeout: float = DEFAULT_STARTUP_TIMEOUT
     api_key: str | None = field(default=None, repr=False)
     api_server_count: int | None = None  # vLLM API front-end processes; None: the default for its gpus
-    parallel: int | None = None  # the engine's batch in sequences (parallel x samples, ``plan.engine_batch``)
+    max_num_seqs: int | None = None  # the engine's batch in sequences (parallel x samples, ``launch.engine_batch``)
     queue_ahead: float | None = None  # None: the default for its gpus (``queueahead.queue_ahead``)
-
-    @property
-    def api_servers(self) -> int:
-        """How many API processes this server runs (``apiserver.api_servers``)."""
-        return api_servers(self.api_server_count, self.gpus)
-
-    @property
-    def queued_share(self) -> float:
-        """The share of ``parallel`` that its client queues ahead (``queueahead.queue_ahead``)."""
-        return queue_ahead(self.queue_ahead, self.gpus)
-
-    def in_flight(self, parallel: int) -> int:
-        """How many requests a client of this server keeps in flight for a model's ``parallel``."""
-        return in_flight(parallel, self.queued_share)
-
-    def command(self) -> list[str]:
-        """The exact argv that starts this server (no secrets: the key travels in the environment)."""
-        cmd = [
-            *launch_words(self.python, self.api_servers),
-            "--model",
-            self.model,
-            "--served-model-name",
-            self.served_name,
-            "--host",
-            self.host,
-            "--port",
-            str(self.port),
-        ]
-        if self.tensor_parallel_size != 1:
-            cmd += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
-        if self.pipeline_parallel_size != 1:
-            cmd += ["--pipeline-parallel-size", str(self.pipeline_parallel_size)]
-        if self.max_model_len:
-            cmd += ["--max-model-len", str(self.max_model_len)]
-        if self.gpu_memory_utilization is not None and self.gpus:
-            cmd += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
-        return (
-            cmd
-            + count_words(self.api_servers)
-            + batch_words(self.parallel, self.queued_share, self.args)
-            + list(self.args)
-        )
 
     @property
     def base_url(self) -> str:

@@ -6,6 +6,10 @@
 * ``append_jsonl``: one JSON object per line, written with a single ``write`` on an ``O_APPEND`` descriptor, so a
   ``kill -9`` loses at most the line being written (a torn last line, set aside by ``truncate_torn_tail``).
 * ``read_jsonl``: tolerant reader from a byte offset: a torn last line is left unread, a corrupt line is skipped.
+* ``read_json``: a whole JSON file, or the caller's default when it is missing or unreadable (a warning names the
+  file); it never raises, so a damaged state file cannot stop a run.
+* ``hold``: a ``filelock`` lock held for a ``with`` block, its directory created first; a lock that stays taken
+  past its timeout is a one-line error (the class passed as ``error``) naming what it guards and the lock file.
 
 Write failures raise ``errors.ResultsError`` (or the class passed as ``error``) with a one-line message.
 """
@@ -16,9 +20,12 @@ import json
 import logging
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from .errors import OrchestratorError, ResultsError
 
@@ -143,6 +150,34 @@ def _parse_line(raw: bytes) -> dict[str, Any] | None:
     return obj if isinstance(obj, dict) else None
 
 
+def read_json(path: Path, default: object) -> object:
+    """The JSON in ``path``; ``default`` if it is missing or unreadable (logged)."""
+    try:
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return default
+    except (OSError, ValueError) as exc:
+        log.warning("ignoring unreadable %s (%s)", path, exc)
+        return default
+
+
+@contextmanager
+def hold(lock: FileLock, what: str, error: type[OrchestratorError]) -> Iterator[None]:
+    """Hold ``lock`` (creating its directory); a timeout becomes a one-line ``error`` naming ``what``."""
+    Path(lock.lock_file).parent.mkdir(parents=True, exist_ok=True)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise error(
+            f"{what} stayed locked for {lock.timeout:.0f} s; another orchestrator hangs holding "
+            f"{lock.lock_file}: stop it"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
 def torn_path(path: Path) -> Path:
     """Where ``truncate_torn_tail`` sets torn lines aside: ``<name>.torn`` next to the file."""
     return Path(path).with_name(Path(path).name + ".torn")
@@ -215,6 +250,8 @@ __all__ = [
     "append_jsonl",
     "jsonl_line",
     "read_jsonl",
+    "read_json",
+    "hold",
     "torn_path",
     "truncate_torn_tail",
     "fsync_dir",

@@ -46,6 +46,7 @@ from .errors import (
 from .grading import grade
 from .prompts import build_messages, prompt_fingerprint
 from .results import SeriesStore, settings_hash
+from .serving import launch
 from .serving.server import start_server
 
 log = logging.getLogger(__name__)
@@ -208,7 +209,7 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
                 context_len=server.max_model_len(),
                 responsive=server.responsive,
                 progress=server.progress,
-                in_flight=server.spec.in_flight(model.sampling.parallel),
+                in_flight=launch.in_flight(server.spec, model.sampling.parallel),
             )
         except ServerDiedError as exc:
             hung = isinstance(exc, ServerHungError)
@@ -276,7 +277,7 @@ def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
             model.key,
             port=server.spec.port,
             gpus=list(server.spec.gpus),
-            command=redact_command(server.spec.command()),
+            command=redact_command(launch.command(server.spec)),
             log=str(server.log_path),
         )
     return server

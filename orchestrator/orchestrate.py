@@ -31,7 +31,8 @@ from .job import DatasetRun, ModelOutcome, RunContext, record_grader
 from .leaderboard import write_leaderboard
 from .ray.backend import RayBackend
 from .results import load_scores, regrade
-from .scheduling.plan import Placement, estimate_weights
+from .scheduling.history import estimate_weights
+from .scheduling.plan import Placement
 from .serving.signals import ServerGroup, install_signal_handlers
 from .status.manifest import Manifest
 from .status.progress import Progress

@@ -82,8 +82,8 @@ def vllm_server(tiny_spec: ServerSpec) -> Iterator[VllmServer]:
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
     from orchestrator.serving.ports import default_state_dir
+    from orchestrator.serving.records import cleanup
     from orchestrator.serving.server import VllmServer
-    from orchestrator.serving.state import cleanup
 
     logs = default_state_dir() / "pytest-vllm-logs"
     for rec in cleanup(logs):
@@ -100,8 +100,8 @@ def own_server(spec: ServerSpec, label: str) -> Iterator[VllmServer]:
     if not vllm_available():
         pytest.skip("vllm is not importable in this environment")
     from orchestrator.serving.ports import default_state_dir
+    from orchestrator.serving.records import cleanup
     from orchestrator.serving.server import start_server
-    from orchestrator.serving.state import cleanup
 
     logs = default_state_dir() / f"{label}-logs"
     for rec in cleanup(logs):

@@ -17,7 +17,7 @@ from benchmarks.gpu.common import parse_summary
 from orchestrator.contract import SeriesScore
 from orchestrator.job import ModelOutcome
 from orchestrator.orchestrate import RunSummary
-from orchestrator.serving.state import ServerRecord, StateFile
+from orchestrator.serving.records import ServerRecord, StateFile
 from orchestrator.status.report import summary_lines
 
 

@@ -20,7 +20,7 @@ import pytest
 
 from orchestrator.errors import PlanError
 from orchestrator.serving import gpus as gpumod
-from orchestrator.serving.gpus import Gpu, GpuLocks, discover, gpu_env, select
+from orchestrator.serving.gpus import Gpu, GpuLocks, discover, select
 
 H100 = "NVIDIA H100 80GB HBM3"
 SMI_OUTPUT = (
@@ -146,10 +146,6 @@ def test_select_rejects_an_index_the_machine_lacks() -> None:
 def test_select_refuses_when_every_chosen_gpu_is_busy() -> None:
     with pytest.raises(PlanError, match=r"every selected GPU \(1\) is mostly filled"):
         select(POOL, [1])
-
-
-def test_gpu_env_pins_a_server_in_nvidia_smi_numbering() -> None:
-    assert gpu_env((2, 3)) == {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": "2,3"}
 
 
 # ---------------------------------------------------------------------------------------------------- locks

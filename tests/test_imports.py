@@ -106,7 +106,17 @@ def test_the_cycle_finder_finds_a_cycle_and_the_private_check_sees_a_private_imp
     assert node_imports == [("orchestrator.orchestrate", "_execute_plan"), ("orchestrator.plan", "")]
 
 
-@pytest.mark.parametrize("pure", ["orchestrator.scheduling.plan", "orchestrator.ray.plan", "orchestrator.ray.events"])
+@pytest.mark.parametrize(
+    "pure",
+    [
+        "orchestrator.contract",
+        "orchestrator.scheduling.plan",
+        "orchestrator.scheduling.history",
+        "orchestrator.serving.launch",
+        "orchestrator.ray.plan",
+        "orchestrator.ray.events",
+    ],
+)
 def test_pure_planners_import_no_effectful_module(pure: str) -> None:
     effectful = {
         "orchestrator.serving.server",
@@ -114,7 +124,10 @@ def test_pure_planners_import_no_effectful_module(pure: str) -> None:
         "orchestrator.ray.backend",
         "orchestrator.job",
         "orchestrator.orchestrate",
-        "orchestrator.serving.state",
+        "orchestrator.serving.records",
+        "orchestrator.serving.identity",
+        "orchestrator.serving.terminate",
+        "orchestrator.serving.gpus",
         "orchestrator.backend",
     }
     assert graph()[pure] & effectful == set()

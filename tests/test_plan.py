@@ -8,10 +8,13 @@ from itertools import combinations
 
 import pytest
 
-from orchestrator.contract import Endpoint, ModelConfig, Sampling, SeriesScore, VllmSettings
+from orchestrator.contract import Endpoint, ModelConfig, Sampling, SeriesScore, VllmSettings, redact_command
 from orchestrator.errors import PlanError, PortError
-from orchestrator.scheduling.plan import Placement, estimate_weights, make_jobs, plan, redact_command, render_plan
+from orchestrator.scheduling.dryrun import render_plan
+from orchestrator.scheduling.history import estimate_weights
+from orchestrator.scheduling.plan import Placement, make_jobs, plan
 from orchestrator.scheduling.runner import ORDERINGS, Scheduler, makespan, simulate
+from orchestrator.serving.launch import command
 
 PORTS = range(8100, 8200)
 
@@ -276,7 +279,7 @@ def test_render_plan_shows_model_gpus_port_and_the_exact_command() -> None:
     words = shlex.split(command_line)
     spec = by_key(placements)["qwen"].spec
     assert spec is not None
-    assert words == ["CUDA_DEVICE_ORDER=PCI_BUS_ID", "CUDA_VISIBLE_DEVICES=0,1"] + spec.command()
+    assert words == ["CUDA_DEVICE_ORDER=PCI_BUS_ID", "CUDA_VISIBLE_DEVICES=0,1"] + command(spec)
     assert "gpt: API model (https://api.example.com/v1)" in text
 
 

@@ -22,12 +22,12 @@ from orchestrator.contract import Problem, Sampling, ServerSpec
 from orchestrator.errors import ConfigError
 from orchestrator.job import run_model
 from orchestrator.results import SeriesStore
-from orchestrator.scheduling.plan import server_spec
-from orchestrator.serving import queueahead
+from orchestrator.serving import launch, queueahead
+from orchestrator.serving.launch import command, server_spec
 
 
 def spec(
-    gpus: tuple[int, ...], share: float | None = None, args: tuple[str, ...] = (), parallel: int = 64
+    gpus: tuple[int, ...], share: float | None = None, args: tuple[str, ...] = (), max_num_seqs: int = 64
 ) -> ServerSpec:
     return ServerSpec(
         name="m",
@@ -37,7 +37,7 @@ def spec(
         python="py",
         gpus=gpus,
         args=args,
-        parallel=parallel,
+        max_num_seqs=max_num_seqs,
         queue_ahead=share,
     )
 
@@ -48,25 +48,25 @@ def batch_flag(cmd: list[str]) -> list[str]:
 
 def test_a_gpu_server_runs_parallel_at_once_and_its_client_keeps_a_whole_batch_more_in_flight() -> None:
     gpu = spec((0,))
-    assert batch_flag(gpu.command()) == [queueahead.FLAG, "64"]
-    assert gpu.in_flight(64) == 64 + round(64 * queueahead.DEFAULT_GPU_QUEUE_AHEAD) == 128
+    assert batch_flag(command(gpu)) == [queueahead.FLAG, "64"]
+    assert launch.in_flight(gpu, 64) == 64 + round(64 * queueahead.DEFAULT_GPU_QUEUE_AHEAD) == 128
 
 
 def test_a_cpu_server_queues_nothing_by_default_and_starts_without_the_flag() -> None:
     cpu = spec(())
-    assert batch_flag(cpu.command()) == [] and cpu.in_flight(64) == 64
+    assert batch_flag(command(cpu)) == [] and launch.in_flight(cpu, 64) == 64
 
 
 def test_queue_ahead_0_turns_it_off_on_a_gpu_and_a_share_turns_it_on_for_a_cpu_server() -> None:
-    assert batch_flag(spec((0,), 0.0).command()) == [] and spec((0,), 0.0).in_flight(64) == 64
-    assert batch_flag(spec((), 0.5, parallel=3).command()) == [queueahead.FLAG, "3"]
-    assert spec((), 0.5).in_flight(3) == 5  # 1.5 rounded up: a share never rounds the queue away
+    assert batch_flag(command(spec((0,), 0.0))) == [] and launch.in_flight(spec((0,), 0.0), 64) == 64
+    assert batch_flag(command(spec((), 0.5, max_num_seqs=3))) == [queueahead.FLAG, "3"]
+    assert launch.in_flight(spec((), 0.5), 3) == 5  # 1.5 rounded up: a share never rounds the queue away
 
 
 @pytest.mark.parametrize("args", [("--max-num-seqs", "512"), ("--max-num-seqs=512",), ("--max_num_seqs", "512")])
 def test_the_models_own_max_num_seqs_wins_and_the_client_still_queues_ahead(args: tuple[str, ...]) -> None:
     own = spec((0,), args=args)
-    assert batch_flag(own.command()) == batch_flag(list(args)) and own.in_flight(64) == 128
+    assert batch_flag(command(own)) == batch_flag(list(args)) and launch.in_flight(own, 64) == 128
 
 
 def _config(tmp_path: Path, vllm_extra: str, parallel: int = 8, model_extra: str = "") -> Path:
@@ -87,7 +87,7 @@ def test_the_config_setting_reaches_the_planned_server_with_the_models_parallel(
     (model,) = load_config(_config(tmp_path, ", queue_ahead: 0.25")).models
     planned = server_spec(model, (0,), 8100, "py")
     assert model.vllm is not None and model.vllm.queue_ahead == 0.25 and planned is not None
-    assert batch_flag(planned.command()) == [queueahead.FLAG, "8"] and planned.in_flight(8) == 10
+    assert batch_flag(command(planned)) == [queueahead.FLAG, "8"] and launch.in_flight(planned, 8) == 10
     (default,) = load_config(_config(tmp_path, "")).models
     assert default.vllm is not None and default.vllm.queue_ahead is None
 
@@ -97,8 +97,8 @@ def test_with_k_samples_per_request_the_engine_runs_parallel_requests_of_k_seque
     # --max-num-seqs parallel would have let only parallel / k requests generate at once
     (model,) = load_config(_config(tmp_path, "", model_extra=", samples: 4, temperature: 0.6")).models
     planned = server_spec(model, (0,), 8100, "py")
-    assert planned is not None and batch_flag(planned.command()) == [queueahead.FLAG, "32"]
-    assert planned.in_flight(model.sampling.parallel) == 16  # requests: 8 generating, 8 queued
+    assert planned is not None and batch_flag(command(planned)) == [queueahead.FLAG, "32"]
+    assert launch.in_flight(planned, model.sampling.parallel) == 16  # requests: 8 generating, 8 queued
 
 
 @pytest.mark.parametrize(("value", "said"), [("9", "out of range"), ("-1", "out of range"), ("lots", "a number")])
@@ -126,7 +126,7 @@ BATCH, STALL_LIMIT, TOKENS = 2, 1.0, 120
 def queued_server(tiny_spec):
     """A CPU server started as the orchestrator starts one with ``queue_ahead: 1`` and ``parallel: 2``."""
     yield from own_server(
-        dataclasses.replace(tiny_spec, name="tiny-queued", max_model_len=1024, parallel=BATCH, queue_ahead=1.0),
+        dataclasses.replace(tiny_spec, name="tiny-queued", max_model_len=1024, max_num_seqs=BATCH, queue_ahead=1.0),
         "pytest-queued",
     )
 
@@ -160,10 +160,10 @@ class Gauges:
 @pytest.mark.vllm
 def test_a_real_server_runs_parallel_answers_while_the_queued_ones_wait_and_none_is_cut_off(queued_server, tmp_path):
     planned = queued_server.spec
-    assert batch_flag(planned.command()) == [queueahead.FLAG, str(BATCH)]
+    assert batch_flag(command(planned)) == [queueahead.FLAG, str(BATCH)]
     problems = [
         Problem(id=f"q{i}", dataset="ds", domain="math", task=f"{i}+{i}?", reference=str(2 * i))
-        for i in range(2 * planned.in_flight(BATCH))
+        for i in range(2 * launch.in_flight(planned, BATCH))
     ]
     sampling = Sampling(max_tokens=TOKENS, request_timeout=STALL_LIMIT, parallel=BATCH, max_retries=0)
     store = SeriesStore(tmp_path, "tiny", "ds", "q" * 16, meta={"total": len(problems)})
@@ -179,14 +179,18 @@ def test_a_real_server_runs_parallel_answers_while_the_queued_ones_wait_and_none
         extra_body={"ignore_eos": True},
     ) as client:
         score = run_series(
-            problems, client, store, lambda p: [{"role": "user", "content": p.task}], parallel=planned.in_flight(BATCH)
+            problems,
+            client,
+            store,
+            lambda p: [{"role": "user", "content": p.task}],
+            parallel=launch.in_flight(planned, BATCH),
         )
     most = gauges.stop()
     records = store.records()
     assert score.answered == len(problems) and all(r.error is None for r in records)
     assert {r.completion_tokens for r in records} == {TOKENS}
     assert most["running"] == BATCH  # the engine ran parallel at once
-    assert most["waiting"] >= planned.in_flight(BATCH) - BATCH  # and the rest waited in its queue
+    assert most["waiting"] >= launch.in_flight(planned, BATCH) - BATCH  # and the rest waited in its queue
     # one answer takes longer than twice the stall limit, so a queued request waited at least that long for a slot,
     # with no token of its own: the server's progress, not the request's, kept it alive
     assert min(r.latency_s for r in records) > 2 * STALL_LIMIT
@@ -194,7 +198,7 @@ def test_a_real_server_runs_parallel_answers_while_the_queued_ones_wait_and_none
 
 @pytest.mark.vllm
 def test_a_real_server_counts_each_of_a_requests_n_choices_against_its_batch(queued_server):
-    # why plan.engine_batch multiplies parallel by samples: one request with n = BATCH fills the whole batch alone
+    # why launch.engine_batch multiplies parallel by samples: one request with n = BATCH fills the whole batch alone
     # and a second request waits in the queue until those choices end
     url, body = (
         queued_server.spec.base_url,

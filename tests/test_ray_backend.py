@@ -28,8 +28,9 @@ from orchestrator.contract import AnswerRecord, ModelConfig, Problem, Sampling, 
 from orchestrator.errors import ConfigError, PlanError, ResultsError
 from orchestrator.ray.events import Answer, EvalTime
 from orchestrator.ray.node import ProxyStore
-from orchestrator.ray.plan import Request, check_fits, multinode_spec, ray_placements, render_ray_plan, request_for
+from orchestrator.ray.plan import Request, check_fits, ray_placements, render_ray_plan, request_for
 from orchestrator.scheduling.runner import Job
+from orchestrator.serving.launch import command, multinode_spec
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -80,11 +81,11 @@ def test_multinode_model_uses_vllms_ray_executor_and_the_cluster_address() -> No
     spec = ServerSpec(
         name="huge", model="org/huge", served_name="huge", tensor_parallel_size=8, pipeline_parallel_size=2, gpus=(0, 1)
     )
-    cmd = multinode_spec(spec, "10.0.0.1:6379").command()
+    cmd = command(multinode_spec(spec, "10.0.0.1:6379"))
     assert cmd[cmd.index("--distributed-executor-backend") + 1] == "ray"
     assert cmd[cmd.index("--tensor-parallel-size") + 1] == "8" and "--pipeline-parallel-size" in cmd
     assert ("RAY_ADDRESS", "10.0.0.1:6379") in multinode_spec(spec, "10.0.0.1:6379").env
-    again = multinode_spec(multinode_spec(spec, "x:1"), "x:1").command()
+    again = command(multinode_spec(multinode_spec(spec, "x:1"), "x:1"))
     assert again.count("--distributed-executor-backend") == 1
     placements = ray_placements([managed("huge", tp=8, pp=2), managed("small")], True, {})
     assert [p.job.key for p in placements] == ["huge", "small"]  # largest first

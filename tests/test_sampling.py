@@ -28,7 +28,8 @@ from orchestrator.leaderboard.stats import (
 )
 from orchestrator.results import SeriesStore, settings_hash, settings_payload
 from orchestrator.results.samples import grader_equivalence, majority, outcomes
-from orchestrator.scheduling.plan import CPU_SEEDED_ARGS, plan
+from orchestrator.scheduling.plan import plan
+from orchestrator.serving.launch import CPU_SEEDED_ARGS
 
 H = "a" * 16
 

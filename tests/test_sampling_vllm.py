@@ -27,7 +27,7 @@ from orchestrator.contract import AnswerRecord, Sampling
 from orchestrator.datasets import REGISTRY, load
 from orchestrator.prompts import build_messages
 from orchestrator.results import SeriesStore
-from orchestrator.scheduling.plan import CPU_SEEDED_ARGS
+from orchestrator.serving.launch import CPU_SEEDED_ARGS
 
 pytestmark = pytest.mark.vllm
 K, LIMIT = 4, 3

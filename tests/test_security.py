@@ -26,7 +26,8 @@ from conftest import wait_for
 
 from orchestrator.client import ChatClient
 from orchestrator.contract import Endpoint, Problem, Sampling
-from orchestrator.serving.state import RUN_ENV, SERVER_ENV, ServerRecord, StateFile, cleanup
+from orchestrator.serving.launch import RUN_ENV, SERVER_ENV
+from orchestrator.serving.records import ServerRecord, StateFile, cleanup
 
 PROBLEM = Problem(id="p1", dataset="ds", domain="math", task="2+2?", reference="4")
 

@@ -17,10 +17,12 @@ import requests
 from orchestrator.contract import ServerSpec
 from orchestrator.errors import ServerError, ServerStartError
 from orchestrator.serving import logcause
+from orchestrator.serving.identity import ProcInfo
+from orchestrator.serving.launch import RUN_ENV, SERVER_ENV, cpu_server_env, environment
 from orchestrator.serving.ports import PortRegistry, default_state_dir
-from orchestrator.serving.server import PYTHON_NOT_FOUND, VllmServer, cpu_server_env, log_name, server_env, start_server
+from orchestrator.serving.records import StateFile
+from orchestrator.serving.server import PYTHON_NOT_FOUND, VllmServer, log_name, start_server
 from orchestrator.serving.signals import ServerGroup
-from orchestrator.serving.state import RUN_ENV, SERVER_ENV, ProcInfo, StateFile
 
 
 def with_env(spec: ServerSpec, **env: str) -> ServerSpec:
@@ -258,12 +260,12 @@ def test_server_env_layers() -> None:
         gpus=(2, 3),
         env=(("VLLM_PORT", "1"), ("HF_HOME", "/hf"), ("DO_NOT_TRACK", "0")),
     )
-    env = server_env(spec, "r", "s", 20050, None, base={"PATH": "/bin", "VLLM_API_KEY": "x", "HF_HOME": "/old"})
+    env = environment(spec, "r", "s", 20050, None, base={"PATH": "/bin", "VLLM_API_KEY": "x", "HF_HOME": "/old"})
     assert env["CUDA_VISIBLE_DEVICES"] == "2,3" and env["VLLM_PORT"] == "20050"
     assert env["HF_HOME"] == "/hf" and env["DO_NOT_TRACK"] == "0" and env["PATH"] == "/bin"
     assert "VLLM_API_KEY" not in env and "VLLM_CPU_KVCACHE_SPACE" not in env
     assert env["VLLM_NO_USAGE_STATS"] == "1" and (env[RUN_ENV], env[SERVER_ENV]) == ("r", "s")
-    cpu = server_env(replace(spec, gpus=(), env=()), "r", "s", 1, "k", base={"VLLM_CPU_KVCACHE_SPACE": "8"})
+    cpu = environment(replace(spec, gpus=(), env=()), "r", "s", 1, "k", base={"VLLM_CPU_KVCACHE_SPACE": "8"})
     assert cpu["VLLM_CPU_KVCACHE_SPACE"] == "8" and cpu["VLLM_API_KEY"] == "k"
     assert set(cpu_server_env()) <= set(cpu)
 

@@ -15,9 +15,10 @@ import pytest
 from conftest import wait_for
 
 from orchestrator.contract import ServerSpec
+from orchestrator.serving.launch import RUN_ENV
+from orchestrator.serving.records import StateFile, cleanup
 from orchestrator.serving.server import VllmServer
 from orchestrator.serving.signals import ServerGroup
-from orchestrator.serving.state import RUN_ENV, StateFile, cleanup
 
 REPO = Path(__file__).resolve().parent.parent
 

@@ -17,9 +17,9 @@ from test_server_orphans import marked, owner_pids, reap_all, spawn_owner
 from orchestrator.contract import ServerSpec
 from orchestrator.errors import ServerStartError
 from orchestrator.serving import logcause
+from orchestrator.serving.records import StateFile, cleanup
 from orchestrator.serving.server import VllmServer
 from orchestrator.serving.signals import ServerGroup
-from orchestrator.serving.state import StateFile, cleanup
 
 pytestmark = pytest.mark.vllm
 

@@ -10,8 +10,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.serving import state
-from orchestrator.serving.state import ProcInfo, ServerRecord, StateFile, cleanup
+from orchestrator.serving.identity import ProcInfo, PsutilProcs, same_process
+from orchestrator.serving.launch import RUN_ENV, SERVER_ENV
+from orchestrator.serving.records import ServerRecord, StateFile, cleanup
+from orchestrator.serving.terminate import terminate
 
 OWNER, OWNER_T = 500, 1000.0
 REC = ServerRecord(
@@ -221,7 +223,7 @@ def test_zombies_are_not_targets(tmp_path: Path) -> None:
 def test_terminate_waits_only_as_long_as_needed() -> None:
     table = ScriptedTable().add(*server_procs())
     clock = ScriptedClock()
-    left = state.terminate(
+    left = terminate(
         table.list, lambda sig, ps: [table.signal(p.pid, sig) for p in ps], 20.0, clock=clock, sleep=clock.sleep
     )
     assert left == [] and clock.now == 0.0
@@ -232,19 +234,19 @@ def test_psutil_table_sees_this_process_and_its_markers(monkeypatch: pytest.Monk
     import subprocess
     import sys
 
-    env = {**os.environ, state.RUN_ENV: "run-x", state.SERVER_ENV: "sid-x"}
+    env = {**os.environ, RUN_ENV: "run-x", SERVER_ENV: "sid-x"}
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"], env=env)
     try:
-        table = state.PsutilProcs()
+        table = PsutilProcs()
         mine = {p.pid: p for p in table.list()}
         assert mine[child.pid].run_id == "run-x" and mine[child.pid].server_id == "sid-x"
         assert mine[os.getpid()].sid == os.getsid(0)
-        assert state.same_process(table, child.pid, table.create_time(child.pid))
-        assert not state.same_process(table, child.pid, table.create_time(child.pid) - 5)
+        assert same_process(table, child.pid, table.create_time(child.pid))
+        assert not same_process(table, child.pid, table.create_time(child.pid) - 5)
     finally:
         child.kill()
         child.wait()
-    assert state.PsutilProcs().create_time(child.pid) is None
+    assert PsutilProcs().create_time(child.pid) is None
 
 
 @dataclass
@@ -268,7 +270,7 @@ def test_terminate_signals_a_child_born_during_the_stop_and_returns_only_when_it
     late = ProcInfo(800, 2010.0, REC.pgid, REC.pgid, REC.run_id, REC.server_id)
     table = ForkingTable(parent=engine.pid, child=late).add(api, engine, worker)
     clock = ScriptedClock()
-    left = state.terminate(
+    left = terminate(
         table.list,
         lambda sig, ps: [table.signal(p.pid, sig) for p in ps],
         20.0,
@@ -285,7 +287,7 @@ def test_terminate_kills_a_stubborn_child_born_during_the_stop_after_the_grace()
     late = ProcInfo(800, 2010.0, REC.pgid, REC.pgid, REC.run_id, REC.server_id)
     table = ForkingTable(parent=api.pid, child=late, stubborn={late.pid}).add(api, engine, worker)
     clock = ScriptedClock()
-    left = state.terminate(
+    left = terminate(
         table.list,
         lambda sig, ps: [table.signal(p.pid, sig) for p in ps],
         5.0,
@@ -306,7 +308,7 @@ def test_terminate_reports_what_survives_sigkill_by_pid() -> None:
 
     table = Immortal().add(immortal)
     clock = ScriptedClock()
-    left = state.terminate(
+    left = terminate(
         table.list,
         lambda sig, ps: [table.signal(p.pid, sig) for p in ps],
         1.0,

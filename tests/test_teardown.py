@@ -25,9 +25,9 @@ from conftest import wait_for
 
 from orchestrator.errors import ServerStartError
 from orchestrator.serving.guard import kill_group
+from orchestrator.serving.launch import RUN_ENV
 from orchestrator.serving.server import VllmServer
 from orchestrator.serving.signals import ServerGroup
-from orchestrator.serving.state import RUN_ENV
 
 REPO = Path(__file__).resolve().parent.parent
 SEED = int(os.environ.get("TEARDOWN_SEED", random.randrange(1 << 30)))

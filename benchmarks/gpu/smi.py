@@ -21,7 +21,7 @@ from typing import Any
 
 import psutil
 
-from orchestrator.serving.state import StateFile
+from orchestrator.serving.records import StateFile
 
 log = logging.getLogger(__name__)
 SMI_TIMEOUT = 15.0

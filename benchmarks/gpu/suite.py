@@ -81,7 +81,7 @@ def ensure_model(model: Path, python: str, timeout: float = 300.0) -> None:
 def sweep(work: Path, when: str) -> None:
     """Kill servers of earlier scenarios or commands whose orchestrator is gone (vLLM servers run in sessions of
     their own, so they outlive the command that started them) and log GPU memory."""
-    from orchestrator.serving.state import cleanup
+    from orchestrator.serving.records import cleanup
 
     for logs in sorted(work.glob("*/logs")):
         for rec in cleanup(logs):

@@ -7,7 +7,8 @@ or downloaded and not yet placed. ``ahead=0`` downloads only while no model runs
 
 The scheduler asks ``ready(key)`` (the weights are in, or failed: the job then fails at once without a server) and
 is woken through ``on_change``; the job calls ``placed``, ``local_spec`` (the server runs on the snapshot folder
-with ``HF_HUB_OFFLINE=1`` and the same served name, so ``startup_timeout`` counts from the spawn) and ``released``.
+with ``HF_HUB_OFFLINE=1`` and the same served name: ``launch.offline_spec``; so ``startup_timeout`` counts from the
+spawn) and ``released``.
 
 Disk: before a download the missing bytes (from the hub's file list) plus ``margin`` must fit in the cache disk's
 free space (``free``, a seam) less what the other downloads still have to write. With ``delete_after`` a model
@@ -23,7 +24,6 @@ each model's download seconds and bytes.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -36,6 +36,7 @@ from ..contract import DatasetSpec, ModelConfig, Problem, ServerSpec
 from ..errors import WeightsError
 from ..prompts import prompt_fingerprint
 from ..results import load_scores, settings_hash
+from ..serving.launch import offline_spec
 from .weights import (
     DISK_MARGIN,
     HfHub,
@@ -192,8 +193,7 @@ class Prefetcher:
         path = self.wait(key, timeout=0) if spec is not None else None
         if spec is None or path is None:
             return spec
-        env = tuple(kv for kv in spec.env if kv[0] != "HF_HUB_OFFLINE") + (("HF_HUB_OFFLINE", "1"),)
-        return dataclasses.replace(spec, model=str(path), env=env)
+        return offline_spec(spec, path)
 
     def placed(self, key: str) -> None:
         with self._cond:

@@ -36,9 +36,10 @@ from ..hub.prefetch import fetch_now
 from ..job import DatasetRun, RunContext, record_grader, run_model
 from ..prompts import prompt_fingerprint
 from ..results import SeriesState, settings_hash
-from ..scheduling.plan import Placement, launch_spec
+from ..scheduling.plan import Placement
 from ..serving.gpus import discover
 from ..serving.guard import spawn_guard
+from ..serving.launch import launch_spec, multinode_spec
 from ..serving.server import start_server
 from ..serving.signals import ServerGroup
 from .events import (
@@ -53,7 +54,6 @@ from .events import (
     PhaseTiming,
     StatusChanged,
 )
-from .plan import multinode_spec
 
 log = logging.getLogger(__name__)
 
@@ -172,7 +172,7 @@ class EventProgress:
 def node_spec(job: NodeJob, gpus: tuple[int, ...], python: str, address: str = "") -> ServerSpec:
     """The server of ``job`` on this node: its GPUs, this node's Python (unless ``vllm.python`` is set), the
     placement environment, and vLLM's Ray executor for a multi-node model."""
-    spec = launch_spec(job.placement, gpus)
+    spec = launch_spec(job.placement.spec, gpus)
     assert spec is not None, "a node job is always a managed model"
     if job.model.vllm is not None and job.model.vllm.python is None:
         spec = dataclasses.replace(spec, python=python)

@@ -1,11 +1,14 @@
 """The pure part of the Ray backend's plan: what each model job asks the cluster for, and whether it can fit.
 
-No Ray import: unit-testable, and ``--dry-run`` shows it. See ``raybackend`` for the rules.
+No Ray import: unit-testable, and ``--dry-run`` shows it. See ``raybackend`` for the rules. The server specs and their
+commands come from ``serving.launch`` (``ray.node`` finishes them on the node with ``launch_spec`` and, for a model
+over several nodes, ``multinode_spec``); the dry run shows the command built the same way, with the GPUs and the
+port that the node picks marked as such.
 """
 
 from __future__ import annotations
 
-import dataclasses
+import shlex
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -13,10 +16,9 @@ from typing import Any
 
 from ..contract import ModelConfig, ServerSpec
 from ..errors import PlanError
-from ..scheduling.plan import Placement, make_jobs, redact_command, server_spec
+from ..scheduling.plan import Placement, make_jobs
 from ..scheduling.runner import Job
-
-RAY_EXECUTOR = ("--distributed-executor-backend", "ray")
+from ..serving.launch import launch_spec, multinode_spec, server_spec, shown_command
 
 
 @dataclass(frozen=True)
@@ -74,13 +76,21 @@ def ray_placements(
 ) -> list[Placement]:
     """One placement per model, longest (by weight) and largest first; GPUs are chosen on the node."""
     jobs = sorted(make_jobs(models, have_gpus, weights), key=lambda j: (-j.size, -j.weight))
-    return [Placement(job=j, gpus=(), port=0, wave_start=0.0, spec=server_spec(j.model, (), 0, python)) for j in jobs]
+    return [
+        Placement(job=j, gpus=(), port=0, wave_start=0.0, spec=server_spec(j.model, (), _port(j), python)) for j in jobs
+    ]
 
 
-def multinode_spec(spec: ServerSpec, address: str) -> ServerSpec:
-    """``spec`` served through vLLM's own Ray executor on the cluster at ``address`` (workers on several nodes)."""
-    args = spec.args if "--distributed-executor-backend" in spec.args else spec.args + RAY_EXECUTOR
-    return dataclasses.replace(spec, args=args, env=spec.env + (("RAY_ADDRESS", address),))
+def _port(job: Job) -> int:
+    """A model's own ``vllm.port``, else 0: its node picks a free one."""
+    vllm = job.model.vllm
+    return vllm.port if vllm is not None and vllm.port is not None else 0
+
+
+def shown_spec(placement: Placement, req: Request) -> ServerSpec | None:
+    """The server as its node will build it, for the dry run: GPUs numbered 0.. as stand-ins for Ray's choice."""
+    spec = launch_spec(placement.spec, tuple(range(placement.job.gpus_needed)))
+    return multinode_spec(spec, "<cluster>") if spec is not None and req.multinode else spec
 
 
 def render_ray_plan(placements: Sequence[Placement], requests: Mapping[str, Request], cluster: str) -> str:
@@ -89,7 +99,7 @@ def render_ray_plan(placements: Sequence[Placement], requests: Mapping[str, Requ
     for p in placements:
         req = requests.get(p.job.key)
         lines.append(f"  {p.job.key}: " + (f"Ray actor asking for {req.describe()}" if req else "API model (driver)"))
-        if p.spec is not None and req is not None:
-            spec = multinode_spec(p.spec, "<cluster>") if req.multinode else p.spec
-            lines.append("    " + " ".join(redact_command(spec.command())))
+        spec = shown_spec(p, req) if req is not None else None
+        if spec is not None:
+            lines.append("    " + shlex.join(shown_command(spec)))
     return "\n".join(lines)

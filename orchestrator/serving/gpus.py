@@ -4,7 +4,9 @@
 * ``select()`` applies ``--gpus`` and skips GPUs mostly filled by processes we did not start.
 * ``GpuLocks`` keeps two orchestrators on one host off the same GPU: one lock file per GPU under a lock directory
   that every orchestrator of the user shares (``~/.cache/deathmath-orchestrate/gpu-locks``).
-* ``gpu_env()`` is the environment that pins a server to its GPUs (nvidia-smi numbering).
+
+The environment that pins a server to its GPUs (nvidia-smi numbering) is built with the rest of its launch, in
+``launch.py`` (``placement_env``, ``pinned_env``).
 """
 
 from __future__ import annotations
@@ -43,11 +45,6 @@ class Gpu:
     @property
     def used_fraction(self) -> float:
         return self.memory_used_mb / self.memory_total_mb if self.memory_total_mb > 0 else 0.0
-
-
-def gpu_env(gpus: Sequence[int]) -> dict[str, str]:
-    """The environment that confines a vLLM server to ``gpus`` (indices as ``nvidia-smi`` prints them)."""
-    return {"CUDA_DEVICE_ORDER": "PCI_BUS_ID", "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in gpus)}
 
 
 # ---------------------------------------------------------------------------------------------------- discovery

@@ -21,8 +21,9 @@ from typing import ContextManager
 import psutil
 from filelock import FileLock
 
-from ..errors import PortError
-from .state import atomic_write_json, hold, process_alive, read_json
+from .. import fileio
+from ..errors import PortError, ServerError
+from .identity import process_alive
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +91,7 @@ class PortRegistry:
                     "time": time.time(),
                 }
             )
-            atomic_write_json(self.path, entries)
+            fileio.atomic_write_json(self.path, entries, error=ServerError)
         self._bases[port] = base
         log.debug("reserved port %d (VLLM_PORT base %d)", port, base)
         return port
@@ -107,7 +108,7 @@ class PortRegistry:
             entries = self._live_entries()
             kept = [e for e in entries if not (e["port"] == port and self._mine(e))]
             if len(kept) != len(entries):
-                atomic_write_json(self.path, kept)
+                fileio.atomic_write_json(self.path, kept, error=ServerError)
         self._bases.pop(port, None)
 
     def held(self) -> list[int]:
@@ -139,7 +140,7 @@ class PortRegistry:
         )
 
     def _live_entries(self) -> list[dict]:
-        data = read_json(self.path, [])
+        data = fileio.read_json(self.path, [])
         entries = data if isinstance(data, list) else []
         return [e for e in entries if isinstance(e, dict) and self._entry_alive(e)]
 
@@ -150,4 +151,4 @@ class PortRegistry:
             return False
 
     def _locked(self) -> ContextManager[None]:
-        return hold(self._lock, f"port registry {self.path}", PortError)
+        return fileio.hold(self._lock, f"port registry {self.path}", PortError)

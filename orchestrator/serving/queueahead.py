@@ -9,7 +9,7 @@ in its queue from the start. So, as measured on an H200 (``benchmarks/gpu`` s4, 
 keeps ``queue_ahead`` x ``parallel`` more requests at the server, waiting in vLLM's own queue, and the server is
 started with ``--max-num-seqs`` = ``parallel`` x ``samples`` so that the engine's batch stays what ``parallel`` says
 (a managed server's request asks a problem's ``samples`` answers at once, ``n`` = ``samples``, and vLLM counts
-each of the ``n`` as one sequence: ``plan.engine_batch``).
+each of the ``n`` as one sequence: ``launch.engine_batch``).
 
 * ``vllm.queue_ahead`` in the config sets the share per model (0 turns it off, at most ``MAX_QUEUE_AHEAD``);
   without it a GPU server gets ``DEFAULT_GPU_QUEUE_AHEAD`` and a CPU server 0 (a CPU engine is slow enough that a
@@ -42,11 +42,11 @@ def in_flight(parallel: int, share: float) -> int:
     return parallel + math.ceil(parallel * share)
 
 
-def batch_words(parallel: int | None, share: float, args: Sequence[str]) -> list[str]:
-    """``--max-num-seqs parallel`` when requests queue ahead and the model's args do not set it themselves."""
-    if parallel is None or share <= 0 or flag_in(args):
+def batch_words(max_num_seqs: int | None, share: float, args: Sequence[str]) -> list[str]:
+    """``--max-num-seqs max_num_seqs`` when requests queue ahead and the model's args do not set it themselves."""
+    if max_num_seqs is None or share <= 0 or flag_in(args):
         return []
-    return [FLAG, str(parallel)]
+    return [FLAG, str(max_num_seqs)]
 
 
 def flag_in(args: Sequence[str]) -> bool:

@@ -1,9 +1,10 @@
 """vLLM server lifecycle: start in its own session, wait until ready, watch, stop TERM -> grace -> KILL.
 
-``VllmServer(spec, run_id, logs_dir)`` starts ``<python> -m vllm.entrypoints.openai.api_server ...`` with
-``CUDA_VISIBLE_DEVICES`` set to its GPUs, a ``VLLM_PORT`` block of its own, the run markers of ``state.py`` in its
-environment, and its output in ``logs/<run-id>/<name>.log``. It is recorded in the state file while it runs and is a
-member of ``signals.SERVERS``. ``start_server`` adds the one retry on another port after "address already in use".
+``VllmServer(spec, run_id, logs_dir)`` starts the argv and environment that ``launch.py`` builds for ``spec``
+(``launch.command`` / ``launch.environment``: its GPUs, a ``VLLM_PORT`` block of its own, the run markers) on the
+port it reserves (``spec.port`` when free), with its output in ``logs/<run-id>/<name>.log``. It is recorded in the
+state file (``records.py``) while it runs and is a member of ``signals.SERVERS``; ``stop`` is TERM -> grace -> KILL
+(``terminate.py``) of its session. ``start_server`` adds the one retry on another port after "address already in use".
 """
 
 from __future__ import annotations
@@ -26,10 +27,12 @@ import requests
 from ..client.liveness import progress_from_metrics
 from ..contract import LOCAL_HOSTS, Endpoint, ServerSpec
 from ..errors import ServerError, ServerStartError
-from . import logcause
+from . import launch, logcause
+from .identity import ProcessTable, ProcInfo, PsutilProcs
 from .ports import PortRegistry, default_state_dir
+from .records import ServerRecord, StateFile, belongs
 from .signals import SERVERS, ServerGroup
-from .state import RUN_ENV, SERVER_ENV, ProcessTable, ProcInfo, PsutilProcs, ServerRecord, StateFile, belongs, terminate
+from .terminate import terminate
 
 log = logging.getLogger(__name__)
 
@@ -38,47 +41,6 @@ KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to vanish
 SPAWN_WAIT = 30.0  # seconds a stop waits for a spawn in progress (it holds the lock while it records the server)
 STOPPED = "stopped during start-up"
 PYTHON_NOT_FOUND = "python not found"
-
-
-def cpu_server_env() -> dict[str, str]:
-    """Environment for a vLLM CPU server that shares a small machine: 1 GiB KV cache, no thread pinning, eager."""
-    return {
-        "VLLM_CPU_KVCACHE_SPACE": "1",  # GiB; the default (4) would not let several servers fit
-        "VLLM_CPU_OMP_THREADS_BIND": "nobind",  # pinning would put every server on the same cores
-        "VLLM_CPU_CI_ENV": "1",  # dynamo+eager instead of inductor compilation: starts much faster
-        "VLLM_HOST_IP": "127.0.0.1",  # internal sockets on loopback
-    }
-
-
-def default_env() -> dict[str, str]:
-    """Defaults for every server: no usage statistics leave the host, unbuffered logs."""
-    return {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def server_env(
-    spec: ServerSpec,
-    run_id: str,
-    server_id: str,
-    vllm_port: int,
-    api_key: str | None,
-    base: dict[str, str] | None = None,
-) -> dict[str, str]:
-    """The server's environment: defaults < ``base`` (os.environ) < ``spec.env`` < what the orchestrator owns."""
-    env = {**default_env(), **({} if spec.gpus else cpu_server_env())}
-    env.update(os.environ if base is None else base)
-    env.pop("VLLM_API_KEY", None)
-    env.update(dict(spec.env))
-    env.update(
-        {
-            "CUDA_VISIBLE_DEVICES": ",".join(str(g) for g in spec.gpus),
-            "VLLM_PORT": str(vllm_port),
-            RUN_ENV: run_id,
-            SERVER_ENV: server_id,
-        }
-    )
-    if api_key:
-        env["VLLM_API_KEY"] = api_key
-    return env
 
 
 def log_name(name: str) -> str:
@@ -270,13 +232,13 @@ class VllmServer:
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         self._log = open(self.log_path, "ab")
         self._log_offset = self._log.tell()
-        cmd = self.spec.command()
+        cmd = launch.command(self.spec)
         self._log.write(
             f"=== deathmath-orchestrate: {time.strftime('%Y-%m-%d %H:%M:%S')} starting {' '.join(cmd)}\n".encode()
         )
         self._log.flush()
         self._spawn_wall = time.time()
-        env = server_env(self.spec, self.run_id, self.server_id, vllm_port, self._api_key)
+        env = launch.environment(self.spec, self.run_id, self.server_id, vllm_port, self._api_key)
         try:
             self._proc = self._popen(
                 cmd,
