@@ -32,7 +32,6 @@ from .contract import (
     ServerSpec,
     public_url,
     redact_command,
-    with_samples,
 )
 from .errors import (
     EndpointError,
@@ -244,7 +243,7 @@ def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | No
     scores = []
     for run in ctx.datasets:
         store = open_store(ctx, model, run)
-        if store.missing(with_samples(run.problems, model.sampling.samples)):
+        if store.missing(run.problems, model.sampling.samples):
             return None
         count_done(ctx.progress, model.key, store, run.problems)
         scores.append(store.score())

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import AnswerRecord, ModelConfig, with_samples
+from ..contract import AnswerRecord, ModelConfig, Problem, with_samples
 from ..errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
 from ..job import Checkpoint, ModelOutcome, RunContext, count_done, on_record, open_store, run_model
 from ..scheduling.plan import Placement
@@ -247,8 +247,8 @@ class JobDriver:
 
     def _attempts(self, outcome: ModelOutcome, stores: Mapping[str, Checkpoint]) -> None:
         for attempt in range(1, self.backend.retries + 2):
-            done = self._done(stores)
-            if all(len(done[run.spec.name]) >= len(run.problems) for run in self.ctx.datasets):
+            missing = self._missing(stores)
+            if not any(missing.values()):
                 log.info("model %s: every answer is in the checkpoint; no actor needed", self.key)
                 outcome.status = "interrupted" if self.ctx.stop.is_set() else "finished"
                 return
@@ -257,7 +257,7 @@ class JobDriver:
                 return
             check_fits({self.key: self.request}, self.backend.nodes())  # the nodes that could hold it may be gone
             try:
-                facts = self._attempt(self._node_job(done, stores, attempt), stores)
+                facts = self._attempt(self._node_job(self._done(missing), stores, attempt), stores)
             except self.backend.ray.exceptions.RayTaskError:
                 raise
             except self.backend.ray.exceptions.RayError as exc:
@@ -277,14 +277,21 @@ class JobDriver:
             _apply_outcome(outcome, facts)
             return
 
-    def _done(self, stores: Mapping[str, Checkpoint]) -> dict[str, frozenset[str]]:
-        done = {}
+    def _missing(self, stores: Mapping[str, Checkpoint]) -> dict[str, list[Problem]]:
+        """Per dataset, the answers the driver's checkpoint still lacks (none anywhere: the model is complete)."""
+        missing = {}
         for run in self.ctx.datasets:
             store = stores[run.spec.name]
             count_done(self.ctx.progress, self.key, store, run.problems)
-            wanted = with_samples(run.problems, self.model.sampling.samples)
-            missing = {p.key for p in store.missing(wanted)}
-            done[run.spec.name] = frozenset(p.key for p in wanted if p.key not in missing)
+            missing[run.spec.name] = store.missing(run.problems, self.model.sampling.samples)
+        return missing
+
+    def _done(self, missing: Mapping[str, Sequence[Problem]]) -> dict[str, frozenset[str]]:
+        """Per dataset, the answer keys this run asks that the driver already holds (the node asks the rest)."""
+        done = {}
+        for run in self.ctx.datasets:
+            wanted = {p.key for p in with_samples(run.problems, self.model.sampling.samples)}
+            done[run.spec.name] = frozenset(wanted - {p.key for p in missing[run.spec.name]})
         return done
 
     def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Checkpoint], attempt: int) -> NodeJob:

@@ -35,7 +35,7 @@ from ..errors import ConfigError, ResultsError
 from ..hub.prefetch import fetch_now
 from ..job import DatasetRun, RunContext, record_grader, run_model
 from ..prompts import prompt_fingerprint
-from ..results import SeriesState, settings_hash
+from ..results import SeriesState, missing_answers, settings_hash
 from ..scheduling.plan import Placement, launch_spec
 from ..serving.gpus import discover
 from ..serving.guard import spawn_guard
@@ -97,9 +97,9 @@ class ProxyStore:
         self._state = SeriesState(digest)
         self._lock = threading.Lock()
 
-    def missing(self, problems: Sequence[Problem]) -> list[Problem]:
+    def missing(self, problems: Sequence[Problem], samples: int = 1) -> list[Problem]:
         with self._lock:
-            return [p for p in problems if p.key not in self._done]
+            return missing_answers(problems, samples, self._done.__contains__)
 
     def append(self, rec: AnswerRecord) -> bool:
         if rec.settings_hash != self.settings_hash:
