@@ -31,7 +31,8 @@ from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
 from .job import ModelOutcome, RunContext, run_model
 from .scheduling.plan import Placement, launch_spec, plan, render_plan
-from .scheduling.runner import Job, Scheduler
+from .scheduling.policy import Job
+from .scheduling.runner import Scheduler
 from .serving import gpus as gpumod
 from .serving.state import cleanup
 

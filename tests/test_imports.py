@@ -106,7 +106,15 @@ def test_the_cycle_finder_finds_a_cycle_and_the_private_check_sees_a_private_imp
     assert node_imports == [("orchestrator.orchestrate", "_execute_plan"), ("orchestrator.plan", "")]
 
 
-@pytest.mark.parametrize("pure", ["orchestrator.scheduling.plan", "orchestrator.ray.plan", "orchestrator.ray.events"])
+@pytest.mark.parametrize(
+    "pure",
+    [
+        "orchestrator.scheduling.plan",
+        "orchestrator.scheduling.policy",
+        "orchestrator.ray.plan",
+        "orchestrator.ray.events",
+    ],
+)
 def test_pure_planners_import_no_effectful_module(pure: str) -> None:
     effectful = {
         "orchestrator.serving.server",
@@ -116,5 +124,6 @@ def test_pure_planners_import_no_effectful_module(pure: str) -> None:
         "orchestrator.orchestrate",
         "orchestrator.serving.state",
         "orchestrator.backend",
+        "orchestrator.scheduling.runner",
     }
     assert graph()[pure] & effectful == set()

@@ -5,13 +5,16 @@ from __future__ import annotations
 import copy
 import shlex
 from itertools import combinations
+from pathlib import Path
 
 import pytest
 
+from orchestrator.config import load_config
 from orchestrator.contract import Endpoint, ModelConfig, Sampling, SeriesScore, VllmSettings
-from orchestrator.errors import PlanError, PortError
+from orchestrator.errors import ConfigError, PlanError, PortError
 from orchestrator.scheduling.plan import Placement, estimate_weights, make_jobs, plan, redact_command, render_plan
-from orchestrator.scheduling.runner import ORDERINGS, Scheduler, makespan, simulate
+from orchestrator.scheduling.policy import ORDERINGS, makespan, simulate
+from orchestrator.scheduling.runner import Scheduler
 
 PORTS = range(8100, 8200)
 
@@ -154,9 +157,12 @@ def test_a_model_larger_than_the_pool_is_an_error_before_anything_starts() -> No
     )
 
 
-def test_duplicate_model_keys_are_rejected() -> None:
-    with pytest.raises(PlanError, match="appears twice"):
-        plan([managed("a"), managed("a")], [0], PORTS)
+def test_duplicate_model_keys_are_rejected_by_the_config_before_any_plan(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("model_list: [a, a]\na: {endpoints: [{api_base: 'http://x/v1'}]}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: model_list: model 'a' is listed twice; list each model once"
 
 
 def test_api_placements_have_no_server_and_no_port() -> None:

@@ -29,7 +29,7 @@ from orchestrator.errors import ConfigError, PlanError, ResultsError
 from orchestrator.ray.events import Answer, EvalTime
 from orchestrator.ray.node import ProxyStore
 from orchestrator.ray.plan import Request, check_fits, multinode_spec, ray_placements, render_ray_plan, request_for
-from orchestrator.scheduling.runner import Job
+from orchestrator.scheduling.policy import Job
 
 REPO = Path(__file__).resolve().parent.parent
 
