@@ -26,7 +26,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .contract import ModelConfig
+from .contract import ModelConfig, ModelState
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
 from .job import ModelOutcome, RunContext, run_model
@@ -148,7 +148,7 @@ class _Launcher:
             )
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, "failed")
-            return ModelOutcome(model=job.key, status="failed", error=str(exc))
+            return ModelOutcome(model=job.key, status=ModelState.FAILED, error=str(exc))
         except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
             log.debug("model %s: %s; stopping the run", job.key, exc)
             self.stop.set()

@@ -30,7 +30,7 @@ from typing import Any
 
 import psutil
 
-from ..contract import AnswerRecord, ModelConfig, Problem, SeriesScore, ServerSpec
+from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, SeriesScore, ServerSpec
 from ..errors import ConfigError, ResultsError
 from ..hub.prefetch import fetch_now
 from ..job import DatasetRun, RunContext, record_grader, run_model
@@ -51,6 +51,7 @@ from .events import (
     ModelFacts,
     NodeStarted,
     PhaseTiming,
+    Restarted,
     StatusChanged,
 )
 from .plan import multinode_spec
@@ -165,6 +166,9 @@ class EventProgress:
     def note_error(self, model: str, message: str) -> None:
         self._emit(ErrorNoted(message))
 
+    def note_restarts(self, model: str, count: int) -> None:
+        self._emit(Restarted(count))
+
     def set_download(self, label: str, text: str | None) -> None:
         """A download's progress line stays on the node; its status (downloading, weights ok) goes by set_status."""
 
@@ -260,7 +264,7 @@ class ModelActor:
             except queue.Empty:
                 if worker.is_alive():
                     continue
-                event = Finished({"status": "failed", "error": "the job thread ended without an outcome"})
+                event = Finished({"status": str(ModelState.FAILED), "error": "the job thread ended without an outcome"})
             yield event
             if isinstance(event, Finished):
                 return
@@ -273,13 +277,13 @@ class ModelActor:
             spec = fetch_now(job.model, spec, ctx.manifest, EventProgress(emit))  # hub weights onto this node
             outcome = run_model(ctx, job.model, spec)
             facts = {
-                "status": outcome.status,
+                "status": str(outcome.status),
                 "error": outcome.error,
                 "restarts": outcome.restarts,
                 "log_path": outcome.log_path,
             }
         except BaseException as exc:
-            facts = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            facts = {"status": str(ModelState.FAILED), "error": f"{type(exc).__name__}: {exc}"}
         facts.update(seconds=time.monotonic() - began, node=node_name())
         emit(Finished(facts))
 
