@@ -3,7 +3,7 @@
 Run: ``.venv/bin/python -m benchmarks.scheduling [--mixes N] [--seed S]``; prints the figures and writes them to
 ``benchmarks/results/scheduling.md``. Lower bound = max(sum(gpus x duration) / 4, longest job).
 
-Everything is the real code: ``orchestrator.scheduling.runner.simulate`` is a discrete-event run of the very ``decide``
+Everything is the real code: ``orchestrator.scheduling.policy.simulate`` is a discrete-event run of the very ``decide``
 function the threaded ``Scheduler`` calls, and the last section runs the threaded ``Scheduler`` itself with
 sleeping jobs (1 minute of the mix = ``--ms-per-min`` milliseconds). Baselines, same run, same decision function:
 * config order: the priority list is the order of ``model_list`` (no sorting, no search);
@@ -23,7 +23,8 @@ from pathlib import Path
 
 from benchmarks import publish
 from orchestrator.contract import ModelConfig, Sampling, VllmSettings
-from orchestrator.scheduling.runner import ORDERINGS, Job, Scheduler, makespan, priority_order, simulate
+from orchestrator.scheduling.policy import ORDERINGS, Job, makespan, priority_order, simulate
+from orchestrator.scheduling.runner import Scheduler
 
 GPUS = (0, 1, 2, 3)
 RESULTS = Path(__file__).resolve().parent / "results" / "scheduling.md"

@@ -26,13 +26,14 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
-from .contract import ModelConfig
+from .contract import ModelConfig, ModelState
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
 from .job import ModelOutcome, RunContext, run_model
 from .scheduling.dryrun import render_plan
 from .scheduling.plan import Placement, plan
-from .scheduling.runner import Job, Scheduler
+from .scheduling.policy import Job
+from .scheduling.runner import Scheduler
 from .serving import gpus as gpumod
 from .serving.launch import launch_spec
 from .serving.records import cleanup
@@ -149,7 +150,7 @@ class _Launcher:
             )
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, "failed")
-            return ModelOutcome(model=job.key, status="failed", error=str(exc))
+            return ModelOutcome(model=job.key, status=ModelState.FAILED, error=str(exc))
         except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
             log.debug("model %s: %s; stopping the run", job.key, exc)
             self.stop.set()

@@ -27,6 +27,7 @@ import dataclasses
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -253,6 +254,16 @@ class ServerSpec:
     @property
     def endpoint(self) -> Endpoint:
         return Endpoint(api_base=self.base_url + "/v1", api_key=self.api_key)
+
+
+class ModelState(StrEnum):
+    """How a model's job stands: ``running`` until it ends. The values are what the summary, status.json and the
+    Ray node's ``Finished`` event carry (``job.end_state`` decides which end)."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+    INTERRUPTED = "interrupted"
 
 
 @dataclass

@@ -27,12 +27,12 @@ from .contract import (
     Endpoint,
     Grade,
     ModelConfig,
+    ModelState,
     Problem,
     SeriesScore,
     ServerSpec,
     public_url,
     redact_command,
-    with_samples,
 )
 from .errors import (
     EndpointError,
@@ -68,12 +68,20 @@ class ModelOutcome:
     """What happened to one model."""
 
     model: str
-    status: str  # finished | failed | interrupted
+    status: ModelState
     scores: list[SeriesScore] = field(default_factory=list)
     seconds: float = 0.0
     log_path: str | None = None
     error: str | None = None
     restarts: int = 0
+
+
+def end_state(stopping: bool, failed: bool) -> ModelState:
+    """The one classifier of how a model ended: interrupted while the run is stopping (a signal: servers die on
+    purpose, so no model failed), else failed or finished."""
+    if stopping:
+        return ModelState.INTERRUPTED
+    return ModelState.FAILED if failed else ModelState.FINISHED
 
 
 class ProgressSink(Protocol):
@@ -85,6 +93,7 @@ class ProgressSink(Protocol):
     def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None: ...
     def set_download(self, label: str, text: str | None) -> None: ...
     def note_error(self, model: str, message: str) -> None: ...
+    def note_restarts(self, model: str, count: int) -> None: ...
 
 
 class ManifestSink(Protocol):
@@ -158,7 +167,7 @@ def record_grader() -> Callable[[AnswerRecord], Grade]:
 
 def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> ModelOutcome:
     """Run every dataset of ``ctx`` for ``model``; never raises for the model's own failures."""
-    outcome = ModelOutcome(model=model.key, status="running")
+    outcome = ModelOutcome(model=model.key, status=ModelState.RUNNING)
     started = time.monotonic()
     ctx.progress.set_status(model.key, "starting" if spec else "running")
     ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets) * model.sampling.samples)
@@ -167,15 +176,15 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
             outcome.scores = _run_datasets(ctx, model, _pick_endpoint(model), alive=None, context_len=None)
         else:
             outcome.scores = _already_done(ctx, model) or _run_managed(ctx, model, spec, outcome)
-        outcome.status = "interrupted" if ctx.stop.is_set() else "finished"
+        outcome.status = end_state(ctx.stop.is_set(), failed=False)
     except ResultsError:
         raise  # the disk is the run's problem, not this model's: stop everything
     except OrchestratorError as exc:
-        if ctx.stop.is_set():  # the run is being stopped (a signal): servers die on purpose, no model failed
-            outcome.status = "interrupted"
+        outcome.status = end_state(ctx.stop.is_set(), failed=True)
+        if outcome.status is ModelState.INTERRUPTED:
             log.info("model %s interrupted: %s", model.key, exc)
         else:
-            outcome.status, outcome.error = "failed", str(exc)
+            outcome.error = str(exc)
             log.error("model %s failed: %s", model.key, exc)
             ctx.progress.note_error(model.key, str(exc))
     finally:
@@ -235,6 +244,7 @@ def _note_restart(ctx: RunContext, model: ModelConfig, outcome: ModelOutcome, ex
         model.vllm.max_restarts,
     )
     ctx.progress.note_error(model.key, f"{what}: {exc}")
+    ctx.progress.note_restarts(model.key, outcome.restarts)
     ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
 
 
@@ -245,7 +255,7 @@ def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | No
     scores = []
     for run in ctx.datasets:
         store = open_store(ctx, model, run)
-        if store.missing(with_samples(run.problems, model.sampling.samples)):
+        if store.missing(run.problems, model.sampling.samples):
             return None
         count_done(ctx.progress, model.key, store, run.problems)
         scores.append(store.score())
@@ -382,11 +392,13 @@ __all__ = [
     "DatasetRun",
     "ManifestSink",
     "ModelOutcome",
+    "ModelState",
     "ProgressSink",
     "RunContext",
     "ServerGroupLike",
     "ServerLike",
     "count_done",
+    "end_state",
     "on_record",
     "open_store",
     "record_grader",

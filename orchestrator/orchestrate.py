@@ -27,7 +27,7 @@ from .contract import AnswerRecord, DatasetSpec, Grade, ModelConfig
 from .errors import ConfigError, ResultsError
 from .grading import GradeRequest, grade_many
 from .hub.weights import render_weights
-from .job import DatasetRun, ModelOutcome, RunContext, record_grader
+from .job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
 from .leaderboard import write_leaderboard
 from .ray.backend import RayBackend
 from .results import load_scores, regrade
@@ -80,7 +80,7 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return all(o.status == "finished" for o in self.outcomes) and not self.interrupted
+        return all(o.status == ModelState.FINISHED for o in self.outcomes) and not self.interrupted
 
     @property
     def exit_code(self) -> int:
@@ -258,9 +258,9 @@ def _outcome(key: str, result: object, stopped: bool) -> ModelOutcome:
         return result
     if isinstance(result, ResultsError):
         raise result
-    if stopped:
-        return ModelOutcome(model=key, status="interrupted", error=str(result))
-    return ModelOutcome(model=key, status="failed", error=f"{type(result).__name__}: {result}")
+    state = end_state(stopped, failed=True)
+    error = str(result) if state is ModelState.INTERRUPTED else f"{type(result).__name__}: {result}"
+    return ModelOutcome(model=key, status=state, error=error)
 
 
 def preflight(results_dir: Path, logs_dir: Path) -> None:

@@ -122,8 +122,10 @@ def own_server(spec: ServerSpec, label: str) -> Iterator[VllmServer]:
 #   FAKE_VLLM_FAIL=<text>    print <text> to stderr and exit 1 instead of serving
 #   FAKE_VLLM_IGNORE_TERM=1  the API process and its engine ignore SIGTERM (only SIGKILL stops them)
 #   FAKE_VLLM_SETSID=1       the engine leaves the session (setsid) and keeps its environment (no retitling)
+#   FAKE_VLLM_HANG_AFTER=<k> chat requests after the k-th are never answered (a server stuck mid-run)
+# A chat request with `n` gets n choices, as from vLLM.
 FAKE_API_SERVER = r"""
-import argparse, json, os, signal, subprocess, sys, time
+import argparse, json, os, signal, subprocess, sys, threading, time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 ap = argparse.ArgumentParser()
@@ -145,6 +147,7 @@ engine = subprocess.Popen([sys.executable, "-c", (
 time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0.2")))
 KEY = os.environ.get("VLLM_API_KEY")
 NAME = args.served_model_name or args.model
+HANG_AFTER, ASKED, LOCK = os.environ.get("FAKE_VLLM_HANG_AFTER"), 0, threading.Lock()
 
 class Handler(BaseHTTPRequestHandler):
     def _send(self, code, body=None):
@@ -167,12 +170,20 @@ class Handler(BaseHTTPRequestHandler):
         self._send(404)
 
     def do_POST(self):
-        self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        global ASKED
+        body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))) or b"{}")
         if not self._authorized():
             return self._send(401, {"error": "unauthorized"})
-        self._send(200, {"choices": [{"index": 0, "finish_reason": "stop",
-                                      "message": {"role": "assistant", "content": "Ответ: \\boxed{4}"}}],
-                         "usage": {"prompt_tokens": 5, "completion_tokens": 4}})
+        with LOCK:
+            ASKED += self.path.endswith("/chat/completions")
+            hang = HANG_AFTER is not None and ASKED > int(HANG_AFTER)
+        while hang:
+            time.sleep(3600)
+        n = int(body.get("n") or 1)
+        self._send(200, {"choices": [{"index": i, "finish_reason": "stop",
+                                      "message": {"role": "assistant", "content": "Ответ: \\boxed{4}"}}
+                                     for i in range(n)],
+                         "usage": {"prompt_tokens": 5, "completion_tokens": 4 * n}})
 
     def log_message(self, *a):
         pass

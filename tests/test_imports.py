@@ -113,6 +113,7 @@ def test_the_cycle_finder_finds_a_cycle_and_the_private_check_sees_a_private_imp
         "orchestrator.scheduling.plan",
         "orchestrator.scheduling.history",
         "orchestrator.serving.launch",
+        "orchestrator.scheduling.policy",
         "orchestrator.ray.plan",
         "orchestrator.ray.events",
     ],
@@ -129,5 +130,6 @@ def test_pure_planners_import_no_effectful_module(pure: str) -> None:
         "orchestrator.serving.terminate",
         "orchestrator.serving.gpus",
         "orchestrator.backend",
+        "orchestrator.scheduling.runner",
     }
     assert graph()[pure] & effectful == set()

@@ -5,15 +5,18 @@ from __future__ import annotations
 import copy
 import shlex
 from itertools import combinations
+from pathlib import Path
 
 import pytest
 
+from orchestrator.config import load_config
 from orchestrator.contract import Endpoint, ModelConfig, Sampling, SeriesScore, VllmSettings, redact_command
-from orchestrator.errors import PlanError, PortError
+from orchestrator.errors import ConfigError, PlanError, PortError
 from orchestrator.scheduling.dryrun import render_plan
 from orchestrator.scheduling.history import estimate_weights
 from orchestrator.scheduling.plan import Placement, make_jobs, plan
-from orchestrator.scheduling.runner import ORDERINGS, Scheduler, makespan, simulate
+from orchestrator.scheduling.policy import ORDERINGS, makespan, simulate
+from orchestrator.scheduling.runner import Scheduler
 from orchestrator.serving.launch import command
 
 PORTS = range(8100, 8200)
@@ -157,9 +160,12 @@ def test_a_model_larger_than_the_pool_is_an_error_before_anything_starts() -> No
     )
 
 
-def test_duplicate_model_keys_are_rejected() -> None:
-    with pytest.raises(PlanError, match="appears twice"):
-        plan([managed("a"), managed("a")], [0], PORTS)
+def test_duplicate_model_keys_are_rejected_by_the_config_before_any_plan(tmp_path: Path) -> None:
+    path = tmp_path / "run.yaml"
+    path.write_text("model_list: [a, a]\na: {endpoints: [{api_base: 'http://x/v1'}]}\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(path)
+    assert str(err.value) == f"{path}: model_list: model 'a' is listed twice; list each model once"
 
 
 def test_api_placements_have_no_server_and_no_port() -> None:

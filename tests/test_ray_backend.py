@@ -29,7 +29,7 @@ from orchestrator.errors import ConfigError, PlanError, ResultsError
 from orchestrator.ray.events import Answer, EvalTime
 from orchestrator.ray.node import ProxyStore
 from orchestrator.ray.plan import Request, check_fits, ray_placements, render_ray_plan, request_for
-from orchestrator.scheduling.runner import Job
+from orchestrator.scheduling.policy import Job
 from orchestrator.serving.launch import command, multinode_spec
 
 REPO = Path(__file__).resolve().parent.parent
@@ -291,18 +291,26 @@ def cluster():
     local.remove()
 
 
-def fake_config(tmp_path: Path, fake_vllm: Path, keys=("fa", "fb"), delay: float = 0.2, parallel: int = 2) -> Path:
-    env = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '{delay}'}}"
+def fake_config(
+    tmp_path: Path,
+    fake_vllm: Path,
+    keys=("fa", "fb"),
+    delay: float = 0.2,
+    parallel: int = 2,
+    samples: int = 1,
+    hang_after: int | None = None,
+    datasets: str = "{sample-math: {}, sample-physics: {}}",
+) -> Path:
+    hang = f", FAKE_VLLM_HANG_AFTER: '{hang_after}'" if hang_after is not None else ""
+    env = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '{delay}'{hang}}}"
+    more = f", samples: {samples}" if samples != 1 else ""
     blocks = "".join(
         f"{k}: {{model_name: {k}, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 120}}, "
-        f"parallel: {parallel}, max_tokens: 8}}\n"
+        f"parallel: {parallel}, max_tokens: 8{more}}}\n"
         for k in keys
     )
     path = tmp_path / "run.yaml"
-    path.write_text(
-        f"model_list: [{', '.join(keys)}]\n{blocks}"
-        "datasets: {sample-math: {}, sample-physics: {}}\ntemperature: 0.0\n"
-    )
+    path.write_text(f"model_list: [{', '.join(keys)}]\n{blocks}datasets: {datasets}\ntemperature: 0.0\n")
     return path
 
 
@@ -420,6 +428,76 @@ def test_rerun_resumes_from_the_drivers_checkpoint_and_asks_nothing_twice(
     third = orchestrate(tmp_path, config, *on_cluster(cluster), limit=4)
     assert third.returncode == 0 and "no actor needed" in third.stderr, third.stderr
     assert len(rows(tmp_path / "results", "fa", "sample-math")) == 4
+
+
+def keys(results: Path, model: str, dataset: str) -> list[str]:
+    """The answer key (id, or id#sample) of every successful line, in file order."""
+    return [r["id"] if not r.get("sample") else f"{r['id']}#{r['sample']}" for r in rows(results, model, dataset)]
+
+
+def all_keys(limit: int, samples: int) -> set[str]:
+    from orchestrator.contract import with_samples
+    from orchestrator.datasets import REGISTRY, load
+
+    return {p.key for p in with_samples(load(REGISTRY["sample-math"])[:limit], samples)}
+
+
+ONE_DATASET = "{sample-math: {}}"
+
+
+def test_raising_samples_asks_exactly_the_missing_samples_on_ray(cluster, tmp_path: Path, fake_vllm: Path) -> None:
+    first = orchestrate(
+        tmp_path, fake_config(tmp_path, fake_vllm, keys=("fa",), datasets=ONE_DATASET), *on_cluster(cluster), limit=6
+    )
+    assert first.returncode == 0, first.stdout + first.stderr
+    before = rows(tmp_path / "results", "fa", "sample-math")
+    assert len(before) == 6
+    config = fake_config(tmp_path, fake_vllm, keys=("fa",), samples=2, datasets=ONE_DATASET)
+    second = orchestrate(tmp_path, config, *on_cluster(cluster), limit=6)
+    assert second.returncode == 0, second.stdout + second.stderr
+    after = rows(tmp_path / "results", "fa", "sample-math")
+    assert after[:6] == before and all(r["error"] is None for r in after)
+    got = keys(tmp_path / "results", "fa", "sample-math")
+    assert len(got) == len(set(got)) == 12 and set(got) == all_keys(6, 2)
+    assert {r["sample"] for r in after[6:]} == {1}  # the second run asked only the new samples
+    assert manifest(tmp_path / "results")["status"] == "finished"
+
+
+def _actor_of_server(tmp_path: Path) -> psutil.Process | None:
+    """The Ray worker (the model's actor) that started this test's fake vLLM server."""
+    for proc in servers(tmp_path):
+        try:
+            if "vllm.entrypoints.openai.api_server" in " ".join(proc.cmdline()):
+                return psutil.Process(proc.ppid())
+        except psutil.Error:
+            continue
+    return None
+
+
+def test_an_actor_killed_halfway_through_its_samples_is_rescheduled_and_finishes(
+    cluster, tmp_path: Path, fake_vllm: Path
+) -> None:
+    # k = 2 samples of 6 problems, one request (n = 2) per problem; the first server answers 3 requests, then hangs
+    config = fake_config(tmp_path, fake_vllm, keys=("fa",), parallel=1, samples=2, hang_after=3, datasets=ONE_DATASET)
+    proc = orchestrate(tmp_path, config, *on_cluster(cluster), wait=False, limit=6)
+    try:
+        path = tmp_path / "results" / "details" / "fa" / "sample-math.jsonl"
+        wait_for(lambda: path.is_file() and path.read_text().count("\n") >= 6, 300, "the first 6 answers")
+        actor = wait_for(lambda: _actor_of_server(tmp_path), 60, "the actor of the fake server")
+        assert path.read_text().count("\n") == 6  # half of the answers, every dataset with >= 6 of them
+        actor.send_signal(signal.SIGKILL)
+        out, _ = proc.communicate(timeout=600)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(30)
+    assert proc.returncode == 0, out
+    assert "rescheduling" in out and "no actor needed" not in out
+    got = keys(tmp_path / "results", "fa", "sample-math")
+    assert len(got) == len(set(got)) == 12 and set(got) == all_keys(6, 2)
+    assert all(r["error"] is None for r in rows(tmp_path / "results", "fa", "sample-math"))
+    assert len(manifest(tmp_path / "results")["models"]["fa"]["ray_nodes"]) == 2
+    no_servers_left(tmp_path, timeout=60)
 
 
 def test_dry_run_shows_what_each_model_asks_the_cluster_for(cluster, tmp_path: Path, fake_vllm: Path) -> None:

@@ -3,6 +3,7 @@ sampling keys; checkpoints per (problem, sample); the leaderboard's k > 1 column
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -15,7 +16,10 @@ from click.testing import CliRunner
 from orchestrator.cli import main
 from orchestrator.config import load_config
 from orchestrator.contract import AnswerRecord, ModelConfig, Problem, Sampling, SeriesScore, VllmSettings, with_samples
+from orchestrator.datasets import REGISTRY
 from orchestrator.errors import ConfigError
+from orchestrator.hub.prefetch import answered_models
+from orchestrator.job import DatasetRun
 from orchestrator.leaderboard import aggregate, pairwise, render_html, render_json, render_markdown
 from orchestrator.leaderboard.compare import compare
 from orchestrator.leaderboard.stats import (
@@ -26,7 +30,9 @@ from orchestrator.leaderboard.stats import (
     paired_wald,
     pass_at_k,
 )
-from orchestrator.results import SeriesStore, settings_hash, settings_payload
+from orchestrator.prompts import prompt_fingerprint
+from orchestrator.ray.node import ProxyStore
+from orchestrator.results import SeriesStore, missing_answers, missing_in, settings_hash, settings_payload
 from orchestrator.results.samples import grader_equivalence, majority, outcomes
 from orchestrator.scheduling.plan import plan
 from orchestrator.serving.launch import CPU_SEEDED_ARGS
@@ -260,6 +266,47 @@ def test_a_seeded_cpu_server_runs_without_chunked_prefill_a_gpu_one_unchanged() 
 
 
 # ---------------------------------------------------------------------------------------------------- checkpoints
+def test_a_series_is_complete_only_with_every_sample_of_every_problem_wherever_it_is_asked(tmp_path: Path) -> None:
+
+    problems = [Problem(id=f"p{i}", dataset="sample-math", domain="math", task="t", reference="1") for i in range(3)]
+    model = ModelConfig(key="m", model_name="m", sampling=Sampling(samples=2), vllm=VllmSettings(model="org/m"))
+    run = DatasetRun(spec=REGISTRY["sample-math"], problems=tuple(problems), version="v1")
+    digest = settings_hash(model, "sample-math", "v1", prompt_fingerprint())
+    store = SeriesStore(tmp_path, "m", "sample-math", digest, meta={"total": 3, "sampling": {"samples": 2}})
+
+    def answer(key: str, error: str | None = None) -> None:
+        pid, _, sample = key.partition("#")
+        rec = AnswerRecord(
+            id=pid, dataset="sample-math", model="m", task="t", reference="1", sample=int(sample or 0),
+            settings_hash=digest, error=error,
+        )  # fmt: skip
+        assert store.append(rec)
+
+    def asked_everywhere(samples: int) -> list[list[str]]:
+        done = frozenset(r.key for r in store.records() if r.error is None)
+        proxy = ProxyStore("m", "sample-math", digest, done, lambda event: None)
+        found = [
+            store.missing(problems, samples),
+            proxy.missing(problems, samples),
+            missing_in(tmp_path, "m", "sample-math", digest, problems, samples),
+            missing_answers(problems, samples, done.__contains__),
+        ]
+        return [[p.key for p in todo] for todo in found]
+
+    for key in ("p0", "p1", "p2", "p0#1"):  # 4 answers for 3 problems: more answers than problems, still partial
+        answer(key)
+    answer("p1#1", error="timeout")  # an error is no answer
+    assert asked_everywhere(1) == [[]] * 4  # one sample each: complete
+    assert asked_everywhere(2) == [["p1#1", "p2#1"]] * 4
+    assert answered_models(tmp_path, [model], [run]) == set()
+    for key in ("p1#1", "p2#1"):
+        answer(key)
+    assert asked_everywhere(2) == [[]] * 4 and asked_everywhere(3) == [["p0#2", "p1#2", "p2#2"]] * 4
+    assert answered_models(tmp_path, [model], [run]) == {"m"}
+    assert answered_models(tmp_path, [dataclasses.replace(model, sampling=Sampling(samples=3))], [run]) == set()
+    assert answered_models(tmp_path, [model], [run], fresh=True) == set()
+
+
 def test_each_problem_sample_is_its_own_checkpoint_and_old_records_are_sample_0(tmp_path: Path) -> None:
     problems = [Problem(id=f"p{i}", dataset="ds", domain="math", task="t", reference="1") for i in range(2)]
     meta = {"total": 2, "sampling": {"samples": 3}}

@@ -79,6 +79,7 @@ def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and
         progress.record("a", "ds", correct=correct, tokens=50, error=False)
     progress.record("a", "ds", correct=False, tokens=0, error=True)
     progress.note_error("a", "ds q7: HTTP 500")
+    progress.note_restarts("a", 1)
     progress.set_status("a", "restart 1")
     status.write()
     a = read(tmp_path)["models"][0]

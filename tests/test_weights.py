@@ -26,7 +26,8 @@ from orchestrator.contract import ModelConfig, Sampling, ServerSpec, VllmSetting
 from orchestrator.errors import ConfigError, WeightsError
 from orchestrator.hub.prefetch import Prefetcher, fetch_now
 from orchestrator.hub.weights import HfHub, HubRef, choose_files, list_weights, render_weights
-from orchestrator.scheduling.runner import Job, Scheduler
+from orchestrator.scheduling.policy import Job
+from orchestrator.scheduling.runner import Scheduler
 from orchestrator.status.progress import Progress
 
 REPO = Path(__file__).resolve().parent.parent

@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Protocol
 
-from ..contract import AnswerRecord, Grade, Problem, SeriesScore, with_samples
+from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..errors import ResultsError, ServerDiedError
 from .chat import HALTED, ChatClient
 
@@ -39,7 +39,7 @@ class Checkpoint(Protocol):
     dataset: str
     settings_hash: str
 
-    def missing(self, problems: Sequence[Problem]) -> list[Problem]: ...
+    def missing(self, problems: Sequence[Problem], samples: int = 1) -> list[Problem]: ...  # see its docstring
     def append(self, rec: AnswerRecord) -> bool: ...
     def records(self) -> list[AnswerRecord]: ...
     def score(self) -> SeriesScore: ...
@@ -174,8 +174,8 @@ def run_series(
     stop: threading.Event | None = None,
 ) -> SeriesScore:
     """Ask the samples of ``problems`` that ``store`` has no answer for; return the series' score."""
-    problems = with_samples(problems, client.sampling.samples)
-    todo = store.missing(problems)
+    samples = client.sampling.samples
+    todo = store.missing(problems, samples)
     if not todo:
         if not store.has_markdown():
             store.write_markdown()
@@ -189,7 +189,7 @@ def run_series(
                     "%s/%s: asking again %d problem(s) whose request failed", store.model_key, store.dataset, len(todo)
                 )
             _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel).run(todo)
-            todo = store.missing(problems)
+            todo = store.missing(problems, samples)
             if not todo or (stop is not None and stop.is_set()):
                 break
     except BaseException:

@@ -35,7 +35,7 @@ from typing import Any, Protocol
 from ..contract import DatasetSpec, ModelConfig, Problem, ServerSpec
 from ..errors import WeightsError
 from ..prompts import prompt_fingerprint
-from ..results import load_scores, settings_hash
+from ..results import missing_in, settings_hash
 from ..serving.launch import offline_spec
 from .weights import (
     DISK_MARGIN,
@@ -81,21 +81,18 @@ class DatasetRunLike(Protocol):
 def answered_models(
     results_dir: Path, models: Sequence[ModelConfig], runs: Sequence[DatasetRunLike], fresh: bool = False
 ) -> set[str]:
-    """Keys of the models whose every series already answers as many problems as this run asks: they start no
-    server, so their weights are not fetched (should one still need a server, vLLM is given the hub id as before)."""
+    """Keys of the models whose every series already holds every answer this run asks (each problem's samples;
+    ``results.missing_in``): they start no server, so their weights are not fetched (should one still need a server,
+    vLLM is given the hub id as before)."""
     if fresh or not Path(results_dir).is_dir():
         return set()
-    answered = {(s.model, s.dataset, s.settings_hash): s.answered for s in load_scores(Path(results_dir))}
     fingerprint = prompt_fingerprint()
-    return {
-        m.key
-        for m in models
-        if all(
-            answered.get((m.key, r.spec.name, settings_hash(m, r.spec.name, r.version, fingerprint)), -1)
-            >= len(r.problems)
-            for r in runs
-        )
-    }
+
+    def complete(m: ModelConfig, r: DatasetRunLike) -> bool:
+        digest = settings_hash(m, r.spec.name, r.version, fingerprint)
+        return not missing_in(results_dir, m.key, r.spec.name, digest, r.problems, m.sampling.samples)
+
+    return {m.key for m in models if all(complete(m, r) for r in runs)}
 
 
 @dataclass

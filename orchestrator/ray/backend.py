@@ -25,11 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import AnswerRecord, ModelConfig, with_samples
+from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, with_samples
 from ..errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
-from ..job import Checkpoint, ModelOutcome, RunContext, count_done, on_record, open_store, run_model
+from ..job import Checkpoint, ModelOutcome, RunContext, count_done, end_state, on_record, open_store, run_model
 from ..scheduling.plan import Placement
-from .events import Answer, ErrorNoted, EvalTime, Event, Finished, ModelFacts, NodeStarted, PhaseTiming, StatusChanged
+from .events import (
+    Answer,
+    ErrorNoted,
+    EvalTime,
+    Event,
+    Finished,
+    ModelFacts,
+    NodeStarted,
+    PhaseTiming,
+    Restarted,
+    StatusChanged,
+)
 from .node import ModelActor, NodeJob
 from .plan import Request, check_fits, ray_placements, render_ray_plan, request_for
 
@@ -222,7 +233,7 @@ class JobDriver:
         self.nodes: list[str] = []  # where each attempt ran
 
     def run(self) -> ModelOutcome:
-        outcome = ModelOutcome(model=self.key, status="running")
+        outcome = ModelOutcome(model=self.key, status=ModelState.RUNNING)
         began = time.monotonic()
         self.ctx.progress.set_status(self.key, "waiting")
         self.ctx.progress.add_total(
@@ -234,7 +245,8 @@ class JobDriver:
         except ResultsError:
             raise
         except OrchestratorError as exc:
-            outcome.status, outcome.error = ("interrupted", None) if self.ctx.stop.is_set() else ("failed", str(exc))
+            outcome.status = end_state(self.ctx.stop.is_set(), failed=True)
+            outcome.error = str(exc) if outcome.status is ModelState.FAILED else None
             log.log(logging.ERROR if outcome.error else logging.INFO, "model %s: %s", self.key, exc)
         finally:
             outcome.seconds = time.monotonic() - began
@@ -247,17 +259,17 @@ class JobDriver:
 
     def _attempts(self, outcome: ModelOutcome, stores: Mapping[str, Checkpoint]) -> None:
         for attempt in range(1, self.backend.retries + 2):
-            done = self._done(stores)
-            if all(len(done[run.spec.name]) >= len(run.problems) for run in self.ctx.datasets):
+            missing = self._missing(stores)
+            if not any(missing.values()):
                 log.info("model %s: every answer is in the checkpoint; no actor needed", self.key)
-                outcome.status = "interrupted" if self.ctx.stop.is_set() else "finished"
+                outcome.status = end_state(self.ctx.stop.is_set(), failed=False)
                 return
             if self.ctx.stop.is_set():
-                outcome.status = "interrupted"
+                outcome.status = ModelState.INTERRUPTED
                 return
             check_fits({self.key: self.request}, self.backend.nodes())  # the nodes that could hold it may be gone
             try:
-                facts = self._attempt(self._node_job(done, stores, attempt), stores)
+                facts = self._attempt(self._node_job(self._done(missing), stores, attempt), stores)
             except self.backend.ray.exceptions.RayTaskError:
                 raise
             except self.backend.ray.exceptions.RayError as exc:
@@ -272,19 +284,27 @@ class JobDriver:
                     attempt,
                     self.backend.retries,
                 )
+                self.ctx.progress.note_restarts(self.key, attempt)
                 self.ctx.progress.set_status(self.key, f"resched {attempt}")
                 continue
             _apply_outcome(outcome, facts)
             return
 
-    def _done(self, stores: Mapping[str, Checkpoint]) -> dict[str, frozenset[str]]:
-        done = {}
+    def _missing(self, stores: Mapping[str, Checkpoint]) -> dict[str, list[Problem]]:
+        """Per dataset, the answers the driver's checkpoint still lacks (none anywhere: the model is complete)."""
+        missing = {}
         for run in self.ctx.datasets:
             store = stores[run.spec.name]
             count_done(self.ctx.progress, self.key, store, run.problems)
-            wanted = with_samples(run.problems, self.model.sampling.samples)
-            missing = {p.key for p in store.missing(wanted)}
-            done[run.spec.name] = frozenset(p.key for p in wanted if p.key not in missing)
+            missing[run.spec.name] = store.missing(run.problems, self.model.sampling.samples)
+        return missing
+
+    def _done(self, missing: Mapping[str, Sequence[Problem]]) -> dict[str, frozenset[str]]:
+        """Per dataset, the answer keys this run asks that the driver already holds (the node asks the rest)."""
+        done = {}
+        for run in self.ctx.datasets:
+            wanted = {p.key for p in with_samples(run.problems, self.model.sampling.samples)}
+            done[run.spec.name] = frozenset(wanted - {p.key for p in missing[run.spec.name]})
         return done
 
     def _node_job(self, done: dict[str, frozenset[str]], stores: Mapping[str, Checkpoint], attempt: int) -> NodeJob:
@@ -345,6 +365,8 @@ class JobDriver:
                 self.ctx.progress.set_status(self.key, status)
             case ErrorNoted(message):
                 self.ctx.progress.note_error(self.key, message)
+            case Restarted(count):
+                self.ctx.progress.note_restarts(self.key, count)
             case NodeStarted(node):
                 self._node_started(node)
             case PhaseTiming(model, phase, seconds) if self.ctx.manifest is not None:
@@ -367,7 +389,7 @@ def _record(data: Mapping[str, Any]) -> AnswerRecord:
 
 
 def _apply_outcome(outcome: ModelOutcome, facts: Mapping[str, Any]) -> None:
-    outcome.status = facts.get("status") or "failed"
+    outcome.status = ModelState(facts.get("status") or ModelState.FAILED)
     outcome.error = facts.get("error")
     outcome.restarts += int(facts.get("restarts") or 0)
     if facts.get("log_path"):

@@ -6,18 +6,20 @@ A node's ``raynode.ModelActor.run`` yields them through Ray's streaming generato
     NodeStarted(node)                    the first event: where the actor runs
     StatusChanged(status)                the model's progress status
     ErrorNoted(message)                  the model's last error (a restart's cause, a failed request)
+    Restarted(count)                     the model's server was restarted ``count`` times on the node
     Answer(dataset, record)              one answer (``AnswerRecord.to_dict()``) for the driver's checkpoint
     EvalTime(dataset, seconds)           evaluation time of one pass over a series
     PhaseTiming(model, phase, seconds)   ``Manifest.timing`` on the driver
     ModelFacts(model, facts)             ``Manifest.set_model`` on the driver
-    Finished(facts)                      the last event: status, error, restarts, log path, node, seconds
+    Finished(facts)                      the last event: status (a ``ModelState`` value), error, restarts, log
+                                         path, node, seconds
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -33,6 +35,11 @@ class StatusChanged:
 @dataclass(frozen=True)
 class ErrorNoted:
     message: str
+
+
+@dataclass(frozen=True)
+class Restarted:
+    count: int
 
 
 @dataclass(frozen=True)
@@ -65,7 +72,7 @@ class Finished:
     facts: Mapping[str, Any]
 
 
-Event = Union[NodeStarted, StatusChanged, ErrorNoted, Answer, EvalTime, PhaseTiming, ModelFacts, Finished]
+Event = NodeStarted | StatusChanged | ErrorNoted | Restarted | Answer | EvalTime | PhaseTiming | ModelFacts | Finished
 Emit = Callable[[Event], None]
 
 __all__ = [
@@ -78,5 +85,6 @@ __all__ = [
     "ModelFacts",
     "NodeStarted",
     "PhaseTiming",
+    "Restarted",
     "StatusChanged",
 ]

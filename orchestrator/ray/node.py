@@ -30,12 +30,12 @@ from typing import Any
 
 import psutil
 
-from ..contract import AnswerRecord, ModelConfig, Problem, SeriesScore, ServerSpec
+from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, SeriesScore, ServerSpec
 from ..errors import ConfigError, ResultsError
 from ..hub.prefetch import fetch_now
 from ..job import DatasetRun, RunContext, record_grader, run_model
 from ..prompts import prompt_fingerprint
-from ..results import SeriesState, settings_hash
+from ..results import SeriesState, missing_answers, settings_hash
 from ..scheduling.plan import Placement
 from ..serving.gpus import discover
 from ..serving.guard import spawn_guard
@@ -52,6 +52,7 @@ from .events import (
     ModelFacts,
     NodeStarted,
     PhaseTiming,
+    Restarted,
     StatusChanged,
 )
 
@@ -97,9 +98,9 @@ class ProxyStore:
         self._state = SeriesState(digest)
         self._lock = threading.Lock()
 
-    def missing(self, problems: Sequence[Problem]) -> list[Problem]:
+    def missing(self, problems: Sequence[Problem], samples: int = 1) -> list[Problem]:
         with self._lock:
-            return [p for p in problems if p.key not in self._done]
+            return missing_answers(problems, samples, self._done.__contains__)
 
     def append(self, rec: AnswerRecord) -> bool:
         if rec.settings_hash != self.settings_hash:
@@ -164,6 +165,9 @@ class EventProgress:
 
     def note_error(self, model: str, message: str) -> None:
         self._emit(ErrorNoted(message))
+
+    def note_restarts(self, model: str, count: int) -> None:
+        self._emit(Restarted(count))
 
     def set_download(self, label: str, text: str | None) -> None:
         """A download's progress line stays on the node; its status (downloading, weights ok) goes by set_status."""
@@ -260,7 +264,7 @@ class ModelActor:
             except queue.Empty:
                 if worker.is_alive():
                     continue
-                event = Finished({"status": "failed", "error": "the job thread ended without an outcome"})
+                event = Finished({"status": str(ModelState.FAILED), "error": "the job thread ended without an outcome"})
             yield event
             if isinstance(event, Finished):
                 return
@@ -273,13 +277,13 @@ class ModelActor:
             spec = fetch_now(job.model, spec, ctx.manifest, EventProgress(emit))  # hub weights onto this node
             outcome = run_model(ctx, job.model, spec)
             facts = {
-                "status": outcome.status,
+                "status": str(outcome.status),
                 "error": outcome.error,
                 "restarts": outcome.restarts,
                 "log_path": outcome.log_path,
             }
         except BaseException as exc:  # noqa: BLE001 -- reported to the driver, which decides
-            facts = {"status": "failed", "error": f"{type(exc).__name__}: {exc}"}
+            facts = {"status": str(ModelState.FAILED), "error": f"{type(exc).__name__}: {exc}"}
         facts.update(seconds=time.monotonic() - began, node=node_name())
         emit(Finished(facts))
 

@@ -16,8 +16,8 @@ from typing import Any
 
 from ..contract import ModelConfig, ServerSpec
 from ..errors import PlanError
-from ..scheduling.plan import Placement, make_jobs
-from ..scheduling.runner import Job
+from ..scheduling.plan import Placement, fits, make_jobs
+from ..scheduling.policy import Job
 from ..serving.launch import launch_spec, multinode_spec, server_spec, shown_command
 
 
@@ -44,7 +44,7 @@ def request_for(job: Job, resource: str | None, gpus_per_node: float) -> Request
     """The resources of ``job``: see the module docstring. ``gpus_per_node`` is the largest node's GPU count."""
     if resource:
         return Request(resources=((resource, float(job.size)),))
-    if job.gpus_needed > gpus_per_node:
+    if not fits(job.gpus_needed, gpus_per_node):
         return Request(multinode=job.gpus_needed)
     if job.gpus_needed:
         return Request(num_gpus=float(job.gpus_needed))
@@ -56,7 +56,7 @@ def check_fits(requests: Mapping[str, Request], nodes: Sequence[Mapping[str, flo
     total_gpus = sum(n.get("GPU", 0.0) for n in nodes)
     for key, req in requests.items():
         if req.multinode:
-            if req.multinode > total_gpus:
+            if not fits(req.multinode, total_gpus):
                 raise PlanError(
                     f"model '{key}' needs {req.multinode} GPUs but the Ray cluster has {total_gpus:g}; "
                     "add nodes or lower tensor_parallel_size x pipeline_parallel_size"

@@ -5,7 +5,7 @@ import logging
 from pathlib import Path
 from typing import Callable, Sequence
 
-from ..contract import AnswerRecord, Grade, SeriesScore
+from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..fileio import atomic_write_bytes, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
 from .layout import SeriesPaths, current_hash, iter_series, read_meta, series_lock
 from .markdown import render_markdown
@@ -72,6 +72,16 @@ def load_scores(results_dir: Path) -> list[SeriesScore]:
         model, dataset = _names(paths, meta)
         scores.append(state.score(meta, model, dataset))
     return scores
+
+
+def missing_in(results_dir: Path, model_key: str, dataset: str, settings_hash: str,
+               problems: Sequence[Problem], samples: int) -> list[Problem]:
+    """The answers the series of ``model_key`` on ``dataset`` with ``settings_hash`` still lacks (``SeriesState.
+    missing``), from a lock-free read; all of them when the series on disk has other settings or is absent."""
+    objects, _ = read_jsonl(SeriesPaths.of(Path(results_dir), model_key, dataset).jsonl)
+    state = SeriesState(settings_hash)
+    state.absorb_dicts(objects)
+    return state.missing(problems, samples)
 
 
 def read_series(paths: SeriesPaths) -> tuple[dict, SeriesScore, list[AnswerRecord]]:

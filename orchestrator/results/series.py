@@ -2,13 +2,16 @@
 
 The score counts the first k samples of each problem (k from the meta's ``sampling.samples``, 1 when absent), so
 a series asked with more samples is scored as a smaller k when the config lowers it.
+
+``missing_answers`` is the one home of "is this series complete?": the job, ``run_series``, the weights prefetcher
+and the Ray driver all ask it (through ``SeriesStore.missing``, ``SeriesState.missing`` or the Ray node's proxy).
 """
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping, Sequence
 
-from ..contract import AnswerRecord, SeriesScore
+from ..contract import AnswerRecord, Problem, SeriesScore, with_samples
 from .samples import Equivalence, outcomes, samples_of
 
 log = logging.getLogger(__name__)
@@ -21,6 +24,13 @@ def to_record(obj: Mapping[str, Any]) -> AnswerRecord | None:
     except TypeError:
         log.warning("skipping a details line without the required fields (id=%r)", obj.get("id"))
         return None
+
+
+def missing_answers(problems: Sequence[Problem], samples: int, answered: Callable[[str], bool]) -> list[Problem]:
+    """The answers a series still lacks: each of ``problems`` ``samples`` times (``contract.with_samples``), those
+    whose key ``answered`` denies, in order. Empty: the series is complete. ``samples`` 1 takes ``problems`` as they
+    are (a list already expanded to its samples included)."""
+    return [p for p in with_samples(problems, samples) if not answered(p.key)]
 
 
 class SeriesState:
@@ -55,6 +65,10 @@ class SeriesState:
         """Whether answer ``key`` (``Problem.key``: the id for sample 0) has a successful answer."""
         rec = self.best.get(key)
         return rec is not None and rec.error is None
+
+    def missing(self, problems: Sequence[Problem], samples: int = 1) -> list[Problem]:
+        """``missing_answers`` of this state."""
+        return missing_answers(problems, samples, self.done)
 
     def records(self) -> list[AnswerRecord]:
         return list(self.best.values())

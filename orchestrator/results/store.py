@@ -103,11 +103,12 @@ class SeriesStore:
         return meta
 
     # -- public API ----------------------------------------------------------------------------------------------
-    def missing(self, problems: Sequence[Problem]) -> list[Problem]:
-        """The problems (one per sample: ``contract.with_samples``) without a successful answer, in their order."""
+    def missing(self, problems: Sequence[Problem], samples: int = 1) -> list[Problem]:
+        """The answers still to ask: each problem ``samples`` times, those without a successful answer, in order
+        (``series.missing_answers``; empty: the series is complete)."""
         with self._locked():
             self._sync()
-            return [p for p in problems if not self._state.done(p.key)]
+            return self._state.missing(problems, samples)
 
     def append(self, rec: AnswerRecord) -> bool:
         """Append ``rec`` as one flushed line; ``False`` (nothing written) when its id is already answered."""

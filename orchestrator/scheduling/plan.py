@@ -1,8 +1,9 @@
 """The pure plan: models x GPU pool -> placements (jobs, GPU groups, ports, server specs, estimated starts).
 
 ``plan`` does no I/O: it validates that every managed model fits the pool (``PlanError`` before anything starts),
-orders the jobs with ``runner.priority_order`` and simulates the schedule with the same decision function the
-threaded ``Scheduler`` uses, so ``--dry-run`` shows what the run will do. Each managed model gets a distinct port
+orders the jobs with ``policy.priority_order`` and simulates the schedule with the same decision function the
+threaded ``Scheduler`` uses, so ``--dry-run`` shows what the run will do. ``fits`` is the one home of GPU fit: the
+plan, the threaded ``Scheduler`` and the Ray backend's requests ask it. Each managed model gets a distinct port
 (its own ``vllm.port``, else the next candidate), which its server binds when it is free at start (else the next
 free one: ``ports.PortRegistry``). The server specs come from ``serving.launch.server_spec``; the ``--dry-run`` text
 is ``dryrun.render_plan``, the weights from earlier runs ``history.estimate_weights``.
@@ -19,11 +20,11 @@ from dataclasses import dataclass
 from ..contract import ModelConfig, ServerSpec
 from ..errors import PlanError, PortError
 from ..serving.launch import server_spec
-from .runner import Job, check_jobs, priority_order, simulate
+from .policy import Job, check_limits, priority_order, simulate
 
 DEFAULT_WEIGHT = 1.0
 
-__all__ = ["DEFAULT_WEIGHT", "Job", "Placement", "make_jobs", "plan"]
+__all__ = ["DEFAULT_WEIGHT", "Job", "Placement", "check_fits", "fits", "make_jobs", "plan"]
 
 
 @dataclass(frozen=True)
@@ -72,9 +73,8 @@ def plan(
     the next one; a model's own ``vllm.port`` wins. Raises ``PlanError`` if a model needs more GPUs than ``gpus``."""
     pool = tuple(sorted(set(gpus)))
     jobs = make_jobs(models, bool(pool), weights)
-    for job in jobs:
-        _check_fits(job, pool)
-    check_jobs(jobs, pool, max_cpu_servers, max_api_concurrency)
+    check_fits(jobs, pool)
+    check_limits(jobs, max_cpu_servers, max_api_concurrency)
     order = priority_order(jobs, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
     slots = simulate(order, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
     port_of = _assign_ports([s.job.model for s in slots], ports)
@@ -90,15 +90,22 @@ def plan(
     ]
 
 
-def _check_fits(job: Job, pool: tuple[int, ...]) -> None:
-    vllm = job.model.vllm
-    if vllm is None or job.gpus_needed <= len(pool):
-        return
-    raise PlanError(
-        f"model '{job.key}' needs {job.gpus_needed} GPUs (tensor_parallel_size "
-        f"{vllm.tensor_parallel_size} x pipeline_parallel_size {vllm.pipeline_parallel_size}) but the pool "
-        f"has {len(pool)} (--gpus {','.join(map(str, pool))}); lower tensor_parallel_size or add GPUs"
-    )
+def fits(gpus_needed: float, gpus: float) -> bool:
+    """Whether a model needing ``gpus_needed`` GPUs (TP x PP; 0 for CPU servers and API models) fits in ``gpus``."""
+    return gpus_needed <= gpus
+
+
+def check_fits(jobs: Sequence[Job], pool: Sequence[int]) -> None:
+    """``PlanError`` naming the first managed model of ``jobs`` that does not fit the GPU ``pool`` (``fits``)."""
+    for job in jobs:
+        vllm = job.model.vllm
+        if vllm is None or fits(job.gpus_needed, len(pool)):
+            continue
+        raise PlanError(
+            f"model '{job.key}' needs {job.gpus_needed} GPUs (tensor_parallel_size "
+            f"{vllm.tensor_parallel_size} x pipeline_parallel_size {vllm.pipeline_parallel_size}) but the pool "
+            f"has {len(pool)} (--gpus {','.join(map(str, pool))}); lower tensor_parallel_size or add GPUs"
+        )
 
 
 def _assign_ports(models: Sequence[ModelConfig], ports: Sequence[int] | Callable[[], int]) -> dict[str, int]:

@@ -7,7 +7,6 @@ On a terminal the lines are redrawn in place; otherwise (overnight logs) a plain
 from __future__ import annotations
 
 import logging
-import re
 import sys
 import threading
 import time
@@ -15,9 +14,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
+from ..contract import ModelState
+
 log = logging.getLogger(__name__)
-ENDED = ("finished", "failed", "interrupted")
-_RESTART = re.compile(r"^(?:restart|resched) (\d+)$")  # the job's / Ray backend's restart statuses
+ENDED = (ModelState.FINISHED, ModelState.FAILED, ModelState.INTERRUPTED)
 
 
 @dataclass
@@ -110,9 +110,12 @@ class Progress:
             if status == "running" and entry.started is None:
                 entry.started = self.clock()
             entry.ended = self.clock() if status in ENDED else None
-            restart = _RESTART.match(status)
-            if restart:
-                entry.restarts = max(entry.restarts, int(restart.group(1)))
+
+    def note_restarts(self, model: str, count: int) -> None:
+        """``model`` has restarted ``count`` times (the larger count wins: a Ray node's and the driver's overlap)."""
+        with self._lock:
+            entry = self._get(model)
+            entry.restarts = max(entry.restarts, count)
 
     def note_error(self, model: str, message: str) -> None:
         """Remember the latest error of ``model`` (a failed request, a server that died, the model's failure)."""
