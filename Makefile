@@ -31,6 +31,11 @@ chromium:
 test: install chromium
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
+# The fast unit tests only (no server, no subprocess): the default while developing.
+.PHONY: unit
+unit: install
+	$(PY) -m pytest -q tests/unit $(PYTEST_ARGS)
+
 bench: install smoke-model
 	$(VENV)/bin/deathmath-orchestrate run --config configs/run.yaml
 

@@ -1,7 +1,7 @@
 """Overhead of the Ray backend against the local backend on the same two-model run (target: under 10% of wall time).
 
 One local Ray cluster (a head and a second node, separate ``ray start`` processes on this machine, each offering one
-``fakegpu``: ``tests/raycluster.py``) is started first and not counted. Then, per round, the same run -- two tiny
+``fakegpu``: ``standins/raycluster.py``) is started first and not counted. Then, per round, the same run -- two tiny
 models on real vLLM CPU servers, both built-in samples, ``--limit N`` -- through the real CLI twice: the local
 backend with ``--max-cpu-servers 2`` (both servers at once, as on the two Ray nodes) and ``--backend ray``; the order
 alternates between rounds. Wall time is the CLI process from spawn to exit; "without start-up" subtracts the slower
@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import publish
-from tests.raycluster import LocalCluster
+from standins.raycluster import LocalCluster
 
 REPO = Path(__file__).resolve().parents[1]
 RESULT = REPO / "benchmarks" / "results" / "ray_overhead.md"

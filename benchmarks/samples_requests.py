@@ -182,7 +182,7 @@ def render(
             "- What the orchestrator does: a managed vLLM server gets one request per problem with `n` = its "
             "consecutive missing samples and the first one's seed; API models (many reject `n`) get one request per "
             "sample with seed + i. vLLM seeds choice i of a request with seed + i, so both give the same answers "
-            "(tests/test_sampling_vllm.py) and each sample stays its own checkpoint. Where throughput ties, `n` wins on "
+            "(tests/e2e/test_sampling_vllm.py) and each sample stays its own checkpoint. Where throughput ties, `n` wins on "
             "what it does by construction: the prompt is prefilled once even with prefix caching off, and k times fewer "
             "requests cross HTTP.",
             f"- raw passes: `benchmarks/results/{RAW.name}`",

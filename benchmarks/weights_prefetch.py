@@ -4,7 +4,7 @@ Run: ``.venv/bin/python -m benchmarks.weights_prefetch [--download-s 60] [--roun
 figures and writes ``benchmarks/results/weights_prefetch.md`` (raw numbers in ``weights_prefetch.json``).
 
 Each configuration is a real ``deathmath-orchestrate run`` (``--max-cpu-servers 1``: one lane) of 4 managed models,
-each its own hub repository serving the smoke model from the loopback hub stand-in (``tests/hubstub.py``) at a
+each its own hub repository serving the smoke model from the loopback hub stand-in (``standins/hubstub.py``) at a
 bandwidth chosen so that one download takes about ``--download-s`` seconds, set near a model's run (a real
 vLLM CPU server: start, ``--limit`` problems of sample-math, stop). Every run starts with an empty hub cache.
 
@@ -31,7 +31,7 @@ from pathlib import Path
 
 from benchmarks import publish
 from orchestrator.smoke_model import write_smoke_model
-from tests.hubstub import HubStub, files_of
+from standins.hubstub import HubStub, files_of
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
