@@ -130,7 +130,8 @@ def _round_line(r: RoundResult) -> str:
         for f in r.faults
     )
     status = "ok" if r.ok else "FAILED: " + "; ".join(r.violations)
-    return f"round {r.index}: {r.seconds:.0f}s, {r.invocations} run(s), {r.server_starts} server start(s); {faults}; {status}"
+    runs = f"{r.invocations} run(s), {r.server_starts} server start(s)"
+    return f"round {r.index}: {r.seconds:.0f}s, {runs}; {faults}; {status}"
 
 
 def render(summary: Summary, command: str) -> str:

@@ -5,10 +5,11 @@
     python3 -m benchmarks.gpu.suite s4 --out DIR --s4-prompts 512 --s4-rounds 3 --s4-api-servers 1,4,2
 
 Scenarios: s1 (one GPU, two models in turn), s2 (two GPUs: TP=2 + a TP=1 pair), s3a (SIGKILL + cleanup), s3b (models
-that cannot fit), s4 (throughput), s5a / s5b (long generations; a SIGSTOPped engine mid-run). ``--deadline-s`` is the budget of the whole command counted from ``--t0`` (epoch
-seconds; default: now): a scenario that cannot finish in what is left is skipped and says so. After each scenario
-``DIR/logs.tgz`` is rewritten with every config, orchestrator output, server log and GPU sample.
-``python3 -m benchmarks.gpu.report`` turns the JSON files into ``benchmarks/results/gpu.md``.
+that cannot fit), s4 (throughput), s5a / s5b (long generations; a SIGSTOPped engine mid-run). ``--deadline-s`` is the
+budget of the whole command counted from ``--t0`` (epoch seconds; default: now): a scenario that cannot finish in what
+is left is skipped and says so. After each scenario ``DIR/logs.tgz`` is rewritten with every config, orchestrator
+output, server log and GPU sample. ``python3 -m benchmarks.gpu.report`` turns the JSON files into
+``benchmarks/results/gpu.md``.
 """
 
 from __future__ import annotations

@@ -25,7 +25,7 @@ PARENT_POLL_S = 0.5
 def resolve(spec: str) -> Callable[..., Any]:
     """``"package.module:function"`` -> the function."""
     module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 def _limit_memory() -> None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Union
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -65,7 +65,7 @@ class Finished:
     facts: Mapping[str, Any]
 
 
-Event = Union[NodeStarted, StatusChanged, ErrorNoted, Answer, EvalTime, PhaseTiming, ModelFacts, Finished]
+Event = NodeStarted | StatusChanged | ErrorNoted | Answer | EvalTime | PhaseTiming | ModelFacts | Finished
 Emit = Callable[[Event], None]
 
 __all__ = [

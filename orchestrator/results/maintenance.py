@@ -60,7 +60,7 @@ def regrade(results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade] | None 
             grade_batch: GradeBatch | None = None) -> int:
     """Re-grade every current series under ``results_dir`` with ``grade_batch`` (a whole series at once, so the
     grader's workers run in parallel) or ``grade_fn`` per record; returns the number of answers re-graded."""
-    batch = grade_batch or _per_record(grade_fn)  # type: ignore[arg-type]
+    batch = grade_batch or _per_record(grade_fn)  # type: ignore[arg-type]  # callers give one of the two
     return sum(regrade_series(paths, batch) for paths in iter_series(Path(results_dir)))
 
 

@@ -17,10 +17,10 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import ContextManager, Protocol
+from typing import Protocol
 
 import psutil
 from filelock import FileLock, Timeout
@@ -331,13 +331,13 @@ class StateFile:
         with self._locked():
             return self._load()
 
-    def _locked(self) -> ContextManager[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         return hold(self._lock, f"state file {self.path}", ServerError)
 
     def _load(self) -> list[ServerRecord]:
         data = read_json(self.path, [])
         try:
-            return [ServerRecord.from_dict(d) for d in data]  # type: ignore[union-attr]
+            return [ServerRecord.from_dict(d) for d in data]  # type: ignore[attr-defined]  # bad JSON: caught below
         except (TypeError, AttributeError) as exc:
             log.warning("ignoring malformed %s (%s)", self.path, exc)
             return []
