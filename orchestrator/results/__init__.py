@@ -3,6 +3,7 @@
 See ``store.SeriesStore`` (append, resume, rotation, locking), ``hashing.settings_hash``, and
 ``maintenance.regrade`` / ``maintenance.load_scores``.
 """
+
 from __future__ import annotations
 
 from .hashing import ANSWER_FLAGS, safe_name, settings_hash, settings_payload
@@ -12,5 +13,19 @@ from .markdown import render_markdown
 from .series import SeriesState
 from .store import SeriesStore, without_secrets
 
-__all__ = ["ANSWER_FLAGS", "SeriesPaths", "SeriesState", "SeriesStore", "iter_series", "load_scores", "read_series", "regrade",
-           "regrade_series", "render_markdown", "safe_name", "settings_hash", "settings_payload", "without_secrets"]
+__all__ = [
+    "ANSWER_FLAGS",
+    "SeriesPaths",
+    "SeriesState",
+    "SeriesStore",
+    "iter_series",
+    "load_scores",
+    "read_series",
+    "regrade",
+    "regrade_series",
+    "render_markdown",
+    "safe_name",
+    "settings_hash",
+    "settings_payload",
+    "without_secrets",
+]

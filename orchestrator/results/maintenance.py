@@ -1,9 +1,10 @@
 """Whole-directory operations: ``regrade`` every current series, ``load_scores`` for the leaderboard."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..contract import AnswerRecord, Grade, SeriesScore
 from ..fileio import atomic_write_bytes, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
@@ -56,8 +57,9 @@ def regrade_series(paths: SeriesPaths, grade_batch: GradeBatch) -> int:
     return len(answers)
 
 
-def regrade(results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade] | None = None, *,
-            grade_batch: GradeBatch | None = None) -> int:
+def regrade(
+    results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade] | None = None, *, grade_batch: GradeBatch | None = None
+) -> int:
     """Re-grade every current series under ``results_dir`` with ``grade_batch`` (a whole series at once, so the
     grader's workers run in parallel) or ``grade_fn`` per record; returns the number of answers re-graded."""
     batch = grade_batch or _per_record(grade_fn)  # type: ignore[arg-type]  # callers give one of the two

@@ -3,10 +3,12 @@
 The score counts the first k samples of each problem (k from the meta's ``sampling.samples``, 1 when absent), so
 a series asked with more samples is scored as a smaller k when the config lowers it.
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Iterable, Mapping
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from ..contract import AnswerRecord, SeriesScore
 from .samples import Equivalence, outcomes, samples_of
@@ -69,10 +71,17 @@ class SeriesState:
         ok = [r for r in counted if r.error is None]
         per_problem = outcomes(ok, k, self.same)
         return SeriesScore(
-            model=model, dataset=dataset, settings_hash=self.settings_hash or str(meta.get("settings_hash", "")),
-            total=max(int(meta.get("total") or 0), len(per_problem)), answered=len(per_problem),
-            correct=sum(o.correct for o in per_problem), errors=len(counted) - len(ok), samples=k,
+            model=model,
+            dataset=dataset,
+            settings_hash=self.settings_hash or str(meta.get("settings_hash", "")),
+            total=max(int(meta.get("total") or 0), len(per_problem)),
+            answered=len(per_problem),
+            correct=sum(o.correct for o in per_problem),
+            errors=len(counted) - len(ok),
+            samples=k,
             outcomes=tuple(per_problem),
-            prompt_tokens=sum(r.prompt_tokens for r in ok), completion_tokens=sum(r.completion_tokens for r in ok),
+            prompt_tokens=sum(r.prompt_tokens for r in ok),
+            completion_tokens=sum(r.completion_tokens for r in ok),
             eval_seconds=float(meta.get("eval_seconds") or 0.0),
-            truncated=sum(r.finish_reason == "length" for r in ok))
+            truncated=sum(r.finish_reason == "length" for r in ok),
+        )
