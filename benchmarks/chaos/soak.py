@@ -139,7 +139,7 @@ def render(summary: Summary, command: str) -> str:
     injected, missed, recovered = summary.injected(), summary.missed(), summary.recovered()
     slow = summary.slowest_recovery()
     lines = [
-        "## Chaos soak (issue 6)",
+        "## Chaos soak: faults injected at random into real runs",
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; "

@@ -26,19 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import smi
-from .common import REPO, Deadline, Profile, Recorder, Skip, pack_logs, prepare_environ
+from .common import REPO, TITLES, Deadline, Profile, Recorder, Skip, pack_logs, prepare_environ
 from .make_model import SHAPES
 from .variants import CLIENTS
 
-TITLES = {
-    "s1": "one GPU: two managed models in turn, leaderboard, GPU empty afterwards",
-    "s2": "two GPUs: TP=2 on both, then the TP=1 pair side by side, no GPU double-booked",
-    "s3a": "SIGKILL of the orchestrator mid-run, then cleanup: GPU memory back",
-    "s3b": "models that cannot fit fail with their cause named, the others finish",
-    "s4": "throughput: our client vs offline vllm.LLM round by round, with the variants of issue 18",
-    "s5a": "long generations: 256 x 8k tokens under request_timeout 60 s, every answer stored",
-    "s5b": "256 x 2k tokens, engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
-}
 ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b")
 
 
