@@ -28,7 +28,10 @@ smoke-model: $(MODEL_DIR)/config.json
 chromium:
 	bash scripts/ensure-chromium.sh
 
+# Lint first (ruff, configured in pyproject.toml): a formatting drift or a lint finding fails the target at once.
 test: install chromium
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/ruff check .
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 # The fast unit tests only (no server, no subprocess): the default while developing.

@@ -11,7 +11,8 @@
       run on a shared machine, which swamps the (b) - (a) difference of separate starts.
 
 Each round runs (a) and (b) back to back, (a) first in odd rounds and (b) first in even ones, so that load from
-other processes and warm file caches hit both alike; the table gives every round and the medians. Targets: overhead <= 1 s, teardown < 5 s.
+other processes and warm file caches hit both alike; the table gives every round and the medians.
+Targets: overhead <= 1 s, teardown < 5 s.
 
     .venv/bin/python -m benchmarks.lifecycle [--rounds 5]
 """
@@ -213,10 +214,10 @@ def render(results: list[Round], command: str, load: tuple[float, float, float])
             "## Server lifecycle overhead (vLLM CPU, tiny smoke model)",
             "",
             f"Command: `{command}`. Machine: {os.cpu_count()} CPU cores shared with other work (load average at start "
-            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}). Baseline = the same vLLM command and environment started by "
-            "hand, `/health` polled every 20 ms; orchestrator = `VllmServer.start()` + `wait_ready()` (port registry, "
-            "state file, `/health` + `/v1/models` + listening-socket check, 0.25 s poll). Each round runs both, in "
-            "alternating order. "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f}). Baseline = the same vLLM command and environment started "
+            "by hand, `/health` polled every 20 ms; orchestrator = `VllmServer.start()` + `wait_ready()` (port "
+            "registry, state file, `/health` + `/v1/models` + listening-socket check, 0.25 s poll). Each round runs "
+            "both, in alternating order. "
             "In-run overhead = (spawn - start() called) + (wait_ready() returned - first `/health` 200 seen by a 20 ms "
             "observer of the same server).",
             "",

@@ -121,10 +121,10 @@ def render(results: dict[str, list[tuple[Run, Run]]], command: str, limit: int, 
         [
             "## Ray backend overhead (tiny models, vLLM CPU servers, local Ray cluster of two nodes)",
             "",
-            f"Command: `{command}`. Machine: {os.cpu_count()} CPU cores shared with other work. The same run (both built-in "
-            f"samples, `--limit {limit}`) through the CLI with the local backend (`--max-cpu-servers 2`) and with "
-            "`--backend ray` on a head + one worker node started on this machine (one `fakegpu` each, so one server per "
-            "node); each round runs both, in alternating order. Starting the cluster took "
+            f"Command: `{command}`. Machine: {os.cpu_count()} CPU cores shared with other work. The same run (both "
+            f"built-in samples, `--limit {limit}`) through the CLI with the local backend (`--max-cpu-servers 2`) and "
+            "with `--backend ray` on a head + one worker node started on this machine (one `fakegpu` each, so one "
+            "server per node); each round runs both, in alternating order. Starting the cluster took "
             f"{cluster_s:.0f} s (not counted: a cluster exists before a run). Start-up = the slower model's server "
             "start-up from the manifest (start_server called to ready, on the node).",
             "",
@@ -142,8 +142,9 @@ def render(results: dict[str, list[tuple[Run, Run]]], command: str, limit: int, 
             "streaming every answer back to the driver cost about "
             f"{one_ray_rest - one_local_rest:.1f} s per run, less than server start-up varies between runs here.",
             "- Servers on a node get the node's environment as in a local run: Ray's `OMP_NUM_THREADS=1` default for "
-            "actors is removed first (measured with it left in: the CPU servers ran single-threaded, which on these 2 shared cores made "
-            "the Ray runs 28% faster than the local ones, and would make them much slower on a large node).",
+            "actors is removed first (measured with it left in: the CPU servers ran single-threaded, which on these 2 "
+            "shared cores made the Ray runs 28% faster than the local ones, and would make them much slower on a large "
+            "node).",
             "",
         ]
     )

@@ -92,17 +92,19 @@ def main(argv: list[str] | None = None) -> str:
     cmd_args = f" --limit {args.limit}" if args.limit else ""
     base = baseline_rss()
     peak, seconds, rc = measure(args.model.resolve(), args.limit)
+    orchestrator = f"{peak['orchestrator'] / MB:.0f} MB ({peak['orchestrator'] / base:.2f}x baseline)"
+    grader = peak["grader"] / MB
     text = textwrap.dedent(f"""\
         ## Orchestrator memory during a run (target: under 200 MB RSS)
 
-        Command: `.venv/bin/python -m benchmarks.run_memory{cmd_args}` -- a real run of the tiny model on a vLLM CPU server over
-        both built-in samples ({seconds:.0f} s, exit code {rc}), RSS sampled every 0.2 s.
+        Command: `.venv/bin/python -m benchmarks.run_memory{cmd_args}` -- a real run of the tiny model on a vLLM CPU
+        server over both built-in samples ({seconds:.0f} s, exit code {rc}), RSS sampled every 0.2 s.
 
         | process | peak RSS |
         |---|---:|
         | baseline: python importing the CLI only | {base / MB:.0f} MB |
-        | orchestrator process (the run) | {peak["orchestrator"] / MB:.0f} MB ({peak["orchestrator"] / base:.2f}x baseline) |
-        | grader workers (all, separate processes; 0 when every answer was settled without them) | {peak["grader"] / MB:.0f} MB |
+        | orchestrator process (the run) | {orchestrator} |
+        | grader workers (all, separate processes; 0 when every answer was settled without them) | {grader:.0f} MB |
         | vLLM server tree (for scale) | {peak["vllm"] / MB:.0f} MB |
 
         Target met: {"yes" if peak["orchestrator"] < 200 * MB else "NO"}.

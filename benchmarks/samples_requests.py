@@ -6,8 +6,9 @@ temperature 0.7, ``max_tokens`` with ``ignore_eos`` (every sample the same lengt
 in flight: ``concurrency`` requests of ``n`` = k, or ``concurrency`` x k requests of one sample. Prefix caching is on
 (vLLM's default, what a managed server runs with), so the k separate requests of one problem share its prompt's
 cache as the ``n`` = k request does. Chunked prefill is off (``launch.CPU_SEEDED_ARGS``): vLLM's CPU build kills its
-engine on a seeded request whose prefill is chunked, so the orchestrator turns it off for seeded CPU servers. Rounds alternate the two passes (which one goes first alternates too), so load
-from other processes hits both alike; the table gives every pass, the medians and the per-round ratios.
+engine on a seeded request whose prefill is chunked, so the orchestrator turns it off for seeded CPU servers. Rounds
+alternate the two passes (which one goes first alternates too), so load from other processes hits both alike; the table
+gives every pass, the medians and the per-round ratios.
 
     python -m benchmarks.samples_requests [--prompts 16] [--k 4] [--max-tokens 48] [--rounds 9]
 """
@@ -165,10 +166,10 @@ def render(
             f"Command: `{command}`",
             "",
             f"{prompts} DeathMath prompts x k = {k} samples, temperature 0.7, seeded, max_tokens {max_tokens} with "
-            f"ignore_eos; {concurrency} requests of `n` = {k} in flight against {concurrency * k} requests of one sample "
-            "(seed + i) in flight: the same number of sequences. Prefix caching on (vLLM's default), chunked prefill off "
-            "(seeded requests need it off on vLLM's CPU build). One vLLM CPU server on this machine's 2 cores, shared "
-            "with the client and with other work; the two passes alternate, the first one alternating."
+            f"ignore_eos; {concurrency} requests of `n` = {k} in flight against {concurrency * k} requests of one "
+            "sample (seed + i) in flight: the same number of sequences. Prefix caching on (vLLM's default), chunked "
+            "prefill off (seeded requests need it off on vLLM's CPU build). One vLLM CPU server on this machine's 2 "
+            "cores, shared with the client and with other work; the two passes alternate, the first one alternating."
             + (f" Load average (1 min) at start and end: {load}." if load else ""),
             "",
             "| round | mode | requests | samples | output tokens | seconds | output tok/s |",
@@ -182,9 +183,9 @@ def render(
             "- What the orchestrator does: a managed vLLM server gets one request per problem with `n` = its "
             "consecutive missing samples and the first one's seed; API models (many reject `n`) get one request per "
             "sample with seed + i. vLLM seeds choice i of a request with seed + i, so both give the same answers "
-            "(tests/e2e/test_sampling_vllm.py) and each sample stays its own checkpoint. Where throughput ties, `n` wins on "
-            "what it does by construction: the prompt is prefilled once even with prefix caching off, and k times fewer "
-            "requests cross HTTP.",
+            "(tests/e2e/test_sampling_vllm.py) and each sample stays its own checkpoint. Where throughput ties, `n` "
+            "wins on what it does by construction: the prompt is prefilled once even with prefix caching off, and k "
+            "times fewer requests cross HTTP.",
             f"- raw passes: `benchmarks/results/{RAW.name}`",
             "",
         ]

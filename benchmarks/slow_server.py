@@ -7,8 +7,8 @@
     stored, errors (target 0), the longest answer and the wall-time ratio (target about 1: watching progress
     costs nothing).
 (b) SIGSTOP to restart: a managed model through ``run_model`` (the runner) with ``request_timeout`` =
-    ``--hang-timeout``; mid-run (its ``/metrics`` counter past 2000 tokens) ``VLLM::EngineCore`` is SIGSTOPped. Measured: the
-    seconds from the SIGSTOP to the replacement server's start (hang found through the frozen ``/metrics``
+    ``--hang-timeout``; mid-run (its ``/metrics`` counter past 2000 tokens) ``VLLM::EngineCore`` is SIGSTOPped.
+    Measured: the seconds from the SIGSTOP to the replacement server's start (hang found through the frozen ``/metrics``
     counters and the 1-token probe, old server torn down); target: within ``request_timeout`` + 30 s. The series
     must then finish with every answer stored.
 
@@ -285,9 +285,10 @@ def render(
             "",
             f"Command: `{command}`",
             "",
-            f"(a) {prompts} DeathMath prompts at parallel {PARALLEL}, max_tokens {max_tokens} with ignore_eos, one vLLM "
-            f"CPU server on this machine's 2 cores (shared with other work); request_timeout {stall:g} s (now a stall "
-            f"limit: no progress on `/metrics` for that long) against a generous {GENEROUS:g} s, alternating order.",
+            f"(a) {prompts} DeathMath prompts at parallel {PARALLEL}, max_tokens {max_tokens} with ignore_eos, one "
+            f"vLLM CPU server on this machine's 2 cores (shared with other work); request_timeout {stall:g} s (now a "
+            f"stall limit: no progress on `/metrics` for that long) against a generous {GENEROUS:g} s, alternating "
+            "order.",
             "",
             "| round | request_timeout (s) | answers stored | errors | longest answer (s) | wall time (s) |",
             "|---:|---:|---:|---:|---:|---:|",
@@ -295,8 +296,8 @@ def render(
             "",
             f"- With request_timeout {stall:g} s: **{stored}/{prompts * len(ratios)} answers stored, {errors} errors** "
             f"(target 0), while the longest answer took {med(stall, 'longest'):.0f} s (median), "
-            f"{med(stall, 'longest') / stall:.0f}x the limit. Issue 12 reports what such a run came to before (request_timeout "
-            "a limit on the whole answer): `16 requests failed in a row`, 0 of 200 answered.",
+            f"{med(stall, 'longest') / stall:.0f}x the limit. Issue 12 reports what such a run came to before "
+            "(request_timeout a limit on the whole answer): `16 requests failed in a row`, 0 of 200 answered.",
             f"- Wall time, stall limit / generous timeout: **{statistics.median(ratios):.2f}** (median; per round "
             + ", ".join(f"{r:.2f}" for r in ratios)
             + "); target about 1.",

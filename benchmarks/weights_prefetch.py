@@ -37,6 +37,10 @@ ROOT = Path(__file__).resolve().parent.parent
 RESULTS = ROOT / "benchmarks" / "results"
 TARGET = 1.10
 KEYS = ("m1", "m2", "m3", "m4")
+HEADER = (
+    "| round | with prefetch (s) | bound (s) | with / bound | without (s) | bound (s) | without / bound "
+    "| without / with |"
+)
 
 
 def config_text() -> str:
@@ -135,7 +139,7 @@ def section(rounds: list[dict[str, dict]], args: argparse.Namespace, size: int) 
         measured; for L lanes sharing one link the bound would be max(D_first + sum R / L, sum D + R_last).
         Load of the shared machine: {load}.
 
-        | round | with prefetch (s) | bound (s) | with / bound | without (s) | bound (s) | without / bound | without / with |
+        {HEADER}
         |---|---|---|---|---|---|---|---|
         """)
         + "\n".join(rows)

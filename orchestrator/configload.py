@@ -17,7 +17,7 @@ MAX_EXPANDED_NODES = 100_000
 class _CappedLoader(yaml.SafeLoader):
     """A SafeLoader that refuses documents with more than MAX_ALIASES alias references ("billion laughs")."""
 
-    def compose_node(self, parent, index):  # type: ignore[override]
+    def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
             self._aliases = getattr(self, "_aliases", 0) + 1
             if self._aliases > MAX_ALIASES:

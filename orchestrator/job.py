@@ -264,7 +264,7 @@ def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | No
 
 
 def open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> Checkpoint:
-    """The checkpoint of ``model`` on ``run``: the node's proxy when ``ctx.open_store`` is set, else the store on disk."""
+    """The checkpoint of ``model`` on ``run``: the node's proxy if ``ctx.open_store`` is set, else the store on disk."""
     if ctx.open_store is not None:
         return ctx.open_store(model, run)
     digest = settings_hash(model, run.spec.name, run.version, prompt_fingerprint())

@@ -242,7 +242,7 @@ def _finish_interrupted(results_dir: Path, runs: list[DatasetRun], manifest: Man
     try:
         rebuild_leaderboard(results_dir, [r.spec.name for r in runs])
         manifest.finish("interrupted")
-    except Exception:  # noqa: BLE001 -- never mask the exit; the checkpoints are already on disk
+    except Exception:  # never mask the exit; the checkpoints are already on disk
         log.exception("could not write the leaderboard or manifest after the interrupt")
 
 

@@ -6,12 +6,12 @@ import time
 from typing import Any
 
 
-def nap(job: Any) -> str:
+def nap(job: Any) -> list[Any]:
     """Sleep ``job[0]`` seconds when the answer starts with ``sleep:``, then answer like the real check."""
     answer = job[0] if isinstance(job, list) else str(job)
     if answer.startswith("sleep:"):
         time.sleep(float(answer[6:]))
-    return ["correct", False]  # type: ignore[return-value]
+    return ["correct", False]  # the real check's (verdict, approximate), as JSON carries it
 
 
 def hog(job: Any) -> int:

@@ -186,17 +186,17 @@ def test_magnitude_words(word: str, power: int | None) -> None:
 )
 def test_magnitudes_multiply_the_number_and_keep_the_unit(text: str, value: object, si: object) -> None:
     scalar = parse(normalize(text))
-    assert scalar.num.expr == value  # type: ignore[union-attr]
-    assert (scalar.si.expr if scalar.si else None) == si  # type: ignore[union-attr]
+    assert scalar.num.expr == value  # type: ignore[union-attr]  # a Scalar
+    assert (scalar.si.expr if scalar.si else None) == si  # type: ignore[union-attr]  # a Scalar
 
 
 def test_a_magnitude_keeps_the_number_as_written_for_a_bare_reference_only() -> None:
     scalar = parse(normalize("150 млн км"))
-    assert scalar.written.expr == 150  # type: ignore[union-attr]
+    assert scalar.written.expr == 150  # type: ignore[union-attr]  # a Scalar
     assert C.check(("150 млн км", "150", "math", None))[0] == "correct"
     assert C.check(("150 млн км", "150 км", "physics", None))[0] == "incorrect"
     assert C.check(("2.5 млн", "2.5 тыс.", "math", None))[0] == "incorrect"
-    assert parse(normalize("150 км")).written is None  # type: ignore[union-attr]
+    assert parse(normalize("150 км")).written is None  # type: ignore[union-attr]  # a Scalar
 
 
 @pytest.mark.parametrize(
@@ -241,7 +241,7 @@ def test_ordinary_words_are_not_units(word: str) -> None:
 )
 def test_compound_units_in_words(text: str, si: object, dims: tuple) -> None:
     scalar = parse(normalize(text))
-    assert scalar.si.expr == si and scalar.unit.dims == dims  # type: ignore[union-attr]
+    assert scalar.si.expr == si and scalar.unit.dims == dims  # type: ignore[union-attr]  # a Scalar
 
 
 @pytest.mark.parametrize(

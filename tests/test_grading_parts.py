@@ -94,10 +94,10 @@ def test_a_too_long_answer_is_not_normalised() -> None:
 
 def test_huge_values_are_never_built_exactly() -> None:
     value = parse("9^{9^9}")
-    assert isinstance(value, V.Scalar) and value.num.expr.is_Float  # type: ignore[union-attr]
-    assert math.isclose(V.log2_abs(value.num.expr), 387420489 * math.log2(9), rel_tol=1e-9)  # type: ignore[union-attr]
-    assert parse("9^{9^{9^9}}").num.expr == V.HUGE  # type: ignore[union-attr]
-    assert parse("2^{4107}").num.expr == sympy.Integer(2) ** 4107  # type: ignore[union-attr]
+    assert isinstance(value, V.Scalar) and value.num is not None and value.num.expr.is_Float
+    assert math.isclose(V.log2_abs(value.num.expr), 387420489 * math.log2(9), rel_tol=1e-9)
+    assert parse("9^{9^{9^9}}").num.expr == V.HUGE  # type: ignore[union-attr]  # a Scalar
+    assert parse("2^{4107}").num.expr == sympy.Integer(2) ** 4107  # type: ignore[union-attr]  # a Scalar
 
 
 def test_huge_absorbs_arithmetic() -> None:
@@ -167,7 +167,7 @@ def test_compound_unit_expressions() -> None:
     assert isinstance(value, V.Scalar) and value.unit is not None
     assert value.unit.dims == (2, 0, -2, 0, -1, 0, 0)
     speed = parse("54 км/ч")
-    assert speed.si.expr == 15  # type: ignore[union-attr]
+    assert speed.si.expr == 15  # type: ignore[union-attr]  # a Scalar
 
 
 def test_letters_are_unknowns_when_the_reference_has_unknowns() -> None:

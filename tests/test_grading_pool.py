@@ -122,7 +122,7 @@ def test_workers_exit_when_their_parent_is_killed() -> None:
     """)
     parent = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
     try:
-        pids = [int(p) for p in parent.stdout.readline().split()]  # type: ignore[union-attr]
+        pids = [int(p) for p in parent.stdout.readline().split()]  # type: ignore[union-attr]  # stdout=PIPE
         assert len(pids) == 2 and not any(gone(pid) for pid in pids)
     finally:
         parent.send_signal(signal.SIGKILL)

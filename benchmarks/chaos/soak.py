@@ -130,7 +130,8 @@ def _round_line(r: RoundResult) -> str:
         for f in r.faults
     )
     status = "ok" if r.ok else "FAILED: " + "; ".join(r.violations)
-    return f"round {r.index}: {r.seconds:.0f}s, {r.invocations} run(s), {r.server_starts} server start(s); {faults}; {status}"
+    runs = f"{r.invocations} run(s), {r.server_starts} server start(s)"
+    return f"round {r.index}: {r.seconds:.0f}s, {runs}; {faults}; {status}"
 
 
 def render(summary: Summary, command: str) -> str:
@@ -138,7 +139,7 @@ def render(summary: Summary, command: str) -> str:
     injected, missed, recovered = summary.injected(), summary.missed(), summary.recovered()
     slow = summary.slowest_recovery()
     lines = [
-        "## Chaos soak (issue 6)",
+        "## Chaos soak: faults injected at random into real runs",
         "",
         f"Command: `{command}`  ",
         f"Machine: {platform.machine()}, Python {platform.python_version()}; {time.strftime('%Y-%m-%d')}; "

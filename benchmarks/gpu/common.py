@@ -25,6 +25,17 @@ import yaml
 from orchestrator.fileio import atomic_write_json
 
 REPO = Path(__file__).resolve().parents[2]
+# What each scenario measures: its result's title and its heading in BENCHMARKS.md (the report reads them here, so
+# results stored under an older title are shown under the current one).
+TITLES = {
+    "s1": "one GPU: two managed models in turn, leaderboard, GPU empty afterwards",
+    "s2": "two GPUs: TP=2 on both, then the TP=1 pair side by side, no GPU double-booked",
+    "s3a": "SIGKILL of the orchestrator mid-run, then cleanup: GPU memory back",
+    "s3b": "models that cannot fit fail with their cause named, the others finish",
+    "s4": "throughput: our client vs offline vllm.LLM, round by round, per client and server variant",
+    "s5a": "long generations: 256 x 8k tokens under request_timeout 60 s, every answer stored",
+    "s5b": "256 x 2k tokens, engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
+}
 # NVLink multicast stays off everywhere (a program that uses it can take the host's shared GPUs out of service);
 # torch symmetric memory in vLLM's all-reduce is what would ask for it, so that is off too.
 SAFETY_ENV = {

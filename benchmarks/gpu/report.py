@@ -1,9 +1,12 @@
-"""Turn the GPU suite's JSON results into the GPU section of BENCHMARKS.md (``benchmarks/results/gpu.md``).
+"""Turn the GPU suite's JSON results into the GPU section of BENCHMARKS.md (``benchmarks/results/gpu.md``) and the
+superseded runs into the GPU part of its archive (``gpu-archive.md``, next to ``--out``).
 
     python3 -m benchmarks.gpu.report [--in benchmarks/results/gpu ...] [--out benchmarks/results/gpu.md]
 
 Reads ``<scenario>.json`` from each ``--in`` folder (a later folder wins for the same scenario); never runs anything.
-``python -m benchmarks.run_all`` (``make perf``) keeps the section it writes.
+The current run of a scenario is ``<scenario>.json``; earlier runs kept for their variants are ``s4-<what>.json``
+and go to the archive. ``headlines`` gives the scenarios' rows of the table that opens BENCHMARKS.md.
+``python -m benchmarks.run_all`` (``make perf``) keeps the sections it writes.
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from ..headlines import NONE, Headline
+from .common import TITLES
 from .pyspy import GIL_RATE
 
 ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
+ARCHIVE_NAME = "gpu-archive.md"
 ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b")
 PROFILE_TOP = 6
 
@@ -35,9 +41,18 @@ def load(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
 
 
 def order(results: dict[str, dict[str, Any]]) -> list[str]:
-    """ORDER, with the earlier s4 runs right after s4."""
-    earlier = sorted(name for name in results if name.startswith("s4-"))
-    return [n for name in ORDER for n in ([name] + earlier if name == "s4" else [name])]
+    """The current scenarios, in ORDER."""
+    return list(ORDER)
+
+
+def superseded(results: dict[str, dict[str, Any]]) -> list[str]:
+    """The earlier s4 runs (``s4-<what>``), kept for their variants."""
+    return sorted(name for name in results if name.startswith("s4-"))
+
+
+def title(name: str, res: dict[str, Any]) -> str:
+    """What the scenario measures, as the suite names it now (``s4-<what>`` is an s4 run)."""
+    return TITLES.get(name.split("-")[0], res["title"])
 
 
 def _card(results: dict[str, dict[str, Any]]) -> str:
@@ -63,11 +78,13 @@ def _versions(results: dict[str, dict[str, Any]]) -> str:
     return "unknown"
 
 
-def header(results: dict[str, dict[str, Any]]) -> list[str]:
+def header(
+    results: dict[str, dict[str, Any]], heading: str = "## GPU runs: the orchestrator with real vLLM on real GPUs"
+) -> list[str]:
     dates = sorted({r.get("date", "")[:10] for r in results.values() if r.get("date")})
     modes = {r.get("mode") for r in results.values()}
     lines = [
-        "## GPU runs: the orchestrator with real vLLM on real GPUs",
+        heading,
         "",
         "Produced by `python3 -m benchmarks.gpu.report` from the JSON results of `python3 -m benchmarks.gpu.suite` "
         "(how to run it: `benchmarks/gpu/README.md`; `make perf-gpu` on a box with vLLM and GPUs). Every scenario "
@@ -82,7 +99,7 @@ def header(results: dict[str, dict[str, Any]]) -> list[str]:
             "- **CPU dry run** (no GPU; tiny model on CPU vLLM, fake nvidia-smi): the figures are not GPU figures"
         )
     lines += ["", "| scenario | what | result | checks | seconds |", "|---|---|---|---:|---:|"]
-    for name in order(results):
+    for name in superseded(results) or order(results):
         res = results.get(name)
         if res is None:
             lines.append(f"| {name} | | not run | | |")
@@ -91,7 +108,7 @@ def header(results: dict[str, dict[str, Any]]) -> list[str]:
         passed = sum(c["ok"] for c in checks)
         result = res["status"] + (f": {res['reason']}" if res.get("reason") else "")
         lines.append(
-            f"| {name} | {res['title']} | {_cell(result)} | {passed}/{len(checks)} | {res.get('seconds', '')} |"
+            f"| {name} | {title(name, res)} | {_cell(result)} | {passed}/{len(checks)} | {res.get('seconds', '')} |"
         )
     return lines + [""]
 
@@ -102,11 +119,11 @@ def _cell(text: str, width: int = 160) -> str:
 
 
 def section(name: str, res: dict[str, Any]) -> list[str]:
-    lines = [f"### {name}: {res['title']} ({res['status']})", ""]
+    lines = [f"### {name}: {title(name, res)} ({res['status']})", ""]
     if name.startswith("s4-"):
         lines += [
-            f"Another s4 run ({res.get('date', '?')}), kept for its variants; `s4` above is the headline run "
-            "(benchmarks/gpu/README.md lists them all).",
+            f"An earlier s4 run ({res.get('date', '?')}), kept for its variants; the current s4 run is in "
+            "BENCHMARKS.md (benchmarks/gpu/README.md lists them all).",
             "",
         ]
     if res.get("reason"):
@@ -304,11 +321,47 @@ def _cpu(cpu: dict[str, Any] | None) -> str:
 
 
 def render(results: dict[str, dict[str, Any]]) -> str:
-    lines = header(results)
-    for name in order(results):
-        if name in results:
-            lines += section(name, results[name])
+    """The GPU section of BENCHMARKS.md: the current run of each scenario."""
+    current = {name: res for name, res in results.items() if name not in superseded(results)}
+    lines = header(current)
+    if superseded(results):
+        lines += [f"Earlier s4 runs ({', '.join(superseded(results))}): BENCHMARKS-archive.md.", ""]
+    for name in order(current):
+        if name in current:
+            lines += section(name, current[name])
     return "\n".join(lines).rstrip() + "\n"
+
+
+def render_archive(results: dict[str, dict[str, Any]]) -> str:
+    """The GPU part of BENCHMARKS-archive.md: the superseded runs; empty when there are none."""
+    earlier = {name: results[name] for name in superseded(results)}
+    if not earlier:
+        return ""
+    lines = header(earlier, "## GPU runs superseded by the current ones")
+    for name in superseded(earlier):
+        lines += section(name, earlier[name])
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def headlines(results: dict[str, dict[str, Any]]) -> list[Headline]:
+    """One row per current scenario: its checks, and for s4 each throughput target."""
+    rows = []
+    for name in order(results):
+        res = results.get(name)
+        if res is None:
+            continue
+        where, when = _card({name: res}), res.get("date", "")[:10] or NONE
+        targets = res.get("figures", {}).get("targets", {})
+        medians = res.get("figures", {}).get("median_tok_s", {})
+        for label, t in targets.items():
+            over = label.split(" / ")[-1].split(",")[0]
+            base = next((f"{k}: {v} output tok/s" for k, v in medians.items() if k.startswith(over)), NONE)
+            rows.append(Headline(f"GPU {name}, {label}", f"{t['value']:.2f}", base, t["target"], where, when))
+        checks = res.get("checks", [])
+        figure = f"{sum(c['ok'] for c in checks)}/{len(checks)} checks passed"
+        if not targets:
+            rows.append(Headline(f"GPU {name}: {title(name, res)}", figure, NONE, "every check", where, when))
+    return rows
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -322,7 +375,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(render(results), encoding="utf-8")
-    print(f"wrote {args.out}")
+    archive = args.out.parent / ARCHIVE_NAME
+    archive.write_text(render_archive(results), encoding="utf-8")
+    print(f"wrote {args.out} and {archive}")
     return 0
 
 

@@ -5,10 +5,11 @@
     python3 -m benchmarks.gpu.suite s4 --out DIR --s4-prompts 512 --s4-rounds 3 --s4-api-servers 1,4,2
 
 Scenarios: s1 (one GPU, two models in turn), s2 (two GPUs: TP=2 + a TP=1 pair), s3a (SIGKILL + cleanup), s3b (models
-that cannot fit), s4 (throughput), s5a / s5b (long generations; a SIGSTOPped engine mid-run). ``--deadline-s`` is the budget of the whole command counted from ``--t0`` (epoch
-seconds; default: now): a scenario that cannot finish in what is left is skipped and says so. After each scenario
-``DIR/logs.tgz`` is rewritten with every config, orchestrator output, server log and GPU sample.
-``python3 -m benchmarks.gpu.report`` turns the JSON files into ``benchmarks/results/gpu.md``.
+that cannot fit), s4 (throughput), s5a / s5b (long generations; a SIGSTOPped engine mid-run). ``--deadline-s`` is the
+budget of the whole command counted from ``--t0`` (epoch seconds; default: now): a scenario that cannot finish in what
+is left is skipped and says so. After each scenario ``DIR/logs.tgz`` is rewritten with every config, orchestrator
+output, server log and GPU sample. ``python3 -m benchmarks.gpu.report`` turns the JSON files into
+``benchmarks/results/gpu.md``.
 """
 
 from __future__ import annotations
@@ -25,19 +26,10 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from . import smi
-from .common import REPO, Deadline, Profile, Recorder, Skip, pack_logs, prepare_environ
+from .common import REPO, TITLES, Deadline, Profile, Recorder, Skip, pack_logs, prepare_environ
 from .make_model import SHAPES
 from .variants import CLIENTS
 
-TITLES = {
-    "s1": "one GPU: two managed models in turn, leaderboard, GPU empty afterwards",
-    "s2": "two GPUs: TP=2 on both, then the TP=1 pair side by side, no GPU double-booked",
-    "s3a": "SIGKILL of the orchestrator mid-run, then cleanup: GPU memory back",
-    "s3b": "models that cannot fit fail with their cause named, the others finish",
-    "s4": "throughput: our client vs offline vllm.LLM round by round, with the variants of issue 18",
-    "s5a": "long generations: 256 x 8k tokens under request_timeout 60 s, every answer stored",
-    "s5b": "256 x 2k tokens, engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
-}
 ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b")
 
 

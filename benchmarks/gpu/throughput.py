@@ -11,8 +11,8 @@ A *phase* is one server configuration (``variants.Server``): ``--api-server-coun
 order of expected value; the first is today's default), then, with ``--s4-stats-off``, the first count again with
 ``--disable-log-stats`` (the engine keeps no statistics, as the offline engine runs; a managed server keeps them,
 since its liveness watch reads ``/metrics``). In each phase, every round runs each client variant once, each right after
-an offline pass of its own (``variants.CLIENTS``: managed GPU servers' default, the msgspec codec with ``queue_ahead`` 1 --
-2 x ``max_num_seqs`` requests in flight, so the server keeps a whole batch waiting as the offline engine does; the
+an offline pass of its own (``variants.CLIENTS``: managed GPU servers' default, the msgspec codec with ``queue_ahead`` 1
+-- 2 x ``max_num_seqs`` requests in flight, so the server keeps a whole batch waiting as the offline engine does; the
 same codec with nothing queued, the default before issue 18; ``bare.py``'s asyncio client with no store and nothing
 queued, what threads and checkpoints cost), the order of the variants flipping every other round; one more offline
 pass closes the last round. Each client pass is divided by the mean of the two offline passes next to it (the one

@@ -8,8 +8,8 @@ whether fresh credentials are worth one more try. ``EndpointAuth``, the default,
   <api_key>`` when a key is set, plus the endpoint's extra headers (OpenRouter's ``HTTP-Referer`` / ``X-Title``);
   a 401 is final (a wrong key stays wrong).
 * a GigaChat endpoint (``Endpoint.gigachat``): ``Authorization: Bearer <token>`` from the process-wide
-  ``TokenSource`` of its credentials or login; the body goes through ``greedy_body`` (temperature 0 as GigaChat takes it,
-  ``profanity_check``); a 401 drops the token and asks for one more try.
+  ``TokenSource`` of its credentials or login; the body goes through ``greedy_body`` (temperature 0 as GigaChat takes
+  it, ``profanity_check``); a 401 drops the token and asks for one more try.
 
 ``secrets()`` lists what must be scrubbed from every error text: keys, credentials and every token handed out.
 """

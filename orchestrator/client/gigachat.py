@@ -12,8 +12,8 @@
   and once more when the API answers 401 (``reject``: only the rejected token is dropped, so a burst of 401s costs
   one fetch).
 * Failures raise ``AuthError``: refused credentials or login (401/403) or a refused scope (400) are final and name
-  the field to fix; a network error, 429 or 5xx is ``retryable`` (the chat client retries the request). The credentials and
-  tokens never reach an error text: every message is scrubbed.
+  the field to fix; a network error, 429 or 5xx is ``retryable`` (the chat client retries the request). The credentials
+  and tokens never reach an error text: every message is scrubbed.
 """
 
 from __future__ import annotations
@@ -153,7 +153,7 @@ class TokenSource:
 
 
 def _token_fields(body: Any) -> tuple[Any, Any]:
-    """The token and its expiry from an OAuth reply (``access_token``, ``expires_at``) or a login's (``tok``, ``exp``)."""
+    """The token and its expiry from an OAuth reply (``access_token``, ``expires_at``) or a login (``tok``, ``exp``)."""
     if not isinstance(body, dict):
         return None, None
     if "tok" in body:

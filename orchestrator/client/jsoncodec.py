@@ -19,7 +19,7 @@ from typing import Any, Protocol
 try:  # msgspec comes with vLLM; without it the stdlib codec does the same job, slower
     import msgspec
 except ImportError:  # pragma: no cover - vLLM installs it
-    msgspec = None  # type: ignore[assignment]
+    msgspec = None  # type: ignore[assignment]  # None: the stdlib codec takes over
 
 MSGSPEC_INSTALLED = msgspec is not None
 

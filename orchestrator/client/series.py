@@ -118,7 +118,7 @@ class _SeriesRun:
                 # request_delay is the client's: one start per delay for all workers
                 for rec in self.client.ask_samples(batch, self.messages_for(batch[0]), self.store.settings_hash):
                     self._hand_over(rec)
-        except BaseException as exc:  # a dead server, a bug: stop the series and re-raise it in the caller
+        except BaseException as exc:  # noqa: BLE001 -- a dead server, a bug: stop the series, re-raise in the caller
             self._fail(exc)
         finally:
             self.client.release_session()
@@ -144,7 +144,7 @@ class _SeriesRun:
                 rec.extracted, rec.verdict, rec.approximate = grade.extracted, grade.verdict, grade.approximate
             if self.store.append(rec) and self.on_record is not None:
                 self.on_record(rec)
-        except BaseException as exc:
+        except BaseException as exc:  # noqa: BLE001 -- handed to the series' caller, which re-raises it
             self._fail(exc)
         finally:
             self.backlog.release()

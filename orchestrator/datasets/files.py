@@ -169,7 +169,7 @@ def _parquet_rows(path: Path, label: str) -> list[Row]:
         ) from None
     try:
         records = pq.read_table(path).to_pylist()
-    except Exception as exc:  # pyarrow raises its own ArrowInvalid/OSError family
+    except Exception as exc:  # noqa: BLE001 -- pyarrow raises its own ArrowInvalid/OSError family
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise DatasetError(f"{label}: not a readable Parquet file ({first}); re-export it or use JSONL/CSV") from None
     return [Row(f"{label}, row {number}", record) for number, record in enumerate(records, 1)]

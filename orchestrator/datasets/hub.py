@@ -91,7 +91,7 @@ class HubClient:
             return self._fetch_online(repo_id, configs, split)
         except DatasetError:
             raise
-        except Exception as exc:  # the hub boundary: every failure becomes one line
+        except Exception as exc:  # noqa: BLE001 -- the hub boundary: every failure becomes one line
             cached = self._fetch_cached(repo_id, configs, split) if is_unreachable(exc) else None
             if cached is None:
                 raise hub_error(exc, repo_id) from None
@@ -129,7 +129,7 @@ class HubClient:
                 folder = Path(self._snapshot(repo_id, repo_type="dataset", revision=revision, local_files_only=True))
                 files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
                 chosen = select_files(files, configs, split, repo_id)
-            except Exception as exc:  # nothing (usable) cached for this revision
+            except Exception as exc:  # noqa: BLE001 -- nothing (usable) cached for this revision
                 log.debug("no cached copy of %s@%s: %s", repo_id, revision or "main", _summary(exc))
                 continue
             if chosen:
@@ -144,7 +144,7 @@ class HubClient:
         def run() -> None:
             try:
                 box["value"] = fn(*args, **kwargs)
-            except BaseException as exc:  # handed to the caller below
+            except BaseException as exc:  # noqa: BLE001 -- handed to the caller below
                 box["error"] = exc
             finally:
                 done.set()

@@ -55,9 +55,9 @@ def _close(a: mpmath.mpc, b: mpmath.mpc) -> bool:
 
 def _rounds_to(value: mpmath.mpc, decimal: V.Num) -> bool:
     """Is ``decimal`` the real ``value`` correctly rounded at the decimal's last written digit?"""
-    if decimal.sig is None or decimal.sig < MIN_SIG or abs(value.imag) > 0:
+    if decimal.sig is None or decimal.ulp is None or decimal.sig < MIN_SIG or abs(value.imag) > 0:
         return False
-    scaled = value.real / (mpmath.mpf(int(decimal.ulp.p)) / int(decimal.ulp.q))  # type: ignore[union-attr]
+    scaled = value.real / (mpmath.mpf(int(decimal.ulp.p)) / int(decimal.ulp.q))
     low = int(mpmath.floor(scaled))
     frac = scaled - low
     eps = mpmath.mpf("1e-30")
@@ -186,7 +186,7 @@ def _items(a: V.Value, r: V.Items, rules: Rules) -> Match:
     ordered_answer = (isinstance(a, V.Items) and (a.kind == "named" or r.kind == "named")) or (
         isinstance(a, V.Bracket) and a.left + a.right == "()"
     )
-    return _ordered(a.values, r.values, rules) if ordered_answer else NO  # type: ignore[union-attr]
+    return _ordered(a.values, r.values, rules) if ordered_answer else NO  # type: ignore[union-attr]  # Items/Bracket
 
 
 def _bracket(a: V.Value, r: V.Bracket, rules: Rules) -> Match:

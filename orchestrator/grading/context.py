@@ -107,7 +107,7 @@ def unit_after(number: str, snippet: str) -> tuple[object, str] | None:
     or None. One Cyrillic letter is not a unit when a word follows it (``5 с половиной``), when it is an
     abbreviation (``т.е.``) or when it is ``г`` after a year (``в 2019 г``)."""
     try:
-        text = _UNIT_TEXT.match(_SPACING.sub(" ", snippet)).group()  # type: ignore[union-attr]
+        text = _UNIT_TEXT.match(_SPACING.sub(" ", snippet)).group()  # type: ignore[union-attr]  # {0,40} always matches
         tokens = tokenize(_SENTENCE_END.split(text, maxsplit=1)[0])
     except ParseError:
         return None

@@ -64,7 +64,7 @@ def _unicode(text: str) -> str:
     text = _EM_MINUS.sub("-", text)
     text = _SUPERSCRIPTS.sub(lambda m: "^(" + m.group().translate(_SUPER) + ")", text)
     text = _SUBSCRIPTS.sub(lambda m: "_{" + m.group().translate(_SUB) + "}", text)
-    return _VULGAR_RE.sub(lambda m: "\\frac{%s}{%s}" % tuple(_VULGAR[m.group()].split("/")), text)
+    return _VULGAR_RE.sub(lambda m: "\\frac{" + "}{".join(_VULGAR[m.group()].split("/")) + "}", text)
 
 
 def _numbers(text: str) -> str:

@@ -186,7 +186,7 @@ def _scalar(parts: list[tuple[V.Num, V.Unit | None]]) -> V.Scalar:
     ]
     if not rest:
         return V.Scalar(first, unit, si_parts[0])
-    if any(u.dims != unit.dims for _, u in rest):  # type: ignore[union-attr]
+    if any(u.dims != unit.dims for _, u in rest):  # type: ignore[union-attr]  # each part has a unit
         raise ParseError("a compound quantity mixes dimensions")
     total = si_parts[0]
     for part in si_parts[1:]:

@@ -102,7 +102,7 @@ class _Worker:
             self.process.stdin.write(json.dumps(job, ensure_ascii=False).encode("utf-8") + b"\n")
             self.process.stdin.flush()
             line = self._read_line(timeout)
-            return None if line is None else json.loads(line)  # type: ignore[no-any-return]
+            return None if line is None else json.loads(line)
         except (EOFError, OSError, ValueError):
             return ["crashed", None]
 

@@ -7,12 +7,15 @@ quantities and arithmetic on top of it.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 import sympy
 
 from . import values as V
 from .lexer import FUNCS, ParseError, Token
 from .numwords import number_words
+
+T = TypeVar("T")
 
 MAX_DEPTH = 60
 _NAMED_CONSTANTS = {"pi": sympy.pi, "e": sympy.E, "inf": sympy.oo, "infty": sympy.oo}
@@ -69,7 +72,7 @@ class Primaries:
         if not self.accept(text):
             raise ParseError(f"expected {text!r} at token {self.pos}")
 
-    def nested(self, func: Callable[[], V.Value | V.Num]) -> V.Value | V.Num:
+    def nested(self, func: Callable[[], T]) -> T:
         self.depth += 1
         if self.depth > MAX_DEPTH:
             raise ParseError(f"nesting deeper than {MAX_DEPTH}")
@@ -214,22 +217,22 @@ class Primaries:
         raise ParseError(f"unexpected {text!r}")
 
     def bracket(self, left: str) -> V.Value | V.Num:
-        items = self.nested(lambda: self.item_list(closers=(")", "]")))  # type: ignore[arg-type,return-value]
+        items = self.nested(lambda: self.item_list(closers=(")", "]")))
         kind, right = self.take()
         if kind != "op" or right not in (")", "]"):
             raise ParseError("unclosed bracket")
-        if len(items) == 1 and (left + right) in ("()", "[]"):  # type: ignore[arg-type]
-            only = items[0]  # type: ignore[index]
+        if len(items) == 1 and (left + right) in ("()", "[]"):
+            only = items[0]
             if isinstance(only, V.Scalar) and only.unit is None and only.num is not None:
                 return only.num
             return only
-        return V.Bracket(left, right, tuple(items))  # type: ignore[arg-type]
+        return V.Bracket(left, right, tuple(items))
 
     def braces(self, left: str) -> V.Value | V.Num:
         closer = "}" if left == "{" else "\\}"
-        items = self.nested(lambda: self.item_list(closers=(closer,)))  # type: ignore[arg-type,return-value]
+        items = self.nested(lambda: self.item_list(closers=(closer,)))
         self.expect(closer)
-        if left == "{" and len(items) == 1:  # type: ignore[arg-type]
-            only = items[0]  # type: ignore[index]
+        if left == "{" and len(items) == 1:
+            only = items[0]
             return only.num if isinstance(only, V.Scalar) and only.unit is None and only.num is not None else only
-        return V.Items("set", tuple(items))  # type: ignore[arg-type]
+        return V.Items("set", tuple(items))

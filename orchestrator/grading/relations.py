@@ -13,7 +13,7 @@ _FLIP = {"<": ">", ">": "<", "≤": "≥", "≥": "≤"}
 def name_of(side: V.Value) -> str | None:
     """The unknown's name when ``side`` is a bare symbol (``x``, ``a_1``)."""
     plain = isinstance(side, V.Scalar) and side.unit is None and side.num is not None
-    expr = side.num.expr if plain else None  # type: ignore[union-attr]
+    expr = side.num.expr if plain else None  # type: ignore[union-attr]  # plain: a Scalar with a num
     return expr.name if isinstance(expr, sympy.Symbol) and expr != V.HUGE else None
 
 
@@ -21,7 +21,7 @@ def _tuple_names(side: V.Value) -> tuple[str, ...] | None:
     if isinstance(side, V.Bracket) and side.left == "(":
         names = tuple(name_of(v) for v in side.values)
         if all(names):
-            return names  # type: ignore[return-value]
+            return names  # type: ignore[return-value]  # all(names): no None
     return None
 
 
@@ -50,17 +50,17 @@ def _interval(sides: list[V.Value], ops: list[str]) -> V.Value:
     """``x > 2`` -> x ∈ (2; ∞); ``1 < x ≤ 2`` -> x ∈ (1; 2]."""
     if len(ops) == 1 and name_of(sides[1]) and not name_of(sides[0]):
         sides, ops = [sides[1], sides[0]], [_FLIP[ops[0]]]
-    if len(ops) == 1 and name_of(sides[0]):
+    if len(ops) == 1 and (name := name_of(sides[0])):
         bound, op = sides[1], ops[0]
         infinity = V.Scalar(V.Num(sympy.oo if op in (">", "≥") else -sympy.oo))
         closed = "[" if op == "≥" else "]" if op == "≤" else ""
         if op in (">", "≥"):
-            return V.Named(name_of(sides[0]), V.Bracket(closed or "(", ")", (bound, infinity)))  # type: ignore[arg-type]
-        return V.Named(name_of(sides[0]), V.Bracket("(", closed or ")", (infinity, bound)))  # type: ignore[arg-type]
-    if len(ops) == 2 and name_of(sides[1]) and ops[0] in ("<", "≤") and ops[1] in ("<", "≤"):
+            return V.Named(name, V.Bracket(closed or "(", ")", (bound, infinity)))
+        return V.Named(name, V.Bracket("(", closed or ")", (infinity, bound)))
+    if len(ops) == 2 and (name := name_of(sides[1])) and ops[0] in ("<", "≤") and ops[1] in ("<", "≤"):
         left = "[" if ops[0] == "≤" else "("
         right = "]" if ops[1] == "≤" else ")"
-        return V.Named(name_of(sides[1]), V.Bracket(left, right, (sides[0], sides[2])))  # type: ignore[arg-type]
+        return V.Named(name, V.Bracket(left, right, (sides[0], sides[2])))
     if len(ops) == 2 and name_of(sides[1]) and ops[0] in (">", "≥") and ops[1] in (">", "≥"):
         return _interval(list(reversed(sides)), [_FLIP[ops[1]], _FLIP[ops[0]]])
     raise ParseError("unsupported inequality")
@@ -72,8 +72,8 @@ def relation(sides: list[V.Value], ops: list[str]) -> V.Value:
         return sides[0]
     if all(op in ("=", "≈") for op in ops):
         return _equality(sides, ops)
-    if ops == ["∈"] and name_of(sides[0]):
-        return V.Named(name_of(sides[0]), sides[1])  # type: ignore[arg-type]
+    if ops == ["∈"] and (name := name_of(sides[0])):
+        return V.Named(name, sides[1])
     if all(op in _FLIP for op in ops):
         return _interval(sides, ops)
     raise ParseError(f"unsupported relation {' '.join(ops)}")
@@ -88,9 +88,9 @@ def combine(items: list[V.Value]) -> V.Value:
     if len(items) == 1:
         return items[0]
     if items and all(isinstance(item, V.Named) for item in items):
-        names = tuple(item.name for item in items)  # type: ignore[union-attr]
+        names = tuple(item.name for item in items)  # type: ignore[union-attr]  # all Named
         if len({base_name(n) for n in names}) == len(names):
-            return V.Items("named", tuple(item.value for item in items), names)  # type: ignore[union-attr]
+            return V.Items("named", tuple(item.value for item in items), names)  # type: ignore[union-attr]  # all Named
     values: list[V.Value] = []
     for item in items:
         inner = item.value if isinstance(item, V.Named) else item

@@ -7,13 +7,18 @@ A unit is a scale to SI, a dimension vector over (m, kg, s, A, K, mol, cd) and a
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 import sympy
 
 Dims = tuple[int, int, int, int, int, int, int]
 NONE: Dims = (0, 0, 0, 0, 0, 0, 0)
+
+
+def _dims(values: Iterable[int]) -> Dims:
+    """Base dimensions computed from one or two ``Dims``: seven in, seven out."""
+    return tuple(values)  # type: ignore[return-value]  # seven, zipped from Dims: mypy cannot count them
 
 
 def _d(m: int = 0, kg: int = 0, s: int = 0, a: int = 0, k: int = 0, mol: int = 0) -> Dims:
@@ -35,11 +40,11 @@ class Unit:
 
     def times(self, other: Unit, power: int = 1) -> Unit:
         """This unit multiplied by ``other**power`` (an offset does not survive a product)."""
-        dims = tuple(a + power * b for a, b in zip(self.dims, other.dims))
-        return Unit(self.scale * other.scale**power, dims, sympy.Integer(0), f"{self.label}{other.label}")  # type: ignore[arg-type]
+        dims = _dims(a + power * b for a, b in zip(self.dims, other.dims))
+        return Unit(self.scale * other.scale**power, dims, sympy.Integer(0), f"{self.label}{other.label}")
 
     def raised(self, power: int) -> Unit:
-        return Unit(self.scale**power, tuple(power * d for d in self.dims), sympy.Integer(0), self.label)  # type: ignore[arg-type]
+        return Unit(self.scale**power, _dims(power * d for d in self.dims), sympy.Integer(0), self.label)
 
 
 R = sympy.Rational
@@ -192,11 +197,12 @@ _PLAIN_WORDS = {
 }
 _ENDINGS = r"(?:а|ам|ами|ах|е|ей|ом|ов|у|ы|ь|ю|я|ям|и|ки|ок)?"
 _RU_WORD = re.compile(
-    r"(%s)?(%s)%s\.?"
-    % ("|".join(_WORD_PREFIXES), "|".join(sorted(_PREFIXABLE_WORDS, key=len, reverse=True)), _ENDINGS),
+    r"({})?({}){}\.?".format(
+        "|".join(_WORD_PREFIXES), "|".join(sorted(_PREFIXABLE_WORDS, key=len, reverse=True)), _ENDINGS
+    ),
     re.IGNORECASE,
 )
-_RU_PLAIN = re.compile(r"(%s)%s\.?" % ("|".join(_PLAIN_WORDS), _ENDINGS), re.IGNORECASE)
+_RU_PLAIN = re.compile(r"({}){}\.?".format("|".join(_PLAIN_WORDS), _ENDINGS), re.IGNORECASE)
 _EN_WORDS = [
     (r"(meter|metre)s?", "m"),
     (r"seconds?", "s"),

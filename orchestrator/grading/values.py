@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Union
 
 import mpmath
 import sympy
@@ -83,7 +82,7 @@ class Text:
     text: str
 
 
-Value = Union[Scalar, Named, Items, Bracket, Text]
+Value = Scalar | Named | Items | Bracket | Text
 EMPTY = Items("set", ())
 
 

@@ -25,7 +25,7 @@ PARENT_POLL_S = 0.5
 def resolve(spec: str) -> Callable[..., Any]:
     """``"package.module:function"`` -> the function."""
     module, _, name = spec.partition(":")
-    return getattr(importlib.import_module(module), name)  # type: ignore[no-any-return]
+    return getattr(importlib.import_module(module), name)
 
 
 def _limit_memory() -> None:
@@ -62,7 +62,7 @@ def serve(func: Callable[[Any], Any], source: TextIO, channel: TextIO) -> None:
         except MemoryError:
             _send(channel, ["memory", None])
             return
-        except Exception as exc:  # reported to the parent, never raised here
+        except Exception as exc:  # noqa: BLE001 -- reported to the parent, never raised here
             _send(channel, ["error", f"{type(exc).__name__}: {exc}"[:300]])
 
 

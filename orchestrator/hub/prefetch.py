@@ -15,8 +15,8 @@ free space (``free``, a seam) less what the other downloads still have to write.
 that does not fit waits while weights of this run are still to be deleted; otherwise it fails with one line naming
 its size and the free space. ``delete_after`` removes, once a repository's last job ends, only the files this run
 downloaded (never what was cached before, nor a blob another cached revision links to). A broken download keeps
-its bytes (``resumable.py``: ``blobs/<etag>.partial``), which the next run resumes with a Range request. Progress lines show bytes, rate and ETA; the manifest records
-each model's download seconds and bytes.
+its bytes (``resumable.py``: ``blobs/<etag>.partial``), which the next run resumes with a Range request. Progress lines
+show bytes, rate and ETA; the manifest records each model's download seconds and bytes.
 
 ``answered_models`` names the models whose checkpoints already hold every answer (no server: nothing to fetch);
 ``fetch_now`` fetches one model in place (a Ray node, where there is no shared disk to prefetch onto).

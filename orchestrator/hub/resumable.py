@@ -89,7 +89,7 @@ def _download(url: str, blob: Path, size: int) -> None:
             try:
                 _get_rest(url, partial, size)
                 break
-            except Exception as exc:  # noqa: BLE001 -- a broken connection: try again from where it stopped
+            except Exception as exc:  # a broken connection: try again from where it stopped
                 if attempt == ATTEMPTS or not _transient(exc):
                     raise
                 log.debug("download of %s broke (%s); resuming", url, exc)

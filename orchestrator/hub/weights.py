@@ -228,7 +228,7 @@ def list_weights(ref: HubRef, hub: HubApi, cache: Path, fmt: str = "auto") -> Li
     folder = repo_folder(ref, cache) / "snapshots" / commit
     try:
         remote = hub.tree(ref, commit, local_only=not online)
-    except Exception:  # noqa: BLE001 -- offline with no cached tree listing: what the snapshot folder holds
+    except Exception:  # offline with no cached tree listing: what the snapshot folder holds
         if online:
             raise
         remote = (

@@ -7,8 +7,9 @@ samples (avg@k; the correctness itself when k = 1).
 When both models have one answer per problem, the verdict is the exact McNemar test on the problems only one of
 them got right (pooled over the datasets) and the interval its paired normal interval (``stats.paired_wald``).
 Otherwise the interval is a paired bootstrap: the same resampled problems for both models, each dataset resampled
-within itself (``stats.Resampler``, seeded, so reruns agree), and the verdict is whether it excludes 0. "A beats B" means the
-difference is positive and significant at the 5% level. Pairs without a common complete dataset are not compared.
+within itself (``stats.Resampler``, seeded, so reruns agree), and the verdict is whether it excludes 0. "A beats B"
+means the difference is positive and significant at the 5% level. Pairs without a common complete dataset are not
+compared.
 """
 
 from __future__ import annotations

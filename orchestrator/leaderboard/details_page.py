@@ -217,6 +217,10 @@ def _filters(views: Sequence[SeriesView]) -> str:
     )
 
 
+def _cell(text: str) -> str:
+    return f'<span class="c" title="{escape(_short(text, 300))}">{escape(_short(text, CELL_CHARS))}</span>'
+
+
 def _problem(rec: AnswerRecord) -> str:
     verdict = verdict_of(rec)
     cut = '<span class="t">truncated</span>' if truncated(rec) else ""
@@ -225,8 +229,8 @@ def _problem(rec: AnswerRecord) -> str:
         [
             f'<span class="c id" title="{escape(rec.id)}">{escape(_short(rec.id, 40))}</span>',
             f'<span class="c">{escape(_short(rec.task, TASK_CHARS))}</span>',
-            f'<span class="c" title="{escape(_short(rec.reference, 300))}">{escape(_short(rec.reference, CELL_CHARS))}</span>',
-            f'<span class="c" title="{escape(_short(extracted, 300))}">{escape(_short(extracted, CELL_CHARS))}</span>',
+            _cell(rec.reference),
+            _cell(extracted),
             f'<span><span class="v {escape(verdict.replace(" ", "-"))}">{escape(verdict)}</span>{cut}</span>',
             f'<span class="n">{rec.completion_tokens:,}</span>',
             f'<span class="n">{rec.latency_s:.1f} s</span>',

@@ -160,7 +160,7 @@ class RayBackend:
         except ResultsError as exc:  # the driver's disk: stop the run, as a local run does
             stop.set()
             results[key] = exc
-        except BaseException as exc:  # noqa: BLE001 -- reported as this model's failure
+        except BaseException as exc:  # reported as this model's failure
             log.exception("model %s: the Ray job failed", key)
             results[key] = exc
 
@@ -201,7 +201,7 @@ class RayBackend:
             thread.join(max(0.0, deadline - time.monotonic()))
         try:
             self.ray.shutdown()
-        except Exception:  # noqa: BLE001 -- leaving anyway
+        except Exception:  # leaving anyway
             log.debug("ray.shutdown failed", exc_info=True)
 
 

@@ -187,8 +187,8 @@ def guarded_popen(args: list[str], **kwargs: Any) -> subprocess.Popen:
     """``subprocess.Popen`` for ``VllmServer``, plus a guard that kills the server's group if this process dies.
 
     The server runs only once its guard does: it is spawned as a tiny Python gate that waits on a pipe for "go"
-    and then execs the server (same pid, session and group). If this process dies before the guard is up (Ray kills an actor
-    and its direct children at once), the pipe closes unwritten and the shell exits without starting anything --
+    and then execs the server (same pid, session and group). If this process dies before the guard is up (Ray kills an
+    actor and its direct children at once), the pipe closes unwritten and the shell exits without starting anything --
     otherwise the server's engine, no direct child, would outlive everyone.
     """
     gate, go = os.pipe()

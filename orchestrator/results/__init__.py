@@ -3,6 +3,7 @@
 See ``store.SeriesStore`` (append, resume, rotation, locking), ``hashing.settings_hash``,
 ``maintenance.regrade`` / ``maintenance.load_scores``, and ``series.missing_answers`` (is a series complete?).
 """
+
 from __future__ import annotations
 
 from .hashing import ANSWER_FLAGS, safe_name, settings_hash, settings_payload
@@ -12,6 +13,21 @@ from .markdown import render_markdown
 from .series import SeriesState, missing_answers
 from .store import SeriesStore, without_secrets
 
-__all__ = ["ANSWER_FLAGS", "SeriesPaths", "SeriesState", "SeriesStore", "iter_series", "load_scores",
-           "missing_answers", "missing_in", "read_series", "regrade", "regrade_series", "render_markdown", "safe_name",
-           "settings_hash", "settings_payload", "without_secrets"]
+__all__ = [
+    "ANSWER_FLAGS",
+    "SeriesPaths",
+    "SeriesState",
+    "SeriesStore",
+    "iter_series",
+    "load_scores",
+    "missing_answers",
+    "missing_in",
+    "read_series",
+    "regrade",
+    "regrade_series",
+    "render_markdown",
+    "safe_name",
+    "settings_hash",
+    "settings_payload",
+    "without_secrets",
+]

@@ -1,21 +1,38 @@
 """The settings hash that names a series, and file-system-safe names for model keys and datasets."""
+
 from __future__ import annotations
 
 import hashlib
 import json
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from ..contract import ModelConfig
 
 # vLLM flags that change what the model answers (weights, numerics, template, context); others (batching, ports,
 # memory) do not start a new series when changed.
-ANSWER_FLAGS = frozenset({
-    "--dtype", "--quantization", "-q", "--revision", "--tokenizer", "--tokenizer-revision", "--tokenizer-mode",
-    "--chat-template", "--chat-template-content-format", "--kv-cache-dtype", "--generation-config",
-    "--override-generation-config", "--reasoning-parser", "--seed", "--hf-overrides", "--max-model-len",
-    "--default-chat-template-kwargs",
-})
+ANSWER_FLAGS = frozenset(
+    {
+        "--dtype",
+        "--quantization",
+        "-q",
+        "--revision",
+        "--tokenizer",
+        "--tokenizer-revision",
+        "--tokenizer-mode",
+        "--chat-template",
+        "--chat-template-content-format",
+        "--kv-cache-dtype",
+        "--generation-config",
+        "--override-generation-config",
+        "--reasoning-parser",
+        "--seed",
+        "--hf-overrides",
+        "--max-model-len",
+        "--default-chat-template-kwargs",
+    }
+)
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
@@ -40,8 +57,9 @@ def answer_args(args: Sequence[str]) -> list[str]:
     return picked
 
 
-def settings_payload(model: ModelConfig, dataset_name: str, dataset_version: str,
-                     prompt_fingerprint: str) -> dict[str, Any]:
+def settings_payload(
+    model: ModelConfig, dataset_name: str, dataset_version: str, prompt_fingerprint: str
+) -> dict[str, Any]:
     """Everything that changes the answers of a series (no secrets, no concurrency or timeouts).
 
     ``top_p`` and ``seed`` enter only when set, so series written before they existed keep their hash; the number
@@ -49,20 +67,24 @@ def settings_payload(model: ModelConfig, dataset_name: str, dataset_version: str
     """
     vllm = model.vllm
     censors = sorted({str(e.gigachat.profanity_check) for e in model.endpoints if e.gigachat is not None})
-    payload = {"profanity_check": censors} if censors else {}   # GigaChat's filter changes answers; absent elsewhere
+    payload = {"profanity_check": censors} if censors else {}  # GigaChat's filter changes answers; absent elsewhere
     optional = {k: v for k, v in (("top_p", model.sampling.top_p), ("seed", model.sampling.seed)) if v is not None}
-    return payload | optional | {
-        "model_name": model.model_name,
-        "weights": (f"{vllm.model}@{vllm.revision}" if vllm.revision else vllm.model) if vllm else None,
-        "max_model_len": vllm.max_model_len if vllm else None,
-        "vllm_args": answer_args(vllm.args) if vllm else [],
-        "temperature": model.sampling.temperature,
-        "max_tokens": model.sampling.max_tokens,
-        "system_prompt": model.sampling.system_prompt,
-        "dataset": dataset_name,
-        "dataset_version": dataset_version,
-        "prompt": prompt_fingerprint,
-    }
+    return (
+        payload
+        | optional
+        | {
+            "model_name": model.model_name,
+            "weights": (f"{vllm.model}@{vllm.revision}" if vllm.revision else vllm.model) if vllm else None,
+            "max_model_len": vllm.max_model_len if vllm else None,
+            "vllm_args": answer_args(vllm.args) if vllm else [],
+            "temperature": model.sampling.temperature,
+            "max_tokens": model.sampling.max_tokens,
+            "system_prompt": model.sampling.system_prompt,
+            "dataset": dataset_name,
+            "dataset_version": dataset_version,
+            "prompt": prompt_fingerprint,
+        }
+    )
 
 
 def settings_hash(model: ModelConfig, dataset_name: str, dataset_version: str, prompt_fingerprint: str) -> str:

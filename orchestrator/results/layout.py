@@ -1,21 +1,23 @@
 """Where a series lives on disk, its lock, its meta file, and rotation of old series to ``history/``.
 
-    results/details/<model_key>/<dataset>.jsonl        the current series (one settings hash)
-    results/details/<model_key>/<dataset>.md           readable answers
-    results/details/<model_key>/<dataset>.meta.json    settings hash, model, dataset, sampling, eval seconds
-    results/details/<model_key>/<dataset>.lock         the per-series filelock
-    results/details/<model_key>/history/<dataset>.<hash>[.<n>].{jsonl,md,meta.json}   earlier series
+results/details/<model_key>/<dataset>.jsonl        the current series (one settings hash)
+results/details/<model_key>/<dataset>.md           readable answers
+results/details/<model_key>/<dataset>.meta.json    settings hash, model, dataset, sampling, eval seconds
+results/details/<model_key>/<dataset>.lock         the per-series filelock
+results/details/<model_key>/history/<dataset>.<hash>[.<n>].{jsonl,md,meta.json}   earlier series
 """
+
 from __future__ import annotations
 
 import json
 import logging
 import os
 import re
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import filelock
 
@@ -37,7 +39,7 @@ class SeriesPaths:
     name: str
 
     @classmethod
-    def of(cls, results_dir: Path, model_key: str, dataset: str) -> "SeriesPaths":
+    def of(cls, results_dir: Path, model_key: str, dataset: str) -> SeriesPaths:
         return cls(Path(results_dir) / "details" / safe_name(model_key), safe_name(dataset))
 
     @property
@@ -77,16 +79,19 @@ def make_series_lock(paths: SeriesPaths, timeout: float = LOCK_TIMEOUT) -> filel
 
 
 @contextmanager
-def series_lock(paths: SeriesPaths, timeout: float = LOCK_TIMEOUT,
-                lock: filelock.FileLock | None = None) -> Iterator[None]:
+def series_lock(
+    paths: SeriesPaths, timeout: float = LOCK_TIMEOUT, lock: filelock.FileLock | None = None
+) -> Iterator[None]:
     """Hold the series' filelock (bounded wait); failures become ``ResultsError``. ``lock``: one made by
     ``make_series_lock`` and kept (a store appends under it once per answer; making it costs more than holding it)."""
     lock = lock if lock is not None else make_series_lock(paths, timeout)
     try:
         lock.acquire(timeout=timeout)
     except filelock.Timeout:
-        raise ResultsError(f"{paths.lock}: held by another process for over {timeout:.0f}s; "
-                           "wait for the other run to finish or remove a stale lock") from None
+        raise ResultsError(
+            f"{paths.lock}: held by another process for over {timeout:.0f}s; "
+            "wait for the other run to finish or remove a stale lock"
+        ) from None
     except OSError as exc:
         raise ResultsError(f"cannot lock {paths.lock}: {exc.strerror or exc}; make the directory writable") from None
     try:
@@ -154,8 +159,10 @@ def _retire(paths: SeriesPaths, digest: str) -> None:
         except FileNotFoundError:
             pass
         except OSError as exc:
-            raise ResultsError(f"cannot remove the empty series file {paths.dir / (paths.name + suffix)}: "
-                               f"{exc.strerror or exc}; make the directory writable") from None
+            raise ResultsError(
+                f"cannot remove the empty series file {paths.dir / (paths.name + suffix)}: "
+                f"{exc.strerror or exc}; make the directory writable"
+            ) from None
 
 
 def _size(path: Path) -> int:
@@ -200,6 +207,6 @@ def ensure_dir(directory: Path) -> None:
     try:
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise ResultsError(f"cannot create {directory}: {exc.strerror or exc}; "
-                           "make the results directory writable") from None
-
+        raise ResultsError(
+            f"cannot create {directory}: {exc.strerror or exc}; make the results directory writable"
+        ) from None

@@ -1,9 +1,10 @@
 """Whole-directory operations: ``regrade`` every current series, ``load_scores`` for the leaderboard."""
+
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Sequence
 
 from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..fileio import atomic_write_bytes, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
@@ -56,11 +57,12 @@ def regrade_series(paths: SeriesPaths, grade_batch: GradeBatch) -> int:
     return len(answers)
 
 
-def regrade(results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade] | None = None, *,
-            grade_batch: GradeBatch | None = None) -> int:
+def regrade(
+    results_dir: Path, grade_fn: Callable[[AnswerRecord], Grade] | None = None, *, grade_batch: GradeBatch | None = None
+) -> int:
     """Re-grade every current series under ``results_dir`` with ``grade_batch`` (a whole series at once, so the
     grader's workers run in parallel) or ``grade_fn`` per record; returns the number of answers re-graded."""
-    batch = grade_batch or _per_record(grade_fn)  # type: ignore[arg-type]
+    batch = grade_batch or _per_record(grade_fn)  # type: ignore[arg-type]  # callers give one of the two
     return sum(regrade_series(paths, batch) for paths in iter_series(Path(results_dir)))
 
 
@@ -74,8 +76,9 @@ def load_scores(results_dir: Path) -> list[SeriesScore]:
     return scores
 
 
-def missing_in(results_dir: Path, model_key: str, dataset: str, settings_hash: str,
-               problems: Sequence[Problem], samples: int) -> list[Problem]:
+def missing_in(
+    results_dir: Path, model_key: str, dataset: str, settings_hash: str, problems: Sequence[Problem], samples: int
+) -> list[Problem]:
     """The answers the series of ``model_key`` on ``dataset`` with ``settings_hash`` still lacks (``SeriesState.
     missing``), from a lock-free read; all of them when the series on disk has other settings or is absent."""
     objects, _ = read_jsonl(SeriesPaths.of(Path(results_dir), model_key, dataset).jsonl)

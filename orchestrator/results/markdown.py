@@ -1,8 +1,10 @@
 """The readable ``<dataset>.md`` of a series: task, response, reference, extracted answer, verdict, tokens."""
+
 from __future__ import annotations
 
 import re
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from ..contract import AnswerRecord, SeriesScore
 
@@ -37,8 +39,9 @@ def _header(meta: Mapping[str, Any], score: SeriesScore) -> list[str]:
         f"- model key: {inline(score.model)}; dataset version: {inline(str(meta.get('dataset_version', '')))}; "
         f"settings: {inline(score.settings_hash)}",
         f"- answered {score.answered}/{score.total}, correct {score.correct} ({acc}), "
-        f"transport errors {score.errors}, cut off by max_tokens {score.truncated}" if score.samples == 1 else
-        f"- {score.samples} samples per problem: answered {score.answered}/{score.total} problems, correct "
+        f"transport errors {score.errors}, cut off by max_tokens {score.truncated}"
+        if score.samples == 1
+        else f"- {score.samples} samples per problem: answered {score.answered}/{score.total} problems, correct "
         f"{score.correct} of {score.answered * score.samples} samples (avg@{score.samples} {acc}), "
         f"transport errors {score.errors}, cut off by max_tokens {score.truncated}",
         f"- tokens: prompt {score.prompt_tokens}, completion {score.completion_tokens}; "
@@ -50,14 +53,27 @@ def _header(meta: Mapping[str, Any], score: SeriesScore) -> list[str]:
 def _entry(n: int, rec: AnswerRecord) -> list[str]:
     status = f"error: {rec.error}" if rec.error is not None else (rec.verdict or "not graded")
     sample = f" sample {rec.sample} (seed {rec.seed})" if rec.sample or rec.seed is not None else ""
-    lines = [f"## {n}. {inline(rec.id)}{sample} — {status}", "", "**Task**", "", fenced(rec.task), "",
-             "**Response**", "", fenced(rec.response), ""]
+    lines = [
+        f"## {n}. {inline(rec.id)}{sample} — {status}",
+        "",
+        "**Task**",
+        "",
+        fenced(rec.task),
+        "",
+        "**Response**",
+        "",
+        fenced(rec.response),
+        "",
+    ]
     if rec.reasoning:
         lines += [f"_(reasoning kept apart: {len(rec.reasoning)} characters, see the .jsonl)_", ""]
-    lines += [f"- reference: {inline(rec.reference)}; extracted: {inline(rec.extracted)}; "
-              f"verdict: {rec.verdict or '—'}" + (" (approximate)" if rec.approximate else ""),
-              f"- tokens: prompt {rec.prompt_tokens}, completion {rec.completion_tokens}; "
-              f"finish: {rec.finish_reason or '—'}; latency {rec.latency_s:.2f} s", ""]
+    lines += [
+        f"- reference: {inline(rec.reference)}; extracted: {inline(rec.extracted)}; "
+        f"verdict: {rec.verdict or '—'}" + (" (approximate)" if rec.approximate else ""),
+        f"- tokens: prompt {rec.prompt_tokens}, completion {rec.completion_tokens}; "
+        f"finish: {rec.finish_reason or '—'}; latency {rec.latency_s:.2f} s",
+        "",
+    ]
     return lines
 
 

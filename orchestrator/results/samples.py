@@ -7,9 +7,11 @@ only when they could outnumber the correct cluster, so a problem the model mostl
 Samples with no extracted answer do not vote. The majority's credit is 1 when the correct cluster is strictly the
 largest, 1/m when it ties with m - 1 others (the expected credit of a random tie-break), else 0.
 """
+
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..contract import AnswerRecord, ProblemOutcome
 from ..grading import grade
@@ -38,8 +40,9 @@ def outcomes(records: Iterable[AnswerRecord], k: int, same: Equivalence | None =
             by_id.setdefault(rec.id, {})[rec.sample] = rec
     full = [(pid, [got[i] for i in range(k)]) for pid, got in by_id.items() if len(got) == k]
     equal = same or grader_equivalence
-    return [ProblemOutcome(pid, k, sum(r.verdict == "correct" for r in recs), majority(recs, equal))
-            for pid, recs in full]
+    return [
+        ProblemOutcome(pid, k, sum(r.verdict == "correct" for r in recs), majority(recs, equal)) for pid, recs in full
+    ]
 
 
 def majority(records: Sequence[AnswerRecord], same: Equivalence) -> float:

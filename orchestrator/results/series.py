@@ -6,10 +6,12 @@ a series asked with more samples is scored as a smaller k when the config lowers
 ``missing_answers`` is the one home of "is this series complete?": the job, ``run_series``, the weights prefetcher
 and the Ray driver all ask it (through ``SeriesStore.missing``, ``SeriesState.missing`` or the Ray node's proxy).
 """
+
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from ..contract import AnswerRecord, Problem, SeriesScore, with_samples
 from .samples import Equivalence, outcomes, samples_of
@@ -83,10 +85,17 @@ class SeriesState:
         ok = [r for r in counted if r.error is None]
         per_problem = outcomes(ok, k, self.same)
         return SeriesScore(
-            model=model, dataset=dataset, settings_hash=self.settings_hash or str(meta.get("settings_hash", "")),
-            total=max(int(meta.get("total") or 0), len(per_problem)), answered=len(per_problem),
-            correct=sum(o.correct for o in per_problem), errors=len(counted) - len(ok), samples=k,
+            model=model,
+            dataset=dataset,
+            settings_hash=self.settings_hash or str(meta.get("settings_hash", "")),
+            total=max(int(meta.get("total") or 0), len(per_problem)),
+            answered=len(per_problem),
+            correct=sum(o.correct for o in per_problem),
+            errors=len(counted) - len(ok),
+            samples=k,
             outcomes=tuple(per_problem),
-            prompt_tokens=sum(r.prompt_tokens for r in ok), completion_tokens=sum(r.completion_tokens for r in ok),
+            prompt_tokens=sum(r.prompt_tokens for r in ok),
+            completion_tokens=sum(r.completion_tokens for r in ok),
             eval_seconds=float(meta.get("eval_seconds") or 0.0),
-            truncated=sum(r.finish_reason == "length" for r in ok))
+            truncated=sum(r.finish_reason == "length" for r in ok),
+        )

@@ -4,15 +4,17 @@ Every append happens under the per-series filelock after catching up with what o
 orchestrators on one results directory never interleave lines and never store a second successful answer for an id.
 A torn last line (a writer killed mid-line) is truncated away under the lock before anything is appended.
 """
+
 from __future__ import annotations
 
 import logging
 import os
 import threading
 import time
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any
 
 from ..contract import AnswerRecord, Problem, SeriesScore, is_secret_name
 from ..errors import ResultsError
@@ -22,6 +24,7 @@ from .markdown import render_markdown
 from .series import SeriesState
 
 log = logging.getLogger(__name__)
+
 
 def without_secrets(value: Any) -> Any:
     """``value`` with every mapping entry named like a secret removed, recursively."""
@@ -39,8 +42,17 @@ class SeriesStore:
     repairs a torn tail and writes the meta file.
     """
 
-    def __init__(self, results_dir: Path, model_key: str, dataset: str, settings_hash: str, *,
-                 meta: Mapping[str, Any], fresh: bool = False, lock_timeout: float = LOCK_TIMEOUT) -> None:
+    def __init__(
+        self,
+        results_dir: Path,
+        model_key: str,
+        dataset: str,
+        settings_hash: str,
+        *,
+        meta: Mapping[str, Any],
+        fresh: bool = False,
+        lock_timeout: float = LOCK_TIMEOUT,
+    ) -> None:
         self.model_key, self.dataset, self.settings_hash = model_key, dataset, settings_hash
         self.paths = SeriesPaths.of(Path(results_dir), model_key, dataset)
         self.path = self.paths.jsonl
@@ -48,7 +60,7 @@ class SeriesStore:
         self._mutex = threading.RLock()
         self._state = SeriesState(settings_hash)
         self._offset, self._ino = 0, -1
-        self._meta_seen: tuple[int, int, int] | None = None   # the meta file last found ours (inode, mtime, size)
+        self._meta_seen: tuple[int, int, int] | None = None  # the meta file last found ours (inode, mtime, size)
         ensure_dir(self.paths.dir)
         self._filelock = make_series_lock(self.paths, lock_timeout)
         with self._locked():
@@ -86,8 +98,10 @@ class SeriesStore:
             return
         theirs = read_meta(self.paths.meta).get("settings_hash")
         if theirs and theirs != self.settings_hash:
-            raise ResultsError(f"{self.path}: another run replaced this series with settings {theirs}; "
-                               f"this run's answers (settings {self.settings_hash}) are in history/, rerun to resume")
+            raise ResultsError(
+                f"{self.path}: another run replaced this series with settings {theirs}; "
+                f"this run's answers (settings {self.settings_hash}) are in history/, rerun to resume"
+            )
         self._meta_seen = seen
 
     def _merged_meta(self, given: Mapping[str, Any]) -> dict[str, Any]:
@@ -96,10 +110,15 @@ class SeriesStore:
             old = {}
         now = time.time()
         meta = {**old, **without_secrets(dict(given))}
-        meta.update(settings_hash=self.settings_hash, model_key=self.model_key, dataset=self.dataset,
-                    total=max(int(given.get("total") or 0), int(old.get("total") or 0)),
-                    eval_seconds=float(old.get("eval_seconds") or 0.0),
-                    created=old.get("created", now), updated=now)
+        meta.update(
+            settings_hash=self.settings_hash,
+            model_key=self.model_key,
+            dataset=self.dataset,
+            total=max(int(given.get("total") or 0), int(old.get("total") or 0)),
+            eval_seconds=float(old.get("eval_seconds") or 0.0),
+            created=old.get("created", now),
+            updated=now,
+        )
         return meta
 
     # -- public API ----------------------------------------------------------------------------------------------
@@ -113,8 +132,10 @@ class SeriesStore:
     def append(self, rec: AnswerRecord) -> bool:
         """Append ``rec`` as one flushed line; ``False`` (nothing written) when its id is already answered."""
         if rec.settings_hash != self.settings_hash:
-            raise ResultsError(f"record {rec.id!r} has settings {rec.settings_hash!r} but series {self.path} is "
-                               f"{self.settings_hash!r}; build the client's requests with the store's settings hash")
+            raise ResultsError(
+                f"record {rec.id!r} has settings {rec.settings_hash!r} but series {self.path} is "
+                f"{self.settings_hash!r}; build the client's requests with the store's settings hash"
+            )
         with self._locked():
             self._sync()
             if self._state.done(rec.key):

@@ -128,7 +128,7 @@ def _assign_ports(models: Sequence[ModelConfig], ports: Sequence[int] | Callable
 
 
 def _candidates(ports: Sequence[int] | Callable[[], int], taken: set[int]) -> Iterator[int]:
-    source: Iterator[int] = iter(ports) if not callable(ports) else iter(ports, None)  # type: ignore[arg-type]
+    source: Iterator[int] = iter(ports) if not callable(ports) else iter(ports, None)
     for port in source:
         if port not in taken:
             taken.add(port)

@@ -87,7 +87,7 @@ class Scheduler(Generic[T]):
             state.results[job.key] = OrchestratorError(
                 f"model '{job.key}' was not started: the run was stopped first; rerun to resume it"
             )
-        return {j.key: state.results[j.key] for j in self._jobs}  # type: ignore[misc]
+        return {j.key: state.results[j.key] for j in self._jobs}  # type: ignore[misc]  # T or an exception
 
     def _loop(self, state: _RunState, stop: threading.Event) -> None:
         while state.pending or state.running:

@@ -69,7 +69,7 @@ def discover(
 
 def _import_nvml() -> Any:
     try:
-        import pynvml  # type: ignore[import-not-found]
+        import pynvml  # type: ignore[import-not-found]  # optional: NVIDIA machines only
     except ImportError:
         return None
     return pynvml

@@ -5,8 +5,8 @@ actor's worker process dies without running its ``finally`` blocks: ``ray.kill``
 exit at once), the OOM killer. Ray's own clean-up (``RAY_kill_child_processes_on_worker_exit``) SIGKILLs only the
 worker's direct children -- vLLM's API process, not its engine -- so the guard must not be one: ``spawn_guard(owner_pid,
 pgid)`` starts ``python -m orchestrator.serving.guard --detach``, which forks into a session of its own and leaves its
-parent at once. The guard polls the owner every ``POLL_S`` seconds and, when the owner is gone (or its pid was reused), sends
-SIGTERM to the group, then SIGKILL after ``grace`` seconds. It exits by itself as soon as the group is empty, so
+parent at once. The guard polls the owner every ``POLL_S`` seconds and, when the owner is gone (or its pid was reused),
+sends SIGTERM to the group, then SIGKILL after ``grace`` seconds. It exits by itself as soon as the group is empty, so
 after a normal ``VllmServer.stop()`` it is gone within one poll.
 """
 

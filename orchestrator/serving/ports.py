@@ -2,9 +2,9 @@
 
 A registry ``<state_dir>/ports.json`` (guarded by a filelock) lists the ports that live orchestrators hold; a port is
 handed out only if no live owner holds it and a bind test passes. ``default_state_dir()`` is one directory per user
-and host (not per logs directory), so orchestrators with different logs directories still see each other's ports. With every API port comes a ``VLLM_PORT`` base: a
-block of ``internal.step`` ports from which that server's vLLM picks its internal ports, so that concurrent servers do
-not race for the same ones. Reservations of dead owners are reclaimed.
+and host (not per logs directory), so orchestrators with different logs directories still see each other's ports. With
+every API port comes a ``VLLM_PORT`` base: a block of ``internal.step`` ports from which that server's vLLM picks its
+internal ports, so that concurrent servers do not race for the same ones. Reservations of dead owners are reclaimed.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from contextlib import AbstractContextManager
 from pathlib import Path
-from typing import ContextManager
 
 import psutil
 from filelock import FileLock
@@ -150,5 +150,5 @@ class PortRegistry:
         except (KeyError, TypeError, ValueError):
             return False
 
-    def _locked(self) -> ContextManager[None]:
+    def _locked(self) -> AbstractContextManager[None]:
         return fileio.hold(self._lock, f"port registry {self.path}", PortError)

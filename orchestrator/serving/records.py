@@ -112,7 +112,7 @@ class StateFile:
     def _load(self) -> list[ServerRecord]:
         data = fileio.read_json(self.path, [])
         try:
-            return [ServerRecord.from_dict(d) for d in data]  # type: ignore[union-attr]
+            return [ServerRecord.from_dict(d) for d in data]  # type: ignore[attr-defined]  # bad JSON: caught below
         except (TypeError, AttributeError) as exc:
             log.warning("ignoring malformed %s (%s)", self.path, exc)
             return []

@@ -393,7 +393,7 @@ class VllmServer:
         for step in steps:
             try:
                 step()
-            except Exception:  # noqa: BLE001 -- the processes are gone; bookkeeping must not mask that
+            except Exception:  # the processes are gone; bookkeeping must not mask that
                 log.exception("bookkeeping after stopping server %r failed", self.spec.name)
         self._group.discard(self)
         self._close_log()

@@ -64,7 +64,7 @@ class ServerGroup:
         for server in reversed(self.servers()):
             try:
                 server.stop()
-            except Exception:  # noqa: BLE001 -- keep stopping the rest, and say what failed
+            except Exception:  # keep stopping the rest, and say what failed
                 log.exception("stopping %r failed", server)
             self.discard(server)
 

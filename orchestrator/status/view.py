@@ -115,8 +115,9 @@ body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:
 h1{font-size:22px;margin:0 0 4px} h2{font-size:16px;margin:24px 0 6px} .sub{color:#57606a;margin:0 0 12px}
 table{border-collapse:collapse;font-variant-numeric:tabular-nums} .wrap{overflow-x:auto;max-width:100%}
 th,td{padding:5px 8px;border-bottom:1px solid #d8dee4;text-align:right;white-space:nowrap}
-th{background:#f6f8fa} th:first-child,td:first-child,th:last-child{text-align:left} td.err{text-align:left;white-space:normal;
-max-width:28em;overflow-wrap:anywhere;color:#9a3412;font-size:12px} td.model{font-weight:600}
+th{background:#f6f8fa} th:first-child,td:first-child,th:last-child{text-align:left}
+td.err{text-align:left;white-space:normal;max-width:28em;overflow-wrap:anywhere;color:#9a3412;font-size:12px}
+td.model{font-weight:600}
 .st{display:inline-block;padding:1px 8px;border-radius:10px;font-size:12px;background:#eaeef2;color:#24292f}
 .st.running{background:#dafbe1;color:#116329} .st.finished{background:#ddf4ff;color:#0550ae}
 .st.failed,.st.died{background:#ffebe9;color:#a40e26} .st.starting,.st.downloading{background:#fff8c5;color:#7d4e00}
@@ -169,8 +170,8 @@ def _run_section(run: RunStatus, life: Liveness, now: float) -> str:
     )
     return "\n".join(
         [
-            f'<section class="run" data-state="{escape(state)}" data-updated="{float(run.data.get("updated_at") or now)}" '
-            f'data-stale="{run.stale_after():.0f}">',
+            f'<section class="run" data-state="{escape(state)}" '
+            f'data-updated="{float(run.data.get("updated_at") or now)}" data-stale="{run.stale_after():.0f}">',
             f"<h2>run {escape(str(run.run_id))} {_state_badge(state, code)}</h2>",
             f'<p class="meta">{escape(_meta_line(run, life, now))}<span class="age"></span>; '
             f'<a href="{escape(manifest)}">manifest</a></p>',

@@ -29,22 +29,22 @@ INJECTED = "<script>window.__pwned='response'</script><img src=x onerror=\"windo
 
 
 def record(model: str, dataset: str, n: int, verdict: str, **extra) -> AnswerRecord:
-    fields = dict(
-        id=f"{dataset[:4]}-{n:03d}",
-        dataset=dataset,
-        model=model,
-        task=f"Найдите значение выражения \\frac{{{n}}}{{2}} + \\sqrt{{{n}}}, задача номер {n}. " * 2,
-        reference=f"\\frac{{{n}}}{{2}}",
-        response=f"Решение.\nОтвет: \\boxed{{{n}}}",
-        extracted=str(n),
-        verdict=verdict,
-        finish_reason="stop",
-        prompt_tokens=80,
-        completion_tokens=100 + n,
-        latency_s=1.5 + n / 10,
-        settings_hash="h",
-        reasoning=f"Думаю о задаче {n}...\n" * 3,
-    )
+    fields = {
+        "id": f"{dataset[:4]}-{n:03d}",
+        "dataset": dataset,
+        "model": model,
+        "task": f"Найдите значение выражения \\frac{{{n}}}{{2}} + \\sqrt{{{n}}}, задача номер {n}. " * 2,
+        "reference": f"\\frac{{{n}}}{{2}}",
+        "response": f"Решение.\nОтвет: \\boxed{{{n}}}",
+        "extracted": str(n),
+        "verdict": verdict,
+        "finish_reason": "stop",
+        "prompt_tokens": 80,
+        "completion_tokens": 100 + n,
+        "latency_s": 1.5 + n / 10,
+        "settings_hash": "h",
+        "reasoning": f"Думаю о задаче {n}...\n" * 3,
+    }
     fields.update(extra)
     return AnswerRecord(**fields)
 

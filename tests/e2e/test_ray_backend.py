@@ -158,7 +158,8 @@ def _owner_with_server(tmp_path: Path) -> subprocess.Popen:
     code = textwrap.dedent(f"""
         import subprocess, sys, time
         from orchestrator.ray.node import guarded_popen
-        child = "import subprocess, sys, time; subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); time.sleep(300)"
+        child = ("import subprocess, sys, time; "
+                 "subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(300)']); time.sleep(300)")
         with open({str(tmp_path / "server.log")!r}, 'ab') as log:
             proc = guarded_popen([sys.executable, '-c', child], stdout=log, start_new_session=True)
         print(proc.pid, flush=True)

@@ -189,7 +189,7 @@ def test_a_run_interrupted_at_random_moments_of_start_up_exits_only_after_its_se
         work.mkdir()
         proc = cli(work, fake_config(work, fake_vllm, delay=0.5))
         wait_for(
-            lambda: proc.poll() is not None or list(work.glob("results/runs/*/manifest.json")),
+            lambda proc=proc, work=work: proc.poll() is not None or list(work.glob("results/runs/*/manifest.json")),
             120,
             "the run to begin (its manifest)",
         )
@@ -257,8 +257,9 @@ def test_the_guard_kills_a_member_born_while_it_stops_the_group(tmp_path: Path) 
     """A process that ignores SIGTERM and forks a child when it gets one: both are gone when kill_group returns."""
     code = textwrap.dedent("""
         import os, signal, subprocess, sys, time
+        DEAF = "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"
         def on_term(*_):
-            subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(300)"])
+            subprocess.Popen([sys.executable, "-c", DEAF])
         signal.signal(signal.SIGTERM, on_term)
         print("ready", flush=True)
         time.sleep(300)

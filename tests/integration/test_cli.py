@@ -13,7 +13,7 @@ from orchestrator.cli import main
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
-import runner as original_runner  # noqa: E402  (the top-level runner.py)
+import runner as original_runner  # noqa: E402  (the top-level runner.py script imports only once ROOT is on sys.path)
 
 
 def test_runner_py_maps_original_flags() -> None:

@@ -175,8 +175,7 @@ def test_several_endpoints_share_the_load_and_fail_over(serve):
 
 # -- the key never leaks ------------------------------------------------------------------------------------------
 def test_the_key_never_reaches_errors_or_logs(serve, caplog, tmp_path):
-    echo = lambda body: error(401, f"invalid key {KEY} (Authorization: Bearer {KEY})")  # noqa: E731
-    srv = serve(default=echo)
+    srv = serve(default=lambda body: error(401, f"invalid key {KEY} (Authorization: Bearer {KEY})"))
     caplog.set_level(logging.DEBUG)
     store = SeriesStore(tmp_path, "m", "ds", HASH, meta={"total": 1})
     run_series([PROBLEM], client(srv.url), store, lambda p: MESSAGES, parallel=1)
@@ -246,14 +245,15 @@ def test_a_context_length_400_is_clamped_from_its_numbers_once(serve):
             8000,
         ),
         (
-            "This model's maximum context length is 1024 tokens. However, your prompt contains 2000 input tokens, which "
-            "exceeds this limit even without any output tokens.",
+            "This model's maximum context length is 1024 tokens. However, your prompt contains 2000 input tokens, "
+            "which exceeds this limit even without any output tokens.",
             100,
             None,
             0,
         ),
         (
-            "max_tokens is too large: 9000. This model supports at most 4096 completion tokens, whereas you provided 9000.",
+            "max_tokens is too large: 9000. This model supports at most 4096 completion tokens, "
+            "whereas you provided 9000.",
             9000,
             None,
             4096,
@@ -305,8 +305,7 @@ def real_server():
 def test_a_dead_managed_server_stops_at_once_with_server_died(real_server):
     proc, url = real_server
     sleeps: list[float] = []
-    alive = lambda: proc.poll() is None  # noqa: E731
-    c = client(url, sleeps, alive=alive)
+    c = client(url, sleeps, alive=lambda: proc.poll() is None)
     assert "HTTP 501" in c.ask(PROBLEM, MESSAGES, HASH).error and sleeps == [1.0, 2.0, 4.0]  # alive: retried
     proc.kill()
     proc.wait()

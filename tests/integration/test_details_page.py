@@ -17,17 +17,17 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def rec(n: int, verdict: str = "incorrect", **extra) -> AnswerRecord:
-    fields = dict(
-        id=f"q{n}",
-        dataset="ds",
-        model="m",
-        task=f"Сколько будет 2+{n}?",
-        reference=str(2 + n),
-        response=f"Ответ: \\boxed{{{2 + n}}}",
-        extracted=str(2 + n),
-        verdict=verdict,
-        settings_hash="h",
-    )
+    fields = {
+        "id": f"q{n}",
+        "dataset": "ds",
+        "model": "m",
+        "task": f"Сколько будет 2+{n}?",
+        "reference": str(2 + n),
+        "response": f"Ответ: \\boxed{{{2 + n}}}",
+        "extracted": str(2 + n),
+        "verdict": verdict,
+        "settings_hash": "h",
+    }
     fields.update(extra)
     return AnswerRecord(**fields)
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.gpu import report, smi
-from benchmarks.gpu.common import parse_summary
+from benchmarks.gpu.common import TITLES, parse_summary
 from orchestrator.contract import SeriesScore
 from orchestrator.job import ModelOutcome
 from orchestrator.orchestrate import RunSummary
@@ -129,8 +129,56 @@ def test_the_report_names_the_card_the_versions_and_every_check(tmp_path: Path) 
     (tmp_path / "s1.json").write_text(json.dumps(result))
     text = report.render(report.load([tmp_path]))
     assert "2 x NVIDIA H100 80GB HBM3 (81559 MiB)" in text and "vLLM 0.26.0, torch 2.11.0+cu130" in text
-    assert "| s1 | one GPU | failed | 1/2 | 170.2 |" in text and "| s2 | | not run | | |" in text
+    assert f"| s1 | {TITLES['s1']} | failed | 1/2 | 170.2 |" in text and "| s2 | | not run | | |" in text
     assert "- FAIL nothing left: pid 5 \\| GPU 0" in text and "- llama-a: startup 77.5 s" in text
+
+
+def _s4(date: str, value: float, title: str = "throughput, with the variants of issue 18") -> dict:
+    return {
+        "scenario": "s4",
+        "title": title,
+        "status": "passed",
+        "date": date,
+        "seconds": 1.0,
+        "host": {"gpus": [{"index": 0, "name": "NVIDIA H200", "total_mib": 143771}]},
+        "checks": [{"name": "every pass", "ok": True, "detail": ""}],
+        "figures": {
+            "median_tok_s": {"offline vllm.LLM": 10007, "vllm bench serve": 6605},
+            "targets": {
+                "ours / offline, default client": {"value": value, "target": ">= 0.95", "met": True},
+                "ours / vllm bench serve": {"value": 1.486, "target": "> 1.0", "met": True},
+            },
+        },
+    }
+
+
+def test_earlier_s4_runs_go_to_the_archive_and_the_current_section_names_them(tmp_path: Path) -> None:
+    (tmp_path / "s4.json").write_text(json.dumps(_s4("2026-12-02 11:07:22 UTC", 0.983)))
+    (tmp_path / "s4-codecs.json").write_text(json.dumps(_s4("2026-12-01 04:46:40 UTC", 0.871)))
+    results = report.load([tmp_path])
+    current, archive = report.render(results), report.render_archive(results)
+    assert "### s4: " in current and "s4-codecs" not in current.split("Earlier s4 runs")[0]
+    assert "Earlier s4 runs (s4-codecs): BENCHMARKS-archive.md." in current and "### s4-codecs" not in current
+    assert "### s4-codecs: " in archive and "An earlier s4 run (2026-12-01 04:46:40 UTC)" in archive
+    assert "### s4: " not in archive and "issue 18" not in current + archive  # headings say what is measured
+    assert report.render_archive(report.load([tmp_path / "none"])) == ""
+
+
+def test_the_headline_rows_of_s4_take_each_target_and_the_median_it_is_measured_against(tmp_path: Path) -> None:
+    (tmp_path / "s4.json").write_text(json.dumps(_s4("2026-12-02 11:07:22 UTC", 0.983)))
+    (tmp_path / "s4-old.json").write_text(json.dumps(_s4("2026-12-01 00:00:00 UTC", 0.5)))
+    rows = report.headlines(report.load([tmp_path]))
+    assert [(r.measure, r.figure, r.baseline, r.target, r.date) for r in rows] == [
+        (
+            "GPU s4, ours / offline, default client",
+            "0.98",
+            "offline vllm.LLM: 10007 output tok/s",
+            ">= 0.95",
+            "2026-12-02",
+        ),
+        ("GPU s4, ours / vllm bench serve", "1.49", "vllm bench serve: 6605 output tok/s", "> 1.0", "2026-12-02"),
+    ]
+    assert {r.machine for r in rows} == {"1 x NVIDIA H200 (143771 MiB)"}
 
 
 def test_s4_without_slots_divides_each_pass_by_the_mean_of_the_offline_passes_around_its_round(tmp_path: Path) -> None:

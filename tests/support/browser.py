@@ -80,7 +80,8 @@ class Browser:
         )
         os.close(to_chrome_r)
         os.close(from_chrome_w)
-        self._buffer, self._next, self._events = b"", 0, []  # type: ignore[var-annotated]
+        self._buffer, self._next = b"", 0
+        self._events: list[dict[str, Any]] = []
         self.session = ""
         try:
             target = self.call("Target.createTarget", url="about:blank")["targetId"]

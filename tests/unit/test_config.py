@@ -185,7 +185,8 @@ def test_config_errors_are_one_clear_line(tmp_path: Path, text: str, fragments: 
         (b"\x7fELF\x00\x00\x01", "binary"),
         (
             b"a: &a [x,x,x,x,x,x,x,x,x]\nb: &b [*a,*a,*a,*a,*a,*a,*a,*a,*a]\nc: &c [*b,*b,*b,*b,*b,*b,*b,*b,*b]\n"
-            b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\nf: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
+            b"d: &d [*c,*c,*c,*c,*c,*c,*c,*c,*c]\ne: &e [*d,*d,*d,*d,*d,*d,*d,*d,*d]\n"
+            b"f: [*e,*e,*e,*e,*e,*e,*e,*e,*e]\n",
             "alias",
         ),
         (b"# x\n" * 300_000, "too large"),

@@ -28,7 +28,7 @@ def managed(key: str, tp: int = 1, pp: int = 1, **vllm: object) -> ModelConfig:
         model_name=f"{key}-served",
         sampling=Sampling(),
         vllm=VllmSettings(model=f"/models/{key}", tensor_parallel_size=tp, pipeline_parallel_size=pp, **vllm),
-    )  # type: ignore[arg-type]
+    )
 
 
 def api(key: str, base: str = "https://api.example.com/v1") -> ModelConfig:
