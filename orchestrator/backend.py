@@ -29,7 +29,7 @@ from typing import Protocol
 from .contract import ModelConfig
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
-from .job import ModelOutcome, RunContext, run_model
+from .job import ModelOutcome, RunContext, run_model, told
 from .scheduling.plan import Placement, launch_spec, plan, render_plan
 from .scheduling.runner import Job, Scheduler
 from .serving import gpus as gpumod
@@ -142,12 +142,15 @@ class _Launcher:
     def __call__(self, job: Job, gpus: tuple[int, ...]) -> object:
         self.fetcher.placed(job.key)
         try:
-            return run_model(
-                self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key], gpus))
+            return told(
+                self.ctx,
+                run_model(
+                    self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key], gpus))
+                ),
             )
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, "failed")
-            return ModelOutcome(model=job.key, status="failed", error=str(exc))
+            return told(self.ctx, ModelOutcome(model=job.key, status="failed", error=str(exc)))
         except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
             log.debug("model %s: %s; stopping the run", job.key, exc)
             self.stop.set()
