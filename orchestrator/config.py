@@ -46,6 +46,8 @@ from .contract import (
 from .datasets import REGISTRY  # the registry of built-in and hub datasets
 from .endpoints import API_TYPES, default_entries, parse_endpoint
 from .errors import ConfigError
+from .notify import Webhook, parse_notify
+from .notify import redact as redact_notify
 from .serving import apiserver, queueahead
 
 SAMPLING_KEYS = {"samples", "top_p", "seed"}
@@ -61,6 +63,7 @@ TOP_KEYS = {
     "request_delay",
     "parallel",
     "max_cpu_servers",
+    "notify",
 } | SAMPLING_KEYS
 MODEL_KEYS = {
     "model_name",
@@ -109,6 +112,7 @@ class RunConfig:
     datasets: Mapping[str, DatasetSpec] = field(default_factory=dict)
     num_examples: int | None = None
     max_cpu_servers: int = 1
+    notify: tuple[Webhook, ...] = ()  # notify.py: webhooks told when a model or the run ends
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def redacted(self) -> dict[str, Any]:
@@ -144,6 +148,7 @@ class _Builder:
             datasets=self._datasets(),
             num_examples=self._opt_int(self.data, "num_examples", "num_examples", minimum=1),
             max_cpu_servers=self._opt_int(self.data, "max_cpu_servers", "max_cpu_servers", minimum=1) or 1,
+            notify=parse_notify(self.data.get("notify"), self.path, self.env),
             raw=self.data,
         )
 
@@ -558,6 +563,8 @@ def _kind(value: Any) -> str:
 
 
 def _redact(value: Any, key: str = "") -> Any:
+    if key == "notify":
+        return redact_notify(value)
     if isinstance(value, dict):
         return {k: _redact(v, str(k)) for k, v in value.items()}
     if isinstance(value, list):

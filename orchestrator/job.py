@@ -146,6 +146,7 @@ class RunContext:
     client_factory: Callable[..., ChatClient] = ChatClient
     fresh: bool = False
     open_store: Callable[[ModelConfig, DatasetRun], Checkpoint] | None = None  # the Ray backend's node-side proxy
+    on_outcome: Callable[[ModelOutcome], None] | None = None  # told each model's end on the driver (``told``)
     _freshened: set = field(default_factory=set, repr=False)
 
     def take_fresh(self, model: str, dataset: str) -> bool:
@@ -154,6 +155,14 @@ class RunContext:
             return False
         self._freshened.add((model, dataset))
         return True
+
+
+def told(ctx: RunContext, outcome: ModelOutcome) -> ModelOutcome:
+    """``outcome``, once ``ctx.on_outcome`` (the run's webhooks, notify.py) has been told; backends call it where a
+    model's outcome is final."""
+    if ctx.on_outcome is not None:
+        ctx.on_outcome(outcome)
+    return outcome
 
 
 def record_grader() -> Callable[[AnswerRecord], Grade]:

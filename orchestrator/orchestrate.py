@@ -29,6 +29,7 @@ from .grading import GradeRequest, grade_many
 from .hub.weights import render_weights
 from .job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
 from .leaderboard import write_leaderboard
+from .notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from .ray.backend import RayBackend
 from .results import load_scores, regrade
 from .scheduling.history import estimate_weights
@@ -188,6 +189,7 @@ def run_placements(
     install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
     status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, sum(len(r.problems) for r in runs))
+    notices = RunNotices(Notifier(opts.config.notify), run_id, opts.results_dir)  # the run.yaml's `notify:` hooks
     ctx = RunContext(
         run_id=run_id,
         results_dir=opts.results_dir,
@@ -199,6 +201,7 @@ def run_placements(
         manifest=manifest,
         grade=record_grader() if opts.grade else None,
         fresh=opts.fresh,
+        on_outcome=notices.model_ended,
     )
     progress.start()
     status.start()
@@ -208,11 +211,12 @@ def run_placements(
         servers.close()
         _finish_interrupted(opts.results_dir, runs, manifest)
         status.finish("interrupted", exc.code if isinstance(exc.code, int) else 1)
+        notices.run_ended("interrupted", exc.code if isinstance(exc.code, int) else 1, [], wait=INTERRUPTED_WAIT_S)
         raise
     finally:
         progress.close()
         servers.close()  # returns when every server's processes are gone
-    return _summarize(opts, runs, placements, results, stop.is_set(), manifest, status)
+    return _summarize(opts, runs, placements, results, stop.is_set(), manifest, status, notices)
 
 
 def _summarize(
@@ -223,17 +227,20 @@ def _summarize(
     stopped: bool,
     manifest: Manifest,
     status: StatusWriter,
+    notices: RunNotices,
 ) -> RunSummary:
     try:
         outcomes = [_outcome(p.job.key, results.get(p.job.key), stopped) for p in placements]
     except ResultsError:  # the disk: what was written stays; the manifest says the run failed if it still can
         _finish_quietly(manifest, "failed")
         status.finish("failed", ResultsError.exit_code)
+        notices.run_ended("failed", ResultsError.exit_code, [])
         raise
     summary = RunSummary(run_id=manifest.data["run_id"], outcomes=outcomes, manifest=manifest.path, interrupted=stopped)
     summary.leaderboard = rebuild_leaderboard(opts.results_dir, [r.spec.name for r in runs])
     manifest.finish("interrupted" if stopped else ("finished" if summary.ok else "failed"))
     status.finish(manifest.data["status"], summary.exit_code)
+    notices.run_ended(manifest.data["status"], summary.exit_code, outcomes)
     return summary
 
 

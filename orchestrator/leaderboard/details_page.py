@@ -8,8 +8,10 @@ problem (id, the task shortened, reference, extracted answer, verdict, completio
 
 The page is self-contained: inline CSS and a few lines of plain JavaScript for the filters (verdict, dataset, text
 search; kept in the URL's ``#v=...&d=...&q=...`` so a filtered view can be linked), no framework, no network, so it
-works from ``file://``. Formulas stay as their LaTeX text. Every string from the results is HTML-escaped (a model's
-answer can hold ``<script>``; it shows as text).
+works from ``file://``. Formulas in tasks, references, extracted answers, responses and reasoning are rendered by
+MathJax from ``results/assets/`` (``mathassets``; a "raw LaTeX" toggle shows the text as written; the search reads
+the raw text). Every string from the results is HTML-escaped (a model's answer can hold ``<script>``; it shows as
+text), and the renderer reads that text, never markup.
 """
 
 from __future__ import annotations
@@ -24,6 +26,8 @@ from typing import Any
 from ..contract import AnswerRecord, SeriesScore
 from ..fileio import atomic_write_text
 from ..results import SeriesPaths, iter_series, read_series, safe_name
+from .mathassets import CSS as MATH_CSS
+from .mathassets import head_html, write_assets
 from .render import DASH, cell_text, pct
 from .rows import Cell, dataset_title
 
@@ -91,17 +95,19 @@ def _write(results_dir: Path, folder: str, views: Sequence[SeriesView]) -> Path:
 def write_model_page(results_dir: Path, model: str) -> Path | None:
     """Write ``details/<model>/index.html`` from the model's series on disk; None when it has none yet."""
     views = load_model(Path(results_dir), safe_name(model))
-    return _write(Path(results_dir), safe_name(model), views) if views else None
+    if not views:
+        return None
+    write_assets(Path(results_dir))  # the formulas' renderer; left alone when unchanged
+    return _write(Path(results_dir), safe_name(model), views)
 
 
 def write_details_pages(results_dir: Path) -> list[Path]:
     """Rewrite the page of every model folder under ``results_dir/details`` whose series changed since its page was
     written (a results directory of many models is not read whole at the end of every run)."""
-    return [
-        _write(Path(results_dir), folder, _views(series))
-        for folder, series in _grouped(Path(results_dir)).items()
-        if _stale(series)
-    ]
+    stale = {folder: series for folder, series in _grouped(Path(results_dir)).items() if _stale(series)}
+    if stale:
+        write_assets(Path(results_dir))  # the formulas' renderer; left alone when unchanged
+    return [_write(Path(results_dir), folder, _views(series)) for folder, series in stale.items()]
 
 
 def _stale(series: Sequence[SeriesPaths]) -> bool:
@@ -175,12 +181,13 @@ def _short(text: str, limit: int) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-def _full(text: str) -> str:
-    """``text`` escaped in a ``<pre>``, cut at ``FULL_CHARS`` with a note."""
+def _full(text: str, math: bool = True) -> str:
+    """``text`` escaped in a ``<pre>`` (of class ``m``: formulas rendered), cut at ``FULL_CHARS`` with a note."""
+    pre = '<pre class="m">' if math else "<pre>"
     if len(text) <= FULL_CHARS:
-        return f"<pre>{escape(text)}</pre>"
+        return f"{pre}{escape(text)}</pre>"
     return (
-        f'<pre>{escape(text[:FULL_CHARS])}</pre><p class="cut">cut at {FULL_CHARS:,} of {len(text):,} '
+        f'{pre}{escape(text[:FULL_CHARS])}</pre><p class="cut">cut at {FULL_CHARS:,} of {len(text):,} '
         "characters; the .jsonl next to this page holds it whole</p>"
     )
 
@@ -213,12 +220,12 @@ def _filters(views: Sequence[SeriesView]) -> str:
         '<div class="filters"><label>Verdict <select id="verdict">' + options + "</select></label>"
         '<label>Dataset <select id="dataset"><option value="">every dataset</option>' + sets + "</select></label>"
         '<input id="q" type="search" placeholder="search id, task, answer, response…" aria-label="search">'
-        '<span id="shown"></span></div>'
+        '<label class="raw"><input id="raw" type="checkbox"> raw LaTeX</label><span id="shown"></span></div>'
     )
 
 
-def _cell(text: str) -> str:
-    return f'<span class="c" title="{escape(_short(text, 300))}">{escape(_short(text, CELL_CHARS))}</span>'
+def _cell(text: str, classes: str = "c") -> str:
+    return f'<span class="{classes}" title="{escape(_short(text, 300))}">{escape(_short(text, CELL_CHARS))}</span>'
 
 
 def _problem(rec: AnswerRecord) -> str:
@@ -228,9 +235,9 @@ def _problem(rec: AnswerRecord) -> str:
     summary = "".join(
         [
             f'<span class="c id" title="{escape(rec.id)}">{escape(_short(rec.id, 40))}</span>',
-            f'<span class="c">{escape(_short(rec.task, TASK_CHARS))}</span>',
-            _cell(rec.reference),
-            _cell(extracted),
+            f'<span class="c m">{escape(_short(rec.task, TASK_CHARS))}</span>',
+            _cell(rec.reference, "c m mx"),
+            _cell(extracted, "c m mx"),
             f'<span><span class="v {escape(verdict.replace(" ", "-"))}">{escape(verdict)}</span>{cut}</span>',
             f'<span class="n">{rec.completion_tokens:,}</span>',
             f'<span class="n">{rec.latency_s:.1f} s</span>',
@@ -250,7 +257,7 @@ def _body(rec: AnswerRecord) -> str:
             f"{_full(rec.reasoning)}</details>"
         )
     if rec.error is not None:
-        parts += ["<h4>Error</h4>", _full(rec.error)]
+        parts += ["<h4>Error</h4>", _full(rec.error, math=False)]
     facts = (
         f"reference: {rec.reference}; extracted: {rec.extracted or DASH}; verdict: {verdict_of(rec)}"
         f"{' (approximate)' if rec.approximate else ''}; finish: {rec.finish_reason or DASH}; tokens: prompt "
@@ -282,7 +289,7 @@ def render_details_page(model: str, views: Sequence[SeriesView]) -> str:
             '<html lang="en"><head><meta charset="utf-8">',
             '<meta name="viewport" content="width=device-width,initial-scale=1">',
             f"<title>{escape(model)}: answers (DeathMath)</title>",
-            f"<style>{CSS}</style></head><body>",
+            f"<style>{CSS}{MATH_CSS}</style>{head_html('../../')}</head><body>",
             f"<h1>{escape(model)}</h1>",
             f'<p class="sub">{answered} answer(s) over {len(views)} dataset(s). '
             '<a href="../../leaderboard.html">leaderboard</a> · <a href="../../status.html">run status</a> · '

@@ -27,7 +27,7 @@ from typing import Any
 
 from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, with_samples
 from ..errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
-from ..job import Checkpoint, ModelOutcome, RunContext, count_done, end_state, on_record, open_store, run_model
+from ..job import Checkpoint, ModelOutcome, RunContext, count_done, end_state, on_record, open_store, run_model, told
 from ..scheduling.plan import Placement
 from .events import (
     Answer,
@@ -154,9 +154,9 @@ class RayBackend:
         key = placement.job.key
         try:
             if placement.spec is None:
-                results[key] = run_model(ctx, placement.job.model, None)
+                results[key] = told(ctx, run_model(ctx, placement.job.model, None))
             else:
-                results[key] = JobDriver(self, ctx, placement, self.requests[key]).run()
+                results[key] = told(ctx, JobDriver(self, ctx, placement, self.requests[key]).run())
         except ResultsError as exc:  # the driver's disk: stop the run, as a local run does
             stop.set()
             results[key] = exc
