@@ -278,7 +278,7 @@ class Notifier:
                 self._sleep(self.backoff * 2 ** (attempt - 1))
             try:
                 response = self._post(hook.url, data=body, headers=headers, timeout=self.timeout)
-            except Exception as exc:  # never the exception's text: it carries the URL
+            except Exception as exc:  # noqa: BLE001 -- never the exception's text: it carries the URL
                 problem = type(exc).__name__
                 continue
             if response.status_code < 400:
