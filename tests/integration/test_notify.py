@@ -14,13 +14,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from cli_workspace import Workspace, make_workspace
 
 from orchestrator.config import load_config
 from orchestrator.contract import SeriesScore
 from orchestrator.errors import ConfigError
 from orchestrator.job import ModelOutcome
 from orchestrator.notify import Notifier, RunNotices, Webhook, parse_notify
+from tests.support.workspace import Workspace, make_workspace
 
 SECRET = "hook-token-SECRET-5f3a"
 URL_SECRET = "T0001/B0002/url-SECRET-77"

@@ -17,7 +17,7 @@ from pathlib import Path
 from packaging.requirements import Requirement
 from packaging.version import Version
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "scripts" / "constraints.py"
 spec = importlib.util.spec_from_file_location("constraints_script", SCRIPT)
 assert spec and spec.loader

@@ -12,13 +12,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from browser import Browser
 
 from orchestrator import datasets as ds
 from orchestrator.contract import AnswerRecord
 from orchestrator.leaderboard import write_leaderboard
 from orchestrator.leaderboard.mathassets import mathjax_dir
 from orchestrator.results import SeriesStore, load_scores
+from tests.support.browser import Browser
 
 HOSTILE = (
     "$\\href{javascript:window.__pwned='href'}{\\text{click}}$, $\\htmlClass{evil}{x}$, \\(\\class{evil}{y}\\), "
