@@ -291,13 +291,17 @@ class AnswerRecord:
     timestamp: float = 0.0
     sample: int = 0  # which of the k samples (0 in series written before samples existed)
     seed: int | None = None  # the seed it was asked with
+    judge: dict[str, str] | None = None  # the LLM judge's {model, verdict, reason, hash}, when it was asked
 
     @property
     def key(self) -> str:
         return answer_key(self.id, self.sample)
 
     def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
+        data = dataclasses.asdict(self)
+        if data["judge"] is None:
+            del data["judge"]  # lines of unjudged answers stay as they were
+        return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AnswerRecord:
