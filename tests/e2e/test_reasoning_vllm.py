@@ -10,12 +10,12 @@ import dataclasses
 from concurrent.futures import ThreadPoolExecutor
 
 import pytest
-from conftest import own_server
 
 from orchestrator.reasoning.ask import BudgetAsker, engine_launch_args
 from orchestrator.reasoning.forced import Ending
 from orchestrator.reasoning.settings import ANSWER_LEAD
 from orchestrator.reasoning.thinking_model import write_thinking_model
+from tests.support.vllm_servers import own_server
 
 pytestmark = pytest.mark.vllm
 

@@ -8,7 +8,6 @@ import threading
 from pathlib import Path
 
 import pytest
-from judge_standin import KEY, MODEL, JudgeStandIn
 
 from orchestrator.contract import AnswerRecord, Endpoint
 from orchestrator.errors import ConfigError
@@ -28,6 +27,7 @@ from orchestrator.judge import (
 )
 from orchestrator.judge.select import in_share, needs_judging
 from orchestrator.results.layout import SeriesPaths
+from standins.judge import KEY, MODEL, JudgeStandIn
 
 
 def fail(where: str, problem: str, fix: str = "") -> ConfigError:

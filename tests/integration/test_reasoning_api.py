@@ -7,12 +7,12 @@ from __future__ import annotations
 import json
 
 import pytest
-from api_standins import Canned, OpenRouterStandIn, StandIn, completion
 
 from orchestrator.errors import EndpointError
 from orchestrator.reasoning.ask import BudgetAsker, engine_launch_args
 from orchestrator.reasoning.forced import Ending
 from orchestrator.reasoning.settings import parse_reasoning, request_fields
+from standins.chat_apis import Canned, OpenRouterStandIn, StandIn, completion
 
 KEY = "sk-or-test-key"
 MESSAGES = [{"role": "user", "content": "Сколько будет 2+2?"}]
