@@ -249,6 +249,65 @@ def test_samples_never_change_the_settings_hash_and_unset_top_p_seed_keep_old_ha
     )
 
 
+PINNED_SETTINGS = {  # the hashes of series on users' disks: a change here rotates their results into history
+    "api_defaults": (
+        """
+        model_list: [m]
+        m: {model_name: gpt-4o, endpoints: [{api_base: "http://127.0.0.1:9/v1", api_key: sk-x}]}
+        """,
+        ("f7585a2b3ba898c3", "df54a318fd4dc48b"),
+    ),
+    "api_everything": (
+        """
+        model_list: [m]
+        temperature: 0.6
+        max_tokens: 512
+        system_prompt: "Реши задачу."
+        request_timeout: 30
+        max_retries: 1
+        request_delay: 0.5
+        parallel: 8
+        samples: 4
+        top_p: 0.95
+        seed: 7
+        m: {model_name: gpt-4o, endpoints: [{api_base: "http://127.0.0.1:9/v1", api_key: sk-x}]}
+        """,
+        ("2e58e7f54a6a2712", "8b5c555a2a316fbd"),
+    ),
+    "managed_args": (
+        """
+        model_list: [m]
+        temperature: 0.3
+        m:
+          model_name: tiny
+          parallel: 16
+          seed: 0
+          vllm: {model: acme/tiny, revision: v2, max_model_len: 4096, args: ["--dtype", "bfloat16", "--max-num-seqs", "8"]}
+        """,
+        ("3928afd2aefdcf19", "53d3967e83f595c5"),
+    ),
+    "gigachat": (
+        """
+        model_list: [g]
+        g: {model_name: GigaChat, api_type: gigachat, endpoints: [{credentials: c, profanity_check: false, timeout: 90}]}
+        """,
+        ("94828d9f033be6a4", "220d50e29baeb6e7"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_SETTINGS))
+def test_the_settings_hash_of_a_config_is_the_one_its_series_on_disk_were_written_under(
+    tmp_path: Path, name: str
+) -> None:
+    text, expected = PINNED_SETTINGS[name]
+    path = tmp_path / "run.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    model = load_config(path, env={}).models[0]
+    got = (settings_hash(model, "ds", "v1", "fp"), settings_hash(model, "other", "v2", "fp2"))
+    assert got == expected
+
+
 def test_a_seeded_cpu_server_runs_without_chunked_prefill_a_gpu_one_unchanged() -> None:
     seeded = ModelConfig(key="k", model_name="x", sampling=Sampling(seed=1), vllm=VllmSettings(model="/m"))
     plain = ModelConfig(key="p", model_name="y", sampling=Sampling(), vllm=VllmSettings(model="/m"))
