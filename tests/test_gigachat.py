@@ -19,7 +19,7 @@ from orchestrator.client import ChatClient, run_series
 from orchestrator.client.auth import EndpointAuth
 from orchestrator.client.gigachat import TokenSource
 from orchestrator.client.ratelimit import MAX_HOLD, POLL, RateLimiter
-from orchestrator.contract import Endpoint, GigaChatAuth, Problem, Sampling
+from orchestrator.contract import Endpoint, GigaChatAuth, Problem, Sampling, Timeouts, Transport
 from orchestrator.errors import AuthError
 from orchestrator.results import SeriesStore
 
@@ -62,11 +62,13 @@ def giga_client(ep: Endpoint, source: TokenSource | None = None, **kw: Any) -> C
     """A client of ``ep`` with its own token source (the process-wide one is shared across tests otherwise)."""
     assert ep.gigachat is not None
     source = source or TokenSource(ep.gigachat, ep.verify)
-    sampling = kw.pop("sampling", Sampling(max_retries=2, request_timeout=10, max_tokens=64))
+    sampling = kw.pop("sampling", Sampling(max_tokens=64))
+    transport = kw.pop("transport", Transport(timeouts=Timeouts.within(10), max_retries=2))
     return ChatClient(
         ep,
         "GigaChat-2-Max",
         sampling,
+        transport=transport,
         auth=EndpointAuth([ep], tokens=lambda auth, verify: source),
         limiter=kw.pop("limiter", RateLimiter()),
         **kw,
@@ -192,9 +194,12 @@ def test_an_oauth_endpoint_that_is_down_gives_error_records_not_a_crash(giga, ca
         gigachat=GigaChatAuth(CREDENTIALS, "GIGACHAT_API_PERS", auth_url="http://127.0.0.1:9/api/v2/oauth"),
     )
     with caplog.at_level(logging.DEBUG):
-        rec = giga_client(ep, sampling=Sampling(max_retries=1, request_timeout=5), sleep=lambda s: None).ask(
-            PROBLEM, MESSAGES, "h"
-        )
+        rec = giga_client(
+            ep,
+            sampling=Sampling(),
+            transport=Transport(timeouts=Timeouts.within(5), max_retries=1),
+            sleep=lambda s: None,
+        ).ask(PROBLEM, MESSAGES, "h")
     assert rec.error is not None and "GigaChat OAuth at http://127.0.0.1:9/api/v2/oauth" in rec.error
     assert "gave up after 2 attempts" in rec.error and CREDENTIALS not in rec.error + caplog.text
 

@@ -3,6 +3,7 @@ sampling keys; checkpoints per (problem, sample); the leaderboard's k > 1 column
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import math
@@ -14,7 +15,17 @@ from click.testing import CliRunner
 
 from orchestrator.cli import main
 from orchestrator.config import load_config
-from orchestrator.contract import AnswerRecord, ModelConfig, Problem, Sampling, SeriesScore, VllmSettings, with_samples
+from orchestrator.contract import (
+    AnswerRecord,
+    ModelConfig,
+    Problem,
+    Sampling,
+    SeriesScore,
+    Timeouts,
+    Transport,
+    VllmSettings,
+    with_samples,
+)
 from orchestrator.errors import ConfigError
 from orchestrator.leaderboard import aggregate, pairwise, render_html, render_json, render_markdown
 from orchestrator.leaderboard.compare import compare
@@ -187,10 +198,11 @@ def write(tmp_path: Path, extra: str, model_extra: str = "") -> Path:
 
 def test_samples_top_p_and_seed_are_read_top_level_or_per_model(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "samples: 4\ntemperature: 0.6\ntop_p: 0.95\nseed: 7\n"), env={})
-    assert cfg.models[0].sampling == Sampling(temperature=0.6, samples=4, top_p=0.95, seed=7, parallel=4)
+    assert cfg.models[0].sampling == Sampling(temperature=0.6, top_p=0.95, seed=7)
+    assert (cfg.models[0].samples, cfg.models[0].parallel) == (4, 4)
     cfg = load_config(write(tmp_path, "samples: 4\ntemperature: 0.6\n", "samples: 8"), env={})
-    assert cfg.models[0].sampling.samples == 8 and cfg.models[0].sampling.seed is None
-    assert load_config(write(tmp_path, ""), env={}).models[0].sampling.samples == 1
+    assert cfg.models[0].samples == 8 and cfg.models[0].sampling.seed is None
+    assert load_config(write(tmp_path, ""), env={}).models[0].samples == 1
 
 
 @pytest.mark.parametrize(
@@ -229,11 +241,13 @@ def test_greedy_samples_warn_that_they_will_be_identical(tmp_path: Path, caplog)
 
 
 def test_samples_never_change_the_settings_hash_and_unset_top_p_seed_keep_old_hashes() -> None:
-    def model(**kw) -> ModelConfig:
-        return ModelConfig(key="k", model_name="x", sampling=Sampling(**kw), vllm=VllmSettings(model="/m"))
+    def model(samples: int = 1, **kw) -> ModelConfig:
+        return ModelConfig(
+            key="k", model_name="x", sampling=Sampling(**kw), vllm=VllmSettings(model="/m"), samples=samples
+        )
 
     base = settings_hash(model(temperature=0.7), "ds", "v", "fp")
-    assert settings_hash(model(temperature=0.7, samples=8), "ds", "v", "fp") == base
+    assert settings_hash(model(samples=8, temperature=0.7), "ds", "v", "fp") == base
     assert "seed" not in settings_payload(model(), "ds", "v", "fp") and "top_p" not in settings_payload(
         model(), "ds", "v", "fp"
     )
@@ -247,6 +261,19 @@ def test_samples_never_change_the_settings_hash_and_unset_top_p_seed_keep_old_ha
         )
         == 3
     )
+
+
+def test_every_sampling_field_changes_the_settings_hash_and_transport_or_concurrency_never_does() -> None:
+    plain = ModelConfig(key="k", model_name="x", sampling=Sampling(), vllm=VllmSettings(model="/m"))
+    base = settings_hash(plain, "ds", "v", "fp")
+    changed = {"temperature": 0.5, "max_tokens": 99, "system_prompt": "Думай.", "top_p": 0.5, "seed": 3}
+    assert set(changed) == {f.name for f in dataclasses.fields(Sampling)}  # a new field must be added here too
+    for name, value in changed.items():
+        other = dataclasses.replace(plain, sampling=dataclasses.replace(plain.sampling, **{name: value}))
+        assert settings_hash(other, "ds", "v", "fp") != base, name
+    travel = Transport(timeouts=Timeouts.within(5), max_retries=0, request_delay=2.0, backoff_base=3.0)
+    same = dataclasses.replace(plain, transport=travel, parallel=32, samples=4)
+    assert settings_hash(same, "ds", "v", "fp") == base
 
 
 PINNED_SETTINGS = {  # the hashes of series on users' disks: a change here rotates their results into history
@@ -282,14 +309,21 @@ PINNED_SETTINGS = {  # the hashes of series on users' disks: a change here rotat
           model_name: tiny
           parallel: 16
           seed: 0
-          vllm: {model: acme/tiny, revision: v2, max_model_len: 4096, args: ["--dtype", "bfloat16", "--max-num-seqs", "8"]}
+          vllm:
+            model: acme/tiny
+            revision: v2
+            max_model_len: 4096
+            args: ["--dtype", "bfloat16", "--max-num-seqs", "8"]
         """,
         ("3928afd2aefdcf19", "53d3967e83f595c5"),
     ),
     "gigachat": (
         """
         model_list: [g]
-        g: {model_name: GigaChat, api_type: gigachat, endpoints: [{credentials: c, profanity_check: false, timeout: 90}]}
+        g:
+          model_name: GigaChat
+          api_type: gigachat
+          endpoints: [{credentials: c, profanity_check: false, timeout: 90}]
         """,
         ("94828d9f033be6a4", "220d50e29baeb6e7"),
     ),

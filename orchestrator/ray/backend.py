@@ -226,7 +226,7 @@ class JobDriver:
         began = time.monotonic()
         self.ctx.progress.set_status(self.key, "waiting")
         self.ctx.progress.add_total(
-            self.key, sum(len(run.problems) for run in self.ctx.datasets) * self.model.sampling.samples
+            self.key, sum(len(run.problems) for run in self.ctx.datasets) * self.model.samples
         )
         stores = {run.spec.name: open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
         try:
@@ -282,7 +282,7 @@ class JobDriver:
         for run in self.ctx.datasets:
             store = stores[run.spec.name]
             count_done(self.ctx.progress, self.key, store, run.problems)
-            wanted = with_samples(run.problems, self.model.sampling.samples)
+            wanted = with_samples(run.problems, self.model.samples)
             missing = {p.key for p in store.missing(wanted)}
             done[run.spec.name] = frozenset(p.key for p in wanted if p.key not in missing)
         return done

@@ -190,7 +190,7 @@ def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: st
 def engine_batch(model: ModelConfig) -> int:
     """The engine's batch in sequences: ``parallel`` requests, each asking ``samples`` choices (``n``) of a
     managed server (``client/series.py`` sends a problem's consecutive samples in one request)."""
-    return model.sampling.parallel * model.sampling.samples
+    return model.parallel * model.samples
 
 
 def launch_spec(placement: Placement, gpus: tuple[int, ...], cores: Sequence[int] | None = None) -> ServerSpec | None:

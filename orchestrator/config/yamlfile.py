@@ -7,7 +7,7 @@ from typing import Any
 
 import yaml
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 MAX_BYTES = 1_000_000
 MAX_ALIASES = 100
@@ -75,7 +75,7 @@ def read_yaml(path: Path, what: str = "config") -> Any:
     if not text.strip():
         raise ConfigError(f"{path}: the {what} is empty; start from configs/run.yaml")
     try:
-        data = yaml.load(text, Loader=_CappedLoader)
+        data = yaml.load(text, Loader=_CappedLoader)  # noqa: S506 - a SafeLoader subclass
         _check_expansion(path, data)
         return data
     except yaml.MarkedYAMLError as exc:
