@@ -165,12 +165,14 @@ class Sampling:
 class Timeouts:
     """A request's time limits in seconds, named as httpx's ``Timeout``.
 
-    * ``stall``: ``request_timeout``, a limit on silence, never on how long an answer may take: a managed server's
-      request is cut off after this long without progress on its counters, a streamed reply after this long
-      without a chunk;
+    * ``stall``: a managed server's request is cut off after this long without progress on its engine's counters
+      (however long the answer takes while they grow);
     * ``connect``: opening a connection;
-    * ``read``: an unstreamed reply of a server whose progress cannot be watched (or one chunk of a streamed one);
+    * ``read``: silence on the socket: a streamed reply is cut off after this long without a chunk, an unstreamed one
+      (a server whose progress is not watched) after this long without its reply;
     * ``tokenize``: vLLM's ``POST /tokenize`` (counting a prompt).
+
+    The config's ``request_timeout`` sets them all (``within``): it is a limit on silence, never on an answer's length.
     """
 
     stall: float = REQUEST_TIMEOUT
