@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from orchestrator.client import ChatClient, run_series
+from orchestrator.client import ChatClient, ManagedServer, run_series
 from orchestrator.client.jsoncodec import JsonCodec, codec_named
 from orchestrator.contract import Problem, Sampling, ServerSpec
 from orchestrator.prompts import build_messages
@@ -103,15 +103,12 @@ def ours(
 ) -> Measure:
     """Run the problems through ``run_series`` as the runner does for a managed server (``alive``, context clamp,
     checkpointing into a fresh store) and time it; ``codec`` is ``ChatClient``'s (None: requests' own JSON)."""
-    sampling = Sampling(max_tokens=max_tokens, parallel=concurrency, request_timeout=600)
     store = SeriesStore(work / tag, served, "bench", "0" * 16, meta={"total": len(problems)})
     with ChatClient(
         server.endpoint,
         served,
-        sampling,
-        alive=server.alive,
-        responsive=server.responsive,
-        progress=server.progress,
+        Sampling(max_tokens=max_tokens),
+        server=ManagedServer.of(server),
         context_len=server.max_model_len(),
         extra_body={"ignore_eos": True},
         codec=codec,

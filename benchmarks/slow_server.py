@@ -35,8 +35,17 @@ import psutil
 
 from benchmarks import publish
 from benchmarks.client_throughput import load_problems
-from orchestrator.client import ChatClient, run_series
-from orchestrator.contract import DatasetSpec, ModelConfig, Problem, Sampling, ServerSpec, VllmSettings
+from orchestrator.client import ChatClient, ManagedServer, run_series
+from orchestrator.contract import (
+    DatasetSpec,
+    ModelConfig,
+    Problem,
+    Sampling,
+    ServerSpec,
+    Timeouts,
+    Transport,
+    VllmSettings,
+)
 from orchestrator.job import DatasetRun, ModelOutcome, RunContext, run_model
 from orchestrator.prompts import build_messages
 from orchestrator.results import SeriesStore
@@ -89,15 +98,13 @@ def spec_for(model: Path, name: str) -> ServerSpec:
 
 def slow_run(server, problems: Sequence[Problem], max_tokens: int, timeout: float, work: Path, tag: str) -> SlowRun:
     """The problems through ``run_series`` with the managed-server client; every record's fate counted."""
-    sampling = Sampling(max_tokens=max_tokens, parallel=PARALLEL, request_timeout=timeout, max_retries=2)
     store = SeriesStore(work / tag, SERVED, "bench", "1" * 16, meta={"total": len(problems)})
     with ChatClient(
         server.endpoint,
         SERVED,
-        sampling,
-        alive=server.alive,
-        responsive=server.responsive,
-        progress=server.progress,
+        Sampling(max_tokens=max_tokens),
+        transport=Transport(Timeouts.within(timeout), max_retries=2),
+        server=ManagedServer.of(server),
         context_len=server.max_model_len(),
         extra_body={"ignore_eos": True},
     ) as client:
@@ -154,6 +161,15 @@ class EngineStopper(threading.Thread):
                 return
 
 
+@dataclass(frozen=True)
+class Asking:
+    """How a benchmark's managed model is asked: what changes answers, how requests travel, how many at once."""
+
+    sampling: Sampling
+    transport: Transport
+    parallel: int
+
+
 @dataclass
 class ManagedRun:
     """A managed model through the runner: its outcome, its server starts (monotonic), its answers, the SIGSTOP."""
@@ -180,7 +196,7 @@ class ManagedRun:
 def managed_run(
     spec: ServerSpec,
     problems: Sequence[Problem],
-    sampling: Sampling,
+    asking: Asking,
     work: Path,
     *,
     stop_at: float | None = None,
@@ -201,8 +217,10 @@ def managed_run(
     config = ModelConfig(
         key=spec.name,
         model_name=spec.served_name,
-        sampling=sampling,
+        sampling=asking.sampling,
         vllm=VllmSettings(model=spec.model, max_restarts=max_restarts),
+        parallel=asking.parallel,
+        transport=asking.transport,
     )
     run = DatasetRun(spec=DatasetSpec(name="bench"), problems=tuple(problems), version="v1")
     ctx = RunContext(
@@ -244,8 +262,8 @@ def managed_run(
 
 def hang_run(model: Path, problems: Sequence[Problem], timeout: float, work: Path, n: int) -> HangRun:
     """A managed model through the runner; its engine SIGSTOPped mid-run; time to the restart."""
-    sampling = Sampling(max_tokens=60, parallel=8, request_timeout=timeout, max_retries=1)
-    done = managed_run(spec_for(model, f"hang-{n}"), problems, sampling, work, stop_at=2000.0)
+    asking = Asking(Sampling(max_tokens=60), Transport(Timeouts.within(timeout), max_retries=1), parallel=8)
+    done = managed_run(spec_for(model, f"hang-{n}"), problems, asking, work, stop_at=2000.0)
     if done.to_restart is None:
         raise RuntimeError(
             f"hang round {n}: no restart after the SIGSTOP ({done.outcome.status}: {done.outcome.error})"

@@ -10,11 +10,12 @@ other in these types only:
   environment, ``serving/server.py`` runs them).
 * ``Endpoint``     -- an OpenAI-compatible base URL plus key (API models, or a started server); GigaChat's OAuth
   settings (``GigaChatAuth``), extra headers (OpenRouter's ``HTTP-Referer``) and TLS verification ride along.
-* ``Sampling``     -- request settings for one model (client.py).
+* ``Sampling``     -- what changes a model's answers (the settings hash); ``Transport`` / ``Timeouts`` -- how its
+  requests travel (client/); both ride on ``ModelConfig`` with ``samples`` and ``parallel``.
 * ``Problem``      -- one dataset item (datasets.py); ``with_samples`` makes one per (problem, sample).
 * ``AnswerRecord`` -- one line of ``results/details/<model>/<dataset>.jsonl`` (client.py, results.py).
 
-Samples: with ``Sampling.samples`` = k every problem is asked k times; sample i is a ``Problem`` with ``sample=i``
+Samples: with ``ModelConfig.samples`` = k every problem is asked k times; sample i is a ``Problem`` with ``sample=i``
 whose ``key`` names its checkpoint (the plain id for sample 0, so single-sample series read as before).
 * ``Grade``        -- what the grader says about one response (grading/).
 * ``SeriesScore``  -- the aggregate of one (model, dataset, settings) series (results.py, leaderboard.py).
@@ -141,18 +142,22 @@ class Endpoint:
         return tuple(s for s in (self.api_key, *(self.gigachat.secrets if self.gigachat else ())) if s)
 
 
+REQUEST_TIMEOUT = 600.0  # ``request_timeout``'s default: seconds without progress before a request is cut off
+CONNECT_TIMEOUT = 10.0
+TOKENIZE_TIMEOUT = 30.0
+API_PARALLEL = 4  # an API model's default requests in flight
+MANAGED_PARALLEL = 64  # a managed model's default requests in flight: keeps a vLLM server's batch full
+
+
 @dataclass(frozen=True)
 class Sampling:
-    """How one model is asked: everything that changes answers is part of the settings hash."""
+    """What a model is asked with: everything here changes answers, and all of it is in the settings hash
+    (``results.hashing``; ``top_p`` and ``seed`` only when set, so series written before they existed keep their
+    hash). How many answers per problem (``ModelConfig.samples``) and how requests travel (``Transport``) are not."""
 
     temperature: float = 0.0
     max_tokens: int = 2048
     system_prompt: str = ""
-    parallel: int = 4
-    request_delay: float = 0.0
-    request_timeout: float = 600.0
-    max_retries: int = 5
-    samples: int = 1  # answers per problem (k); not in the settings hash: raising it adds samples
     top_p: float | None = None
     seed: int | None = None  # sample i is asked with seed + i
 
@@ -162,8 +167,57 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """A request's time limits in seconds, named as httpx's ``Timeout``.
+
+    * ``stall``: a managed server's request is cut off after this long without progress on its engine's counters
+      (however long the answer takes while they grow);
+    * ``connect``: opening a connection;
+    * ``read``: silence on the socket: a streamed reply is cut off after this long without a chunk, an unstreamed one
+      (a server whose progress is not watched) after this long without its reply;
+    * ``tokenize``: vLLM's ``POST /tokenize`` (counting a prompt).
+
+    The config's ``request_timeout`` sets them all (``within``): it is a limit on silence, never on an answer's length.
+    """
+
+    stall: float = REQUEST_TIMEOUT
+    connect: float = CONNECT_TIMEOUT
+    read: float = REQUEST_TIMEOUT
+    tokenize: float = TOKENIZE_TIMEOUT
+
+    @classmethod
+    def within(cls, request_timeout: float) -> Timeouts:
+        """The config's one knob: ``request_timeout`` as the stall and read limits, connect and tokenize at most it."""
+        return cls(
+            stall=request_timeout,
+            connect=min(CONNECT_TIMEOUT, request_timeout),
+            read=request_timeout,
+            tokenize=min(TOKENIZE_TIMEOUT, request_timeout),
+        )
+
+
+@dataclass(frozen=True)
+class Transport:
+    """How a model's requests travel: none of it changes an answer, none of it is in the settings hash.
+
+    ``max_retries`` retries of a connection error, 429 or 5xx with a backoff of ``backoff_base`` x 2^attempt seconds
+    (at most ``backoff_cap``, jittered); ``request_delay`` seconds between request starts per model and endpoint.
+    """
+
+    timeouts: Timeouts = Timeouts()
+    max_retries: int = 5
+    request_delay: float = 0.0
+    backoff_base: float = 1.0
+    backoff_cap: float = 60.0
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """One entry of ``model_list``: either managed (``vllm`` set) or an API model (``endpoints``)."""
+    """One entry of ``model_list``: either managed (``vllm`` set) or an API model (``endpoints``).
+
+    ``samples``: answers per problem (k; raising it asks only the new samples). ``parallel``: the requests kept in
+    flight (a managed server's client queues some more ahead: ``ServerSpec.in_flight``).
+    """
 
     key: str
     model_name: str
@@ -171,6 +225,9 @@ class ModelConfig:
     endpoints: tuple[Endpoint, ...] = ()
     vllm: VllmSettings | None = None
     api_type: str = "openai"
+    samples: int = 1
+    parallel: int = API_PARALLEL
+    transport: Transport = Transport()
 
     @property
     def managed(self) -> bool:

@@ -10,7 +10,7 @@ What the job needs of its collaborators is written as Protocols (``ProgressSink`
 
 from __future__ import annotations
 
-import dataclasses
+import functools
 import logging
 import threading
 import time
@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from .client import ChatClient, Checkpoint, run_series
+from .client import ChatClient, Checkpoint, ManagedServer, run_series
 from .client.jsoncodec import codec_named
 from .contract import (
     AnswerRecord,
@@ -179,10 +179,10 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
     outcome = ModelOutcome(model=model.key, status=ModelState.RUNNING)
     started = time.monotonic()
     ctx.progress.set_status(model.key, "starting" if spec else "running")
-    ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets) * model.sampling.samples)
+    ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets) * model.samples)
     try:
         if spec is None:
-            outcome.scores = _run_datasets(ctx, model, _pick_endpoint(model), alive=None, context_len=None)
+            outcome.scores = _run_datasets(ctx, model, _pick_endpoint(model))
         else:
             outcome.scores = _already_done(ctx, model) or _run_managed(ctx, model, spec, outcome)
         outcome.status = end_state(ctx.stop.is_set(), failed=False)
@@ -219,16 +219,7 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
         outcome.log_path = str(server.log_path)
         try:
             ctx.progress.set_status(model.key, "running")
-            return _run_datasets(
-                ctx,
-                model,
-                server.endpoint,
-                alive=server.alive,
-                context_len=server.max_model_len(),
-                responsive=server.responsive,
-                progress=server.progress,
-                in_flight=launch.in_flight(server.spec, model.sampling.parallel),
-            )
+            return _run_datasets(ctx, model, server.endpoint, server)
         except ServerDiedError as exc:
             hung = isinstance(exc, ServerHungError)
             if hung:
@@ -264,7 +255,7 @@ def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | No
     scores = []
     for run in ctx.datasets:
         store = open_store(ctx, model, run)
-        if store.missing(run.problems, model.sampling.samples):
+        if store.missing(run.problems, model.samples):
             return None
         count_done(ctx.progress, model.key, store, run.problems)
         scores.append(store.score())
@@ -313,45 +304,42 @@ def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
 
 
 def _run_datasets(
-    ctx: RunContext,
-    model: ModelConfig,
-    endpoint: Endpoint | Sequence[Endpoint],
-    alive: Callable[[], bool] | None,
-    context_len: int | None,
-    responsive: Callable[[], bool] | None = None,
-    progress: Callable[[], float | None] | None = None,
-    in_flight: int | None = None,
+    ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint], server: ServerLike | None = None
 ) -> list[SeriesScore]:
-    """Each dataset's series with ``in_flight`` requests at a time (a managed server's queue included; default
-    ``parallel``)."""
+    """Each dataset's series: an API model's with ``parallel`` requests at a time, a managed ``server``'s with its
+    queue ahead too (``launch.in_flight``), watched and checked by its client (``client.ManagedServer``)."""
+    new_client = _client_maker(ctx, model, endpoint, server)
+    in_flight = model.parallel if server is None else launch.in_flight(server.spec, model.parallel)
     scores = []
-    probes: dict[str, Any] = {"alive": alive}
-    if responsive is not None:
-        probes["responsive"] = responsive
-    if progress is not None:  # a managed server: request_timeout is a stall limit (no progress on its /metrics)
-        probes["progress"] = progress
-        probes["codec"] = codec_named(model.vllm.client_codec if model.vllm else None)  # default msgspec (GPU s4)
     for run in ctx.datasets:
         if ctx.stop.is_set():
             break
-        scores.append(
-            _run_dataset(ctx, model, run, endpoint, probes, context_len, in_flight or model.sampling.parallel)
-        )
+        scores.append(_run_dataset(ctx, model, run, new_client, in_flight))
     return scores
 
 
+def _client_maker(
+    ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint], server: ServerLike | None
+) -> Callable[[], ChatClient]:
+    """Makes the clients of ``model``; a managed server's are watched through its progress (request_timeout is a
+    stall limit: no progress on its /metrics), know its context length and decode with its codec (default msgspec)."""
+    make = functools.partial(ctx.client_factory, endpoint, model.model_name, model.sampling, transport=model.transport)
+    if server is None:
+        return make
+    return functools.partial(
+        make,
+        server=ManagedServer.of(server),
+        context_len=server.max_model_len(),
+        codec=codec_named(model.vllm.client_codec if model.vllm else None),
+    )
+
+
 def _run_dataset(
-    ctx: RunContext,
-    model: ModelConfig,
-    run: DatasetRun,
-    endpoint: Endpoint | Sequence[Endpoint],
-    probes: dict,
-    context_len: int | None,
-    in_flight: int,
+    ctx: RunContext, model: ModelConfig, run: DatasetRun, new_client: Callable[[], ChatClient], in_flight: int
 ) -> SeriesScore:
     store = open_store(ctx, model, run)
     count_done(ctx.progress, model.key, store, run.problems)
-    client = ctx.client_factory(endpoint, model.model_name, model.sampling, context_len=context_len, **probes)
+    client = new_client()
     began = time.monotonic()
     try:
         return run_series(
@@ -361,6 +349,7 @@ def _run_dataset(
             lambda p: build_messages(p, model.sampling.system_prompt),
             grade=ctx.grade,
             parallel=in_flight,
+            samples=model.samples,
             stop=ctx.stop,
             on_record=lambda rec: on_record(ctx.progress, model.key, rec),
         )
@@ -376,8 +365,25 @@ def _series_meta(model: ModelConfig, run: DatasetRun) -> dict:
         "dataset_version": run.version,
         "domain": run.spec.domain,
         "total": len(run.problems),
-        "sampling": dataclasses.asdict(model.sampling),
+        "sampling": _sampling_meta(model),
         "model": model.vllm.model if model.vllm else [public_url(e.api_base) for e in model.endpoints],
+    }
+
+
+def _sampling_meta(model: ModelConfig) -> dict[str, Any]:
+    """The meta's ``sampling`` block as series have always had it (``results.samples`` reads its ``samples``)."""
+    s, t = model.sampling, model.transport
+    return {
+        "temperature": s.temperature,
+        "max_tokens": s.max_tokens,
+        "system_prompt": s.system_prompt,
+        "parallel": model.parallel,
+        "request_delay": t.request_delay,
+        "request_timeout": t.timeouts.stall,
+        "max_retries": t.max_retries,
+        "samples": model.samples,
+        "top_p": s.top_p,
+        "seed": s.seed,
     }
 
 

@@ -98,7 +98,7 @@ def select_models(cfg: RunConfig, names: Sequence[str] | None, parallel: int | N
     chosen = [m for m in cfg.models if not names or m.key in set(names)]
     if parallel is None:
         return chosen
-    return [dataclasses.replace(m, sampling=dataclasses.replace(m.sampling, parallel=parallel)) for m in chosen]
+    return [dataclasses.replace(m, parallel=parallel) for m in chosen]
 
 
 def select_datasets(cfg: RunConfig, arg: str) -> list[DatasetSpec]:

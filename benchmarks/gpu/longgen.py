@@ -21,8 +21,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.slow_server import ManagedRun, managed_run
-from orchestrator.contract import Problem, Sampling, ServerSpec
+from benchmarks.slow_server import Asking, ManagedRun, managed_run
+from orchestrator.contract import Problem, Sampling, ServerSpec, Timeouts, Transport
 
 from .common import Deadline, Profile, Recorder
 from .scenarios import fresh, need_gpus
@@ -74,8 +74,10 @@ def server_spec(p: Profile, dl: Deadline, name: str, max_tokens: int) -> ServerS
     )
 
 
-def sampling(p: Profile, max_tokens: int) -> Sampling:
-    return Sampling(max_tokens=max_tokens, parallel=p.s5_concurrency, request_timeout=p.s5_timeout, max_retries=2)
+def asking(p: Profile, max_tokens: int) -> Asking:
+    return Asking(
+        Sampling(max_tokens=max_tokens), Transport(Timeouts.within(p.s5_timeout), max_retries=2), p.s5_concurrency
+    )
 
 
 def summarize(done: ManagedRun, total: int, max_tokens: int) -> dict[str, Any]:
@@ -131,7 +133,7 @@ def s5a(p: Profile, dl: Deadline, rec: Recorder) -> None:
     done = managed_run(
         server_spec(p, dl, "s5a", p.s5_max_tokens),
         problems(p.s5_concurrency),
-        sampling(p, p.s5_max_tokens),
+        asking(p, p.s5_max_tokens),
         d,
         max_restarts=0,
         deadline_s=dl.cap(p.run_timeout * 2, margin=30),
@@ -168,7 +170,7 @@ def s5b(p: Profile, dl: Deadline, rec: Recorder) -> None:
     done = managed_run(
         server_spec(p, dl, "s5b", tokens),
         problems(p.s5_concurrency),
-        sampling(p, tokens),
+        asking(p, tokens),
         d,
         stop_at=stop_at,
         max_restarts=1,

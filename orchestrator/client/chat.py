@@ -4,19 +4,22 @@
 * Bounded retries with exponential backoff and jitter on connection errors, 429 and 5xx (``Retry-After`` honoured);
   other 4xx are final. A timeout is final for this run (the series' retry pass and the resume ask again). With
   several endpoints, retries move to the next one.
-* ``request_timeout`` is a stall limit, never a limit on how long an answer may take:
-  - a managed server (``progress`` given: its ``/metrics`` token counters) is waited for as long as its engine makes
-    progress (``liveness.py``); a request is cut off only after ``request_timeout`` seconds without any;
-  - an API model's answer is streamed (``stream.py``): the limit is on silence between chunks, so a long answer
-    still arriving is never cut off, while a dead endpoint fails as fast as before.
-* A managed server (``alive`` given) is checked after every failure (``managed.ServerChecks``): dead raises
-  ``ServerDiedError`` at once; a stall with no answer to a 1-token probe either raises ``ServerHungError``, so the job
-  restarts it; a probe answered excuses a request's stall up to ``MAX_RESCUES`` times (then a timeout record).
+* ``sampling`` (``contract.Sampling``) is what the request asks with; ``transport`` (``contract.Transport``) how it
+  travels: retries, backoff, ``request_delay`` and the named ``Timeouts``.
+* ``request_timeout`` (``Timeouts.stall`` and ``.read``) is a limit on silence, never on how long an answer may take:
+  - a managed server (``server`` given with ``progress``: its ``/metrics`` token counters) is waited for as long as
+    its engine makes progress (``liveness.py``); a request is cut off only after ``stall`` seconds without any;
+  - an API model's answer is streamed (``stream.py``): the ``read`` limit is on silence between chunks, so a long
+    answer still arriving is never cut off, while a dead endpoint fails as fast as before.
+* A managed server (``server``: a ``managed.ManagedServer``) is checked after every failure (``ServerChecks``): dead
+  raises ``ServerDiedError`` at once; a stall with no answer to a 1-token probe either raises ``ServerHungError``,
+  so the job restarts it; a probe answered excuses a request's stall up to ``MAX_RESCUES`` times (then a timeout
+  record).
 * ``context_len`` known: ``max_tokens`` is clamped to what the prompt leaves (``budget.TokenBudget``, the prompt
   counted through vLLM's ``POST /tokenize`` only when it might not fit). A 400 "maximum context length" reply is
   clamped from its numbers (twice at most) whatever the server.
-* A retry's backoff and a rate-limited start end early once the series stops (``halted``): the request is given up
-  unstored (``HALTED``), asked again on resume.
+* A retry's backoff and a rate-limited start end early once the series stops (``halted``): the request comes back as
+  ``Halted`` (never stored), asked again on resume.
 * Keys reach nothing but the ``Authorization`` header: every error text is scrubbed.
 * ``codec`` (``client/jsoncodec.py``): request bodies encoded and replies decoded by it instead of ``requests``'
   stdlib JSON (UTF-8 bytes, msgspec where installed); ``None`` keeps requests' own ``json=`` / ``.json()``.
@@ -34,21 +37,24 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
 import requests
 
-from ..contract import AnswerRecord, Endpoint, Problem, Sampling, public_url
+from ..contract import LOCAL_HOSTS, AnswerRecord, Endpoint, Problem, Sampling, Transport, public_url
 from ..errors import AuthError, EndpointError
 from .auth import EndpointAuth, RequestAuth
 from .budget import TokenBudget
 from .gigachat import tls_failure
 from .jsoncodec import JsonCodec
 from .liveness import ProgressWatch, Stalled, poll_interval, wait_while_progressing
-from .managed import ServerChecks
+from .managed import ManagedServer, ServerChecks
 from .ratelimit import LIMITER, POLL, RateLimiter
 from .replies import (
+    Attempt,
+    Halted,
     Outcome,
     Scrubber,
     choices_in_order,
@@ -62,14 +68,19 @@ from .stream import StreamError, read_stream
 
 log = logging.getLogger(__name__)
 
-MANAGED_PARALLEL = 64  # concurrency that keeps a vLLM server's batch full
+TRANSPORT = Transport()  # the defaults: request_timeout 600 s, 5 retries, no delay
 MAX_CLAMPS = 2
 MAX_RESCUES = 3  # stalls of one request that a 1-token probe may excuse (the server answers, the counters lag)
-CONNECT_TIMEOUT = 10.0
-TOKENIZE_TIMEOUT = 30.0
-_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
-# not an answer, never stored: the series stopped while the request waited to start or to be retried
-HALTED = "the series stopped while this request waited (its rate-limited start, or a retry's backoff)"
+
+
+@dataclass(frozen=True)
+class _Exchange:
+    """What a request came to after its retries: the reply, or the error (``None`` with the reply), or ``halted``."""
+
+    data: Mapping[str, Any] | None = None
+    error: str | None = None
+    latency: float = 0.0
+    halted: bool = False
 
 
 class ChatClient:
@@ -81,48 +92,41 @@ class ChatClient:
         model_name: str,
         sampling: Sampling,
         *,
+        transport: Transport = TRANSPORT,
+        server: ManagedServer | None = None,
+        context_len: int | None = None,
+        extra_body: Mapping[str, Any] | None = None,
+        auth: RequestAuth | None = None,
+        limiter: RateLimiter = LIMITER,
+        codec: JsonCodec | None = None,
+        failure_limit: int = 16,
         session_factory: Callable[[], requests.Session] = requests.Session,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
         rng: Callable[[], float] = random.random,
-        alive: Callable[[], bool] | None = None,
-        responsive: Callable[[], bool] | None = None,
-        progress: Callable[[], float | None] | None = None,
-        context_len: int | None = None,
-        extra_body: Mapping[str, Any] | None = None,
-        backoff_base: float = 1.0,
-        backoff_cap: float = 60.0,
-        failure_limit: int = 16,
-        auth: RequestAuth | None = None,
-        limiter: RateLimiter = LIMITER,
-        codec: JsonCodec | None = None,
         halt_poll: float = POLL,
     ) -> None:
         self.endpoints = (endpoint,) if isinstance(endpoint, Endpoint) else tuple(endpoint)
         if not self.endpoints:
             raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
-        self.model_name, self.sampling, self.context_len = model_name, sampling, context_len
+        self.model_name, self.sampling, self.transport, self.context_len = model_name, sampling, transport, context_len
+        self.timeouts = transport.timeouts
         self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
-        self._alive, self._extra = alive, dict(extra_body or {})
+        self._server, self._extra = server, dict(extra_body or {})
+        progress = server.progress if server is not None else None
         self._watch = (
             None
             if progress is None
-            else ProgressWatch(progress, clock=clock, interval=poll_interval(sampling.request_timeout), name=model_name)
+            else ProgressWatch(progress, clock=clock, interval=poll_interval(self.timeouts.stall), name=model_name)
         )
         self._checks = ServerChecks(
-            model_name,
-            self.endpoints[0].api_base,
-            sampling.request_timeout,
-            clock=clock,
-            alive=alive,
-            responsive=responsive,
-            watch=self._watch,
+            model_name, self.endpoints[0].api_base, self.timeouts.stall, clock=clock, server=server, watch=self._watch
         )
         self._budget = TokenBudget(model_name, sampling.max_tokens, context_len)
-        # API models stream; a managed server (alive or progress given) is not: its progress is read from /metrics,
-        # and a request of several samples (n > 1) is read whole
-        self._stream = progress is None and alive is None
-        self._backoff_base, self._backoff_cap, self._failure_limit = backoff_base, backoff_cap, failure_limit
+        # API models stream; a managed server is not: its progress is read from /metrics, and a request of several
+        # samples (n > 1) is read whole
+        self._stream = server is None
+        self._failure_limit = failure_limit
         self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
         self._limiter, self._codec, self._halt_poll = limiter, codec, halt_poll
         self.halted: Callable[[], bool] = lambda: False  # run_series sets it: waits for the limiter end when true
@@ -169,31 +173,35 @@ class ChatClient:
         self.close()
 
     # -- asking --------------------------------------------------------------------------------------------------
-    def ask(self, problem: Problem, messages: list[dict], settings_hash: str) -> AnswerRecord:
-        """The answer to ``problem``; transport failures come back as a record with ``error`` set.
+    def ask(self, problem: Problem, messages: list[dict], settings_hash: str) -> AnswerRecord | Halted:
+        """The answer to ``problem``; transport failures come back as a record with ``error`` set, a request given
+        up because the series stopped as ``Halted``.
 
-        Raises ``ServerDiedError`` when the managed server (``alive``) is dead.
+        Raises ``ServerDiedError`` when the managed server (``server.alive``) is dead.
         """
         rec = self._record(problem, settings_hash)
         turn = next(self._turn)
         max_tokens, prompt_tokens, rec.error = self._plan(messages, self.endpoints[turn % len(self.endpoints)])
         rec.prompt_tokens = prompt_tokens or 0
         if rec.error is None:
-            payload = self._payload(messages, max_tokens, rec.seed)
-            data, rec.error, rec.latency_s = self._exchange(payload, turn, prompt_tokens)
-            if data is not None:
-                fill_record(rec, data)
-            if rec.error != HALTED:
-                self._note(rec)
+            done = self._exchange(self._payload(messages, max_tokens, rec.seed), turn, prompt_tokens)
+            if done.halted:
+                return Halted(problem)
+            rec.error, rec.latency_s = done.error, done.latency
+            if done.data is not None:
+                fill_record(rec, done.data)
+            self._note(rec)
         rec.timestamp = time.time()
         return rec
 
     @property
     def managed(self) -> bool:
-        """Whether this client asks a managed vLLM server (``alive`` given): it takes ``n`` > 1 (``ask_samples``)."""
-        return self._alive is not None
+        """Whether this client asks a managed vLLM server (``server`` given): it takes ``n`` > 1 (``ask_samples``)."""
+        return self._server is not None
 
-    def ask_samples(self, problems: Sequence[Problem], messages: list[dict], settings_hash: str) -> list[AnswerRecord]:
+    def ask_samples(
+        self, problems: Sequence[Problem], messages: list[dict], settings_hash: str
+    ) -> list[AnswerRecord | Halted]:
         """Consecutive samples of one problem in one request with ``n`` = len(problems) and the first one's seed.
 
         vLLM seeds the i-th of ``n`` choices with seed + i, so each answer is the one its own request would get.
@@ -204,18 +212,23 @@ class ChatClient:
         recs = [self._record(p, settings_hash) for p in problems]
         turn = next(self._turn)
         max_tokens, prompt_tokens, error = self._plan(messages, self.endpoints[turn % len(self.endpoints)])
-        data, latency = None, 0.0
+        done = _Exchange(error=error)
         if error is None:
-            payload = {**self._payload(messages, max_tokens, recs[0].seed), "n": len(recs)}
-            data, error, latency = self._exchange(payload, turn, prompt_tokens)
+            done = self._exchange(
+                {**self._payload(messages, max_tokens, recs[0].seed), "n": len(recs)}, turn, prompt_tokens
+            )
+            if done.halted:
+                return [Halted(p) for p in problems]
+        data, error = done.data, done.error
         if data is not None:
             data, error = choices_in_order(data, len(recs))
         for index, rec in enumerate(recs):
-            rec.prompt_tokens, rec.error, rec.latency_s, rec.timestamp = prompt_tokens or 0, error, latency, time.time()
+            rec.prompt_tokens, rec.error, rec.latency_s = prompt_tokens or 0, error, done.latency
+            rec.timestamp = time.time()
             if data is not None:
                 fill_record(rec, data, index, len(recs))
             self._note(rec)
-        return recs
+        return list(recs)
 
     def _record(self, problem: Problem, settings_hash: str) -> AnswerRecord:
         return AnswerRecord(
@@ -243,42 +256,36 @@ class ChatClient:
             **optional,
         }
 
-    def _exchange(
-        self, payload: dict[str, Any], turn: int, prompt_tokens: int | None
-    ) -> tuple[Mapping[str, Any] | None, str | None, float]:
+    def _exchange(self, payload: dict[str, Any], turn: int, prompt_tokens: int | None) -> _Exchange:
         attempt = clamps = 0
         reauthorized = False
+        retries = self.transport.max_retries
         while True:
             endpoint = self.endpoints[(turn + attempt + clamps) % len(self.endpoints)]
             out, latency = self._attempt(endpoint, payload, prompt_tokens)
-            if out.kind == "ok":
-                return out.data, None, latency
-            if out.kind == "clamp" and clamps < MAX_CLAMPS:
+            if out.kind is Attempt.OK:
+                return _Exchange(data=out.data, latency=latency)
+            if out.kind is Attempt.HALTED:
+                return _Exchange(latency=latency, halted=True)
+            if out.kind is Attempt.CLAMP and clamps < MAX_CLAMPS:
                 self._budget.report_clamp(out.max_tokens or 0, prompt_tokens)
                 payload, clamps = {**payload, "max_tokens": out.max_tokens}, clamps + 1
                 continue
-            if out.kind == "reauth" and not reauthorized:  # a 401 with a token just dropped: once more
+            if out.kind is Attempt.REAUTH and not reauthorized:  # a 401 with a token just dropped: once more
                 reauthorized = True
                 continue
-            if out.kind in ("fatal", "clamp", "reauth"):
-                return None, out.error, latency
+            if out.kind in (Attempt.FATAL, Attempt.CLAMP, Attempt.REAUTH):
+                return _Exchange(error=out.error, latency=latency)
             self._checks.check_alive(out.error)
-            if out.kind == "timeout":
+            if out.kind is Attempt.TIMEOUT:
                 self._checks.check_responsive(out.error)
-            if out.kind == "timeout" or attempt >= self.sampling.max_retries:
-                suffix = f" (gave up after {attempt + 1} attempts)" if out.kind == "retry" else ""
-                return None, out.error + suffix, latency
+            if out.kind is Attempt.TIMEOUT or attempt >= retries:
+                suffix = f" (gave up after {attempt + 1} attempts)" if out.kind is Attempt.RETRY else ""
+                return _Exchange(error=out.error + suffix, latency=latency)
             delay = self._backoff(attempt, out.retry_after)
-            log.info(
-                "%s: %s; retry %d of %d in %.1f s",
-                self.model_name,
-                out.error,
-                attempt + 1,
-                self.sampling.max_retries,
-                delay,
-            )
+            log.info("%s: %s; retry %d of %d in %.1f s", self.model_name, out.error, attempt + 1, retries, delay)
             if not self._pause(delay):
-                return None, HALTED, latency
+                return _Exchange(latency=latency, halted=True)
             attempt += 1
 
     def _pause(self, seconds: float) -> bool:
@@ -295,10 +302,10 @@ class ChatClient:
 
     def _attempt(self, endpoint: Endpoint, payload: dict[str, Any], prompt_tokens: int | None) -> tuple[Outcome, float]:
         if (
-            self._limiter.acquire((self.model_name, endpoint.api_base), self.sampling.request_delay, self.halted)
+            self._limiter.acquire((self.model_name, endpoint.api_base), self.transport.request_delay, self.halted)
             is None
         ):
-            return Outcome("fatal", error=HALTED), 0.0
+            return Outcome(Attempt.HALTED), 0.0
         start = self._clock()
         headers: dict[str, str] = {}
         status: int | None = None
@@ -310,23 +317,23 @@ class ChatClient:
         except AuthError as exc:
             if not exc.retryable:
                 raise
-            return Outcome("retry", error=self.scrub(exc)), self._clock() - start
+            return Outcome(Attempt.RETRY, error=self.scrub(exc)), self._clock() - start
         except requests.exceptions.SSLError as exc:
             raise EndpointError(tls_failure(public_url(endpoint.api_base), exc)) from None
         except (requests.Timeout, Stalled):
-            out = Outcome("timeout", error=self._timeout_text())
+            out = Outcome(Attempt.TIMEOUT, error=self._timeout_text())
         except StreamError as exc:
-            out = Outcome("retry", error=self.scrub(f"streamed reply broken off: {exc}"))
+            out = Outcome(Attempt.RETRY, error=self.scrub(f"streamed reply broken off: {exc}"))
         except requests.ConnectionError as exc:
-            out = Outcome("retry", error=self.scrub(f"connection error: {exc}"))
+            out = Outcome(Attempt.RETRY, error=self.scrub(f"connection error: {exc}"))
         except requests.RequestException as exc:
-            out = Outcome("retry", error=self.scrub(f"{type(exc).__name__}: {exc}"))
+            out = Outcome(Attempt.RETRY, error=self.scrub(f"{type(exc).__name__}: {exc}"))
         return self._after(endpoint, headers, status, out), self._clock() - start
 
     def _after(self, endpoint: Endpoint, headers: dict[str, str], status: int | None, out: Outcome) -> Outcome:
         """A 401 that the auth can renew is asked again; a 429/503 with Retry-After holds every worker's starts."""
         if status == 401 and self._auth.reauthorize(endpoint, headers):
-            return Outcome("reauth", error=out.error)
+            return Outcome(Attempt.REAUTH, error=out.error)
         if out.retry_after is not None and status in (429, 503):
             self._limiter.hold((self.model_name, endpoint.api_base), out.retry_after)
         return out
@@ -343,20 +350,21 @@ class ChatClient:
         body = {**payload, "stream": True, "stream_options": {"include_usage": True}} if stream else payload
         url = endpoint.api_base.rstrip("/") + "/chat/completions"
         if self._watch is None:
+            timeout = (self.timeouts.connect, self.timeouts.read)
             return session.post(
-                url, **self._body(body, headers), timeout=self._timeouts(), stream=stream, verify=endpoint.verify
+                url, **self._body(body, headers), timeout=timeout, stream=stream, verify=endpoint.verify
             )
 
         def send() -> requests.Response:  # no read timeout: the watch decides, from the server's progress
             return session.post(
-                url, **self._body(body, headers), timeout=(self._timeouts()[0], None), verify=endpoint.verify
+                url, **self._body(body, headers), timeout=(self.timeouts.connect, None), verify=endpoint.verify
             )
 
         try:
             return wait_while_progressing(
                 send,
                 self._watch,
-                self.sampling.request_timeout,
+                self.timeouts.stall,
                 self._clock,
                 confirm=self._checks.confirm_stall,
                 rescues=MAX_RESCUES,
@@ -366,12 +374,11 @@ class ChatClient:
             raise
 
     def _timeout_text(self) -> str:
-        limit = self.sampling.request_timeout
         if self._watch is not None:
-            return f"no progress on the server for {limit:g} s (request_timeout)"
+            return f"no progress on the server for {self.timeouts.stall:g} s (request_timeout)"
         if self._stream:
-            return f"nothing arrived for {limit:g} s (request_timeout)"
-        return f"no reply within {limit:g} s (request_timeout)"
+            return f"nothing arrived for {self.timeouts.read:g} s (request_timeout)"
+        return f"no reply within {self.timeouts.read:g} s (request_timeout)"
 
     def _read_body(self, resp: requests.Response) -> Any:
         """The JSON body, or what a 200 stream of server-sent events adds up to (a silent stream: ``Timeout``)."""
@@ -388,32 +395,29 @@ class ChatClient:
         body = self._read_body(resp)
         if resp.status_code == 200:
             if valid_reply(body):
-                return Outcome("ok", data=body)
-            return Outcome("retry", error="HTTP 200 without choices[0].message")
+                return Outcome(Attempt.OK, data=body)
+            return Outcome(Attempt.RETRY, error="HTTP 200 without choices[0].message")
         text = self.scrub(f"HTTP {resp.status_code}: {error_message(body, resp.text[:500])}")
         if resp.status_code == 429 or resp.status_code >= 500:
-            return Outcome("retry", error=text, retry_after=retry_after(resp.headers.get("Retry-After")))
+            return Outcome(Attempt.RETRY, error=text, retry_after=retry_after(resp.headers.get("Retry-After")))
         if resp.status_code == 400 and self._stream and "stream" in error_message(body, resp.text).lower():
             self._stream = False  # an API that refuses streaming (or its options) is asked without
             log.warning(
                 "%s: the endpoint refused a streamed request (%s); asking without streaming", self.model_name, text
             )
-            return Outcome("retry", error=text, retry_after=0.0)
+            return Outcome(Attempt.RETRY, error=text, retry_after=0.0)
         if resp.status_code == 400:
             new_max = clamp_from_message(error_message(body, resp.text), max_tokens, prompt_tokens)
             if new_max == 0:
-                return Outcome("fatal", error=f"prompt does not fit the context: {text}")
+                return Outcome(Attempt.FATAL, error=f"prompt does not fit the context: {text}")
             if new_max is not None and new_max < max_tokens:
-                return Outcome("clamp", error=text, max_tokens=new_max)
-        return Outcome("fatal", error=text)
-
-    def _timeouts(self) -> tuple[float, float]:
-        timeout = self.sampling.request_timeout
-        return min(CONNECT_TIMEOUT, timeout), timeout
+                return Outcome(Attempt.CLAMP, error=text, max_tokens=new_max)
+        return Outcome(Attempt.FATAL, error=text)
 
     def _backoff(self, attempt: int, hinted: float | None) -> float:
-        delay = min(self._backoff_cap, self._backoff_base * 2**attempt) * (0.5 + 0.5 * self._rng())
-        return max(delay, min(hinted, self._backoff_cap)) if hinted is not None else delay
+        base, cap = self.transport.backoff_base, self.transport.backoff_cap
+        delay = min(cap, base * 2**attempt) * (0.5 + 0.5 * self._rng())
+        return max(delay, min(hinted, cap)) if hinted is not None else delay
 
     def _forget_session(self) -> None:
         """Drop the calling thread's session without closing it (an abandoned request still uses it)."""
@@ -433,7 +437,7 @@ class ChatClient:
         if not self._tokenize_ok:
             return None
         url = endpoint.api_base.rstrip("/").removesuffix("/v1") + "/tokenize"
-        timeout = (self._timeouts()[0], min(TOKENIZE_TIMEOUT, self.sampling.request_timeout))
+        timeout = (self.timeouts.connect, self.timeouts.tokenize)
         try:
             resp = self._session().post(
                 url,
@@ -472,7 +476,7 @@ class ChatClient:
 
 
 def _is_loopback(url: str) -> bool:
-    return urlsplit(url).hostname in _LOOPBACK
+    return urlsplit(url).hostname in LOCAL_HOSTS
 
 
 def _json(resp: requests.Response, codec: JsonCodec | None = None) -> Any:

@@ -10,7 +10,7 @@
   request's start, which is the old clock rule.
 
 * ``wait_while_progressing(fn, watch, limit, ...)``: a blocking request in a thread of its own, waited for while the
-  server progresses; after ``limit`` seconds without progress its ``confirm`` decides: ``BUSY`` (wait on),
+  server progresses; after ``limit`` seconds without progress its ``confirm`` decides: ``Verdict.BUSY`` (wait on),
   ``ANSWERS`` (wait on, a bounded number of times) or else ``Stalled``.
 * ``probe_watching(probe, watch)``: the verdict on a stall: ``BUSY`` when the counters grow by more than the probe's
   own tokens while the 1-token probe runs, else ``ANSWERS`` or ``STALLED`` by the probe.
@@ -27,6 +27,7 @@ import math
 import re
 import threading
 from collections.abc import Callable
+from enum import StrEnum
 from typing import TypeVar, cast
 
 log = logging.getLogger(__name__)
@@ -139,12 +140,17 @@ class _Call(threading.Thread):
 
 
 PROBE_TOKENS = 64  # what a 1-token probe adds to the counters (its prompt and its token), with room
-BUSY = "busy"  # the counters moved while the server was asked: no stall after all (a slow engine step)
-ANSWERS = "answers"  # the counters stayed still but the server answered a 1-token probe
-STALLED = "stalled"  # nothing to excuse the stall
 
 
-def probe_watching(probe: Callable[[], bool], watch: ProgressWatch, allowance: float = PROBE_TOKENS) -> str:
+class Verdict(StrEnum):
+    """The verdict on a stall of a managed server."""
+
+    BUSY = "busy"  # the counters moved while the server was asked: no stall after all (a slow engine step)
+    ANSWERS = "answers"  # the counters stayed still but the server answered a 1-token probe
+    STALLED = "stalled"  # nothing to excuse the stall
+
+
+def probe_watching(probe: Callable[[], bool], watch: ProgressWatch, allowance: float = PROBE_TOKENS) -> Verdict:
     """``BUSY`` as soon as the counters grow by more than the probe's own ``allowance`` of tokens while
     ``probe()`` (a 1-token request) runs, else ``ANSWERS`` or ``STALLED`` by the probe's own verdict: a busy engine
     may answer a probe late, a hung one never moves its counters."""
@@ -155,9 +161,9 @@ def probe_watching(probe: Callable[[], bool], watch: ProgressWatch, allowance: f
         finished = call.done.wait(watch.interval)
         now = watch.refresh()
         if base is not None and now is not None and now - base > allowance:
-            return BUSY
+            return Verdict.BUSY
         if finished:
-            return ANSWERS if call.error is None and call.result else STALLED
+            return Verdict.ANSWERS if call.error is None and call.result else Verdict.STALLED
 
 
 def wait_while_progressing(
@@ -165,7 +171,7 @@ def wait_while_progressing(
     watch: ProgressWatch,
     stall_limit: float,
     clock: Callable[[], float],
-    confirm: Callable[[], str] = lambda: STALLED,
+    confirm: Callable[[], Verdict] = lambda: Verdict.STALLED,
     rescues: int = 0,
 ) -> T:
     """``fn()`` (a blocking request) run in a thread of its own, waited for however long it takes while the
@@ -179,9 +185,9 @@ def wait_while_progressing(
         if watch.stall(start) < stall_limit:
             continue
         verdict = confirm()
-        if verdict == ANSWERS and rescues > 0:
+        if verdict is Verdict.ANSWERS and rescues > 0:
             rescues -= 1
-        elif verdict != BUSY:
+        elif verdict is not Verdict.BUSY:
             raise Stalled(f"no progress on the server for {stall_limit:g} s (request_timeout)")
         start = clock()
     if call.error is not None:

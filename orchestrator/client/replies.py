@@ -1,13 +1,16 @@
-"""Pure helpers of the chat client: classify replies, parse context-length errors, split reasoning, scrub secrets."""
+"""Pure helpers and result types of the chat client: what an attempt came to (``Attempt`` of ``Outcome``), a request
+given up because its series stopped (``Halted``); classify replies, parse context-length errors, split reasoning,
+scrub secrets."""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from enum import StrEnum
 from typing import Any
 
-from ..contract import AnswerRecord
+from ..contract import AnswerRecord, Problem
 
 MAX_ERROR_CHARS = 300
 
@@ -25,15 +28,36 @@ _KEY_PARAM = re.compile(r"(?i)((?:api[_-]?key|key|token|access_token)=)[^\s&'\",
 _USERINFO = re.compile(r"(//)[^/@\s]+@")
 
 
+class Attempt(StrEnum):
+    """What one HTTP attempt came to."""
+
+    OK = "ok"  # an answer
+    RETRY = "retry"  # a connection error, 429 or 5xx: asked again after a backoff (the next endpoint, if several)
+    TIMEOUT = "timeout"  # no answer within the limits: final for this run (the series' retry pass asks again)
+    FATAL = "fatal"  # another 4xx, or a prompt that does not fit: final
+    CLAMP = "clamp"  # a context-length 400 that names a smaller max_tokens: asked again with it
+    REAUTH = "reauth"  # a 401 that fresh credentials may cure: asked once more
+    HALTED = "halted"  # the series stopped while the request waited to start: given up unstored
+
+
 @dataclass(frozen=True)
 class Outcome:
-    """What one HTTP attempt came to: ``ok`` | ``retry`` | ``timeout`` | ``fatal`` | ``clamp``."""
+    """What one HTTP attempt came to (``kind``), with the reply, the error text or the hints that go with it."""
 
-    kind: str
+    kind: Attempt
     data: Mapping[str, Any] | None = None
     error: str = ""
     retry_after: float | None = None
     max_tokens: int | None = None
+
+
+@dataclass(frozen=True)
+class Halted:
+    """Not an answer and never stored: the series stopped while this request of ``problem`` waited (its
+    rate-limited start, or a retry's backoff). The problem stays missing and is asked again on resume."""
+
+    problem: Problem
+    reason: str = "the series stopped while this request waited (its rate-limited start, or a retry's backoff)"
 
 
 class Scrubber:

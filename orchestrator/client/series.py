@@ -7,11 +7,11 @@ raised. Problems whose request failed (an error record) are asked once more at t
 ends the series early without an error (also when the caller then tears the server down). Evaluation time is added
 to the series' meta and its markdown rewritten in every case.
 
-Samples: with ``Sampling.samples`` = k each problem is asked k times, sample i with seed + i, and each (problem,
-sample) is its own checkpoint: a resumed run asks only the samples still missing. A managed vLLM server gets the
-consecutive missing samples of a problem in one request with ``n`` (vLLM seeds choice i with seed + i, so the
-answers are those of one request per sample; benchmarks/samples_requests.py measures the two); API models, many of
-which reject ``n``, get one request per sample.
+Samples: with ``samples`` = k (``ModelConfig.samples``) each problem is asked k times, sample i with seed + i, and
+each (problem, sample) is its own checkpoint: a resumed run asks only the samples still missing. A managed vLLM
+server gets the consecutive missing samples of a problem in one request with ``n`` (vLLM seeds choice i with
+seed + i, so the answers are those of one request per sample; benchmarks/samples_requests.py measures the two);
+API models, many of which reject ``n``, get one request per sample.
 """
 
 from __future__ import annotations
@@ -26,7 +26,8 @@ from typing import Protocol
 
 from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..errors import ResultsError, ServerDiedError
-from .chat import HALTED, ChatClient
+from .chat import ChatClient
+from .replies import Halted
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +124,9 @@ class _SeriesRun:
         finally:
             self.client.release_session()
 
-    def _hand_over(self, rec: AnswerRecord) -> None:
+    def _hand_over(self, rec: AnswerRecord | Halted) -> None:
         """Queue ``rec`` for grading and storing (waits while ``parallel`` answers are waiting already)."""
-        if rec.error == HALTED:  # the series is stopping: the problem stays missing, asked on resume
+        if isinstance(rec, Halted):  # the series is stopping: the problem stays missing, asked on resume
             return
         self.backlog.acquire()
         try:
@@ -170,11 +171,11 @@ def run_series(
     *,
     grade: Callable[[AnswerRecord], Grade] | None = None,
     parallel: int,
+    samples: int = 1,
     on_record: Callable[[AnswerRecord], None] | None = None,
     stop: threading.Event | None = None,
 ) -> SeriesScore:
-    """Ask the samples of ``problems`` that ``store`` has no answer for; return the series' score."""
-    samples = client.sampling.samples
+    """Ask the ``samples`` samples of ``problems`` that ``store`` has no answer for; return the series' score."""
     todo = store.missing(problems, samples)
     if not todo:
         if not store.has_markdown():

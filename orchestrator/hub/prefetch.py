@@ -90,7 +90,7 @@ def answered_models(
 
     def complete(m: ModelConfig, r: DatasetRunLike) -> bool:
         digest = settings_hash(m, r.spec.name, r.version, fingerprint)
-        return not missing_in(results_dir, m.key, r.spec.name, digest, r.problems, m.sampling.samples)
+        return not missing_in(results_dir, m.key, r.spec.name, digest, r.problems, m.samples)
 
     return {m.key for m in models if all(complete(m, r) for r in runs)}
 

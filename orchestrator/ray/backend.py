@@ -236,9 +236,7 @@ class JobDriver:
         outcome = ModelOutcome(model=self.key, status=ModelState.RUNNING)
         began = time.monotonic()
         self.ctx.progress.set_status(self.key, "waiting")
-        self.ctx.progress.add_total(
-            self.key, sum(len(run.problems) for run in self.ctx.datasets) * self.model.sampling.samples
-        )
+        self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets) * self.model.samples)
         stores = {run.spec.name: open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
         try:
             self._attempts(outcome, stores)
@@ -296,14 +294,14 @@ class JobDriver:
         for run in self.ctx.datasets:
             store = stores[run.spec.name]
             count_done(self.ctx.progress, self.key, store, run.problems)
-            missing[run.spec.name] = store.missing(run.problems, self.model.sampling.samples)
+            missing[run.spec.name] = store.missing(run.problems, self.model.samples)
         return missing
 
     def _done(self, missing: Mapping[str, Sequence[Problem]]) -> dict[str, frozenset[str]]:
         """Per dataset, the answer keys this run asks that the driver already holds (the node asks the rest)."""
         done = {}
         for run in self.ctx.datasets:
-            wanted = {p.key for p in with_samples(run.problems, self.model.sampling.samples)}
+            wanted = {p.key for p in with_samples(run.problems, self.model.samples)}
             done[run.spec.name] = frozenset(wanted - {p.key for p in missing[run.spec.name]})
         return done
 

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import re
 from collections.abc import Sequence
 from typing import Any
 
-from ..contract import ModelConfig
+from ..contract import ModelConfig, Sampling
 
 # vLLM flags that change what the model answers (weights, numerics, template, context); others (batching, ports,
 # memory) do not start a new series when changed.
@@ -60,31 +61,34 @@ def answer_args(args: Sequence[str]) -> list[str]:
 def settings_payload(
     model: ModelConfig, dataset_name: str, dataset_version: str, prompt_fingerprint: str
 ) -> dict[str, Any]:
-    """Everything that changes the answers of a series (no secrets, no concurrency or timeouts).
+    """Everything that changes the answers of a series (no secrets, no concurrency, transport or samples).
 
-    ``top_p`` and ``seed`` enter only when set, so series written before they existed keep their hash; the number
-    of samples never does (raising it asks only the new samples, lowering it scores the first k).
+    ``Sampling`` enters whole, each of its fields that is set (``top_p`` and ``seed`` are ``None`` unless given, so
+    series written before they existed keep their hash); the number of samples never does (raising it asks only the
+    new samples, lowering it scores the first k).
     """
     vllm = model.vllm
     censors = sorted({str(e.gigachat.profanity_check) for e in model.endpoints if e.gigachat is not None})
     payload = {"profanity_check": censors} if censors else {}  # GigaChat's filter changes answers; absent elsewhere
-    optional = {k: v for k, v in (("top_p", model.sampling.top_p), ("seed", model.sampling.seed)) if v is not None}
     return (
         payload
-        | optional
+        | sampling_payload(model.sampling)
         | {
             "model_name": model.model_name,
             "weights": (f"{vllm.model}@{vllm.revision}" if vllm.revision else vllm.model) if vllm else None,
             "max_model_len": vllm.max_model_len if vllm else None,
             "vllm_args": answer_args(vllm.args) if vllm else [],
-            "temperature": model.sampling.temperature,
-            "max_tokens": model.sampling.max_tokens,
-            "system_prompt": model.sampling.system_prompt,
             "dataset": dataset_name,
             "dataset_version": dataset_version,
             "prompt": prompt_fingerprint,
         }
     )
+
+
+def sampling_payload(sampling: Sampling) -> dict[str, Any]:
+    """Every field of ``sampling`` that is set, by its name."""
+    fields = ((f.name, getattr(sampling, f.name)) for f in dataclasses.fields(sampling))
+    return {name: value for name, value in fields if value is not None}
 
 
 def settings_hash(model: ModelConfig, dataset_name: str, dataset_version: str, prompt_fingerprint: str) -> str:

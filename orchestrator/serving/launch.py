@@ -83,7 +83,7 @@ def seeded_cpu_args(model: ModelConfig, gpus: tuple[int, ...]) -> tuple[str, ...
 def engine_batch(model: ModelConfig) -> int:
     """The engine's batch in sequences: ``parallel`` requests, each asking ``samples`` choices (``n``) of a
     managed server (``client/series.py`` sends a problem's consecutive samples in one request)."""
-    return model.sampling.parallel * model.sampling.samples
+    return model.parallel * model.samples
 
 
 def launch_spec(

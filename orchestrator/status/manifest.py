@@ -159,10 +159,10 @@ def _model_entry(model: ModelConfig) -> dict[str, Any]:
         "sampling": {
             "temperature": model.sampling.temperature,
             "max_tokens": model.sampling.max_tokens,
-            "parallel": model.sampling.parallel,
+            "parallel": model.parallel,
             "system_prompt": model.sampling.system_prompt,
-            "request_delay": model.sampling.request_delay,
-            "request_timeout": model.sampling.request_timeout,
+            "request_delay": model.transport.request_delay,
+            "request_timeout": model.transport.timeouts.stall,
         },
     }
     if model.vllm is not None:

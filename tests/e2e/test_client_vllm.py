@@ -8,8 +8,8 @@ import json
 import pytest
 import requests
 
-from orchestrator.client import ChatClient, run_series
-from orchestrator.contract import Problem, Sampling
+from orchestrator.client import ChatClient, ManagedServer, run_series
+from orchestrator.contract import Problem, Sampling, Timeouts, Transport
 from orchestrator.results import SeriesStore
 
 pytestmark = pytest.mark.vllm
@@ -44,12 +44,13 @@ def prompt_near(server, tokens: int) -> tuple[list[dict], int]:
     return say(WORD * n), actual
 
 
-def make(server, max_tokens: int, *, clamp: bool = True, **kw) -> ChatClient:
+def make(server, max_tokens: int, *, clamp: bool = True) -> ChatClient:
     return ChatClient(
         server.endpoint,
         server.spec.served_name,
-        Sampling(max_tokens=max_tokens, request_timeout=300, **kw),
-        alive=server.alive,
+        Sampling(max_tokens=max_tokens),
+        transport=Transport(timeouts=Timeouts.within(300)),
+        server=ManagedServer(alive=server.alive),
         context_len=server.max_model_len() if clamp else None,
     )
 
@@ -87,7 +88,7 @@ def test_vllm_real_400_for_too_many_tokens_is_clamped_from_its_message(vllm_serv
 def test_a_series_against_the_real_server_resumes_without_asking_twice(vllm_server, tmp_path):
     problems = [problem(i, f"Задача номер {i}: сколько будет {i}+{i}?") for i in range(6)]
     store = SeriesStore(tmp_path, "tiny", "ds", HASH, meta={"total": 6})
-    first = run_series(problems[:4], make(vllm_server, 8, parallel=3), store, lambda p: say(p.task), parallel=3)
+    first = run_series(problems[:4], make(vllm_server, 8), store, lambda p: say(p.task), parallel=3)
     assert (first.answered, first.errors, first.completion_tokens) == (4, 0, 32)
     store = SeriesStore(tmp_path, "tiny", "ds", HASH, meta={"total": 6})
     second = run_series(problems, make(vllm_server, 8), store, lambda p: say(p.task), parallel=3)

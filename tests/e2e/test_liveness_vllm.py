@@ -9,8 +9,8 @@ import threading
 import psutil
 import pytest
 
-from orchestrator.client import ChatClient, run_series
-from orchestrator.contract import Problem, Sampling
+from orchestrator.client import ChatClient, ManagedServer, run_series
+from orchestrator.contract import Problem, Sampling, Timeouts, Transport
 from orchestrator.errors import ServerHungError
 from orchestrator.results import SeriesStore
 from tests.support.waiting import wait_for
@@ -30,15 +30,14 @@ def messages_for(p: Problem) -> list[dict]:
     return [{"role": "user", "content": p.task}]
 
 
-def managed_client(server, sampling: Sampling) -> ChatClient:
+def managed_client(server, sampling: Sampling, transport: Transport) -> ChatClient:
     """The client exactly as the runner builds it for a managed server (progress from its /metrics)."""
     return ChatClient(
         server.endpoint,
         server.spec.served_name,
         sampling,
-        alive=server.alive,
-        responsive=server.responsive,
-        progress=server.progress,
+        transport=transport,
+        server=ManagedServer.of(server),
         context_len=server.max_model_len(),
         extra_body={"ignore_eos": True},
     )
@@ -47,10 +46,10 @@ def managed_client(server, sampling: Sampling) -> ChatClient:
 def test_64_parallel_answers_slower_than_request_timeout_are_all_stored(vllm_server, tmp_path):
     """The issue's scenario: parallel 64 with request_timeout far below an answer's time; the engine progresses,
     so every answer is stored, none is an error, and every one ran its full budget (recorded as truncated)."""
-    sampling = Sampling(max_tokens=TOKENS, request_timeout=STALL_LIMIT, parallel=64, max_retries=2)
+    sampling = Sampling(max_tokens=TOKENS)
     store = SeriesStore(tmp_path, "tiny", "ds", HASH, meta={"total": 64})
     before = vllm_server.progress()
-    with managed_client(vllm_server, sampling) as client:
+    with managed_client(vllm_server, sampling, Transport(Timeouts.within(STALL_LIMIT), max_retries=2)) as client:
         score = run_series(problems(64), client, store, messages_for, parallel=64)
     records = store.records()
     assert score.answered == 64 and score.errors == 0 and all(r.error is None for r in records)
@@ -73,10 +72,10 @@ def test_a_sigstopped_engine_mid_series_is_found_as_hung(vllm_server, tmp_path):
             stopped.set()
             engine.send_signal(signal.SIGSTOP)
 
-    sampling = Sampling(max_tokens=60, request_timeout=STALL_LIMIT, parallel=8, max_retries=2)
+    sampling = Sampling(max_tokens=60)
     probe_timeout, vllm_server.probe_timeout = vllm_server.probe_timeout, 3.0
     try:
-        with managed_client(vllm_server, sampling) as client:
+        with managed_client(vllm_server, sampling, Transport(Timeouts.within(STALL_LIMIT), max_retries=2)) as client:
             with pytest.raises(ServerHungError, match="no progress on the server"):
                 run_series(
                     problems(40),

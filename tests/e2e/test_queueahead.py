@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from orchestrator.client import ChatClient, run_series
+from orchestrator.client import ChatClient, ManagedServer, run_series
 from orchestrator.config import load_config
-from orchestrator.contract import Problem, Sampling, ServerSpec
+from orchestrator.contract import Problem, Sampling, ServerSpec, Timeouts, Transport
 from orchestrator.errors import ConfigError
 from orchestrator.job import run_model
 from orchestrator.results import SeriesStore
@@ -98,7 +98,7 @@ def test_with_k_samples_per_request_the_engine_runs_parallel_requests_of_k_seque
     (model,) = load_config(_config(tmp_path, "", model_extra=", samples: 4, temperature: 0.6")).models
     planned = server_spec(model, (0,), 8100, "py")
     assert planned is not None and batch_flag(command(planned)) == [queueahead.FLAG, "32"]
-    assert launch.in_flight(planned, model.sampling.parallel) == 16  # requests: 8 generating, 8 queued
+    assert launch.in_flight(planned, model.parallel) == 16  # requests: 8 generating, 8 queued
 
 
 @pytest.mark.parametrize(("value", "said"), [("9", "out of range"), ("-1", "out of range"), ("lots", "a number")])
@@ -165,16 +165,15 @@ def test_a_real_server_runs_parallel_answers_while_the_queued_ones_wait_and_none
         Problem(id=f"q{i}", dataset="ds", domain="math", task=f"{i}+{i}?", reference=str(2 * i))
         for i in range(2 * launch.in_flight(planned, BATCH))
     ]
-    sampling = Sampling(max_tokens=TOKENS, request_timeout=STALL_LIMIT, parallel=BATCH, max_retries=0)
+    sampling = Sampling(max_tokens=TOKENS)
     store = SeriesStore(tmp_path, "tiny", "ds", "q" * 16, meta={"total": len(problems)})
     gauges = Gauges(planned.base_url)
     with ChatClient(
         queued_server.endpoint,
         planned.served_name,
         sampling,
-        alive=queued_server.alive,
-        responsive=queued_server.responsive,
-        progress=queued_server.progress,
+        transport=Transport(timeouts=Timeouts.within(STALL_LIMIT), max_retries=0),
+        server=ManagedServer.of(queued_server),
         context_len=queued_server.max_model_len(),
         extra_body={"ignore_eos": True},
     ) as client:

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from orchestrator.client import ChatClient, run_series
+from orchestrator.client import ChatClient, ManagedServer, run_series
 from orchestrator.contract import AnswerRecord, Sampling
 from orchestrator.datasets import REGISTRY, load
 from orchestrator.prompts import build_messages
@@ -136,7 +136,7 @@ def test_one_request_with_n_gives_the_answers_of_one_request_per_sample(tmp_path
     """What a managed server gets (``n`` = the consecutive missing samples, seed of the first) against what an API
     model gets (one request per sample, seed + i), on the same server and the same prompts."""
     problems = load(REGISTRY["sample-math"], limit=2)
-    sampling = Sampling(samples=K, temperature=0.7, seed=99, max_tokens=24, parallel=2)
+    sampling = Sampling(temperature=0.7, seed=99, max_tokens=24)
     answers_by = {}
     for label, alive in (("per-sample", None), ("grouped", seeded_server.alive)):
         store = SeriesStore(
@@ -157,9 +157,10 @@ def test_one_request_with_n_gives_the_answers_of_one_request_per_sample(tmp_path
                     settings_hash="b" * 16,
                 )
             )
-        with ChatClient(seeded_server.endpoint, seeded_server.spec.served_name, sampling, alive=alive) as client:
+        server = None if alive is None else ManagedServer(alive=alive)
+        with ChatClient(seeded_server.endpoint, seeded_server.spec.served_name, sampling, server=server) as client:
             assert client.managed is (alive is not None)
-            run_series(problems, client, store, build_messages, parallel=2)
+            run_series(problems, client, store, build_messages, parallel=2, samples=K)
         answers_by[label] = {(r.id, r.sample): r.response for r in store.records() if r.error is None}
     assert len(answers_by["per-sample"]) == K * len(problems)
     assert answers_by["grouped"] == answers_by["per-sample"]

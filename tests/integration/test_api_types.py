@@ -89,7 +89,7 @@ def test_gigachat_block_loads_with_the_originals_keys_and_defaults(tmp_path: Pat
     assert ep.gigachat is not None and ep.gigachat.credentials == CREDENTIALS
     assert ep.gigachat.scope == "GIGACHAT_API_CORP" and ep.gigachat.profanity_check is True
     assert ep.gigachat.auth_url == "https://ngw.devices.sberbank.ru:9443/api/v2/oauth"
-    assert ep.verify is True and ep.api_key is None and model.sampling.request_timeout == 90.0
+    assert ep.verify is True and ep.api_key is None and model.transport.timeouts.stall == 90.0
     assert CREDENTIALS not in repr(model) + str(cfg.redacted())
 
 

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 import requests
 
-from orchestrator.client import ChatClient, clamp_from_message, run_series, split_reasoning
+from orchestrator.client import ChatClient, Halted, ManagedServer, clamp_from_message, run_series, split_reasoning
 from orchestrator.client.jsoncodec import MsgspecJson, StdlibJson
 from orchestrator.client.ratelimit import RateLimiter
-from orchestrator.contract import AnswerRecord, Endpoint, Grade, Problem, Sampling
+from orchestrator.contract import AnswerRecord, Endpoint, Grade, Problem, Sampling, Timeouts, Transport
 from orchestrator.errors import EndpointError, GradingError, ServerDiedError
 from orchestrator.results import SeriesStore
 from tests.support.client_kit import (
@@ -76,11 +76,10 @@ def test_5xx_until_the_limit_gives_an_error_record_with_exponential_jittered_bac
     c = ChatClient(
         Endpoint(srv.url),
         "m",
-        Sampling(max_retries=4),
+        Sampling(),
+        transport=Transport(max_retries=4, backoff_base=2.0, backoff_cap=10.0),
         sleep=sleeps.append,
         rng=lambda: 0.0,
-        backoff_base=2.0,
-        backoff_cap=10.0,
         halt_poll=3600.0,
     )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
@@ -114,7 +113,7 @@ def test_dropped_connection_is_retried(serve):
 def test_a_reply_slower_than_the_timeout_is_an_error_without_retry(serve):
     srv = serve([Reply(delay=3.0, body=ok().body)])
     sleeps: list[float] = []
-    c = client(srv.url, sleeps, sampling=Sampling(request_timeout=0.3, max_retries=3))
+    c = client(srv.url, sleeps, sampling=Sampling(), transport=Transport(timeouts=Timeouts.within(0.3), max_retries=3))
     started = time.monotonic()
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert time.monotonic() - started < 2.5 and 0.25 < rec.latency_s < 2.5
@@ -214,10 +213,10 @@ def test_a_context_length_400_is_clamped_from_its_numbers_once(serve):
         "(300 in the messages, 1800 in the completion). Please reduce the length of the messages or completion."
     )
     srv = serve([error(400, msg), ok()])
-    rec = client(srv.url, sampling=Sampling(max_tokens=1800)).ask(PROBLEM, MESSAGES, HASH)
+    rec = client(srv.url, sampling=Sampling(max_tokens=1800), transport=Transport()).ask(PROBLEM, MESSAGES, HASH)
     assert [r["body"]["max_tokens"] for r in srv.chats()] == [1800, 1748] and rec.error is None
     srv2 = serve(default=error(400, msg))
-    rec2 = client(srv2.url, sampling=Sampling(max_tokens=1800)).ask(PROBLEM, MESSAGES, HASH)
+    rec2 = client(srv2.url, sampling=Sampling(max_tokens=1800), transport=Transport()).ask(PROBLEM, MESSAGES, HASH)
     assert len(srv2.chats()) == 2 and rec2.error.startswith("HTTP 400")  # no loop
 
 
@@ -349,7 +348,7 @@ def test_transport_errors_are_stored_unscored_and_retried_on_resume(serve, tmp_p
     srv = serve(
         default=lambda body: error(503, "busy") if body["messages"][0]["content"] == "1+1?" else echo_answer(body)
     )
-    c = client(srv.url, sampling=Sampling(max_retries=1))
+    c = client(srv.url, sampling=Sampling(), transport=Transport(max_retries=1))
     score = run_series(problems(3), c, new_store(tmp_path, 3), messages_for, grade=grade, parallel=2)
     assert (score.answered, score.errors, score.correct) == (2, 1, 1)
     err = [r for r in new_store(tmp_path, 3).records() if r.error][0]
@@ -370,7 +369,13 @@ def test_request_delay_spaces_request_starts_across_all_workers(serve, tmp_path)
             starts.append(time.monotonic())
             return super().post(*args, **kw)
 
-    c = client(srv.url, sampling=Sampling(request_delay=0.2), session_factory=Timed, limiter=RateLimiter())
+    c = client(
+        srv.url,
+        sampling=Sampling(),
+        transport=Transport(request_delay=0.2),
+        session_factory=Timed,
+        limiter=RateLimiter(),
+    )
     run_series(problems(6), c, new_store(tmp_path, 6), messages_for, parallel=4)
     assert len(srv.chats()) == 6 and srv.max_inflight >= 1
     starts.sort()
@@ -417,7 +422,7 @@ def test_a_server_dying_mid_series_raises_and_keeps_what_was_answered(serve, tmp
 
     srv = serve(default=reply)
     sleeps: list[float] = []
-    c = client(srv.url, sleeps, alive=lambda: state["alive"])
+    c = client(srv.url, sleeps, server=ManagedServer(alive=lambda: state["alive"]))
     with pytest.raises(ServerDiedError):
         run_series(problems(10), c, new_store(tmp_path), messages_for, grade=grade, parallel=2)
     store = new_store(tmp_path)
@@ -471,9 +476,9 @@ def test_a_series_stopped_during_a_retry_backoff_gives_the_request_up_at_once_an
     c = ChatClient(
         Endpoint(srv.url),
         "m",
-        Sampling(max_retries=3),
+        Sampling(),
+        transport=Transport(max_retries=3, backoff_base=30.0),
         rng=lambda: 1.0,
-        backoff_base=30.0,
         limiter=RateLimiter(),
         sleep=sleep,
     )
@@ -495,7 +500,7 @@ def test_a_backoff_asks_halted_between_naps_of_halt_poll_seconds(serve):
     c.halted = halted
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert sleeps == [0.5, 0.5, 0.5] and len(srv.chats()) == 2 and asked["n"] >= 4
-    assert rec.error is not None and "stopped" in rec.error  # HALTED: the series drops it, nothing is stored
+    assert isinstance(rec, Halted) and "stopped" in rec.reason  # the series drops it, nothing is stored
 
 
 def test_a_server_torn_down_after_stop_is_not_an_error(serve, tmp_path):
@@ -513,7 +518,7 @@ def test_a_server_torn_down_after_stop_is_not_an_error(serve, tmp_path):
     srv = serve(default=reply)
     score = run_series(
         problems(10),
-        client(srv.url, alive=lambda: state["alive"]),
+        client(srv.url, server=ManagedServer(alive=lambda: state["alive"])),
         new_store(tmp_path),
         messages_for,
         parallel=2,
@@ -544,8 +549,10 @@ def test_a_hung_managed_server_raises_server_hung_and_stores_nothing(serve, tmp_
 
     srv = serve(default=lambda body: Reply(delay=3.0, body=echo_answer(body).body))
     probes: list[int] = []
-    sampling = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
-    c = client(srv.url, sampling=sampling, alive=lambda: True, responsive=lambda: probes.append(1) or False)
+    slow = Transport(timeouts=Timeouts.within(0.3), max_retries=3)
+    c = client(
+        srv.url, transport=slow, server=ManagedServer(lambda: True, responsive=lambda: probes.append(1) or False)
+    )
     store = new_store(tmp_path)
     with pytest.raises(ServerHungError, match="hung"):
         run_series(problems(6), c, store, messages_for, parallel=3)
@@ -555,8 +562,8 @@ def test_a_hung_managed_server_raises_server_hung_and_stores_nothing(serve, tmp_
 def test_a_slow_but_responsive_server_gets_a_timeout_record_not_a_restart(serve):
     srv = serve(default=lambda body: Reply(delay=1.0, body=echo_answer(body).body))
     probes: list[int] = []
-    sampling = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
-    c = client(srv.url, sampling=sampling, alive=lambda: True, responsive=lambda: probes.append(1) or True)
+    slow = Transport(timeouts=Timeouts.within(0.3), max_retries=3)
+    c = client(srv.url, transport=slow, server=ManagedServer(lambda: True, responsive=lambda: probes.append(1) or True))
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert "request_timeout" in rec.error and probes == [1]
 
@@ -589,7 +596,7 @@ def seeded(body: dict) -> Reply:
 
 def test_a_managed_server_gets_a_problems_missing_samples_in_one_request_with_n(serve, tmp_path) -> None:
     srv = serve(default=seeded)
-    sampling = Sampling(samples=3, seed=10, temperature=0.7, top_p=0.9, max_tokens=64)
+    sampling = Sampling(seed=10, temperature=0.7, top_p=0.9, max_tokens=64)
     store = SeriesStore(tmp_path, "m", "ds", HASH, meta={"total": 2, "sampling": {"samples": 3}})
     store.append(
         AnswerRecord(
@@ -604,8 +611,8 @@ def test_a_managed_server_gets_a_problems_missing_samples_in_one_request_with_n(
         )
     )  # checkpointed already
     problems = [Problem(id=f"p{i}", dataset="ds", domain="math", task="t", reference="4") for i in (1, 2)]
-    with client(srv.url, sampling=sampling, alive=lambda: True) as c:
-        run_series(problems, c, store, lambda p: MESSAGES, parallel=2)
+    with client(srv.url, sampling=sampling, server=ManagedServer(alive=lambda: True)) as c:
+        run_series(problems, c, store, lambda p: MESSAGES, parallel=2, samples=3)
     asked = sorted((b["body"].get("n", 1), b["body"]["seed"], b["body"]["top_p"]) for b in srv.chats())
     assert asked == [(1, 10, 0.9), (1, 12, 0.9), (3, 10, 0.9)]  # p1: samples 0 and 2 apart; p2: n = 3
     recs = {(r.id, r.sample): r for r in store.records()}
@@ -623,8 +630,8 @@ def test_a_managed_server_gets_a_problems_missing_samples_in_one_request_with_n(
 def test_an_api_model_gets_one_request_per_sample_and_never_n(serve, tmp_path) -> None:
     srv = serve(default=seeded)
     store = SeriesStore(tmp_path, "m", "ds", HASH, meta={"total": 1, "sampling": {"samples": 4}})
-    with client(srv.url, sampling=Sampling(samples=4, seed=0, temperature=0.7)) as c:
-        run_series([PROBLEM], c, store, lambda p: MESSAGES, parallel=4)
+    with client(srv.url, sampling=Sampling(seed=0, temperature=0.7), transport=Transport()) as c:
+        run_series([PROBLEM], c, store, lambda p: MESSAGES, parallel=4, samples=4)
     assert sorted(b["body"]["seed"] for b in srv.chats()) == [0, 1, 2, 3]
     assert all("n" not in b["body"] for b in srv.chats())
     assert sorted(r.response for r in store.records()) == [f"ОТВЕТ: {i}" for i in range(4)]
@@ -633,6 +640,6 @@ def test_an_api_model_gets_one_request_per_sample_and_never_n(serve, tmp_path) -
 def test_a_reply_with_too_few_choices_is_an_error_record_for_every_sample(serve) -> None:
     srv = serve(default=ok())
     problems = [Problem(id="p", dataset="ds", domain="math", task="t", reference="4", sample=i) for i in range(2)]
-    with client(srv.url, alive=lambda: True) as c:
+    with client(srv.url, server=ManagedServer(alive=lambda: True)) as c:
         recs = c.ask_samples(problems, MESSAGES, HASH)
     assert [r.sample for r in recs] == [0, 1] and all("n=2" in (r.error or "") for r in recs)

@@ -15,7 +15,7 @@ import requests
 from orchestrator.client import ChatClient, run_series
 from orchestrator.client.gigachat import TokenSource
 from orchestrator.client.ratelimit import MAX_HOLD, POLL, RateLimiter
-from orchestrator.contract import Endpoint, GigaChatAuth, Problem, Sampling
+from orchestrator.contract import Endpoint, GigaChatAuth, Problem, Sampling, Timeouts, Transport
 from orchestrator.errors import AuthError
 from standins.chat_apis import ANSWER, Canned, GigaChatStandIn, OpenRouterStandIn, self_signed
 from tests.support.gigachat import CREDENTIALS, ask_all, giga_client, problems, store
@@ -146,9 +146,12 @@ def test_an_oauth_endpoint_that_is_down_gives_error_records_not_a_crash(giga, ca
         gigachat=GigaChatAuth(CREDENTIALS, "GIGACHAT_API_PERS", auth_url="http://127.0.0.1:9/api/v2/oauth"),
     )
     with caplog.at_level(logging.DEBUG):
-        rec = giga_client(ep, sampling=Sampling(max_retries=1, request_timeout=5), sleep=lambda s: None).ask(
-            PROBLEM, MESSAGES, "h"
-        )
+        rec = giga_client(
+            ep,
+            sampling=Sampling(),
+            transport=Transport(timeouts=Timeouts.within(5), max_retries=1),
+            sleep=lambda s: None,
+        ).ask(PROBLEM, MESSAGES, "h")
     assert rec.error is not None and "GigaChat OAuth at http://127.0.0.1:9/api/v2/oauth" in rec.error
     assert "gave up after 2 attempts" in rec.error and CREDENTIALS not in rec.error + caplog.text
 

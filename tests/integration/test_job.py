@@ -3,6 +3,8 @@ hang, a restart that fails to start and is retried, and a first start that fails
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from orchestrator.errors import ServerStartError
@@ -68,3 +70,21 @@ def test_a_managed_model_speaks_the_json_its_client_codec_names_and_msgspec_by_d
     assert len(raws) == N and all("Сколько".encode() in raw or b"\\u" in raw for raw in raws)
     escaped, spaced = (any(b"\\u04" in raw for raw in raws), any(b'": ' in raw for raw in raws))
     assert (escaped, spaced) == {"msgspec": (False, False), "json": (False, True), "requests": (True, True)}[wire]
+
+
+def test_a_series_meta_keeps_its_sampling_block_as_series_have_always_had_it(tmp_path, stubs):
+    good = StubServer(spec(), stubs(default=ok()).url)
+    assert run_model(context(tmp_path, [good]), model_config(tmp_path), spec()).status == "finished"
+    meta = json.loads((tmp_path / "results" / "details" / "m" / "ds.meta.json").read_text(encoding="utf-8"))
+    assert meta["sampling"] == {
+        "temperature": 0.0,
+        "max_tokens": 2048,
+        "system_prompt": "",
+        "parallel": 2,
+        "request_delay": 0.0,
+        "request_timeout": 0.5,
+        "max_retries": 1,
+        "samples": 1,
+        "top_p": None,
+        "seed": None,
+    }  # the keys and values that dataclasses.asdict(Sampling) wrote before transport and samples left it

@@ -13,10 +13,10 @@ import time
 
 import pytest
 
-from orchestrator.client import run_series
+from orchestrator.client import ManagedServer, run_series
 from orchestrator.client.liveness import ProgressWatch, progress_from_metrics
 from orchestrator.client.stream import StreamError, read_stream
-from orchestrator.contract import Sampling
+from orchestrator.contract import Sampling, Timeouts, Transport
 from orchestrator.errors import ServerHungError
 from orchestrator.job import run_model
 from tests.support.client_kit import HASH, MESSAGES, PROBLEM, client, echo_answer, messages_for, new_store, problems
@@ -36,7 +36,7 @@ vllm:prompt_tokens_by_source_total{engine="0",model_name="tiny-llama",source="lo
 vllm:generation_tokens_total{engine="0",model_name="tiny-llama"} 400.0
 vllm:generation_tokens_created{engine="0",model_name="tiny-llama"} 1.7960890501463299e+09
 """
-SLOW = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
+SLOW = Transport(timeouts=Timeouts.within(0.3), max_retries=3)  # with the helper's Sampling(max_tokens=512)
 
 
 def growing() -> itertools.count[int]:
@@ -55,10 +55,10 @@ def test_an_answer_slower_than_request_timeout_is_kept_while_the_server_progress
     counter = growing()
     c = client(
         srv.url,
-        sampling=SLOW,
-        alive=lambda: True,
-        responsive=lambda: probes.append(1) or True,
-        progress=lambda: next(counter),
+        transport=SLOW,
+        server=ManagedServer(
+            alive=lambda: True, responsive=lambda: probes.append(1) or True, progress=lambda: next(counter)
+        ),
     )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert rec.error is None and rec.response == "ОТВЕТ: 4" and rec.latency_s >= 1.5 and probes == []
@@ -69,7 +69,11 @@ def test_a_series_of_slow_answers_stores_every_one_with_no_error(serve, tmp_path
     """The issue's scenario on a scripted server: answers take 5x request_timeout, the engine keeps generating."""
     srv = serve(default=lambda body: Reply(delay=1.5, body=echo_answer(body).body))
     counter = growing()
-    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: True, progress=lambda: next(counter))
+    c = client(
+        srv.url,
+        transport=SLOW,
+        server=ManagedServer(alive=lambda: True, responsive=lambda: True, progress=lambda: next(counter)),
+    )
     store = new_store(tmp_path, 12)
     score = run_series(problems(12), c, store, messages_for, parallel=12)
     assert score.answered == 12 and score.errors == 0 and len(srv.chats()) == 12
@@ -80,7 +84,9 @@ def test_a_frozen_counter_with_a_failing_probe_is_a_hung_server(serve, tmp_path)
     srv = serve(default=Reply(delay=30.0, body=ok().body))
     probes: list[int] = []
     c = client(
-        srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or False, progress=lambda: 7.0
+        srv.url,
+        transport=SLOW,
+        server=ManagedServer(alive=lambda: True, responsive=lambda: probes.append(1) or False, progress=lambda: 7.0),
     )
     store = new_store(tmp_path, 4)
     began = time.monotonic()
@@ -91,7 +97,9 @@ def test_a_frozen_counter_with_a_failing_probe_is_a_hung_server(serve, tmp_path)
 
 def test_a_frozen_counter_with_a_live_probe_is_a_timeout_record(serve):
     srv = serve(default=Reply(delay=30.0, body=ok().body))
-    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: True, progress=lambda: 7.0)
+    c = client(
+        srv.url, transport=SLOW, server=ManagedServer(alive=lambda: True, responsive=lambda: True, progress=lambda: 7.0)
+    )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert rec.error == "no progress on the server for 0.3 s (request_timeout)"
 
@@ -102,7 +110,9 @@ def test_a_frozen_counter_is_excused_while_the_server_answers_the_probe(serve):
     srv = serve(default=Reply(delay=0.8, body=ok().body))
     probes: list[int] = []
     c = client(
-        srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: probes.append(1) or True, progress=lambda: 7.0
+        srv.url,
+        transport=SLOW,
+        server=ManagedServer(alive=lambda: True, responsive=lambda: probes.append(1) or True, progress=lambda: 7.0),
     )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert rec.error is None and rec.response == "ОТВЕТ: 4" and 1 <= len(probes) <= 3
@@ -122,14 +132,20 @@ def test_a_probe_answered_late_by_a_busy_engine_is_no_hang(serve):
         time.sleep(5.0)
         return False  # it would have timed out: a verdict on the probe alone would say hung
 
-    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=slow_probe, progress=progress)
+    c = client(
+        srv.url, transport=SLOW, server=ManagedServer(alive=lambda: True, responsive=slow_probe, progress=progress)
+    )
     rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert rec.error is None and rec.response == "ОТВЕТ: 4"
 
 
 def test_unreadable_metrics_fall_back_to_the_clock(serve, caplog):
     srv = serve(default=Reply(delay=30.0, body=ok().body))
-    c = client(srv.url, sampling=SLOW, alive=lambda: True, responsive=lambda: True, progress=lambda: None)
+    c = client(
+        srv.url,
+        transport=SLOW,
+        server=ManagedServer(alive=lambda: True, responsive=lambda: True, progress=lambda: None),
+    )
     with caplog.at_level(logging.WARNING):
         rec = c.ask(PROBLEM, MESSAGES, HASH)
     assert "request_timeout" in rec.error and "no progress counters on /metrics" in caplog.text
@@ -173,8 +189,9 @@ def test_a_long_streamed_answer_is_kept_however_long_it_takes(serve):
         + [chunk("!", finish="length"), USAGE, "data: [DONE]"]
     )
     srv = serve(default=Reply(events=tuple(events), event_delay=0.1))
-    sampling = Sampling(max_retries=3, request_timeout=0.5, max_tokens=512)
-    rec = client(srv.url, sampling=sampling).ask(PROBLEM, MESSAGES, HASH)
+    rec = client(srv.url, transport=Transport(timeouts=Timeouts.within(0.5), max_retries=3)).ask(
+        PROBLEM, MESSAGES, HASH
+    )
     assert rec.error is None and rec.latency_s >= 2.0
     assert rec.response == "012345678!" and rec.reasoning == "думаю " * 10  # never graded: not in the response
     assert (rec.finish_reason, rec.prompt_tokens, rec.completion_tokens) == ("length", 11, 40)
@@ -183,8 +200,7 @@ def test_a_long_streamed_answer_is_kept_however_long_it_takes(serve):
 def test_a_stream_that_falls_silent_fails_within_the_limit(serve):
     srv = serve(default=Reply(events=(chunk("a"), chunk("b")), event_delay=3.0))
     sleeps: list[float] = []
-    sampling = Sampling(max_retries=3, request_timeout=0.3, max_tokens=512)
-    rec = client(srv.url, sleeps, sampling=sampling).ask(PROBLEM, MESSAGES, HASH)
+    rec = client(srv.url, sleeps, transport=SLOW).ask(PROBLEM, MESSAGES, HASH)
     assert rec.error == "nothing arrived for 0.3 s (request_timeout)" and sleeps == [] and rec.latency_s < 2.5
 
 
@@ -230,7 +246,7 @@ def test_a_clamp_that_cuts_the_budget_is_logged_once_per_model(serve, caplog):
     srv = serve(tokenize=lambda body: Reply(body={"count": 150, "max_model_len": 1000, "tokens": []}))
     with caplog.at_level(logging.WARNING, logger="orchestrator.client.chat"):
         for _ in range(2):
-            c = client(srv.url, context_len=600, sampling=Sampling(max_tokens=512 + 7))
+            c = client(srv.url, context_len=600, sampling=Sampling(max_tokens=512 + 7), transport=Transport())
             for _ in range(3):
                 assert c.ask(PROBLEM, MESSAGES, HASH).error is None
     said = [r.getMessage() for r in caplog.records if "does not fit" in r.getMessage()]

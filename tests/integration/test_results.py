@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import shutil
@@ -14,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.contract import AnswerRecord, Grade, ModelConfig, Problem, Sampling, VllmSettings
+from orchestrator.contract import AnswerRecord, Grade, ModelConfig, Problem, Sampling, Timeouts, Transport, VllmSettings
 from orchestrator.errors import ResultsError
 from orchestrator.fileio import atomic_write_text, read_jsonl, truncate_torn_tail
 from orchestrator.results import (
@@ -93,7 +94,14 @@ def test_settings_hash_changes_with_what_changes_answers_only():
     changed.append(settings_hash(other, "ds", "v1", "fp"))
     assert base not in changed and len(set(changed)) == len(changed)
     same = [
-        settings_hash(_model(parallel=64, request_timeout=5, max_retries=1, request_delay=2), "ds", "v1", "fp"),
+        settings_hash(
+            dataclasses.replace(
+                _model(), parallel=64, transport=Transport(Timeouts.within(5), max_retries=1, request_delay=2)
+            ),
+            "ds",
+            "v1",
+            "fp",
+        ),
         settings_hash(
             ModelConfig(
                 key="k",

@@ -23,7 +23,7 @@ import pytest
 import requests
 
 from orchestrator.client import ChatClient
-from orchestrator.contract import Endpoint, Problem, Sampling
+from orchestrator.contract import Endpoint, Problem, Sampling, Timeouts, Transport
 from orchestrator.serving.launch import RUN_ENV, SERVER_ENV
 from orchestrator.serving.records import ServerRecord, StateFile, cleanup
 from tests.support.waiting import wait_for
@@ -204,7 +204,9 @@ KEY = "sk-test-SECRET-0123456789abcdef"
 def test_exception_text_of_requests_is_scrubbed_of_the_key(api_base: str, api_key: str, caplog) -> None:
     caplog.set_level(logging.DEBUG)
     endpoint = Endpoint(api_base.format(key=KEY, port=free_port()), api_key)
-    client = ChatClient(endpoint, "m", Sampling(max_retries=1, request_timeout=2), sleep=lambda s: None)
+    client = ChatClient(
+        endpoint, "m", Sampling(), transport=Transport(timeouts=Timeouts.within(2), max_retries=1), sleep=lambda s: None
+    )
     rec = client.ask(PROBLEM, [{"role": "user", "content": "2+2?"}], "h" * 16)
     assert rec.error and KEY not in rec.error and KEY not in repr(rec)
     assert KEY not in caplog.text and KEY[:12] in api_base.format(key=KEY, port=0) + api_key  # it was there

@@ -9,7 +9,7 @@ from typing import Any
 
 from orchestrator.client import ChatClient
 from orchestrator.client.ratelimit import RateLimiter
-from orchestrator.contract import Endpoint, Problem, Sampling
+from orchestrator.contract import Endpoint, Problem, Sampling, Timeouts, Transport
 from orchestrator.results import SeriesStore
 from tests.support.scripted_server import Reply, ok
 
@@ -36,7 +36,8 @@ class Timeline:
 
 
 def client(url: str | list[str], sleeps: list | None = None, key: str | None = KEY, **kw: Any) -> ChatClient:
-    sampling = kw.pop("sampling", Sampling(max_retries=3, request_timeout=5, max_tokens=512))
+    sampling = kw.pop("sampling", Sampling(max_tokens=512))
+    kw.setdefault("transport", Transport(timeouts=Timeouts.within(5), max_retries=3))
     urls = [url] if isinstance(url, str) else url
     endpoints = [Endpoint(api_base=u, api_key=key) for u in urls]
     time_ = Timeline(sleeps if sleeps is not None else [])

@@ -14,7 +14,7 @@ from orchestrator.client import ChatClient, run_series
 from orchestrator.client.auth import EndpointAuth
 from orchestrator.client.gigachat import TokenSource
 from orchestrator.client.ratelimit import RateLimiter
-from orchestrator.contract import Endpoint, Problem, Sampling
+from orchestrator.contract import Endpoint, Problem, Sampling, Timeouts, Transport
 from orchestrator.results import SeriesStore
 from standins.chat_apis import GigaChatStandIn
 
@@ -38,11 +38,13 @@ def giga_client(ep: Endpoint, source: TokenSource | None = None, **kw: Any) -> C
     """A client of ``ep`` with its own token source (the process-wide one is shared across tests otherwise)."""
     assert ep.gigachat is not None
     source = source or TokenSource(ep.gigachat, ep.verify)
-    sampling = kw.pop("sampling", Sampling(max_retries=2, request_timeout=10, max_tokens=64))
+    sampling = kw.pop("sampling", Sampling(max_tokens=64))
+    transport = kw.pop("transport", Transport(timeouts=Timeouts.within(10), max_retries=2))
     return ChatClient(
         ep,
         "GigaChat-2-Max",
         sampling,
+        transport=transport,
         auth=EndpointAuth([ep], tokens=lambda auth, verify: source),
         limiter=kw.pop("limiter", RateLimiter()),
         **kw,

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from orchestrator import config as config_module
 from orchestrator.cli import main
 from orchestrator.config import load_config
+from orchestrator.config import managed as vllm_block
 from orchestrator.errors import ConfigError
 
 ORIGINAL = """
@@ -51,7 +51,7 @@ def test_original_format_loads_unchanged(tmp_path: Path) -> None:
     (model,) = cfg.models
     assert model.key == "gpt-4o" and not model.managed
     assert model.endpoints[0].api_key == "sk-literal-secret-123"
-    assert model.sampling.parallel == 4 and model.sampling.request_delay == 0.5
+    assert model.parallel == 4 and model.transport.request_delay == 0.5
     assert model.sampling.system_prompt.startswith("You are")
     assert cfg.num_examples == 190
     assert "sk-literal-secret-123" not in repr(model) and "sk-literal" not in str(cfg.redacted())
@@ -74,7 +74,7 @@ def test_vllm_block_and_defaults(tmp_path: Path, model_dir: Path) -> None:
     (model,) = cfg.models
     assert model.managed and model.vllm.gpus_needed == 2 and model.vllm.args == ("--dtype", "bfloat16")
     assert model.vllm.env == (("A", "1"),) and model.vllm.max_restarts == 2
-    assert model.sampling.parallel == 64 and model.sampling.max_tokens == 512
+    assert model.parallel == 64 and model.sampling.max_tokens == 512
     assert model.model_name == "served"
 
 
@@ -252,7 +252,7 @@ def test_one_secret_rule_masks_keys_and_tokens_but_not_tokenizer(tmp_path: Path,
 def test_client_codec_msgspec_without_msgspec_installed_names_the_fallback(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config_module, "MSGSPEC_INSTALLED", False)
+    monkeypatch.setattr(vllm_block, "MSGSPEC_INSTALLED", False)
     path = tmp_path / "run.yaml"
     path.write_text("model_list: [a]\na: {vllm: {model: Org/Model, client_codec: msgspec}}\n")
     with pytest.raises(ConfigError) as info:

@@ -35,8 +35,8 @@ def test_the_gpu_sizes_are_the_issues_and_the_dry_run_is_small(tmp_path):
     gpu, dry = Profile.make(False, tmp_path, tmp_path), Profile.make(True, tmp_path, tmp_path)
     assert (gpu.s5_concurrency, gpu.s5_max_tokens, gpu.s5_timeout) == (256, 8192, 60.0)
     assert dry.s5_concurrency * dry.s5_max_tokens <= 1024 and dry.s5_timeout <= 2
-    long = longgen.sampling(gpu, gpu.s5_max_tokens)
-    assert (long.request_timeout, long.parallel, long.max_tokens) == (60.0, 256, 8192)
+    long = longgen.asking(gpu, gpu.s5_max_tokens)
+    assert (long.transport.timeouts.stall, long.parallel, long.sampling.max_tokens) == (60.0, 256, 8192)
     assert {"s5a", "s5b"} <= set(suite.ORDER) and {"s5a", "s5b"} <= set(report.ORDER)
 
 

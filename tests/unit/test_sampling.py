@@ -15,7 +15,17 @@ from click.testing import CliRunner
 
 from orchestrator.cli import main
 from orchestrator.config import load_config
-from orchestrator.contract import AnswerRecord, ModelConfig, Problem, Sampling, SeriesScore, VllmSettings, with_samples
+from orchestrator.contract import (
+    AnswerRecord,
+    ModelConfig,
+    Problem,
+    Sampling,
+    SeriesScore,
+    Timeouts,
+    Transport,
+    VllmSettings,
+    with_samples,
+)
 from orchestrator.datasets import REGISTRY
 from orchestrator.errors import ConfigError
 from orchestrator.hub.prefetch import answered_models
@@ -194,10 +204,11 @@ def write(tmp_path: Path, extra: str, model_extra: str = "") -> Path:
 
 def test_samples_top_p_and_seed_are_read_top_level_or_per_model(tmp_path: Path) -> None:
     cfg = load_config(write(tmp_path, "samples: 4\ntemperature: 0.6\ntop_p: 0.95\nseed: 7\n"), env={})
-    assert cfg.models[0].sampling == Sampling(temperature=0.6, samples=4, top_p=0.95, seed=7, parallel=4)
+    assert cfg.models[0].sampling == Sampling(temperature=0.6, top_p=0.95, seed=7)
+    assert (cfg.models[0].samples, cfg.models[0].parallel) == (4, 4)
     cfg = load_config(write(tmp_path, "samples: 4\ntemperature: 0.6\n", "samples: 8"), env={})
-    assert cfg.models[0].sampling.samples == 8 and cfg.models[0].sampling.seed is None
-    assert load_config(write(tmp_path, ""), env={}).models[0].sampling.samples == 1
+    assert cfg.models[0].samples == 8 and cfg.models[0].sampling.seed is None
+    assert load_config(write(tmp_path, ""), env={}).models[0].samples == 1
 
 
 @pytest.mark.parametrize(
@@ -236,11 +247,13 @@ def test_greedy_samples_warn_that_they_will_be_identical(tmp_path: Path, caplog)
 
 
 def test_samples_never_change_the_settings_hash_and_unset_top_p_seed_keep_old_hashes() -> None:
-    def model(**kw) -> ModelConfig:
-        return ModelConfig(key="k", model_name="x", sampling=Sampling(**kw), vllm=VllmSettings(model="/m"))
+    def model(samples: int = 1, **kw) -> ModelConfig:
+        return ModelConfig(
+            key="k", model_name="x", sampling=Sampling(**kw), vllm=VllmSettings(model="/m"), samples=samples
+        )
 
     base = settings_hash(model(temperature=0.7), "ds", "v", "fp")
-    assert settings_hash(model(temperature=0.7, samples=8), "ds", "v", "fp") == base
+    assert settings_hash(model(samples=8, temperature=0.7), "ds", "v", "fp") == base
     assert "seed" not in settings_payload(model(), "ds", "v", "fp") and "top_p" not in settings_payload(
         model(), "ds", "v", "fp"
     )
@@ -256,6 +269,85 @@ def test_samples_never_change_the_settings_hash_and_unset_top_p_seed_keep_old_ha
     )
 
 
+def test_every_sampling_field_changes_the_settings_hash_and_transport_or_concurrency_never_does() -> None:
+    plain = ModelConfig(key="k", model_name="x", sampling=Sampling(), vllm=VllmSettings(model="/m"))
+    base = settings_hash(plain, "ds", "v", "fp")
+    changed = {"temperature": 0.5, "max_tokens": 99, "system_prompt": "Думай.", "top_p": 0.5, "seed": 3}
+    assert set(changed) == {f.name for f in dataclasses.fields(Sampling)}  # a new field must be added here too
+    for name, value in changed.items():
+        other = dataclasses.replace(plain, sampling=dataclasses.replace(plain.sampling, **{name: value}))
+        assert settings_hash(other, "ds", "v", "fp") != base, name
+    travel = Transport(timeouts=Timeouts.within(5), max_retries=0, request_delay=2.0, backoff_base=3.0)
+    same = dataclasses.replace(plain, transport=travel, parallel=32, samples=4)
+    assert settings_hash(same, "ds", "v", "fp") == base
+
+
+PINNED_SETTINGS = {  # the hashes of series on users' disks: a change here rotates their results into history
+    "api_defaults": (
+        """
+        model_list: [m]
+        m: {model_name: gpt-4o, endpoints: [{api_base: "http://127.0.0.1:9/v1", api_key: sk-x}]}
+        """,
+        ("f7585a2b3ba898c3", "df54a318fd4dc48b"),
+    ),
+    "api_everything": (
+        """
+        model_list: [m]
+        temperature: 0.6
+        max_tokens: 512
+        system_prompt: "Реши задачу."
+        request_timeout: 30
+        max_retries: 1
+        request_delay: 0.5
+        parallel: 8
+        samples: 4
+        top_p: 0.95
+        seed: 7
+        m: {model_name: gpt-4o, endpoints: [{api_base: "http://127.0.0.1:9/v1", api_key: sk-x}]}
+        """,
+        ("2e58e7f54a6a2712", "8b5c555a2a316fbd"),
+    ),
+    "managed_args": (
+        """
+        model_list: [m]
+        temperature: 0.3
+        m:
+          model_name: tiny
+          parallel: 16
+          seed: 0
+          vllm:
+            model: acme/tiny
+            revision: v2
+            max_model_len: 4096
+            args: ["--dtype", "bfloat16", "--max-num-seqs", "8"]
+        """,
+        ("3928afd2aefdcf19", "53d3967e83f595c5"),
+    ),
+    "gigachat": (
+        """
+        model_list: [g]
+        g:
+          model_name: GigaChat
+          api_type: gigachat
+          endpoints: [{credentials: c, profanity_check: false, timeout: 90}]
+        """,
+        ("94828d9f033be6a4", "220d50e29baeb6e7"),
+    ),
+}
+
+
+@pytest.mark.parametrize("name", sorted(PINNED_SETTINGS))
+def test_the_settings_hash_of_a_config_is_the_one_its_series_on_disk_were_written_under(
+    tmp_path: Path, name: str
+) -> None:
+    text, expected = PINNED_SETTINGS[name]
+    path = tmp_path / "run.yaml"
+    path.write_text(textwrap.dedent(text), encoding="utf-8")
+    model = load_config(path, env={}).models[0]
+    got = (settings_hash(model, "ds", "v1", "fp"), settings_hash(model, "other", "v2", "fp2"))
+    assert got == expected
+
+
 def test_a_seeded_cpu_server_runs_without_chunked_prefill_a_gpu_one_unchanged() -> None:
     seeded = ModelConfig(key="k", model_name="x", sampling=Sampling(seed=1), vllm=VllmSettings(model="/m"))
     plain = ModelConfig(key="p", model_name="y", sampling=Sampling(), vllm=VllmSettings(model="/m"))
@@ -269,7 +361,7 @@ def test_a_seeded_cpu_server_runs_without_chunked_prefill_a_gpu_one_unchanged() 
 def test_a_series_is_complete_only_with_every_sample_of_every_problem_wherever_it_is_asked(tmp_path: Path) -> None:
 
     problems = [Problem(id=f"p{i}", dataset="sample-math", domain="math", task="t", reference="1") for i in range(3)]
-    model = ModelConfig(key="m", model_name="m", sampling=Sampling(samples=2), vllm=VllmSettings(model="org/m"))
+    model = ModelConfig(key="m", model_name="m", sampling=Sampling(), vllm=VllmSettings(model="org/m"), samples=2)
     run = DatasetRun(spec=REGISTRY["sample-math"], problems=tuple(problems), version="v1")
     digest = settings_hash(model, "sample-math", "v1", prompt_fingerprint())
     store = SeriesStore(tmp_path, "m", "sample-math", digest, meta={"total": 3, "sampling": {"samples": 2}})
@@ -303,7 +395,7 @@ def test_a_series_is_complete_only_with_every_sample_of_every_problem_wherever_i
         answer(key)
     assert asked_everywhere(2) == [[]] * 4 and asked_everywhere(3) == [["p0#2", "p1#2", "p2#2"]] * 4
     assert answered_models(tmp_path, [model], [run]) == {"m"}
-    assert answered_models(tmp_path, [dataclasses.replace(model, sampling=Sampling(samples=3))], [run]) == set()
+    assert answered_models(tmp_path, [dataclasses.replace(model, samples=3)], [run]) == set()
     assert answered_models(tmp_path, [model], [run], fresh=True) == set()
 
 
