@@ -304,7 +304,7 @@ def real_server():
 def test_a_dead_managed_server_stops_at_once_with_server_died(real_server):
     proc, url = real_server
     sleeps: list[float] = []
-    c = client(url, sleeps, alive=lambda: proc.poll() is None)
+    c = client(url, sleeps, server=ManagedServer(alive=lambda: proc.poll() is None))
     assert "HTTP 501" in c.ask(PROBLEM, MESSAGES, HASH).error and sleeps == [1.0, 2.0, 4.0]  # alive: retried
     proc.kill()
     proc.wait()
