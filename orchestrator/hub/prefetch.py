@@ -30,9 +30,9 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from ..contract import DatasetSpec, ModelConfig, Problem, ServerSpec
+from ..contract import DatasetSpec, ModelConfig, ModelState, Problem, ProgressStatus, RunPhase, ServerSpec
 from ..errors import WeightsError
 from ..prompts import prompt_fingerprint
 from ..results import missing_in, settings_hash
@@ -56,11 +56,18 @@ from .weights import (
 )
 
 log = logging.getLogger(__name__)
-IN_FLIGHT = ("listing", "downloading", "disk wait")
+DownloadState = Literal["queued", "listing", "downloading", "disk wait", "done", "failed"]
+IN_FLIGHT: tuple[DownloadState, ...] = ("listing", "downloading", "disk wait")
+PHASES: dict[DownloadState, ProgressStatus] = {  # what a model's progress shows of its weights' download
+    "downloading": RunPhase.DOWNLOADING,
+    "disk wait": RunPhase.DISK_WAIT,
+    "done": RunPhase.WEIGHTS_OK,
+    "failed": ModelState.FAILED,
+}
 
 
 class ProgressLike(Protocol):
-    def set_status(self, model: str, status: str) -> None: ...
+    def set_status(self, model: str, status: ProgressStatus) -> None: ...
     def set_download(self, label: str, text: str | None) -> None: ...
 
 
@@ -102,7 +109,7 @@ class Download:
     ref: HubRef
     keys: list[str]
     fmt: str = "auto"
-    state: str = "queued"  # queued | listing | downloading | disk wait | done | failed
+    state: DownloadState = "queued"
     listing: Listing | None = None
     path: Path | None = None
     error: WeightsError | None = None
@@ -327,12 +334,11 @@ class Prefetcher:
             self.progress.set_download(d.ref.label, None)
         self.on_change()
 
-    def _set_state(self, d: Download, state: str) -> None:
+    def _set_state(self, d: Download, state: DownloadState) -> None:
         d.state = state
         if self.progress is not None:
-            status = {"done": "weights ok", "failed": "failed", "downloading": "download"}.get(state, state)
             for key in d.keys:
-                self.progress.set_status(key, status)
+                self.progress.set_status(key, PHASES[state])
 
     def _record(self, d: Download) -> None:
         if self.manifest is None or d.listing is None:
