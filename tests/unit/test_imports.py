@@ -195,6 +195,51 @@ def test_each_layering_rule_sees_a_synthetic_violation_and_passes_an_import_with
     assert rule.violations({f"orchestrator.{source}.a": {f"orchestrator.{source}.c"}}) == []
 
 
+# ARCHITECTURE.md's layers: a wing imports its own modules and wings of lower layers only (the base among itself)
+LAYERS = {
+    **dict.fromkeys(("orchestrator", "contract", "errors", "fileio"), 0),
+    **dict.fromkeys(("client", "grading", "prompts", "endpoints", "smoke_model"), 1),
+    **dict.fromkeys(("serving", "results", "reasoning"), 2),
+    **dict.fromkeys(("hub", "notify", "leaderboard", "judge"), 3),
+    **dict.fromkeys(("job", "scheduling", "datasets"), 4),
+    **dict.fromkeys(("backend", "ray", "status", "config"), 5),
+    "orchestrate": 6,
+    "cli": 7,
+}
+
+
+def upward(edges: Mapping[str, Set[str]]) -> list[str]:
+    """The imports that point to the same or a higher layer than their module's (wings not in ``LAYERS``: top)."""
+    top = max(LAYERS.values()) + 1
+    return sorted(
+        f"{source} -> {target}"
+        for source, targets in edges.items()
+        for target in targets
+        if wing(target) != wing(source)
+        and LAYERS.get(wing(target), top) >= LAYERS.get(wing(source), top)
+        and LAYERS.get(wing(source)) != 0
+    )
+
+
+def test_every_wing_has_a_layer() -> None:
+    assert {wing(m) for m in modules()} - set(LAYERS) == set()
+
+
+def test_every_import_points_down_the_layers() -> None:
+    assert upward(graph()) == []
+
+
+def test_the_layer_check_sees_an_import_up_and_one_across_a_layer() -> None:
+    down = {"orchestrator.job": {"orchestrator.serving.server", "orchestrator.contract"}}
+    up = {"orchestrator.serving.server": {"orchestrator.job"}, "orchestrator.hub.a": {"orchestrator.judge.b"}}
+    assert upward(down) == []
+    assert upward(up) == [
+        "orchestrator.hub.a -> orchestrator.judge.b",
+        "orchestrator.serving.server -> orchestrator.job",
+    ]
+    assert upward({"orchestrator.contract": {"orchestrator.job"}}) == []  # the base rule above says so instead
+
+
 EFFECTFUL = frozenset(
     f"orchestrator.{m}"
     for m in (
