@@ -3,8 +3,9 @@
 Every figure is read from the stored results, never typed here: a CPU benchmark's from its section
 (``benchmarks/results/<name>.md``, where ``Rule`` says which words of it to take), the GPU scenarios' from their JSON
 (``benchmarks.gpu.report.headlines``). A pattern that no longer matches its section shows ``?`` in the table, and
-``missing`` names it, so a reworded section cannot silently drop a figure (tests/test_benchmarks_report.py).
-The date of a section is the one ``run_all`` recorded when it ran the benchmark (``runs.json``), else the date of
+``missing`` names it, so a reworded section cannot silently drop a figure (tests/unit/test_benchmarks_report.py).
+The date of a section is the one ``run_all`` recorded when it ran the benchmark (``runs.json``, committed with the
+sections, so ``--assemble-only`` gives the same file anywhere), else the date of
 the section's last commit.
 """
 

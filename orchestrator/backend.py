@@ -152,7 +152,7 @@ class _Launcher:
                 ),
             )
         except WeightsError as exc:  # this model's weights: it fails alone
-            self.ctx.progress.set_status(job.key, "failed")
+            self.ctx.progress.set_status(job.key, ModelState.FAILED)
             return told(self.ctx, ModelOutcome(model=job.key, status=ModelState.FAILED, error=str(exc)))
         except ResultsError as exc:  # the disk failed: every model would fail on it; stop the run, report once
             log.debug("model %s: %s; stopping the run", job.key, exc)

@@ -323,6 +323,25 @@ class ModelState(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class RunPhase(StrEnum):
+    """Where a model's job stands before it ends (then its ``ModelState``), as its progress line shows it: queued,
+    its hub weights (``hub/prefetch``: downloading, waiting for disk space, in), its server starting, restarted
+    (``restart N``, N from ``note_restarts``) or its Ray actor rescheduled (``resched N``), answering.
+    ``status.file.model_state`` maps each to status.json's ``state``."""
+
+    WAITING = "waiting"
+    DOWNLOADING = "download"
+    DISK_WAIT = "disk wait"
+    WEIGHTS_OK = "weights ok"
+    STARTING = "starting"
+    RESTARTING = "restart"
+    RESCHEDULED = "resched"
+    RUNNING = "running"
+
+
+ProgressStatus = RunPhase | ModelState  # what a progress display is told: a phase, at the end the end state
+
+
 @dataclass
 class AnswerRecord:
     """One answer: a line of the details JSONL. ``error`` set means a transport failure (never scored)."""

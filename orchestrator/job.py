@@ -29,6 +29,8 @@ from .contract import (
     ModelConfig,
     ModelState,
     Problem,
+    ProgressStatus,
+    RunPhase,
     SeriesScore,
     ServerSpec,
     public_url,
@@ -87,7 +89,7 @@ def end_state(stopping: bool, failed: bool) -> ModelState:
 class ProgressSink(Protocol):
     """What a job reports to the progress display (``progress.Progress``; on a Ray node, events)."""
 
-    def set_status(self, model: str, status: str) -> None: ...
+    def set_status(self, model: str, status: ProgressStatus) -> None: ...
     def add_total(self, model: str, n: int) -> None: ...
     def sync(self, model: str, dataset: str, done: int, correct: int) -> None: ...
     def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None: ...
@@ -178,7 +180,7 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
     """Run every dataset of ``ctx`` for ``model``; never raises for the model's own failures."""
     outcome = ModelOutcome(model=model.key, status=ModelState.RUNNING)
     started = time.monotonic()
-    ctx.progress.set_status(model.key, "starting" if spec else "running")
+    ctx.progress.set_status(model.key, RunPhase.STARTING if spec else RunPhase.RUNNING)
     ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets) * model.samples)
     try:
         if spec is None:
@@ -218,7 +220,7 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
             continue
         outcome.log_path = str(server.log_path)
         try:
-            ctx.progress.set_status(model.key, "running")
+            ctx.progress.set_status(model.key, RunPhase.RUNNING)
             return _run_datasets(ctx, model, server.endpoint, server)
         except ServerDiedError as exc:
             hung = isinstance(exc, ServerHungError)
@@ -245,7 +247,7 @@ def _note_restart(ctx: RunContext, model: ModelConfig, outcome: ModelOutcome, ex
     )
     ctx.progress.note_error(model.key, f"{what}: {exc}")
     ctx.progress.note_restarts(model.key, outcome.restarts)
-    ctx.progress.set_status(model.key, f"restart {outcome.restarts}")
+    ctx.progress.set_status(model.key, RunPhase.RESTARTING)
 
 
 def _already_done(ctx: RunContext, model: ModelConfig) -> list[SeriesScore] | None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import threading
 import unicodedata
 from collections.abc import Callable, Sequence
@@ -33,7 +32,6 @@ _UNREACHABLE = {
     "OfflineModeIsEnabled",
     "LocalEntryNotFoundError",
 }
-_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{6,}")
 
 Fetched = list[tuple[str, Path]]  # (label for messages, local file)
 
@@ -130,7 +128,7 @@ class HubClient:
                 files = [p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()]
                 chosen = select_files(files, configs, split, repo_id)
             except Exception as exc:  # noqa: BLE001 -- nothing (usable) cached for this revision
-                log.debug("no cached copy of %s@%s: %s", repo_id, revision or "main", _summary(exc))
+                log.debug("no cached copy of %s@%s: %s", repo_id, revision or "main", hubnet.summary(exc))
                 continue
             if chosen:
                 return [(_label(repo_id, name, revision), folder / name) for name in chosen]
@@ -244,23 +242,6 @@ def is_unreachable(exc: BaseException) -> bool:
     return bool(_names(exc) & _UNREACHABLE) or _status(exc) >= 500
 
 
-def _scrub(text: str) -> str:
-    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
-    if token and len(token) >= 4:
-        text = text.replace(token, "***")
-    return _TOKEN_RE.sub("hf_***", text)
-
-
-def summary(exc: BaseException) -> str:
-    """``Type: message`` on one line, tokens scrubbed, at most 200 characters."""
-    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
-    line = _scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
-    return line if len(line) <= 200 else line[:199] + "…"
-
-
-_summary = summary
-
-
 def dataset_url(repo_id: str) -> str:
     """The dataset's page on the hub (or on the mirror ``HF_ENDPOINT`` names), where its terms are accepted."""
     endpoint = os.environ.get("HF_ENDPOINT", "").strip().rstrip("/") or "https://huggingface.co"
@@ -271,7 +252,7 @@ def _reason(exc: BaseException) -> str:
     offline = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     if "OfflineModeIsEnabled" in _names(exc) or offline:
         return "offline mode is on: HF_HUB_OFFLINE is set"
-    return _summary(exc)
+    return hubnet.summary(exc)
 
 
 def hub_error(exc: BaseException, repo_id: str) -> DatasetError:
@@ -286,7 +267,7 @@ def hub_error(exc: BaseException, repo_id: str) -> DatasetError:
         )
     if names & {"RepositoryNotFoundError", "RevisionNotFoundError", "DisabledRepoError"} or _status(exc) == 404:
         return DatasetError(
-            f"hub dataset {repo_id} was not found or is private ({_summary(exc)}); check the id, "
+            f"hub dataset {repo_id} was not found or is private ({hubnet.summary(exc)}); check the id, "
             f"set HF_TOKEN if it is private or gated (terms at {url}), {local}"
         )
     if is_unreachable(exc):
@@ -295,4 +276,4 @@ def hub_error(exc: BaseException, repo_id: str) -> DatasetError:
             f"cached; go online once to fill the cache (if gated: accept the terms at {url} and "
             f"set HF_TOKEN), {local}"
         )
-    return DatasetError(f"loading hub dataset {repo_id} failed ({_summary(exc)}); {local}")
+    return DatasetError(f"loading hub dataset {repo_id} failed ({hubnet.summary(exc)}); {local}")

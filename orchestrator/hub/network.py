@@ -12,6 +12,7 @@ Contract:
     quiet()                                                             context manager, thread-safe, re-entrant
     endpoint() -> str                                                   HF_ENDPOINT or https://huggingface.co
     offline() -> bool                                                   HF_HUB_OFFLINE is set
+    summary(exc) -> str                                                 one line of a hub error, tokens scrubbed
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -26,6 +28,7 @@ from collections.abc import Callable, Iterator
 CONNECT_TIMEOUT_S = 5.0
 PROBE_TTL_S = 30.0
 _TRUE = ("1", "true", "yes", "on")
+_TOKEN_RE = re.compile(r"hf_[A-Za-z0-9]{6,}")
 
 
 class HubUnreachable(ConnectionError):
@@ -111,3 +114,18 @@ def quiet() -> Iterator[None]:
                 http_log.setLevel(_saved[1])
                 if not _saved[2]:
                     enable_progress_bars()
+
+
+def summary(exc: BaseException) -> str:
+    """``Type: message`` on one line, tokens scrubbed (HF_TOKEN's value, any ``hf_...``), at most 200 characters:
+    the hub errors of datasets and weights alike."""
+    text = " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+    line = _scrub(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+    return line if len(line) <= 200 else line[:199] + "…"
+
+
+def _scrub(text: str) -> str:
+    token = os.environ.get("HF_TOKEN") or os.environ.get("HUGGING_FACE_HUB_TOKEN")
+    if token and len(token) >= 4:
+        text = text.replace(token, "***")
+    return _TOKEN_RE.sub("hf_***", text)

@@ -14,7 +14,8 @@ Disk: before a download the missing bytes (from the hub's file list) plus ``marg
 free space (``free``, a seam) less what the other downloads still have to write. With ``delete_after`` a model
 that does not fit waits while weights of this run are still to be deleted; otherwise it fails with one line naming
 its size and the free space. ``delete_after`` removes, once a repository's last job ends, only the files this run
-downloaded (never what was cached before, nor a blob another cached revision links to). A broken download keeps
+downloaded (``cachefiles.delete_fresh``: never what was cached before, nor a blob another cached revision links
+to). A broken download keeps
 its bytes (``resumable.py``: ``blobs/<etag>.partial``), which the next run resumes with a Range request. Progress lines
 show bytes, rate and ETA; the manifest records each model's download seconds and bytes.
 
@@ -30,13 +31,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
-from ..contract import DatasetSpec, ModelConfig, Problem, ServerSpec
+from ..contract import DatasetSpec, ModelConfig, ModelState, Problem, ProgressStatus, RunPhase, ServerSpec
 from ..errors import WeightsError
 from ..prompts import prompt_fingerprint
 from ..results import missing_in, settings_hash
 from ..serving.launch import offline_spec
+from .cachefiles import delete_fresh, rate_text, written
 from .weights import (
     DISK_MARGIN,
     HfHub,
@@ -50,17 +52,23 @@ from .weights import (
     list_weights,
     load_format,
     offline_incomplete,
-    repo_folder,
     space_error,
     weights_error,
 )
 
 log = logging.getLogger(__name__)
-IN_FLIGHT = ("listing", "downloading", "disk wait")
+DownloadState = Literal["queued", "listing", "downloading", "disk wait", "done", "failed"]
+IN_FLIGHT: tuple[DownloadState, ...] = ("listing", "downloading", "disk wait")
+PHASES: dict[DownloadState, ProgressStatus] = {  # what a model's progress shows of its weights' download
+    "downloading": RunPhase.DOWNLOADING,
+    "disk wait": RunPhase.DISK_WAIT,
+    "done": RunPhase.WEIGHTS_OK,
+    "failed": ModelState.FAILED,
+}
 
 
 class ProgressLike(Protocol):
-    def set_status(self, model: str, status: str) -> None: ...
+    def set_status(self, model: str, status: ProgressStatus) -> None: ...
     def set_download(self, label: str, text: str | None) -> None: ...
 
 
@@ -102,7 +110,7 @@ class Download:
     ref: HubRef
     keys: list[str]
     fmt: str = "auto"
-    state: str = "queued"  # queued | listing | downloading | disk wait | done | failed
+    state: DownloadState = "queued"
     listing: Listing | None = None
     path: Path | None = None
     error: WeightsError | None = None
@@ -268,7 +276,7 @@ class Prefetcher:
         with self._cond:
             while True:
                 others = sum(
-                    o.listing.missing_bytes - _written(o.listing, self.cache)
+                    o.listing.missing_bytes - written(o.listing, self.cache)
                     for o in self.downloads
                     if o is not d and o.state == "downloading" and o.listing is not None
                 )
@@ -327,12 +335,11 @@ class Prefetcher:
             self.progress.set_download(d.ref.label, None)
         self.on_change()
 
-    def _set_state(self, d: Download, state: str) -> None:
+    def _set_state(self, d: Download, state: DownloadState) -> None:
         d.state = state
         if self.progress is not None:
-            status = {"done": "weights ok", "failed": "failed", "downloading": "download"}.get(state, state)
             for key in d.keys:
-                self.progress.set_status(key, status)
+                self.progress.set_status(key, PHASES[state])
 
     def _record(self, d: Download) -> None:
         if self.manifest is None or d.listing is None:
@@ -362,60 +369,18 @@ class Prefetcher:
         for d in self.downloads:
             if d.state != "downloading" or d.listing is None:
                 continue
-            d.done_bytes = min(d.listing.missing_bytes, _written(d.listing, self.cache))
+            d.done_bytes = min(d.listing.missing_bytes, written(d.listing, self.cache))
             if self.progress is not None:
                 self.progress.set_download(
-                    d.ref.label, _rate_text(d.done_bytes, d.listing.missing_bytes, self.clock() - d.began)
+                    d.ref.label, rate_text(d.done_bytes, d.listing.missing_bytes, self.clock() - d.began)
                 )
 
     def _delete(self, d: Download) -> None:
         assert d.listing is not None
-        removed = 0
-        snapshots = d.listing.folder.parent
-        for rel in d.fresh:
-            link = d.listing.folder / rel
-            blob = link.resolve()
-            if link.is_symlink() or link.exists():
-                link.unlink()
-            if blob.is_file() and not _linked(blob, snapshots):  # another revision's file (cached before): kept
-                removed += blob.stat().st_size
-                blob.unlink()
-                blob.with_name(blob.name + ".partial.lock").unlink(missing_ok=True)  # resumable.py's lock
-        _prune_empty(d.listing.folder)
+        removed = delete_fresh(d.listing, d.fresh)
         log.info("deleted %s of weights of %s (--delete-weights-after)", fmt_bytes(removed), d.ref.label)
         with self._cond:
             d.fresh = ()
-
-
-def _written(listing: Listing, cache: Path) -> int:
-    """Bytes on disk so far for ``listing``'s missing files: finished files plus partial blobs."""
-    done = sum(f.size for f in listing.missing if (listing.folder / f.path).is_file())
-    blobs = repo_folder(listing.ref, cache) / "blobs"
-    partial = (
-        sum(p.stat().st_size for p in blobs.glob("*.*") if p.suffix in (".incomplete", ".partial") and p.is_file())
-        if blobs.is_dir()
-        else 0
-    )
-    return done + partial
-
-
-def _rate_text(done: int, total: int, elapsed: float) -> str:
-    rate = done / elapsed if elapsed > 0 else 0.0
-    eta = f"{(total - done) / rate:.0f}s" if rate > 0 else "-"
-    return f"{fmt_bytes(done)}/{fmt_bytes(total)}  {fmt_bytes(rate)}/s  ETA {eta}"
-
-
-def _linked(blob: Path, snapshots: Path) -> bool:
-    """Whether any snapshot of the repository still links to ``blob``."""
-    return any(p.is_symlink() and p.resolve() == blob for p in snapshots.rglob("*"))
-
-
-def _prune_empty(folder: Path) -> None:
-    for sub in sorted((p for p in folder.rglob("*") if p.is_dir()), key=lambda p: -len(p.parts)):
-        if not any(sub.iterdir()):
-            sub.rmdir()
-    if folder.is_dir() and not any(folder.iterdir()):
-        folder.rmdir()
 
 
 def fetch_now(

@@ -22,7 +22,6 @@ from pathlib import Path, PurePosixPath
 from typing import Protocol
 
 from ..contract import ModelConfig
-from ..datasets.hub import summary  # the same token scrubbing as the dataset errors
 from ..errors import WeightsError
 from . import network as hubnet
 from .resumable import fetch_files
@@ -314,14 +313,14 @@ def weights_error(exc: BaseException, key: str, ref: HubRef) -> WeightsError:
         }
         or status >= 500
     ):
-        why = str(exc) if isinstance(exc, hubnet.HubUnreachable) else summary(exc)
+        why = str(exc) if isinstance(exc, hubnet.HubUnreachable) else hubnet.summary(exc)
         return WeightsError(
             f"{head}: cannot reach the hub at {hubnet.endpoint()} ({why}) and the weights "
             "are not (completely) cached; go online once to fill the cache (rerun resumes a broken "
             "download), or set vllm.model to a local directory"
         )
     return WeightsError(
-        f"{head}: download failed ({summary(exc)}); rerun to resume it, or set vllm.model to a local directory"
+        f"{head}: download failed ({hubnet.summary(exc)}); rerun to resume it, or set vllm.model to a local directory"
     )
 
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, with_samples
+from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, RunPhase, with_samples
 from ..errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
 from ..job import Checkpoint, ModelOutcome, RunContext, count_done, end_state, on_record, open_store, run_model, told
 from ..scheduling.plan import Placement
@@ -235,7 +235,7 @@ class JobDriver:
     def run(self) -> ModelOutcome:
         outcome = ModelOutcome(model=self.key, status=ModelState.RUNNING)
         began = time.monotonic()
-        self.ctx.progress.set_status(self.key, "waiting")
+        self.ctx.progress.set_status(self.key, RunPhase.WAITING)
         self.ctx.progress.add_total(self.key, sum(len(run.problems) for run in self.ctx.datasets) * self.model.samples)
         stores = {run.spec.name: open_store(self.ctx, self.model, run) for run in self.ctx.datasets}
         try:
@@ -283,7 +283,7 @@ class JobDriver:
                     self.backend.retries,
                 )
                 self.ctx.progress.note_restarts(self.key, attempt)
-                self.ctx.progress.set_status(self.key, f"resched {attempt}")
+                self.ctx.progress.set_status(self.key, RunPhase.RESCHEDULED)
                 continue
             _apply_outcome(outcome, facts)
             return

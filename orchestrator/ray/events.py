@@ -4,7 +4,7 @@ A node's ``raynode.ModelActor.run`` yields them through Ray's streaming generato
 ``raybackend.JobDriver`` applies each one. No Ray import here: both sides and the unit tests share these types.
 
     NodeStarted(node)                    the first event: where the actor runs
-    StatusChanged(status)                the model's progress status
+    StatusChanged(status)                the model's progress status (``RunPhase``, at the end its ``ModelState``)
     ErrorNoted(message)                  the model's last error (a restart's cause, a failed request)
     Restarted(count)                     the model's server was restarted ``count`` times on the node
     Answer(dataset, record)              one answer (``AnswerRecord.to_dict()``) for the driver's checkpoint
@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract import ProgressStatus
+
 
 @dataclass(frozen=True)
 class NodeStarted:
@@ -29,7 +31,7 @@ class NodeStarted:
 
 @dataclass(frozen=True)
 class StatusChanged:
-    status: str
+    status: ProgressStatus
 
 
 @dataclass(frozen=True)

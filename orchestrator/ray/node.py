@@ -30,7 +30,15 @@ from typing import Any
 
 import psutil
 
-from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, SeriesScore, ServerSpec
+from ..contract import (
+    AnswerRecord,
+    ModelConfig,
+    ModelState,
+    Problem,
+    ProgressStatus,
+    SeriesScore,
+    ServerSpec,
+)
 from ..errors import ConfigError, ResultsError
 from ..hub.prefetch import fetch_now
 from ..job import DatasetRun, RunContext, record_grader, run_model
@@ -151,7 +159,7 @@ class EventProgress:
     def __init__(self, emit: Emit) -> None:
         self._emit = emit
 
-    def set_status(self, model: str, status: str) -> None:
+    def set_status(self, model: str, status: ProgressStatus) -> None:
         self._emit(StatusChanged(status))
 
     def add_total(self, model: str, n: int) -> None:

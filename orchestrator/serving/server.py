@@ -4,7 +4,8 @@
 (``launch.command`` / ``launch.environment``: its GPUs, a ``VLLM_PORT`` block of its own, the run markers) on the
 port it reserves (``spec.port`` when free), with its output in ``logs/<run-id>/<name>.log``. It is recorded in the
 state file (``records.py``) while it runs and is a member of ``signals.SERVERS``; ``stop`` is TERM -> grace -> KILL
-(``terminate.py``) of its session. ``start_server`` adds the one retry on another port after "address already in use".
+(``terminate.py``) of its session. Its HTTP checks (ready, ``alive``, ``responsive``, ``progress``) are asked through
+``probe.ServerProbe``. ``start_server`` adds the one retry on another port after "address already in use".
 """
 
 from __future__ import annotations
@@ -24,19 +25,18 @@ from typing import Any
 
 import requests
 
-from ..client.liveness import progress_from_metrics
 from ..contract import LOCAL_HOSTS, Endpoint, ServerSpec
 from ..errors import ServerError, ServerStartError
 from . import launch, logcause
 from .identity import ProcessTable, ProcInfo, PsutilProcs
 from .ports import PortRegistry, default_state_dir
+from .probe import ServerProbe
 from .records import ServerRecord, StateFile, belongs
 from .signals import SERVERS, ServerGroup
-from .terminate import terminate
+from .terminate import GroupSender, terminate, unreaped
 
 log = logging.getLogger(__name__)
 
-SESSION_POOL = 64  # connections the server's own checks keep (alive, responsive, progress from many threads)
 KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to vanish
 SPAWN_WAIT = 30.0  # seconds a stop waits for a spawn in progress (it holds the lock while it records the server)
 STOPPED = "stopped during start-up"
@@ -79,11 +79,11 @@ class VllmServer:
         self._state = state if state is not None else StateFile(self.logs_dir)
         self._ports = ports if ports is not None else PortRegistry(default_state_dir())
         self._popen, self._clock, self._sleep = popen, clock, sleep
-        self._session = session if session is not None else _local_session()
         self._procs = procs if procs is not None else PsutilProcs()
         self._group = group if group is not None else SERVERS
         self._avoid = avoid_ports
         self._api_key = spec.api_key if spec.api_key and spec.host not in LOCAL_HOSTS else None
+        self._probe = ServerProbe(session, self._api_key)
         self._proc: Any = None
         self._rec: ServerRecord | None = None
         self._log: Any = None
@@ -162,25 +162,13 @@ class VllmServer:
     def responsive(self) -> bool:
         """Does the engine still generate? A 1-token completion within ``probe_timeout`` (``/health`` cannot tell:
         it answers 200 while a stopped or wedged engine generates nothing)."""
-        if not self.alive():
-            return False
-        body = {"model": self.spec.served_name, "prompt": "1", "max_tokens": 1, "temperature": 0}
-        try:
-            resp = self._session.post(
-                self.spec.base_url + "/v1/completions",
-                json=body,
-                headers=self._auth(),
-                timeout=(self.health_timeout, self.probe_timeout),
-            )
-        except requests.RequestException:
-            return False
-        return resp.status_code == 200
+        timeout = (self.health_timeout, self.probe_timeout)
+        return self.alive() and self._probe.completes_one_token(self.spec.base_url, self.spec.served_name, timeout)
 
     def progress(self) -> float | None:
         """Tokens the engine has processed (prompt + generated, from ``/metrics``); grows while it works. ``None``
         when unreadable: the chat client then waits no longer than ``request_timeout`` without an answer."""
-        resp = self._get("/metrics")
-        return progress_from_metrics(resp.text) if resp is not None else None
+        return self._probe.progress(self.spec.base_url, self.health_timeout)
 
     def max_model_len(self) -> int | None:
         """The context length vLLM serves the model with (from ``/v1/models``), or None if unknown."""
@@ -325,22 +313,10 @@ class VllmServer:
     # -- HTTP ---------------------------------------------------------------------------------------------------
 
     def _get(self, path: str) -> requests.Response | None:
-        try:
-            resp = self._session.get(self.spec.base_url + path, headers=self._auth(), timeout=self.health_timeout)
-        except requests.RequestException:
-            return None
-        return resp if resp.status_code == 200 else None
-
-    def _auth(self) -> dict[str, str]:
-        return {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
+        return self._probe.get(self.spec.base_url, path, self.health_timeout)
 
     def _models(self) -> list[dict]:
-        resp = self._get("/v1/models")
-        try:
-            data = resp.json().get("data", []) if resp is not None else []
-        except (ValueError, AttributeError):
-            return []
-        return [m for m in data if isinstance(m, dict)] if isinstance(data, list) else []
+        return self._probe.models(self.spec.base_url, self.health_timeout)
 
     def _redact(self, text: str) -> str:
         return text.replace(self.spec.api_key, "***") if self.spec.api_key else text
@@ -350,7 +326,7 @@ class VllmServer:
     def _kill_session(self) -> bool:
         """TERM -> grace -> KILL; True when no process of the server is left."""
         began = self._clock()
-        send = _OnceSender(self._proc, self._procs)
+        send = GroupSender(self._proc, self._procs)
         send(signal.SIGTERM, [])  # the whole group at once, before the first (slower) process-table scan
         send(signal.SIGCONT, [])  # a stopped (SIGSTOP, hung) process acts on its SIGTERM only once continued
         left = terminate(
@@ -379,11 +355,11 @@ class VllmServer:
 
     def _session_procs(self) -> list[ProcInfo]:
         """Live processes of this server: its session (while that id is surely ours) and all that carry its marker."""
-        sid, unreaped = self._proc.pid, _unreaped(self._proc)
+        sid, ours = self._proc.pid, unreaped(self._proc)
         return [
             p
             for p in self._procs.list()
-            if (self._rec is not None and belongs(p, self._rec)) or (unreaped and not p.zombie and p.sid == sid)
+            if (self._rec is not None and belongs(p, self._rec)) or (ours and not p.zombie and p.sid == sid)
         ]
 
     def _forget(self, keep_record: bool = False) -> None:
@@ -402,47 +378,6 @@ class VllmServer:
         if self._log is not None:
             self._log.close()
             self._log = None
-
-
-def _unreaped(proc: Any) -> bool:
-    """Our child is not reaped yet, so its pid (= its session and group id) cannot belong to anyone else."""
-    return proc.returncode is None
-
-
-class _OnceSender:
-    """Sends each signal once: to the group while its id is surely ours, else (and to strays) process by process."""
-
-    def __init__(self, proc: Any, procs: ProcessTable) -> None:
-        self._proc, self._procs = proc, procs
-        self._sent: set[tuple[int, int]] = set()  # (pid or -pgid, signal)
-
-    def __call__(self, sig: int, targets: list[ProcInfo]) -> None:
-        pgid = self._proc.pid
-        grouped = _unreaped(self._proc) and self._group(pgid, sig)
-        for p in targets:
-            if not (grouped and p.pgid == pgid) and (p.pid, sig) not in self._sent:
-                self._sent.add((p.pid, sig))
-                self._procs.signal(p.pid, sig)
-
-    def _group(self, pgid: int, sig: int) -> bool:
-        if (-pgid, sig) in self._sent:
-            return True
-        try:
-            os.killpg(pgid, sig)
-        except (ProcessLookupError, PermissionError):
-            return False
-        self._sent.add((-pgid, sig))
-        return True
-
-
-def _local_session() -> requests.Session:
-    """A session that never goes through a proxy: every check targets the server's own address."""
-    session = requests.Session()
-    session.trust_env = False
-    adapter = requests.adapters.HTTPAdapter(pool_maxsize=SESSION_POOL)  # every worker may check /health at once
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
 
 
 def start_server(spec: ServerSpec, run_id: str, logs_dir: Path, **kw: Any) -> VllmServer:

@@ -3,15 +3,18 @@
 ``terminate(find, send, grace)`` sends SIGTERM to what ``find()`` returns, waits up to ``grace`` seconds, sends
 SIGKILL to what is left and returns what survives even that. ``find`` and ``send`` are the caller's: a live server
 finds its session (``server.VllmServer``), ``records.cleanup`` finds an orphan's members. ``wait_gone`` polls until a
-set of processes is gone. Nothing here decides which processes belong to whom (``records.belongs``).
+set of processes is gone; ``GroupSender`` is the ``send`` of a server we spawned (its group at once, while that id
+is surely ours). Nothing here decides which processes belong to whom (``records.belongs``).
 """
 
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from collections.abc import Callable
+from typing import Any
 
 from .identity import ProcessTable, ProcInfo, same_process
 
@@ -109,3 +112,36 @@ def wait_gone(
         sleep(poll)
         left = find()
     return left
+
+
+def unreaped(proc: Any) -> bool:
+    """Our child ``proc`` (a ``Popen``) is not reaped yet, so its pid (= its session and group id) cannot belong to
+    anyone else."""
+    return proc.returncode is None
+
+
+class GroupSender:
+    """A ``send`` for ``terminate`` of a server we spawned (``proc``, leader of its own session and group): each
+    signal once, to the whole group while its id is surely ours, else (and to strays) process by process."""
+
+    def __init__(self, proc: Any, procs: ProcessTable) -> None:
+        self._proc, self._procs = proc, procs
+        self._sent: set[tuple[int, int]] = set()  # (pid or -pgid, signal)
+
+    def __call__(self, sig: int, targets: list[ProcInfo]) -> None:
+        pgid = self._proc.pid
+        grouped = unreaped(self._proc) and self._group(pgid, sig)
+        for p in targets:
+            if not (grouped and p.pgid == pgid) and (p.pid, sig) not in self._sent:
+                self._sent.add((p.pid, sig))
+                self._procs.signal(p.pid, sig)
+
+    def _group(self, pgid: int, sig: int) -> bool:
+        if (-pgid, sig) in self._sent:
+            return True
+        try:
+            os.killpg(pgid, sig)
+        except (ProcessLookupError, PermissionError):
+            return False
+        self._sent.add((-pgid, sig))
+        return True

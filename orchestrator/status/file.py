@@ -12,10 +12,12 @@ The file (``format`` 1)::
      "models": [{"model", "state", "gpus", "port", "endpoints", "answered", "total", "correct", "accuracy",
                  "errors", "tokens", "tok_s", "eta_s", "restarts", "last_error", "datasets", "details"}]}
 
-A model's ``state`` is queued, downloading, starting, running, finished, failed, interrupted or not started (left
-in the queue by a run that ended). Times are Unix seconds. ``load_runs`` reads every run's file (the newest
-``MAX_RUNS``) and ``Liveness`` says whether a run that claims to be running still is: on its own host, by its PID
-and that process's start time (a reused PID is not the run); from elsewhere, by how recent the last update is.
+A model's ``state`` (``ModelShown``) is queued, downloading, disk wait, weights ok (its hub weights, while
+prefetched), starting (also after a restart), running, finished, failed, interrupted or not started (left in the
+queue by a run that ended); ``model_state`` maps the progress status (``contract.RunPhase``, ``ModelState``) to
+it. Times are Unix seconds. ``load_runs`` reads every run's file (the newest ``MAX_RUNS``) and ``Liveness`` says
+whether a run that claims to be running still is: on its own host, by its PID and that process's start time (a
+reused PID is not the run); from elsewhere, by how recent the last update is.
 """
 
 from __future__ import annotations
@@ -25,9 +27,11 @@ import platform
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
+
+from ..contract import ModelState, ProgressStatus, RunPhase
 
 FORMAT = 1
 FILE = "status.json"
@@ -35,13 +39,30 @@ PAGE = "status.html"
 INTERVAL = 2.0
 MAX_RUNS = 20
 ENDED = ("finished", "failed", "interrupted")
-_MODEL_STATES = {
-    "waiting": "queued",
-    "starting": "starting",
-    "running": "running",
-    "finished": "finished",
-    "failed": "failed",
-    "interrupted": "interrupted",
+ModelShown = Literal[
+    "queued",
+    "downloading",
+    "disk wait",
+    "weights ok",
+    "starting",
+    "running",
+    "finished",
+    "failed",
+    "interrupted",
+    "not started",
+]
+_MODEL_STATES: dict[ProgressStatus, ModelShown] = {
+    RunPhase.WAITING: "queued",
+    RunPhase.DOWNLOADING: "downloading",
+    RunPhase.DISK_WAIT: "disk wait",
+    RunPhase.WEIGHTS_OK: "weights ok",
+    RunPhase.STARTING: "starting",
+    RunPhase.RESTARTING: "starting",
+    RunPhase.RESCHEDULED: "starting",
+    RunPhase.RUNNING: "running",
+    ModelState.FINISHED: "finished",
+    ModelState.FAILED: "failed",
+    ModelState.INTERRUPTED: "interrupted",
 }
 
 
@@ -49,15 +70,9 @@ def status_path(results_dir: Path, run_id: str) -> Path:
     return Path(results_dir) / "runs" / run_id / FILE
 
 
-def model_state(progress_status: str | None) -> str:
-    """The shown state of a model from its progress status (``restart 2`` is starting again)."""
-    if progress_status is None:
-        return "queued"
-    if progress_status.startswith(("restart ", "resched ")):
-        return "starting"
-    if progress_status.startswith("download"):
-        return "downloading"
-    return _MODEL_STATES.get(progress_status, progress_status)
+def model_state(status: ProgressStatus | None) -> ModelShown:
+    """A model's ``state`` in status.json from its progress status (a restart is starting again; none yet: queued)."""
+    return "queued" if status is None else _MODEL_STATES[status]
 
 
 def process_started(pid: int) -> float | None:
@@ -158,6 +173,7 @@ __all__ = [
     "FORMAT",
     "INTERVAL",
     "Liveness",
+    "ModelShown",
     "PAGE",
     "RunStatus",
     "load_runs",

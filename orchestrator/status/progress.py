@@ -14,10 +14,11 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TextIO
 
-from ..contract import ModelState
+from ..contract import ModelState, ProgressStatus, RunPhase
 
 log = logging.getLogger(__name__)
 ENDED = (ModelState.FINISHED, ModelState.FAILED, ModelState.INTERRUPTED)
+COUNTED = (RunPhase.RESTARTING, RunPhase.RESCHEDULED)  # shown with the restart count: ``restart 2``
 
 
 @dataclass
@@ -28,13 +29,18 @@ class ModelProgress:
     total: int = 0
     errors: int = 0
     tokens: int = 0
-    status: str = "waiting"
+    status: ProgressStatus = RunPhase.WAITING
     started: float | None = None
     per_dataset: dict[str, list[int]] = field(default_factory=dict)  # dataset -> [done, correct]
     answered_here: int = 0  # answers received by this run (a resumed checkpoint's are not)
     restarts: int = 0
     last_error: str | None = None
     ended: float | None = None  # when it finished, failed or was interrupted: its speed stops changing
+
+    @property
+    def shown(self) -> str:
+        """The status as the line shows it: the phase, and the restart count after a restart or a rescheduling."""
+        return f"{self.status} {self.restarts}" if self.status in COUNTED else str(self.status)
 
     @property
     def done(self) -> int:
@@ -52,7 +58,7 @@ class ModelProgress:
         eta = _fmt_secs(eta_s) if eta_s is not None else "-"
         err = f" errors {self.errors}" if self.errors else ""
         return (
-            f"{self.model:<28.28} {self.status:<11} {self.done:>5}/{self.total:<5} acc {acc} "
+            f"{self.model:<28.28} {self.shown:<11} {self.done:>5}/{self.total:<5} acc {acc} "
             f"{tps:8.1f} tok/s  ETA {eta}{err}"
         )
 
@@ -103,11 +109,12 @@ class Progress:
         with self._lock:
             self._get(model).total += n
 
-    def set_status(self, model: str, status: str) -> None:
+    def set_status(self, model: str, status: ProgressStatus) -> None:
+        """``model`` is in this phase now (or has ended so); a restart's count comes from ``note_restarts``."""
         with self._lock:
             entry = self._get(model)
             entry.status = status
-            if status == "running" and entry.started is None:
+            if status == RunPhase.RUNNING and entry.started is None:
                 entry.started = self.clock()
             entry.ended = self.clock() if status in ENDED else None
 

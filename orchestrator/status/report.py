@@ -1,13 +1,32 @@
-"""The end-of-run summary printed by the CLI (formatting only)."""
+"""The end-of-run summary printed by the CLI (formatting only): of a ``Summary``, what ``orchestrate`` returns."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
 import click
 
-from ..orchestrate import RunSummary
+from ..job import ModelOutcome
 
 
-def summary_lines(summary: RunSummary) -> list[str]:
+class Summary(Protocol):
+    """What the summary reads of a run (``orchestrate.RunSummary``; no import of it: status sits below orchestrate)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def interrupted(self) -> bool: ...
+    @property
+    def outcomes(self) -> Sequence[ModelOutcome]: ...
+    @property
+    def leaderboard(self) -> Mapping[str, Path]: ...
+    @property
+    def manifest(self) -> Path | None: ...
+
+
+def summary_lines(summary: Summary) -> list[str]:
     """One line per model: status, score per dataset, time, log; then where the results are."""
     lines = [f"run {summary.run_id}" + (" (interrupted)" if summary.interrupted else "")]
     for out in summary.outcomes:
@@ -33,6 +52,6 @@ def summary_lines(summary: RunSummary) -> list[str]:
     return lines
 
 
-def print_summary(summary: RunSummary) -> None:
+def print_summary(summary: Summary) -> None:
     for line in summary_lines(summary):
         click.echo(line)

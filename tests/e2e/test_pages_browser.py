@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.contract import AnswerRecord
+from orchestrator.contract import AnswerRecord, RunPhase
 from orchestrator.leaderboard import write_leaderboard
 from orchestrator.results import SeriesStore, load_scores
 from orchestrator.status.file import RunStatus
@@ -212,7 +212,7 @@ def test_status_page_renders_and_reloads_itself_from_a_static_server(
 ) -> None:
     progress = Progress(stream=io.StringIO())
     progress.add_total("good-model", 12)
-    progress.set_status("good-model", "running")
+    progress.set_status("good-model", RunPhase.RUNNING)
     for correct in (True, False, True):
         progress.record("good-model", "sample-math", correct=correct, tokens=120, error=False)
     progress.note_error("good-model", "<b>HTTP 500</b> on sample-math q7")

@@ -19,7 +19,7 @@ import psutil
 
 from orchestrator.backend import LocalBackend
 from orchestrator.config import load_config
-from orchestrator.contract import ServerSpec
+from orchestrator.contract import ProgressStatus, ServerSpec
 from orchestrator.datasets import REGISTRY, load
 from orchestrator.job import DatasetRun, RunContext
 from orchestrator.serving.launch import ANY_PORT, environment, launch_spec, shown_command, shown_words
@@ -32,7 +32,7 @@ SERVER_LINE_PREFIX = "    "
 class QuietProgress:
     """A progress sink that shows nothing."""
 
-    def set_status(self, model: str, status: str) -> None: ...
+    def set_status(self, model: str, status: ProgressStatus) -> None: ...
     def add_total(self, model: str, n: int) -> None: ...
     def sync(self, model: str, dataset: str, done: int, correct: int) -> None: ...
     def record(self, model: str, dataset: str, *, correct: bool, tokens: int, error: bool) -> None: ...

@@ -17,6 +17,7 @@ from typing import Any
 
 import pytest
 
+from orchestrator.contract import ModelState, RunPhase
 from orchestrator.status.file import RunStatus, load_runs, model_state, runs_to_show, status_path
 from orchestrator.status.progress import Progress
 from orchestrator.status.view import render_status_html, render_status_text
@@ -56,10 +57,39 @@ def read(tmp_path: Path) -> dict:
 
 
 def test_model_states_from_progress_statuses() -> None:
-    assert [
-        model_state(s)
-        for s in (None, "waiting", "starting", "restart 2", "resched 1", "running", "finished", "failed", "downloading")
-    ] == ["queued", "queued", "starting", "starting", "starting", "running", "finished", "failed", "downloading"]
+    statuses = [None, *RunPhase, ModelState.FINISHED, ModelState.FAILED, ModelState.INTERRUPTED]
+    assert [model_state(s) for s in statuses] == [
+        "queued",
+        "queued",
+        "downloading",
+        "disk wait",
+        "weights ok",
+        "starting",
+        "starting",
+        "starting",
+        "running",
+        "finished",
+        "failed",
+        "interrupted",
+    ]
+
+
+def test_a_progress_line_shows_the_restart_count_it_was_given_not_one_read_from_text() -> None:
+    progress = Progress(stream=io.StringIO(), clock=Clock())
+    progress.set_status("a", RunPhase.RUNNING)
+    progress.note_restarts("a", 2)
+    progress.set_status("a", RunPhase.RESTARTING)
+    progress.set_status("b", RunPhase.WAITING)
+    progress.note_restarts("c", 1)
+    progress.set_status("c", RunPhase.RESCHEDULED)
+    progress.set_status("d", RunPhase.DOWNLOADING)
+    assert [line.split()[1:3] for line in progress.lines()] == [
+        ["restart", "2"],
+        ["waiting", "0/0"],
+        ["resched", "1"],
+        ["download", "0/0"],
+    ]
+    assert [m["status"] for m in progress.snapshot()] == ["restart", "waiting", "resched", "download"]
 
 
 def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and_last_error(tmp_path: Path) -> None:
@@ -80,7 +110,7 @@ def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and
     progress.record("a", "ds", correct=False, tokens=0, error=True)
     progress.note_error("a", "ds q7: HTTP 500")
     progress.note_restarts("a", 1)
-    progress.set_status("a", "restart 1")
+    progress.set_status("a", RunPhase.RESTARTING)
     status.write()
     a = read(tmp_path)["models"][0]
     assert (a["state"], a["gpus"], a["port"], a["answered"], a["correct"]) == ("starting", [0, 1], 8123, 4, 2)

@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from orchestrator.config import load_config
-from orchestrator.contract import ModelConfig, Sampling, ServerSpec, VllmSettings
+from orchestrator.contract import ModelConfig, ProgressStatus, RunPhase, Sampling, ServerSpec, VllmSettings
 from orchestrator.errors import ConfigError, WeightsError
 from orchestrator.hub.prefetch import Prefetcher, fetch_now
 from orchestrator.hub.weights import HfHub, HubRef, choose_files, list_weights, render_weights
@@ -77,7 +77,7 @@ class Facts:
     def timing(self, model: str, phase: str, seconds: float) -> None:
         self.models.setdefault(model, {})[phase] = seconds
 
-    def set_status(self, model: str, status: str) -> None:
+    def set_status(self, model: str, status: ProgressStatus) -> None:
         self.status.setdefault(model, []).append(status)
 
     def set_download(self, label: str, text: str | None) -> None:
@@ -493,7 +493,7 @@ def test_once_the_run_stops_no_new_download_starts(hub, tmp_path):
 def test_a_finished_downloads_progress_line_is_blanked_on_a_terminal():
     out = io.StringIO()
     progress = Progress(stream=out, tty=True)
-    progress.set_status("a", "download")
+    progress.set_status("a", RunPhase.DOWNLOADING)
     progress.set_download("acme/tiny", "0.5 MB/1.0 MB  1.0 MB/s  ETA 1s")
     progress.render()
     progress.set_download("acme/tiny", None)

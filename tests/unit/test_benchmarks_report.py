@@ -64,3 +64,19 @@ def test_every_headline_of_the_stored_results_is_found_and_each_of_its_numbers_s
         for cell in (row.figure, row.baseline, row.target):
             for number in re.findall(r"\d+(?:\.\d+)?", cell):
                 assert number in section, (rule.measure, number)
+
+
+def test_assembling_again_from_the_stored_results_reproduces_the_committed_report_byte_for_byte(
+    tmp_path: Path,
+) -> None:
+    committed = run_all.ROOT / "BENCHMARKS.md"
+    (tmp_path / "BENCHMARKS.md").write_bytes(committed.read_bytes())
+    run_all.assemble(keep_machine=True, root=tmp_path)
+    for name in ("BENCHMARKS.md", run_all.ARCHIVE):
+        assert (tmp_path / name).read_bytes() == (run_all.ROOT / name).read_bytes(), f"{name}: run --assemble-only"
+
+
+def test_every_section_in_the_report_has_its_run_date_and_machine_recorded_not_read_from_git() -> None:
+    runs = headlines.recorded_runs(run_all.RUNS)
+    assert {r.name for r in headlines.RULES} <= set(runs)
+    assert all(set(run) == {"date", "machine"} for run in runs.values())

@@ -1,12 +1,18 @@
-"""The package's import graph: no cycle between modules, no module importing another module's private names.
+"""The package's import graph: no cycle between modules, no module importing another module's private names, the
+wings layered as ARCHITECTURE.md draws them, and the pure planners reaching no module with effects.
 
 Read from the source with ``ast`` (every import, at module level or inside a function), so a cycle hidden in a
-function-level import counts too. A package's ``__init__`` stands for the package.
+function-level import counts too. A package's ``__init__`` stands for the package. A wing is a subpackage
+(``serving``, ``scheduling``...) or a top-level module (``job``, ``contract``...); the package's own ``__init__``
+(its version) is the wing ``orchestrator``.
 """
 
 from __future__ import annotations
 
 import ast
+import functools
+from collections.abc import Mapping, Set
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -49,6 +55,7 @@ def imports_of(name: str, path: Path, known: set[str]) -> list[tuple[str, str]]:
     return found
 
 
+@functools.cache
 def graph() -> dict[str, set[str]]:
     mods = modules()
     return {
@@ -106,30 +113,190 @@ def test_the_cycle_finder_finds_a_cycle_and_the_private_check_sees_a_private_imp
     assert node_imports == [("orchestrator.orchestrate", "_execute_plan"), ("orchestrator.plan", "")]
 
 
-@pytest.mark.parametrize(
-    "pure",
-    [
-        "orchestrator.contract",
-        "orchestrator.scheduling.plan",
-        "orchestrator.scheduling.history",
-        "orchestrator.serving.launch",
-        "orchestrator.scheduling.policy",
-        "orchestrator.ray.plan",
-        "orchestrator.ray.events",
-    ],
+BASE = frozenset({"orchestrator", "contract", "errors", "fileio"})
+EVERY_WING = frozenset({"*"})
+
+
+def wing(module: str) -> str:
+    """``orchestrator.serving.server`` -> ``serving``, ``orchestrator.job`` -> ``job``, ``orchestrator`` itself."""
+    parts = module.split(".")
+    return parts[1] if len(parts) > 1 else parts[0]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """``importers`` (wings; ``EVERY_WING`` but ``exempt``) import none of ``forbidden``, or only ``allowed`` (plus
+    their own wing)."""
+
+    says: str
+    importers: frozenset[str]
+    forbidden: frozenset[str] = frozenset()
+    allowed: frozenset[str] | None = None
+    exempt: frozenset[str] = frozenset()
+
+    def applies_to(self, w: str) -> bool:
+        return w not in self.exempt and ("*" in self.importers or w in self.importers)
+
+    def violations(self, edges: Mapping[str, Set[str]]) -> list[str]:
+        return sorted(
+            f"{source} -> {target}"
+            for source, targets in edges.items()
+            if self.applies_to(wing(source))
+            for target in targets
+            if wing(target) != wing(source)
+            and (wing(target) in self.forbidden or (self.allowed is not None and wing(target) not in self.allowed))
+        )
+
+
+RULES = [
+    Rule("contract, errors and fileio import only each other", BASE - {"orchestrator"}, allowed=BASE),
+    Rule(
+        "serving imports only the base and the client's liveness reading",
+        frozenset({"serving"}),
+        allowed=BASE | {"client"},
+    ),
+    Rule(
+        "scheduling imports no runner of jobs (the runner is handed its launch)",
+        frozenset({"scheduling"}),
+        forbidden=frozenset({"job", "backend", "ray", "orchestrate", "cli", "status"}),
+    ),
+    Rule("no wing imports orchestrate", EVERY_WING, frozenset({"orchestrate"}), exempt=frozenset({"cli"})),
+    Rule("no wing imports the cli", EVERY_WING, frozenset({"cli"})),
+    Rule(
+        "the judge and reasoning cores import no job, backend or run",
+        frozenset({"judge", "reasoning"}),
+        forbidden=frozenset({"job", "backend", "ray", "scheduling", "orchestrate", "cli", "status"}),
+    ),
+    Rule(
+        "only the backends, the status summary, orchestrate and the cli import job",
+        EVERY_WING,
+        frozenset({"job"}),
+        exempt=frozenset({"backend", "ray", "status", "orchestrate", "cli"}),
+    ),
+    Rule(
+        "the wings below job import no job, scheduler, backend or status",
+        frozenset({"client", "grading", "results", "leaderboard", "datasets", "hub", "serving", "config", "notify"}),
+        forbidden=frozenset({"backend", "ray", "scheduling", "job", "status"}),
+    ),
+]
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.says)
+def test_the_wings_import_as_the_architecture_draws_them(rule: Rule) -> None:
+    assert rule.violations(graph()) == []
+
+
+@pytest.mark.parametrize("rule", RULES, ids=lambda r: r.says)
+def test_each_layering_rule_sees_a_synthetic_violation_and_passes_an_import_within_a_wing(rule: Rule) -> None:
+    source = next(iter(sorted(rule.importers - {"*"}) or ["results"]))
+    target = sorted(rule.forbidden)[0] if rule.forbidden else "somewhere_above"
+    edges = {f"orchestrator.{source}.a": {f"orchestrator.{target}.b", f"orchestrator.{source}.c"}}
+    assert rule.violations(edges) == [f"orchestrator.{source}.a -> orchestrator.{target}.b"]
+    assert rule.violations({f"orchestrator.{source}.a": {f"orchestrator.{source}.c"}}) == []
+
+
+# ARCHITECTURE.md's layers: a wing imports its own modules and wings of lower layers only (the base among itself)
+LAYERS = {
+    **dict.fromkeys(("orchestrator", "contract", "errors", "fileio"), 0),
+    **dict.fromkeys(("client", "grading", "prompts", "endpoints", "smoke_model"), 1),
+    **dict.fromkeys(("serving", "results", "reasoning"), 2),
+    **dict.fromkeys(("hub", "notify", "leaderboard", "judge"), 3),
+    **dict.fromkeys(("job", "scheduling", "datasets"), 4),
+    **dict.fromkeys(("backend", "ray", "status", "config"), 5),
+    "orchestrate": 6,
+    "cli": 7,
+}
+
+
+def upward(edges: Mapping[str, Set[str]]) -> list[str]:
+    """The imports that point to the same or a higher layer than their module's (wings not in ``LAYERS``: top)."""
+    top = max(LAYERS.values()) + 1
+    return sorted(
+        f"{source} -> {target}"
+        for source, targets in edges.items()
+        for target in targets
+        if wing(target) != wing(source)
+        and LAYERS.get(wing(target), top) >= LAYERS.get(wing(source), top)
+        and LAYERS.get(wing(source)) != 0
+    )
+
+
+def test_every_wing_has_a_layer() -> None:
+    assert {wing(m) for m in modules()} - set(LAYERS) == set()
+
+
+def test_every_import_points_down_the_layers() -> None:
+    assert upward(graph()) == []
+
+
+def test_the_layer_check_sees_an_import_up_and_one_across_a_layer() -> None:
+    down = {"orchestrator.job": {"orchestrator.serving.server", "orchestrator.contract"}}
+    up = {"orchestrator.serving.server": {"orchestrator.job"}, "orchestrator.hub.a": {"orchestrator.judge.b"}}
+    assert upward(down) == []
+    assert upward(up) == [
+        "orchestrator.hub.a -> orchestrator.judge.b",
+        "orchestrator.serving.server -> orchestrator.job",
+    ]
+    assert upward({"orchestrator.contract": {"orchestrator.job"}}) == []  # the base rule above says so instead
+
+
+EFFECTFUL = frozenset(
+    f"orchestrator.{m}"
+    for m in (
+        "serving.server",
+        "serving.records",
+        "serving.identity",
+        "serving.terminate",
+        "serving.gpus",
+        "serving.ports",
+        "serving.probe",
+        "serving.signals",
+        "serving.guard",
+        "ray.node",
+        "ray.backend",
+        "job",
+        "orchestrate",
+        "backend",
+        "cli",
+        "scheduling.runner",
+        "hub.prefetch",
+        "hub.cachefiles",
+        "status.writer",
+        "status.manifest",
+    )
 )
-def test_pure_planners_import_no_effectful_module(pure: str) -> None:
-    effectful = {
-        "orchestrator.serving.server",
-        "orchestrator.ray.node",
-        "orchestrator.ray.backend",
-        "orchestrator.job",
-        "orchestrator.orchestrate",
-        "orchestrator.serving.records",
-        "orchestrator.serving.identity",
-        "orchestrator.serving.terminate",
-        "orchestrator.serving.gpus",
-        "orchestrator.backend",
-        "orchestrator.scheduling.runner",
-    }
-    assert graph()[pure] & effectful == set()
+PURE = [
+    "orchestrator.contract",
+    "orchestrator.scheduling.plan",
+    "orchestrator.scheduling.policy",
+    "orchestrator.scheduling.dryrun",
+    "orchestrator.scheduling.history",
+    "orchestrator.scheduling.estimate",
+    "orchestrator.scheduling.facts",
+    "orchestrator.serving.launch",
+    "orchestrator.ray.plan",
+    "orchestrator.ray.events",
+]
+
+
+def reached(edges: Mapping[str, Set[str]], start: str) -> set[str]:
+    """Every module ``start`` imports, directly or through others."""
+    seen: set[str] = set()
+    todo = [start]
+    while todo:
+        for nxt in edges.get(todo.pop(), ()):
+            if nxt not in seen:
+                seen.add(nxt)
+                todo.append(nxt)
+    return seen
+
+
+@pytest.mark.parametrize("pure", PURE)
+def test_pure_planners_reach_no_effectful_module_even_through_others(pure: str) -> None:
+    assert reached(graph(), pure) & EFFECTFUL == set()
+
+
+def test_the_purity_check_sees_an_effectful_module_two_imports_away() -> None:
+    edges = {"p": {"q"}, "q": {"orchestrator.serving.gpus"}, "r": {"p"}}
+    assert reached(edges, "r") & EFFECTFUL == {"orchestrator.serving.gpus"}
+    assert reached({"p": {"q"}, "q": set()}, "p") & EFFECTFUL == set()
