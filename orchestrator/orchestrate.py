@@ -29,9 +29,9 @@ from .grading import GradeRequest, grade_many
 from .hub.weights import render_weights
 from .job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
 from .leaderboard import write_leaderboard
-from .reasoning.forced import graded_text
 from .notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from .ray.backend import RayBackend
+from .reasoning.forced import graded_text
 from .results import load_scores, regrade
 from .scheduling.history import estimate_weights
 from .scheduling.plan import Placement
