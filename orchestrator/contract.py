@@ -444,6 +444,9 @@ class SeriesScore:
     samples: int = 1
     outcomes: tuple[ProblemOutcome, ...] = ()  # per problem with all its samples answered, in dataset order
     truncated: int = 0  # answers cut off by max_tokens (finish_reason "length"): scored, but worth knowing
+    reasoning_tokens: tuple[int, ...] = ()  # per answer counted (same order as the records), for mean and p95
+    forced: int = 0  # answers whose thinking reached reasoning.budget and was closed
+    answer_in_reasoning: int = 0  # answers with an empty content and an answer at the end of the reasoning
 
     @property
     def complete(self) -> bool:
