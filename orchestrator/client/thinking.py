@@ -87,8 +87,9 @@ def ask_budgeted(
 
 
 def fill_budgeted(rec: AnswerRecord, answer: BudgetedAnswer) -> None:
-    """``rec`` from an answer asked with a budget."""
-    rec.response, rec.reasoning, rec.finish_reason = answer.content, answer.reasoning, answer.finish_reason
+    """``rec`` from an answer asked with a budget (the response without the blank lines the engine's forced lead
+    starts with, so both ways store the same text)."""
+    rec.response, rec.reasoning, rec.finish_reason = answer.content.lstrip(), answer.reasoning, answer.finish_reason
     rec.completion_tokens = answer.completion_tokens
     rec.reasoning_tokens, rec.answer_tokens, rec.forced = answer.reasoning_tokens, answer.answer_tokens, answer.forced
     rec.prompt_tokens = answer.prompt_tokens or rec.prompt_tokens
