@@ -40,6 +40,7 @@ from orchestrator.contract import (
     DatasetSpec,
     ModelConfig,
     Problem,
+    ReasoningSettings,
     Sampling,
     ServerSpec,
     Timeouts,
@@ -202,10 +203,12 @@ def managed_run(
     stop_at: float | None = None,
     max_restarts: int = 2,
     deadline_s: float | None = None,
+    reasoning: ReasoningSettings | None = None,
 ) -> ManagedRun:
     """``problems`` for a managed model through ``run_model`` (start, watch, restart, checkpoint) with ignore_eos;
     with ``stop_at`` its engine is SIGSTOPped once the server's progress counter reaches it; after ``deadline_s``
-    the run is stopped as Ctrl-C would (status ``interrupted``)."""
+    the run is stopped as Ctrl-C would (status ``interrupted``); ``reasoning``: the model's reasoning settings (its
+    parser and budget way are the ``spec``'s)."""
     servers: list = []
     starts: list[float] = []
 
@@ -221,6 +224,7 @@ def managed_run(
         vllm=VllmSettings(model=spec.model, max_restarts=max_restarts),
         parallel=asking.parallel,
         transport=asking.transport,
+        reasoning=reasoning or ReasoningSettings(),
     )
     run = DatasetRun(spec=DatasetSpec(name="bench"), problems=tuple(problems), version="v1")
     ctx = RunContext(

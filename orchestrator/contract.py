@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import json
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,6 +38,8 @@ DEFAULT_TENSOR_PARALLEL_SIZE = 1  # vllm.tensor_parallel_size when the config le
 DEFAULT_PIPELINE_PARALLEL_SIZE = 1  # vllm.pipeline_parallel_size when the config leaves it out
 DEFAULT_STARTUP_TIMEOUT = 900.0  # vllm.startup_timeout (seconds) when the config leaves it out
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a server bound here is reachable from this host only
+DEFAULT_ANSWER_TOKENS = 1024  # reasoning.answer_tokens when left out (at most max_tokens - budget)
+ANSWER_LEAD = "\n\nОтвет:"  # written after the closing tag of a forced stop, before the final answer
 DOMAINS = ("math", "physics")
 VERDICTS = ("correct", "incorrect", "unparsed", "timeout")
 _SECRET_PARTS = frozenset(
@@ -212,6 +215,46 @@ class Transport:
 
 
 @dataclass(frozen=True)
+class ReasoningSettings:
+    """One model's ``reasoning:`` block and ``extra_body`` after validation (``reasoning.settings`` parses them;
+    defaults: no parser, no budget, nothing sent). ``parser`` may be ``"auto"`` until the launch resolves it.
+    The two mappings are plain dicts (a Ray job pickles its model) that nothing writes to."""
+
+    parser: str | None = None
+    template_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    effort: str | None = None
+    budget: int | None = None
+    answer_tokens: int = DEFAULT_ANSWER_TOKENS
+    grade_reasoning_tail: bool = False
+    extra_body: Mapping[str, Any] = field(default_factory=dict)
+    budget_by: str | None = None  # "engine" (vLLM's thinking_token_budget) or "client" (two phases); None: no budget
+
+    def __hash__(self) -> int:  # the mappings are dicts: hashed by their canonical JSON
+        return hash((json.dumps(self.hash_fields(), sort_keys=True), self.grade_reasoning_tail, self.budget_by))
+
+    def hash_fields(self) -> dict[str, Any]:
+        """What enters the settings hash; empty when nothing is set (old series keep their hash).
+        ``grade_reasoning_tail`` is left out: it changes grading, not the answers asked; ``budget_by`` too: both ways
+        give the same tokens."""
+        out: dict[str, Any] = {}
+        if self.parser is not None:
+            out["reasoning_parser"] = self.parser
+        if self.template_kwargs:
+            out["chat_template_kwargs"] = _canonical(self.template_kwargs)
+        if self.effort is not None:
+            out["reasoning_effort"] = self.effort
+        if self.budget is not None:
+            out["thinking_budget"] = {"budget": self.budget, "answer_tokens": self.answer_tokens, "lead": ANSWER_LEAD}
+        if self.extra_body:
+            out["extra_body"] = _canonical(self.extra_body)
+        return out
+
+
+def _canonical(value: Mapping[str, Any]) -> Any:
+    return json.loads(json.dumps(dict(value), sort_keys=True, ensure_ascii=False))
+
+
+@dataclass(frozen=True)
 class ModelConfig:
     """One entry of ``model_list``: either managed (``vllm`` set) or an API model (``endpoints``).
 
@@ -228,6 +271,7 @@ class ModelConfig:
     samples: int = 1
     parallel: int = API_PARALLEL
     transport: Transport = Transport()
+    reasoning: ReasoningSettings = ReasoningSettings()  # the ``reasoning:`` block and ``extra_body``
 
     @property
     def managed(self) -> bool:
@@ -302,6 +346,8 @@ class ServerSpec:
     api_server_count: int | None = None  # vLLM API front-end processes; None: the default for its gpus
     max_num_seqs: int | None = None  # the engine's batch in sequences (parallel x samples, ``launch.engine_batch``)
     queue_ahead: float | None = None  # None: the default for its gpus (``queueahead.queue_ahead``)
+    reasoning_parser: str | None = None  # --reasoning-parser; "auto": picked from the model folder at launch
+    engine_budget: bool = False  # started with the flags of vLLM's own thinking budget (``reasoning.budget``)
 
     @property
     def base_url(self) -> str:
@@ -368,6 +414,11 @@ class AnswerRecord:
     sample: int = 0  # which of the k samples (0 in series written before samples existed)
     seed: int | None = None  # the seed it was asked with
     judge: dict[str, str] | None = None  # the LLM judge's {model, verdict, reason, hash}, when it was asked
+    reasoning_tokens: int = 0  # generated inside the thinking block (the API's own count where it gives one)
+    answer_tokens: int = 0  # generated after it (0 where unknown: lines written before)
+    forced: bool = False  # the thinking reached reasoning.budget: closed, and the answer asked (``reasoning.forced``)
+    answer_in_reasoning: bool = False  # content empty, the reasoning's last part states an answer
+    graded_tail: bool = False  # graded from the reasoning's last part (grade_reasoning_tail), not the response
 
     @property
     def key(self) -> str:
@@ -412,6 +463,9 @@ class SeriesScore:
     samples: int = 1
     outcomes: tuple[ProblemOutcome, ...] = ()  # per problem with all its samples answered, in dataset order
     truncated: int = 0  # answers cut off by max_tokens (finish_reason "length"): scored, but worth knowing
+    reasoning_tokens: tuple[int, ...] = ()  # per answer counted (same order as the records), for mean and p95
+    forced: int = 0  # answers whose thinking reached reasoning.budget and was closed
+    answer_in_reasoning: int = 0  # answers with an empty content and an answer at the end of the reasoning
 
     @property
     def complete(self) -> bool:

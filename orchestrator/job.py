@@ -21,6 +21,7 @@ from typing import Any, Protocol
 
 from .client import ChatClient, Checkpoint, ManagedServer, run_series
 from .client.jsoncodec import codec_named
+from .client.thinking import Reasoning
 from .contract import (
     AnswerRecord,
     DatasetSpec,
@@ -47,6 +48,8 @@ from .errors import (
 )
 from .grading import grade
 from .prompts import build_messages, prompt_fingerprint
+from .reasoning.auto import tags_for
+from .reasoning.forced import THINK, graded_text
 from .results import SeriesStore, settings_hash
 from .serving import launch
 from .serving.server import start_server
@@ -171,7 +174,9 @@ def record_grader() -> Callable[[AnswerRecord], Grade]:
     """Grade one answer record with the grader (``RunContext.grade``)."""
 
     def grade_record(rec: AnswerRecord) -> Grade:
-        return grade(rec.response, rec.reference, rec.domain, rec.tolerance)
+        return grade(
+            graded_text(rec.response, rec.reasoning, rec.graded_tail), rec.reference, rec.domain, rec.tolerance
+        )
 
     return grade_record
 
@@ -327,13 +332,23 @@ def _client_maker(
     stall limit: no progress on its /metrics), know its context length and decode with its codec (default msgspec)."""
     make = functools.partial(ctx.client_factory, endpoint, model.model_name, model.sampling, transport=model.transport)
     if server is None:
-        return make
+        return functools.partial(make, reasoning=Reasoning.of(model.reasoning, model.api_type, None, False))
     return functools.partial(
         make,
+        reasoning=_server_reasoning(model, server.spec),
         server=ManagedServer.of(server),
         context_len=server.max_model_len(),
         codec=codec_named(model.vllm.client_codec if model.vllm else None),
     )
+
+
+def _server_reasoning(model: ModelConfig, spec: ServerSpec) -> Reasoning:
+    """The client's reasoning for a managed server: the tags of the parser it was started with (``<think>`` for a
+    budget without one), the engine's own budget where it was started with its flags (``launch.reasoning_words``)."""
+    parser, _ = launch.reasoning_parser(spec)
+    tags = tags_for(parser) if parser is not None else (THINK if model.reasoning.budget is not None else None)
+    engine = spec.engine_budget and parser is not None and tags is not None
+    return Reasoning.of(model.reasoning, model.api_type, tags, engine)
 
 
 def _run_dataset(

@@ -31,6 +31,7 @@ from .job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, re
 from .leaderboard import write_leaderboard
 from .notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from .ray.backend import RayBackend
+from .reasoning.forced import graded_text
 from .results import load_scores, regrade
 from .scheduling.history import estimate_weights
 from .scheduling.plan import Placement
@@ -308,6 +309,11 @@ def regrade_all(results_dir: Path) -> int:
     """Re-score every current series under ``results_dir`` with the current grader; returns answers re-scored."""
 
     def batch(records: Sequence[AnswerRecord]) -> list[Grade]:
-        return grade_many([GradeRequest(r.response, r.reference, r.domain, r.tolerance) for r in records])
+        return grade_many(
+            [
+                GradeRequest(graded_text(r.response, r.reasoning, r.graded_tail), r.reference, r.domain, r.tolerance)
+                for r in records
+            ]
+        )
 
     return regrade(results_dir, grade_batch=batch)

@@ -208,6 +208,35 @@ class OpenRouterStandIn(StandIn):
         return self.scripted() or Canned(200, completion(body["model"], reasoning="2 + 2: складываем."))
 
 
+class ScriptedVllm(StandIn):
+    """A vLLM with token ids: ``/tokenize`` of a text from ``tokens`` (of a chat: ``chat_prompt``), chat and
+    completion replies from ``replies`` (path suffix -> queue; a ``Canned`` in a queue is sent as it is)."""
+
+    def __init__(
+        self, replies: dict[str, list], tokens: dict[str, list[int]], chat_prompt: list[int] | None = None
+    ) -> None:
+        super().__init__()
+        self.replies, self.tokens, self.chat_prompt = replies, tokens, chat_prompt or []
+
+    @property
+    def api_base(self) -> str:
+        return self.root + "/v1"
+
+    def bodies(self, suffix: str) -> list[dict]:
+        return [json.loads(r["body"]) for r in self.requests if r["path"].endswith(suffix)]
+
+    def handle(self, path: str, headers: dict[str, str], raw: bytes) -> Canned:
+        body = json.loads(raw)
+        if path == "/tokenize":
+            ids = self.chat_prompt if "messages" in body else self.tokens[body["prompt"]]
+            return Canned(200, {"tokens": ids, "count": len(ids)})
+        for suffix, queue in self.replies.items():
+            if path.endswith(suffix) and queue:
+                reply = queue.pop(0)
+                return reply if isinstance(reply, Canned) else Canned(200, reply)
+        return Canned(404, {"error": {"message": f"nothing scripted for {path}"}})
+
+
 def self_signed(directory: Path) -> tuple[Path, Path]:
     """A certificate for 127.0.0.1 signed by itself (no system CA trusts it) and its key, made by ``openssl``."""
     cert, key = directory / "standin.pem", directory / "standin.key"

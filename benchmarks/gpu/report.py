@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
 ARCHIVE_NAME = "gpu-archive.md"
-ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b")
+ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b", "s6")
 PROFILE_TOP = 6
 
 
@@ -167,6 +167,26 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
         lines += _throughput(f)
     if name in ("s5a", "s5b") and "run" in f:
         lines += _long_run(f)
+    if name == "s6":
+        lines += _ways(f)
+    return lines
+
+
+def _ways(f: dict[str, Any]) -> list[str]:
+    """s6: each way of keeping a thinking budget, and their throughput ratio."""
+    setup = f.get("setup", {})
+    lines = [
+        f"- {setup.get('answers')} answers, budget {setup.get('budget')}, answer tokens {setup.get('answer_tokens')}"
+    ]
+    for way in ("client", "engine"):
+        if way in f:
+            w = f[way]
+            lines.append(
+                f"- {way}: {w['stored']}/{w['total']} stored, {w['forced']} forced, {w['over_budget']} over; "
+                f"{w['tokens_per_s']} tokens/s, wall {w['wall_s']} s"
+            )
+    if "engine_over_client_tokens_per_s" in f:
+        lines.append(f"- engine / client tokens per second: {f['engine_over_client_tokens_per_s']}")
     return lines
 
 

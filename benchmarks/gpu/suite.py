@@ -30,11 +30,11 @@ from .common import REPO, TITLES, Deadline, Profile, Recorder, Skip, pack_logs, 
 from .make_model import SHAPES
 from .variants import CLIENTS
 
-ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b")
+ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b", "s6")
 
 
 def _scenario(name: str) -> Callable[[Profile, Deadline, Recorder], None]:
-    from . import longgen, scenarios, throughput
+    from . import longgen, reasoning, scenarios, throughput
 
     return {
         "s1": scenarios.s1,
@@ -44,6 +44,7 @@ def _scenario(name: str) -> Callable[[Profile, Deadline, Recorder], None]:
         "s4": throughput.s4,
         "s5a": longgen.s5a,
         "s5b": longgen.s5b,
+        "s6": reasoning.s6,
     }[name]
 
 

@@ -1,5 +1,9 @@
 """``ChatClient``: one problem -> one ``AnswerRecord`` over an OpenAI-compatible ``/v1/chat/completions``.
 
+Split by concern: a request's retries, clamps and liveness are ``exchange.Exchanger``'s, the per-thread sessions
+``sessions.SessionPool``'s, reasoning (request fields, thinking counted, a budget that still answers, the answer
+found in the reasoning) ``thinking.py``'s; this module asks problems and fills records.
+
 * One pooled ``requests`` session per worker thread (keep-alive), proxies ignored for loopback servers.
 * Bounded retries with exponential backoff and jitter on connection errors, 429 and 5xx (``Retry-After`` honoured);
   other 4xx are final. A timeout is final for this run (the series' retry pass and the resume ask again). With
@@ -23,6 +27,10 @@
 * Keys reach nothing but the ``Authorization`` header: every error text is scrubbed.
 * ``codec`` (``client/jsoncodec.py``): request bodies encoded and replies decoded by it instead of ``requests``'
   stdlib JSON (UTF-8 bytes, msgspec where installed); ``None`` keeps requests' own ``json=`` / ``.json()``.
+* ``reasoning`` (``thinking.Reasoning``): its request fields go into every chat request; with a thinking budget each
+  answer is asked on its own (``ask_samples`` does not use ``n``) through ``reasoning.ask.BudgetAsker``, whose
+  requests travel through the same exchanger (retries, liveness); a failed phase makes the whole answer an error
+  record. Every record gets ``reasoning_tokens``, ``answer_tokens``, ``forced``, ``answer_in_reasoning``.
 * Seams for other protocols: ``auth`` (``client/auth.py``) gives each attempt's headers and body and decides
   whether a 401 earns one more try with fresh credentials (GigaChat's OAuth tokens); ``limiter``
   (``client/ratelimit.py``) spaces request starts by ``request_delay`` per model and endpoint across every worker,
@@ -37,50 +45,35 @@ import random
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 
-from ..contract import LOCAL_HOSTS, AnswerRecord, Endpoint, Problem, Sampling, Transport, public_url
-from ..errors import AuthError, EndpointError
+from ..contract import AnswerRecord, Endpoint, Problem, Sampling, Transport
+from ..errors import EndpointError
+from ..reasoning.ask import BudgetAsker
 from .auth import EndpointAuth, RequestAuth
 from .budget import TokenBudget
-from .gigachat import tls_failure
+from .exchange import CHAT, Exchange, Exchanger, Pacing
 from .jsoncodec import JsonCodec
-from .liveness import ProgressWatch, Stalled, poll_interval, wait_while_progressing
+from .liveness import ProgressWatch, poll_interval
 from .managed import ManagedServer, ServerChecks
 from .ratelimit import LIMITER, POLL, RateLimiter
-from .replies import (
-    Attempt,
-    Halted,
-    Outcome,
-    Scrubber,
-    choices_in_order,
-    clamp_from_message,
-    error_message,
-    fill_record,
-    retry_after,
-    valid_reply,
-)
-from .stream import StreamError, read_stream
+from .replies import Halted, Scrubber, choices_in_order, fill_record
+from .sessions import SessionPool
+from .thinking import BudgetWay, Reasoning, ask_budgeted, count_thinking, fill_budgeted, mark
 
 log = logging.getLogger(__name__)
 
 TRANSPORT = Transport()  # the defaults: request_timeout 600 s, 5 retries, no delay
-MAX_CLAMPS = 2
-MAX_RESCUES = 3  # stalls of one request that a 1-token probe may excuse (the server answers, the counters lag)
 
 
-@dataclass(frozen=True)
-class _Exchange:
-    """What a request came to after its retries: the reply, or the error (``None`` with the reply), or ``halted``."""
+class _Failed(Exception):
+    """A request of a budgeted answer that came to an error or a halt (``Exchange``), out of the ``BudgetAsker``."""
 
-    data: Mapping[str, Any] | None = None
-    error: str | None = None
-    latency: float = 0.0
-    halted: bool = False
+    def __init__(self, done: Exchange) -> None:
+        super().__init__(done.error or "halted")
+        self.done = done
 
 
 class ChatClient:
@@ -96,6 +89,7 @@ class ChatClient:
         server: ManagedServer | None = None,
         context_len: int | None = None,
         extra_body: Mapping[str, Any] | None = None,
+        reasoning: Reasoning | None = None,
         auth: RequestAuth | None = None,
         limiter: RateLimiter = LIMITER,
         codec: JsonCodec | None = None,
@@ -111,60 +105,55 @@ class ChatClient:
             raise EndpointError(f"model {model_name!r} has no endpoint; give it `endpoints` or a `vllm` block")
         self.model_name, self.sampling, self.transport, self.context_len = model_name, sampling, transport, context_len
         self.timeouts = transport.timeouts
-        self._session_factory, self._sleep, self._clock, self._rng = session_factory, sleep, clock, rng
-        self._server, self._extra = server, dict(extra_body or {})
+        self._server, self._reasoning = server, reasoning or Reasoning()
+        self._extra = {**self._reasoning.fields(), **dict(extra_body or {})}
         progress = server.progress if server is not None else None
-        self._watch = (
+        watch = (
             None
             if progress is None
             else ProgressWatch(progress, clock=clock, interval=poll_interval(self.timeouts.stall), name=model_name)
         )
-        self._checks = ServerChecks(
-            model_name, self.endpoints[0].api_base, self.timeouts.stall, clock=clock, server=server, watch=self._watch
+        checks = ServerChecks(
+            model_name, self.endpoints[0].api_base, self.timeouts.stall, clock=clock, server=server, watch=watch
         )
         self._budget = TokenBudget(model_name, sampling.max_tokens, context_len)
-        # API models stream; a managed server is not: its progress is read from /metrics, and a request of several
-        # samples (n > 1) is read whole
-        self._stream = server is None
         self._failure_limit = failure_limit
         self._auth = auth if auth is not None else EndpointAuth(self.endpoints)
-        self._limiter, self._codec, self._halt_poll = limiter, codec, halt_poll
         self.halted: Callable[[], bool] = lambda: False  # run_series sets it: waits for the limiter end when true
         self.scrub = Scrubber((), more=self._auth.secrets)
-        self._local, self._lock = threading.local(), threading.Lock()
-        self._sessions: list[requests.Session] = []
+        self.sessions = SessionPool(session_factory, [e.api_base for e in self.endpoints])
+        # API models stream; a managed server is not: its progress is read from /metrics, and a request of several
+        # samples (n > 1) is read whole
+        self.exchanger = Exchanger(
+            model_name,
+            self.endpoints,
+            transport,
+            sessions=self.sessions,
+            auth=self._auth,
+            limiter=limiter,
+            codec=codec,
+            checks=checks,
+            watch=watch,
+            budget=self._budget,
+            scrub=self.scrub,
+            pacing=Pacing(sleep=sleep, clock=clock, rng=rng, halt_poll=halt_poll),
+            halted=lambda: self.halted(),
+            stream=server is None,
+        )
+        self._asker = self._budget_asker()
+        self._lock, self._call = threading.Lock(), threading.local()
         self._turn = itertools.count()
         self._tokenize_ok = True
         self.failure_streak, self.last_error = 0, ""
 
     # -- sessions ------------------------------------------------------------------------------------------------
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._session_factory()
-            if all(_is_loopback(e.api_base) for e in self.endpoints):
-                session.trust_env = False  # never route loopback traffic through an HTTP(S)_PROXY
-            with self._lock:
-                self._sessions.append(session)
-            self._local.session = session
-        return session
-
     def release_session(self) -> None:
         """Close the calling thread's session (workers call it when they finish)."""
-        session = getattr(self._local, "session", None)
-        if session is not None:
-            self._local.session = None
-            with self._lock:
-                if session in self._sessions:
-                    self._sessions.remove(session)
-            session.close()
+        self.sessions.release()
 
     def close(self) -> None:
         """Close every pooled session."""
-        with self._lock:
-            sessions, self._sessions = self._sessions, []
-        for session in sessions:
-            session.close()
+        self.sessions.close()
 
     def __enter__(self) -> ChatClient:
         return self
@@ -183,21 +172,32 @@ class ChatClient:
         turn = next(self._turn)
         max_tokens, prompt_tokens, rec.error = self._plan(messages, self.endpoints[turn % len(self.endpoints)])
         rec.prompt_tokens = prompt_tokens or 0
+        if rec.error is None and self._reasoning.way is not BudgetWay.NONE:
+            done = self._ask_budgeted(rec, messages, max_tokens, prompt_tokens, turn)
+        elif rec.error is None:
+            done = self.exchanger.run(self._payload(messages, max_tokens, rec.seed), turn, prompt_tokens)
+        else:
+            done = Exchange(error=rec.error)
+        if done.halted:
+            return Halted(problem)
         if rec.error is None:
-            done = self._exchange(self._payload(messages, max_tokens, rec.seed), turn, prompt_tokens)
-            if done.halted:
-                return Halted(problem)
             rec.error, rec.latency_s = done.error, done.latency
             if done.data is not None:
-                fill_record(rec, done.data)
+                self._fill(rec, done.data)
             self._note(rec)
         rec.timestamp = time.time()
         return rec
 
     @property
     def managed(self) -> bool:
-        """Whether this client asks a managed vLLM server (``server`` given): it takes ``n`` > 1 (``ask_samples``)."""
+        """Whether this client asks a managed vLLM server (``server`` given)."""
         return self._server is not None
+
+    @property
+    def asks_n(self) -> bool:
+        """Whether a problem's consecutive samples go in one request with ``n`` (``ask_samples``): a managed server's,
+        unless a thinking budget asks each answer on its own."""
+        return self.managed and self._reasoning.way is BudgetWay.NONE
 
     def ask_samples(
         self, problems: Sequence[Problem], messages: list[dict], settings_hash: str
@@ -207,14 +207,14 @@ class ChatClient:
         vLLM seeds the i-th of ``n`` choices with seed + i, so each answer is the one its own request would get.
         Usage covers all choices: completion tokens are split evenly (the remainder to the first ones).
         """
-        if len(problems) == 1:
-            return [self.ask(problems[0], messages, settings_hash)]
+        if len(problems) == 1 or not self.asks_n:
+            return [self.ask(p, messages, settings_hash) for p in problems]
         recs = [self._record(p, settings_hash) for p in problems]
         turn = next(self._turn)
         max_tokens, prompt_tokens, error = self._plan(messages, self.endpoints[turn % len(self.endpoints)])
-        done = _Exchange(error=error)
+        done = Exchange(error=error)
         if error is None:
-            done = self._exchange(
+            done = self.exchanger.run(
                 {**self._payload(messages, max_tokens, recs[0].seed), "n": len(recs)}, turn, prompt_tokens
             )
             if done.halted:
@@ -226,7 +226,7 @@ class ChatClient:
             rec.prompt_tokens, rec.error, rec.latency_s = prompt_tokens or 0, error, done.latency
             rec.timestamp = time.time()
             if data is not None:
-                fill_record(rec, data, index, len(recs))
+                self._fill(rec, data, index, len(recs))
             self._note(rec)
         return list(recs)
 
@@ -244,188 +244,79 @@ class ChatClient:
             seed=self.sampling.seed_of(problem.sample),
         )
 
+    def _sampling(self, seed: int | None) -> dict[str, Any]:
+        optional = {k: v for k, v in (("top_p", self.sampling.top_p), ("seed", seed)) if v is not None}
+        return {"temperature": self.sampling.temperature, **optional}
+
     def _payload(self, messages: list[dict], max_tokens: int, seed: int | None = None) -> dict[str, Any]:
         """One request's body; several samples in one request: ``ask_samples``."""
-        optional = {k: v for k, v in (("top_p", self.sampling.top_p), ("seed", seed)) if v is not None}
         return {
             **self._extra,
             "model": self.model_name,
             "messages": messages,
-            "temperature": self.sampling.temperature,
             "max_tokens": max_tokens,
-            **optional,
+            **self._sampling(seed),
         }
 
-    def _exchange(self, payload: dict[str, Any], turn: int, prompt_tokens: int | None) -> _Exchange:
-        attempt = clamps = 0
-        reauthorized = False
-        retries = self.transport.max_retries
-        while True:
-            endpoint = self.endpoints[(turn + attempt + clamps) % len(self.endpoints)]
-            out, latency = self._attempt(endpoint, payload, prompt_tokens)
-            if out.kind is Attempt.OK:
-                return _Exchange(data=out.data, latency=latency)
-            if out.kind is Attempt.HALTED:
-                return _Exchange(latency=latency, halted=True)
-            if out.kind is Attempt.CLAMP and clamps < MAX_CLAMPS:
-                self._budget.report_clamp(out.max_tokens or 0, prompt_tokens)
-                payload, clamps = {**payload, "max_tokens": out.max_tokens}, clamps + 1
-                continue
-            if out.kind is Attempt.REAUTH and not reauthorized:  # a 401 with a token just dropped: once more
-                reauthorized = True
-                continue
-            if out.kind in (Attempt.FATAL, Attempt.CLAMP, Attempt.REAUTH):
-                return _Exchange(error=out.error, latency=latency)
-            self._checks.check_alive(out.error)
-            if out.kind is Attempt.TIMEOUT:
-                self._checks.check_responsive(out.error)
-            if out.kind is Attempt.TIMEOUT or attempt >= retries:
-                suffix = f" (gave up after {attempt + 1} attempts)" if out.kind is Attempt.RETRY else ""
-                return _Exchange(error=out.error + suffix, latency=latency)
-            delay = self._backoff(attempt, out.retry_after)
-            log.info("%s: %s; retry %d of %d in %.1f s", self.model_name, out.error, attempt + 1, retries, delay)
-            if not self._pause(delay):
-                return _Exchange(latency=latency, halted=True)
-            attempt += 1
+    def _fill(self, rec: AnswerRecord, data: Mapping[str, Any], index: int = 0, of: int = 1) -> None:
+        fill_record(rec, data, index, of)
+        count_thinking(rec, data, index, of, self._asker if self._reasoning.tags is not None else None)
+        mark(rec, self._reasoning.settings)
 
-    def _pause(self, seconds: float) -> bool:
-        """Sleep out a retry's backoff, waking every ``halt_poll`` seconds to ask ``halted``: False once the series
-        stopped (the request is given up unstored, as one waiting for its rate-limited start)."""
-        left = seconds
-        while left > 0:
-            if self.halted():
-                return False
-            nap = min(left, self._halt_poll)
-            self._sleep(nap)
-            left -= nap
-        return not self.halted()
+    # -- a thinking budget (``thinking.py``) ---------------------------------------------------------------------
+    def _budget_asker(self) -> BudgetAsker | None:
+        tags = self._reasoning.tags
+        if tags is None:
+            return None
+        return BudgetAsker(self.endpoints[0].api_base, self.model_name, tags=tags, post=self._send)
 
-    def _attempt(self, endpoint: Endpoint, payload: dict[str, Any], prompt_tokens: int | None) -> tuple[Outcome, float]:
-        if (
-            self._limiter.acquire((self.model_name, endpoint.api_base), self.transport.request_delay, self.halted)
-            is None
-        ):
-            return Outcome(Attempt.HALTED), 0.0
-        start = self._clock()
-        headers: dict[str, str] = {}
-        status: int | None = None
+    def _ask_budgeted(
+        self, rec: AnswerRecord, messages: list[dict], max_tokens: int, prompt_tokens: int | None, turn: int
+    ) -> Exchange:
+        """One answer within the thinking budget, its requests sent through the exchanger (``_send``)."""
+        assert self._asker is not None
+        self._call.turn, self._call.prompt_tokens, self._call.latency = turn, prompt_tokens, 0.0
         try:
-            headers = self._auth.headers(endpoint)
-            with self._post(endpoint, self._auth.body(endpoint, payload), headers) as resp:
-                out = self._classify(resp, payload["max_tokens"], prompt_tokens)
-                status = resp.status_code
-        except AuthError as exc:
-            if not exc.retryable:
-                raise
-            return Outcome(Attempt.RETRY, error=self.scrub(exc)), self._clock() - start
-        except requests.exceptions.SSLError as exc:
-            raise EndpointError(tls_failure(public_url(endpoint.api_base), exc)) from None
-        except (requests.Timeout, Stalled):
-            out = Outcome(Attempt.TIMEOUT, error=self._timeout_text())
-        except StreamError as exc:
-            out = Outcome(Attempt.RETRY, error=self.scrub(f"streamed reply broken off: {exc}"))
-        except requests.ConnectionError as exc:
-            out = Outcome(Attempt.RETRY, error=self.scrub(f"connection error: {exc}"))
-        except requests.RequestException as exc:
-            out = Outcome(Attempt.RETRY, error=self.scrub(f"{type(exc).__name__}: {exc}"))
-        return self._after(endpoint, headers, status, out), self._clock() - start
-
-    def _after(self, endpoint: Endpoint, headers: dict[str, str], status: int | None, out: Outcome) -> Outcome:
-        """A 401 that the auth can renew is asked again; a 429/503 with Retry-After holds every worker's starts."""
-        if status == 401 and self._auth.reauthorize(endpoint, headers):
-            return Outcome(Attempt.REAUTH, error=out.error)
-        if out.retry_after is not None and status in (429, 503):
-            self._limiter.hold((self.model_name, endpoint.api_base), out.retry_after)
-        return out
-
-    def _body(self, body: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
-        """``post`` keywords: ``json=`` for requests' own encoder, else the codec's bytes (``codec``)."""
-        if self._codec is None:
-            return {"json": body, "headers": headers}
-        return {"data": self._codec.encode(body), "headers": {**headers, "Content-Type": "application/json"}}
-
-    def _post(self, endpoint: Endpoint, payload: dict[str, Any], headers: dict[str, str]) -> requests.Response:
-        """POST the chat request: streamed for API models, watched through the server's progress when managed."""
-        session, stream = self._session(), self._stream
-        body = {**payload, "stream": True, "stream_options": {"include_usage": True}} if stream else payload
-        url = endpoint.api_base.rstrip("/") + "/chat/completions"
-        if self._watch is None:
-            timeout = (self.timeouts.connect, self.timeouts.read)
-            return session.post(
-                url, **self._body(body, headers), timeout=timeout, stream=stream, verify=endpoint.verify
+            answer = ask_budgeted(
+                self._asker, self._reasoning, messages, max_tokens, self._sampling(rec.seed), self._extra
             )
+        except _Failed as failed:
+            return Exchange(error=failed.done.error, latency=self._call.latency, halted=failed.done.halted)
+        except EndpointError as exc:
+            return Exchange(error=self.scrub(exc), latency=self._call.latency)
+        fill_budgeted(rec, answer)
+        mark(rec, self._reasoning.settings)
+        return Exchange(latency=self._call.latency)
 
-        def send() -> requests.Response:  # no read timeout: the watch decides, from the server's progress
-            return session.post(
-                url, **self._body(body, headers), timeout=(self.timeouts.connect, None), verify=endpoint.verify
-            )
+    def _send(self, url: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        """The ``BudgetAsker``'s requests: chats and completions through the exchanger, ``/tokenize`` directly."""
+        api_base = self.endpoints[0].api_base.rstrip("/")
+        if not url.startswith(api_base):
+            return self._tokenize(url, body)
+        done = self.exchanger.run(
+            dict(body), getattr(self._call, "turn", 0), getattr(self._call, "prompt_tokens", None),
+            url.removeprefix(api_base) or CHAT,
+        )  # fmt: skip
+        self._call.latency = getattr(self._call, "latency", 0.0) + done.latency
+        if done.data is None:
+            raise _Failed(done)
+        return done.data
 
+    def _tokenize(self, url: str, body: Mapping[str, Any]) -> Mapping[str, Any]:
+        endpoint = self.endpoints[0]
         try:
-            return wait_while_progressing(
-                send,
-                self._watch,
-                self.timeouts.stall,
-                self._clock,
-                confirm=self._checks.confirm_stall,
-                rescues=MAX_RESCUES,
+            resp = self.sessions.get().post(
+                url,
+                json=dict(body),
+                headers=self._auth.headers(endpoint),
+                timeout=(self.timeouts.connect, self.timeouts.tokenize),
             )
-        except Stalled:
-            self._forget_session()  # its thread still waits on it, until the server answers or is stopped
-            raise
-
-    def _timeout_text(self) -> str:
-        if self._watch is not None:
-            return f"no progress on the server for {self.timeouts.stall:g} s (request_timeout)"
-        if self._stream:
-            return f"nothing arrived for {self.timeouts.read:g} s (request_timeout)"
-        return f"no reply within {self.timeouts.read:g} s (request_timeout)"
-
-    def _read_body(self, resp: requests.Response) -> Any:
-        """The JSON body, or what a 200 stream of server-sent events adds up to (a silent stream: ``Timeout``)."""
-        if resp.status_code != 200 or "text/event-stream" not in resp.headers.get("Content-Type", ""):
-            return _json(resp, self._codec)
-        try:
-            return read_stream(resp.iter_lines())
-        except requests.ConnectionError as exc:  # requests reports a read timeout mid-stream as a connection error
-            if "timed out" in str(exc).lower():
-                raise requests.ReadTimeout(str(exc)) from None
-            raise
-
-    def _classify(self, resp: requests.Response, max_tokens: int, prompt_tokens: int | None) -> Outcome:
-        body = self._read_body(resp)
-        if resp.status_code == 200:
-            if valid_reply(body):
-                return Outcome(Attempt.OK, data=body)
-            return Outcome(Attempt.RETRY, error="HTTP 200 without choices[0].message")
-        text = self.scrub(f"HTTP {resp.status_code}: {error_message(body, resp.text[:500])}")
-        if resp.status_code == 429 or resp.status_code >= 500:
-            return Outcome(Attempt.RETRY, error=text, retry_after=retry_after(resp.headers.get("Retry-After")))
-        if resp.status_code == 400 and self._stream and "stream" in error_message(body, resp.text).lower():
-            self._stream = False  # an API that refuses streaming (or its options) is asked without
-            log.warning(
-                "%s: the endpoint refused a streamed request (%s); asking without streaming", self.model_name, text
-            )
-            return Outcome(Attempt.RETRY, error=text, retry_after=0.0)
-        if resp.status_code == 400:
-            new_max = clamp_from_message(error_message(body, resp.text), max_tokens, prompt_tokens)
-            if new_max == 0:
-                return Outcome(Attempt.FATAL, error=f"prompt does not fit the context: {text}")
-            if new_max is not None and new_max < max_tokens:
-                return Outcome(Attempt.CLAMP, error=text, max_tokens=new_max)
-        return Outcome(Attempt.FATAL, error=text)
-
-    def _backoff(self, attempt: int, hinted: float | None) -> float:
-        base, cap = self.transport.backoff_base, self.transport.backoff_cap
-        delay = min(cap, base * 2**attempt) * (0.5 + 0.5 * self._rng())
-        return max(delay, min(hinted, cap)) if hinted is not None else delay
-
-    def _forget_session(self) -> None:
-        """Drop the calling thread's session without closing it (an abandoned request still uses it)."""
-        session = getattr(self._local, "session", None)
-        self._local.session = None
-        with self._lock:
-            if session in self._sessions:
-                self._sessions.remove(session)
+            data = resp.json() if resp.status_code == 200 else None
+        except (requests.RequestException, ValueError) as exc:
+            raise EndpointError(self.scrub(f"POST /tokenize: {exc}")) from None
+        if not isinstance(data, Mapping):
+            raise EndpointError(f"POST /tokenize: HTTP {resp.status_code}; the thinking tags could not be tokenised")
+        return data
 
     # -- token budget --------------------------------------------------------------------------------------------
     def _plan(self, messages: list[dict], endpoint: Endpoint) -> tuple[int, int | None, str | None]:
@@ -439,7 +330,7 @@ class ChatClient:
         url = endpoint.api_base.rstrip("/").removesuffix("/v1") + "/tokenize"
         timeout = (self.timeouts.connect, self.timeouts.tokenize)
         try:
-            resp = self._session().post(
+            resp = self.sessions.get().post(
                 url,
                 json={"model": self.model_name, "messages": messages},
                 headers=self._auth.headers(endpoint),
@@ -473,14 +364,3 @@ class ChatClient:
                 f"{self.endpoints[0].api_base} ({self.model_name}): {self.failure_streak} requests "
                 f"failed in a row, last: {self.last_error}; check the endpoint, rerun to resume"
             )
-
-
-def _is_loopback(url: str) -> bool:
-    return urlsplit(url).hostname in LOCAL_HOSTS
-
-
-def _json(resp: requests.Response, codec: JsonCodec | None = None) -> Any:
-    try:
-        return resp.json() if codec is None else codec.decode(resp.content)
-    except ValueError:
-        return None

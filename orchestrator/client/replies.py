@@ -11,6 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from ..contract import AnswerRecord, Problem
+from ..reasoning.forced import split_reasoning as split_reasoning
 
 MAX_ERROR_CHARS = 300
 
@@ -116,27 +117,14 @@ def retry_after(value: str | None) -> float | None:
         return None
 
 
-def valid_reply(data: Any) -> bool:
-    """Whether a 200 body has a first choice with a message."""
+def valid_reply(data: Any, *, text: bool = False) -> bool:
+    """Whether a 200 body has a first choice with a message (``text``: a completion's ``text``)."""
     if not isinstance(data, Mapping):
         return False
     choices = data.get("choices")
-    return (
-        bool(choices)
-        and isinstance(choices, list)
-        and isinstance(choices[0], Mapping)
-        and isinstance(choices[0].get("message"), Mapping)
-    )
-
-
-def split_reasoning(content: str, reasoning: str) -> tuple[str, str]:
-    """Move a ``<think>...</think>`` block left in the content (no reasoning parser on the server) into reasoning."""
-    if "</think>" not in content:
-        return content, reasoning
-    head, _, tail = content.partition("</think>")
-    head = head.strip()
-    head = head[len("<think>") :].strip() if head.startswith("<think>") else head
-    return tail.strip(), "\n".join(part for part in (reasoning, head) if part)
+    if not choices or not isinstance(choices, list) or not isinstance(choices[0], Mapping):
+        return False
+    return isinstance(choices[0].get("text"), str) if text else isinstance(choices[0].get("message"), Mapping)
 
 
 def usage_tokens(data: Mapping[str, Any]) -> tuple[int | None, int]:

@@ -11,7 +11,8 @@ Samples: with ``samples`` = k (``ModelConfig.samples``) each problem is asked k 
 each (problem, sample) is its own checkpoint: a resumed run asks only the samples still missing. A managed vLLM
 server gets the consecutive missing samples of a problem in one request with ``n`` (vLLM seeds choice i with
 seed + i, so the answers are those of one request per sample; benchmarks/samples_requests.py measures the two);
-API models, many of which reject ``n``, get one request per sample.
+API models, many of which reject ``n``, get one request per sample, as does a model with a thinking budget
+(``ChatClient.asks_n``).
 """
 
 from __future__ import annotations
@@ -78,7 +79,7 @@ class _SeriesRun:
         self._lock = threading.Lock()
 
     def run(self, problems: Sequence[Problem]) -> None:
-        batches = sample_runs(problems) if self.client.managed else [[p] for p in problems]
+        batches = sample_runs(problems) if self.client.asks_n else [[p] for p in problems]
         for batch in batches:
             self.todo.put(batch)
         workers = [

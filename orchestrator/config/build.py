@@ -2,7 +2,8 @@
 
 A model's keys are read from its block, else from the top level, else the default: ``Sampling`` (what changes
 answers), ``samples``, ``parallel`` (requests in flight: 64 for a managed server, else the top level's or 4) and
-``Transport`` (``request_timeout``: GigaChat's endpoint ``timeout`` when neither block nor top level sets it).
+``Transport`` (``request_timeout``: GigaChat's endpoint ``timeout`` when neither block nor top level sets it) and
+``reasoning`` (a model's ``reasoning:`` block over the top level's, with its ``extra_body``: ``reasoning.settings``).
 The ``vllm:`` block is ``managed.py``'s, ``datasets:`` is ``datasets.py``'s, endpoint entries are ``endpoints.py``'s;
 values are read by ``reader.Reader``.
 """
@@ -20,12 +21,14 @@ from ..contract import (
     REQUEST_TIMEOUT,
     Endpoint,
     ModelConfig,
+    ReasoningSettings,
     Sampling,
     Timeouts,
     Transport,
 )
 from ..endpoints import API_TYPES, default_entries, parse_endpoint
 from ..notify import parse_notify
+from ..reasoning.settings import parse_reasoning
 from .datasets import read_datasets
 from .managed import read_vllm
 from .reader import Reader, did_you_mean, kind
@@ -45,6 +48,7 @@ TOP_KEYS = {
     "parallel",
     "max_cpu_servers",
     "notify",
+    "reasoning",
 } | SAMPLING_KEYS
 MODEL_KEYS = {
     "model_name",
@@ -58,7 +62,10 @@ MODEL_KEYS = {
     "request_timeout",
     "max_retries",
     "vllm",
+    "reasoning",
+    "extra_body",
 } | SAMPLING_KEYS
+PARSER_FLAG = "--reasoning-parser"
 log = logging.getLogger(__package__)
 
 
@@ -209,7 +216,36 @@ class ModelSettings:
         transport = Transport(
             timeouts=Timeouts.within(request_timeout), max_retries=max_retries, request_delay=request_delay
         )
-        return ModelConfig(sampling=sampling, samples=samples, parallel=parallel, transport=transport, **fields)
+        reasoning = self._reasoning(max_tokens, fields.get("vllm"), fields.get("api_type", "openai"))
+        return ModelConfig(
+            sampling=sampling, samples=samples, parallel=parallel, transport=transport, reasoning=reasoning, **fields
+        )
+
+    def _reasoning(self, max_tokens: int, vllm: Any, api_type: str) -> ReasoningSettings:
+        """The model's ``reasoning:`` over the top level's, and its ``extra_body`` (``reasoning.settings``)."""
+        path = self.read.path
+        settings = parse_reasoning(
+            self.block.get("reasoning"),
+            f"{path}: {self.name}.reasoning",
+            max_tokens,
+            vllm.max_model_len if vllm is not None else None,
+            default=self.top.get("reasoning"),
+            default_where=f"{path}: reasoning",
+            managed=self.managed,
+            api_type=api_type,
+            extra_body=self.block.get("extra_body"),
+        )
+        if settings.parser is not None and vllm is not None and any(a.split("=")[0] == PARSER_FLAG for a in vllm.args):
+            raise self.read.fail(
+                f"{self.name}.vllm.args", f"{PARSER_FLAG} is set here and in reasoning.parser", "keep one of the two"
+            )
+        if settings.budget is not None and not self.managed:
+            raise self.read.fail(
+                f"{self.name}.reasoning.budget",
+                f"{settings.budget} is set for an API model; a forced budget needs a managed vLLM server",
+                "remove it (an API's thinking is bounded by reasoning.effort and max_tokens)",
+            )
+        return settings
 
     def _parallel(self) -> int:
         """The model's own ``parallel``, else 64 for a managed server, else the top level's, else 4."""

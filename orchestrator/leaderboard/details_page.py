@@ -4,7 +4,10 @@ For each dataset of the model (its current series): accuracy (as the leaderboard
 counts of correct, incorrect, unparsed, timeout, truncated (``finish_reason`` ``length``: the answer hit
 ``max_tokens``; it also has a verdict) and error (a request that failed; never scored) answers. Then a row per
 problem (id, the task shortened, reference, extracted answer, verdict, completion tokens, latency) that opens
-(``<details>``) to the full task and response, with the reasoning apart and collapsed.
+(``<details>``) to the full task and response, with the reasoning apart and collapsed (its thinking tokens counted).
+Reasoning models' answers are marked ``forced`` (the thinking reached the budget and was closed) and ``answer in
+reasoning`` (content empty, an answer at the end of the reasoning; with ``grade_reasoning_tail`` that part is shown
+as what was graded); the verdict filter selects either.
 
 The page is self-contained: inline CSS and a few lines of plain JavaScript for the filters (verdict, dataset, text
 search; kept in the URL's ``#v=...&d=...&q=...`` so a filtered view can be linked), no framework, no network, so it
@@ -25,6 +28,7 @@ from typing import Any
 
 from ..contract import AnswerRecord, SeriesScore
 from ..fileio import atomic_write_text
+from ..reasoning.forced import reasoning_tail
 from ..results import SeriesPaths, iter_series, read_series, safe_name
 from .mathassets import CSS as MATH_CSS
 from .mathassets import head_html, write_assets
@@ -33,6 +37,7 @@ from .rows import Cell, dataset_title
 
 PAGE = "index.html"
 COUNTS = ("correct", "incorrect", "unparsed", "timeout", "truncated", "error")
+MARKS = ("forced", "answer in reasoning")  # filters of reasoning models' answers (``forced``, ``answer_in_reasoning``)
 TASK_CHARS = 110
 CELL_CHARS = 60
 FULL_CHARS = 200_000  # longer responses / reasoning are cut here on the page (the .jsonl keeps them whole)
@@ -144,7 +149,7 @@ grid-template-columns:7em minmax(12em,3fr) minmax(5em,1fr) minmax(5em,1fr) 6.5em
 .v{font-size:12px;padding:1px 6px;border-radius:9px;background:#eaeef2;white-space:nowrap;justify-self:start}
 .v.correct{background:#dafbe1;color:#116329} .v.incorrect{background:#ffebe9;color:#a40e26}
 .v.unparsed{background:#fff8c5;color:#7d4e00} .v.timeout,.v.error{background:#fff1e5;color:#953800}
-.t{font-size:11px;color:#953800;margin-left:4px}
+.t{font-size:11px;color:#953800;margin-left:4px} .t.f{color:#6639ba}
 .body{padding:6px 12px 14px;background:#fbfcfd} .body h4{margin:10px 0 4px;font-size:13px;color:#57606a}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace;
 margin:0;padding:8px;background:#fff;border:1px solid #d8dee4;border-radius:6px;max-height:40em;overflow:auto}
@@ -159,7 +164,8 @@ var text=items.map(function(e){return e.textContent.toLowerCase();});
 var v=document.getElementById('verdict'),d=document.getElementById('dataset'),q=document.getElementById('q');
 var shown=document.getElementById('shown');
 function keep(e,i){var want=v.value,ds=d.value,s=q.value.trim().toLowerCase();
-if(want&&!(e.dataset.v===want||(want==='truncated'&&e.dataset.t==='1')))return false;
+if(want&&!(e.dataset.v===want||(want==='truncated'&&e.dataset.t==='1')||(want==='forced'&&e.dataset.f==='1')
+||(want==='answer in reasoning'&&e.dataset.a==='1')))return false;
 if(ds&&e.dataset.d!==ds)return false;return !s||text[i].indexOf(s)>=0;}
 function apply(){var n=0;items.forEach(function(e,i){var k=keep(e,i);e.hidden=!k;if(k)n++;});
 document.querySelectorAll('section.ds').forEach(function(sec){var m=0;
@@ -213,7 +219,8 @@ def _summary(views: Sequence[SeriesView]) -> str:
 
 
 def _filters(views: Sequence[SeriesView]) -> str:
-    verdicts = [("", "every verdict")] + [(c, c) for c in COUNTS] + [("not graded", "not graded")]
+    marks = [(m, m) for m in MARKS]
+    verdicts = [("", "every verdict")] + [(c, c) for c in COUNTS] + marks + [("not graded", "not graded")]
     options = "".join(f'<option value="{escape(v)}">{escape(label)}</option>' for v, label in verdicts)
     sets = "".join(f'<option value="{escape(v.dataset)}">{escape(dataset_title(v.dataset))}</option>' for v in views)
     return (
@@ -231,6 +238,8 @@ def _cell(text: str, classes: str = "c") -> str:
 def _problem(rec: AnswerRecord) -> str:
     verdict = verdict_of(rec)
     cut = '<span class="t">truncated</span>' if truncated(rec) else ""
+    cut += '<span class="t f">forced</span>' if rec.forced else ""
+    cut += '<span class="t">answer in reasoning</span>' if rec.answer_in_reasoning else ""
     extracted = rec.extracted or DASH
     summary = "".join(
         [
@@ -244,16 +253,24 @@ def _problem(rec: AnswerRecord) -> str:
         ]
     )
     return (
-        f'<details class="p" data-v="{escape(verdict)}" data-t="{int(truncated(rec))}" '
+        f'<details class="p" data-v="{escape(verdict)}" data-t="{int(truncated(rec))}" data-f="{int(rec.forced)}" '
+        f'data-a="{int(rec.answer_in_reasoning)}" '
         f'data-d="{escape(rec.dataset)}"><summary>{summary}</summary><div class="body">{_body(rec)}</div></details>'
     )
 
 
 def _body(rec: AnswerRecord) -> str:
     parts = ["<h4>Task</h4>", _full(rec.task), "<h4>Response</h4>", _full(rec.response or "")]
+    if rec.graded_tail:
+        parts += [
+            "<h4>Graded: the reasoning's last part (grade_reasoning_tail)</h4>",
+            _full(reasoning_tail(rec.reasoning)),
+        ]
     if rec.reasoning:
+        size = f"{rec.reasoning_tokens:,} tokens, " if rec.reasoning_tokens else ""
+        forced = "; forced to answer at the budget" if rec.forced else ""
         parts.append(
-            f'<details class="r"><summary>Reasoning ({len(rec.reasoning):,} characters)</summary>'
+            f'<details class="r"><summary>Reasoning ({size}{len(rec.reasoning):,} characters{forced})</summary>'
             f"{_full(rec.reasoning)}</details>"
         )
     if rec.error is not None:

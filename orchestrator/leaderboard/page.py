@@ -13,6 +13,7 @@ from .matrix import CSS as PAIRS_CSS
 from .matrix import comparison_html
 from .render import cell_text, combined_text, headers, interval, notes, pct, row_texts, sampled
 from .rows import Row, dataset_title
+from .thinking import html_section
 
 CSS = """
 body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:24px;color:#1b1f24;background:#fff}
@@ -49,6 +50,7 @@ def render_html(rows: Sequence[Row], datasets: Sequence[str], comparisons: Seque
             "<h2>Results</h2>",
             _table(rows, datasets),
             comparison_html(rows, comparisons),
+            html_section(rows),
             '<ul class="notes">' + "".join(f"<li>{escape(n.replace('`', ''))}</li>" for n in notes(rows)) + "</ul>",
             "</body></html>",
             "",

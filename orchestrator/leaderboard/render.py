@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from typing import Any
 
+from . import thinking
 from .compare import Comparison, beaten_by, pairwise
 from .rows import Cell, Row, dataset_title
 
@@ -108,7 +109,8 @@ def row_texts(row: Row, datasets: Sequence[str], samples: bool = False) -> list[
 
 
 def notes(rows: Sequence[Row]) -> tuple[str, ...]:
-    return NOTES + (SAMPLE_NOTES if sampled(rows) else ()) + (COMPARE_NOTE,)
+    reasoned = (thinking.NOTE,) if thinking.shown(rows) else ()
+    return NOTES + (SAMPLE_NOTES if sampled(rows) else ()) + reasoned + (COMPARE_NOTE,)
 
 
 def beats_line(row: Row, comparisons: Sequence[Comparison]) -> str:
@@ -144,7 +146,8 @@ def render_markdown(
     wins = ["", "## Which differences are real", ""] + [
         f"- **{md_escape(r.model)}** {md_escape(beats_line(r, comparisons))}" for r in rows
     ]
-    return "\n".join(lines + (wins if rows else []) + [""] + [f"- {note}" for note in notes(rows)]) + "\n"
+    reasoning = thinking.markdown_lines(rows, md_escape)
+    return "\n".join(lines + (wins if rows else []) + reasoning + [""] + [f"- {note}" for note in notes(rows)]) + "\n"
 
 
 def _cell_dict(cell: Cell) -> dict[str, Any]:
@@ -186,6 +189,7 @@ def row_dict(row: Row) -> dict[str, Any]:
         "samples": row.samples,
         "pass_at_k": row.pass_at_k,
         "maj_at_k": row.maj_at_k,
+        "reasoning": thinking.as_dict(row.thinking),
     }
 
 

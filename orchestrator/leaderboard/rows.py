@@ -60,6 +60,9 @@ class Cell:
     pass_at_k: float | None = None
     maj_at_k: float | None = None
     outcomes: tuple[ProblemOutcome, ...] = ()
+    reasoning_tokens: tuple[int, ...] = ()  # per answer (``SeriesScore.reasoning_tokens``)
+    forced: int = 0
+    answer_in_reasoning: int = 0
 
     @classmethod
     def of(cls, s: SeriesScore, resampler: Resampler | None = None) -> Cell:
@@ -88,6 +91,9 @@ class Cell:
             pass_at_k=_mean([pass_at_k(o.samples, o.correct, o.samples) for o in done]),
             maj_at_k=_mean([o.majority for o in done]),
             outcomes=done,
+            reasoning_tokens=s.reasoning_tokens,
+            forced=s.forced,
+            answer_in_reasoning=s.answer_in_reasoning,
         )
 
     def draws(self, resampler: Resampler) -> list[float]:
@@ -125,10 +131,45 @@ class Row:
     samples: int = 1  # the largest k of its cells (1: every cell has one answer per problem)
     pass_at_k: float | None = None  # mean over the Combined datasets, like Combined
     maj_at_k: float | None = None
+    thinking: Thinking | None = None  # reasoning figures over all its answers (``thinking``)
 
     @property
     def tokens(self) -> int:
         return self.completion_tokens
+
+
+@dataclass(frozen=True)
+class Thinking:
+    """One model's reasoning over all its answers: thinking tokens (mean, p95) and the shares of answers forced
+    at the budget, found in the reasoning with an empty content, and cut off by max_tokens."""
+
+    answers: int
+    mean_tokens: float
+    p95_tokens: int
+    forced: float
+    answer_in_reasoning: float
+    truncated: float
+
+    @classmethod
+    def of(cls, cells: Sequence[Cell]) -> Thinking | None:
+        tokens = sorted(t for c in cells for t in c.reasoning_tokens)
+        n = len(tokens)
+        if not n:
+            return None
+        p95 = tokens[max(0, math.ceil(0.95 * n) - 1)]  # nearest rank
+        return cls(
+            answers=n,
+            mean_tokens=sum(tokens) / n,
+            p95_tokens=p95,
+            forced=sum(c.forced for c in cells) / n,
+            answer_in_reasoning=sum(c.answer_in_reasoning for c in cells) / n,
+            truncated=sum(c.truncated for c in cells) / n,
+        )
+
+    @property
+    def shown(self) -> bool:
+        """Whether the model reasoned at all (a reasoning table row is worth showing)."""
+        return self.mean_tokens > 0 or self.forced > 0 or self.answer_in_reasoning > 0
 
 
 def select_series(scores: Sequence[SeriesScore]) -> dict[tuple[str, str], SeriesScore]:
@@ -177,6 +218,7 @@ def _row(model: str, cells: dict[str, Cell], resampler: Resampler) -> Row:
         samples=max((c.samples for c in cells.values()), default=1),
         pass_at_k=_mean([c.pass_at_k for c in done if c.pass_at_k is not None]) if done else None,
         maj_at_k=_mean([c.maj_at_k for c in done if c.maj_at_k is not None]) if done else None,
+        thinking=Thinking.of(list(cells.values())),
     )
 
 

@@ -10,11 +10,13 @@
   - thinking still open: closed with the end tag and the answer lead, ``max_tokens=answer_tokens`` (``FORCED``);
   - thinking closed (or off): the cut answer goes on with the rest of ``max_tokens`` (``CONTINUED``).
   An answer so never takes more than ``budget + answer_tokens`` tokens when forced, nor ``max_tokens`` otherwise.
-* ``ask_engine(messages, budget, answer_tokens)``: one chat completion with vLLM's ``thinking_token_budget`` (a
+* ``ask_engine(messages, budget, answer_tokens, exact=)``: one chat completion with vLLM's ``thinking_token_budget`` (a
   top-level request field of vLLM >= 0.11 with ``--reasoning-parser``; ``engine_launch_args`` gives the server flags
   that make it force ``closing_text`` -- tag and lead -- at the budget) and ``max_tokens = budget + closing +
   answer_tokens``.
 
+``post`` (a seam): how a request travels, ``(url, body) -> reply JSON``; the chat client passes its own (retries,
+a managed server's liveness watch). ``counts`` and ``tag_ids`` serve a client that counts thinking tokens itself.
 ``token_ids=False`` for an API (OpenAI refuses fields it does not know, such as vLLM's ``return_token_ids``): its
 answers are single requests, the budget left to ``effort`` or the API's own limits.
 ``chat_fields`` (``settings.request_fields``) go to chat requests only; ``sampling`` (temperature, top_p, seed) to
@@ -26,12 +28,11 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import requests
 
-from ..client.replies import split_reasoning
 from ..contract import public_url
 from ..errors import EndpointError
 from .forced import (
@@ -43,17 +44,16 @@ from .forced import (
     continuation_ids,
     find_last,
     reasoning_tokens,
+    split_reasoning,
     thinking_open,
 )
+from .forced import engine_launch_args as engine_launch_args
 from .settings import ANSWER_LEAD
 
 TIMEOUT = 600.0
 
 
-def engine_launch_args(parser: str, tags: ThinkTags = THINK, lead: str = ANSWER_LEAD) -> list[str]:
-    """vLLM flags for the engine's own budget: the parser, and a reasoning config that forces tag + lead."""
-    config = {"reasoning_start_str": tags.start, "reasoning_end_str": closing_text(tags, lead)}
-    return ["--reasoning-parser", parser, "--reasoning-config", json.dumps(config, ensure_ascii=False)]
+Poster = Callable[[str, Mapping[str, Any]], Mapping[str, Any]]  # (url, body) -> the reply's JSON; raises on failure
 
 
 class BudgetAsker:
@@ -70,6 +70,7 @@ class BudgetAsker:
         lead: str = ANSWER_LEAD,
         timeout: float = TIMEOUT,
         token_ids: bool = True,
+        post: Poster | None = None,
     ) -> None:
         self.api_base, self.model = api_base.rstrip("/"), model
         self.root = self.api_base.removesuffix("/v1")
@@ -79,6 +80,8 @@ class BudgetAsker:
         self._ids: dict[str, list[int]] = {}
         self._lock = threading.Lock()
         self._ids_field = {"return_token_ids": True} if token_ids else {}
+        self.post: Poster = post or self._post
+        self._offsets: dict[str, int] = {}
 
     def ask(
         self,
@@ -94,11 +97,11 @@ class BudgetAsker:
         sampling = dict(sampling or {})
         limit = budget if budget is not None else max_tokens
         body = {**(chat_fields or {}), **sampling, "model": self.model, "messages": list(messages)}
-        data = self._post(self.api_base + "/chat/completions", {**body, "max_tokens": limit, **self._ids_field})
+        data = self.post(self.api_base + "/chat/completions", {**body, "max_tokens": limit, **self._ids_field})
         first = _reply(data)
         if budget is None or first["finish"] != "length" or first["output_ids"] is None:
             return self._single(first)
-        start, end, closing = self._tag_ids()
+        start, end, closing = self.tag_ids()
         ids = [*first["prompt_ids"], *first["output_ids"]]
         if thinking_open(ids, start, end):
             cont = continuation_ids(first["prompt_ids"], first["output_ids"], closing)
@@ -123,16 +126,22 @@ class BudgetAsker:
         answer_tokens: int,
         sampling: Mapping[str, Any] | None = None,
         chat_fields: Mapping[str, Any] | None = None,
+        exact: bool = False,
     ) -> BudgetedAnswer:
-        """One answer with vLLM's own ``thinking_token_budget`` (the server started with ``engine_launch_args``)."""
-        _, _, closing = self._tag_ids()
+        """One answer with vLLM's own ``thinking_token_budget`` (the server started with ``engine_launch_args``).
+
+        vLLM counts the thinking tokens a template's generation prompt writes after its start tag (a ``\\n``) against
+        the budget; ``exact`` adds them (``prompt_offset``), so the model generates ``budget`` thinking tokens as
+        with ``ask``."""
+        _, _, closing = self.tag_ids()
+        offset = self.prompt_offset(chat_fields) if exact else 0
         body = {**(chat_fields or {}), **(sampling or {}), "model": self.model, "messages": list(messages)}
-        body.update(max_tokens=budget + len(closing) + answer_tokens, thinking_token_budget=budget)
-        reply = _reply(self._post(self.api_base + "/chat/completions", {**body, "return_token_ids": True}))
+        body.update(max_tokens=budget + len(closing) + answer_tokens, thinking_token_budget=budget + offset)
+        reply = _reply(self.post(self.api_base + "/chat/completions", {**body, "return_token_ids": True}))
         answer = self._single(reply)
-        start, end, _ = self._tag_ids()
+        start, end, _ = self.tag_ids()
         prompt_think = _think_in_prompt(reply["prompt_ids"] or [], start, end)
-        forced = prompt_think + answer.reasoning_tokens >= budget and answer.answer_tokens > 0
+        forced = prompt_think + answer.reasoning_tokens >= budget + offset and answer.answer_tokens > 0
         return BudgetedAnswer(
             content=answer.content,
             reasoning=answer.reasoning,
@@ -146,7 +155,7 @@ class BudgetAsker:
     # -- helpers --------------------------------------------------------------------------------------------------
     def _single(self, reply: dict[str, Any]) -> BudgetedAnswer:
         if reply["output_ids"] is not None and reply["prompt_ids"] is not None:
-            thought, after = self._counts(reply["prompt_ids"], reply["output_ids"])
+            thought, after = self.counts(reply["prompt_ids"], reply["output_ids"])
         else:  # an API: its own count where it gives one
             thought = reply["reported_reasoning"]
             after = reply["completion_tokens"] - thought
@@ -162,7 +171,7 @@ class BudgetAsker:
     def _joined(
         self, first: dict[str, Any], second: dict[str, Any], content: str, reasoning: str, ending: Ending
     ) -> BudgetedAnswer:
-        thought, after = self._counts(first["prompt_ids"], first["output_ids"])
+        thought, after = self.counts(first["prompt_ids"], first["output_ids"])
         return BudgetedAnswer(
             content=content,
             reasoning=reasoning,
@@ -174,16 +183,16 @@ class BudgetAsker:
             requests=2,
         )
 
-    def _counts(self, prompt_ids: Sequence[int], output_ids: Sequence[int]) -> tuple[int, int]:
+    def counts(self, prompt_ids: Sequence[int], output_ids: Sequence[int]) -> tuple[int, int]:
         """(thinking tokens, tokens after the thinking block's end tag) of one generation."""
-        start, end, _ = self._tag_ids()
+        start, end, _ = self.tag_ids()
         thought = reasoning_tokens(prompt_ids, output_ids, start, end)
         closed = find_last(output_ids, end) >= 0
         return thought, max(0, len(output_ids) - thought - (len(end) if closed else 0))
 
     def _complete(self, prompt: list[int], max_tokens: int, sampling: Mapping[str, Any]) -> dict[str, Any]:
         body = {**sampling, "model": self.model, "prompt": prompt, "max_tokens": max_tokens, "return_token_ids": True}
-        data = self._post(self.api_base + "/completions", body)
+        data = self.post(self.api_base + "/completions", body)
         choice = (data.get("choices") or [{}])[0]
         usage = data.get("usage") or {}
         return {
@@ -193,7 +202,21 @@ class BudgetAsker:
             "completion_tokens": int(usage.get("completion_tokens") or len(choice.get("token_ids") or [])),
         }
 
-    def _tag_ids(self) -> tuple[list[int], list[int], list[int]]:
+    def prompt_offset(self, chat_fields: Mapping[str, Any] | None = None) -> int:
+        """Thinking tokens the chat template writes after an open start tag in its generation prompt (``0`` when it
+        opens none), from ``/tokenize`` of a one-message chat with ``chat_fields``' template kwargs; once per kwargs."""
+        kwargs = dict((chat_fields or {}).get("chat_template_kwargs") or {})
+        key = json.dumps(kwargs, sort_keys=True)
+        if key not in self._offsets:
+            start, end, _ = self.tag_ids()
+            body = {"model": self.model, "messages": [{"role": "user", "content": "?"}], "add_generation_prompt": True}
+            data = self.post(self.root + "/tokenize", {**body, **({"chat_template_kwargs": kwargs} if kwargs else {})})
+            ids = [int(t) for t in data.get("tokens") or []]
+            with self._lock:
+                self._offsets[key] = _think_in_prompt(ids, start, end)
+        return self._offsets[key]
+
+    def tag_ids(self) -> tuple[list[int], list[int], list[int]]:
         with self._lock:
             for text in (self.tags.start, self.tags.end, closing_text(self.tags, self.lead)):
                 if text not in self._ids:
@@ -205,7 +228,7 @@ class BudgetAsker:
             )
 
     def _tokenize(self, text: str) -> list[int]:
-        data = self._post(self.root + "/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
+        data = self.post(self.root + "/tokenize", {"model": self.model, "prompt": text, "add_special_tokens": False})
         return [int(t) for t in data.get("tokens") or []]
 
     def _post(self, url: str, body: Mapping[str, Any]) -> dict[str, Any]:

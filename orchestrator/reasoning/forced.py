@@ -25,6 +25,7 @@ stopped at a token limit (``finish_reason == "length"``, the same test as ``resu
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -91,6 +92,12 @@ def closing_text(tags: ThinkTags = THINK, lead: str = ANSWER_LEAD) -> str:
     return tags.end + lead
 
 
+def engine_launch_args(parser: str, tags: ThinkTags = THINK, lead: str = ANSWER_LEAD) -> list[str]:
+    """vLLM flags for the engine's own budget: the parser, and a reasoning config that forces tag + lead."""
+    config = {"reasoning_start_str": tags.start, "reasoning_end_str": closing_text(tags, lead)}
+    return ["--reasoning-parser", parser, "--reasoning-config", json.dumps(config, ensure_ascii=False)]
+
+
 def continuation_ids(
     prompt_ids: Sequence[int], output_ids: Sequence[int], closing_ids: Sequence[int] = ()
 ) -> list[int]:
@@ -134,6 +141,12 @@ def reasoning_tokens(
     return 0
 
 
+def graded_text(response: str, reasoning: str, graded_tail: bool) -> str:
+    """What the grader reads of an answer: its response, or with ``graded_tail`` (``grade_reasoning_tail`` and the
+    answer in the reasoning) the reasoning's last part."""
+    return reasoning_tail(reasoning) if graded_tail else response
+
+
 def answer_like(text: str) -> bool:
     """Does ``text`` state an answer (an ``Ответ:``/``Answer:`` marker or a ``\\boxed{}``)?"""
     return bool(_ANSWER_MARKER.search(text)) or bool(boxes(text))
@@ -147,6 +160,16 @@ def reasoning_tail(reasoning: str, chars: int = TAIL_CHARS) -> str:
     tail = text[-chars:]
     cut = tail.find("\n\n")
     return (tail[cut:] if 0 <= cut < chars // 2 else tail).strip()
+
+
+def split_reasoning(content: str, reasoning: str) -> tuple[str, str]:
+    """Move a ``<think>...</think>`` block left in the content (no reasoning parser on the server) into reasoning."""
+    if "</think>" not in content:
+        return content, reasoning
+    head, _, tail = content.partition("</think>")
+    head = head.strip()
+    head = head[len("<think>") :].strip() if head.startswith("<think>") else head
+    return tail.strip(), "\n".join(part for part in (reasoning, head) if part)
 
 
 def _find_first(ids: Sequence[int], needle: Sequence[int], start: int = 0) -> int:

@@ -10,6 +10,7 @@ it key by key; ``template_kwargs`` merge key by key, the model's winning; an exp
       budget: 8192             # thinking tokens at most; then the answer is forced (``forced.py``)
       answer_tokens: 1024      # tokens for the final answer after a forced stop
       grade_reasoning_tail: false   # grade the reasoning's last part when the content is empty
+      budget_by: auto          # engine (vLLM's thinking_token_budget) | client (two phases) | auto: engine if it has it
     extra_body: {...}          # per model: passed through to the endpoint as is
 
 Contract:
@@ -25,6 +26,9 @@ Contract:
 * ``ReasoningSettings.hash_fields()`` is what enters the settings hash: ``{}`` for a model without any, so the hashes
   of existing series do not move; ``grade_reasoning_tail`` is left out (it changes grading, not the answers asked).
 * ``request_fields(settings, api_type, extra_body)`` is what a request adds to its body for those settings.
+* ``budget_by`` is resolved here: ``engine`` where the model is managed, has a parser and the installed vLLM has
+  ``thinking_token_budget`` (``engine_has_budget``), else ``client``; ``None`` without a budget. It stays out of the
+  hash: both ways give the same tokens (``ask.BudgetAsker.ask_engine(exact=True)``).
 """
 
 from __future__ import annotations
@@ -35,19 +39,21 @@ import importlib.util
 import json
 import re
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from types import MappingProxyType
 from typing import Any
 
+from ..contract import ANSWER_LEAD as ANSWER_LEAD
+from ..contract import DEFAULT_ANSWER_TOKENS as DEFAULT_ANSWER_TOKENS
+from ..contract import ReasoningSettings as ReasoningSettings
 from ..errors import ConfigError
 
 AUTO = "auto"
 EFFORTS = ("low", "medium", "high")
-DEFAULT_ANSWER_TOKENS = 1024
-ANSWER_LEAD = "\n\nОтвет:"  # written after the closing tag of a forced stop, before the final answer
-REASONING_KEYS = frozenset({"parser", "template_kwargs", "effort", "budget", "answer_tokens", "grade_reasoning_tail"})
+REASONING_KEYS = frozenset(
+    {"parser", "template_kwargs", "effort", "budget", "answer_tokens", "grade_reasoning_tail", "budget_by"}
+)
+BUDGET_BY = ("auto", "engine", "client")  # who forces the answer at the budget (``budget_by``)
 # parsers of vLLM 0.32 (vllm/reasoning/__init__.py), used when no vLLM is importable here
 BUILTIN_PARSERS = (
     "cohere_command3", "cohere_command4", "deepseek_r1", "deepseek_v3", "deepseek_v4", "deepseek_v41", "ernie45",
@@ -79,34 +85,6 @@ OWNED_KEYS = {
 EFFORT_API_TYPES = ("openai", "openrouter")
 
 
-@dataclass(frozen=True)
-class ReasoningSettings:
-    """One model's reasoning settings after validation (defaults: no parser, no budget, nothing sent)."""
-
-    parser: str | None = None  # a vLLM parser name, or AUTO until ``auto.pick_parser`` resolves it
-    template_kwargs: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-    effort: str | None = None
-    budget: int | None = None
-    answer_tokens: int = DEFAULT_ANSWER_TOKENS
-    grade_reasoning_tail: bool = False
-    extra_body: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
-
-    def hash_fields(self) -> dict[str, Any]:
-        """What enters the settings hash; empty when nothing is set (old series keep their hash)."""
-        out: dict[str, Any] = {}
-        if self.parser is not None:
-            out["reasoning_parser"] = self.parser
-        if self.template_kwargs:
-            out["chat_template_kwargs"] = _canonical(self.template_kwargs)
-        if self.effort is not None:
-            out["reasoning_effort"] = self.effort
-        if self.budget is not None:
-            out["thinking_budget"] = {"budget": self.budget, "answer_tokens": self.answer_tokens, "lead": ANSWER_LEAD}
-        if self.extra_body:
-            out["extra_body"] = _canonical(self.extra_body)
-        return out
-
-
 def parse_reasoning(
     raw: Mapping[str, Any] | None,
     where: str,
@@ -132,12 +110,13 @@ def parse_reasoning(
     budget = _budget(fields, max_tokens, context)
     return ReasoningSettings(
         parser=parser,
-        template_kwargs=MappingProxyType(_template_kwargs(fields)),
+        template_kwargs=_template_kwargs(fields),
         effort=effort,
         budget=budget,
         answer_tokens=_answer_tokens(fields, budget, max_tokens, context),
         grade_reasoning_tail=_flag(fields, "grade_reasoning_tail"),
-        extra_body=MappingProxyType(parse_extra_body(extra_body, where.removesuffix(".reasoning") + ".extra_body")),
+        budget_by=_budget_by(fields, budget, parser, managed),
+        extra_body=parse_extra_body(extra_body, where.removesuffix(".reasoning") + ".extra_body"),
     )
 
 
@@ -336,6 +315,37 @@ def _answer_tokens(fields: _Layers, budget: int | None, max_tokens: int, context
     return value
 
 
+def _budget_by(fields: _Layers, budget: int | None, parser: str | None, managed: bool | None) -> str | None:
+    value, where = fields.get("budget_by")
+    if value is not None and value not in BUDGET_BY:
+        raise ConfigError(f"{where}: unknown value {value!r:.60}; use one of {', '.join(BUDGET_BY)}")
+    if budget is None:
+        return None
+    engine = managed is not False and parser is not None and engine_has_budget()
+    if value == "engine" and not engine:
+        why = "no reasoning.parser is set" if parser is None else "the installed vLLM has no thinking_token_budget"
+        raise ConfigError(f"{where}: engine, but {why}; use budget_by: client (or auto)")
+    if value == "client" or not engine:
+        return "client"
+    return "engine"
+
+
+@lru_cache(maxsize=1)
+def engine_has_budget() -> bool:
+    """Whether the vLLM importable here takes ``thinking_token_budget`` with ``--reasoning-config`` (read from its
+    source without importing it, as ``installed_parsers``)."""
+    spec = importlib.util.find_spec("vllm")
+    if spec is None or not spec.submodule_search_locations:
+        return False
+    root = Path(next(iter(spec.submodule_search_locations)))
+    try:
+        args = (root / "engine" / "arg_utils.py").read_text(encoding="utf-8", errors="replace")
+        params = (root / "sampling_params.py").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return False
+    return "--reasoning-config" in args and "thinking_token_budget" in params
+
+
 def _template_kwargs(fields: _Layers) -> dict[str, Any]:
     value, where = fields.merged("template_kwargs")
     try:
@@ -357,10 +367,6 @@ def _flag(fields: _Layers, key: str) -> bool:
 def _whole(value: Any, where: str, example: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise ConfigError(f"{where}: expected a whole number, got {value!r:.60}; write {example}")
-
-
-def _canonical(value: Mapping[str, Any]) -> Any:
-    return json.loads(json.dumps(dict(value), sort_keys=True, ensure_ascii=False))
 
 
 def _kind(value: Any) -> str:

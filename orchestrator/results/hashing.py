@@ -65,7 +65,8 @@ def settings_payload(
 
     ``Sampling`` enters whole, each of its fields that is set (``top_p`` and ``seed`` are ``None`` unless given, so
     series written before they existed keep their hash); the number of samples never does (raising it asks only the
-    new samples, lowering it scores the first k).
+    new samples, lowering it scores the first k). The reasoning settings enter as ``hash_fields()``: nothing when a
+    model has none, so existing series keep their hash.
     """
     vllm = model.vllm
     censors = sorted({str(e.gigachat.profanity_check) for e in model.endpoints if e.gigachat is not None})
@@ -73,6 +74,7 @@ def settings_payload(
     return (
         payload
         | sampling_payload(model.sampling)
+        | model.reasoning.hash_fields()
         | {
             "model_name": model.model_name,
             "weights": (f"{vllm.model}@{vllm.revision}" if vllm.revision else vllm.model) if vllm else None,

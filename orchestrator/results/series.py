@@ -98,4 +98,7 @@ class SeriesState:
             completion_tokens=sum(r.completion_tokens for r in ok),
             eval_seconds=float(meta.get("eval_seconds") or 0.0),
             truncated=sum(r.finish_reason == "length" for r in ok),
+            reasoning_tokens=tuple(r.reasoning_tokens for r in ok),
+            forced=sum(r.forced for r in ok),
+            answer_in_reasoning=sum(r.answer_in_reasoning for r in ok),
         )

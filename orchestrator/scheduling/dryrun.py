@@ -4,6 +4,7 @@ The command and the variables shown are built by ``serving.launch`` exactly as t
 (``launch_spec`` of the planned spec on its planned GPUs, then ``launch.shown_words``), secrets masked. What a dry
 run cannot know is said in a note, not guessed: a server binds its planned port when it is free at start (else the
 next free one), and a hub model is served from its downloaded snapshot (``--model <snapshot>``, ``HF_HUB_OFFLINE=1``).
+``reasoning.parser: auto`` is shown with the parser picked and why (``launch.reasoning_parser``).
 """
 
 from __future__ import annotations
@@ -11,9 +12,10 @@ from __future__ import annotations
 import shlex
 from collections.abc import Sequence
 
-from ..contract import public_url
+from ..contract import ServerSpec, public_url
 from ..hub.weights import hub_ref
-from ..serving.launch import launch_spec, shown_words
+from ..reasoning.settings import AUTO
+from ..serving.launch import launch_spec, reasoning_parser, shown_words
 from .plan import DEFAULT_WEIGHT, Placement
 
 PORT_NOTE = "a server binds its port when it is free at start, else the next free one"
@@ -34,7 +36,18 @@ def render_plan(placements: Sequence[Placement]) -> str:
         spec = launch_spec(p.spec, p.gpus)
         if spec is not None:
             lines.append("    " + shlex.join(shown_words(spec)))
+            lines += _reasoning_lines(p, spec)
     return "\n".join(lines)
+
+
+def _reasoning_lines(p: Placement, spec: ServerSpec) -> list[str]:
+    """``reasoning.parser: auto``: the parser picked and why (a hub model's is picked from its snapshot at start)."""
+    if spec.reasoning_parser != AUTO:
+        return []
+    if hub_ref(p.job.model):
+        return ["    reasoning parser: auto, picked from the downloaded snapshot when the server starts"]
+    parser, why = reasoning_parser(spec)
+    return [f"    reasoning parser: {parser or 'none'} ({why})"]
 
 
 def _notes(placements: Sequence[Placement]) -> list[str]:

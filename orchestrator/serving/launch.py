@@ -9,7 +9,9 @@ Every path that starts a server builds it here, and ``--dry-run`` prints what th
   dry run call it.
 * ``offline_spec(spec, path)``: a hub model served from its downloaded snapshot, offline (``hub.prefetch``).
 * ``multinode_spec(spec, address)``: served through vLLM's own Ray executor on several nodes (``ray.node``).
-* ``command(spec)``: the exact argv (no secrets: the key travels in the environment).
+* ``command(spec)``: the exact argv (no secrets: the key travels in the environment), ``--reasoning-parser`` included
+  (``reasoning_parser``: ``auto`` picked from the model's folder, or the hub model's snapshot once it is served
+  from it) and, for the engine's own thinking budget, its ``--reasoning-config``.
 * ``environment(spec, run_id, server_id, vllm_port, api_key)``: the exact environment of the server process:
   ``default_env`` (and ``cpu_server_env`` for a CPU server) < the inherited environment < ``pinned_env(spec)`` (the
   spec's own env and ``CUDA_VISIBLE_DEVICES``) < the run markers ``RUN_ENV`` / ``SERVER_ENV`` and ``VLLM_PORT``.
@@ -24,12 +26,16 @@ job: its node picks) shows ``ANY_PORT`` in place of the number.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import secrets
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from ..contract import LOCAL_HOSTS, ModelConfig, ServerSpec, is_secret_name, redact_command
+from ..reasoning.auto import pick_parser, tags_for
+from ..reasoning.forced import engine_launch_args
+from ..reasoning.settings import AUTO
 from . import apiserver, queueahead
 
 RUN_ENV = "DEATHMATH_RUN_ID"  # run marker every process of a server inherits (``records.belongs`` reads it back)
@@ -69,6 +75,8 @@ def server_spec(model: ModelConfig, gpus: tuple[int, ...], port: int, python: st
         api_server_count=v.api_server_count,
         max_num_seqs=engine_batch(model),
         queue_ahead=v.queue_ahead,
+        reasoning_parser=model.reasoning.parser,
+        engine_budget=model.reasoning.budget_by == "engine",
     )
 
 
@@ -171,8 +179,37 @@ def command(spec: ServerSpec) -> list[str]:
         cmd
         + apiserver.count_words(api_servers(spec))
         + queueahead.batch_words(spec.max_num_seqs, queued_share(spec), spec.args)
+        + reasoning_words(spec)
         + list(spec.args)
     )
+
+
+def reasoning_parser(spec: ServerSpec) -> tuple[str | None, str]:
+    """The ``--reasoning-parser`` this server gets and why: ``reasoning.parser`` as set, or for ``auto`` the pick
+    from the model's folder (the local one, or the downloaded snapshot a hub model is served from)."""
+    if spec.reasoning_parser is None:
+        return None, "no reasoning.parser"
+    if spec.reasoning_parser != AUTO:
+        return spec.reasoning_parser, "reasoning.parser"
+    return _picked(spec.model)
+
+
+def reasoning_words(spec: ServerSpec) -> list[str]:
+    """The reasoning flags: the parser, and with the engine's own budget (``engine_budget``) the reasoning config
+    that forces the closing tag and the answer lead (``forced.engine_launch_args``)."""
+    parser, _ = reasoning_parser(spec)
+    if parser is None:
+        return []
+    tags = tags_for(parser)
+    if spec.engine_budget and tags is not None:
+        return engine_launch_args(parser, tags)
+    return ["--reasoning-parser", parser]
+
+
+@functools.lru_cache(maxsize=64)
+def _picked(folder: str) -> tuple[str | None, str]:
+    parser, why = pick_parser(folder)
+    return parser, f"auto: {why}"
 
 
 def cpu_server_env() -> dict[str, str]:

@@ -13,34 +13,15 @@ from orchestrator.reasoning.ask import BudgetAsker, engine_launch_args
 from orchestrator.reasoning.forced import Ending
 from orchestrator.reasoning.settings import parse_reasoning, request_fields
 from standins.chat_apis import Canned, OpenRouterStandIn, StandIn, completion
+from standins.chat_apis import ScriptedVllm as ScriptedStandIn
 
 KEY = "sk-or-test-key"
 MESSAGES = [{"role": "user", "content": "Сколько будет 2+2?"}]
 TOKENS = {"<think>": [90], "</think>": [91], "</think>\n\nОтвет:": [91, 5, 5, 60, 61]}
 
 
-class ScriptedVllm(StandIn):
-    """``/tokenize`` from ``TOKENS``; chat and completion replies from ``replies`` (path suffix -> queue)."""
-
-    def __init__(self, replies: dict[str, list[dict]]) -> None:
-        super().__init__()
-        self.replies = replies
-
-    @property
-    def api_base(self) -> str:
-        return self.root + "/v1"
-
-    def bodies(self, suffix: str) -> list[dict]:
-        return [json.loads(r["body"]) for r in self.requests if r["path"].endswith(suffix)]
-
-    def handle(self, path: str, headers: dict[str, str], raw: bytes) -> Canned:
-        body = json.loads(raw)
-        if path == "/tokenize":
-            return Canned(200, {"tokens": TOKENS[body["prompt"]], "count": len(TOKENS[body["prompt"]])})
-        for suffix, queue in self.replies.items():
-            if path.endswith(suffix) and queue:
-                return Canned(200, queue.pop(0))
-        return Canned(404, {"error": {"message": f"nothing scripted for {path}"}})
+def ScriptedVllm(replies: dict[str, list[dict]]) -> StandIn:  # noqa: N802 -- the stand-in with this module's tokens
+    return ScriptedStandIn(replies, TOKENS)
 
 
 def chat(content, reasoning, finish, prompt_ids, token_ids) -> dict:
