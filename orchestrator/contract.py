@@ -393,6 +393,8 @@ class SeriesScore:
     samples: int = 1
     outcomes: tuple[ProblemOutcome, ...] = ()  # per problem with all its samples answered, in dataset order
     truncated: int = 0  # answers cut off by max_tokens (finish_reason "length"): scored, but worth knowing
+    judge: Mapping[str, int] = field(default_factory=dict)  # the LLM judge's counts (judge.stats.JudgeStats)
+    judge_mode: str = ""  # "" not judged, audit or rescue (then ``correct`` counts judge-accepted answers too)
 
     @property
     def complete(self) -> bool:
