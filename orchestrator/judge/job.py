@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
@@ -24,11 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.ratelimit import LIMITER, RateLimiter
-from ..contract import AnswerRecord, ModelConfig, ModelState, ServerSpec
+from ..contract import AnswerRecord, Endpoint, ModelConfig, ModelState, ServerSpec
 from ..errors import EndpointError, OrchestratorError, ResultsError
 from ..job import ModelOutcome, RunContext, end_state, start_for, stop_for
 from ..results import SeriesPaths, read_series, rewrite_series
-from .ask import ChatJudge, JudgeAsk
+from .ask import MAX_TOKENS, ChatJudge, JudgeAsk
 from .audit import audit_series, to_judge, with_verdicts
 from .settings import JUDGE_KEY, JudgeSettings
 from .store import JudgeStore
@@ -67,15 +68,27 @@ class _Series:
     records: list[AnswerRecord]
 
 
+def chat_judge(model: ModelConfig, endpoint: Endpoint, stop: threading.Event) -> ChatJudge:
+    """The ``ChatJudge`` of the judge's block: its read timeout and retries, its ``max_tokens`` (at most
+    ``ask.MAX_TOKENS``: a verdict and one sentence need no more)."""
+    transport = model.transport
+    return ChatJudge(
+        endpoint,
+        model.model_name,
+        timeout=transport.timeouts.read,
+        retries=transport.max_retries,
+        max_tokens=min(MAX_TOKENS, model.sampling.max_tokens),
+        stop=stop,
+    )
+
+
 Serve = Callable[[RunContext, ModelConfig, "ServerSpec | None"], AbstractContextManager[JudgeAsk]]
 
 
 def api_ask(model: ModelConfig, ctx: RunContext, limiter: RateLimiter = LIMITER) -> JudgeAsk:
     """An API judge: its first endpoint, each request started ``request_delay`` after the one before."""
     endpoint, transport = model.endpoints[0], model.transport
-    judge = ChatJudge(
-        endpoint, model.model_name, timeout=transport.timeouts.read, retries=transport.max_retries, stop=ctx.stop
-    )
+    judge = chat_judge(model, endpoint, ctx.stop)
     key = ("judge", model.model_name, endpoint.api_base)
 
     def ask(messages: Sequence[dict[str, str]], response_format: dict[str, Any]) -> str:
@@ -95,7 +108,7 @@ def local_serve(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) ->
         return
     server = start_for(ctx, model, spec)
     try:
-        yield ChatJudge(server.endpoint, model.model_name, timeout=model.transport.timeouts.read, stop=ctx.stop)
+        yield chat_judge(model, server.endpoint, ctx.stop)
     finally:
         stop_for(ctx, model, server)
 
@@ -191,4 +204,4 @@ def _merge(task: JudgeTask, one: _Series) -> bool:
     return rewrite_series(one.paths, lambda records: with_verdicts(records, one.store, task.name), meta)
 
 
-__all__ = ["JudgeTask", "Serve", "api_ask", "local_serve", "run_judge"]
+__all__ = ["JudgeTask", "Serve", "api_ask", "chat_judge", "local_serve", "run_judge"]

@@ -25,7 +25,7 @@ from ..errors import EndpointError, ServerDiedError
 from ..hub.prefetch import fetch_now
 from ..job import RunContext
 from ..judge.ask import ChatJudge, JudgeAsk
-from ..judge.job import local_serve
+from ..judge.job import chat_judge, local_serve
 from ..judge.settings import JUDGE_KEY
 from ..scheduling.plan import Placement
 from ..serving.server import start_server
@@ -51,9 +51,7 @@ class JudgeActor:
         spec = node_spec(job, ray_gpus(job), sys.executable)
         spec = fetch_now(model, spec)
         server = start_server(spec, job.run_id, Path(job.logs_dir), group=self._servers, popen=guarded_popen)
-        self._judge = ChatJudge(
-            server.endpoint, model.model_name, timeout=model.transport.timeouts.read, stop=self._stop
-        )
+        self._judge = chat_judge(model, server.endpoint, self._stop)
         return {"node": node_name(), "pid": os.getpid(), "port": server.spec.port, "log": str(server.log_path)}
 
     def ask(self, messages: Sequence[dict[str, str]], response_format: dict[str, Any]) -> str:
