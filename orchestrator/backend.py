@@ -13,7 +13,9 @@ progress, signals, leaderboard -- and hands the placements to a backend:
     close()                           release what ``reserve`` claimed (idempotent)
 
 ``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub
-weights are in, and the next models' weights download meanwhile. ``raybackend.RayBackend`` is the other
+weights are in, and the next models' weights download meanwhile. The LLM judge (``judge.job``, key ``JUDGE_KEY``)
+is one more job: it is ready once every model it audits has ended, then runs like a model (a managed judge on
+its GPUs, an API judge beside) and frees its GPUs when its audit is done. ``raybackend.RayBackend`` is the other
 implementation (weights are fetched on the node that runs the model). No backend imports ``orchestrate``.
 """
 
@@ -30,6 +32,8 @@ from .contract import ModelConfig, ModelState
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
 from .job import ModelOutcome, RunContext, run_model, told
+from .judge.job import JudgeTask, run_judge
+from .judge.settings import JUDGE_KEY
 from .scheduling.dryrun import render_plan
 from .scheduling.plan import Placement, plan
 from .scheduling.policy import Job
@@ -66,8 +70,10 @@ class LocalBackend:
         python: str = sys.executable,
         prefetch: int = 1,
         delete_weights_after: bool = False,
+        judge: JudgeTask | None = None,
     ) -> None:
         self.models, self.wanted, self.max_cpu, self.python = list(models), gpus, max_cpu_servers, python
+        self.judge = judge  # its model is among ``models`` (key JUDGE_KEY); it waits for the models it audits
         self.prefetch, self.delete_weights_after = prefetch, delete_weights_after
         self.pool: list[int] | None = None  # set by reserve(); before that a plan is a preview
         self.gpu_names: list[str] = []
@@ -101,13 +107,14 @@ class LocalBackend:
     def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]:
         """The scheduler places a job only once its hub weights are in; the prefetcher fetches ahead meanwhile."""
         fetcher = self._prefetcher(ctx, placements, stop)
-        launch = _Launcher(ctx, {p.job.key: p for p in placements}, fetcher, stop)
+        launch = _Launcher(ctx, {p.job.key: p for p in placements}, fetcher, stop, self.judge)
+        audited = set(self.judge.audited if self.judge else ()) & {p.job.key for p in placements}
         scheduler = Scheduler(
             [p.job for p in placements],
             self.pool or [],
             launch,
             max_cpu_servers=self.max_cpu,
-            ready=lambda job: fetcher.ready(job.key),
+            ready=lambda job: fetcher.ready(job.key) and (job.key != JUDGE_KEY or audited <= launch.ended),
         )
         fetcher.on_change = scheduler.wake
         fetcher.start()
@@ -138,19 +145,23 @@ class _Launcher:
     """The scheduler's ``launch``: one model's job on its GPUs, on local weights; what ends it becomes its result."""
 
     def __init__(
-        self, ctx: RunContext, by_key: Mapping[str, Placement], fetcher: Prefetcher, stop: threading.Event
+        self,
+        ctx: RunContext,
+        by_key: Mapping[str, Placement],
+        fetcher: Prefetcher,
+        stop: threading.Event,
+        judge: JudgeTask | None = None,
     ) -> None:
-        self.ctx, self.by_key, self.fetcher, self.stop = ctx, by_key, fetcher, stop
+        self.ctx, self.by_key, self.fetcher, self.stop, self.judge = ctx, by_key, fetcher, stop, judge
+        self.ended: set[str] = set()  # jobs that returned (the judge waits for those it audits)
 
     def __call__(self, job: Job, gpus: tuple[int, ...]) -> object:
         self.fetcher.placed(job.key)
         try:
-            return told(
-                self.ctx,
-                run_model(
-                    self.ctx, job.model, self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
-                ),
-            )
+            spec = self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
+            if job.key == JUDGE_KEY and self.judge is not None:
+                return told(self.ctx, run_judge(self.ctx, self.judge, spec))
+            return told(self.ctx, run_model(self.ctx, job.model, spec))
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, ModelState.FAILED)
             return told(self.ctx, ModelOutcome(model=job.key, status=ModelState.FAILED, error=str(exc)))
@@ -160,6 +171,7 @@ class _Launcher:
             return exc
         finally:
             self.fetcher.released(job.key)
+            self.ended.add(job.key)
 
 
 def gpu_pool(

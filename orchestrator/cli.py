@@ -20,7 +20,7 @@ from . import __version__
 from .config import load_config
 from .errors import InputError, OrchestratorError
 from .grading import grade_file
-from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all
+from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all, review
 from .serving.records import cleanup as do_cleanup
 from .status.file import load_runs
 from .status.manifest import package_version
@@ -152,6 +152,7 @@ def main() -> None:
     is_flag=True,
     help="Delete the weights this run downloaded once a model's last job ends (sweeps larger than the disk).",
 )
+@click.option("--rejudge", is_flag=True, help="Ask the config's judge again about answers it already judged.")
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @handle_errors
 def run(
@@ -171,6 +172,7 @@ def run(
     ray_resource: str | None,
     prefetch: int,
     delete_weights_after: bool,
+    rejudge: bool,
     verbose: int,
 ) -> None:
     """Run the benchmark (the default command)."""
@@ -192,7 +194,10 @@ def run(
         ray_resource=ray_resource,
         prefetch=prefetch,
         delete_weights_after=delete_weights_after,
+        rejudge=rejudge,
     )
+    if rejudge and opts.config.judge is None:
+        raise InputError(f"--rejudge: {config_path} has no `judge:` block; add one (see README) or drop --rejudge")
     if backend != "ray" and (ray_address or ray_resource):
         raise InputError("--ray-address and --ray-resource need --backend ray")
     summary = execute(opts)
@@ -254,6 +259,18 @@ def regrade(results_dir: Path, verbose: int) -> None:
     count = regrade_all(results_dir)
     paths = rebuild_leaderboard(results_dir)
     click.echo(f"regraded {count} answer(s); leaderboard: {paths.get('md', results_dir / 'leaderboard.md')}")
+
+
+@main.command("review")
+@click.option("--results-dir", type=click.Path(path_type=Path), default=Path("results"), show_default=True)
+@click.option("--out", type=click.Path(path_type=Path), required=True, help="JSONL of cases to write.")
+@handle_errors
+def review_command(results_dir: Path, out: Path) -> None:
+    """Write the answers where the LLM judge and the rule grader disagree, as grading cases to label."""
+    if not results_dir.is_dir():
+        raise InputError(f"--results-dir {results_dir}: no such directory; pass the --results-dir of the run")
+    count = review(results_dir, out)
+    click.echo(f"wrote {count} disagreement(s) to {out}")
 
 
 @main.command()

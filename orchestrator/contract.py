@@ -466,6 +466,8 @@ class SeriesScore:
     reasoning_tokens: tuple[int, ...] = ()  # per answer counted (same order as the records), for mean and p95
     forced: int = 0  # answers whose thinking reached reasoning.budget and was closed
     answer_in_reasoning: int = 0  # answers with an empty content and an answer at the end of the reasoning
+    judge: Mapping[str, int] = field(default_factory=dict)  # the LLM judge's counts (judge.stats.JudgeStats)
+    judge_mode: str = ""  # "" not judged, audit or rescue (then ``correct`` counts judge-accepted answers too)
 
     @property
     def complete(self) -> bool:

@@ -217,7 +217,7 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
     assert model.vllm is not None
     while True:
         try:
-            server = _start(ctx, model, spec)
+            server = start_for(ctx, model, spec)
         except ServerStartError as exc:
             if outcome.restarts == 0:
                 raise  # a first start that fails (bad model, OOM) fails the same way again: no retry
@@ -233,7 +233,7 @@ def _run_managed(ctx: RunContext, model: ModelConfig, spec: ServerSpec, outcome:
                 server.grace = HUNG_GRACE
             _note_restart(ctx, model, outcome, exc, "server hung" if hung else "server died")
         finally:
-            _stop(ctx, model, server)
+            stop_for(ctx, model, server)
 
 
 def _note_restart(ctx: RunContext, model: ModelConfig, outcome: ModelOutcome, exc: ServerError, what: str) -> None:
@@ -285,7 +285,8 @@ def open_store(ctx: RunContext, model: ModelConfig, run: DatasetRun) -> Checkpoi
     )
 
 
-def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
+def start_for(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
+    """Start the server of ``model`` (a model's or the judge's), its start-up time and facts in the manifest."""
     began = time.monotonic()
     server = ctx.start_server(spec, ctx.run_id, ctx.logs_dir, group=ctx.servers)
     if ctx.manifest is not None:
@@ -300,7 +301,8 @@ def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
     return server
 
 
-def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
+def stop_for(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
+    """Stop ``server`` (always out of the signal group), its teardown time in the manifest."""
     began = time.monotonic()
     try:
         server.stop()
@@ -435,6 +437,8 @@ __all__ = [
     "open_store",
     "record_grader",
     "run_model",
+    "start_for",
+    "stop_for",
     "EndpointError",
     "ServerError",
 ]

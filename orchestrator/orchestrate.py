@@ -28,11 +28,13 @@ from .errors import ConfigError, ResultsError
 from .grading import GradeRequest, grade_many
 from .hub.weights import render_weights
 from .job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
+from .judge import write_review
+from .judge.job import JudgeTask
 from .leaderboard import write_leaderboard
 from .notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from .ray.backend import RayBackend
 from .reasoning.forced import graded_text
-from .results import load_scores, regrade
+from .results import iter_series, load_scores, read_series, regrade
 from .scheduling.history import estimate_weights
 from .scheduling.plan import Placement
 from .serving.signals import ServerGroup, install_signal_handlers
@@ -67,6 +69,7 @@ class RunOptions:
     ray_resource: str | None = None  # --ray-resource: custom resource each CPU server asks for
     prefetch: int = 1  # --prefetch N: hub models fetched ahead of the GPUs (0: no overlap)
     delete_weights_after: bool = False  # --delete-weights-after: drop what this run downloaded after its last job
+    rejudge: bool = False  # --rejudge: ask the judge again about answers it already judged
 
 
 @dataclass
@@ -135,24 +138,37 @@ def new_run_id() -> str:
     return time.strftime("%Y%m%d-%H%M%S") + "-" + secrets.token_hex(3)
 
 
-def open_backend(opts: RunOptions, models: Sequence[ModelConfig]) -> Backend:
-    """The backend of ``--backend``: this host (default), or a Ray cluster (joined now; ConfigError if none)."""
+def judge_task(opts: RunOptions, models: Sequence[ModelConfig]) -> JudgeTask | None:
+    """The judge of the config's ``judge:`` block, auditing this run's models; None without one."""
+    cfg = opts.config
+    if cfg.judge is None or cfg.judge_model is None:
+        return None
+    return JudgeTask.of(cfg.judge, cfg.judge_model, [m.key for m in models], rejudge=opts.rejudge)
+
+
+def open_backend(opts: RunOptions, models: Sequence[ModelConfig], judge: JudgeTask | None = None) -> Backend:
+    """The backend of ``--backend``: this host (default), or a Ray cluster (joined now; ConfigError if none).
+    ``models`` include the judge's (``judge.model``) when there is one."""
     if opts.backend == "ray":
-        return RayBackend.connect(opts.ray_address, opts.ray_resource)
+        backend = RayBackend.connect(opts.ray_address, opts.ray_resource)
+        backend.judge = judge
+        return backend
     return LocalBackend(
         models,
         opts.gpus,
         opts.max_cpu_servers or opts.config.max_cpu_servers,
         prefetch=opts.prefetch,
         delete_weights_after=opts.delete_weights_after,
+        judge=judge,
     )
 
 
 def execute(opts: RunOptions) -> RunSummary:
     """Run the benchmark; see the module docstring."""
-    models = select_models(opts.config, opts.models, opts.parallel)
+    judge = judge_task(opts, select_models(opts.config, opts.models))
+    models = select_models(opts.config, opts.models, opts.parallel) + ([judge.model] if judge else [])
     specs = select_datasets(opts.config, opts.datasets)
-    backend = open_backend(opts, models)
+    backend = open_backend(opts, models, judge)
     try:
         if opts.dry_run:
             placements = backend.plan(models, estimated_seconds(opts.results_dir))
@@ -303,6 +319,13 @@ def _check_writable(results_dir: Path) -> None:
 def rebuild_leaderboard(results_dir: Path, datasets: Sequence[str] | None = None) -> dict[str, Path]:
     """Aggregate the current series under ``results_dir`` and write leaderboard.md/.json/.html."""
     return write_leaderboard(results_dir, load_scores(results_dir), datasets)
+
+
+def review(results_dir: Path, out: Path) -> int:
+    """``review --out``: the answers where the judge and the rule grader disagree, as cases to label
+    (``judge.review``); returns how many."""
+    records = [rec for paths in iter_series(results_dir) for rec in read_series(paths)[2]]
+    return write_review(records, out)
 
 
 def regrade_all(results_dir: Path) -> int:

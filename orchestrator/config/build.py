@@ -27,6 +27,7 @@ from ..contract import (
     Transport,
 )
 from ..endpoints import API_TYPES, default_entries, parse_endpoint
+from ..judge.settings import JudgeSettings, parse_judge
 from ..notify import parse_notify
 from ..reasoning.settings import parse_reasoning
 from .datasets import read_datasets
@@ -49,6 +50,7 @@ TOP_KEYS = {
     "max_cpu_servers",
     "notify",
     "reasoning",
+    "judge",
 } | SAMPLING_KEYS
 MODEL_KEYS = {
     "model_name",
@@ -83,6 +85,7 @@ class ConfigBuilder:
         names = self._model_list()
         self._check_top_keys(names)
         models = tuple(self._model(name) for name in names)
+        judge = parse_judge(self.data.get("judge"), self._model_blocks(names), self.read.fail)
         return RunConfig(
             path=self.read.path,
             models=models,
@@ -90,8 +93,22 @@ class ConfigBuilder:
             num_examples=self.read.integer(self.data, "num_examples", "num_examples", minimum=1),
             max_cpu_servers=self.read.integer(self.data, "max_cpu_servers", "max_cpu_servers", minimum=1) or 1,
             notify=parse_notify(self.data.get("notify"), self.read.path, self.read.env),
+            judge=judge,
+            judge_model=self._judge_model(judge, models),
             raw=self.data,
         )
+
+    def _model_blocks(self, names: list[str]) -> set[str]:
+        """The file's model blocks: those of model_list and every other top-level block that looks like one."""
+        return set(names) | {
+            str(k) for k, v in self.data.items() if k not in TOP_KEYS and isinstance(v, dict) and _looks_like_model(v)
+        }
+
+    def _judge_model(self, judge: JudgeSettings | None, models: tuple[ModelConfig, ...]) -> ModelConfig | None:
+        """The judge's ``ModelConfig``: its block, in model_list or not (``judge.settings``)."""
+        if judge is None:
+            return None
+        return next((m for m in models if m.key == judge.model), None) or self._model(judge.model)
 
     def _model_list(self) -> list[str]:
         names = self.data.get("model_list")
@@ -110,7 +127,7 @@ class ConfigBuilder:
         for key, value in self.data.items():
             if key in TOP_KEYS or key in names:
                 continue
-            if isinstance(value, dict) and ("model_name" in value or "vllm" in value or "endpoints" in value):
+            if isinstance(value, dict) and _looks_like_model(value):
                 continue  # a model block not selected in model_list: allowed, unused
             hint = did_you_mean(str(key), TOP_KEYS | set(names))
             raise self.read.fail(str(key), "unknown top-level key", hint or "remove it or check its spelling")
@@ -281,6 +298,10 @@ class ModelSettings:
         if value is not None and not 0.0 < value <= 1.0:
             raise self.read.fail(where, f"{value} is out of range", "use a probability mass in (0, 1], such as 0.95")
         return value
+
+
+def _looks_like_model(block: dict) -> bool:
+    return "model_name" in block or "vllm" in block or "endpoints" in block
 
 
 def build_config(path: Path, data: Any, env: Mapping[str, str]) -> RunConfig:

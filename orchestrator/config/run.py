@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from ..contract import DatasetSpec, ModelConfig, is_secret_name, public_url, redact_command
+from ..judge.settings import JudgeSettings
 from ..notify import Webhook
 from ..notify import redact as redact_notify
 
@@ -22,6 +23,8 @@ class RunConfig:
     num_examples: int | None = None
     max_cpu_servers: int = 1
     notify: tuple[Webhook, ...] = ()  # notify.py: webhooks told when a model or the run ends
+    judge: JudgeSettings | None = None  # the `judge:` block (judge/settings.py)
+    judge_model: ModelConfig | None = None  # the judge's model block, in model_list or not
     raw: Mapping[str, Any] = field(default_factory=dict, repr=False)
 
     def redacted(self) -> dict[str, Any]:

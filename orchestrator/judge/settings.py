@@ -25,6 +25,7 @@ from ..errors import ConfigError
 Fail = Callable[[str, str, str], ConfigError]
 
 DEFAULT_SAMPLE_CORRECT = 0.05
+JUDGE_KEY = "judge"  # the judge's job, server and progress line (a top-level key: no model block can take it)
 KEYS = ("model", "mode", "sample_correct", "seed")
 
 

@@ -9,7 +9,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import dataclasses
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from ..contract import AnswerRecord
@@ -32,6 +33,19 @@ class JudgeStats:
     @property
     def flagged_share(self) -> float:
         return self.flagged / self.rule_accepted if self.rule_accepted else 0.0
+
+    def counts(self) -> dict[str, int]:
+        """The counts alone (``SeriesScore.judge``); ``summed`` adds them up again."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def summed(cls, counts: Iterable[Mapping[str, int]]) -> JudgeStats:
+        names = [f.name for f in dataclasses.fields(cls)]
+        totals = dict.fromkeys(names, 0)
+        for one in counts:
+            for name in names:
+                totals[name] += int(one.get(name, 0))
+        return cls(**totals)
 
     def to_dict(self) -> dict[str, float | int]:
         return {
@@ -85,3 +99,17 @@ def judge_stats(records: Iterable[AnswerRecord]) -> JudgeStats:
 def rescued(rec: AnswerRecord) -> bool:
     """Whether ``rec`` counts as correct in ``rescue`` mode: the rule grader's correct, or the judge's."""
     return rec.verdict == "correct" or verdict_of(rec) is JudgeVerdict.CORRECT
+
+
+def as_scored(rec: AnswerRecord, rescue: bool) -> AnswerRecord:
+    """``rec`` as the score counts it: in ``rescue`` mode a judge-accepted answer is ``correct``."""
+    if rescue and rec.verdict != "correct" and rescued(rec):
+        return dataclasses.replace(rec, verdict="correct")
+    return rec
+
+
+def mode_of(meta: Mapping) -> str:
+    """The judge mode a series' meta records (``judge.mode``): "" when it was never judged."""
+    judge = meta.get("judge")
+    mode = judge.get("mode") if isinstance(judge, Mapping) else None
+    return mode if mode in ("audit", "rescue") else ""

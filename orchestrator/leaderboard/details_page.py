@@ -7,14 +7,15 @@ problem (id, the task shortened, reference, extracted answer, verdict, completio
 (``<details>``) to the full task and response, with the reasoning apart and collapsed (its thinking tokens counted).
 Reasoning models' answers are marked ``forced`` (the thinking reached the budget and was closed) and ``answer in
 reasoning`` (content empty, an answer at the end of the reasoning; with ``grade_reasoning_tail`` that part is shown
-as what was graded); the verdict filter selects either.
+as what was graded); the verdict filter selects either. An answer the LLM judge was asked about shows its verdict
+beside the grader's (marked when they disagree) and its reason under the response.
 
 The page is self-contained: inline CSS and a few lines of plain JavaScript for the filters (verdict, dataset, text
-search; kept in the URL's ``#v=...&d=...&q=...`` so a filtered view can be linked), no framework, no network, so it
-works from ``file://``. Formulas in tasks, references, extracted answers, responses and reasoning are rendered by
-MathJax from ``results/assets/`` (``mathassets``; a "raw LaTeX" toggle shows the text as written; the search reads
-the raw text). Every string from the results is HTML-escaped (a model's answer can hold ``<script>``; it shows as
-text), and the renderer reads that text, never markup.
+search, "judge disagrees"; kept in the URL's ``#v=...&d=...&q=...&j=1`` so a filtered view can be linked), no
+framework, no network, so it works from ``file://``. Formulas in tasks, references, extracted answers, responses
+and reasoning are rendered by MathJax from ``results/assets/`` (``mathassets``; a "raw LaTeX" toggle shows the
+text as written; the search reads the raw text). Every string from the results is HTML-escaped (a model's answer
+can hold ``<script>``; it shows as text), and the renderer reads that text, never markup.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from typing import Any
 
 from ..contract import AnswerRecord, SeriesScore
 from ..fileio import atomic_write_text
+from ..judge.stats import disagrees
 from ..reasoning.forced import reasoning_tail
 from ..results import SeriesPaths, iter_series, read_series, safe_name
 from .mathassets import CSS as MATH_CSS
@@ -140,7 +142,7 @@ th{background:#f6f8fa} th:first-child,td:first-child{text-align:left}
 display:flex;flex-wrap:wrap;gap:8px;align-items:center}
 .filters select,.filters input{font:inherit;padding:3px 6px} .filters input{min-width:18em} #shown{color:#57606a}
 .p{border-bottom:1px solid #eaeef2} .p>summary,.head{display:grid;gap:10px;padding:5px 4px;align-items:baseline;
-grid-template-columns:7em minmax(12em,3fr) minmax(5em,1fr) minmax(5em,1fr) 6.5em 5em 4.5em}
+grid-template-columns:7em minmax(12em,3fr) minmax(5em,1fr) minmax(5em,1fr) 11em 5em 4.5em}
 .p>summary{cursor:pointer;list-style:none} .p>summary::-webkit-details-marker{display:none}
 .p>summary:hover{background:#f6f8fa} .p[open]>summary{background:#eef4fb}
 .head{font-weight:600;background:#f6f8fa;border-bottom:1px solid #d8dee4}
@@ -149,7 +151,8 @@ grid-template-columns:7em minmax(12em,3fr) minmax(5em,1fr) minmax(5em,1fr) 6.5em
 .v{font-size:12px;padding:1px 6px;border-radius:9px;background:#eaeef2;white-space:nowrap;justify-self:start}
 .v.correct{background:#dafbe1;color:#116329} .v.incorrect{background:#ffebe9;color:#a40e26}
 .v.unparsed{background:#fff8c5;color:#7d4e00} .v.timeout,.v.error{background:#fff1e5;color:#953800}
-.t{font-size:11px;color:#953800;margin-left:4px} .t.f{color:#6639ba}
+.t{font-size:11px;color:#953800;margin-left:4px} .t.f{color:#6639ba} .j{font-size:11px;color:#57606a;margin-left:4px}
+.j.dis{color:#8250df;font-weight:600}
 .body{padding:6px 12px 14px;background:#fbfcfd} .body h4{margin:10px 0 4px;font-size:13px;color:#57606a}
 pre{white-space:pre-wrap;overflow-wrap:anywhere;font:13px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace;
 margin:0;padding:8px;background:#fff;border:1px solid #d8dee4;border-radius:6px;max-height:40em;overflow:auto}
@@ -162,10 +165,11 @@ SCRIPT = """
 var items=[].slice.call(document.querySelectorAll('details.p'));
 var text=items.map(function(e){return e.textContent.toLowerCase();});
 var v=document.getElementById('verdict'),d=document.getElementById('dataset'),q=document.getElementById('q');
-var shown=document.getElementById('shown');
+var shown=document.getElementById('shown'),j=document.getElementById('jd');
 function keep(e,i){var want=v.value,ds=d.value,s=q.value.trim().toLowerCase();
 if(want&&!(e.dataset.v===want||(want==='truncated'&&e.dataset.t==='1')||(want==='forced'&&e.dataset.f==='1')
 ||(want==='answer in reasoning'&&e.dataset.a==='1')))return false;
+if(j&&j.checked&&e.dataset.j!=='1')return false;
 if(ds&&e.dataset.d!==ds)return false;return !s||text[i].indexOf(s)>=0;}
 function apply(){var n=0;items.forEach(function(e,i){var k=keep(e,i);e.hidden=!k;if(k)n++;});
 document.querySelectorAll('section.ds').forEach(function(sec){var m=0;
@@ -173,11 +177,13 @@ sec.querySelectorAll('details.p').forEach(function(e){if(!e.hidden)m++;});
 sec.querySelector('.count').textContent=m+' shown';});
 shown.textContent=n+' of '+items.length+' answers shown';
 var h=[];if(v.value)h.push('v='+encodeURIComponent(v.value));if(d.value)h.push('d='+encodeURIComponent(d.value));
-if(q.value)h.push('q='+encodeURIComponent(q.value));
+if(q.value)h.push('q='+encodeURIComponent(q.value));if(j&&j.checked)h.push('j=1');
 if(history.replaceState)history.replaceState(null,'',h.length?'#'+h.join('&'):location.pathname+location.search);}
 function load(){location.hash.replace(/^#/,'').split('&').forEach(function(kv){var p=kv.split('=');
-var val=decodeURIComponent(p[1]||'');if(p[0]==='v')v.value=val;if(p[0]==='d')d.value=val;if(p[0]==='q')q.value=val;});}
-load();[v,d].forEach(function(el){el.addEventListener('change',apply);});q.addEventListener('input',apply);apply();
+var val=decodeURIComponent(p[1]||'');if(p[0]==='v')v.value=val;if(p[0]==='d')d.value=val;if(p[0]==='q')q.value=val;
+if(p[0]==='j'&&j)j.checked=val==='1';});}
+load();[v,d,j].forEach(function(el){if(el)el.addEventListener('change',apply);});q.addEventListener('input',apply);
+apply();
 })();
 """
 
@@ -227,8 +233,25 @@ def _filters(views: Sequence[SeriesView]) -> str:
         '<div class="filters"><label>Verdict <select id="verdict">' + options + "</select></label>"
         '<label>Dataset <select id="dataset"><option value="">every dataset</option>' + sets + "</select></label>"
         '<input id="q" type="search" placeholder="search id, task, answer, response…" aria-label="search">'
-        '<label class="raw"><input id="raw" type="checkbox"> raw LaTeX</label><span id="shown"></span></div>'
+        + _judge_filter(views)
+        + '<label class="raw"><input id="raw" type="checkbox"> raw LaTeX</label><span id="shown"></span></div>'
     )
+
+
+def _judge_filter(views: Sequence[SeriesView]) -> str:
+    """The "judge disagrees" checkbox, on a page where the judge was asked about some answer."""
+    if not any(getattr(r, "judge", None) for v in views for r in v.records):
+        return ""
+    return '<label class="judge"><input id="jd" type="checkbox"> judge disagrees</label>'
+
+
+def _judge_badge(rec: AnswerRecord) -> str:
+    """The judge's verdict beside the grader's (``judge: correct``), marked when the two disagree."""
+    if not rec.judge:
+        return ""
+    cls = "j dis" if disagrees(rec) else "j"
+    reason = escape(_short(str(rec.judge.get("reason", "")), 300))
+    return f'<span class="{cls}" title="{reason}">judge: {escape(str(rec.judge.get("verdict", "")))}</span>'
 
 
 def _cell(text: str, classes: str = "c") -> str:
@@ -247,15 +270,16 @@ def _problem(rec: AnswerRecord) -> str:
             f'<span class="c m">{escape(_short(rec.task, TASK_CHARS))}</span>',
             _cell(rec.reference, "c m mx"),
             _cell(extracted, "c m mx"),
-            f'<span><span class="v {escape(verdict.replace(" ", "-"))}">{escape(verdict)}</span>{cut}</span>',
+            f'<span><span class="v {escape(verdict.replace(" ", "-"))}">{escape(verdict)}</span>{cut}'
+            f"{_judge_badge(rec)}</span>",
             f'<span class="n">{rec.completion_tokens:,}</span>',
             f'<span class="n">{rec.latency_s:.1f} s</span>',
         ]
     )
     return (
         f'<details class="p" data-v="{escape(verdict)}" data-t="{int(truncated(rec))}" data-f="{int(rec.forced)}" '
-        f'data-a="{int(rec.answer_in_reasoning)}" '
-        f'data-d="{escape(rec.dataset)}"><summary>{summary}</summary><div class="body">{_body(rec)}</div></details>'
+        f'data-a="{int(rec.answer_in_reasoning)}" data-j="{int(disagrees(rec))}" data-d="{escape(rec.dataset)}">'
+        f'<summary>{summary}</summary><div class="body">{_body(rec)}</div></details>'
     )
 
 
@@ -275,6 +299,12 @@ def _body(rec: AnswerRecord) -> str:
         )
     if rec.error is not None:
         parts += ["<h4>Error</h4>", _full(rec.error, math=False)]
+    if rec.judge:
+        judge = rec.judge
+        parts += [
+            f"<h4>Judge ({escape(str(judge.get('model', '')))}): {escape(str(judge.get('verdict', '')))}</h4>",
+            _full(str(judge.get("reason", "")), math=False),
+        ]
     facts = (
         f"reference: {rec.reference}; extracted: {rec.extracted or DASH}; verdict: {verdict_of(rec)}"
         f"{' (approximate)' if rec.approximate else ''}; finish: {rec.finish_reason or DASH}; tokens: prompt "

@@ -11,7 +11,7 @@ from html import escape
 from .compare import Comparison, pairwise
 from .matrix import CSS as PAIRS_CSS
 from .matrix import comparison_html
-from .render import cell_text, combined_text, headers, interval, notes, pct, row_texts, sampled
+from .render import cell_text, combined_text, headers, interval, judged, notes, pct, row_texts, sampled
 from .rows import Row, dataset_title
 from .thinking import html_section
 
@@ -59,16 +59,16 @@ def render_html(rows: Sequence[Row], datasets: Sequence[str], comparisons: Seque
 
 
 def _table(rows: Sequence[Row], datasets: Sequence[str]) -> str:
-    samples = sampled(rows)
-    head = "".join(f"<th>{escape(h)}</th>" for h in headers(datasets, samples))
-    body = "".join(_tr(row, datasets, samples) for row in rows)
+    samples, judge = sampled(rows), judged(rows)
+    head = "".join(f"<th>{escape(h)}</th>" for h in headers(datasets, samples, judge))
+    body = "".join(_tr(row, datasets, samples, judge) for row in rows)
     if not rows:
-        body = f'<tr><td colspan="{len(headers(datasets, samples))}">no results yet</td></tr>'
+        body = f'<tr><td colspan="{len(headers(datasets, samples, judge))}">no results yet</td></tr>'
     return f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _tr(row: Row, datasets: Sequence[str], samples: bool) -> str:
-    texts = row_texts(row, datasets, samples)
+def _tr(row: Row, datasets: Sequence[str], samples: bool, judge: bool = False) -> str:
+    texts = row_texts(row, datasets, samples, judge)
     tds = [
         f'<td class="model" title="{escape(row.model)}">{escape(row.model)}</td>',
         f'<td class="ds">{escape(combined_text(row, datasets))}</td>',

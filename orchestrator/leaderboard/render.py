@@ -32,6 +32,15 @@ COMPARE_NOTE = (
     "answered (exact McNemar test when both have one answer per problem, else a paired bootstrap "
     "interval); no correction for the number of pairs."
 )
+JUDGE_NOTES = (
+    "Judged: answers the LLM judge gave a verdict on (every answer the rule grader did not accept, and a seeded "
+    "share of those it accepted); rule ✗ judge ✓: the judge accepts an answer the rule grader rejected (share of "
+    "the judged rejected ones); rule ✓ judge ✗: the judge rejects an answer the rule grader accepted (share of the "
+    "judged accepted ones).",
+    "`rule + judge`: the model's judge runs in rescue mode, so its score counts the answers the judge accepted too; "
+    "otherwise the score is the rule grader's alone.",
+)
+JUDGE_HEADERS = ["Judged", "Rule ✗ judge ✓", "Rule ✓ judge ✗"]
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]<>|#])")
 
 
@@ -69,10 +78,29 @@ def combined_text(row: Row, datasets: Sequence[str]) -> str:
     """Combined, naming the datasets it covers when that is not all of them."""
     if row.combined is None:
         return DASH
+    rescue = " (rule + judge)" if row.judge_mode == "rescue" else ""
     if len(row.combined_over) == len(datasets):
-        return pct(row.combined)
+        return pct(row.combined) + rescue
     names = ", ".join(dataset_title(d) for d in row.combined_over)
-    return f"{pct(row.combined)} ({len(row.combined_over)}/{len(datasets)}: {names})"
+    return f"{pct(row.combined)}{rescue} ({len(row.combined_over)}/{len(datasets)}: {names})"
+
+
+def judged(rows: Sequence[Row]) -> bool:
+    """Whether any model's answers were judged (the judge's columns are shown)."""
+    return any(r.judge is not None for r in rows)
+
+
+def judge_texts(row: Row) -> list[str]:
+    """Judged, rule ✗ judge ✓ and rule ✓ judge ✗ of ``row`` (counts and shares), dashes when not judged."""
+    stats = row.judge
+    if stats is None:
+        return [DASH] * len(JUDGE_HEADERS)
+    judged_text = f"{stats.judged}" + (f" ({stats.unparsed} unparsed)" if stats.unparsed else "")
+    return [
+        judged_text,
+        f"{stats.rescued} ({pct(stats.rescued_share)})",
+        f"{stats.flagged} ({pct(stats.flagged_share)})",
+    ]
 
 
 def sampled(rows: Sequence[Row]) -> bool:
@@ -80,18 +108,20 @@ def sampled(rows: Sequence[Row]) -> bool:
     return any(r.samples > 1 for r in rows)
 
 
-def headers(datasets: Sequence[str], samples: bool = False) -> list[str]:
+def headers(datasets: Sequence[str], samples: bool = False, judge: bool = False) -> list[str]:
     extra = ["k", "pass@k", "maj@k"] if samples else []
     return (
         ["Model", "Combined"]
         + [dataset_title(d) for d in datasets]
         + ["95% CI"]
         + extra
-        + ["Answered/Total", "Tokens", "Eval time", "Tokens/s", "Details"]
+        + ["Answered/Total", "Tokens", "Eval time", "Tokens/s"]
+        + (JUDGE_HEADERS if judge else [])
+        + ["Details"]
     )
 
 
-def row_texts(row: Row, datasets: Sequence[str], samples: bool = False) -> list[str]:
+def row_texts(row: Row, datasets: Sequence[str], samples: bool = False, judge: bool = False) -> list[str]:
     """Every column of ``row`` as plain (unescaped) text, Model and Details excluded."""
     extra = [str(row.samples), pct(row.pass_at_k), pct(row.maj_at_k)] if samples else []
     return (
@@ -105,12 +135,14 @@ def row_texts(row: Row, datasets: Sequence[str], samples: bool = False) -> list[
             duration(row.eval_seconds),
             rate(row.tokens_per_s),
         ]
+        + (judge_texts(row) if judge else [])
     )
 
 
 def notes(rows: Sequence[Row]) -> tuple[str, ...]:
     reasoned = (thinking.NOTE,) if thinking.shown(rows) else ()
-    return NOTES + (SAMPLE_NOTES if sampled(rows) else ()) + reasoned + (COMPARE_NOTE,)
+    judge_notes = JUDGE_NOTES if judged(rows) else ()
+    return NOTES + (SAMPLE_NOTES if sampled(rows) else ()) + judge_notes + reasoned + (COMPARE_NOTE,)
 
 
 def beats_line(row: Row, comparisons: Sequence[Comparison]) -> str:
@@ -129,8 +161,8 @@ def render_markdown(
 ) -> str:
     """``results/leaderboard.md``: the table, one line per model saying which models it beats, the notes."""
     comparisons = pairwise(rows) if comparisons is None else comparisons
-    samples = sampled(rows)
-    head = headers(datasets, samples)
+    samples, judge = sampled(rows), judged(rows)
+    head = headers(datasets, samples, judge)
     lines = [
         "# DeathMath leaderboard",
         "",
@@ -138,7 +170,7 @@ def render_markdown(
         "|" + "|".join([":---"] + ["---:"] * (len(head) - 2) + [":---"]) + "|",
     ]
     for row in rows:
-        cells = [md_escape(row.model)] + [md_escape(t) for t in row_texts(row, datasets, samples)]
+        cells = [md_escape(row.model)] + [md_escape(t) for t in row_texts(row, datasets, samples, judge)]
         cells.append(f"[details]({row.details})")
         lines.append("| " + " | ".join(cells) + " |")
     if not rows:
@@ -190,6 +222,7 @@ def row_dict(row: Row) -> dict[str, Any]:
         "pass_at_k": row.pass_at_k,
         "maj_at_k": row.maj_at_k,
         "reasoning": thinking.as_dict(row.thinking),
+        "judge": None if row.judge is None else {"mode": row.judge_mode, **row.judge.to_dict()},
     }
 
 

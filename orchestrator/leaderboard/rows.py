@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from ..contract import ProblemOutcome, SeriesScore
+from ..judge.stats import JudgeStats
 from ..results import safe_name
 from .stats import Resampler, interval, pass_at_k, stratified
 
@@ -63,6 +64,8 @@ class Cell:
     reasoning_tokens: tuple[int, ...] = ()  # per answer (``SeriesScore.reasoning_tokens``)
     forced: int = 0
     answer_in_reasoning: int = 0
+    judge: JudgeStats | None = None  # the LLM judge's counts when the series was judged
+    judge_mode: str = ""  # audit, rescue (accuracy counts judge-accepted answers too), "" not judged
 
     @classmethod
     def of(cls, s: SeriesScore, resampler: Resampler | None = None) -> Cell:
@@ -94,6 +97,8 @@ class Cell:
             reasoning_tokens=s.reasoning_tokens,
             forced=s.forced,
             answer_in_reasoning=s.answer_in_reasoning,
+            judge=JudgeStats.summed([s.judge]) if s.judge_mode else None,
+            judge_mode=s.judge_mode,
         )
 
     def draws(self, resampler: Resampler) -> list[float]:
@@ -132,6 +137,8 @@ class Row:
     pass_at_k: float | None = None  # mean over the Combined datasets, like Combined
     maj_at_k: float | None = None
     thinking: Thinking | None = None  # reasoning figures over all its answers (``thinking``)
+    judge: JudgeStats | None = None  # summed over its judged cells
+    judge_mode: str = ""  # rescue when any of its cells counts judge-accepted answers, else audit or ""
 
     @property
     def tokens(self) -> int:
@@ -196,6 +203,7 @@ def aggregate(scores: Sequence[SeriesScore], datasets: Sequence[str] | None = No
 
 def _row(model: str, cells: dict[str, Cell], resampler: Resampler) -> Row:
     done = [c for c in cells.values() if c.complete and c.total > 0]
+    judged = [c for c in cells.values() if c.judge is not None]
     combined = sum(c.accuracy for c in done) / len(done) if done else None
     low, high = _combined_ci(done, resampler) if done else (None, None)
     completion = sum(c.completion_tokens for c in cells.values())
@@ -219,6 +227,8 @@ def _row(model: str, cells: dict[str, Cell], resampler: Resampler) -> Row:
         pass_at_k=_mean([c.pass_at_k for c in done if c.pass_at_k is not None]) if done else None,
         maj_at_k=_mean([c.maj_at_k for c in done if c.maj_at_k is not None]) if done else None,
         thinking=Thinking.of(list(cells.values())),
+        judge=JudgeStats.summed(c.judge.counts() for c in judged) if judged else None,
+        judge_mode=max((c.judge_mode for c in judged), key=("audit", "rescue").index, default=""),
     )
 
 

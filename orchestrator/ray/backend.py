@@ -12,6 +12,9 @@ times: an answer it already holds is never asked again. API models run in the dr
 A model larger than one node (TP x PP above the GPUs of every node) is served by vLLM's own Ray executor:
 a placement group of TP x PP GPU bundles is waited for, its first node hosts the actor, and the group is handed
 back just before vLLM (``--distributed-executor-backend ray``) makes its own; see README for the limits.
+
+The LLM judge's job (key ``JUDGE_KEY``) starts once every model job has ended; its audit runs in the driver and a
+managed judge's server in an actor (``ray.judge``).
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ from typing import Any
 from ..contract import AnswerRecord, ModelConfig, ModelState, Problem, RunPhase, with_samples
 from ..errors import ConfigError, OrchestratorError, ResultsError, ServerDiedError
 from ..job import Checkpoint, ModelOutcome, RunContext, count_done, end_state, on_record, open_store, run_model, told
+from ..judge.job import JudgeTask, run_judge
+from ..judge.settings import JUDGE_KEY
 from ..scheduling.plan import Placement
 from .events import (
     Answer,
@@ -41,6 +46,7 @@ from .events import (
     Restarted,
     StatusChanged,
 )
+from .judge import RayServe
 from .node import ModelActor, NodeJob
 from .plan import Request, check_fits, ray_placements, render_ray_plan, request_for
 
@@ -91,6 +97,7 @@ class RayBackend:
     retries: int = DEFAULT_RETRIES
     ray: Any = None
     requests: dict[str, Request] = field(default_factory=dict)
+    judge: JudgeTask | None = None  # its model is among the planned ones (key JUDGE_KEY)
     _actor_class: Any = None
     _jobs: list[threading.Thread] = field(default_factory=list)
 
@@ -153,7 +160,9 @@ class RayBackend:
     def _job(self, ctx: RunContext, placement: Placement, stop: threading.Event, results: dict[str, object]) -> None:
         key = placement.job.key
         try:
-            if placement.spec is None:
+            if key == JUDGE_KEY and self.judge is not None:
+                results[key] = told(ctx, self._judge(ctx, placement))
+            elif placement.spec is None:
                 results[key] = told(ctx, run_model(ctx, placement.job.model, None))
             else:
                 results[key] = told(ctx, JobDriver(self, ctx, placement, self.requests[key]).run())
@@ -163,6 +172,16 @@ class RayBackend:
         except BaseException as exc:  # reported as this model's failure
             log.exception("model %s: the Ray job failed", key)
             results[key] = exc
+
+    def _judge(self, ctx: RunContext, placement: Placement) -> ModelOutcome:
+        """The judge, once every model job has ended (see the module docstring)."""
+        assert self.judge is not None
+        for thread in self._jobs:
+            if thread is not threading.current_thread():
+                while thread.is_alive():
+                    thread.join(POLL_S)
+        serve = RayServe(self.ray, placement, self.requests.get(JUDGE_KEY, Request()))
+        return run_judge(ctx, self.judge, placement.spec, serve=serve)
 
     def new_actor(self, request: Request, strategy: Any = None) -> Any:
         if self._actor_class is None:

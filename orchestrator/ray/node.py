@@ -281,7 +281,7 @@ class ModelActor:
         began = time.monotonic()
         try:
             ctx = node_context(job, emit, self._stop, self._servers)
-            spec = node_spec(job, _ray_gpus(job), sys.executable, _gcs_address())
+            spec = node_spec(job, ray_gpus(job), sys.executable, _gcs_address())
             spec = fetch_now(job.model, spec, ctx.manifest, EventProgress(emit))  # hub weights onto this node
             outcome = run_model(ctx, job.model, spec)
             facts = {
@@ -324,7 +324,7 @@ def proxy_store(job: NodeJob, emit: Emit, model: ModelConfig, run: DatasetRun) -
     return ProxyStore(model.key, name, digest, job.done.get(name, frozenset()), emit)
 
 
-def _ray_gpus(job: NodeJob) -> tuple[int, ...]:
+def ray_gpus(job: NodeJob) -> tuple[int, ...]:
     """The GPUs this actor may use: Ray's assignment; for a multi-node model every GPU of this node."""
     if job.multinode:
         return tuple(g.index for g in discover())

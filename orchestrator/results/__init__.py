@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from .hashing import ANSWER_FLAGS, safe_name, settings_hash, settings_payload
 from .layout import SeriesPaths, iter_series
-from .maintenance import load_scores, missing_in, read_series, regrade, regrade_series
+from .maintenance import load_scores, missing_in, read_series, regrade, regrade_series, rewrite_series
 from .markdown import render_markdown
 from .series import SeriesState, missing_answers
 from .store import SeriesStore, without_secrets
@@ -25,6 +25,7 @@ __all__ = [
     "read_series",
     "regrade",
     "regrade_series",
+    "rewrite_series",
     "render_markdown",
     "safe_name",
     "settings_hash",

@@ -1,13 +1,21 @@
-"""Whole-directory operations: ``regrade`` every current series, ``load_scores`` for the leaderboard."""
+"""Whole-directory operations: ``regrade`` every current series, ``load_scores`` for the leaderboard; and
+``rewrite_series``, the one way a series' lines are changed in place (the judge's verdicts go in through it)."""
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 
 from ..contract import AnswerRecord, Grade, Problem, SeriesScore
-from ..fileio import atomic_write_bytes, atomic_write_text, jsonl_line, read_jsonl, truncate_torn_tail
+from ..fileio import (
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    jsonl_line,
+    read_jsonl,
+    truncate_torn_tail,
+)
 from .layout import SeriesPaths, current_hash, iter_series, read_meta, series_lock
 from .markdown import render_markdown
 from .series import SeriesState, to_record
@@ -55,6 +63,31 @@ def regrade_series(paths: SeriesPaths, grade_batch: GradeBatch) -> int:
         atomic_write_text(paths.md, render_markdown(meta, state.score(meta, model, dataset), state.records()))
     log.info("regraded %d answer(s) of %s", len(answers), paths.jsonl)
     return len(answers)
+
+
+def rewrite_series(
+    paths: SeriesPaths,
+    change: Callable[[list[AnswerRecord]], list[AnswerRecord]],
+    meta_update: Mapping[str, object] | None = None,
+) -> bool:
+    """Replace every line of one series by ``change(lines)`` and merge ``meta_update`` into its meta, atomically
+    under its lock (as ``regrade_series``), the .md rewritten too; False (nothing written) when nothing changed."""
+    with series_lock(paths):
+        truncate_torn_tail(paths.jsonl)
+        meta, state, records = _read_series(paths)
+        changed = change(list(records))
+        new_meta = {**meta, **meta_update} if meta_update else meta
+        if changed == records and new_meta == meta:
+            return False
+        atomic_write_bytes(paths.jsonl, b"".join(jsonl_line(r.to_dict()) for r in changed))
+        if new_meta != meta:
+            atomic_write_json(paths.meta, new_meta)
+        state = SeriesState(state.settings_hash)
+        for rec in changed:
+            state.absorb(rec)
+        model, dataset = _names(paths, new_meta)
+        atomic_write_text(paths.md, render_markdown(new_meta, state.score(new_meta, model, dataset), state.records()))
+    return True
 
 
 def regrade(

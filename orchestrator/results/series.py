@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..contract import AnswerRecord, Problem, SeriesScore, with_samples
+from ..judge.stats import as_scored, judge_stats, mode_of
 from .samples import Equivalence, outcomes, samples_of
 
 log = logging.getLogger(__name__)
@@ -78,12 +79,14 @@ class SeriesState:
     def score(self, meta: Mapping[str, Any], model: str, dataset: str) -> SeriesScore:
         """The aggregate of this series; ``total``, ``eval_seconds`` and k come from the meta.
 
-        ``answered`` counts the problems with all k samples answered; ``correct`` the correct samples among them.
+        ``answered`` counts the problems with all k samples answered; ``correct`` the correct samples among them
+        (with the meta's judge mode ``rescue``, the judge-accepted ones too: ``judge.stats.as_scored``).
         """
         k = samples_of(meta)
         counted = [r for r in self.best.values() if r.sample < k]
         ok = [r for r in counted if r.error is None]
-        per_problem = outcomes(ok, k, self.same)
+        mode = mode_of(meta)
+        per_problem = outcomes([as_scored(r, mode == "rescue") for r in ok], k, self.same)
         return SeriesScore(
             model=model,
             dataset=dataset,
@@ -101,4 +104,6 @@ class SeriesState:
             reasoning_tokens=tuple(r.reasoning_tokens for r in ok),
             forced=sum(r.forced for r in ok),
             answer_in_reasoning=sum(r.answer_in_reasoning for r in ok),
+            judge=judge_stats(ok).counts() if mode else {},
+            judge_mode=mode,
         )

@@ -1,6 +1,7 @@
 """The HTML pages in a real headless Chromium (tests.support.browser): the leaderboard, a model's answers page and the
-run status page render; the answers page's filters work as a user drives them; a `<script>` in a model's answer, its
-reasoning, its extracted answer or the model's name stays text and never runs; the status page reloads itself from
+run status page render; the answers page's filters work as a user drives them (the LLM judge's "judge disagrees"
+too); a `<script>` in a model's answer, its reasoning, its extracted answer or the model's name stays text and never
+runs; the status page reloads itself from
 a static file server. Each test writes a screenshot of its page under its temporary directory."""
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 
 from orchestrator.contract import AnswerRecord, RunPhase
 from orchestrator.leaderboard import write_leaderboard
-from orchestrator.results import SeriesStore, load_scores
+from orchestrator.results import SeriesPaths, SeriesStore, load_scores, rewrite_series
 from orchestrator.status.file import RunStatus
 from orchestrator.status.progress import Progress
 from orchestrator.status.view import render_status_html
@@ -259,3 +260,40 @@ def test_status_page_warns_when_the_run_stopped_updating(results: Path, browser:
     browser.open((results / "stale.html").as_uri())
     assert browser.js("document.querySelector('.warn.stale').hidden") is False
     assert "another-box" in browser.js("document.querySelector('.warn.stale').textContent")
+
+
+def test_the_judge_disagrees_filter_shows_only_the_answers_where_the_judge_and_the_grader_differ(
+    tmp_path: Path, browser: Browser
+) -> None:
+    root = tmp_path / "judged"
+    judge = {"correct": "correct", "incorrect": "incorrect"}
+    verdicts = [("correct", "incorrect"), ("incorrect", "correct"), ("incorrect", "incorrect"), ("unparsed", None)]
+    records = [
+        record(
+            "judged-model",
+            "sample-math",
+            i,
+            rule,
+            judge=None if said is None else {"model": "j", "verdict": judge[said], "reason": f"довод {i}", "hash": "x"},
+        )
+        for i, (rule, said) in enumerate(verdicts)
+    ]
+    write_series(root, "judged-model", "sample-math", records, total=4)
+    paths = SeriesPaths.of(root, "judged-model", "sample-math")
+    rewrite_series(paths, lambda lines: lines, {"judge": {"model": "j", "mode": "audit"}})
+    write_leaderboard(root, load_scores(root))
+    browser.open((root / "leaderboard.html").as_uri())
+    assert "Rule ✗ judge ✓" in browser.js("document.querySelector('thead').textContent")
+    page = root / "details" / "judged-model" / "index.html"
+    browser.open(page.as_uri())
+    assert shown(browser) == 4
+    browser.js("document.getElementById('jd').click()")
+    assert shown(browser) == 2 and browser.js("location.hash") == "#j=1"
+    reasons = browser.js("[].map.call(document.querySelectorAll('details.p:not([hidden]) .j'),e=>e.title)")
+    assert reasons == ["довод 0", "довод 1"]
+    browser.select("#verdict", "incorrect")
+    assert shown(browser) == 1
+    browser.open(page.as_uri() + "#j=1")  # a linked filter is applied on load
+    assert shown(browser) == 2 and browser.js("document.getElementById('jd').checked") is True
+    browser.js("document.querySelector('details.p:not([hidden]) summary').click()")
+    assert "Judge (j): incorrect" in browser.js("document.querySelector('details.p[open] .body').textContent")

@@ -416,6 +416,34 @@ def test_two_models_run_on_two_nodes_and_match_a_local_run(cluster, tmp_path: Pa
     no_servers_left(tmp_path)
 
 
+def test_a_managed_judge_runs_in_an_actor_after_the_models_and_its_audit_lands_on_the_driver(
+    cluster, tmp_path: Path, fake_vllm: Path
+) -> None:
+    config = fake_config(tmp_path, fake_vllm, keys=("fa",))
+    env = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '0.05'}}"
+    config.write_text(
+        config.read_text()
+        + f"fj: {{model_name: fj, vllm: {{model: {tmp_path}, env: {env}, startup_timeout: 120}}, parallel: 2}}\n"
+        + "judge: {model: fj, sample_correct: 0}\n"
+    )
+    done = orchestrate(tmp_path, config, *on_cluster(cluster))
+    assert done.returncode == 0, done.stdout + done.stderr
+    for dataset in ("sample-math", "sample-physics"):
+        lines = rows(tmp_path / "results", "fa", dataset)
+        rejected = [r for r in lines if r["verdict"] != "correct"]
+        assert rejected and all(r["judge"]["verdict"] == "unparsed" for r in rejected)  # the fake's reply is no JSON
+        store = tmp_path / "results" / "details" / "fa" / "judge" / f"{dataset}.jsonl"
+        assert len(store.read_text().splitlines()) == len(rejected)
+    facts = manifest(tmp_path / "results")
+    assert facts["models"]["judge"]["ray_nodes"] and facts["status"] == "finished"
+    again = orchestrate(tmp_path, config, *on_cluster(cluster))
+    assert again.returncode == 0 and "judge" in again.stdout + again.stderr
+    assert len(
+        (tmp_path / "results" / "details" / "fa" / "judge" / "sample-math.jsonl").read_text().splitlines()
+    ) == len([r for r in rows(tmp_path / "results", "fa", "sample-math") if r["verdict"] != "correct"])
+    no_servers_left(tmp_path)
+
+
 def test_rerun_resumes_from_the_drivers_checkpoint_and_asks_nothing_twice(
     cluster, tmp_path: Path, fake_vllm: Path
 ) -> None:

@@ -1,0 +1,207 @@
+"""The judge's job: audit this run's series with the judge model, its server up only while it is asked.
+
+A backend runs ``run_judge(ctx, task, spec)`` for the judge's placement (key ``JUDGE_KEY``) once every model it
+audits has ended. It first counts what is still to ask (per series, the answers that need judging and have no
+stored verdict for the same judge hash: ``audit.to_judge``); with nothing to ask no server starts. Else ``serve``
+gives the ``ask``: a managed judge's server started on the placement's GPUs and stopped in ``finally``
+(``local_serve``; the Ray backend passes one whose server runs in an actor), or an API judge's endpoint, its
+starts spaced by the model's ``request_delay`` (``client.ratelimit.LIMITER``). Each series is audited
+(``audit.audit_series``) and its details lines get their ``judge`` fields (``with_verdicts``) through
+``results.rewrite_series``, which records the judge model and mode in the series' meta too (the leaderboard reads
+the mode there). A failed request leaves its answer for the next run (the job ends ``failed``); a stop ends it
+``interrupted``; what was stored stays. This module is not imported by the package's ``__init__`` (``results``
+imports ``judge.stats``; this module imports ``results``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from ..client.ratelimit import LIMITER, RateLimiter
+from ..contract import AnswerRecord, Endpoint, ModelConfig, ModelState, ServerSpec
+from ..errors import EndpointError, OrchestratorError, ResultsError
+from ..job import ModelOutcome, RunContext, end_state, start_for, stop_for
+from ..results import SeriesPaths, read_series, rewrite_series
+from .ask import MAX_TOKENS, ChatJudge, JudgeAsk
+from .audit import audit_series, to_judge, with_verdicts
+from .settings import JUDGE_KEY, JudgeSettings
+from .store import JudgeStore
+from .verdict import JudgeVerdict, read_reply
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class JudgeTask:
+    """What the judge does in this run: ``model`` is the judge's block keyed ``JUDGE_KEY`` (so it can be in
+    model_list too), ``audited`` the keys of the models whose series it audits."""
+
+    settings: JudgeSettings
+    model: ModelConfig
+    audited: tuple[str, ...]
+    rejudge: bool = False
+
+    @classmethod
+    def of(
+        cls, settings: JudgeSettings, model: ModelConfig, audited: Sequence[str], rejudge: bool = False
+    ) -> JudgeTask:
+        return cls(settings, dataclasses.replace(model, key=JUDGE_KEY), tuple(audited), rejudge)
+
+    @property
+    def name(self) -> str:
+        """The judge as its verdicts name it (and its hash covers): the config's block name."""
+        return self.settings.model
+
+
+@dataclass
+class _Series:
+    model: str
+    paths: SeriesPaths
+    store: JudgeStore
+    records: list[AnswerRecord]
+
+
+def chat_judge(model: ModelConfig, endpoint: Endpoint, stop: threading.Event) -> ChatJudge:
+    """The ``ChatJudge`` of the judge's block: its read timeout and retries, its ``max_tokens`` (at most
+    ``ask.MAX_TOKENS``: a verdict and one sentence need no more)."""
+    transport = model.transport
+    return ChatJudge(
+        endpoint,
+        model.model_name,
+        timeout=transport.timeouts.read,
+        retries=transport.max_retries,
+        max_tokens=min(MAX_TOKENS, model.sampling.max_tokens),
+        stop=stop,
+    )
+
+
+Serve = Callable[[RunContext, ModelConfig, "ServerSpec | None"], AbstractContextManager[JudgeAsk]]
+
+
+def api_ask(model: ModelConfig, ctx: RunContext, limiter: RateLimiter = LIMITER) -> JudgeAsk:
+    """An API judge: its first endpoint, each request started ``request_delay`` after the one before."""
+    endpoint, transport = model.endpoints[0], model.transport
+    judge = chat_judge(model, endpoint, ctx.stop)
+    key = ("judge", model.model_name, endpoint.api_base)
+
+    def ask(messages: Sequence[dict[str, str]], response_format: dict[str, Any]) -> str:
+        if limiter.acquire(key, transport.request_delay, ctx.stop.is_set) is None:
+            raise EndpointError(f"judge {model.model_name}: stopped before it was asked")
+        return judge(messages, response_format)
+
+    return ask
+
+
+@contextmanager
+def local_serve(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> Iterator[JudgeAsk]:
+    """The judge's ``ask``: an API judge's endpoint, or a managed judge's server on this host for as long as the
+    block lasts (started and stopped as a model's: ``job.start_for``, ``job.stop_for``)."""
+    if spec is None:
+        yield api_ask(model, ctx)
+        return
+    server = start_for(ctx, model, spec)
+    try:
+        yield chat_judge(model, server.endpoint, ctx.stop)
+    finally:
+        stop_for(ctx, model, server)
+
+
+def run_judge(ctx: RunContext, task: JudgeTask, spec: ServerSpec | None, *, serve: Serve = local_serve) -> ModelOutcome:
+    """Audit every series of ``task.audited`` on ``ctx.datasets``; see the module docstring. Never raises for the
+    judge's own failures (a ``ResultsError`` stops the run, as a model's does)."""
+    outcome = ModelOutcome(model=JUDGE_KEY, status=ModelState.RUNNING)
+    began = time.monotonic()
+    series = _series(ctx, task)
+    todo = sum(len(_todo(task, s)) for s in series)
+    ctx.progress.add_total(JUDGE_KEY, todo)
+    ctx.progress.set_status(JUDGE_KEY, "starting" if todo and spec is not None else "judging")
+    failed = 0
+    try:
+        if todo and not ctx.stop.is_set():
+            with serve(ctx, task.model, spec) as ask:
+                ctx.progress.set_status(JUDGE_KEY, "judging")
+                for one in series:
+                    if ctx.stop.is_set():
+                        break
+                    failed += _audit(ctx, task, one, ask)
+        for one in series:
+            _merge(task, one)
+        outcome.status = end_state(ctx.stop.is_set(), failed=failed > 0)
+        if failed and outcome.status is ModelState.FAILED:
+            outcome.error = f"{failed} answer(s) not judged: the judge's requests failed; rerun to ask them"
+    except ResultsError:
+        raise
+    except OrchestratorError as exc:
+        outcome.status = end_state(ctx.stop.is_set(), failed=True)
+        outcome.error = None if outcome.status is ModelState.INTERRUPTED else str(exc)
+    finally:
+        outcome.seconds = time.monotonic() - began
+        ctx.progress.set_status(JUDGE_KEY, outcome.status)
+    if outcome.error:
+        log.error("judge %s: %s", task.name, outcome.error)
+        ctx.progress.note_error(JUDGE_KEY, outcome.error)
+    return outcome
+
+
+def _series(ctx: RunContext, task: JudgeTask) -> list[_Series]:
+    """The series on disk of the audited models on this run's datasets, each with its best record per answer."""
+    found = []
+    for model in task.audited:
+        for run in ctx.datasets:
+            paths = SeriesPaths.of(ctx.results_dir, model, run.spec.name)
+            if paths.jsonl.exists():
+                found.append(_Series(model, paths, JudgeStore(paths), list(read_series(paths)[2])))
+    return found
+
+
+def _todo(task: JudgeTask, one: _Series) -> list[AnswerRecord]:
+    todo, _ = to_judge(
+        one.records, judge=task.name, model=one.model, settings=task.settings, store=one.store, rejudge=task.rejudge
+    )
+    return todo
+
+
+def _audit(ctx: RunContext, task: JudgeTask, one: _Series, ask: JudgeAsk) -> int:
+    """Audit one series, counting each reply on the progress display; returns the requests that failed."""
+    dataset = one.paths.name
+
+    def counted(messages: Sequence[dict[str, str]], response_format: dict[str, Any]) -> str:
+        try:
+            text = ask(messages, response_format)
+        except EndpointError as exc:
+            ctx.progress.note_error(JUDGE_KEY, f"{one.model}/{dataset}: {exc}")
+            raise
+        correct = read_reply(text).verdict is JudgeVerdict.CORRECT
+        ctx.progress.record(JUDGE_KEY, dataset, correct=correct, tokens=0, error=False)
+        return text
+
+    result = audit_series(
+        one.records,
+        judge=task.name,
+        model=one.model,
+        settings=task.settings,
+        ask=counted,
+        store=one.store,
+        rejudge=task.rejudge,
+        workers=task.model.parallel,
+        stop=ctx.stop,
+    )
+    log.info("judge %s on %s/%s: %s", task.name, one.model, dataset, result)
+    _merge(task, one)
+    return result.failed
+
+
+def _merge(task: JudgeTask, one: _Series) -> bool:
+    """Put the stored verdicts into the series' details lines and its meta's judge mode (``rewrite_series``)."""
+    meta = {"judge": {"model": task.name, "mode": task.settings.mode.value}}
+    return rewrite_series(one.paths, lambda records: with_verdicts(records, one.store, task.name), meta)
+
+
+__all__ = ["JudgeTask", "Serve", "api_ask", "chat_judge", "local_serve", "run_judge"]
