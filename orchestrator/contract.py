@@ -369,6 +369,14 @@ class ModelState(StrEnum):
     INTERRUPTED = "interrupted"
 
 
+class JudgeVerdict(StrEnum):
+    """What the LLM judge said of an answer (``judge/verdict.read_reply``; a details line's ``judge.verdict``)."""
+
+    CORRECT = "correct"
+    INCORRECT = "incorrect"
+    UNPARSED = "unparsed"  # the reply was not the JSON object asked for
+
+
 class RunPhase(StrEnum):
     """Where a model's job stands before it ends (then its ``ModelState``), as its progress line shows it: queued,
     its hub weights (``hub/prefetch``: downloading, waiting for disk space, in), its server starting, restarted
@@ -466,7 +474,7 @@ class SeriesScore:
     reasoning_tokens: tuple[int, ...] = ()  # per answer counted (same order as the records), for mean and p95
     forced: int = 0  # answers whose thinking reached reasoning.budget and was closed
     answer_in_reasoning: int = 0  # answers with an empty content and an answer at the end of the reasoning
-    judge: Mapping[str, int] = field(default_factory=dict)  # the LLM judge's counts (judge.stats.JudgeStats)
+    judge: Mapping[str, int] = field(default_factory=dict)  # the LLM judge's counts (results.judged.JudgeStats)
     judge_mode: str = ""  # "" not judged, audit or rescue (then ``correct`` counts judge-accepted answers too)
 
     @property

@@ -9,8 +9,8 @@ starts spaced by the model's ``request_delay`` (``client.ratelimit.LIMITER``). E
 (``audit.audit_series``) and its details lines get their ``judge`` fields (``with_verdicts``) through
 ``results.rewrite_series``, which records the judge model and mode in the series' meta too (the leaderboard reads
 the mode there). A failed request leaves its answer for the next run (the job ends ``failed``); a stop ends it
-``interrupted``; what was stored stays. This module is not imported by the package's ``__init__`` (``results``
-imports ``judge.stats``; this module imports ``results``).
+``interrupted``; what was stored stays. This module is not imported by the package's ``__init__``: it runs a job
+(``job.start_for``), so only the backends import it.
 """
 
 from __future__ import annotations

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from ..contract import AnswerRecord
 from ..fileio import atomic_write_text, jsonl_line
-from .stats import disagrees
+from ..results.judged import disagrees
 
 
 def review_cases(records: Iterable[AnswerRecord]) -> list[dict]:

@@ -10,7 +10,6 @@ response). A regrade changes none of them, so it keeps the judge's verdicts; a n
 
 from __future__ import annotations
 
-import enum
 import hashlib
 import json
 import re
@@ -18,16 +17,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ..contract import JudgeVerdict
 from .prompt import PROMPT_VERSION
+
+__all__ = ["JudgeRecord", "JudgeReply", "JudgeVerdict", "judge_hash", "read_reply"]
 
 REASON_CHARS = 400
 _FENCE = re.compile(r"\A```(?:json)?\s*\n?(.*?)\n?```\Z", re.S)
-
-
-class JudgeVerdict(enum.Enum):
-    CORRECT = "correct"
-    INCORRECT = "incorrect"
-    UNPARSED = "unparsed"  # the reply was not the JSON object asked for
 
 
 @dataclass(frozen=True)

@@ -29,9 +29,9 @@ from typing import Any
 
 from ..contract import AnswerRecord, SeriesScore
 from ..fileio import atomic_write_text
-from ..judge.stats import disagrees
 from ..reasoning.forced import reasoning_tail
 from ..results import SeriesPaths, iter_series, read_series, safe_name
+from ..results.judged import disagrees
 from .mathassets import CSS as MATH_CSS
 from .mathassets import head_html, write_assets
 from .render import DASH, cell_text, pct

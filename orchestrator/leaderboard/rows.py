@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 from urllib.parse import quote
 
 from ..contract import ProblemOutcome, SeriesScore
-from ..judge.stats import JudgeStats
 from ..results import safe_name
+from ..results.judged import JudgeStats
 from .stats import Resampler, interval, pass_at_k, stratified
 
 TITLES = {"russianmath": "RussianMath", "russianphysics": "RussianPhysics"}

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from ..contract import AnswerRecord, Problem, SeriesScore, with_samples
-from ..judge.stats import as_scored, judge_stats, mode_of
+from .judged import as_scored, judge_stats, mode_of
 from .samples import Equivalence, outcomes, samples_of
 
 log = logging.getLogger(__name__)
@@ -80,7 +80,7 @@ class SeriesState:
         """The aggregate of this series; ``total``, ``eval_seconds`` and k come from the meta.
 
         ``answered`` counts the problems with all k samples answered; ``correct`` the correct samples among them
-        (with the meta's judge mode ``rescue``, the judge-accepted ones too: ``judge.stats.as_scored``).
+        (with the meta's judge mode ``rescue``, the judge-accepted ones too: ``judged.as_scored``).
         """
         k = samples_of(meta)
         counted = [r for r in self.best.values() if r.sample < k]

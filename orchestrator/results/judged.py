@@ -1,4 +1,5 @@
-"""What the leaderboard says of the judge: per model, how often it was asked and where it disagreed.
+"""What the LLM judge's verdicts on a series' details lines add up to (the score in rescue mode, the leaderboard's
+counts): per model, how often the judge was asked and where it disagreed with the rule grader.
 
 * ``judged``: answers with a parsed judge verdict (``unparsed`` replies are counted apart).
 * ``rescued``: the rule grader said not correct, the judge said correct ("rule incorrect, judge correct");
@@ -13,8 +14,7 @@ import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from ..contract import AnswerRecord
-from .verdict import JudgeVerdict
+from ..contract import AnswerRecord, JudgeVerdict
 
 
 @dataclass(frozen=True)
