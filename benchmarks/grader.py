@@ -7,9 +7,9 @@ Run: ``.venv/bin/python -m benchmarks.grader [--baseline-sample N] [--rounds N]`
   rounds, median and spread; the target is more than 500 answers/s), and with every answer forced through the
   workers; the slowest single check.
 * Baseline in the same run: one fresh sandbox process per answer (what "no pool" costs), on a sample.
-* Agreement, false positives and false negatives separately, on the written set (tests/grading_cases.py), on the
-  written physics answers (tests/grading_physics_cases.py) and on the hand-labelled real answers
-  (tests/grading_real_labels.py), next to the upstream grader's stored scores.
+* Agreement, false positives and false negatives separately, on the written set (tests/data/grading/cases.jsonl),
+  on the written physics answers (physics.jsonl) and on the hand-labelled real answers (real_labels.jsonl), next
+  to the upstream grader's stored scores.
 """
 
 from __future__ import annotations
@@ -24,18 +24,23 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks import publish
+from benchmarks.grader_gold import request as gold_request
+from benchmarks.grader_gold import rows
 from orchestrator.grading import GradeRequest, GraderPool, grade_many
 from orchestrator.grading.api import _Prepared, _run_jobs
 from orchestrator.grading.extract import clean, extract_answer
 from orchestrator.grading.normalize import normalize
-from tests.grading_cases import CASES
-from tests.grading_physics_cases import PHYSICS_CASES
-from tests.grading_real_labels import BLIND, LABELS, NOTES
-from tests.grading_upstream import UpstreamAnswer, available, load_upstream
+from standins.upstream import UpstreamAnswer, available, load_upstream
 
 RESULTS = Path(__file__).resolve().parent / "results" / "grader.md"
 TIMEOUT = 5.0
 TARGET_RATE = 500  # answers/s that grade_many must beat (issue 17)
+CASES = rows("cases.jsonl")
+PHYSICS_CASES = rows("physics.jsonl")
+REAL = rows("real_labels.jsonl")
+LABELS = [(r["file"], r["index"], r["verdict"]) for r in REAL if r["set"] == "labels"]
+BLIND = [(r["file"], r["index"], r["verdict"]) for r in REAL if r["set"] == "blind"]
+NOTES = [r for r in REAL if r.get("note")]
 
 
 def _forced(requests: Sequence[GradeRequest]) -> list[_Prepared]:
@@ -82,16 +87,14 @@ def _errors(labels: list[bool], verdicts: list[str]) -> tuple[int, int]:
 
 
 def _agreement_rows(upstream: dict[tuple[str, int], UpstreamAnswer], pool: GraderPool) -> list[str]:
-    written = grade_many([GradeRequest(c.response, c.reference, c.domain, c.tolerance) for c in CASES], pool=pool)
-    exact = sum(1 for c, g in zip(CASES, written) if g.verdict == c.verdict)
-    w_fp, w_fn = _errors([c.verdict == "correct" for c in CASES], [g.verdict for g in written])
-    physics = grade_many(
-        [GradeRequest(c.response, c.reference, "physics", c.tolerance) for c in PHYSICS_CASES], pool=pool
-    )
-    p_fp, p_fn = _errors([c.label == "c" for c in PHYSICS_CASES], [g.verdict for g in physics])
+    written = grade_many([gold_request(c) for c in CASES], pool=pool)
+    exact = sum(1 for c, g in zip(CASES, written) if g.verdict == c["verdict"])
+    w_fp, w_fn = _errors([c["verdict"] == "correct" for c in CASES], [g.verdict for g in written])
+    physics = grade_many([gold_request(dict(c, domain="physics")) for c in PHYSICS_CASES], pool=pool)
+    p_fp, p_fn = _errors([c["verdict"] == "correct" for c in PHYSICS_CASES], [g.verdict for g in physics])
     n_phys = len(PHYSICS_CASES)
     keys = [(f, i) for f, i, _ in LABELS]
-    truth = [label == "c" for _, _, label in LABELS]
+    truth = [label == "correct" for _, _, label in LABELS]
     real = grade_many([GradeRequest(upstream[k].response, upstream[k].reference) for k in keys], pool=pool)
     r_fp, r_fn = _errors(truth, [g.verdict for g in real])
     u_fp, u_fn = _errors(truth, ["correct" if upstream[k].upstream_score == 1.0 else "x" for k in keys])
@@ -99,7 +102,7 @@ def _agreement_rows(upstream: dict[tuple[str, int], UpstreamAnswer], pool: Grade
     blind = grade_many(
         [GradeRequest(upstream[(f, i)].response, upstream[(f, i)].reference) for f, i, _ in BLIND], pool=pool
     )
-    b_fp, b_fn = _errors([label == "c" for _, _, label in BLIND], [g.verdict for g in blind])
+    b_fp, b_fn = _errors([label == "correct" for _, _, label in BLIND], [g.verdict for g in blind])
     return [
         "| set | cases | agreement | false positives | false negatives |",
         "|---|---:|---:|---:|---:|",
@@ -166,7 +169,7 @@ def run(baseline_sample: int, rounds: int) -> str:
         "grader ran on it, by the developer who extended the grader: not blind either. The blind sample: "
         f"{len(BLIND)} further real answers drawn at random and labelled without seeing the grader's verdicts "
         "(mostly plain integers, so it checks the easy majority). Where the grader and a "
-        f"real label differ, tests/grading_real_labels.py (`NOTES`, {len(NOTES)} entries) says why (a reference "
+        f"real label differ, tests/data/grading/real_labels.jsonl (`note`, {len(NOTES)} entries) says why (a reference "
         "broken upstream: `0.64` for the list 0, 64).",
     ]
     text = "\n".join(lines) + "\n"

@@ -19,7 +19,7 @@ from orchestrator.grading.normalize import normalize
 from orchestrator.grading.parser import parse
 from orchestrator.grading.units import lookup
 
-GRADING = Path(__file__).resolve().parents[1] / "orchestrator" / "grading"
+GRADING = Path(__file__).resolve().parents[2] / "orchestrator" / "grading"
 
 
 @pytest.mark.parametrize(
