@@ -15,6 +15,7 @@ from . import values as V
 from .compare import Rules, equivalent
 from .lexer import ParseError
 from .parser import parse
+from .plaintext import denominators
 
 log = logging.getLogger(__name__)
 
@@ -58,18 +59,30 @@ def text_value(text: str) -> V.Value | None:
     return V.Text(_SYNONYMS.get(joined, joined))
 
 
-def _parse_value(text: str, units: bool) -> V.Value | None:
+_FAILURES = (ParseError, RecursionError, ArithmeticError, TypeError, ValueError, AttributeError)
+
+
+def _parse_math(text: str, units: bool) -> V.Value | None:
     try:
-        return parse(text, units)
-    except (ParseError, RecursionError, ArithmeticError, TypeError, ValueError, AttributeError) as exc:
+        return parse(denominators(text), units)
+    except _FAILURES as exc:
         log.debug("not parsed as math (%s): %.80r", exc, text)
-        return text_value(text)
+        return None
+
+
+def _parse_value(text: str, units: bool) -> V.Value | None:
+    value = _parse_math(text, units)
+    return value if value is not None else text_value(text)
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_reference(reference: str) -> V.Value | None:
-    """The reference's value (cached: the same reference is graded for every model)."""
-    return _parse_value(reference, True)
+    """The reference's value (cached: the same reference is graded for every model). A reference that reads
+    as math only without letter units is a formula in letters (``\\sqrt{2gh}``, ``\\frac{1}{2} m v^2``)."""
+    value = _parse_math(reference, True)
+    if value is None:
+        value = _parse_math(reference, False)
+    return value if value is not None else text_value(reference)
 
 
 def has_unknowns(value: V.Value) -> bool:

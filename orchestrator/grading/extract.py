@@ -1,8 +1,9 @@
 """Find the final answer in a model's response (pure string work, linear time, safe in the parent process).
 
-Order: the last ``Ответ:``/``Answer:`` line (any case, bold or not; when it is empty, the next line or display
-block, or the list that opens there) or the last ``\\boxed{}``, whichever comes later (a corrected answer counts
-as the later one); else the last displayed formula or number. ``extract`` also returns the parts of an answer
+Order: the last ``Ответ:``/``Answer:``/``The answer is`` line (any case, bold or not; when it is empty, the next
+line or display block, or the list that opens there) or the last ``\\boxed{}``, whichever comes later (a corrected
+answer counts as the later one); else the whole response when it is only the answer, else what the last sentence
+concludes (``conclusion.py``). ``extract`` also returns the parts of an answer
 split over several boxes or ``Ответ:`` items and the unit stated for a bare number (``context.py``).
 """
 
@@ -11,6 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .conclusion import conclusion, only_answer
 from .context import inline_items, is_bare_number, list_items, run_before, stated_unit, unit_after
 
 MAX_RESPONSE_CHARS = 100_000
@@ -19,7 +21,8 @@ MAX_CANDIDATES = 32  # only the last answer markers and boxes can hold the final
 
 _MARKER = re.compile(
     r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)?(?:ответ|answer)(?:ы|s)?"
-    r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*(?::|：|[ \t][—–][ \t])",
+    r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*"
+    r"(?::|：|[ \t][—–][ \t]|(?<=\s)(?:is|равен)[ \t])",
     re.IGNORECASE,
 )
 _KEYWORDS = ("ответ", "answer")
@@ -30,15 +33,20 @@ _HEADING_HEAD = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*\Z", re.MULTILINE)
 _HEADING = re.compile(
     r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$", re.IGNORECASE | re.MULTILINE
 )
-_NUMBER = re.compile(r"(?:(?<![\w)\]}])[-−–])?(?<![\w.,])\d+(?:[.,]\d+)?(?![\w,]|\.\d|\s*[=+*/^(-])")
 _OPENERS = {"\\[": "\\]", "$$": "$$", "\\begin{equation*}": "\\end{equation*}", "\\begin{equation}": "\\end{equation}"}
 _COMMENTARY = re.compile(r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)")
 _PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-_INTEGER_PARAMETER = re.compile(r",?\s*[a-zA-Z]\s*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))")
+_INTEGER_PARAMETER = re.compile(
+    r",?(?:\s|\\[ ,;:!]|~)*[a-zA-Z](?:\s|\\[ ,;:!])*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))"
+)
 _LINKED = re.compile(
     r"[А-Яа-яЁё][А-Яа-яЁё ,]{0,80}? "
     r"(?:равн[аоы]?|равен|составля\w{0,3}|составит|будет|получается|есть) (?=[-\d\\(a-zA-Z])",
+    re.IGNORECASE,
+)
+_LINKED_EN = re.compile(
+    r"[A-Za-z][A-Za-z ,]{0,80}? (?:is|equals|are|will be) (?=[-\d\\(a-zA-Z])",
     re.IGNORECASE,
 )
 _LEAD = re.compile(
@@ -51,7 +59,6 @@ _WRAPPERS = re.compile(
     r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
     r"|\\begin\{equation\*?\}|\\end\{equation\*?\}"
 )
-_FINAL_CHARS = '.!?…»"”*'
 _EDGE = ' \t\n:*#=}>«»"“”'
 _TRAILING = ' \t\n.;,:*«»"“”'
 
@@ -92,7 +99,7 @@ def _strip_words(text: str) -> str:
     """Drop words around a stated value: ``наибольшее значение равно 7`` -> ``7``, ``в 1,5 раза`` -> ``1,5 раза``,
     ``x = π/2 + πk, k ∈ Z`` -> ``x = π/2 + πk``."""
     text = _INTEGER_PARAMETER.sub("", text)
-    linked = _LINKED.match(text)
+    linked = _LINKED.match(text) or _LINKED_EN.match(text)
     if linked:
         return text[linked.end() :]
     lead = _LEAD.match(text)
@@ -216,31 +223,6 @@ def _marker_answers(text: str) -> list[_Marker]:
     return found
 
 
-def finished(text: str) -> bool:
-    """Does the response end like a finished text (not cut off mid-word or mid-formula at a token limit)?"""
-    tail = text.rstrip()
-    if tail.endswith("$"):
-        return tail.count("$") % 2 == 0
-    return bool(tail) and (tail[-1] in _FINAL_CHARS or tail.endswith(("\\]", "\\)")))
-
-
-def _fallback(text: str) -> str:
-    """The last displayed formula or the last number, whichever comes later; nothing from a cut-off text."""
-    if not finished(text):
-        return ""
-    display_end, display = -1, ""
-    for opener, closer in (("\\[", "\\]"), ("$$", "$$")):
-        end = text.rfind(closer)
-        start = text.rfind(opener, 0, end) if end > 0 else -1
-        if start >= 0 and end > display_end:
-            display_end, display = end, text[start + len(opener) : end]
-    offset = max(0, len(text) - 20_000)
-    numbers = list(_NUMBER.finditer(text, offset))
-    if numbers and numbers[-1].start() > display_end:
-        return numbers[-1].group()
-    return display
-
-
 def _together(parts: list[str]) -> str:
     if len(parts) < 2:
         return ""
@@ -294,7 +276,10 @@ def extract(response: str) -> Extraction:
             return Extraction(cleaned, together, _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned))
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
         text = text[: markers[-1].start]
-    return Extraction(clean(_fallback(text)))
+    elif (whole := only_answer(text)) is not None:
+        return Extraction(clean(whole))
+    answer, unit = conclusion(text)
+    return Extraction(clean(answer), unit=unit)
 
 
 def extract_answer(response: str) -> str:

@@ -9,6 +9,7 @@ It never evaluates anything. Tokens are ``(kind, text)`` with kind one of ``num`
 from __future__ import annotations
 
 import re
+import unicodedata
 
 Token = tuple[str, str]
 MAX_TOKENS = 1000
@@ -184,6 +185,31 @@ def _latin(run: str) -> list[Token]:
     return [("latin", letter) for letter in run]
 
 
+_DIGITS = re.compile(r"\d+(?![.,]\d)")
+
+
+def _index(text: str, pos: int, run: str, out: list[Token]) -> int:
+    """Digits written right after a name are its index (``a1``, ``a0²``, ``β0``: a_1, a_0, beta_0), not a factor."""
+    digits = _DIGITS.match(text, pos)
+    last, before = out[-1], out[-2] if len(out) > 1 else ("", "")
+    if digits is None or last[0] not in ("latin", "name") or (last[0] == "latin" and len(last[1]) > 1):
+        return pos
+    if before[0] == "num":  # "5 m2": a unit after a number
+        return pos
+    out.extend([("op", "_"), ("num", digits.group())])
+    return digits.end()
+
+
+def greek_name(letter: str) -> str:
+    """The LaTeX name of a Greek letter (``β`` -> ``beta``, ``Δ`` -> ``Delta``), as ``\\beta`` is read."""
+    try:
+        words = unicodedata.name(letter).split()
+    except ValueError:
+        return letter
+    name = words[-1].lower().replace("lamda", "lambda")
+    return name.capitalize() if "CAPITAL" in words else name
+
+
 def tokenize(text: str) -> list[Token]:
     """The tokens of ``text``; raises ParseError on anything outside the answer language."""
     out: list[Token] = []
@@ -196,10 +222,12 @@ def tokenize(text: str) -> list[Token]:
             pos = _command(value[1:], text, pos, out)
         elif kind == "latin":
             out.extend(_latin(value))
+            pos = _index(text, pos, value, out)
         elif kind == "op2":
             out.append(("op", {"**": "^", "<=": "≤", ">=": "≥", "!=": "≠", "=>": "⇒", "->": "⇒"}[value]))
         elif kind == "greek":
-            out.append(("op", "π") if value == "π" else ("name", value))
+            out.append(("op", "π") if value == "π" else ("name", greek_name(value)))
+            pos = _index(text, pos, value, out)
         elif kind == "char":
             _char(value, out)
         elif kind != "ws":

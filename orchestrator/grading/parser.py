@@ -61,11 +61,19 @@ class Parser(Primaries):
     def item(self) -> V.Value:
         if self.peek() in (("op", "≈"), ("op", "=")):  # "≈ 3,14": an answer given as an approximation
             self.pos += 1
-        sides, ops = [self.quantity()], []
+        sides, ops = [self.word_name() or self.quantity()], []
         while self.peek()[0] == "op" and self.peek()[1] in RELOPS:
             ops.append(self.take()[1])
             sides.append(self.quantity())
         return relation(sides, ops)
+
+    def word_name(self) -> V.Value | None:
+        """A name in Cyrillic before ``=`` (``ГАММА = 10880``) is a name like ``x``."""
+        kind, text = self.peek()
+        if kind != "word" or self.peek(1) != ("op", "=") or text.lower() in CONNECTORS:
+            return None
+        self.pos += 1
+        return V.Scalar(V.Num(sympy.Symbol(text)))
 
     # -- quantities with units ---------------------------------------------------------------------------------
     def quantity(self) -> V.Value:
