@@ -8,11 +8,12 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
 
 import sympy
 
 from . import values as V
-from .compare import Rules, equivalent
+from .compare import Rules, consistent, equivalent
 from .lexer import ParseError
 from .parser import parse
 from .plaintext import denominators
@@ -20,7 +21,7 @@ from .plaintext import denominators
 log = logging.getLogger(__name__)
 
 PHYSICS_TOLERANCE = 0.01
-Job = tuple  # (answer, reference, domain, tolerance[, together]): see ``check``
+Job = tuple  # (answer, reference, domain, tolerance[, together[, offers]]): see ``check``
 
 _EMPTY = re.compile(
     r"нет\s+(?:ни\s+одного\s+)?(?:решени|корн|таких|подходящ|действительн|целых|натуральн)|не\s+имеет\s+(?:\w+\s+)?"
@@ -119,10 +120,12 @@ def check(job: Job) -> tuple[str, bool]:
     """``(verdict, approximate)`` for a normalised ``(answer, reference, domain, tolerance[, together])``.
 
     ``together`` (the parts of an answer split over several boxes or items, see ``context.py``) is compared
-    only when the reference is a set or a list and the answer alone is not correct.
+    only when the reference is a set or a list and the answer alone is not correct. ``offers`` (the values offered
+    in remarks, see ``hedges.py``) turn a correct answer incorrect when one of them is another value.
     """
     answer, reference, domain, tolerance = job[:4]
     together = job[4] if len(job) > 4 else None
+    offers = job[5] if len(job) > 5 else ()
     ref = parse_reference(reference)
     if ref is None:
         same = answer.strip().lower() == reference.strip().lower()
@@ -137,7 +140,21 @@ def check(job: Job) -> tuple[str, bool]:
         parts = _parse_value(together, units)
         joined = _compare(parts, ref, rules) if parts is not None else verdict
         return joined if joined[0] == "correct" else verdict
+    if verdict[0] == "correct" and value is not None and _hedged(value, offers, units):
+        return "incorrect", False
     return verdict
+
+
+def _hedged(value: V.Value, offers: Sequence[str], units: bool) -> bool:
+    """Does a remark offer a value other than the answer (``12 (или 13)``)? See ``hedges.py``."""
+    for offer in offers:
+        other = _parse_math(offer, units)
+        try:
+            if other is not None and not consistent(other, value):
+                return True
+        except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError):
+            return True
+    return False
 
 
 def warm_up() -> None:

@@ -209,3 +209,32 @@ def equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
     if isinstance(r, V.Items):
         return _items(a, r, rules)
     return NO
+
+
+def _one_value(x: V.Num, y: V.Num) -> bool:
+    """Are ``x`` and ``y`` the same number, or is one a decimal within one unit of its last digit of the other?"""
+    if x.expr.free_symbols or y.expr.free_symbols:
+        return _symbolic(x.expr, y.expr).ok
+    with mpmath.workdps(PREC + 10):
+        vx, vy = numeric(x.expr), numeric(y.expr)
+        if vx is None or vy is None:
+            return False
+        if _close(vx, vy):
+            return True
+        slack = max((n.ulp for n in (x, y) if n.ulp is not None), default=None)
+        return slack is not None and abs(vx - vy) <= mpmath.mpf(int(slack.p)) / int(slack.q) * (1 + 1e-9)
+
+
+def consistent(offer: V.Value, answer: V.Value) -> bool:
+    """Does ``offer`` (a value in a remark after the answer) state the answer again, exactly or rounded? A value
+    of another kind (a unit of another dimension, a list) is not a second answer: it counts as consistent."""
+    a, b = _unwrap(offer), _unwrap(answer)
+    if not (isinstance(a, V.Scalar) and isinstance(b, V.Scalar)):
+        return not (isinstance(a, V.Scalar) or isinstance(b, V.Scalar)) or isinstance(a, V.Text)
+    if a.unit is not None and b.unit is not None:
+        if a.unit.dims != b.unit.dims:
+            return True
+        pairs = [(a.si, b.si)]
+    else:
+        pairs = [(a.num, b.num), (a.si, b.num), (a.num, b.si)]
+    return any(x is not None and y is not None and _one_value(x, y) for x, y in pairs)

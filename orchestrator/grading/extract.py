@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from .conclusion import conclusion, only_answer
 from .context import inline_items, is_bare_number, list_items, run_before, stated_unit, unit_after
+from .hedges import PARENS, is_remark, offers
 
 MAX_RESPONSE_CHARS = 100_000
 MAX_BLOCK_LINES = 12
@@ -35,8 +36,6 @@ _HEADING = re.compile(
 )
 _OPENERS = {"\\[": "\\]", "$$": "$$", "\\begin{equation*}": "\\end{equation*}", "\\begin{equation}": "\\end{equation}"}
 _COMMENTARY = re.compile(r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)")
-_PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
-_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 _INTEGER_PARAMETER = re.compile(
     r",?(?:\s|\\[ ,;:!]|~)*[a-zA-Z](?:\s|\\[ ,;:!])*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))"
 )
@@ -106,15 +105,23 @@ def _strip_words(text: str) -> str:
     return text[lead.end() :] if lead else text
 
 
+def _unwrapped(text: str) -> str:
+    return " ".join(_WRAPPERS.sub(" ", unbox(text)).split()).lstrip(_EDGE)  # single spaces keep the regexes linear
+
+
+def _offers(answer: str) -> tuple[str, ...]:
+    return offers(_unwrapped(answer)) if len(answer) <= MAX_CLEAN_CHARS else ()
+
+
 def clean(text: str) -> str:
-    """Strip wrappers (``$``, ``\\(``, bold, boxes), commentary and trailing punctuation from an answer."""
+    """Strip wrappers (``$``, ``\\(``, bold, boxes), commentary, remarks in brackets and trailing punctuation."""
     if len(text) > MAX_CLEAN_CHARS:
         return text.strip()
-    text = " ".join(_WRAPPERS.sub(" ", unbox(text)).split()).lstrip(_EDGE)  # single spaces keep the regexes linear
+    text = _unwrapped(text)
     cut = _COMMENTARY.search(text)
     if cut and cut.start() > 0:
         text = text[: cut.start()]
-    remarks = _PARENS.sub(lambda m: "" if _CYRILLIC.search(m.group(1)) else m.group(), text)
+    remarks = PARENS.sub(lambda m: "" if is_remark(m.group(1)) else m.group(), text)
     text = _strip_words((remarks if remarks.strip(_TRAILING) else text).strip())
     while text and text[-1] in _TRAILING and not text.endswith(".."):
         text = text[:-1].rstrip()
@@ -142,12 +149,14 @@ def _block(lines: list[str]) -> str:
 @dataclass(frozen=True)
 class Extraction:
     """The final answer (``""``: none), its parts when it is split over several boxes or ``Ответ:`` items
-    (``together``, joined by ``"; "``; ``""`` when it is not), and the unit stated for it in the sentence before
-    when it is a bare number (``unit``; see ``context.py``)."""
+        (``together``, joined by ``"; "``; ``""`` when it is not), and the unit stated for it in the sentence before
+        when it is a bare number (``unit``; see ``context.py``), and the values its remarks offer (``offers``: ``12 (или
+    13)``; see ``hedges.py``)."""
 
     answer: str
     together: str = ""
     unit: str = ""
+    offers: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -273,11 +282,12 @@ def extract(response: str) -> Extraction:
             cleaned = enumerated or cleaned
             parts = _marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index)
             together = _together(parts) or enumerated
-            return Extraction(cleaned, together, _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned))
+            unit = _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned)
+            return Extraction(cleaned, together, unit, _offers(answer))
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
         text = text[: markers[-1].start]
     elif (whole := only_answer(text)) is not None:
-        return Extraction(clean(whole))
+        return Extraction(clean(whole), offers=_offers(whole))
     answer, unit = conclusion(text)
     return Extraction(clean(answer), unit=unit)
 

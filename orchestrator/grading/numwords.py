@@ -117,3 +117,9 @@ def number_words(tokens: Sequence[Token], pos: int) -> tuple[sympy.Expr, int] | 
     if pos == start or (rank == 4 and total == 0):
         return None
     return sympy.Integer(total + group), pos
+
+
+def is_number_word(word: str) -> bool:
+    """Is ``word`` a cardinal number word (``семь``, ``двадцать``, ``полтора``)?"""
+    word = word.lower()
+    return word in _HALF or _group_value(word) is not None

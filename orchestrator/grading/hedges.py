@@ -1,0 +1,48 @@
+"""Remarks in brackets after an answer, and the values they offer (pure string work, safe in the parent).
+
+``Ответ: 12 (или 13)`` offers a second value: an answer that hedges is wrong whatever the reference, so the worker
+checks every value offered in a remark against the answer (``compare.consistent``): the same value (``0,5 (то есть
+1/2)``, ``7 (семь)``, ``20 м/с (примерно 72 км/ч)``) or its own rounding (``5/3 (≈ 1,67)``) is one answer; another
+value (``12 (или 13)``, ``7 (возможно, 8)``) is a hedge. A remark without a value (``(в метрах)``) offers nothing.
+"""
+
+from __future__ import annotations
+
+import re
+
+from .numwords import is_number_word
+
+PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
+MAX_OFFERS = 4
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+_APPROX = re.compile(r"\s*(?:≈|\\approx|~|≃)")
+_LEAD = re.compile(
+    r"(?:\s|,|:|≈|\\approx|~|≃|или|либо|т\.\s?е\.|то\s+есть|примерно|приблизительно|около|возможно|может\s+быть|"
+    r"в\s+десятичн\w*\s+виде|or|i\.e\.|approximately|about|maybe|possibly)+",
+    re.IGNORECASE,
+)
+_VALUE_START = re.compile(r"[-−+\d\\√(πA-Za-z]")
+
+
+def is_remark(inner: str) -> bool:
+    """Is the bracketed ``inner`` a remark (words, or an approximation sign first), not part of the formula?"""
+    return bool(_CYRILLIC.search(inner) or _APPROX.match(inner))
+
+
+def offered(inner: str) -> str:
+    """The value a remark offers (``или 13`` -> ``13``, ``≈ 1,67`` -> ``1,67``, ``семь`` -> ``семь``), or ``""``."""
+    lead = _LEAD.match(inner)
+    rest = inner[lead.end() :] if lead else inner
+    rest = rest.strip(" .;,")
+    if not rest:
+        return ""
+    first = rest.split()[0].lower()
+    if _VALUE_START.match(rest) and re.search(r"\d|\\|π", rest):
+        return rest
+    return rest if is_number_word(first) else ""
+
+
+def offers(text: str) -> tuple[str, ...]:
+    """The values offered by the remarks in ``text`` (at most MAX_OFFERS)."""
+    found = [offered(m.group(1)) for m in PARENS.finditer(text) if is_remark(m.group(1))]
+    return tuple(o for o in found if o)[:MAX_OFFERS]
