@@ -91,6 +91,8 @@ def has_unknowns(value: V.Value) -> bool:
     if isinstance(value, V.Scalar):
         nums = [n for n in (value.num, value.si) if n is not None]
         return any(n.expr.free_symbols - {V.HUGE} for n in nums)
+    if isinstance(value, V.Equation):
+        return True
     if isinstance(value, V.Named):
         return has_unknowns(value.value)
     if isinstance(value, (V.Items, V.Bracket)):

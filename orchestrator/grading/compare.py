@@ -14,20 +14,19 @@
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 
 import mpmath
 import sympy
 
 from . import values as V
+from .symbolic import same_equation, same_expression
 from .values import numeric
 
 PREC = 60
 CLOSE = mpmath.mpf("1e-40")
 MIN_SIG = 3
 ZERO_ABS = 1e-9
-POINTS = 4
 
 
 @dataclass(frozen=True)
@@ -72,21 +71,7 @@ def _within(a: mpmath.mpc, r: mpmath.mpc, tolerance: float) -> bool:
 
 
 def _symbolic(a: sympy.Expr, r: sympy.Expr) -> Match:
-    """Expressions with unknowns: the same unknowns and equal values at random points."""
-    if {s.name for s in a.free_symbols} != {s.name for s in r.free_symbols} or a.has(V.HUGE):
-        return NO
-    symbols = sorted(a.free_symbols, key=lambda s: s.name)
-    rng = random.Random(20250409)
-    agree = 0
-    for _ in range(POINTS):
-        point = {s: sympy.Rational(rng.randint(101, 997), rng.randint(53, 97)) for s in symbols}
-        va, vr = numeric(a.xreplace(point)), numeric(r.xreplace(point))
-        if va is None or vr is None:
-            continue
-        if not _close(va, vr):
-            return NO
-        agree += 1
-    return EXACT if agree >= 2 else NO
+    return EXACT if same_expression(a, r) else NO
 
 
 def num_equal(a: V.Num, r: V.Num, rules: Rules) -> Match:
@@ -177,12 +162,17 @@ def _unordered(answers: tuple[V.Value, ...], refs: tuple[V.Value, ...], rules: R
     return Match(True, approximate)
 
 
+def _by_name(a: V.Items, r: V.Items, rules: Rules) -> Match:
+    by_name = dict(zip(a.names, a.values))
+    return _ordered(tuple(by_name[n] for n in r.names), r.values, rules)
+
+
 def _items(a: V.Value, r: V.Items, rules: Rules) -> Match:
+    named = isinstance(a, V.Items) and a.names and r.names and len(set(a.names)) == len(a.names)
+    if named and set(a.names) == set(r.names):  # type: ignore[union-attr]
+        return _by_name(a, r, rules)  # type: ignore[arg-type]
     if r.kind == "set" and isinstance(a, V.Items) and a.kind == "set":
         return _unordered(a.values, r.values, rules)
-    if r.kind == "named" and isinstance(a, V.Items) and a.kind == "named" and set(a.names) == set(r.names):
-        by_name = dict(zip(a.names, a.values))
-        return _ordered(tuple(by_name[n] for n in r.names), r.values, rules)
     ordered_answer = (isinstance(a, V.Items) and (a.kind == "named" or r.kind == "named")) or (
         isinstance(a, V.Bracket) and a.left + a.right == "()"
     )
@@ -192,14 +182,32 @@ def _items(a: V.Value, r: V.Items, rules: Rules) -> Match:
 def _bracket(a: V.Value, r: V.Bracket, rules: Rules) -> Match:
     if isinstance(a, V.Bracket):
         return _ordered(a.values, r.values, rules) if (a.left, a.right) == (r.left, r.right) else NO
-    if isinstance(a, V.Items) and r.left + r.right == "()":
+    if isinstance(a, V.Items) and r.left + r.right == "()" and not a.braced:
         return _ordered(a.values, r.values, rules)
     return NO
 
 
+def _asked(a: V.Items, reference: V.Value, r: V.Scalar) -> V.Value | None:
+    """The quantity of a list that a single reference asks for: the one with the reference's name, else the only
+    one in the reference's unit (dimension); None when there is no such match or there are several."""
+    if isinstance(reference, V.Named) and reference.name in a.names:
+        return a.values[a.names.index(reference.name)]
+    if r.unit is None or r.unit.dimensionless:
+        return None
+    same = [v for v in map(_unwrap, a.values) if isinstance(v, V.Scalar) and v.unit and v.unit.dims == r.unit.dims]
+    return same[0] if len(same) == 1 else None
+
+
 def equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
-    """Does ``answer`` state ``reference``?"""
+    """Does ``answer`` state ``reference``? An equation must be the same equation; a list of quantities states a
+    single reference by the quantity it asks for (``_asked``)."""
     a, r = _unwrap(answer), _unwrap(reference)
+    if isinstance(r, V.Equation):
+        return Match(isinstance(a, V.Equation) and same_equation(a.zero.expr, r.zero.expr))
+    if isinstance(a, V.Equation):
+        a = _unwrap(a.value)
+    if isinstance(r, V.Scalar) and isinstance(a, V.Items):
+        a = _unwrap(_asked(a, reference, r) or a)
     if isinstance(r, V.Scalar):
         return scalar_equal(a, r, rules) if isinstance(a, V.Scalar) else NO
     if isinstance(r, V.Text):

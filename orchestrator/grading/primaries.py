@@ -246,4 +246,4 @@ class Primaries:
         if left == "{" and len(items) == 1:  # type: ignore[arg-type]
             only = items[0]  # type: ignore[index]
             return only.num if isinstance(only, V.Scalar) and only.unit is None and only.num is not None else only
-        return V.Items("set", tuple(items))  # type: ignore[arg-type]
+        return V.Items("set", tuple(items), braced=True)  # type: ignore[arg-type]

@@ -32,7 +32,8 @@ def _formula(side: V.Value) -> bool:
 
 def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
     """``x = a = b ≈ c`` is ``x = b``: the last exact side, named after a leading unknown; when that side is a
-    formula in letters and a value follows (``T = 2\\pi\\sqrt{l/g} ≈ 3,14 с``), that value."""
+    formula in letters and a value follows (``T = 2\\pi\\sqrt{l/g} ≈ 3,14 с``), that value. ``a + 3z = 0``, a
+    formula in letters equal to a value or formula, is an equation."""
     name = name_of(sides[0])
     names = _tuple_names(sides[0])
     head = 1 if (name or names) and len(sides) > 1 else 0
@@ -43,7 +44,13 @@ def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
         value = side
     if names and isinstance(value, V.Bracket) and len(value.values) == len(names):
         return V.Items("named", value.values, names)
+    if not head and len(sides) == 2 and ops == ["="] and _formula(sides[0]):
+        return V.Equation(V.add(sides[0].num, V.neg(sides[1].num)), value) if _plain(sides[1]) else value
     return V.Named(name, value) if name and head else value
+
+
+def _plain(side: V.Value) -> bool:
+    return isinstance(side, V.Scalar) and side.unit is None and side.num is not None
 
 
 def _interval(sides: list[V.Value], ops: list[str]) -> V.Value:
@@ -89,8 +96,11 @@ def combine(items: list[V.Value]) -> V.Value:
         return items[0]
     if items and all(isinstance(item, V.Named) for item in items):
         names = tuple(item.name for item in items)  # type: ignore[union-attr]
+        values = tuple(item.value for item in items)  # type: ignore[union-attr]
         if len({base_name(n) for n in names}) == len(names):
-            return V.Items("named", tuple(item.value for item in items), names)  # type: ignore[union-attr]
+            return V.Items("named", values, names)
+        if len(set(names)) == len(names) and len(set(values)) == len(values):
+            return V.Items("set", values, names)  # x_1 = 1, x_2 = 3: roots, their names kept
     values: list[V.Value] = []
     for item in items:
         inner = item.value if isinstance(item, V.Named) else item

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Union
 
 import mpmath
 import sympy
@@ -60,11 +59,23 @@ class Named:
 
 @dataclass(frozen=True)
 class Items:
-    """Several values: ``kind`` is ``set`` (roots, listed answers; unordered) or ``named`` (distinct unknowns)."""
+    """Several values: ``kind`` is ``set`` (roots, listed answers; unordered) or ``named`` (distinct unknowns).
+    ``names``: the name of each value when every one was named (``p_1 = 3, p_2 = 7``); ``braced``: written as a set
+    in braces (``\\{2, 5\\}``), never an ordered pair."""
 
     kind: str
     values: tuple[Value, ...]
     names: tuple[str, ...] = field(default=())
+    braced: bool = False
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``a + 3z = 0``: an equation in letters (``zero`` is left minus right side); ``value`` is what the answer
+    states when it is read as a value (its last side), for a reference that is not an equation."""
+
+    zero: Num
+    value: Value
 
 
 @dataclass(frozen=True)
@@ -83,7 +94,7 @@ class Text:
     text: str
 
 
-Value = Union[Scalar, Named, Items, Bracket, Text]
+Value = Scalar | Named | Items | Bracket | Text | Equation
 EMPTY = Items("set", ())
 
 
