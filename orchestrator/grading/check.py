@@ -21,7 +21,7 @@ from .plaintext import denominators
 log = logging.getLogger(__name__)
 
 PHYSICS_TOLERANCE = 0.01
-Job = tuple  # (answer, reference, domain, tolerance[, together[, offers]]): see ``check``
+Job = tuple  # (answer, reference, domain, tolerance[, together[, offers[, worded]]]): see ``check``
 
 _EMPTY = re.compile(
     r"нет\s+(?:ни\s+одного\s+)?(?:решени|корн|таких|подходящ|действительн|целых|натуральн)|не\s+имеет\s+(?:\w+\s+)?"
@@ -123,11 +123,13 @@ def check(job: Job) -> tuple[str, bool]:
 
     ``together`` (the parts of an answer split over several boxes or items, see ``context.py``) is compared
     only when the reference is a set or a list and the answer alone is not correct. ``offers`` (the values offered
-    in remarks, see ``hedges.py``) turn a correct answer incorrect when one of them is another value.
+    in remarks, see ``hedges.py``) turn a correct answer incorrect when one of them is another value; ``worded``
+    (the values a change in words stands for, see ``wording.py``) replace the answer as written.
     """
     answer, reference, domain, tolerance = job[:4]
     together = job[4] if len(job) > 4 else None
     offers = job[5] if len(job) > 5 else ()
+    worded = job[6] if len(job) > 6 else ()
     ref = parse_reference(reference)
     if ref is None:
         same = answer.strip().lower() == reference.strip().lower()
@@ -144,7 +146,19 @@ def check(job: Job) -> tuple[str, bool]:
         return joined if joined[0] == "correct" else verdict
     if verdict[0] == "correct" and value is not None and _hedged(value, offers, units):
         return "incorrect", False
-    return verdict
+    return _worded(worded, ref, rules, units) if worded else verdict
+
+
+def _worded(worded: Sequence[Sequence], ref: V.Value, rules: Rules, units: bool) -> tuple[str, bool]:
+    """The verdict of a change stated in words: any of its readings (``wording.py``); a reference that names the
+    change (``\\Delta E = -150 Дж``) takes the signed reading only."""
+    strict = isinstance(ref, V.Named)
+    for text, lenient in worded:
+        read = _parse_math(text, units) if not (strict and lenient) else None
+        found = _compare(read, ref, rules) if read is not None else ("incorrect", False)
+        if found[0] == "correct":
+            return found
+    return "incorrect", False
 
 
 def _hedged(value: V.Value, offers: Sequence[str], units: bool) -> bool:

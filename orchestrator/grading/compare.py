@@ -7,7 +7,8 @@
 * Tolerance mode (physics, or a per-problem tolerance): relative error at most ``tolerance``; a zero reference
   allows ``ZERO_ABS`` in SI units and nothing else is absolute.
 * Units: both written -> compare in SI (dimensions must agree); only the answer -> the number as written or its
-  SI value; only the reference -> the number as written.
+  SI value (a percentage against a bare reference of at most 1: its SI value only); only the reference -> the
+  number as written.
 * Magnitude words (``2,5 тыс.``, ``150 млн``) are part of the number; when the reference is a bare number without
   one, the number as written before the magnitude also counts (``150 млн км`` for 150), as for a unit.
 """
@@ -116,8 +117,18 @@ def _unit_pairs(a: V.Scalar, r: V.Scalar) -> list[tuple[V.Num | None, V.Num | No
     if r.unit is not None:
         return [(a.num, r.num), (a.num, r.si)] if r.unit.dimensionless or r.num is None else [(a.num, r.num)]
     if a.unit is not None:
+        if _fraction_in_percent(a, r):
+            return [(a.si, r.num)]
         return [(a.num, r.num), (a.si, r.num)]
     return [(a.num, r.num)]
+
+
+def _fraction_in_percent(a: V.Scalar, r: V.Scalar) -> bool:
+    """A percentage against a bare reference of at most 1 in size: the reference is a fraction (``40 %`` is 0.4,
+    ``0,4 %`` is not); against a larger one it counts percent (``28 %`` for 28)."""
+    percent = a.unit is not None and a.unit.dimensionless and a.unit.scale == sympy.Rational(1, 100)
+    value = r.num.expr if r.num is not None else None
+    return percent and value is not None and value.is_number and bool(abs(value) <= 1)
 
 
 def scalar_equal(a: V.Scalar, r: V.Scalar, rules: Rules) -> Match:
@@ -198,6 +209,28 @@ def _asked(a: V.Items, reference: V.Value, r: V.Scalar) -> V.Value | None:
     return same[0] if len(same) == 1 else None
 
 
+_AXES = {"x": "unitvec_x", "y": "unitvec_y", "z": "unitvec_z"}
+
+
+def _components(a: V.Scalar, names: tuple[str, ...]) -> V.Items | None:
+    """``3\\vec{i} + 4\\vec{j}`` as the components a reference names (``F_x = 3; F_y = 4``), or None."""
+    axes = [name.rpartition("_")[2] for name in names]
+    if a.num is None or a.unit is not None or not all(axis in _AXES for axis in axes):
+        return None
+    expr = a.num.expr
+    units = {s.name: s for s in expr.free_symbols if s.name.startswith("unitvec_")}
+    if not units:
+        return None
+    parts = {axis: expr.coeff(units[_AXES[axis]]) if _AXES[axis] in units else sympy.Integer(0) for axis in _AXES}
+    rest = sympy.expand(expr - sum(parts[axis] * units.get(_AXES[axis], 0) for axis in _AXES))
+    if rest != 0 or any(p.free_symbols & set(units.values()) for p in parts.values()):
+        return None
+    present = {axis for axis in _AXES if _AXES[axis] in units}
+    if not present <= set(axes):
+        return None
+    return V.Items("named", tuple(V.Scalar(V.Num(parts[axis])) for axis in axes), names)
+
+
 def equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
     """Does ``answer`` state ``reference``? An equation must be the same equation; a list of quantities states a
     single reference by the quantity it asks for (``_asked``)."""
@@ -208,6 +241,8 @@ def equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
         a = _unwrap(a.value)
     if isinstance(r, V.Scalar) and isinstance(a, V.Items):
         a = _unwrap(_asked(a, reference, r) or a)
+    if isinstance(r, V.Items) and r.names and isinstance(a, V.Scalar):
+        a = _components(a, r.names) or a
     if isinstance(r, V.Scalar):
         return scalar_equal(a, r, rules) if isinstance(a, V.Scalar) else NO
     if isinstance(r, V.Text):

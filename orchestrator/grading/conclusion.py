@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 
-from .context import unit_after
+from .context import last_sentence, unit_after
 
 MAX_ONLY_CHARS = 200
 MAX_ONLY_WORDS = 2
@@ -56,10 +56,11 @@ def _display(text: str) -> tuple[int, str]:
     return best
 
 
-def conclusion(text: str) -> tuple[str, str]:
-    """``(answer, unit)`` concluded by a finished text: the last formula or number; ``("", "")`` when none."""
+def conclusion(text: str) -> tuple[str, str, str]:
+    """``(answer, unit, sentence)`` concluded by a finished text: the last formula or number, its unit, and the
+    sentence that states it (up to the unit, for a change stated in words: ``wording.py``); empty when none."""
     if not finished(text):
-        return "", ""
+        return "", "", ""
     offset = max(0, len(text) - TAIL_CHARS)
     display_end, display = _display(text)
     inline = [m for m in _INLINE.finditer(text, offset) if "$$" not in m.group()]
@@ -71,6 +72,8 @@ def conclusion(text: str) -> tuple[str, str]:
             best = (found.end(), body, found.end())
     end, answer, after = best
     if end < 0 or not answer.strip():
-        return "", ""
+        return "", "", ""
     unit = unit_after(answer.replace(",", "."), text[after : after + 60]) if after >= 0 else None
-    return answer, unit[1] if unit else ""
+    unit_text = unit[1] if unit else ""
+    sentence = f"{last_sentence(text[: after - len(answer)])} {answer} {unit_text}" if after >= 0 else ""
+    return answer, unit_text, sentence.strip()

@@ -148,15 +148,17 @@ def _block(lines: list[str]) -> str:
 
 @dataclass(frozen=True)
 class Extraction:
-    """The final answer (``""``: none), its parts when it is split over several boxes or ``Ответ:`` items
-        (``together``, joined by ``"; "``; ``""`` when it is not), and the unit stated for it in the sentence before
-        when it is a bare number (``unit``; see ``context.py``), and the values its remarks offer (``offers``: ``12 (или
-    13)``; see ``hedges.py``)."""
+    """The final answer (``""``: none); ``together``: its parts when it is split over several boxes or ``Ответ:``
+    items, joined by ``"; "`` (``""`` when it is not); ``unit``: the unit stated for a bare number in the sentence
+    before (``context.py``); ``offers``: the values its remarks offer (``12 (или 13)``, ``hedges.py``); ``worded``:
+    the sentence that states an answer found without a marker (a change in words there, ``уменьшилась на 100 Дж``,
+    is read by ``wording.py``)."""
 
     answer: str
     together: str = ""
     unit: str = ""
     offers: tuple[str, ...] = ()
+    worded: str = ""
 
 
 @dataclass(frozen=True)
@@ -288,8 +290,8 @@ def extract(response: str) -> Extraction:
         text = text[: markers[-1].start]
     elif (whole := only_answer(text)) is not None:
         return Extraction(clean(whole), offers=_offers(whole))
-    answer, unit = conclusion(text)
-    return Extraction(clean(answer), unit=unit)
+    answer, unit, sentence = conclusion(text)
+    return Extraction(clean(answer), unit=unit, worded=sentence)
 
 
 def extract_answer(response: str) -> str:

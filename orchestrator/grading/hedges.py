@@ -21,6 +21,7 @@ _LEAD = re.compile(
     r"в\s+десятичн\w*\s+виде|or|i\.e\.|approximately|about|maybe|possibly)+",
     re.IGNORECASE,
 )
+_AFTERWORD = re.compile(r"[,;]\s+(?=[А-Яа-яЁёA-Za-z]{2,})")  # "6,28 с, если считать два колебания": the value ends
 _VALUE_START = re.compile(r"[-−+\d\\√(πA-Za-z]")
 
 
@@ -33,7 +34,7 @@ def offered(inner: str) -> str:
     """The value a remark offers (``или 13`` -> ``13``, ``≈ 1,67`` -> ``1,67``, ``семь`` -> ``семь``), or ``""``."""
     lead = _LEAD.match(inner)
     rest = inner[lead.end() :] if lead else inner
-    rest = rest.strip(" .;,")
+    rest = _AFTERWORD.split(rest, maxsplit=1)[0].strip(" .;,")
     if not rest:
         return ""
     first = rest.split()[0].lower()

@@ -147,6 +147,8 @@ def _command(name: str, text: str, end: int, out: list[Token]) -> int:
         content, end = _braced(text, end)
         out.extend(tokenize(content))
         return end
+    if name in _VECTOR:
+        return _vector(text, end, out)
     if name in _OPS:
         out.append(("op", _OPS[name]))
     elif name in _CMDS:
@@ -159,6 +161,27 @@ def _command(name: str, text: str, end: int, out: list[Token]) -> int:
         out.append(("op", ";"))
     else:
         raise ParseError(f"unknown command \\{name}")
+    return end
+
+
+_VECTOR = frozenset({"vec", "hat", "overrightarrow", "vv"})
+UNIT_VECTORS = {"i": "unitvec_x", "j": "unitvec_y", "k": "unitvec_z"}
+
+
+def _vector(text: str, end: int, out: list[Token]) -> int:
+    """``\\vec{i}``, ``\\hat j``: a unit vector (a name ``unitvec_x``...); ``\\vec F``: the vector's letter."""
+    while end < len(text) and text[end] == " ":
+        end += 1
+    if end < len(text) and text[end] == "{":
+        content, end = _braced(text, end)
+    elif end < len(text):
+        content, end = text[end], end + 1
+    else:
+        raise ParseError("a vector without a letter")
+    if content.strip() in UNIT_VECTORS:
+        out.append(("name", UNIT_VECTORS[content.strip()]))
+    else:
+        out.extend(tokenize(content))
     return end
 
 

@@ -33,7 +33,7 @@ def _formula(side: V.Value) -> bool:
 def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
     """``x = a = b ≈ c`` is ``x = b``: the last exact side, named after a leading unknown; when that side is a
     formula in letters and a value follows (``T = 2\\pi\\sqrt{l/g} ≈ 3,14 с``), that value. ``a + 3z = 0``, a
-    formula in letters equal to a value or formula, is an equation."""
+    sum in letters equal to a value, or letters on both sides, is an equation (``_equation``)."""
     name = name_of(sides[0])
     names = _tuple_names(sides[0])
     head = 1 if (name or names) and len(sides) > 1 else 0
@@ -44,13 +44,19 @@ def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
         value = side
     if names and isinstance(value, V.Bracket) and len(value.values) == len(names):
         return V.Items("named", value.values, names)
-    if not head and len(sides) == 2 and ops == ["="] and _formula(sides[0]):
-        return V.Equation(V.add(sides[0].num, V.neg(sides[1].num)), value) if _plain(sides[1]) else value
+    if not head and len(sides) == 2 and ops == ["="] and _equation(sides[0], sides[1]):
+        return V.Equation(V.add(sides[0].num, V.neg(sides[1].num)), value)  # type: ignore[union-attr]
+    if not head and len(sides) == 2 and _formula(sides[0]):  # T_2/T_1 = 1/4: a value named by a formula
+        return V.Named(str(sides[0].num.expr), value)  # type: ignore[union-attr]
     return V.Named(name, value) if name and head else value
 
 
-def _plain(side: V.Value) -> bool:
-    return isinstance(side, V.Scalar) and side.unit is None and side.num is not None
+def _equation(left: V.Value, right: V.Value) -> bool:
+    """``a + 3z = 0``, ``x^2 + y^2 = 4``, ``v^2 = 2gh``: a sum in letters, or letters on both sides, or a zero
+    side; not ``T_2/T_1 = 1/4`` or ``\\Delta E = -150``, a product of letters named by its value."""
+    if not (_formula(left) and isinstance(right, V.Scalar) and right.unit is None and right.num is not None):
+        return False
+    return left.num.expr.is_Add or _formula(right) or right.num.expr == 0  # type: ignore[union-attr]
 
 
 def _interval(sides: list[V.Value], ops: list[str]) -> V.Value:
