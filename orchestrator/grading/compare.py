@@ -21,6 +21,7 @@ import mpmath
 import sympy
 
 from . import values as V
+from .conditions import same_set
 from .symbolic import same_equation, same_expression
 from .values import numeric
 
@@ -232,6 +233,15 @@ def _components(a: V.Scalar, names: tuple[str, ...]) -> V.Items | None:
 
 
 def equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
+    """Does ``answer`` state ``reference``? (See ``_equivalent``; sets of reals compare as sets when the
+    reference is one: ``conditions.py``.)"""
+    match = _equivalent(answer, reference, rules)
+    if match.ok or not isinstance(_unwrap(reference), (V.Bracket, V.Items)):
+        return match
+    return Match(bool(same_set(answer, reference)))
+
+
+def _equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
     """Does ``answer`` state ``reference``? An equation must be the same equation; a list of quantities states a
     single reference by the quantity it asks for (``_asked``)."""
     a, r = _unwrap(answer), _unwrap(reference)

@@ -54,6 +54,11 @@ _LEAD = re.compile(
     re.IGNORECASE,
 )
 MAX_CLEAN_CHARS = 4000
+_ANY_NUMBER = re.compile(
+    r"(?:[a-zA-Z]\s*(?:[—–:-]|[—–-]\s*это)?\s*)?(?:любое|любые|все|всё|any)\s+(?:действительн\w*\s+|real\s+)?"
+    r"(?:числ\w*|значени\w*|numbers?|values?|x)",
+    re.IGNORECASE,
+)
 _WRAPPERS = re.compile(
     r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
     r"|\\begin\{equation\*?\}|\\end\{equation\*?\}"
@@ -118,6 +123,8 @@ def clean(text: str) -> str:
     if len(text) > MAX_CLEAN_CHARS:
         return text.strip()
     text = _unwrapped(text)
+    if _ANY_NUMBER.fullmatch(text.rstrip(_TRAILING)):
+        return "(-\\infty; +\\infty)"
     cut = _COMMENTARY.search(text)
     if cut and cut.start() > 0:
         text = text[: cut.start()]

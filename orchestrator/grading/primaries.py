@@ -214,6 +214,8 @@ class Primaries:
             return simple[text]
         if text == "∅":
             return V.EMPTY
+        if text == "ℝ":
+            return V.Bracket("(", ")", (V.Scalar(V.Num(-sympy.oo)), V.Scalar(V.Num(sympy.oo))))
         if text == "√":
             return V.root(as_num(self.nested(self.postfix)), V.Num(sympy.Integer(2)))
         if text in ("(", "["):

@@ -59,10 +59,41 @@ def _equation(left: V.Value, right: V.Value) -> bool:
     return left.num.expr.is_Add or _formula(right) or right.num.expr == 0  # type: ignore[union-attr]
 
 
+def _infinite(sign: int) -> V.Scalar:
+    return V.Scalar(V.Num(sign * sympy.oo))
+
+
+def _outside(bound: V.Scalar, closed: bool) -> V.Items:
+    """``(-∞; -a) ∪ (a; ∞)`` (closed at ±a when ``closed``)."""
+    low = V.Scalar(V.neg(bound.num))  # type: ignore[arg-type]
+    left = V.Bracket("(", "]" if closed else ")", (_infinite(-1), low))
+    return V.Items("set", (left, V.Bracket("[" if closed else "(", ")", (bound, _infinite(1)))))
+
+
+def _abs_name(side: V.Value) -> str | None:
+    """The unknown's name when ``side`` is ``|x|``."""
+    plain = isinstance(side, V.Scalar) and side.unit is None and side.num is not None
+    expr = side.num.expr if plain else None  # type: ignore[union-attr]
+    inner = expr.args[0] if isinstance(expr, sympy.Abs) else None
+    return inner.name if isinstance(inner, sympy.Symbol) else None
+
+
+def _absolute(name: str, bound: V.Value, op: str) -> V.Value:
+    """``|x| < a`` -> x ∈ (-a; a); ``|x| ≥ a`` -> x ∈ (-∞; -a] ∪ [a; ∞)."""
+    if not (isinstance(bound, V.Scalar) and bound.num is not None and bound.unit is None):
+        raise ParseError("a bound of |x| must be a number")
+    if op in (">", "≥"):
+        return V.Named(name, _outside(bound, op == "≥"))
+    low = V.Scalar(V.neg(bound.num))
+    return V.Named(name, V.Bracket("[" if op == "≤" else "(", "]" if op == "≤" else ")", (low, bound)))
+
+
 def _interval(sides: list[V.Value], ops: list[str]) -> V.Value:
-    """``x > 2`` -> x ∈ (2; ∞); ``1 < x ≤ 2`` -> x ∈ (1; 2]."""
-    if len(ops) == 1 and name_of(sides[1]) and not name_of(sides[0]):
+    """``x > 2`` -> x ∈ (2; ∞); ``1 < x ≤ 2`` -> x ∈ (1; 2]; ``|x| < 3`` -> x ∈ (-3; 3)."""
+    if len(ops) == 1 and (name_of(sides[1]) or _abs_name(sides[1])) and not name_of(sides[0]):
         sides, ops = [sides[1], sides[0]], [_FLIP[ops[0]]]
+    if len(ops) == 1 and _abs_name(sides[0]):
+        return _absolute(_abs_name(sides[0]), sides[1], ops[0])  # type: ignore[arg-type]
     if len(ops) == 1 and name_of(sides[0]):
         bound, op = sides[1], ops[0]
         infinity = V.Scalar(V.Num(sympy.oo if op in (">", "≥") else -sympy.oo))
@@ -89,6 +120,10 @@ def relation(sides: list[V.Value], ops: list[str]) -> V.Value:
         return V.Named(name_of(sides[0]), sides[1])  # type: ignore[arg-type]
     if all(op in _FLIP for op in ops):
         return _interval(sides, ops)
+    if ops == ["≠"] and name_of(sides[0]) and isinstance(sides[1], V.Scalar) and sides[1].num is not None:
+        point = sides[1]
+        pieces = (V.Bracket("(", ")", (_infinite(-1), point)), V.Bracket("(", ")", (point, _infinite(1))))
+        return V.Named(name_of(sides[0]), V.Items("set", pieces))  # type: ignore[arg-type]
     raise ParseError(f"unsupported relation {' '.join(ops)}")
 
 
@@ -97,12 +132,15 @@ def base_name(name: str) -> str:
 
 
 def combine(items: list[V.Value]) -> V.Value:
-    """One value for a list: a single item, named unknowns (x = 1, y = 2) or a set (roots, listed answers)."""
+    """One value for a list: a single item, named unknowns (x = 1, y = 2), conditions on one unknown (x > 1,
+    x ≠ 2; ``conditions.py`` reads them as one set) or a set (roots, listed answers)."""
     if len(items) == 1:
         return items[0]
     if items and all(isinstance(item, V.Named) for item in items):
         names = tuple(item.name for item in items)  # type: ignore[union-attr]
         values = tuple(item.value for item in items)  # type: ignore[union-attr]
+        if len(set(names)) == 1 and all(isinstance(v, (V.Bracket, V.Items)) for v in values):
+            return V.Named(names[0], V.Items("conditions", values))  # x > 1, x ≠ 2: conditions on one unknown
         if len({base_name(n) for n in names}) == len(names):
             return V.Items("named", values, names)
         if len(set(names)) == len(names) and len(set(values)) == len(values):

@@ -59,7 +59,8 @@ class Named:
 
 @dataclass(frozen=True)
 class Items:
-    """Several values: ``kind`` is ``set`` (roots, listed answers; unordered) or ``named`` (distinct unknowns).
+    """Several values: ``kind`` is ``set`` (roots, listed answers; unordered), ``named`` (distinct unknowns) or
+    ``conditions`` (conditions on one unknown that hold together: ``x > 1, x ≠ 2``; see ``conditions.py``).
     ``names``: the name of each value when every one was named (``p_1 = 3, p_2 = 7``); ``braced``: written as a set
     in braces (``\\{2, 5\\}``), never an ordered pair."""
 
