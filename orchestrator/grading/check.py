@@ -146,19 +146,20 @@ def check(job: Job) -> tuple[str, bool]:
         return joined if joined[0] == "correct" else verdict
     if verdict[0] == "correct" and value is not None and _hedged(value, offers, units):
         return "incorrect", False
-    return _worded(worded, ref, rules, units) if worded else verdict
+    return _worded(worded, ref, rules, units) or verdict
 
 
-def _worded(worded: Sequence[Sequence], ref: V.Value, rules: Rules, units: bool) -> tuple[str, bool]:
+def _worded(worded: Sequence[Sequence], ref: V.Value, rules: Rules, units: bool) -> tuple[str, bool] | None:
     """The verdict of a change stated in words: any of its readings (``wording.py``); a reference that names the
-    change (``\\Delta E = -150 Дж``) takes the signed reading only."""
-    strict = isinstance(ref, V.Named)
+    change (``\\Delta E = -150 Дж``) takes the signed reading only. None when no reading parses."""
+    strict, parsed = isinstance(ref, V.Named), False
     for text, lenient in worded:
-        read = _parse_math(text, units) if not (strict and lenient) else None
-        found = _compare(read, ref, rules) if read is not None else ("incorrect", False)
+        read = _parse_math(text, units)
+        parsed = parsed or read is not None
+        found = _compare(read, ref, rules) if read is not None and not (strict and lenient) else ("incorrect", False)
         if found[0] == "correct":
             return found
-    return "incorrect", False
+    return ("incorrect", False) if parsed else None
 
 
 def _hedged(value: V.Value, offers: Sequence[str], units: bool) -> bool:

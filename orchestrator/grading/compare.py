@@ -22,7 +22,7 @@ import sympy
 
 from . import values as V
 from .conditions import same_set
-from .symbolic import same_equation, same_expression
+from .symbolic import same_equation, same_expression, same_series_sets
 from .values import numeric
 
 PREC = 60
@@ -210,13 +210,24 @@ def _asked(a: V.Items, reference: V.Value, r: V.Scalar) -> V.Value | None:
     return same[0] if len(same) == 1 else None
 
 
+def _zero(value: V.Value) -> sympy.Expr | None:
+    """``left - right`` of an equation, or of ``y = 2x - 1`` (a name equal to a value without units); else None."""
+    if isinstance(value, V.Equation):
+        return value.zero.expr
+    if isinstance(value, V.Named) and isinstance(value.value, V.Scalar):
+        inner = value.value
+        if inner.unit is None and inner.num is not None and "/" not in value.name:
+            return sympy.Symbol(value.name) - inner.num.expr
+    return None
+
+
 _AXES = {"x": "unitvec_x", "y": "unitvec_y", "z": "unitvec_z"}
 
 
 def _components(a: V.Scalar, names: tuple[str, ...]) -> V.Items | None:
     """``3\\vec{i} + 4\\vec{j}`` as the components a reference names (``F_x = 3; F_y = 4``), or None."""
     axes = [name.rpartition("_")[2] for name in names]
-    if a.num is None or a.unit is not None or not all(axis in _AXES for axis in axes):
+    if a.num is None or not all(axis in _AXES for axis in axes):
         return None
     expr = a.num.expr
     units = {s.name: s for s in expr.free_symbols if s.name.startswith("unitvec_")}
@@ -229,24 +240,48 @@ def _components(a: V.Scalar, names: tuple[str, ...]) -> V.Items | None:
     present = {axis for axis in _AXES if _AXES[axis] in units}
     if not present <= set(axes):
         return None
-    return V.Items("named", tuple(V.Scalar(V.Num(parts[axis])) for axis in axes), names)
+    return V.Items("named", tuple(_component(parts[axis], a.unit) for axis in axes), names)
+
+
+def _component(value: sympy.Expr, unit: V.Unit | None) -> V.Scalar:
+    if unit is None:
+        return V.Scalar(V.Num(value))
+    return V.Scalar(V.Num(value), unit, V.mul(V.Num(value), V.Num(unit.scale)))
 
 
 def equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
-    """Does ``answer`` state ``reference``? (See ``_equivalent``; sets of reals compare as sets when the
-    reference is one: ``conditions.py``.)"""
+    """Does ``answer`` state ``reference``? (See ``_equivalent``; unions of root series compare by the values they
+    cover, sets of reals as sets when the reference is one: ``symbolic.py``, ``conditions.py``.)"""
     match = _equivalent(answer, reference, rules)
-    if match.ok or not isinstance(_unwrap(reference), (V.Bracket, V.Items)):
+    if match.ok:
+        return match
+    series_a, series_r = _exprs(answer), _exprs(reference)
+    if series_a and series_r and max(len(series_a), len(series_r)) > 1:
+        return Match(same_series_sets(series_a, series_r))
+    if not isinstance(_unwrap(reference), (V.Bracket, V.Items)):
         return match
     return Match(bool(same_set(answer, reference)))
 
 
+def _exprs(value: V.Value) -> list[sympy.Expr]:
+    """The expressions of a value or of a set of values (each a bare number or formula), else []."""
+    value = _unwrap(value)
+    items = value.values if isinstance(value, V.Items) and value.kind == "set" else (value,)
+    found = [_unwrap(v) for v in items]
+    if all(isinstance(v, V.Scalar) and v.unit is None and v.num is not None for v in found):
+        return [v.num.expr for v in found]  # type: ignore[union-attr]
+    return []
+
+
 def _equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
-    """Does ``answer`` state ``reference``? An equation must be the same equation; a list of quantities states a
-    single reference by the quantity it asks for (``_asked``)."""
+    """Does ``answer`` state ``reference``? An equation must be the same equation (``y = 2x - 1`` is the equation
+    ``y - 2x + 1 = 0`` then); a list of quantities states a single reference by the quantity it asks for
+    (``_asked``)."""
     a, r = _unwrap(answer), _unwrap(reference)
-    if isinstance(r, V.Equation):
-        return Match(isinstance(a, V.Equation) and same_equation(a.zero.expr, r.zero.expr))
+    if isinstance(r, V.Equation) or isinstance(a, V.Equation):
+        za, zr = _zero(answer), _zero(reference)
+        if isinstance(r, V.Equation) or (za is not None and zr is not None):
+            return Match(za is not None and zr is not None and same_equation(za, zr))
     if isinstance(a, V.Equation):
         a = _unwrap(a.value)
     if isinstance(r, V.Scalar) and isinstance(a, V.Items):

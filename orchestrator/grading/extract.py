@@ -35,7 +35,10 @@ _HEADING = re.compile(
     r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$", re.IGNORECASE | re.MULTILINE
 )
 _OPENERS = {"\\[": "\\]", "$$": "$$", "\\begin{equation*}": "\\end{equation*}", "\\begin{equation}": "\\end{equation}"}
-_COMMENTARY = re.compile(r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)")
+_COMMENTARY = re.compile(
+    r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)"
+    r"|,[ \t]+(?!(?:или|либо)(?![а-яё]))(?=[а-яё]{2,})"  # "7, оно достигается при x = 2": a clause after the value
+)
 _INTEGER_PARAMETER = re.compile(
     r",?(?:\s|\\[ ,;:!]|~)*[a-zA-Z](?:\s|\\[ ,;:!])*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))"
 )
@@ -114,8 +117,19 @@ def _unwrapped(text: str) -> str:
     return " ".join(_WRAPPERS.sub(" ", unbox(text)).split()).lstrip(_EDGE)  # single spaces keep the regexes linear
 
 
+def _sentence(answer: str) -> str:
+    """The answer line without wrappers and remarks, commentary kept (``4 м/с, против оси Oy``)."""
+    if len(answer) > MAX_CLEAN_CHARS:
+        return ""
+    return PARENS.sub(lambda m: "" if is_remark(m.group(1)) else m.group(), _unwrapped(answer)).strip()
+
+
 def _offers(answer: str) -> tuple[str, ...]:
-    return offers(_unwrapped(answer)) if len(answer) <= MAX_CLEAN_CHARS else ()
+    if len(answer) > MAX_CLEAN_CHARS:
+        return ()
+    text = _unwrapped(answer)
+    cut = _COMMENTARY.search(text)
+    return offers(text, text[cut.end() :] if cut and cut.start() > 0 else "")
 
 
 def clean(text: str) -> str:
@@ -158,8 +172,8 @@ class Extraction:
     """The final answer (``""``: none); ``together``: its parts when it is split over several boxes or ``Ответ:``
     items, joined by ``"; "`` (``""`` when it is not); ``unit``: the unit stated for a bare number in the sentence
     before (``context.py``); ``offers``: the values its remarks offer (``12 (или 13)``, ``hedges.py``); ``worded``:
-    the sentence that states an answer found without a marker (a change in words there, ``уменьшилась на 100 Дж``,
-    is read by ``wording.py``)."""
+    the answer line before commentary is cut, or the sentence that states an answer found without a marker (a
+    change in words there, ``уменьшилась на 100 Дж``, ``4 м/с, против оси Oy``, is read by ``wording.py``)."""
 
     answer: str
     together: str = ""
@@ -292,7 +306,7 @@ def extract(response: str) -> Extraction:
             parts = _marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index)
             together = _together(parts) or enumerated
             unit = _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned)
-            return Extraction(cleaned, together, unit, _offers(answer))
+            return Extraction(cleaned, together, unit, _offers(answer), _sentence(answer))
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
         text = text[: markers[-1].start]
     elif (whole := only_answer(text)) is not None:

@@ -3,7 +3,8 @@
 ``Ответ: 12 (или 13)`` offers a second value: an answer that hedges is wrong whatever the reference, so the worker
 checks every value offered in a remark against the answer (``compare.consistent``): the same value (``0,5 (то есть
 1/2)``, ``7 (семь)``, ``20 м/с (примерно 72 км/ч)``) or its own rounding (``5/3 (≈ 1,67)``) is one answer; another
-value (``12 (или 13)``, ``7 (возможно, 8)``) is a hedge. A remark without a value (``(в метрах)``) offers nothing.
+value (``12 (или 13)``, ``7 (возможно, 8)``, ``6 м/с, может быть 6,5 м/с``) is a hedge. A remark without a value
+(``(в метрах)``) offers nothing.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ _LEAD = re.compile(
     re.IGNORECASE,
 )
 _AFTERWORD = re.compile(r"[,;]\s+(?=[А-Яа-яЁёA-Za-z]{2,})")  # "6,28 с, если считать два колебания": the value ends
+_HEDGE = re.compile(r"\s*(?:может\s+быть|возможно|или|либо|а\s+может|хотя|or|maybe|possibly)(?![а-яё])", re.I)
 _VALUE_START = re.compile(r"[-−+\d\\√(πA-Za-z]")
 
 
@@ -43,7 +45,9 @@ def offered(inner: str) -> str:
     return rest if is_number_word(first) else ""
 
 
-def offers(text: str) -> tuple[str, ...]:
-    """The values offered by the remarks in ``text`` (at most MAX_OFFERS)."""
+def offers(text: str, tail: str = "") -> tuple[str, ...]:
+    """The values offered by the remarks in ``text`` and by a ``tail`` clause that hedges (``может быть 6,5 м/с``,
+    ``или 13``; the commentary cut off after the answer), at most MAX_OFFERS."""
     found = [offered(m.group(1)) for m in PARENS.finditer(text) if is_remark(m.group(1))]
+    found += [offered(tail)] if _HEDGE.match(tail) else []
     return tuple(o for o in found if o)[:MAX_OFFERS]

@@ -150,6 +150,9 @@ def _command(name: str, text: str, end: int, out: list[Token]) -> int:
         content, end = _braced(text, end)
         out.extend(tokenize(content))
         return end
+    if name in ("min", "max"):  # v_{\min}: a word in a subscript
+        out.append(("latin", name))
+        return end
     if name in _VECTOR:
         return _vector(text, end, out)
     if name in _OPS:

@@ -2,7 +2,8 @@
 
 Decimal comma and ``{,}``, thousands separators (space, NBSP, thin space, ``\\,``), unicode minus and en dash,
 superscripts (``10⁵`` -> ``10^(5)``), vulgar fractions, degrees, periodic decimals (``0,(3)``, ``0.\\overline{3}``),
-mixed numbers (``3 1/4`` -> ``(3+1/4)``) and ordinal endings (``7-м`` -> ``7``).
+mixed numbers (``3 1/4`` -> ``(3+1/4)``), ordinal endings (``7-м`` -> ``7``), outward interval brackets
+(``]0, 9[`` -> ``(0, 9)``).
 Every regular expression here is linear-time: no nested quantifiers.
 """
 
@@ -50,10 +51,19 @@ _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\\[,;: ]|\\thinspace|[ ~])\d{3
 _THOUSANDS_SEP = re.compile(r"\\[,;: ]|\\thinspace|[ ~]")
 _EN_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3}){2,}(?![\d,])")
 _DECIMAL_COMMA = re.compile(r"(?<![\d,])(\d+),(\d+)(?!\d|,\d)")
+_FRENCH = re.compile(r"([\[\]])([^\[\]()]{1,80}?[,;][^\[\]()]{1,80}?)([\[\]])")
 _MIXED = re.compile(r"(?<![\d.,/^_{])(\d+) (\d+)/(\d+)(?![\d.,/^])")
 _ORDINAL = re.compile(
     r"(?<=\d)-(?:ый|ой|ий|ая|ое|ые|ого|его|ому|ему|ом|ем|ых|их|ым|им|ыми|ими|го|му|й|я|е|м|х|ю|ти|ми)(?![А-Яа-яЁё])"
 )
+
+
+def _french(match: re.Match[str]) -> str:
+    """``]0, 9[`` is (0, 9), ``[0, 9[`` is [0, 9): an outward bracket is an open end."""
+    left, body, right = match.groups()
+    if left == "[" and right == "]":
+        return match.group()
+    return ("(" if left == "]" else "[") + body + (")" if right == "[" else "]")
 
 
 def _mixed(match: re.Match[str]) -> str:
@@ -95,5 +105,5 @@ def normalize(text: str) -> str | None:
     text = _DEGREE.sub("°", text)
     text = _CELSIUS.sub("℃", text)
     text = _MMHG.sub(" mmHg", text)
-    text = text.replace("\\%", "%")
+    text = _FRENCH.sub(_french, text.replace("\\%", "%"))
     return " ".join(_numbers(text).split())

@@ -78,6 +78,9 @@ class Parser(Primaries):
     # -- quantities with units ---------------------------------------------------------------------------------
     def quantity(self) -> V.Value:
         first = self.expr()
+        if isinstance(first, V.Bracket) and first.left + first.right == "()":
+            unit = self.unit()
+            return V.Bracket("(", ")", tuple(_with_unit(v, unit) for v in first.values)) if unit else first
         if not isinstance(first, V.Num):
             return first
         written, first = first, self.magnitude(first)
@@ -200,6 +203,13 @@ def _scalar(parts: list[tuple[V.Num, V.Unit | None]]) -> V.Scalar:
     for part in si_parts[1:]:
         total = V.add(total, part)
     return V.Scalar(None, unit, total)
+
+
+def _with_unit(value: V.Value, unit: V.Unit) -> V.Scalar:
+    """A component of ``(3; 4) Н``: the unit after the bracket is every component's."""
+    if not (isinstance(value, V.Scalar) and value.unit is None and value.num is not None):
+        raise ParseError("a unit after a bracket needs bare numbers inside")
+    return _scalar([(value.num, unit)])
 
 
 def _variants(tokens: list[Token]) -> list[list[Token]]:

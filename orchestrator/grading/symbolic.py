@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 
 import mpmath
@@ -19,6 +20,7 @@ from . import values as V
 from .values import numeric
 
 CLOSE = mpmath.mpf("1e-40")
+PREC = 70
 POINTS = 4
 MAX_EXPAND_OPS = 120
 SERIES_LETTERS = frozenset("knml")
@@ -46,6 +48,11 @@ def _simplifies_to_zero(difference: sympy.Expr) -> bool:
 
 def same_expression(a: sympy.Expr, r: sympy.Expr) -> bool:
     """Are ``a`` and ``r`` (with unknowns) the same expression, or the same root series?"""
+    with mpmath.workdps(PREC):
+        return _same_expression(a, r)
+
+
+def _same_expression(a: sympy.Expr, r: sympy.Expr) -> bool:
     if a.has(V.HUGE) or r.has(V.HUGE):
         return False
     if _names(a) != _names(r):
@@ -58,7 +65,7 @@ def same_expression(a: sympy.Expr, r: sympy.Expr) -> bool:
         if va is None or vr is None:
             continue
         if not close(va, vr):
-            return False
+            return same_series(a, r)
         agree += 1
     return agree >= 2 or same_series(a, r)
 
@@ -93,9 +100,51 @@ def same_equation(a: sympy.Expr, r: sympy.Expr) -> bool:
     if _names(a) != _names(r) or a.has(V.HUGE) or r.has(V.HUGE):
         return False
     ratios = []
-    for point in _points(sorted(a.free_symbols, key=lambda s: s.name)):
-        va, vr = numeric(a.xreplace(point)), numeric(r.xreplace(point))
-        if va is None or vr is None or vr == 0:
-            continue
-        ratios.append(va / vr)
-    return len(ratios) >= 2 and ratios[0] != 0 and all(close(x, ratios[0]) for x in ratios)
+    with mpmath.workdps(PREC):
+        for point in _points(sorted(a.free_symbols, key=lambda s: s.name)):
+            va, vr = numeric(a.xreplace(point)), numeric(r.xreplace(point))
+            if va is None or vr is None or vr == 0:
+                continue
+            ratios.append(va / vr)
+        return len(ratios) >= 2 and ratios[0] != 0 and all(close(x, ratios[0]) for x in ratios)
+
+
+MAX_RESIDUES = 24
+
+
+def _steps(series: list[tuple[sympy.Expr, sympy.Expr]]) -> list[sympy.Rational]:
+    return [abs(sympy.nsimplify(step / sympy.pi)) for step, _ in series]
+
+
+def _residues(series: list[tuple[sympy.Expr, sympy.Expr]], period: sympy.Rational) -> list[mpmath.mpf] | None:
+    """The values of a union of root series within one ``period`` (in multiples of pi), sorted; None when a
+    series needs more than MAX_RESIDUES values there."""
+    whole = mpmath.mpf(int(period.p)) / int(period.q) * mpmath.pi
+    values = []
+    for (_, start), step in zip(series, _steps(series)):
+        count = period / step
+        first = numeric(start)
+        if not count.is_Integer or count > MAX_RESIDUES or first is None or first.imag != 0:
+            return None
+        size = mpmath.mpf(int(step.p)) / int(step.q) * mpmath.pi
+        for j in range(int(count)):
+            value = mpmath.fmod(first.real + j * size, whole)
+            value = value + whole if value < 0 else value
+            values.append(mpmath.mpf(0) if abs(value - whole) < CLOSE * whole * 10**10 else value)
+    return sorted(values)
+
+
+def same_series_sets(answers: list[sympy.Expr], references: list[sympy.Expr]) -> bool:
+    """Do two unions of root series cover the same values (``2\\pi n`` or ``\\pi + 2\\pi n`` is ``\\pi n``)?"""
+    a, r = [_series(x) for x in answers], [_series(x) for x in references]
+    if not a or not r or any(s is None for s in a + r):
+        return False
+    steps = _steps(a + r)  # type: ignore[arg-type]
+    if not all(s.is_Rational and s > 0 for s in steps):
+        return False
+    period = sympy.Rational(math.lcm(*[int(s.p) for s in steps]), math.gcd(*[int(s.q) for s in steps]))
+    with mpmath.workdps(PREC):
+        va, vr = _residues(a, period), _residues(r, period)  # type: ignore[arg-type]
+        if va is None or vr is None or len(va) != len(vr):
+            return False
+        return all(abs(x - y) <= CLOSE * (1 + abs(y)) * 10**10 for x, y in zip(va, vr))

@@ -4,7 +4,7 @@ An answer may give a ratio or a sign in words instead of a number. Each reading 
 reference (any may match); the answer as written is always tried first.
 
 * ``уменьшится в 4 раза`` -> ``1/4`` or ``4`` (the factor asked for); ``увеличится в 4 раза``, ``в 2 раза
-  больше`` -> ``4``, ``2`` only.
+  больше``, ``возрастёт вдвое``, ``в два раза больше`` -> ``4``, ``2`` only.
 * ``уменьшилась на 150 Дж`` -> ``-150 Дж`` (the change) or ``150 Дж`` (the decrease asked for); ``увеличилась на
   150 Дж`` -> ``150 Дж`` only.
 * ``4 м/с против оси Oy`` -> ``-4 м/с`` or ``4 м/с`` (the speed); ``4 м/с вдоль оси Oy`` -> ``4 м/с`` only.
@@ -20,15 +20,37 @@ from __future__ import annotations
 
 import re
 
+from .numwords import is_number_word
+
 _DOWN = r"(?:уменьш|сниз|сократ|упад|упал|убыв|меньш|пониз|потер|ослаб)"
 _UP = r"(?:увелич|возраст|вырос|выраст|больш|повыс|усил|прибав)"
-_VALUE = r"(-?\d+(?:[.,]\d+)?(?:/\d+)?|\\frac\{\d+\}\{\d+\}|\d+\s+\d+/\d+)"
-_TIMES = re.compile(r"(?:^|\s)(?:в\s+)?" + _VALUE + r"\s+раз\w*", re.IGNORECASE)
+_VALUE = r"(-?\d+(?:[.,]\d+)?(?:/\d+)?|\\frac\{\d+\}\{\d+\}|\d+\s+\d+/\d+|[а-яё]+(?:\s+[а-яё]+)?)"
+_TIMES = re.compile(r"(?:^|\s)(?:в\s+)?" + _VALUE + r"\s+раз(?:а|ов)?(?![а-яё])", re.IGNORECASE)
+_FOLD = re.compile(r"(?<![а-яё])в(дв|тр|четвер|пятер|шестер|десятер)о[её](?![а-яё])", re.IGNORECASE)
+_FOLDS = {"дв": "2", "тр": "3", "четвер": "4", "пятер": "5", "шестер": "6", "десятер": "10"}
 _BY = re.compile(r"(?:^|\s)на\s+(-?\d.*)$", re.IGNORECASE)
 _AXIS = re.compile(r"^(.*?\d.*?)\s+(против|противоположно|вдоль|по\s+направлению)\b", re.IGNORECASE)
 _DOWN_RE = re.compile(_DOWN, re.IGNORECASE)
 _UP_RE = re.compile(_UP, re.IGNORECASE)
 MAX_READING_CHARS = 200
+
+
+_CLAUSE = re.compile(r",|\s+и\s+")  # "4 м/с и направлена вниз, против оси": the value ends
+
+
+def _factor(answer: str) -> str:
+    """The factor of ``в 4 раза``, ``в два раза``, ``вдвое``; ``""`` when there is none (words must be a number)."""
+    fold = _FOLD.search(answer)
+    if fold:
+        return _FOLDS[fold.group(1).lower()]
+    times = _TIMES.search(answer)
+    if times is None:
+        return ""
+    factor = times.group(1)
+    words = factor.split()
+    if factor[0].isalpha() and not all(is_number_word(w) for w in words):
+        return is_number_word(words[-1]) and words[-1] or ""
+    return factor
 
 
 def _direction(text: str) -> int:
@@ -49,9 +71,8 @@ def readings(answer: str) -> tuple[Reading, ...]:
     if len(answer) > MAX_READING_CHARS or not re.search(r"[А-Яа-яЁё]", answer):
         return ()
     direction = _direction(answer)
-    times = _TIMES.search(answer)
-    if times and direction:
-        factor = times.group(1)
+    factor = _factor(answer)
+    if factor and direction:
         return _pair(f"1/({factor})", factor, direction < 0)
     by = _BY.search(answer)
     if by and direction:
@@ -59,6 +80,7 @@ def readings(answer: str) -> tuple[Reading, ...]:
         return _pair(f"-{amount}", amount, direction < 0)
     axis = _AXIS.search(answer)
     if axis:
-        value = axis.group(1).strip()
+        before = axis.group(1)
+        value = _CLAUSE.split(before[re.search(r"-?\d", before).start() :], maxsplit=1)[0].strip()  # type: ignore[union-attr]
         return _pair(f"-{value}", value, axis.group(2).lower().startswith("против"))
     return ()
