@@ -23,6 +23,7 @@ CLOSE = mpmath.mpf("1e-40")
 PREC = 70
 POINTS = 4
 MAX_EXPAND_OPS = 120
+MAX_EXPAND_POWER = 6
 SERIES_LETTERS = frozenset("knml")
 
 
@@ -35,13 +36,21 @@ def _names(expr: sympy.Expr) -> set[str]:
     return {s.name for s in expr.free_symbols}
 
 
-def _points(symbols: list[sympy.Symbol]) -> list[dict[sympy.Symbol, sympy.Rational]]:
+def _points(symbols: list[sympy.Symbol]) -> list[dict[sympy.Symbol, sympy.Float]]:
+    """Seeded random positive points, as 80-digit floats (a huge power of a float costs nothing, of a fraction a
+    lot)."""
     rng = random.Random(20250409)
-    return [{s: sympy.Rational(rng.randint(101, 997), rng.randint(53, 97)) for s in symbols} for _ in range(POINTS)]
+    pick = [[sympy.Rational(rng.randint(101, 997), rng.randint(53, 97)) for _ in symbols] for _ in range(POINTS)]
+    return [{s: sympy.Float(v, PREC + 10) for s, v in zip(symbols, values)} for values in pick]
 
 
 def _simplifies_to_zero(difference: sympy.Expr) -> bool:
+    """Does the difference expand to zero? Not tried on large expressions or high powers (expanding
+    ``(x+y+z)^{200}`` alone takes seconds): the points decide those."""
     if sympy.count_ops(difference) > MAX_EXPAND_OPS:
+        return False
+    powers = [p.exp for p in difference.atoms(sympy.Pow) if p.exp.is_Integer]
+    if any(abs(int(e)) > MAX_EXPAND_POWER for e in powers):
         return False
     return sympy.expand(difference) == 0
 
