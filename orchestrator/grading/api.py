@@ -76,7 +76,9 @@ def _decide(found: Extraction, answer: str, reference: str, request: GradeReques
     offered in remarks (an answer that offers another value is a hedge: never a fast "correct") and the values
     a change in words may stand for (``wording.py``)."""
     verdict = _fast_verdict(answer, reference, request)
-    worded = [(text, lenient) for text, lenient in readings(found.worded or found.answer) if normalize(text)]
+    worded = [
+        (text, lenient) for text, lenient in readings(found.worded or found.answer, found.answer) if normalize(text)
+    ]
     if (verdict == "correct" and not found.offers) or (verdict == "incorrect" and not found.unit and not worded):
         return verdict, None
     with_unit = normalize(f"{found.answer} {found.unit}") if found.unit else None

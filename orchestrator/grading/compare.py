@@ -7,7 +7,7 @@
 * Tolerance mode (physics, or a per-problem tolerance): relative error at most ``tolerance``; a zero reference
   allows ``ZERO_ABS`` in SI units and nothing else is absolute.
 * Units: both written -> compare in SI (dimensions must agree); only the answer -> the number as written or its
-  SI value (a percentage against a bare reference of at most 1: its SI value only); only the reference -> the
+  SI value (a percentage against a bare reference below 1: its SI value only); only the reference -> the
   number as written.
 * Magnitude words (``2,5 тыс.``, ``150 млн``) are part of the number; when the reference is a bare number without
   one, the number as written before the magnitude also counts (``150 млн км`` for 150), as for a unit.
@@ -125,11 +125,11 @@ def _unit_pairs(a: V.Scalar, r: V.Scalar) -> list[tuple[V.Num | None, V.Num | No
 
 
 def _fraction_in_percent(a: V.Scalar, r: V.Scalar) -> bool:
-    """A percentage against a bare reference of at most 1 in size: the reference is a fraction (``40 %`` is 0.4,
-    ``0,4 %`` is not); against a larger one it counts percent (``28 %`` for 28)."""
+    """A percentage against a bare reference below 1 in size: the reference is a fraction (``40 %`` is 0.4,
+    ``0,4 %`` is not); against a larger one it counts percent (``28 %`` for 28, ``1 %`` for 1)."""
     percent = a.unit is not None and a.unit.dimensionless and a.unit.scale == sympy.Rational(1, 100)
     value = r.num.expr if r.num is not None else None
-    return percent and value is not None and value.is_number and bool(abs(value) <= 1)
+    return percent and value is not None and value.is_number and bool(abs(value) < 1)
 
 
 def scalar_equal(a: V.Scalar, r: V.Scalar, rules: Rules) -> Match:

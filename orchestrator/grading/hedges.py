@@ -4,7 +4,8 @@
 checks every value offered in a remark against the answer (``compare.consistent``): the same value (``0,5 (то есть
 1/2)``, ``7 (семь)``, ``20 м/с (примерно 72 км/ч)``) or its own rounding (``5/3 (≈ 1,67)``) is one answer; another
 value (``12 (или 13)``, ``7 (возможно, 8)``, ``6 м/с, может быть 6,5 м/с``) is a hedge. A remark without a value
-(``(в метрах)``) offers nothing.
+(``(в метрах)``) offers nothing, nor does a remark about the answer (``12 (2 решения)``): without a leading ``или``,
+``≈``, ``то есть``... only a bare value (number, number words, unit) is offered.
 """
 
 from __future__ import annotations
@@ -12,19 +13,27 @@ from __future__ import annotations
 import re
 
 from .numwords import is_number_word
+from .units import lookup
 
 PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
 MAX_OFFERS = 4
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+_CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]+\.?")
 _APPROX = re.compile(r"\s*(?:≈|\\approx|~|≃)")
 _LEAD = re.compile(
-    r"(?:\s|,|:|≈|\\approx|~|≃|или|либо|т\.\s?е\.|то\s+есть|примерно|приблизительно|около|возможно|может\s+быть|"
+    r"(?:\s|,|:|≈|\\approx|~|≃|или|либо|т\.\s?е\.|то\s+есть|примерно|приблизительно|около|возможно|"
+    r"(?:а\s+)?может(?:\s+быть)?|и(?=\s)|"
     r"в\s+десятичн\w*\s+виде|or|i\.e\.|approximately|about|maybe|possibly)+",
     re.IGNORECASE,
 )
 _AFTERWORD = re.compile(r"[,;]\s+(?=[А-Яа-яЁёA-Za-z]{2,})")  # "6,28 с, если считать два колебания": the value ends
 _HEDGE = re.compile(r"\s*(?:может\s+быть|возможно|или|либо|а\s+может|хотя|or|maybe|possibly)(?![а-яё])", re.I)
 _VALUE_START = re.compile(r"[-−+\d\\√(πA-Za-z]")
+
+
+def _only_value(text: str) -> bool:
+    """Is every Cyrillic word of ``text`` a number word or a unit (``семь``, ``72 км/ч``)?"""
+    return all(is_number_word(w) or lookup(w) is not None for w in _CYRILLIC_WORD.findall(text))
 
 
 def is_remark(inner: str) -> bool:
@@ -37,8 +46,8 @@ def offered(inner: str) -> str:
     lead = _LEAD.match(inner)
     rest = inner[lead.end() :] if lead else inner
     rest = _AFTERWORD.split(rest, maxsplit=1)[0].strip(" .;,")
-    if not rest:
-        return ""
+    if not rest or (not lead and not _only_value(rest)):
+        return ""  # "12 (2 решения)": a remark about the answer, not another value
     first = rest.split()[0].lower()
     if _VALUE_START.match(rest) and re.search(r"\d|\\|π", rest):
         return rest

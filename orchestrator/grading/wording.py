@@ -66,8 +66,21 @@ def _pair(signed: str, plain: str, negative: bool) -> tuple[Reading, ...]:
     return ((signed, False), (plain, True)) if negative else ((plain, False),)
 
 
-def readings(answer: str) -> tuple[Reading, ...]:
-    """``(value, lenient)`` for each value the worded ``answer`` may stand for, or () when it states no change."""
+_FIRST_NUMBER = re.compile(r"\d+(?:[.,]\d+)?")
+
+
+def readings(answer: str, value: str = "") -> tuple[Reading, ...]:
+    """``(value, lenient)`` for each value the worded ``answer`` may stand for, or () when it states no change.
+    ``value``: the answer as extracted; when it holds a number, a reading of another number is not its change
+    (``5 км, на 2 км меньше``: the answer is 5 km)."""
+    found = _readings(answer)
+    number = _FIRST_NUMBER.search(value)
+    if number is None:
+        return found
+    return tuple(r for r in found if not _FIRST_NUMBER.search(r[0]) or number.group() in _FIRST_NUMBER.findall(r[0]))
+
+
+def _readings(answer: str) -> tuple[Reading, ...]:
     if len(answer) > MAX_READING_CHARS or not re.search(r"[А-Яа-яЁё]", answer):
         return ()
     direction = _direction(answer)
