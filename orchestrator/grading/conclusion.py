@@ -24,6 +24,7 @@ _NUMBER = re.compile(
     r"(?:(?<![\w)\]}])[-−–])?(?<![\w.,/])(?:\d{1,3}(?:[\u00a0\u202f ]\d{3})+(?![\d.,])|\d+(?:[.,]\d+)?)"
     r"(?:/\d+(?:[.,]\d+)?)?(?![\w,/]|\.\d|\s*[=+*^(-])"
 )
+_APPROXIMATED = re.compile(r"(-?\d+(?:[.,]\d+)?(?:/\d+)?)\s*(?:≈|\\approx|~)\s*\Z")
 _INLINE = re.compile(r"(?<![$\\])\$([^$]{1,400})\$(?!\$)|\\\((.{1,400}?)\\\)")
 
 
@@ -73,6 +74,9 @@ def conclusion(text: str) -> tuple[str, str, str]:
     end, answer, after = best
     if end < 0 or not answer.strip():
         return "", "", ""
+    chain = _APPROXIMATED.search(text, max(0, after - len(answer) - 80), after - len(answer)) if after >= 0 else None
+    if chain:  # "2/3 ≈ 0,67.": the value and its approximation, read as the value
+        answer = f"{chain.group(1)} ≈ {answer}"
     unit = unit_after(answer.replace(",", "."), text[after : after + 60]) if after >= 0 else None
     unit_text = unit[1] if unit else ""
     sentence = f"{last_sentence(text[: after - len(answer)])} {answer} {unit_text}" if after >= 0 else ""

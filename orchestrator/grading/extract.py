@@ -26,6 +26,7 @@ _MARKER = re.compile(
     r"(?::|：|[ \t][—–][ \t]|(?<=\s)(?:is|равен)[ \t])",
     re.IGNORECASE,
 )
+_BARE_MARKER = re.compile(r"^[ \t#*]*(?:ответ|answer)[ \t*]+(?=[-−\d$\\(])", re.IGNORECASE | re.MULTILINE)
 _KEYWORDS = ("ответ", "answer")
 MAX_PREFIX_CHARS = 40
 MAX_KEYWORDS = 500
@@ -217,6 +218,9 @@ def _markers_at(text: str, position: int) -> list[tuple[int, int]]:
         if match:
             found.append((match.start(), match.end()))
             break
+    bare = _BARE_MARKER.match(text, text.rfind("\n", 0, position) + 1)
+    if bare and bare.start() <= position < bare.end():  # "Ответ 42" opening a line
+        found.append((bare.start(), bare.end()))
     head = _HEADING_HEAD.search(text, window, position)
     if head:
         line_end = text.find("\n", position)
@@ -231,6 +235,7 @@ def _marker_spans(text: str) -> list[tuple[int, int]]:
     positions = _keyword_positions(text)
     if positions is None or len(positions) > MAX_KEYWORDS:  # a whole-text scan is cheaper then
         spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
+        spans += [(m.start(), m.end()) for m in _BARE_MARKER.finditer(text)]
         return sorted(spans + [(m.start(), m.end()) for m in _HEADING.finditer(text)])
     found: set[tuple[int, int]] = set()
     for position in reversed(positions):

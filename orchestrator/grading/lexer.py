@@ -153,6 +153,9 @@ def _command(name: str, text: str, end: int, out: list[Token]) -> int:
     if name in ("min", "max"):  # v_{\min}: a word in a subscript
         out.append(("latin", name))
         return end
+    if name in ("angle", "measuredangle"):
+        out.append(("name", "angle"))
+        return end
     if name in _VECTOR:
         return _vector(text, end, out)
     if name in _OPS:
@@ -192,7 +195,9 @@ def _vector(text: str, end: int, out: list[Token]) -> int:
 
 
 def _char(text: str, out: list[Token]) -> None:
-    if text in _CHAR_OPS:
+    if text == "∠":  # ∠A = 30°: the angle's name
+        out.append(("name", "angle"))
+    elif text in _CHAR_OPS:
         out.append(("op", _CHAR_OPS[text]))
     elif text in _SINGLE:
         out.append(("op", text))

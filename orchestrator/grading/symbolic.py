@@ -3,8 +3,9 @@
 * Expressions: the same letters, and the difference simplifies to zero (``expand``), or, where that is
   inconclusive, both agree at several random positive points (seeded, so a verdict never changes between runs).
 * Root series: ``\\pi/6 + \\pi n/3`` and ``\\pi(2n+1)/6`` or ``-\\pi/2 + \\pi k`` for ``\\pi/2 + \\pi n``: one integer
-  letter each (k, n, m, l), linear in it with a step that is a rational multiple of pi; equal when the steps are
-  equal in size and the starts differ by whole steps. A series with another step (covering part) is not equal.
+  letter each (k, n, m, l), linear in it with a step that is a rational multiple of pi (``(-1)^n a + \\pi n`` is
+  its even and odd halves); unions of series are equal when they cover the same values within a common period. A
+  series with another step (covering part) is not equal.
 * Equations: ``2a + 6z = 0`` states ``a + 3z = 0``: the same letters and left-minus-right sides proportional.
 """
 
@@ -94,14 +95,18 @@ def _series(expr: sympy.Expr) -> tuple[sympy.Expr, sympy.Expr] | None:
 
 def same_series(a: sympy.Expr, r: sympy.Expr) -> bool:
     """Are ``a`` and ``r`` the same series of values (steps equal in size, starts whole steps apart)?"""
-    sa, sr = _series(a), _series(r)
-    if sa is None or sr is None or sympy.Abs(sa[0]) != sympy.Abs(sr[0]):
-        return False
-    with mpmath.workdps(60):
-        shift = numeric((sa[1] - sr[1]) / sr[0])
-        if shift is None or shift.imag != 0:
-            return False
-        return abs(shift.real - mpmath.nint(shift.real)) < mpmath.mpf("1e-30")
+    return same_series_sets([a], [r])
+
+
+def _halves(expr: sympy.Expr) -> list[sympy.Expr]:
+    """``(-1)^n a + \\pi n`` as its even and odd halves (two linear series); other expressions as they are."""
+    signs = [p for p in expr.atoms(sympy.Pow) if p.base == -1 and isinstance(p.exp, sympy.Symbol)]
+    if len(signs) != 1:
+        return [expr]
+    letter = signs[0].exp
+    even = expr.xreplace({signs[0]: 1}).xreplace({letter: 2 * letter})
+    odd = expr.xreplace({signs[0]: -1}).xreplace({letter: 2 * letter + 1})
+    return [sympy.expand(even), sympy.expand(odd)]
 
 
 def same_equation(a: sympy.Expr, r: sympy.Expr) -> bool:
@@ -145,6 +150,8 @@ def _residues(series: list[tuple[sympy.Expr, sympy.Expr]], period: sympy.Rationa
 
 def same_series_sets(answers: list[sympy.Expr], references: list[sympy.Expr]) -> bool:
     """Do two unions of root series cover the same values (``2\\pi n`` or ``\\pi + 2\\pi n`` is ``\\pi n``)?"""
+    answers = [h for x in answers for h in _halves(x)]
+    references = [h for x in references for h in _halves(x)]
     a, r = [_series(x) for x in answers], [_series(x) for x in references]
     if not a or not r or any(s is None for s in a + r):
         return False

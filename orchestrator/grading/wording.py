@@ -9,6 +9,8 @@ reference (any may match); the answer as written is always tried first.
   150 Дж`` -> ``150 Дж`` only.
 * ``4 м/с против оси Oy`` -> ``-4 м/с`` or ``4 м/с`` (the speed); ``4 м/с вдоль оси Oy`` -> ``4 м/с`` only.
 
+* ``не изменится`` -> the ratio ``1`` or the change ``0``.
+
 An increase never reads as a negative value or a reciprocal: that is the near miss each reading keeps out. The
 second reading of a decrease (the factor, the amount, the speed) is ``lenient``: it counts only against a bare
 reference; a reference that names the change or the ratio (``\\Delta E = -150 Дж``, ``F_2/F_1 = 4``,
@@ -35,6 +37,7 @@ _UP_RE = re.compile(_UP, re.IGNORECASE)
 MAX_READING_CHARS = 200
 
 
+_SAME = re.compile(r"не\s+измен\w*|останется\s+(?:прежн|тем\s+же|неизменн)\w*|не\s+поменя\w*", re.IGNORECASE)
 _CLAUSE = re.compile(r",|\s+и\s+")  # "4 м/с и направлена вниз, против оси": the value ends
 
 
@@ -83,6 +86,8 @@ def readings(answer: str, value: str = "") -> tuple[Reading, ...]:
 def _readings(answer: str) -> tuple[Reading, ...]:
     if len(answer) > MAX_READING_CHARS or not re.search(r"[А-Яа-яЁё]", answer):
         return ()
+    if _SAME.search(answer):
+        return (("1", False), ("0", False))
     direction = _direction(answer)
     factor = _factor(answer)
     if factor and direction:

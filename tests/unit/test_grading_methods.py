@@ -199,3 +199,38 @@ def test_expressions_series_and_equations_compare_by_value() -> None:
 def test_structures_compare_by_name_unit_equation_and_set(answer: str, ref: str, expected: str) -> None:
     domain = "physics" if "Ом" in ref else "math"
     assert verdict(answer, ref, domain) == expected
+
+
+@pytest.mark.parametrize(
+    "response, answer",
+    [
+        ("Решение.\nОтвет 42", "42"),
+        ("Решение.\n**Ответ** -7", "-7"),
+        ("В ответе 3 числа. Итого 5.", "5"),  # "ответе" mid-sentence is no marker
+        ("Получаем 2/3 ≈ 0,67.", "2/3 ≈ 0,67"),
+    ],
+)
+def test_an_answer_line_without_a_colon_and_an_approximation_in_prose(response: str, answer: str) -> None:
+    assert extract(response).answer == answer
+
+
+@pytest.mark.parametrize(
+    "answer, ref, expected",
+    [
+        ("две пятых", "0.4", "correct"),
+        ("две пятых", "0.2", "incorrect"),
+        ("половина", "1/2", "correct"),
+        ("двадцать пять", "25", "correct"),
+        ("∠A = 30°", "30", "correct"),
+        ("∠A = 60°", "30", "incorrect"),
+        ("(-1)^n \\frac{\\pi}{6} + \\pi n", "\\frac{\\pi}{6} + 2\\pi n; \\frac{5\\pi}{6} + 2\\pi n", "correct"),
+        ("(-1)^n \\frac{\\pi}{6} + \\pi n", "\\frac{\\pi}{6} + 2\\pi n", "incorrect"),
+    ],
+)
+def test_fractions_in_words_angles_and_alternating_series(answer: str, ref: str, expected: str) -> None:
+    assert verdict(answer, ref) == expected
+
+
+def test_unchanged_reads_as_ratio_one_or_change_zero() -> None:
+    assert readings("период не изменится") == (("1", False), ("0", False))
+    assert readings("период увеличится") == ()
