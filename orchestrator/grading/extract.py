@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .conclusion import conclusion, only_answer
 from .context import inline_items, is_bare_number, list_items, run_before, stated_unit, unit_after
 from .hedges import PARENS, is_remark, offers
+from .numwords import is_number_word
 
 MAX_RESPONSE_CHARS = 100_000
 MAX_BLOCK_LINES = 12
@@ -46,7 +47,7 @@ _INTEGER_PARAMETER = re.compile(
     r",?(?:\s|\\[ ,;:!]|~)*[a-zA-Z](?:\s|\\[ ,;:!])*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))"
 )
 _LINKED = re.compile(
-    r"[А-Яа-яЁё][А-Яа-яЁё ,]{0,80}? "
+    r"[А-Яа-яЁё][А-Яа-яЁёA-Za-z_{} ,]{0,80}? "
     r"(?:равн[аоы]?|равен|составля\w{0,3}|составит|будет|получается|есть) (?=[-\d\\(a-zA-Z])",
     re.IGNORECASE,
 )
@@ -64,6 +65,17 @@ _ANY_NUMBER = re.compile(
     r"(?:[a-zA-Z]\s*(?:[—–:-]|[—–-]\s*это)?\s*)?(?:любое|любые|все|всё|any)\s+(?:действительн\w*\s+|real\s+)?"
     r"(?:числ\w*|значени\w*|numbers?|values?|x)",
     re.IGNORECASE,
+)
+_ALL_BUT = re.compile(
+    r"(?:([a-zA-Z])\s*[—–:-]?\s*)?(?:все|любые|любое|всё|any|all)\s+(?:действительн\w*\s+|real\s+)?"
+    r"(?:числа|число|значения|[a-zA-Z]|numbers?)?\s*,?\s*(?:кроме|except)\s+(.{1,80})",
+    re.IGNORECASE,
+)
+_LEAD_WORD = re.compile(r"(?:при|в|во|на|около|примерно|по) ([А-Яа-яЁё]+)", re.IGNORECASE)  # "на седьмом этаже"
+_WORDS_BEFORE = re.compile(r"(?:[А-Яа-яЁё]+ ){1,5}(?=[-−\d\\(]|[a-zA-Z]\s*=)")
+_BOUNDS = frozenset(
+    "не ни более менее больше меньше свыше от до после с кроме между хотя или либо чем минимум максимум на в "
+    "плюс минус нет".split()
 )
 _WRAPPERS = re.compile(
     r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
@@ -107,13 +119,22 @@ def unbox(text: str) -> str:
 
 def _strip_words(text: str) -> str:
     """Drop words around a stated value: ``наибольшее значение равно 7`` -> ``7``, ``в 1,5 раза`` -> ``1,5 раза``,
-    ``x = π/2 + πk, k ∈ Z`` -> ``x = π/2 + πk``."""
+    ``искомое число 34`` -> ``34``, ``x = π/2 + πk, k ∈ Z`` -> ``x = π/2 + πk``; words that bound or change the
+    value stay (``не менее 34``, ``на 5 больше``)."""
     text = _INTEGER_PARAMETER.sub("", text)
     linked = _LINKED.match(text) or _LINKED_EN.match(text)
     if linked:
         return text[linked.end() :]
     lead = _LEAD.match(text)
-    return text[lead.end() :] if lead else text
+    if lead:
+        return text[lead.end() :]
+    word = _LEAD_WORD.match(text)
+    if word and is_number_word(word.group(1)):
+        return text[word.start(1) :]
+    words = _WORDS_BEFORE.match(text)
+    if words and not any(w.lower() in _BOUNDS or is_number_word(w) for w in words.group().split()):
+        return text[words.end() :]  # "искомое число 34" -> "34"; never "не менее 34", "на 5 больше"
+    return text
 
 
 def _unwrapped(text: str) -> str:
@@ -142,6 +163,10 @@ def clean(text: str) -> str:
     text = _unwrapped(text)
     if _ANY_NUMBER.fullmatch(text.rstrip(_TRAILING)):
         return "(-\\infty; +\\infty)"
+    but = _ALL_BUT.fullmatch(text.rstrip(_TRAILING))
+    if but:  # "все x, кроме 2 и 3" -> "x ≠ 2, x ≠ 3"
+        letter = but.group(1) or "x"
+        return ", ".join(f"{letter} ≠ {v}" for v in re.split(r"\s*(?:,|;|\sи\s)\s*", but.group(2)) if v)
     cut = _COMMENTARY.search(text)
     if cut and cut.start() > 0:
         text = text[: cut.start()]

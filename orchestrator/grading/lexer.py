@@ -228,7 +228,7 @@ def _index(text: str, pos: int, run: str, out: list[Token]) -> int:
     last, before = out[-1], out[-2] if len(out) > 1 else ("", "")
     if digits is None or last[0] not in ("latin", "name") or (last[0] == "latin" and len(last[1]) > 1):
         return pos
-    if before[0] == "num":  # "5 m2": a unit after a number
+    if before[0] == "num" and (len(out) < 3 or out[-3] != ("op", "_")):  # "5 m2": a unit after a number
         return pos
     out.extend([("op", "_"), ("num", digits.group())])
     return digits.end()
@@ -268,4 +268,22 @@ def tokenize(text: str) -> list[Token]:
             out.append((kind, value))
         if len(out) > MAX_TOKENS:
             raise ParseError(f"more than {MAX_TOKENS} tokens")
+    return _latin_lookalikes(out)
+
+
+_LOOKALIKES = {"х": "x", "Х": "x", "у": "y", "У": "y"}
+_MATH_NEIGHBOURS = ("num", "latin", "name", "cmd")
+
+
+def _latin_lookalikes(tokens: list[Token]) -> list[Token]:
+    """Cyrillic ``х``/``у`` standing alone next to ``=``, an operator or a number are the unknowns x, y
+    (``у = 2х + 1``); ``у`` between words stays the preposition."""
+    out = list(tokens)
+    for index, (kind, text) in enumerate(tokens):
+        if kind != "word" or text not in _LOOKALIKES:
+            continue
+        before = tokens[index - 1] if index else ("", "")
+        after = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
+        if before[0] in ("op", *_MATH_NEIGHBOURS) or after[0] in ("op", "end") or after == ("", ""):
+            out[index] = ("latin", _LOOKALIKES[text])
     return out
