@@ -4,7 +4,7 @@ Wrappers (``$``, ``\\(``, bold, ``\\boxed{}``) go; so do commentary (`` — эт
 достигается при ...``), remarks in brackets (``(в метрах)``, ``(или 13)``: their values are kept apart by
 ``hedges.py``), the integer parameter of a root series (``, k ∈ Z``), words that link or lead to the value
 (``наибольшее значение равно 7``, ``искомое число 34``, ``на седьмом этаже``; never words that bound or change it,
-``не менее 34``), and trailing punctuation. ``x — любое число`` becomes the whole line, ``все x, кроме 2`` the
+``не менее 34``), and trailing punctuation. ``x — любое число`` becomes the whole real line, ``все x, кроме 2`` the
 condition ``x ≠ 2``.
 """
 

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import bisect
 import re
 
 from .context import last_sentence, unit_after
@@ -46,6 +47,12 @@ def only_answer(text: str) -> str | None:
     return stripped
 
 
+def _inside(position: int, starts: list[int], spans: list[re.Match[str]]) -> bool:
+    """Is ``position`` inside one of the (sorted, disjoint) inline formulas?"""
+    index = bisect.bisect_right(starts, position) - 1
+    return index >= 0 and position < spans[index].end()
+
+
 def _display(text: str) -> tuple[int, str]:
     """``(end, body)`` of the last displayed formula (``\\[...\\]``, ``$$...$$``); end -1 when there is none."""
     best = (-1, "")
@@ -65,8 +72,8 @@ def conclusion(text: str) -> tuple[str, str, str]:
     offset = max(0, len(text) - TAIL_CHARS)
     display_end, display = _display(text)
     inline = [m for m in _INLINE.finditer(text, offset) if "$$" not in m.group()]
-    spans = [(m.start(), m.end()) for m in inline]
-    numbers = [m for m in _NUMBER.finditer(text, offset) if not any(s <= m.start() < e for s, e in spans)]
+    starts = [m.start() for m in inline]
+    numbers = [m for m in _NUMBER.finditer(text, offset) if not _inside(m.start(), starts, inline)]
     best: tuple[int, str, int] = (display_end, display, -1)
     for found, body in [(m, m.group(1) or m.group(2)) for m in inline[-1:]] + [(m, m.group()) for m in numbers[-1:]]:
         if found.end() > best[0]:

@@ -13,6 +13,7 @@ import sympy
 
 from . import values as V
 
+MAX_PARTS = 12
 _ANY = ("любое", "любые", "все", "всё", "any", "all")
 
 
@@ -45,8 +46,8 @@ def to_set(value: V.Value) -> sympy.Set | None:
     if isinstance(value, V.Scalar):
         point = _bound(value)
         return sympy.FiniteSet(point) if point is not None and point.is_finite else None
-    if not isinstance(value, V.Items):
-        return None
+    if not isinstance(value, V.Items) or len(value.values) > MAX_PARTS:
+        return None  # sympy's set algebra grows fast: a longer list is no interval answer
     parts = [to_set(v) for v in value.values]
     if any(p is None for p in parts):
         return None
