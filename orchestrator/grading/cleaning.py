@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 
 from .hedges import PARENS, is_remark, offers
-from .numwords import is_number_word
+from .numwords import BOUND_WORDS, is_number_word
 
 _COMMENTARY = re.compile(
     r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)"
@@ -51,10 +51,6 @@ _ALL_BUT = re.compile(
 )
 _LEAD_WORD = re.compile(r"(?:при|в|во|на|около|примерно|по) ([А-Яа-яЁё]+)", re.IGNORECASE)  # "на седьмом этаже"
 _WORDS_BEFORE = re.compile(r"(?:[А-Яа-яЁё]+ ){1,5}(?=[-−\d\\(]|[a-zA-Z]\s*=)")
-_BOUNDS = frozenset(
-    "не ни более менее больше меньше свыше от до после с кроме между хотя или либо чем минимум максимум на в "
-    "плюс минус нет".split()
-)
 _WRAPPERS = re.compile(
     r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
     r"|\\begin\{equation\*?\}|\\end\{equation\*?\}"
@@ -110,7 +106,7 @@ def _strip_words(text: str) -> str:
     if word and is_number_word(word.group(1)):
         return text[word.start(1) :]
     words = _WORDS_BEFORE.match(text)
-    if words and not any(w.lower() in _BOUNDS or is_number_word(w) for w in words.group().split()):
+    if words and not any(w.lower() in BOUND_WORDS or is_number_word(w) for w in words.group().split()):
         return text[words.end() :]  # "искомое число 34" -> "34"; never "не менее 34", "на 5 больше"
     return text
 

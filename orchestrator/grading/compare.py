@@ -199,6 +199,16 @@ def _bracket(a: V.Value, r: V.Bracket, rules: Rules) -> Match:
     return NO
 
 
+def _same_value(a: V.Items) -> V.Value | None:
+    """The value of a list that states one value in several forms (``\\frac{1}{2}`` или ``0,5``), else None."""
+    values = [_unwrap(v) for v in a.values]
+    if a.names or not values or not all(isinstance(v, V.Scalar) for v in values):
+        return None
+    dims = {v.unit.dims if v.unit else None for v in values}  # type: ignore[union-attr]
+    same = len(dims) == 1 and all(consistent(v, values[0]) for v in values[1:])
+    return values[0] if same else None
+
+
 def _asked(a: V.Items, reference: V.Value, r: V.Scalar) -> V.Value | None:
     """The quantity of a list that a single reference asks for: the one with the reference's name, else the only
     one in the reference's unit (dimension); None when there is no such match or there are several."""
@@ -285,7 +295,7 @@ def _equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
     if isinstance(a, V.Equation):
         a = _unwrap(a.value)
     if isinstance(r, V.Scalar) and isinstance(a, V.Items):
-        a = _unwrap(_asked(a, reference, r) or a)
+        a = _unwrap(_same_value(a) or _asked(a, reference, r) or a)
     if isinstance(r, V.Items) and r.names and isinstance(a, V.Scalar):
         a = _components(a, r.names) or a
     if isinstance(r, V.Scalar):
@@ -300,7 +310,8 @@ def _equivalent(answer: V.Value, reference: V.Value, rules: Rules) -> Match:
 
 
 def _one_value(x: V.Num, y: V.Num) -> bool:
-    """Are ``x`` and ``y`` the same number, or is one a decimal within one unit of its last digit of the other?"""
+    """Are ``x`` and ``y`` the same number, or is one a decimal that rounds the other (``1,7`` for 5/3), or a
+    decimal of at least MIN_SIG digits that cuts it off (``1,666`` for 5/3)?"""
     if x.expr.free_symbols or y.expr.free_symbols:
         return _symbolic(x.expr, y.expr).ok
     with mpmath.workdps(PREC + 10):
@@ -309,8 +320,12 @@ def _one_value(x: V.Num, y: V.Num) -> bool:
             return False
         if _close(vx, vy):
             return True
-        slack = max((n.ulp for n in (x, y) if n.ulp is not None), default=None)
-        return slack is not None and abs(vx - vy) <= mpmath.mpf(int(slack.p)) / int(slack.q) * (1 + 1e-9)
+        for decimal in (n for n in (x, y) if n.ulp is not None):
+            ulp = mpmath.mpf(int(decimal.ulp.p)) / int(decimal.ulp.q)  # type: ignore[union-attr]
+            off = abs(vx - vy)
+            if off < ulp / 2 or (decimal.sig is not None and decimal.sig >= MIN_SIG and off < ulp):
+                return True
+        return False
 
 
 def consistent(offer: V.Value, answer: V.Value) -> bool:

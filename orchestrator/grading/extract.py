@@ -24,7 +24,7 @@ MAX_CANDIDATES = 32  # only the last answer markers and boxes can hold the final
 _MARKER = re.compile(
     r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)?(?:ответ|answer)(?:ы|s)?"
     r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*"
-    r"(?::|：|[ \t][—–][ \t]|(?<=\s)(?:is|равен)[ \t])",
+    r"(?::|：|[ \t][—–][ \t]|(?<=\s)(?:is|равен)[ \t]*:?[ \t])",
     re.IGNORECASE,
 )
 _BARE_MARKER = re.compile(r"^[ \t#*]*(?:ответ|answer)[ \t*]+(?=[-−\d$\\(])", re.IGNORECASE | re.MULTILINE)

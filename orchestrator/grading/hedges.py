@@ -18,6 +18,9 @@ from .units import lookup
 PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
 MAX_OFFERS = 4
 _CYRILLIC = re.compile(r"[А-Яа-яЁё]")
+_WITH_UNIT = re.compile(
+    r"\s*[-−]?\d+(?:[.,]\d+)?(?:\s*(?:\\cdot|·)\s*10\^\{?-?\d+\}?)?\s*(\\?%|[A-Za-zµΩ°][A-Za-zµΩ/·^0-9°]*)\s*"
+)
 _CYRILLIC_WORD = re.compile(r"[А-Яа-яЁё]+\.?")
 _APPROX = re.compile(r"\s*(?:≈|\\approx|~|≃)")
 _LEAD = re.compile(
@@ -37,8 +40,12 @@ def _only_value(text: str) -> bool:
 
 
 def is_remark(inner: str) -> bool:
-    """Is the bracketed ``inner`` a remark (words, or an approximation sign first), not part of the formula?"""
-    return bool(_CYRILLIC.search(inner) or _APPROX.match(inner))
+    """Is the bracketed ``inner`` a remark (words, an approximation sign first, or a value with its unit:
+    ``0,4 (40 %)``), not part of the formula?"""
+    if _CYRILLIC.search(inner) or _APPROX.match(inner):
+        return True
+    value = _WITH_UNIT.fullmatch(inner)
+    return bool(value) and all(lookup(part) for part in re.findall(r"%|[A-Za-zµΩ°]+", value.group(1)))
 
 
 def offered(inner: str) -> str:

@@ -157,6 +157,12 @@ def _cardinal(tokens: Sequence[Token], pos: int) -> tuple[sympy.Expr, int] | Non
     return sympy.Integer(total + group), pos
 
 
+BOUND_WORDS = frozenset(  # words before a number that bound or change it: "не менее 5", "на 5 больше"
+    "не ни более менее больше меньше свыше от до после с кроме между хотя или либо чем минимум максимум на в "
+    "плюс минус нет".split()
+)
+
+
 def is_number_word(word: str) -> bool:
     """Is ``word`` a number word (``семь``, ``двадцать``, ``полтора``, ``седьмом``, ``треть``)?"""
     word = word.lower()
