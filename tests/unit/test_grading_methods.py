@@ -234,3 +234,34 @@ def test_fractions_in_words_angles_and_alternating_series(answer: str, ref: str,
 def test_unchanged_reads_as_ratio_one_or_change_zero() -> None:
     assert readings("период не изменится") == (("1", False), ("0", False))
     assert readings("период увеличится") == ()
+
+
+@pytest.mark.parametrize(
+    "answer, ref, expected",
+    [
+        ("сила тока I = 0.4 А, напряжение U = 6 В", "6 В", "correct"),
+        ("сила тока I = 0.4 А, напряжение U = 5 В", "6 В", "incorrect"),
+        ("время 2 с, дальность 40 м", "40 м", "correct"),
+        ("время 2 с, не менее 40 м", "40 м", "incorrect"),  # a bound is no label
+        ("\\frac{1}{2} или 0.5", "1/2", "correct"),
+        ("\\frac{1}{2} или 0.6", "1/2", "incorrect"),
+        ("2 с и 40 м", "2 с", "correct"),
+    ],
+)
+def test_labels_before_items_and_one_value_in_two_forms(answer: str, ref: str, expected: str) -> None:
+    assert verdict(answer, ref, "physics" if "В" in ref or "м" in ref or "с" in ref else "math") == expected
+
+
+@pytest.mark.parametrize(
+    "answer, offered",
+    [("0,4 (40 %)", ("40 %",)), ("0,4 (45 %)", ("45 %",)), ("√(2gh)", ()), ("2 (3)", ())],
+)
+def test_a_value_with_its_unit_in_brackets_is_a_remark(answer: str, offered: tuple) -> None:
+    assert offers(answer) == offered
+
+
+def test_a_remark_agrees_when_it_rounds_or_cuts_off_the_answer() -> None:
+    assert verdict("0.4", "0.4", offered=("40 %",)) == "correct"
+    assert verdict("0.4", "0.4", offered=("45 %",)) == "incorrect"  # 0.45 is not 0.4 rounded
+    assert verdict("5/3", "5/3", offered=("1,666",)) == "correct"  # cut off at 4 digits
+    assert verdict("5/3", "5/3", offered=("1,6",)) == "incorrect"  # cut off at 2 digits is another value
