@@ -119,11 +119,12 @@ def _agreement_rows(upstream: dict[tuple[str, int], UpstreamAnswer], pool: Grade
 
 def _class_rows(pool: GraderPool) -> list[str]:
     """Per-class agreement on the issue-29 sets, before (stored) and now."""
-    before = grader_classes.stored().get("before", {})
+    stored = grader_classes.stored()
     now = grader_classes.measure(pool)
+    columns = [("before (60a5fbd)", stored.get("before", {})), ("held out (7234f62)", stored.get("held_out", {}))]
     lines = []
     for name in now:
-        lines += grader_classes.rows_for(name, before, now) + [""]
+        lines += grader_classes.rows_for(name, [*columns, ("now", now)]) + [""]
     return lines
 
 
@@ -188,12 +189,14 @@ def run(baseline_sample: int, rounds: int) -> str:
         "### Answers nobody wrote for the grader (issue 29 classes)",
         "",
         "Per class (1-13 as issue 29 lists them, 14 the physics precision rule): agreement with the labels and false "
-        "positives, before issue 29's changes (the grader at 60a5fbd, stored in "
-        "benchmarks/results/grader_classes.json) and now. `general.jsonl` was written by the issue-29 developer "
-        "before changing the grader, each acceptance beside its near miss: not blind, and grown while the grader "
-        "grew. `blind_general.jsonl` was written by a helper who had read neither the grader nor its tests: blind "
-        "when written; its failures were then read to find general method gaps (never to fix a case alone), so the "
-        "'after' figure on it is no longer a held-out measure.",
+        "positives (FP) before issue 29's changes (the grader at 60a5fbd), at 7234f62 (the last grader measured on "
+        "the blind set before any of its cases was read: the held-out figure) and now; the first two are stored in "
+        "benchmarks/results/grader_classes.json (`python -m benchmarks.grader_classes --save NAME` with PYTHONPATH "
+        "at that tree). `general.jsonl` was written by the issue-29 developer before changing the grader, each "
+        "acceptance beside its near miss: not blind, and grown while the grader grew. `blind_general.jsonl` was "
+        "written by a helper who had read neither the grader nor its tests: blind; after 7234f62 its failures were "
+        "read to find general method gaps (each fixed by a rule with near misses of its own in general.jsonl, never "
+        "by a case alone), so the 'now' figure on it is no longer held out.",
         "",
         *classes,
     ]

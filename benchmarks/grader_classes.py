@@ -48,19 +48,21 @@ def stored() -> dict:
     return json.loads(STORED.read_text(encoding="utf-8")) if STORED.is_file() else {}
 
 
-def rows_for(name: str, before: Figures, after: Figures) -> list[str]:
-    """Markdown rows: per class, agreement and false positives before and after."""
+def _cell(figures: list[int] | None) -> str:
+    return f"{figures[1] / figures[0]:.0%} ({figures[1]}/{figures[0]}), {figures[2]} FP" if figures else "-"
+
+
+def rows_for(name: str, columns: list[tuple[str, Figures]]) -> list[str]:
+    """Markdown rows: per class, agreement and false positives in each ``(heading, figures)`` column."""
+    shown = [(heading, figures[name]) for heading, figures in columns if name in figures]
     lines = [
         f"`{name}`",
         "",
-        "| class | cases | agreement before | agreement after | false positives before | after |",
-        "|---|---:|---:|---:|---:|---:|",
+        "| class | cases | " + " | ".join(heading for heading, _ in shown) + " |",
+        "|---|---:|" + "---:|" * len(shown),
     ]
-    old, new = before.get(name, {}), after.get(name, {})
-    for key, (n, agree, fp, _) in new.items():
-        was = old.get(key)
-        shown = f"{was[1] / was[0]:.0%} ({was[1]}/{was[0]})" if was else "-"
-        lines.append(f"| {key} | {n} | {shown} | {agree / n:.0%} ({agree}/{n}) | {was[2] if was else '-'} | {fp} |")
+    for key, (n, *_) in shown[-1][1].items():
+        lines.append(f"| {key} | {n} | " + " | ".join(_cell(table.get(key)) for _, table in shown) + " |")
     return lines
 
 

@@ -51,6 +51,7 @@ _ALL_BUT = re.compile(
 )
 _LEAD_WORD = re.compile(r"(?:при|в|во|на|около|примерно|по) ([А-Яа-яЁё]+)", re.IGNORECASE)  # "на седьмом этаже"
 _WORDS_BEFORE = re.compile(r"(?:[А-Яа-яЁё]+ ){1,5}(?=[-−\d\\(]|[a-zA-Z]\s*=)")
+_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
 _WRAPPERS = re.compile(
     r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
     r"|\\begin\{equation\*?\}|\\end\{equation\*?\}"
@@ -115,26 +116,33 @@ def unwrapped(text: str) -> str:
     return " ".join(_WRAPPERS.sub(" ", unbox(text)).split()).lstrip(_EDGE)  # single spaces keep the regexes linear
 
 
-def answer_line(answer: str) -> str:
-    """The answer line without wrappers and remarks, commentary kept (``4 м/с, против оси Oy``)."""
+def cleaned(answer: str) -> tuple[str, tuple[str, ...], str]:
+    """``(clean answer, values its remarks offer, its line for changes in words)`` (see ``clean``,
+    ``hedges.offers``; the line is the answer without wrappers and remarks, commentary kept: ``4 м/с, против оси
+    Oy``; ``""`` when it has no Cyrillic word to read)."""
     if len(answer) > MAX_CLEAN_CHARS:
-        return ""
-    return PARENS.sub(lambda m: "" if is_remark(m.group(1)) else m.group(), unwrapped(answer)).strip()
+        return answer.strip(), (), ""
+    line = unwrapped(answer)
+    found = offers(line, _tail(line)) if "(" in line or "," in line else ()
+    worded = (
+        PARENS.sub(lambda m: "" if is_remark(m.group(1)) else m.group(), line).strip() if _CYRILLIC.search(line) else ""
+    )
+    return _clean_line(line), found, worded
 
 
-def answer_offers(answer: str) -> tuple[str, ...]:
-    if len(answer) > MAX_CLEAN_CHARS:
-        return ()
-    text = unwrapped(answer)
-    cut = _COMMENTARY.search(text)
-    return offers(text, text[cut.end() :] if cut and cut.start() > 0 else "")
+def _tail(line: str) -> str:
+    cut = _COMMENTARY.search(line)
+    return line[cut.end() :] if cut and cut.start() > 0 else ""
 
 
 def clean(text: str) -> str:
     """Strip wrappers (``$``, ``\\(``, bold, boxes), commentary, remarks in brackets and trailing punctuation."""
     if len(text) > MAX_CLEAN_CHARS:
         return text.strip()
-    text = unwrapped(text)
+    return _clean_line(unwrapped(text))
+
+
+def _clean_line(text: str) -> str:
     if _ANY_NUMBER.fullmatch(text.rstrip(_TRAILING)):
         return "(-\\infty; +\\infty)"
     but = _ALL_BUT.fullmatch(text.rstrip(_TRAILING))

@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from .cleaning import answer_line, answer_offers, boxes, clean, content
+from .cleaning import boxes, clean, cleaned, content
 from .conclusion import conclusion, only_answer
 from .context import inline_items, is_bare_number, list_items, run_before, stated_unit, unit_after
 
@@ -193,18 +193,19 @@ def extract(response: str) -> Extraction:
     candidates = [(m.start, m.answer, "marker", i) for i, m in enumerate(markers)]
     candidates += [(box[0], content(text, box), "box", i) for i, box in enumerate(spans)]
     for start, answer, kind, index in sorted(candidates, key=lambda c: c[0], reverse=True):
-        cleaned = clean(answer)
-        if cleaned:
-            enumerated = _together(inline_items(cleaned))  # "1) 3; 2) 7" is the list 3; 7
-            cleaned = enumerated or cleaned
+        found, offered, line = cleaned(answer)
+        if found:
+            enumerated = _together(inline_items(found))  # "1) 3; 2) 7" is the list 3; 7
+            found = enumerated or found
             parts = _marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index)
             together = _together(parts) or enumerated
-            unit = _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned)
-            return Extraction(cleaned, together, unit, answer_offers(answer), answer_line(answer))
+            unit = _unit(text, start, spans[index][1] if kind == "box" else -1, found)
+            return Extraction(found, together, unit, offered, line)
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
         text = text[: markers[-1].start]
     elif (whole := only_answer(text)) is not None:
-        return Extraction(clean(whole), offers=answer_offers(whole))
+        found, offered, _ = cleaned(whole)
+        return Extraction(found, offers=offered)
     answer, unit, sentence = conclusion(text)
     return Extraction(clean(answer), unit=unit, worded=sentence)
 
