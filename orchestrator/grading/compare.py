@@ -186,7 +186,7 @@ def _items(a: V.Value, r: V.Items, rules: Rules) -> Match:
     if r.kind == "set" and isinstance(a, V.Items) and a.kind == "set":
         return _unordered(a.values, r.values, rules)
     ordered_answer = (isinstance(a, V.Items) and (a.kind == "named" or r.kind == "named")) or (
-        isinstance(a, V.Bracket) and a.left + a.right == "()"
+        isinstance(a, V.Bracket) and a.left + a.right == "()" and not r.braced  # a pair is never a set in braces
     )
     return _ordered(a.values, r.values, rules) if ordered_answer else NO  # type: ignore[union-attr]
 
