@@ -27,7 +27,9 @@ _MARKER = re.compile(
     r"(?::|：|[ \t][—–][ \t]|(?<=\s)(?:is|равен)[ \t]*:?[ \t])",
     re.IGNORECASE,
 )
-_BARE_MARKER = re.compile(r"^[ \t#*]*(?:ответ|answer)[ \t*]+(?=[-−\d$\\(])", re.IGNORECASE | re.MULTILINE)
+_BARE_MARKER = re.compile(  # "Ответ 42"; "Ответ 1: 5" numbers answers: the colon marks those
+    r"^[ \t#*]*(?:ответ|answer)[ \t*]+(?=[-−\d$\\(])(?!\d{1,2}[ \t]*(?::|\)|\.(?!\d)))", re.IGNORECASE | re.MULTILINE
+)
 _KEYWORDS = ("ответ", "answer")
 MAX_PREFIX_CHARS = 40
 MAX_KEYWORDS = 500

@@ -207,6 +207,8 @@ def test_structures_compare_by_name_unit_equation_and_set(answer: str, ref: str,
         ("Решение.\nОтвет 42", "42"),
         ("Решение.\n**Ответ** -7", "-7"),
         ("В ответе 3 числа. Итого 5.", "5"),  # "ответе" mid-sentence is no marker
+        ("Решение.\nОтвет 2.5", "2.5"),
+        ("Решение.\nОтвет 1: 5\nОтвет 2: 7", ""),  # numbered answers are no bare marker: "2: 7" is not 2/7
         ("Получаем 2/3 ≈ 0,67.", "2/3 ≈ 0,67"),
     ],
 )
