@@ -3,12 +3,12 @@
 Run: ``.venv/bin/python -m benchmarks.grader_adversarial [--copies N] [--callers C]``; prints the figures and writes
 ``benchmarks/results/grader_adversarial.md``.
 
-The adversarial answers of tests/grading_cases.py (exponent towers, factorials of towers, code injection, 5000-digit
-numbers, 400-deep parentheses...), ``copies`` times each, are graded by ``callers`` concurrent ``grade_many`` calls
-sharing one pool (as the series of a run share it), with the production time budget and memory cap. Measured:
-the slowest check against the time budget, peak worker RSS / address space against the cap, timeouts, replaced
-workers. Baseline in the same run: as many ordinary answers (the other groups of the written set) the same way.
-A last pass with a budget far below what the checks need shows the kill-and-replace path.
+The adversarial answers of tests/data/grading/cases.jsonl (exponent towers, factorials of towers, code injection,
+5000-digit numbers, 400-deep parentheses...), ``copies`` times each, are graded by ``callers`` concurrent
+``grade_many`` calls sharing one pool (as the series of a run share it), with the production time budget and
+memory cap. Measured: the slowest check against the time budget, peak worker RSS / address space against the cap,
+timeouts, replaced workers. Baseline in the same run: as many ordinary answers (the other groups of the written
+set) the same way. A last pass with a budget far below what the checks need shows the kill-and-replace path.
 """
 
 from __future__ import annotations
@@ -23,15 +23,16 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import publish
+from benchmarks.grader_gold import request, rows
+from benchmarks.grader_watch import WorkerWatch
 from orchestrator.grading import GradeRequest, GraderPool, grade_many
 from orchestrator.grading.api import DEFAULT_TIMEOUT
 from orchestrator.grading.pool import DEFAULT_MEMORY_MB
-from tests.grading_cases import CASES
-from tests.grading_watch import WorkerWatch
 
 RESULTS = Path(__file__).resolve().parent / "results" / "grader_adversarial.md"
 MB = 2**20
 TIGHT_BUDGET = 0.01  # seconds: below what a sympy check of a tower needs
+CASES = rows("cases.jsonl")
 
 
 @dataclass
@@ -58,9 +59,9 @@ class Pass:
 
 def _requests(group: str | None, count: int) -> list[GradeRequest]:
     """``count`` requests from the adversarial group (``group``) or from every other group (None), cycled."""
-    chosen = [c for c in CASES if (c.group == group if group else c.group != "adversarial")]
+    chosen = [c for c in CASES if (c["group"] == group if group else c["group"] != "adversarial")]
     cycled = itertools.islice(itertools.cycle(chosen), count)
-    return [GradeRequest(c.response, c.reference, c.domain, c.tolerance) for c in cycled]
+    return [request(c) for c in cycled]
 
 
 def measure(name: str, requests: list[GradeRequest], pool: GraderPool, callers: int, budget: float) -> Pass:
@@ -95,7 +96,7 @@ def best_of(
 
 
 def run(copies: int, callers: int, workers: int | None, repeats: int) -> str:
-    adversarial = _requests("adversarial", len([c for c in CASES if c.group == "adversarial"]) * copies)
+    adversarial = _requests("adversarial", len([c for c in CASES if c["group"] == "adversarial"]) * copies)
     ordinary = _requests(None, len(adversarial))
     with GraderPool(workers, memory_mb=DEFAULT_MEMORY_MB) as pool:
         grade_many([GradeRequest("Ответ: \\sqrt{4}", "2")], pool=pool)  # workers up and warm

@@ -105,10 +105,10 @@ RULES = (
     ),
     Rule(
         "grader",
-        "Grader throughput in `grade_many` (slowest round)",
-        Pick(r"slowest round (\d+)/s", "{0} answers/s"),
+        "Grader throughput in `grade_many` (median of rounds)",
+        Pick(r"\(median (\d+)/s, slowest round (\d+)/s", "{0} answers/s (slowest round {1})"),
         Pick(r"\| baseline: ([^|]+?) \|[^|]*\|[^|]*\| ([\d.]+) \|", "{1} answers/s, {0}"),
-        Pick(r"Target: (more than \d+ answers/s)"),
+        Pick(r"Target: (a median of more than \d+ answers/s)"),
     ),
     Rule(
         "grader",

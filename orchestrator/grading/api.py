@@ -21,6 +21,7 @@ from ..errors import InputError
 from .extract import Extraction, clean, extract
 from .normalize import normalize
 from .pool import GraderPool, Outcome
+from .wording import readings
 
 log = logging.getLogger(__name__)
 
@@ -71,13 +72,20 @@ def _fast_verdict(answer: str, reference: str, request: GradeRequest) -> str | N
 def _decide(found: Extraction, answer: str, reference: str, request: GradeRequest) -> tuple[str | None, tuple | None]:
     """``(verdict, None)`` when the fast path decides, else ``(None, the worker's job)``. A stated unit joins the
     bare number it was stated for (then a fast "incorrect" is not final: ``2`` after ``2 км`` is 2000); the parts
-    of a split answer ride along (the worker uses them only for a set or list reference)."""
+    of a split answer ride along (the worker uses them only for a set or list reference), and so do the values
+    offered in remarks (an answer that offers another value is a hedge: never a fast "correct") and the values
+    a change in words may stand for (``wording.py``)."""
     verdict = _fast_verdict(answer, reference, request)
-    if verdict == "correct" or (verdict == "incorrect" and not found.unit):
+    worded = [
+        (text, lenient) for text, lenient in readings(found.worded or found.answer, found.answer) if normalize(text)
+    ]
+    if (verdict == "correct" and not found.offers) or (verdict == "incorrect" and not found.unit and not worded):
         return verdict, None
     with_unit = normalize(f"{found.answer} {found.unit}") if found.unit else None
     together = normalize(found.together) if found.together else None
-    return None, (with_unit or answer, reference, request.domain, request.tolerance, together)
+    offers = [o for o in (normalize(offer) for offer in found.offers) if o]
+    worded = [(normalize(text), lenient) for text, lenient in worded]
+    return None, (with_unit or answer, reference, request.domain, request.tolerance, together, offers, worded)
 
 
 def _prepare(request: GradeRequest) -> _Prepared:

@@ -8,18 +8,20 @@ from __future__ import annotations
 import functools
 import logging
 import re
+from collections.abc import Sequence
 
 import sympy
 
 from . import values as V
-from .compare import Rules, equivalent
+from .compare import Rules, consistent, equivalent
 from .lexer import ParseError
 from .parser import parse
+from .plaintext import denominators
 
 log = logging.getLogger(__name__)
 
 PHYSICS_TOLERANCE = 0.01
-Job = tuple  # (answer, reference, domain, tolerance[, together]): see ``check``
+Job = tuple  # (answer, reference, domain, tolerance[, together[, offers[, worded]]]): see ``check``
 
 _EMPTY = re.compile(
     r"нет\s+(?:ни\s+одного\s+)?(?:решени|корн|таких|подходящ|действительн|целых|натуральн)|не\s+имеет\s+(?:\w+\s+)?"
@@ -58,18 +60,30 @@ def text_value(text: str) -> V.Value | None:
     return V.Text(_SYNONYMS.get(joined, joined))
 
 
-def _parse_value(text: str, units: bool) -> V.Value | None:
+_FAILURES = (ParseError, RecursionError, ArithmeticError, TypeError, ValueError, AttributeError)
+
+
+def _parse_math(text: str, units: bool) -> V.Value | None:
     try:
-        return parse(text, units)
-    except (ParseError, RecursionError, ArithmeticError, TypeError, ValueError, AttributeError) as exc:
+        return parse(denominators(text), units)
+    except _FAILURES as exc:
         log.debug("not parsed as math (%s): %.80r", exc, text)
-        return text_value(text)
+        return None
+
+
+def _parse_value(text: str, units: bool) -> V.Value | None:
+    value = _parse_math(text, units)
+    return value if value is not None else text_value(text)
 
 
 @functools.lru_cache(maxsize=4096)
 def parse_reference(reference: str) -> V.Value | None:
-    """The reference's value (cached: the same reference is graded for every model)."""
-    return _parse_value(reference, True)
+    """The reference's value (cached: the same reference is graded for every model). A reference that reads
+    as math only without letter units is a formula in letters (``\\sqrt{2gh}``, ``\\frac{1}{2} m v^2``)."""
+    value = _parse_math(reference, True)
+    if value is None:
+        value = _parse_math(reference, False)
+    return value if value is not None else text_value(reference)
 
 
 def has_unknowns(value: V.Value) -> bool:
@@ -77,6 +91,8 @@ def has_unknowns(value: V.Value) -> bool:
     if isinstance(value, V.Scalar):
         nums = [n for n in (value.num, value.si) if n is not None]
         return any(n.expr.free_symbols - {V.HUGE} for n in nums)
+    if isinstance(value, V.Equation):
+        return True
     if isinstance(value, V.Named):
         return has_unknowns(value.value)
     if isinstance(value, (V.Items, V.Bracket)):
@@ -106,10 +122,14 @@ def check(job: Job) -> tuple[str, bool]:
     """``(verdict, approximate)`` for a normalised ``(answer, reference, domain, tolerance[, together])``.
 
     ``together`` (the parts of an answer split over several boxes or items, see ``context.py``) is compared
-    only when the reference is a set or a list and the answer alone is not correct.
+    only when the reference is a set or a list and the answer alone is not correct. ``offers`` (the values offered
+    in remarks, see ``hedges.py``) turn a correct answer incorrect when one of them is another value; ``worded``
+    (the values a change in words stands for, see ``wording.py``) replace the answer as written.
     """
     answer, reference, domain, tolerance = job[:4]
     together = job[4] if len(job) > 4 else None
+    offers = job[5] if len(job) > 5 else ()
+    worded = job[6] if len(job) > 6 else ()
     ref = parse_reference(reference)
     if ref is None:
         same = answer.strip().lower() == reference.strip().lower()
@@ -124,7 +144,34 @@ def check(job: Job) -> tuple[str, bool]:
         parts = _parse_value(together, units)
         joined = _compare(parts, ref, rules) if parts is not None else verdict
         return joined if joined[0] == "correct" else verdict
-    return verdict
+    if verdict[0] == "correct" and value is not None and _hedged(value, offers, units):
+        return "incorrect", False
+    return _worded(worded, ref, rules, units) or verdict
+
+
+def _worded(worded: Sequence[Sequence], ref: V.Value, rules: Rules, units: bool) -> tuple[str, bool] | None:
+    """The verdict of a change stated in words: any of its readings (``wording.py``); a reference that names the
+    change (``\\Delta E = -150 Дж``) takes the signed reading only. None when no reading parses."""
+    strict, parsed = isinstance(ref, V.Named), False
+    for text, lenient in worded:
+        read = _parse_math(text, units)
+        parsed = parsed or read is not None
+        found = _compare(read, ref, rules) if read is not None and not (strict and lenient) else ("incorrect", False)
+        if found[0] == "correct":
+            return found
+    return ("incorrect", False) if parsed else None
+
+
+def _hedged(value: V.Value, offers: Sequence[str], units: bool) -> bool:
+    """Does a remark offer a value other than the answer (``12 (или 13)``)? See ``hedges.py``."""
+    for offer in offers:
+        other = _parse_math(offer, units)
+        try:
+            if other is not None and not consistent(other, value):
+                return True
+        except (ArithmeticError, TypeError, ValueError, AttributeError, RecursionError):
+            return True
+    return False
 
 
 def warm_up() -> None:

@@ -45,6 +45,7 @@ _SENTENCE_END = re.compile(r"\.(?=\s*$|\s+[А-ЯЁA-Z])")
 _LATIN_LETTER = re.compile(r"[A-Za-z]")
 _SINGLE_LETTER = re.compile(r"[А-Яа-яЁё]\.?")
 _ABBREVIATIONS = ("г.", "т.", "с.")  # "г." year, "т.е.", "с." page
+_PREPOSITIONS = ("с", "в", "к", "о", "у")  # "5 с половиной"; but "0,15 м от линзы" is metres
 _YEAR = re.compile(r"1\d{3}|20\d{2}")
 
 
@@ -104,8 +105,9 @@ def last_sentence(before: str) -> str:
 
 def unit_after(number: str, snippet: str) -> tuple[object, str] | None:
     """The unit written at the start of ``snippet`` (right after ``number``): ``(what it is, parseable text)``,
-    or None. One Cyrillic letter is not a unit when a word follows it (``5 с половиной``), when it is an
-    abbreviation (``т.е.``) or when it is ``г`` after a year (``в 2019 г``)."""
+    or None. One Cyrillic letter is not a unit when it is also a preposition and a word follows it (``5 с
+    половиной``; ``0,15 м от линзы`` is metres), when it is an abbreviation (``т.е.``) or when it is ``г`` after a
+    year (``в 2019 г``)."""
     try:
         text = _UNIT_TEXT.match(_SPACING.sub(" ", snippet)).group()  # type: ignore[union-attr]  # {0,40} always matches
         tokens = tokenize(_SENTENCE_END.split(text, maxsplit=1)[0])
@@ -120,7 +122,8 @@ def unit_after(number: str, snippet: str) -> tuple[object, str] | None:
         return None
     if len(used) == 1 and _SINGLE_LETTER.fullmatch(used[0]):
         year = used[0].rstrip(".") == "г" and _YEAR.fullmatch(number)
-        if year or used[0].lower() in _ABBREVIATIONS or cursor.peek()[0] == "word":
+        preposition = used[0] in _PREPOSITIONS and cursor.peek()[0] == "word"
+        if year or used[0].lower() in _ABBREVIATIONS or preposition:
             return None
     return (unit.scale, unit.dims, unit.offset), " ".join(used)
 

@@ -1,9 +1,11 @@
 """Find the final answer in a model's response (pure string work, linear time, safe in the parent process).
 
-Order: the last ``Ответ:``/``Answer:`` line (any case, bold or not; when it is empty, the next line or display
-block, or the list that opens there) or the last ``\\boxed{}``, whichever comes later (a corrected answer counts
-as the later one); else the last displayed formula or number. ``extract`` also returns the parts of an answer
-split over several boxes or ``Ответ:`` items and the unit stated for a bare number (``context.py``).
+Order: the last ``Ответ:``/``Answer:``/``The answer is`` line (any case, bold or not; when it is empty, the next
+line or display block, or the list that opens there) or the last ``\\boxed{}``, whichever comes later (a corrected
+answer counts as the later one); else the whole response when it is only the answer, else what the last sentence
+concludes (``conclusion.py``). The answer is cleaned (``cleaning.py``); ``extract`` also returns the parts of an
+answer split over several boxes or ``Ответ:`` items and the unit stated for a bare number (``context.py``), the
+values its remarks offer (``hedges.py``) and its line for changes in words (``wording.py``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .cleaning import boxes, clean, cleaned, content
+from .conclusion import conclusion, only_answer
 from .context import inline_items, is_bare_number, list_items, run_before, stated_unit, unit_after
 
 MAX_RESPONSE_CHARS = 100_000
@@ -19,8 +23,12 @@ MAX_CANDIDATES = 32  # only the last answer markers and boxes can hold the final
 
 _MARKER = re.compile(
     r"(?<!\w)(?:(?:окончательн|итогов|финальн|правильн)\w{0,4}\s+|final\s+)?(?:ответ|answer)(?:ы|s)?"
-    r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*(?::|：|[ \t][—–][ \t])",
+    r"(?:\s+на\s+(?:задачу|вопрос(?:\s+задачи)?|эту\s+задачу))?[ \t]*(?:\*\*|__|\*|\})?[ \t]*"
+    r"(?::|：|[ \t][—–][ \t]|(?<=\s)(?:is|равен)[ \t]*:?[ \t])",
     re.IGNORECASE,
+)
+_BARE_MARKER = re.compile(  # "Ответ 42"; "Ответ 1: 5" numbers answers: the colon marks those
+    r"^[ \t#*]*(?:ответ|answer)[ \t*]+(?=[-−\d$\\(])(?!\d{1,2}[ \t]*(?::|\)|\.(?!\d)))", re.IGNORECASE | re.MULTILINE
 )
 _KEYWORDS = ("ответ", "answer")
 MAX_PREFIX_CHARS = 40
@@ -30,88 +38,7 @@ _HEADING_HEAD = re.compile(r"^[ \t]*#{1,6}[ \t]*\**[ \t]*\Z", re.MULTILINE)
 _HEADING = re.compile(
     r"^[ \t]*#{1,6}[ \t]*\**[ \t]*(?:ответ|answer)\w*[ \t]*\**[ \t]*:?[ \t]*\**[ \t]*$", re.IGNORECASE | re.MULTILINE
 )
-_NUMBER = re.compile(r"(?:(?<![\w)\]}])[-−–])?(?<![\w.,])\d+(?:[.,]\d+)?(?![\w,]|\.\d|\s*[=+*/^(-])")
 _OPENERS = {"\\[": "\\]", "$$": "$$", "\\begin{equation*}": "\\end{equation*}", "\\begin{equation}": "\\end{equation}"}
-_COMMENTARY = re.compile(r"[ \t]+[—–-][ \t]+(?=[А-Яа-яЁё])|,?[ \t]+где[ \t]|,?[ \t]+(?:т\.[ \t]?е\.|то есть|i\.e\.)")
-_PARENS = re.compile(r"(?<![/*·^_])\s*\(([^()]*)\)")
-_CYRILLIC = re.compile(r"[А-Яа-яЁё]")
-_INTEGER_PARAMETER = re.compile(r",?\s*[a-zA-Z]\s*(?:\\in|∈)\s*(?:\\mathbb\s*\{?\s*[ZN]\s*\}?|ℤ|ℕ|[ZN](?![A-Za-z]))")
-_LINKED = re.compile(
-    r"[А-Яа-яЁё][А-Яа-яЁё ,]{0,80}? "
-    r"(?:равн[аоы]?|равен|составля\w{0,3}|составит|будет|получается|есть) (?=[-\d\\(a-zA-Z])",
-    re.IGNORECASE,
-)
-_LEAD = re.compile(
-    r"(?:всего|итого|ровно|при|в|во|на|около|примерно|приблизительно|лишь|только|по) "
-    r"(?=[-\d\\(a-zA-Z])",
-    re.IGNORECASE,
-)
-MAX_CLEAN_CHARS = 4000
-_WRAPPERS = re.compile(
-    r"\$|\\\(|\\\)|\\\[|\\\]|(?<![\w)])\*\*|\*\*(?![\w(])|\\displaystyle"
-    r"|\\begin\{equation\*?\}|\\end\{equation\*?\}"
-)
-_FINAL_CHARS = '.!?…»"”*'
-_EDGE = ' \t\n:*#=}>«»"“”'
-_TRAILING = ' \t\n.;,:*«»"“”'
-
-
-def _brace_pairs(text: str) -> dict[int, int]:
-    """``{index of "{": index after its "}"}`` for every balanced pair (one linear pass)."""
-    pairs, stack = {}, []
-    for index, char in enumerate(text):
-        if char == "{":
-            stack.append(index)
-        elif char == "}" and stack:
-            pairs[stack.pop()] = index + 1
-    return pairs
-
-
-def boxes(text: str, last: int | None = None) -> list[tuple[int, int]]:
-    """``(start, end)`` of every balanced ``\\boxed{...}``/``\\fbox{...}`` (only the ``last`` ones if given)."""
-    opens = [(m.start(), m.end()) for m in re.finditer(r"\\(?:boxed|fbox)\s*(?=\{)", text)]
-    if not opens:
-        return []
-    pairs = _brace_pairs(text)
-    found = [(start, pairs[brace]) for start, brace in opens if brace in pairs]
-    return found[-last:] if last else found
-
-
-def _content(text: str, box: tuple[int, int]) -> str:
-    return text[text.index("{", box[0]) + 1 : box[1] - 1]
-
-
-def unbox(text: str) -> str:
-    """Replace every ``\\boxed{X}`` by ``X``."""
-    for box in reversed(boxes(text)):
-        text = text[: box[0]] + _content(text, box) + text[box[1] :]
-    return text
-
-
-def _strip_words(text: str) -> str:
-    """Drop words around a stated value: ``наибольшее значение равно 7`` -> ``7``, ``в 1,5 раза`` -> ``1,5 раза``,
-    ``x = π/2 + πk, k ∈ Z`` -> ``x = π/2 + πk``."""
-    text = _INTEGER_PARAMETER.sub("", text)
-    linked = _LINKED.match(text)
-    if linked:
-        return text[linked.end() :]
-    lead = _LEAD.match(text)
-    return text[lead.end() :] if lead else text
-
-
-def clean(text: str) -> str:
-    """Strip wrappers (``$``, ``\\(``, bold, boxes), commentary and trailing punctuation from an answer."""
-    if len(text) > MAX_CLEAN_CHARS:
-        return text.strip()
-    text = " ".join(_WRAPPERS.sub(" ", unbox(text)).split()).lstrip(_EDGE)  # single spaces keep the regexes linear
-    cut = _COMMENTARY.search(text)
-    if cut and cut.start() > 0:
-        text = text[: cut.start()]
-    remarks = _PARENS.sub(lambda m: "" if _CYRILLIC.search(m.group(1)) else m.group(), text)
-    text = _strip_words((remarks if remarks.strip(_TRAILING) else text).strip())
-    while text and text[-1] in _TRAILING and not text.endswith(".."):
-        text = text[:-1].rstrip()
-    return text.lstrip(_EDGE)
 
 
 def _block(lines: list[str]) -> str:
@@ -134,13 +61,17 @@ def _block(lines: list[str]) -> str:
 
 @dataclass(frozen=True)
 class Extraction:
-    """The final answer (``""``: none), its parts when it is split over several boxes or ``Ответ:`` items
-    (``together``, joined by ``"; "``; ``""`` when it is not), and the unit stated for it in the sentence before
-    when it is a bare number (``unit``; see ``context.py``)."""
+    """The final answer (``""``: none); ``together``: its parts when it is split over several boxes or ``Ответ:``
+    items, joined by ``"; "`` (``""`` when it is not); ``unit``: the unit stated for a bare number in the sentence
+    before (``context.py``); ``offers``: the values its remarks offer (``12 (или 13)``, ``hedges.py``); ``worded``:
+    the answer line before commentary is cut, or the sentence that states an answer found without a marker (a
+    change in words there, ``уменьшилась на 100 Дж``, ``4 м/с, против оси Oy``, is read by ``wording.py``)."""
 
     answer: str
     together: str = ""
     unit: str = ""
+    offers: tuple[str, ...] = ()
+    worded: str = ""
 
 
 @dataclass(frozen=True)
@@ -176,6 +107,9 @@ def _markers_at(text: str, position: int) -> list[tuple[int, int]]:
         if match:
             found.append((match.start(), match.end()))
             break
+    bare = _BARE_MARKER.match(text, text.rfind("\n", 0, position) + 1)
+    if bare and bare.start() <= position < bare.end():  # "Ответ 42" opening a line
+        found.append((bare.start(), bare.end()))
     head = _HEADING_HEAD.search(text, window, position)
     if head:
         line_end = text.find("\n", position)
@@ -190,6 +124,7 @@ def _marker_spans(text: str) -> list[tuple[int, int]]:
     positions = _keyword_positions(text)
     if positions is None or len(positions) > MAX_KEYWORDS:  # a whole-text scan is cheaper then
         spans = [(m.start(), m.end()) for m in _MARKER.finditer(text)]
+        spans += [(m.start(), m.end()) for m in _BARE_MARKER.finditer(text)]
         return sorted(spans + [(m.start(), m.end()) for m in _HEADING.finditer(text)])
     found: set[tuple[int, int]] = set()
     for position in reversed(positions):
@@ -216,31 +151,6 @@ def _marker_answers(text: str) -> list[_Marker]:
     return found
 
 
-def finished(text: str) -> bool:
-    """Does the response end like a finished text (not cut off mid-word or mid-formula at a token limit)?"""
-    tail = text.rstrip()
-    if tail.endswith("$"):
-        return tail.count("$") % 2 == 0
-    return bool(tail) and (tail[-1] in _FINAL_CHARS or tail.endswith(("\\]", "\\)")))
-
-
-def _fallback(text: str) -> str:
-    """The last displayed formula or the last number, whichever comes later; nothing from a cut-off text."""
-    if not finished(text):
-        return ""
-    display_end, display = -1, ""
-    for opener, closer in (("\\[", "\\]"), ("$$", "$$")):
-        end = text.rfind(closer)
-        start = text.rfind(opener, 0, end) if end > 0 else -1
-        if start >= 0 and end > display_end:
-            display_end, display = end, text[start + len(opener) : end]
-    offset = max(0, len(text) - 20_000)
-    numbers = list(_NUMBER.finditer(text, offset))
-    if numbers and numbers[-1].start() > display_end:
-        return numbers[-1].group()
-    return display
-
-
 def _together(parts: list[str]) -> str:
     if len(parts) < 2:
         return ""
@@ -263,7 +173,7 @@ def _box_parts(text: str, spans: list[tuple[int, int]], index: int) -> list[str]
     parts = []
     for i in run_before(text, spans, index):
         name = _BOX_NAME.search(text, max(0, spans[i][0] - 20), spans[i][0])
-        parts.append(f"{name.group(1)} = {_content(text, spans[i])}" if name else _content(text, spans[i]))
+        parts.append(f"{name.group(1)} = {content(text, spans[i])}" if name else content(text, spans[i]))
     return parts
 
 
@@ -283,18 +193,23 @@ def extract(response: str) -> Extraction:
     markers = _marker_answers(text)
     spans = [box for box in boxes(text, MAX_CANDIDATES) if not any(m.start <= box[0] < m.end for m in markers)]
     candidates = [(m.start, m.answer, "marker", i) for i, m in enumerate(markers)]
-    candidates += [(box[0], _content(text, box), "box", i) for i, box in enumerate(spans)]
+    candidates += [(box[0], content(text, box), "box", i) for i, box in enumerate(spans)]
     for start, answer, kind, index in sorted(candidates, key=lambda c: c[0], reverse=True):
-        cleaned = clean(answer)
-        if cleaned:
-            enumerated = _together(inline_items(cleaned))  # "1) 3; 2) 7" is the list 3; 7
-            cleaned = enumerated or cleaned
+        found, offered, line = cleaned(answer)
+        if found:
+            enumerated = _together(inline_items(found))  # "1) 3; 2) 7" is the list 3; 7
+            found = enumerated or found
             parts = _marker_parts(text, markers, index) if kind == "marker" else _box_parts(text, spans, index)
             together = _together(parts) or enumerated
-            return Extraction(cleaned, together, _unit(text, start, spans[index][1] if kind == "box" else -1, cleaned))
+            unit = _unit(text, start, spans[index][1] if kind == "box" else -1, found)
+            return Extraction(found, together, unit, offered, line)
     if markers:  # only empty markers: the answer is what the text concluded just before the last one
         text = text[: markers[-1].start]
-    return Extraction(clean(_fallback(text)))
+    elif (whole := only_answer(text)) is not None:
+        found, offered, _ = cleaned(whole)
+        return Extraction(found, offers=offered)
+    answer, unit, sentence = conclusion(text)
+    return Extraction(clean(answer), unit=unit, worded=sentence)
 
 
 def extract_answer(response: str) -> str:

@@ -9,6 +9,7 @@ It never evaluates anything. Tokens are ``(kind, text)`` with kind one of ``num`
 from __future__ import annotations
 
 import re
+import unicodedata
 
 Token = tuple[str, str]
 MAX_TOKENS = 1000
@@ -136,6 +137,9 @@ def _braced(text: str, start: int) -> tuple[str, int]:
 
 def _command(name: str, text: str, end: int, out: list[Token]) -> int:
     """Append the tokens of LaTeX command ``\\name``; return where lexing continues."""
+    if name == "mathbb" and re.match(r"\s*\{?\s*R\s*\}?", text[end:]):
+        out.append(("op", "ℝ"))
+        return end + re.match(r"\s*\{?\s*R\s*\}?", text[end:]).end()  # type: ignore[union-attr]
     if name in _SKIP:
         if name in ("left", "right") and text.startswith(".", end):
             return end + 1
@@ -146,6 +150,14 @@ def _command(name: str, text: str, end: int, out: list[Token]) -> int:
         content, end = _braced(text, end)
         out.extend(tokenize(content))
         return end
+    if name in ("min", "max"):  # v_{\min}: a word in a subscript
+        out.append(("latin", name))
+        return end
+    if name in ("angle", "measuredangle"):
+        out.append(("name", "angle"))
+        return end
+    if name in _VECTOR:
+        return _vector(text, end, out)
     if name in _OPS:
         out.append(("op", _OPS[name]))
     elif name in _CMDS:
@@ -161,8 +173,31 @@ def _command(name: str, text: str, end: int, out: list[Token]) -> int:
     return end
 
 
+_VECTOR = frozenset({"vec", "hat", "overrightarrow", "vv"})
+UNIT_VECTORS = {"i": "unitvec_x", "j": "unitvec_y", "k": "unitvec_z"}
+
+
+def _vector(text: str, end: int, out: list[Token]) -> int:
+    """``\\vec{i}``, ``\\hat j``: a unit vector (a name ``unitvec_x``...); ``\\vec F``: the vector's letter."""
+    while end < len(text) and text[end] == " ":
+        end += 1
+    if end < len(text) and text[end] == "{":
+        content, end = _braced(text, end)
+    elif end < len(text):
+        content, end = text[end], end + 1
+    else:
+        raise ParseError("a vector without a letter")
+    if content.strip() in UNIT_VECTORS:
+        out.append(("name", UNIT_VECTORS[content.strip()]))
+    else:
+        out.extend(tokenize(content))
+    return end
+
+
 def _char(text: str, out: list[Token]) -> None:
-    if text in _CHAR_OPS:
+    if text == "∠":  # ∠A = 30°: the angle's name
+        out.append(("name", "angle"))
+    elif text in _CHAR_OPS:
         out.append(("op", _CHAR_OPS[text]))
     elif text in _SINGLE:
         out.append(("op", text))
@@ -184,6 +219,31 @@ def _latin(run: str) -> list[Token]:
     return [("latin", letter) for letter in run]
 
 
+_DIGITS = re.compile(r"\d+(?![.,]\d)")
+
+
+def _index(text: str, pos: int, run: str, out: list[Token]) -> int:
+    """Digits written right after a name are its index (``a1``, ``a0²``, ``β0``: a_1, a_0, beta_0), not a factor."""
+    digits = _DIGITS.match(text, pos)
+    last, before = out[-1], out[-2] if len(out) > 1 else ("", "")
+    if digits is None or last[0] not in ("latin", "name") or (last[0] == "latin" and len(last[1]) > 1):
+        return pos
+    if before[0] == "num" and (len(out) < 3 or out[-3] != ("op", "_")):  # "5 m2": a unit after a number
+        return pos
+    out.extend([("op", "_"), ("num", digits.group())])
+    return digits.end()
+
+
+def greek_name(letter: str) -> str:
+    """The LaTeX name of a Greek letter (``β`` -> ``beta``, ``Δ`` -> ``Delta``), as ``\\beta`` is read."""
+    try:
+        words = unicodedata.name(letter).split()
+    except ValueError:
+        return letter
+    name = words[-1].lower().replace("lamda", "lambda")
+    return name.capitalize() if "CAPITAL" in words else name
+
+
 def tokenize(text: str) -> list[Token]:
     """The tokens of ``text``; raises ParseError on anything outside the answer language."""
     out: list[Token] = []
@@ -196,14 +256,34 @@ def tokenize(text: str) -> list[Token]:
             pos = _command(value[1:], text, pos, out)
         elif kind == "latin":
             out.extend(_latin(value))
+            pos = _index(text, pos, value, out)
         elif kind == "op2":
             out.append(("op", {"**": "^", "<=": "≤", ">=": "≥", "!=": "≠", "=>": "⇒", "->": "⇒"}[value]))
         elif kind == "greek":
-            out.append(("op", "π") if value == "π" else ("name", value))
+            out.append(("op", "π") if value == "π" else ("name", greek_name(value)))
+            pos = _index(text, pos, value, out)
         elif kind == "char":
             _char(value, out)
         elif kind != "ws":
             out.append((kind, value))
         if len(out) > MAX_TOKENS:
             raise ParseError(f"more than {MAX_TOKENS} tokens")
+    return _latin_lookalikes(out)
+
+
+_LOOKALIKES = {"х": "x", "Х": "x", "у": "y", "У": "y"}
+_MATH_NEIGHBOURS = ("num", "latin", "name", "cmd")
+
+
+def _latin_lookalikes(tokens: list[Token]) -> list[Token]:
+    """Cyrillic ``х``/``у`` standing alone next to ``=``, an operator or a number are the unknowns x, y
+    (``у = 2х + 1``); ``у`` between words stays the preposition."""
+    out = list(tokens)
+    for index, (kind, text) in enumerate(tokens):
+        if kind != "word" or text not in _LOOKALIKES:
+            continue
+        before = tokens[index - 1] if index else ("", "")
+        after = tokens[index + 1] if index + 1 < len(tokens) else ("", "")
+        if before[0] in ("op", *_MATH_NEIGHBOURS) or after[0] in ("op", "end") or after == ("", ""):
+            out[index] = ("latin", _LOOKALIKES[text])
     return out

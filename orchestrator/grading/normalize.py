@@ -1,7 +1,9 @@
 """String normalisation for Russian mathematical writing (pure string work, safe in the parent process).
 
 Decimal comma and ``{,}``, thousands separators (space, NBSP, thin space, ``\\,``), unicode minus and en dash,
-superscripts (``10⁵`` -> ``10^(5)``), vulgar fractions, degrees, periodic decimals (``0,(3)``, ``0.\\overline{3}``).
+superscripts (``10⁵`` -> ``10^(5)``), vulgar fractions, degrees, periodic decimals (``0,(3)``, ``0.\\overline{3}``),
+mixed numbers (``3 1/4`` -> ``(3+1/4)``), ordinal endings (``7-м`` -> ``7``), outward interval brackets
+(``]0, 9[`` -> ``(0, 9)``).
 Every regular expression here is linear-time: no nested quantifiers.
 """
 
@@ -49,6 +51,25 @@ _THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:(?:\\[,;: ]|\\thinspace|[ ~])\d{3
 _THOUSANDS_SEP = re.compile(r"\\[,;: ]|\\thinspace|[ ~]")
 _EN_THOUSANDS = re.compile(r"(?<![\d.,])\d{1,3}(?:,\d{3}){2,}(?![\d,])")
 _DECIMAL_COMMA = re.compile(r"(?<![\d,])(\d+),(\d+)(?!\d|,\d)")
+_FRENCH = re.compile(r"([\[\]])([^\[\]()]{1,80}?[,;][^\[\]()]{1,80}?)([\[\]])")
+_MIXED = re.compile(r"(?<![\d.,/^_{])(\d+) (\d+)/(\d+)(?![\d.,/^])")
+_ORDINAL = re.compile(
+    r"(?<=\d)-(?:ый|ой|ий|ая|ое|ые|ого|его|ому|ему|ом|ем|ых|их|ым|им|ыми|ими|го|му|й|я|е|м|х|ю|ти|ми)(?![А-Яа-яЁё])"
+)
+
+
+def _french(match: re.Match[str]) -> str:
+    """``]0, 9[`` is (0, 9), ``[0, 9[`` is [0, 9): an outward bracket is an open end."""
+    left, body, right = match.groups()
+    if left == "[" and right == "]":
+        return match.group()
+    return ("(" if left == "]" else "[") + body + (")" if right == "[" else "]")
+
+
+def _mixed(match: re.Match[str]) -> str:
+    """``3 1/4`` is 3 + 1/4 when the fraction is proper; anything else is left as written."""
+    whole, top, bottom = (int(g) for g in match.groups())
+    return f"({whole}+{top}/{bottom})" if 0 < top < bottom else match.group()
 
 
 def _periodic(match: re.Match[str]) -> str:
@@ -72,6 +93,7 @@ def _numbers(text: str) -> str:
     text = _PERIODIC.sub(_periodic, text)
     text = _THOUSANDS.sub(lambda m: _THOUSANDS_SEP.sub("", m.group()), text)
     text = _EN_THOUSANDS.sub(lambda m: m.group().replace(",", ""), text)
+    text = _MIXED.sub(_mixed, _ORDINAL.sub("", text))
     return _DECIMAL_COMMA.sub(r"\1.\2", text)
 
 
@@ -83,5 +105,5 @@ def normalize(text: str) -> str | None:
     text = _DEGREE.sub("°", text)
     text = _CELSIUS.sub("℃", text)
     text = _MMHG.sub(" mmHg", text)
-    text = text.replace("\\%", "%")
+    text = _FRENCH.sub(_french, text.replace("\\%", "%"))
     return " ".join(_numbers(text).split())

@@ -65,6 +65,18 @@ _HUNDREDS = {
     "девятьсот": 900,
 }
 _HALF = {"полтора": sympy.Rational(3, 2), "полторы": sympy.Rational(3, 2)}
+_PARTS = {"половин": 2, "трет": 3, "четверт": 4}  # "половина", "треть", "три четверти": a part alone or counted
+_PARTS_RE = re.compile(r"(половин|трет|четв[её]рт)(?:ь|и|а|у|ей|ью|ям)?", re.IGNORECASE)
+_ORDINALS = {"перв": 1, "втор": 2, "трет": 3, "четверт": 4, "пят": 5, "шест": 6, "седьм": 7, "восьм": 8, "девят": 9}
+_ORDINALS |= {"десят": 10}
+_ORDINAL_RE = re.compile(
+    r"(перв|втор|трет|четв[её]рт|пят|шест|седьм|восьм|девят|десят)"
+    r"(?:ый|ой|ий|ая|ое|ые|ого|ому|ом|ую|ых|ым|ыми|ья|ье|ьего|ьему|ьем|ью|ьи|ьих)",
+)
+_DENOMINATORS = {"пят": 5, "шест": 6, "седьм": 7, "восьм": 8, "девят": 9, "десят": 10, "сот": 100, "тысячн": 1000}
+_DENOMINATOR_RE = re.compile(
+    r"(трет|четв[её]рт|пят|шест|седьм|восьм|девят|десят|сот|тысячн)(?:ая|ую|ой|ых|ые|ым|ыми|ья|ьих)", re.IGNORECASE
+)
 _MAGNITUDE = [
     (re.compile(r"тыс\.?|тысяч[аиу]?", re.IGNORECASE), 3),
     (re.compile(r"млн\.?|миллион(?:а|ов)?", re.IGNORECASE), 6),
@@ -97,11 +109,37 @@ def number_words(tokens: Sequence[Token], pos: int) -> tuple[sympy.Expr, int] | 
     """The number written in words from ``tokens[pos]`` on and the position after it, or None.
 
     Words must descend (``сто двадцать пять``, not ``пять двадцать``); a magnitude word closes a group
-    (``две тысячи двадцать четыре``); a group with nothing after it ends the number.
+    (``две тысячи двадцать четыре``); a group with nothing after it ends the number. A fraction in words is one
+    number: ``две пятых``, ``одна восьмая``, ``три четверти``, ``половина``, ``треть``; an ordinal alone is its number
+    (``седьмом``, ``третьего``).
     """
     first = tokens[pos][1].lower() if pos < len(tokens) and tokens[pos][0] == "word" else ""
     if first in _HALF:
         return _HALF[first], pos + 1
+    ordinal = _ORDINAL_RE.fullmatch(first)
+    if ordinal:  # "на седьмом этаже": an ordinal alone is its number
+        return sympy.Integer(_ORDINALS[ordinal.group(1).replace("ё", "е")]), pos + 1
+    part = _PARTS_RE.fullmatch(first)
+    if part:
+        return sympy.Rational(1, _PARTS[part.group(1).lower().replace("ё", "е")]), pos + 1
+    found = _cardinal(tokens, pos)
+    if found is None:
+        return None
+    value, pos = found
+    below = _denominator(tokens[pos][1]) if pos < len(tokens) and tokens[pos][0] == "word" else None
+    return (value / below, pos + 1) if below else (value, pos)
+
+
+def _denominator(word: str) -> int | None:
+    """``пятых``, ``восьмая``, ``трети``, ``четвёртых``: a fraction's denominator in words, or None."""
+    match = _DENOMINATOR_RE.fullmatch(word) or _PARTS_RE.fullmatch(word)
+    if match is None:
+        return None
+    stem = match.group(1).lower().replace("ё", "е")
+    return _DENOMINATORS.get(stem) or _PARTS.get(stem)
+
+
+def _cardinal(tokens: Sequence[Token], pos: int) -> tuple[sympy.Expr, int] | None:
     total, group, rank, last_power, start = 0, 0, 4, 99, pos
     while pos < len(tokens) and tokens[pos][0] == "word":
         word = tokens[pos][1].lower()
@@ -117,3 +155,19 @@ def number_words(tokens: Sequence[Token], pos: int) -> tuple[sympy.Expr, int] | 
     if pos == start or (rank == 4 and total == 0):
         return None
     return sympy.Integer(total + group), pos
+
+
+BOUND_WORDS = frozenset(  # words before a number that bound or change it: "не менее 5", "на 5 больше"
+    "не ни более менее больше меньше свыше от до после с кроме между хотя или либо чем минимум максимум на в "
+    "плюс минус нет".split()
+)
+
+
+def is_number_word(word: str) -> bool:
+    """Is ``word`` a number word (``семь``, ``двадцать``, ``полтора``, ``седьмом``, ``треть``)?"""
+    word = word.lower()
+    return (
+        word in _HALF
+        or _group_value(word) is not None
+        or bool(_ORDINAL_RE.fullmatch(word) or _PARTS_RE.fullmatch(word))
+    )

@@ -21,12 +21,13 @@ import sympy
 
 from . import values as V
 from .lexer import ParseError, Token, tokenize
-from .numwords import magnitude
+from .numwords import BOUND_WORDS, is_number_word, magnitude
 from .primaries import Primaries, as_num
 from .relations import combine, relation
 from .units import UnitCursor, lookup, parse_unit
 
 MAX_PM = 4
+MAX_LABEL_WORDS = 4
 SEPARATORS = {",", ";", "∪"}
 CONNECTORS = {"и", "или", "либо", "and", "or"}
 RELOPS = {"=", "≈", "<", ">", "≤", "≥", "∈", "≠"}
@@ -61,15 +62,41 @@ class Parser(Primaries):
     def item(self) -> V.Value:
         if self.peek() in (("op", "≈"), ("op", "=")):  # "≈ 3,14": an answer given as an approximation
             self.pos += 1
-        sides, ops = [self.quantity()], []
+        self.skip_label()
+        sides, ops = [self.word_name() or self.quantity()], []
         while self.peek()[0] == "op" and self.peek()[1] in RELOPS:
             ops.append(self.take()[1])
             sides.append(self.quantity())
         return relation(sides, ops)
 
+    def skip_label(self) -> None:
+        """Words that label an item (``сила тока I = 0,4 А``, ``дальность 40 м``) are skipped; number words and
+        words that bound or change a value (``не менее``, ``на``) are not."""
+        count = 0
+        while self.peek(count)[0] == "word" and count < MAX_LABEL_WORDS:
+            word = self.peek(count)[1].lower().rstrip(".")
+            if word in CONNECTORS or word in BOUND_WORDS or is_number_word(word) or magnitude(self.peek(count)):
+                return
+            count += 1
+        follows = self.peek(count)
+        named = follows[0] in ("latin", "name") and ("op", "=") in (self.peek(count + 1), self.peek(count + 4))
+        if count and (follows[0] == "num" or named):
+            self.pos += count
+
+    def word_name(self) -> V.Value | None:
+        """A name in Cyrillic before ``=`` (``ГАММА = 10880``) is a name like ``x``."""
+        kind, text = self.peek()
+        if kind != "word" or self.peek(1) != ("op", "=") or text.lower() in CONNECTORS:
+            return None
+        self.pos += 1
+        return V.Scalar(V.Num(sympy.Symbol(text)))
+
     # -- quantities with units ---------------------------------------------------------------------------------
     def quantity(self) -> V.Value:
         first = self.expr()
+        if isinstance(first, V.Bracket) and first.left + first.right == "()":
+            unit = self.unit()
+            return V.Bracket("(", ")", tuple(_with_unit(v, unit) for v in first.values)) if unit else first
         if not isinstance(first, V.Num):
             return first
         written, first = first, self.magnitude(first)
@@ -192,6 +219,13 @@ def _scalar(parts: list[tuple[V.Num, V.Unit | None]]) -> V.Scalar:
     for part in si_parts[1:]:
         total = V.add(total, part)
     return V.Scalar(None, unit, total)
+
+
+def _with_unit(value: V.Value, unit: V.Unit) -> V.Scalar:
+    """A component of ``(3; 4) Н``: the unit after the bracket is every component's."""
+    if not (isinstance(value, V.Scalar) and value.unit is None and value.num is not None):
+        raise ParseError("a unit after a bracket needs bare numbers inside")
+    return _scalar([(value.num, unit)])
 
 
 def _variants(tokens: list[Token]) -> list[list[Token]]:

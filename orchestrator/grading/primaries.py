@@ -20,6 +20,7 @@ T = TypeVar("T")
 MAX_DEPTH = 60
 _NAMED_CONSTANTS = {"pi": sympy.pi, "e": sympy.E, "inf": sympy.oo, "infty": sympy.oo}
 _LATIN_FUNCS = FUNCS | {"sqrt", "abs", "floor", "ceil"}
+_MICRO = {"μ": "mu", "µ": "mu"}  # lexed with Latin letters (for µm, μF), named as \\mu is
 
 
 def as_num(value: V.Value | V.Num) -> V.Num:
@@ -125,11 +126,12 @@ class Primaries:
             return self.symbol(text)
         product = V.Num(sympy.Integer(1))
         for index, letter in enumerate(text):
-            factor = self.symbol(letter) if index == len(text) - 1 else V.Num(sympy.Symbol(letter))
+            factor = self.symbol(letter) if index == len(text) - 1 else V.Num(sympy.Symbol(_MICRO.get(letter, letter)))
             product = V.mul(product, as_num(factor))
         return product
 
     def symbol(self, name: str) -> V.Num:
+        name = _MICRO.get(name, name)
         if not self.accept("_"):
             return V.Num(sympy.Symbol(name))
         sub = self.subscript()
@@ -193,9 +195,21 @@ class Primaries:
         if self.peek() in (("op", "("), ("op", "{")):
             arg = as_num(self.nested(self.primary))
         else:
-            arg = as_num(self.nested(self.power))
+            arg = self.tight_argument()
         value = V.function(name, arg, base)
         return V.power(value, exponent) if exponent is not None else value
+
+    def tight_argument(self) -> V.Num:
+        """A function's argument without brackets: one power, and the letters right after a number in it
+        (``\\sin 2\\beta`` is sin(2β), ``\\sin\\alpha \\cos\\alpha`` two functions, ``\\sin\\alpha\\, g`` sin(α)·g)."""
+        arg = as_num(self.nested(self.power))
+        while not arg.expr.free_symbols and self._letter_next():
+            arg = V.mul(arg, as_num(self.nested(self.power)))
+        return arg
+
+    def _letter_next(self) -> bool:
+        kind, text = self.peek()
+        return kind == "name" or (kind == "latin" and len(text) == 1)
 
     def operator(self, text: str) -> V.Value | V.Num:
         simple = {"π": V.Num(sympy.pi), "∞": V.Num(sympy.oo)}
@@ -203,6 +217,8 @@ class Primaries:
             return simple[text]
         if text == "∅":
             return V.EMPTY
+        if text == "ℝ":
+            return V.Bracket("(", ")", (V.Scalar(V.Num(-sympy.oo)), V.Scalar(V.Num(sympy.oo))))
         if text == "√":
             return V.root(as_num(self.nested(self.postfix)), V.Num(sympy.Integer(2)))
         if text in ("(", "["):
@@ -235,4 +251,4 @@ class Primaries:
         if left == "{" and len(items) == 1:
             only = items[0]
             return only.num if isinstance(only, V.Scalar) and only.unit is None and only.num is not None else only
-        return V.Items("set", tuple(items))
+        return V.Items("set", tuple(items), braced=True)

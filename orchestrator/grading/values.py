@@ -59,11 +59,24 @@ class Named:
 
 @dataclass(frozen=True)
 class Items:
-    """Several values: ``kind`` is ``set`` (roots, listed answers; unordered) or ``named`` (distinct unknowns)."""
+    """Several values: ``kind`` is ``set`` (roots, listed answers; unordered), ``named`` (distinct unknowns) or
+    ``conditions`` (conditions on one unknown that hold together: ``x > 1, x ≠ 2``; see ``conditions.py``).
+    ``names``: the name of each value when every one was named (``p_1 = 3, p_2 = 7``); ``braced``: written as a set
+    in braces (``\\{2, 5\\}``), never an ordered pair."""
 
     kind: str
     values: tuple[Value, ...]
     names: tuple[str, ...] = field(default=())
+    braced: bool = False
+
+
+@dataclass(frozen=True)
+class Equation:
+    """``a + 3z = 0``: an equation in letters (``zero`` is left minus right side); ``value`` is what the answer
+    states when it is read as a value (its last side), for a reference that is not an equation."""
+
+    zero: Num
+    value: Value
 
 
 @dataclass(frozen=True)
@@ -82,7 +95,7 @@ class Text:
     text: str
 
 
-Value = Scalar | Named | Items | Bracket | Text
+Value = Scalar | Named | Items | Bracket | Text | Equation
 EMPTY = Items("set", ())
 
 

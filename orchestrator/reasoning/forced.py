@@ -31,7 +31,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 
-from ..grading.extract import boxes
+from ..grading.cleaning import boxes
 from .settings import ANSWER_LEAD
 
 TAIL_CHARS = 2000  # the part of a reasoning looked at for an answer (and graded with grade_reasoning_tail)

@@ -10,21 +10,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-import pytest
-
 ROOT = Path(__file__).resolve().parents[2]
-# The grader branch (issue 29) turns these gold-set modules into tests/data/grading/*.jsonl, and benchmarks/grader.py
-# and grader_adversarial.py read those files instead of importing them.
-GRADER_BRANCH = {
-    "tests/grading_cases.py",
-    "tests/grading_physics_cases.py",
-    "tests/grading_real_labels.py",
-    "tests/grading_slow_check.py",
-    "tests/grading_upstream.py",
-    "tests/grading_watch.py",
-    "benchmarks/grader.py",
-    "benchmarks/grader_adversarial.py",
-}
 
 
 def imported_names(path: Path) -> list[str]:
@@ -68,16 +54,7 @@ def violations(root: Path) -> list[tuple[str, str]]:
 
 
 def test_no_test_module_imports_another_and_benchmarks_import_nothing_from_tests() -> None:
-    assert [v for v in violations(ROOT) if not GRADER_BRANCH & set(v)] == []
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="known until the grader branch (issue 29) lands: tests/grading_*.py become tests/data/grading/*.jsonl "
-    "and benchmarks/grader*.py stop importing tests.grading_*; then remove this marker",
-)
-def test_the_grading_gold_sets_are_data_that_no_test_or_benchmark_imports() -> None:
-    assert [v for v in violations(ROOT) if GRADER_BRANCH & set(v)] == []
+    assert violations(ROOT) == []
 
 
 def test_the_checker_sees_a_test_importing_a_test_and_a_benchmark_importing_tests(tmp_path: Path) -> None:

@@ -16,13 +16,13 @@ import pytest
 from orchestrator.errors import GradingError
 from orchestrator.grading import GradeRequest, GraderPool, api, grade, grade_many, shutdown
 
-TESTS = Path(__file__).resolve().parent
-ROOT = TESTS.parent
+SUPPORT = Path(__file__).resolve().parents[1] / "support"
+ROOT = SUPPORT.parents[1]
 
 
 @pytest.fixture(autouse=True)
 def _workers_import_test_targets(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("PYTHONPATH", str(TESTS))
+    monkeypatch.setenv("PYTHONPATH", str(SUPPORT))
 
 
 def gone(pid: int) -> bool:

@@ -8,7 +8,7 @@ import sympy
 
 from orchestrator.grading import check as C
 from orchestrator.grading.context import inline_items, joins, last_sentence, list_items, stated_unit
-from orchestrator.grading.extract import Extraction, extract
+from orchestrator.grading.extract import extract
 from orchestrator.grading.lexer import tokenize
 from orchestrator.grading.normalize import normalize
 from orchestrator.grading.numwords import magnitude, number_words
@@ -37,7 +37,8 @@ def test_the_parts_of_a_split_answer_are_the_adjacent_boxes_or_items(response: s
 
 
 def test_items_enumerated_on_the_answer_line_are_parts() -> None:
-    assert extract("Ответ: 1) 3; 2) 7") == Extraction("3; 7", "3; 7")
+    found = extract("Ответ: 1) 3; 2) 7")
+    assert (found.answer, found.together, found.unit, found.offers) == ("3; 7", "3; 7", "", ())
     assert inline_items("а) 5, б) 7") == ["5", "7"]
     assert inline_items("(x+1) 3") == [] and inline_items("1) 3") == []
 

@@ -1,17 +1,20 @@
-"""Real model answers from ../shared/upstream-data (read at run time; skipped when the folder is absent)."""
+"""Real model answers from ../shared/upstream-data (read at run time; skipped when the folder is absent), against
+the hand labels of tests/data/grading/real_labels.jsonl."""
 
 from __future__ import annotations
 
 import collections
 
 import pytest
-from grading_real_labels import BLIND, LABELS
-from grading_upstream import UpstreamAnswer, available, load_upstream
 
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, grade_many
+from standins.upstream import UpstreamAnswer, available, load_upstream
+from tests.support.grading_gold import real_labels
 
 pytestmark = pytest.mark.skipif(not available(), reason="../shared/upstream-data is not present")
+LABELS = real_labels("labels")
+BLIND = real_labels("blind")
 
 
 @pytest.fixture(scope="module")
@@ -39,13 +42,13 @@ def test_every_real_answer_is_graded_without_timeout(
 def test_the_labels_point_at_real_answers(upstream: list[UpstreamAnswer]) -> None:
     keys = {a.key for a in upstream}
     assert len(LABELS) >= 600
-    assert len({(f, i) for f, i, _ in LABELS}) == len(LABELS)
-    assert all((f, i) in keys and label in ("c", "i") for f, i, label in LABELS)
+    assert len({label.key for label in LABELS}) == len(LABELS)
+    assert all(label.key in keys and label.verdict in ("correct", "incorrect") for label in LABELS)
 
 
 def test_agreement_with_hand_labels(graded: dict[tuple[str, int], Grade]) -> None:
-    false_pos = [(f, i) for f, i, label in LABELS if label == "i" and graded[(f, i)].verdict == "correct"]
-    false_neg = [(f, i) for f, i, label in LABELS if label == "c" and graded[(f, i)].verdict != "correct"]
+    false_pos = [x.key for x in LABELS if x.verdict == "incorrect" and graded[x.key].verdict == "correct"]
+    false_neg = [x.key for x in LABELS if x.verdict == "correct" and graded[x.key].verdict != "correct"]
     agreement = 1 - (len(false_pos) + len(false_neg)) / len(LABELS)
     assert agreement >= 0.99, f"false positives {false_pos}, false negatives {false_neg}"
     assert len(false_pos) <= 1
@@ -55,11 +58,11 @@ def test_the_blind_sample_is_disjoint_from_the_labels_and_points_at_real_answers
     upstream: list[UpstreamAnswer],
 ) -> None:
     keys = {a.key for a in upstream}
-    labelled = {(f, i) for f, i, _ in LABELS}
-    assert len(BLIND) == 40 and len({(f, i) for f, i, _ in BLIND}) == 40
-    assert all((f, i) in keys and (f, i) not in labelled and label in ("c", "i") for f, i, label in BLIND)
+    labelled = {x.key for x in LABELS}
+    assert len(BLIND) == 40 and len({x.key for x in BLIND}) == 40
+    assert all(x.key in keys and x.key not in labelled and x.verdict in ("correct", "incorrect") for x in BLIND)
 
 
 def test_agreement_with_the_blind_sample(graded: dict[tuple[str, int], Grade]) -> None:
-    wrong = [(f, i) for f, i, label in BLIND if (graded[(f, i)].verdict == "correct") != (label == "c")]
+    wrong = [x.key for x in BLIND if (graded[x.key].verdict == "correct") != (x.verdict == "correct")]
     assert not wrong, f"grader and blind labels differ on {wrong}"

@@ -13,13 +13,14 @@ import sympy
 from orchestrator.grading import check as C
 from orchestrator.grading import values as V
 from orchestrator.grading.compare import Rules, equivalent, num_equal
-from orchestrator.grading.extract import extract_answer, finished
+from orchestrator.grading.conclusion import finished
+from orchestrator.grading.extract import extract_answer
 from orchestrator.grading.lexer import ParseError, tokenize
 from orchestrator.grading.normalize import normalize
 from orchestrator.grading.parser import parse
 from orchestrator.grading.units import lookup
 
-GRADING = Path(__file__).resolve().parents[1] / "orchestrator" / "grading"
+GRADING = Path(__file__).resolve().parents[2] / "orchestrator" / "grading"
 
 
 @pytest.mark.parametrize(

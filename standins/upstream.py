@@ -1,5 +1,5 @@
 """Real model answers from the upstream DeathMath repository, read from ``../shared`` at run time (eval-only:
-nothing of it is copied into the project). Used by tests/test_grading_real.py and benchmarks/grader.py."""
+nothing of it is copied into the project). Used by tests/integration/test_grading_real.py and benchmarks/grader.py."""
 
 from __future__ import annotations
 

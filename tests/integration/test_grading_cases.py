@@ -1,4 +1,4 @@
-"""The written test set (tests/grading_cases.py) through the whole grader: extraction, parent, sandboxed workers."""
+"""The written test set (tests/data/grading/cases.jsonl) through the whole grader: extraction, parent, workers."""
 
 from __future__ import annotations
 
@@ -6,10 +6,12 @@ import collections
 from pathlib import Path
 
 import pytest
-from grading_cases import CASES, Case
 
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, grade_many
+from tests.support.grading_gold import GoldCase, load_cases
+
+CASES = load_cases("cases.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -40,7 +42,7 @@ def test_the_set_is_large_and_covers_every_group() -> None:
 
 @pytest.mark.parametrize("index", range(len(CASES)), ids=[f"{c.group}-{i}" for i, c in enumerate(CASES)])
 def test_case(index: int, graded: list[Grade]) -> None:
-    case: Case = CASES[index]
+    case: GoldCase = CASES[index]
     got = graded[index]
     assert got.verdict == case.verdict, f"{case.response[:80]!r} vs {case.reference!r}: extracted {got.extracted!r}"
     if case.approximate is not None:

@@ -1,4 +1,4 @@
-"""The grader's worker limits under the adversarial answers of tests/grading_cases.py, graded in parallel.
+"""The grader's worker limits under the adversarial answers of tests/data/grading/cases.jsonl, graded in parallel.
 
 Several callers share one pool of real sandboxed workers (as several series of a run do). Every answer gets a
 verdict; every worker runs under its address-space cap (read back from /proc/<pid>/limits) and stays below it;
@@ -15,13 +15,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import psutil
-from grading_cases import CASES
-from grading_watch import WorkerWatch
 
+from benchmarks.grader_watch import WorkerWatch
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, GraderPool, grade_many
+from tests.support.grading_gold import load_cases
 
-ADVERSARIAL = [c for c in CASES if c.group == "adversarial"]
+ADVERSARIAL = [c for c in load_cases("cases.jsonl") if c.group == "adversarial"]
 REQUESTS = [GradeRequest(c.response, c.reference, c.domain, c.tolerance) for c in ADVERSARIAL]
 CALLERS = 3  # concurrent grade_many callers
 WORKERS = 4  # more workers than this machine's cores: they really run at once

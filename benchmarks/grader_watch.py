@@ -1,6 +1,6 @@
 """Watching a grader pool's workers: peak memory and the address-space cap each runs under.
 
-Used by tests/test_grading_adversarial.py and benchmarks/grader_adversarial.py.
+Used by tests/integration/test_grading_adversarial.py and benchmarks/grader_adversarial.py.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Worker targets for tests/test_grading_pool.py (imported by the worker processes via PYTHONPATH)."""
+"""Worker targets for tests/integration/test_grading_pool.py (imported by the worker processes via PYTHONPATH)."""
 
 from __future__ import annotations
 

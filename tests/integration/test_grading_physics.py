@@ -1,12 +1,14 @@
-"""Physics answers in real models' styles (tests/grading_physics_cases.py) through the whole grader."""
+"""Physics answers in real models' styles (tests/data/grading/physics.jsonl) through the whole grader."""
 
 from __future__ import annotations
 
 import pytest
-from grading_physics_cases import PHYSICS_CASES, PhysicsCase
 
 from orchestrator.contract import Grade
 from orchestrator.grading import GradeRequest, grade_many
+from tests.support.grading_gold import GoldCase, load_cases
+
+PHYSICS_CASES = load_cases("physics.jsonl")
 
 
 @pytest.fixture(scope="module")
@@ -16,18 +18,18 @@ def graded() -> list[Grade]:
 
 def test_the_physics_set_is_large_and_has_both_labels_and_reasons() -> None:
     assert len(PHYSICS_CASES) >= 60
-    assert {c.label for c in PHYSICS_CASES} == {"c", "i"}
-    assert sum(c.label == "i" for c in PHYSICS_CASES) >= 20
-    assert all(c.reason.strip() for c in PHYSICS_CASES)
+    assert {c.verdict for c in PHYSICS_CASES} == {"correct", "incorrect"}
+    assert sum(c.verdict == "incorrect" for c in PHYSICS_CASES) >= 20
+    assert all(c.why.strip() for c in PHYSICS_CASES)
     assert len({(c.response, c.reference) for c in PHYSICS_CASES}) == len(PHYSICS_CASES)
 
 
 @pytest.mark.parametrize("index", range(len(PHYSICS_CASES)), ids=[f"physics-{i}" for i in range(len(PHYSICS_CASES))])
 def test_physics_answer(index: int, graded: list[Grade]) -> None:
-    case: PhysicsCase = PHYSICS_CASES[index]
+    case: GoldCase = PHYSICS_CASES[index]
     got = graded[index]
-    assert (got.verdict == "correct") == (case.label == "c"), (
-        f"{case.response[-80:]!r} vs {case.reference!r} ({case.reason}): extracted {got.extracted!r}, {got.verdict}"
+    assert (got.verdict == "correct") == (case.verdict == "correct"), (
+        f"{case.response[-80:]!r} vs {case.reference!r} ({case.why}): extracted {got.extracted!r}, {got.verdict}"
     )
 
 
