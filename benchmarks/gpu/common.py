@@ -35,6 +35,7 @@ TITLES = {
     "s4": "throughput: our client vs offline vllm.LLM, round by round, per client and server variant",
     "s5a": "long generations: 256 x 8k tokens under request_timeout 60 s, every answer stored",
     "s5b": "256 x 2k tokens, engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
+    "s6": "reasoning: 128 answers under a thinking budget of 4096, all forced within budget; client vs engine budget",
     "sj": "one GPU: two models and a managed LLM judge in turn, every non-correct answer judged once, GPU empty after",
 }
 # NVLink multicast stays off everywhere (a program that uses it can take the host's shared GPUs out of service);

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
 ARCHIVE_NAME = "gpu-archive.md"
-ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b", "s6")
+ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b", "s6", "sj")
 PROFILE_TOP = 6
 
 

@@ -498,3 +498,10 @@ def test_s4_clients_are_picked_by_key_and_an_unknown_key_names_the_known_ones(tm
     profile = s4_overrides(Profile.make(True, tmp_path, tmp_path), args)
     assert profile.s4_clients == ("queue",) and profile.s4_stats_off and profile.s4_shape is None
     assert not profile.s4_profile
+
+
+def test_every_scenario_of_the_suite_has_a_title_and_a_place_in_the_report() -> None:
+    from benchmarks.gpu import report, suite
+
+    assert set(suite.ORDER) - set(TITLES) == set()
+    assert set(suite.ORDER) - set(report.ORDER) == set()
