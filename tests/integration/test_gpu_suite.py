@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.gpu import report, smi
+from benchmarks.gpu import report, smi, suite
 from benchmarks.gpu.common import TITLES, parse_summary
 from orchestrator.contract import SeriesScore
 from orchestrator.job import ModelOutcome
@@ -501,7 +501,5 @@ def test_s4_clients_are_picked_by_key_and_an_unknown_key_names_the_known_ones(tm
 
 
 def test_every_scenario_of_the_suite_has_a_title_and_a_place_in_the_report() -> None:
-    from benchmarks.gpu import report, suite
-
     assert set(suite.ORDER) - set(TITLES) == set()
     assert set(suite.ORDER) - set(report.ORDER) == set()
