@@ -13,8 +13,10 @@ progress, signals, leaderboard -- and hands the placements to a backend:
     close()                           release what ``reserve`` claimed (idempotent)
 
 ``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub
-weights are in, and the next models' weights download meanwhile. ``raybackend.RayBackend`` is the other
-implementation (weights are fetched on the node that runs the model). No backend imports ``orchestrate``.
+weights are in, and the next models' weights download meanwhile. GPUs left idle get replicas of running models
+(``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``).
+``raybackend.RayBackend`` is the other implementation (weights are fetched on the node that runs the model). No
+backend imports ``orchestrate``.
 """
 
 from __future__ import annotations
@@ -22,14 +24,14 @@ from __future__ import annotations
 import logging
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from .contract import ModelConfig, ModelState
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
-from .job import ModelOutcome, RunContext, run_model, told
+from .job import ModelOutcome, RunContext, run_model, run_replica, told
 from .scheduling.dryrun import render_plan
 from .scheduling.plan import Placement, plan
 from .scheduling.policy import Job
@@ -47,7 +49,10 @@ class Backend(Protocol):
     """See the module docstring."""
 
     def reserve(self, logs_dir: Path) -> None: ...
-    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]: ...
+    def plan(
+        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+    ) -> list[Placement]: ...
+    def gpu_name(self) -> str | None: ...
     def render(self, placements: Sequence[Placement]) -> str: ...
     def describe(self) -> list[str]: ...
     def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]: ...
@@ -84,9 +89,25 @@ class LocalBackend:
             )
         self.pool, self.gpu_names, self._locks = gpu_pool(self.models, self.wanted)
 
-    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
+    def plan(
+        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+    ) -> list[Placement]:
         pool = self.pool if self.pool is not None else self._preview_pool()
-        return plan(models, pool, PLAN_PORTS, max_cpu_servers=self.max_cpu, python=self.python, weights=weights)
+        return plan(
+            models,
+            pool,
+            PLAN_PORTS,
+            max_cpu_servers=self.max_cpu,
+            python=self.python,
+            weights=weights,
+            startups=startups,
+        )
+
+    def gpu_name(self) -> str | None:
+        """The kind of GPU the models run on (``nvidia-smi``'s name of the pool's first), None without GPUs."""
+        pool = self.pool if self.pool is not None else self._preview_pool()
+        names = {g.index: g.name for g in gpumod.discover()} if pool else {}
+        return names.get(pool[0]) if pool else None
 
     def _preview_pool(self) -> list[int]:
         """The pool a dry run shows: ``--gpus`` as given, else every GPU found (nothing is locked)."""
@@ -108,6 +129,8 @@ class LocalBackend:
             launch,
             max_cpu_servers=self.max_cpu,
             ready=lambda job: fetcher.ready(job.key),
+            replica=launch.replica if self.pool else None,
+            remaining=_projection(ctx),
         )
         fetcher.on_change = scheduler.wake
         fetcher.start()
@@ -160,6 +183,23 @@ class _Launcher:
             return exc
         finally:
             self.fetcher.released(job.key)
+
+    def replica(self, job: Job, gpus: tuple[int, ...]) -> None:
+        """One more server of a running model on ``gpus`` (its weights are in: it runs); see ``job.run_replica``."""
+        spec = self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
+        if spec is None:
+            return
+        self.fetcher.placed(job.key)
+        try:
+            run_replica(self.ctx, job.model, spec)
+        finally:
+            self.fetcher.released(job.key)
+
+
+def _projection(ctx: RunContext) -> Callable[[str], float | None]:
+    """Each running model's projected seconds left, from its own answer rate (``Progress.left_s``)."""
+    left = getattr(ctx.progress, "left_s", None)
+    return left if left is not None else (lambda key: None)
 
 
 def gpu_pool(

@@ -21,6 +21,7 @@ from .config import load_config
 from .errors import InputError, OrchestratorError
 from .grading import grade_file
 from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all
+from .scheduling.forecast import next_time
 from .serving.records import cleanup as do_cleanup
 from .status.file import load_runs
 from .status.manifest import package_version
@@ -152,6 +153,13 @@ def main() -> None:
     is_flag=True,
     help="Delete the weights this run downloaded once a model's last job ends (sweeps larger than the disk).",
 )
+@click.option(
+    "--finish-by",
+    metavar="HH:MM",
+    default=None,
+    help="A deadline: say before the start which models will not finish by then (and which order gets the most "
+    "done), warn while running when the projected end passes it. Nothing is stopped for it.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @handle_errors
 def run(
@@ -171,6 +179,7 @@ def run(
     ray_resource: str | None,
     prefetch: int,
     delete_weights_after: bool,
+    finish_by: str | None,
     verbose: int,
 ) -> None:
     """Run the benchmark (the default command)."""
@@ -192,7 +201,10 @@ def run(
         ray_resource=ray_resource,
         prefetch=prefetch,
         delete_weights_after=delete_weights_after,
+        finish_by=finish_by,
     )
+    if finish_by:
+        next_time(finish_by)  # a malformed time is bad input before anything starts
     if backend != "ray" and (ray_address or ray_resource):
         raise InputError("--ray-address and --ray-resource need --backend ray")
     summary = execute(opts)

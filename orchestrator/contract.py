@@ -216,7 +216,8 @@ class ModelConfig:
     """One entry of ``model_list``: either managed (``vllm`` set) or an API model (``endpoints``).
 
     ``samples``: answers per problem (k; raising it asks only the new samples). ``parallel``: the requests kept in
-    flight (a managed server's client queues some more ahead: ``ServerSpec.in_flight``).
+    flight (a managed server's client queues some more ahead: ``ServerSpec.in_flight``). ``replicas``: how many
+    servers of a managed model may share its work when GPUs are idle (None: ``auto``, as many as fit; 1: one).
     """
 
     key: str
@@ -228,6 +229,7 @@ class ModelConfig:
     samples: int = 1
     parallel: int = API_PARALLEL
     transport: Transport = Transport()
+    replicas: int | None = None  # servers at once when GPUs are idle (scheduling.policy.fill); None: auto
 
     @property
     def managed(self) -> bool:

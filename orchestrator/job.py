@@ -3,6 +3,11 @@
 A server that dies mid-run is restarted up to ``max_restarts`` times and the series resumes from its checkpoint.
 One model's failure never stops the others: the job returns a ``ModelOutcome`` instead of raising.
 
+Replicas: ``run_replica`` starts one more server of a running managed model and serves the model's shared work
+queue (``client.shared.SharedWork``, one per model in ``RunContext.shares``) until it is empty; the model's own job
+(``run_model``) publishes its series' passes there, waits for the replicas' answers in flight and closes the share
+when it ends. A replica that fails or dies is logged and ends; its batch goes back to the queue.
+
 What the job needs of its collaborators is written as Protocols (``ProgressSink``, ``ManifestSink``, ``ServerLike``,
 ``ServerGroupLike``, and ``client.Checkpoint`` for a series' store), so the local run passes the real ``Progress``,
 ``Manifest``, ``VllmServer`` and ``SeriesStore``, and the Ray node passes its event-emitting proxies.
@@ -21,6 +26,7 @@ from typing import Any, Protocol
 
 from .client import ChatClient, Checkpoint, ManagedServer, run_series
 from .client.jsoncodec import codec_named
+from .client.shared import SharedWork
 from .contract import (
     AnswerRecord,
     DatasetSpec,
@@ -147,7 +153,14 @@ class RunContext:
     fresh: bool = False
     open_store: Callable[[ModelConfig, DatasetRun], Checkpoint] | None = None  # the Ray backend's node-side proxy
     on_outcome: Callable[[ModelOutcome], None] | None = None  # told each model's end on the driver (``told``)
+    shares: dict[str, SharedWork] = field(default_factory=dict)  # model key -> its servers' work queue
     _freshened: set = field(default_factory=set, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def share_of(self, model: str) -> SharedWork:
+        """The work queue that ``model``'s servers share (made on first use; closed when its job ends)."""
+        with self._lock:
+            return self.shares.setdefault(model, SharedWork())
 
     def take_fresh(self, model: str, dataset: str) -> bool:
         """True the first time a series is opened in a --fresh run (a restart must not discard it again)."""
@@ -177,6 +190,7 @@ def record_grader() -> Callable[[AnswerRecord], Grade]:
 def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> ModelOutcome:
     """Run every dataset of ``ctx`` for ``model``; never raises for the model's own failures."""
     outcome = ModelOutcome(model=model.key, status=ModelState.RUNNING)
+    share = ctx.share_of(model.key)
     started = time.monotonic()
     ctx.progress.set_status(model.key, "starting" if spec else "running")
     ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets) * model.samples)
@@ -197,9 +211,31 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
             log.error("model %s failed: %s", model.key, exc)
             ctx.progress.note_error(model.key, str(exc))
     finally:
+        share.close()
         outcome.seconds = time.monotonic() - started
         ctx.progress.set_status(model.key, outcome.status)
     return outcome
+
+
+def run_replica(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> None:
+    """One more server of ``model`` (already running, weights on disk) that serves its shared work queue until it
+    is empty; never raises for its own failures (its batch goes back to the queue, the model goes on)."""
+    share = ctx.share_of(model.key)
+    if share.closed or ctx.stop.is_set():
+        return
+    try:
+        server = ctx.start_server(spec, ctx.run_id, ctx.logs_dir, group=ctx.servers)
+    except ServerStartError as exc:
+        log.warning("model %s: a replica on GPUs %s did not start: %s", model.key, list(spec.gpus), exc)
+        return
+    log.info("model %s: replica on GPUs %s (port %s) joins its work queue", model.key, list(spec.gpus), spec.port)
+    try:
+        new_client = _client_maker(ctx, model, server.endpoint, server)
+        share.serve(new_client, launch.in_flight(server.spec, model.parallel), ctx.stop)
+    except OrchestratorError as exc:
+        log.warning("model %s: the replica on GPUs %s ended: %s", model.key, list(spec.gpus), exc)
+    finally:
+        _stop_server(ctx, server)
 
 
 def _pick_endpoint(model: ModelConfig) -> Endpoint | Sequence[Endpoint]:
@@ -293,6 +329,13 @@ def _start(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLike:
     return server
 
 
+def _stop_server(ctx: RunContext, server: ServerLike) -> None:
+    try:
+        server.stop()
+    finally:
+        ctx.servers.discard(server)
+
+
 def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
     began = time.monotonic()
     try:
@@ -311,10 +354,12 @@ def _run_datasets(
     new_client = _client_maker(ctx, model, endpoint, server)
     in_flight = model.parallel if server is None else launch.in_flight(server.spec, model.parallel)
     scores = []
-    for run in ctx.datasets:
+    share = ctx.share_of(model.key) if server is not None else None
+    for i, run in enumerate(ctx.datasets):
         if ctx.stop.is_set():
             break
-        scores.append(_run_dataset(ctx, model, run, new_client, in_flight))
+        last = i == len(ctx.datasets) - 1
+        scores.append(_run_dataset(ctx, model, run, new_client, in_flight, share, last))
     return scores
 
 
@@ -335,7 +380,13 @@ def _client_maker(
 
 
 def _run_dataset(
-    ctx: RunContext, model: ModelConfig, run: DatasetRun, new_client: Callable[[], ChatClient], in_flight: int
+    ctx: RunContext,
+    model: ModelConfig,
+    run: DatasetRun,
+    new_client: Callable[[], ChatClient],
+    in_flight: int,
+    share: SharedWork | None = None,
+    last: bool = True,
 ) -> SeriesScore:
     store = open_store(ctx, model, run)
     count_done(ctx.progress, model.key, store, run.problems)
@@ -352,6 +403,8 @@ def _run_dataset(
             samples=model.samples,
             stop=ctx.stop,
             on_record=lambda rec: on_record(ctx.progress, model.key, rec),
+            share=share,
+            last=last,
         )
     finally:
         client.close()
@@ -418,6 +471,7 @@ __all__ = [
     "open_store",
     "record_grader",
     "run_model",
+    "run_replica",
     "EndpointError",
     "ServerError",
 ]

@@ -58,6 +58,7 @@ MODEL_KEYS = {
     "request_timeout",
     "max_retries",
     "vllm",
+    "replicas",
 } | SAMPLING_KEYS
 log = logging.getLogger(__package__)
 
@@ -209,7 +210,23 @@ class ModelSettings:
         transport = Transport(
             timeouts=Timeouts.within(request_timeout), max_retries=max_retries, request_delay=request_delay
         )
-        return ModelConfig(sampling=sampling, samples=samples, parallel=parallel, transport=transport, **fields)
+        replicas = self._replicas()
+        return ModelConfig(
+            sampling=sampling, samples=samples, parallel=parallel, transport=transport, replicas=replicas, **fields
+        )
+
+    def _replicas(self) -> int | None:
+        """``replicas: auto`` (the default: None) or N >= 1 servers of a managed model at once (1: no replicas)."""
+        value = self.block.get("replicas", "auto")
+        if value == "auto":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.read.fail(
+                f"{self.name}.replicas",
+                f"{value!r:.60} is not auto or a number of servers",
+                "use auto (fill idle GPUs), 1 (one server) or a whole number N >= 1 (at most N servers)",
+            )
+        return value
 
     def _parallel(self) -> int:
         """The model's own ``parallel``, else 64 for a managed server, else the top level's, else 4."""
