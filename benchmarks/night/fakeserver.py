@@ -10,7 +10,12 @@ drawn from a lognormal around ``mean_tokens`` (seeded by the request's messages,
 text is ``Ответ: 4``. Start-up takes ``startup_s``. Every simulated second lasts ``1 / scale`` real seconds.
 
 Knobs come from the environment variable ``NIGHT_FAKE`` (JSON): points, mean_tokens, sigma, startup_s, scale,
-noise (a multiplier on every request's length: the model's own deviation from its estimate).
+noise (a multiplier on every request's length: the model's own deviation from its estimate). With ``NIGHT_EVENTS``
+set (a file path) the server appends one JSON line when it is ready and one when it is told to stop (SIGTERM):
+its wall-clock start, ready and last-answer times, the tokens it generated and the seconds it had work, which the
+night benchmark reads (``Engine.stats``). A request's ``n`` choices join the engine together, with no thread each:
+the per-request overhead stays small against a request's length (the benchmark's verification measures the
+achieved rate against the target under the real client).
 """
 
 from __future__ import annotations
@@ -19,6 +24,8 @@ import hashlib
 import json
 import math
 import os
+import signal
+import sys
 import threading
 import time
 from pathlib import Path
@@ -64,17 +71,26 @@ class Engine:
         self.waiting: list[tuple[int, list]] = []
         self.generated = 0.0
         self.prompt = 0
+        self.busy_s = 0.0  # simulated seconds with at least one sequence running
+        self.full_s = 0.0  # of which with the batch full (max_seqs running)
+        self.last_done = 0.0  # wall clock of the last finished sequence
         self._next = 0
         threading.Thread(target=self._loop, daemon=True).start()
 
     def generate(self, tokens: int, prompt: int) -> None:
-        entry = [float(tokens), threading.Event(), tokens]
+        self.generate_all([tokens], prompt)
+
+    def generate_all(self, lengths: list[int], prompt: int) -> None:
+        """Run ``lengths`` sequences together (one request's ``n`` choices); returns when all are done."""
+        entries = [[float(t), threading.Event(), t] for t in lengths]
         with self.lock:
-            self._next += 1
-            self.prompt += prompt
-            self.waiting.append((self._next, entry))
+            for entry in entries:
+                self._next += 1
+                self.waiting.append((self._next, entry))
+            self.prompt += prompt * len(lengths)
             self._admit()
-        entry[1].wait()
+        for entry in entries:
+            entry[1].wait()
 
     def _admit(self) -> None:
         while self.waiting and len(self.running) < self.max_seqs:
@@ -91,6 +107,8 @@ class Engine:
                 n = len(self.running)
                 if not n:
                     continue
+                self.busy_s += step
+                self.full_s += step if n >= self.max_seqs else 0.0
                 share = rate_at(self.points, n) / n * step
                 for rid, entry in list(self.running.items()):
                     used = min(share, entry[0])
@@ -99,6 +117,7 @@ class Engine:
                     if entry[0] <= 1e-9:
                         del self.running[rid]
                         entry[1].set()
+                        self.last_done = time.time()
                 self._admit()
 
 
@@ -120,11 +139,39 @@ def main() -> None:
     args, _ = ap.parse_known_args()
     knobs = json.loads(os.environ.get("NIGHT_FAKE", "{}"))
     scale = float(knobs.get("scale", 100.0))
+    began = time.time()
     time.sleep(float(knobs.get("startup_s", 0.0)) / scale)
     engine = Engine([tuple(p) for p in knobs.get("points", [[1, 50.0]])], int(args.max_num_seqs or 256), scale)
     name = args.served_model_name or args.model
+    events = os.environ.get("NIGHT_EVENTS")
+    ready = time.time()
+
+    def note(kind: str) -> None:
+        if events:
+            with engine.lock:
+                line = {
+                    "event": kind,
+                    "model": name,
+                    "gpus": os.environ.get("CUDA_VISIBLE_DEVICES", ""),
+                    "began": began,
+                    "ready": ready,
+                    "last_done": engine.last_done,
+                    "tokens": engine.generated,
+                    "busy_s": engine.busy_s,
+                    "full_s": engine.full_s,
+                }
+            with open(events, "a", encoding="utf-8") as out:
+                out.write(json.dumps(line) + "\n")
+
+    def on_term(signum: int, frame: object) -> None:
+        note("end")
+        sys.exit(0)
+
+    signal.signal(signal.SIGTERM, on_term)
+    note("ready")
     key = os.environ.get("VLLM_API_KEY")
     mean, sigma, noise = float(knobs.get("mean_tokens", 500)), float(knobs.get("sigma", 0.5)), knobs.get("noise", 1.0)
+    night = knobs.get("night", 0)  # the night's seed: each night's answers have their own lengths
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -161,13 +208,10 @@ def main() -> None:
             n = int(body.get("n") or 1)
             cap = int(body.get("max_tokens") or 4096)
             lengths = [
-                answer_tokens([body.get("messages"), body.get("seed"), i], mean, sigma, noise, cap) for i in range(n)
+                answer_tokens([body.get("messages"), body.get("seed"), i, night], mean, sigma, noise, cap)
+                for i in range(n)
             ]
-            threads = [threading.Thread(target=engine.generate, args=(tokens, 30)) for tokens in lengths]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join()
+            engine.generate_all(lengths, 30)
             choices = [
                 {
                     "index": i,

@@ -1,0 +1,121 @@
+"""The night benchmark: the real orchestrator against fake vLLM servers, 12 models on 8 fake GPUs, no history.
+
+Run: ``.venv/bin/python -m benchmarks.night [--nights N] [--scale S] [--seed S] [--modes auto,1]``; writes
+``benchmarks/results/night.md`` and ``night.json``. Each night (``benchmarks/night/world.py``: DeathMath's size,
+4 samples, 5 x TP1 7-9B, 2 x TP1 14B, 2 x TP2 32B, 2 x TP4 70B and an API model; actual durations = calibrated x
+lognormal noise, unknown to the scheduler) runs in its own process (``benchmarks/night/one.py``) once per mode:
+``replicas: auto`` and ``replicas: 1``. Times are simulated seconds (real x ``--scale``), read from the fake
+servers' own events (first server start to last answer). Per night:
+
+* bound = total GPU-seconds of generation / 8: each model's generated tokens at its full-batch rate x its TP
+  (replicas allowed, start-ups not counted);
+* one at a time (the by-hand flow, each model alone on its own TP) = the sum of each model's start-up plus its
+  tokens at the full-batch rate (an ideal for that flow: no tail, no gap), plus the API model's own duration.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from . import world
+
+RESULTS = Path(__file__).resolve().parents[1] / "results"
+TARGET_BOUND, TARGET_SPEEDUP = 1.15, 3.0
+
+
+def night(seed: int, scale: float, replicas: str, folder: Path) -> dict:
+    out = folder / f"{seed}-{replicas}.json"
+    cmd = [sys.executable, "-m", "benchmarks.night.one", "--dir", str(folder / f"{seed}-{replicas}")]
+    cmd += ["--seed", str(seed), "--scale", str(scale), "--replicas", replicas, "--out", str(out)]
+    subprocess.run(cmd, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, timeout=3600)
+    return measure(json.loads(out.read_text()))
+
+
+def measure(result: dict) -> dict:
+    """Makespan, bound, one-at-a-time and the fake servers' fill of their batch, in simulated seconds."""
+    scale, api = result["scale"], result["api"]
+    models = {m["key"]: m for m in result["models"]}
+    servers = result["servers"]
+    managed = [s for s in servers if s["model"] in models]
+    start = min(s["began"] for s in managed)
+    end = max(s["last_done"] for s in servers)
+    tokens: dict[str, float] = {}
+    for s in managed:
+        tokens[s["model"]] = tokens.get(s["model"], 0.0) + s["tokens"]
+    gen = {k: tokens[k] / models[k]["full_rate"] for k in tokens}
+    bound = sum(gen[k] * models[k]["tp"] for k in gen) / world.GPUS
+    api_s = sum((s["last_done"] - s["ready"]) * scale for s in servers if s["model"] == api)
+    one_at_a_time = sum(gen[k] + world.STARTUP_S[models[k]["tp"]] for k in gen) + api_s
+    achieved = sum(s["tokens"] for s in managed) / sum(s["busy_s"] * models[s["model"]]["full_rate"] for s in managed)
+    return {
+        "seed": result["seed"],
+        "replicas": result["replicas"],
+        "makespan": (end - start) * scale,
+        "bound": bound,
+        "one_at_a_time": one_at_a_time,
+        "servers": len(managed),
+        "achieved": achieved,
+        "wall_s": result["wall_s"],
+        "finished": all(v == "finished" for v in result["outcomes"].values()),
+    }
+
+
+def report(rows: list[dict], scale: float, nights: int, command: str) -> str:
+    lines = [
+        "## Night: 12 models on 8 GPUs, no history (benchmarks/night.py)",
+        "",
+        f"Command: `{command}`. {nights} seeded nights, time x{scale:g} (fake vLLM servers keep the calibrated H100",
+        "rates of `orchestrator/scheduling/calibration.json`; the real scheduler, servers' lifecycle, client and",
+        "checkpoint). Figures are simulated seconds. Bound = GPU-seconds of generation / 8 at each model's",
+        "full-batch rate; one at a time = the sum of each model's start-up and generation alone (ideal).",
+        "",
+        "| mode | median makespan / bound | worst | median speed-up vs one at a time | batch fill | servers |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for mode in sorted({r["replicas"] for r in rows}):
+        mine = [r for r in rows if r["replicas"] == mode]
+        ratio = [r["makespan"] / r["bound"] for r in mine]
+        speed = [r["one_at_a_time"] / r["makespan"] for r in mine]
+        lines.append(
+            f"| replicas: {mode} | **{statistics.median(ratio):.3f}** | {max(ratio):.3f} | "
+            f"**{statistics.median(speed):.2f}x** | {statistics.mean(r['achieved'] for r in mine):.2f} | "
+            f"{statistics.mean(r['servers'] for r in mine):.1f} |"
+        )
+    lines += [
+        "",
+        f"Targets: median makespan / bound <= {TARGET_BOUND}; >= {TARGET_SPEEDUP:g}x faster than one at a time.",
+        "Batch fill = the fake servers' generated tokens / (their busy seconds x full-batch rate): below 1 when a",
+        "server's batch is not full (its queue's tail, a request's n choices waiting for the longest, client",
+        "overhead on this machine); the bound assumes 1.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m benchmarks.night", description=__doc__.splitlines()[0])
+    ap.add_argument("--nights", type=int, default=50)
+    ap.add_argument("--scale", type=float, default=200.0, help="simulated seconds per real second")
+    ap.add_argument("--seed", type=int, default=0, help="the first night's seed")
+    ap.add_argument("--modes", default="auto,1", help="replicas settings to run, comma-separated")
+    args = ap.parse_args(argv)
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="night-") as tmp:
+        for seed in range(args.seed, args.seed + args.nights):
+            for mode in args.modes.split(","):
+                rows.append(night(seed, args.scale, mode, Path(tmp)))
+                print(json.dumps(rows[-1]), flush=True)
+    command = f"python -m benchmarks.night --nights {args.nights} --scale {args.scale:g} --modes {args.modes}"
+    (RESULTS / "night.json").write_text(json.dumps(rows, indent=1) + "\n", encoding="utf-8")
+    (RESULTS / "night.md").write_text(report(rows, args.scale, args.nights, command), encoding="utf-8")
+    print(report(rows, args.scale, args.nights, command))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
