@@ -349,17 +349,50 @@ def _stop(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
 def _run_datasets(
     ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint], server: ServerLike | None = None
 ) -> list[SeriesScore]:
-    """Each dataset's series: an API model's with ``parallel`` requests at a time, a managed ``server``'s with its
-    queue ahead too (``launch.in_flight``), watched and checked by its client (``client.ManagedServer``)."""
+    """Each dataset's series: an API model's with ``parallel`` requests at a time, one after another; a managed
+    ``server``'s with its queue ahead too (``launch.in_flight``), watched and checked by its client
+    (``client.ManagedServer``), each series starting as soon as the one before has handed out its last request
+    (``_overlapped``): the engine's batch stays full while the earlier series' longest answers finish."""
     new_client = _client_maker(ctx, model, endpoint, server)
-    in_flight = model.parallel if server is None else launch.in_flight(server.spec, model.parallel)
-    scores = []
-    share = ctx.share_of(model.key) if server is not None else None
-    for i, run in enumerate(ctx.datasets):
-        if ctx.stop.is_set():
+    if server is None:
+        return [
+            _run_dataset(ctx, model, run, new_client, model.parallel) for run in ctx.datasets if not ctx.stop.is_set()
+        ]
+    return _overlapped(ctx, model, new_client, launch.in_flight(server.spec, model.parallel))
+
+
+def _overlapped(
+    ctx: RunContext, model: ModelConfig, new_client: Callable[[], ChatClient], in_flight: int
+) -> list[SeriesScore]:
+    """The managed server's series, each in its own thread, started when the previous one is drained (or over);
+    returns the scores in order, re-raises the first failure (the series after it are not started)."""
+    share = ctx.share_of(model.key)
+    results: list[SeriesScore | BaseException | None] = [None] * len(ctx.datasets)
+    threads: list[threading.Thread] = []
+
+    def one(i: int, drained: threading.Event) -> None:
+        try:
+            last = i == len(ctx.datasets) - 1
+            results[i] = _run_dataset(ctx, model, ctx.datasets[i], new_client, in_flight, share, last, drained)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the job's thread, in order
+            results[i] = exc
+        finally:
+            drained.set()
+
+    for i in range(len(ctx.datasets)):
+        if ctx.stop.is_set() or any(isinstance(r, BaseException) for r in results):
             break
-        last = i == len(ctx.datasets) - 1
-        scores.append(_run_dataset(ctx, model, run, new_client, in_flight, share, last))
+        drained = threading.Event()
+        threads.append(threading.Thread(target=one, args=(i, drained), name=f"series-{model.key}-{i}", daemon=True))
+        threads[-1].start()
+        drained.wait()
+    for thread in threads:
+        thread.join()
+    scores = []
+    for result in results[: len(threads)]:
+        if isinstance(result, BaseException):
+            raise result
+        scores.append(result)
     return scores
 
 
@@ -387,6 +420,7 @@ def _run_dataset(
     in_flight: int,
     share: SharedWork | None = None,
     last: bool = True,
+    drained: threading.Event | None = None,
 ) -> SeriesScore:
     store = open_store(ctx, model, run)
     count_done(ctx.progress, model.key, store, run.problems)
@@ -405,6 +439,7 @@ def _run_dataset(
             on_record=lambda rec: on_record(ctx.progress, model.key, rec),
             share=share,
             last=last,
+            drained=drained,
         )
     finally:
         client.close()

@@ -31,13 +31,19 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--scale", type=float, required=True)
     ap.add_argument("--replicas", default="auto")
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--only", default="", help="these models alone (comma-separated), no API model")
+    ap.add_argument("--gpus", type=int, default=world.GPUS)
+    ap.add_argument("--series", type=int, default=2, choices=(1, 2), help="datasets: both, or the math one alone")
     args = ap.parse_args(argv)
     events = args.dir / "events.jsonl"
     events.unlink(missing_ok=True)
-    port = _free_port()
-    config = world.build(args.dir, args.seed, args.scale, args.replicas, events, port)
+    only = tuple(k for k in args.only.split(",") if k)
+    port = None if only else _free_port()
+    config = world.build(
+        args.dir, args.seed, args.scale, args.replicas, events, port, only=only, gpus=args.gpus, series=args.series
+    )
     os.environ["PATH"] = f"{args.dir / 'bin'}{os.pathsep}{os.environ['PATH']}"
-    api = _api_standin(args.dir, port, args.scale, args.seed, events)
+    api = None if port is None else _api_standin(args.dir, port, args.scale, args.seed, events)
     began = time.time()
     try:
         summary = execute(
@@ -51,8 +57,9 @@ def main(argv: list[str] | None = None) -> int:
             )
         )
     finally:
-        api.send_signal(signal.SIGTERM)
-        api.wait(timeout=30)
+        if api is not None:
+            api.send_signal(signal.SIGTERM)
+            api.wait(timeout=30)
     lines = [json.loads(line) for line in events.read_text().splitlines() if line.strip()]
     result = {
         "seed": args.seed,
@@ -61,7 +68,11 @@ def main(argv: list[str] | None = None) -> int:
         "wall_s": time.time() - began,
         "outcomes": {o.model: str(o.status) for o in summary.outcomes},
         "servers": [e for e in lines if e["event"] == "end"],
-        "models": [{"key": m.key, "tp": m.tp, "full_rate": m.full_rate} for m in world.models(args.seed)],
+        "models": [
+            {"key": m.key, "tp": m.tp, "full_rate": m.full_rate, "points": m.points}
+            for m in world.models(args.seed)
+            if not only or m.key in only
+        ],
         "api": world.API["name"],
     }
     args.out.write_text(json.dumps(result), encoding="utf-8")

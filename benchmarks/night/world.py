@@ -75,12 +75,27 @@ def models(seed: int) -> list[Model]:
     return out
 
 
-def build(folder: Path, seed: int, scale: float, replicas: str, events: Path, api_port: int) -> Path:
-    """Write the night's world under ``folder``; returns the config's path."""
+def build(
+    folder: Path,
+    seed: int,
+    scale: float,
+    replicas: str,
+    events: Path,
+    api_port: int | None,
+    *,
+    only: tuple[str, ...] = (),
+    gpus: int = GPUS,
+    series: int = 2,
+) -> Path:
+    """Write the night's world under ``folder``; returns the config's path. ``only``: these models alone (the
+    fidelity check), with no API model when ``api_port`` is None; ``gpus``: how many GPUs ``nvidia-smi`` lists;
+    ``series``: DeathMath's two datasets, or the math one alone."""
     folder.mkdir(parents=True, exist_ok=True)
     fake = fakeserver.install(folder / "fake")
-    _nvidia_smi(folder / "bin")
-    data = _datasets(folder / "data")
+    _nvidia_smi(folder / "bin", gpus)
+    chosen = [m for m in models(seed) if not only or m.key in only]
+    names = [m.key for m in chosen] + ([API["name"]] if api_port is not None else [])
+    data = dict(list(_datasets(folder / "data").items())[:series])
     repo = Path(__file__).resolve().parents[2]
     lines = [
         "datasets:",
@@ -88,9 +103,9 @@ def build(folder: Path, seed: int, scale: float, replicas: str, events: Path, ap
         "temperature: 0.6",
         "seed: 1",
         f"max_tokens: {MAX_TOKENS}",
-        f"model_list: [{', '.join([m[0] for m in MODELS] + [API['name']])}]",
+        f"model_list: [{', '.join(names)}]",
     ]
-    for model in models(seed):
+    for model in chosen:
         path = _model_folder(folder / "models" / model.key, model.weight_bytes)
         knobs = {
             "points": model.points,
@@ -113,14 +128,18 @@ def build(folder: Path, seed: int, scale: float, replicas: str, events: Path, ap
             "    startup_timeout: 600",
             f"    env: {json.dumps(env)}",
         ]
-    lines += [
-        f"{API['name']}:",
-        f"  model_name: {API['name']}",
-        f"  parallel: {API['parallel']}",
-        "  samples: 1",
-        "  endpoints:",
-        f"    - api_base: http://127.0.0.1:{api_port}/v1",
-    ]
+    lines += (
+        []
+        if api_port is None
+        else [
+            f"{API['name']}:",
+            f"  model_name: {API['name']}",
+            f"  parallel: {API['parallel']}",
+            "  samples: 1",
+            "  endpoints:",
+            f"    - api_base: http://127.0.0.1:{api_port}/v1",
+        ]
+    )
     config = folder / "run.yaml"
     config.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return config
@@ -137,9 +156,9 @@ def api_knobs(scale: float, seed: int) -> dict:
     }
 
 
-def _nvidia_smi(folder: Path) -> None:
+def _nvidia_smi(folder: Path, gpus: int) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    rows = "\\n".join(f"{i}, GPU-night-{i:04d}, {GPU}, 81559, 0" for i in range(GPUS))
+    rows = "\\n".join(f"{i}, GPU-night-{i:04d}, {GPU}, 81559, 0" for i in range(gpus))
     script = folder / "nvidia-smi"
     script.write_text(f"#!/bin/sh\nprintf '{rows}\\n'\n", encoding="utf-8")
     script.chmod(0o755)

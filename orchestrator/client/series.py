@@ -74,7 +74,9 @@ class _SeriesRun:
         parallel: int,
         share: SharedWork | None = None,
         last: bool = True,
+        drained: threading.Event | None = None,
     ) -> None:
+        self.drained = drained
         self.client, self.store, self.messages_for = client, store, messages_for
         self.grade, self.on_record, self.stop = grade, on_record, stop or threading.Event()
         self.parallel = max(1, parallel)
@@ -187,6 +189,8 @@ class _SeriesRun:
                 try:
                     batch = self.todo.get_nowait()
                 except queue.Empty:
+                    if self.drained is not None:
+                        self.drained.set()  # every batch is asked or being asked: the next series may start
                     return
                 # request_delay is the client's: one start per delay for all workers
                 for rec in self.client.ask_samples(batch, self.messages_for(batch[0]), self.store.settings_hash):
@@ -248,11 +252,16 @@ def run_series(
     stop: threading.Event | None = None,
     share: SharedWork | None = None,
     last: bool = True,
+    drained: threading.Event | None = None,
 ) -> SeriesScore:
     """Ask the ``samples`` samples of ``problems`` that ``store`` has no answer for; return the series' score.
-    ``share``: other servers of the model may join each pass (``last``: this is the model's last series)."""
+    ``share``: other servers of the model may join each pass (``last``: this is the model's last series).
+    ``drained`` is set once the first pass has no batch left to hand out (its last requests are in flight; the
+    caller may start the next series on the same server), or when the series has nothing to ask."""
     todo = store.missing(problems, samples)
     if not todo:
+        if drained is not None:
+            drained.set()
         if not store.has_markdown():
             store.write_markdown()
         return store.score()
@@ -264,7 +273,7 @@ def run_series(
                 log.info(
                     "%s/%s: asking again %d problem(s) whose request failed", store.model_key, store.dataset, len(todo)
                 )
-            _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel, share, last).run(todo)
+            _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel, share, last, drained).run(todo)
             todo = store.missing(problems, samples)
             if not todo or (stop is not None and stop.is_set()):
                 break
