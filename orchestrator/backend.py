@@ -21,9 +21,11 @@ backend imports ``orchestrate``.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
@@ -129,7 +131,7 @@ class LocalBackend:
             launch,
             max_cpu_servers=self.max_cpu,
             ready=lambda job: fetcher.ready(job.key),
-            replica=launch.replica if self.pool else None,
+            replica=launch.replica if self.pool or self.max_cpu > 1 else None,
             remaining=_projection(ctx),
         )
         fetcher.on_change = scheduler.wake
@@ -164,6 +166,8 @@ class _Launcher:
         self, ctx: RunContext, by_key: Mapping[str, Placement], fetcher: Prefetcher, stop: threading.Event
     ) -> None:
         self.ctx, self.by_key, self.fetcher, self.stop = ctx, by_key, fetcher, stop
+        self.replicas: Counter[str] = Counter()
+        self.lock = threading.Lock()
 
     def __call__(self, job: Job, gpus: tuple[int, ...]) -> object:
         self.fetcher.placed(job.key)
@@ -185,10 +189,14 @@ class _Launcher:
             self.fetcher.released(job.key)
 
     def replica(self, job: Job, gpus: tuple[int, ...]) -> None:
-        """One more server of a running model on ``gpus`` (its weights are in: it runs); see ``job.run_replica``."""
+        """One more server of a running model on ``gpus`` (its weights are in: it runs); see ``job.run_replica``.
+        Its server is named ``<name>-replica<i>`` (its own log, ``logs/<run id>/<name>-replica<i>.log``)."""
         spec = self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
         if spec is None:
             return
+        with self.lock:
+            self.replicas[job.key] += 1
+            spec = dataclasses.replace(spec, name=f"{spec.name}-replica{self.replicas[job.key]}")
         self.fetcher.placed(job.key)
         try:
             run_replica(self.ctx, job.model, spec)

@@ -228,7 +228,9 @@ def run_replica(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> None:
     except ServerStartError as exc:
         log.warning("model %s: a replica on GPUs %s did not start: %s", model.key, list(spec.gpus), exc)
         return
-    log.info("model %s: replica on GPUs %s (port %s) joins its work queue", model.key, list(spec.gpus), spec.port)
+    log.info(
+        "model %s: replica on GPUs %s (port %s) joins its work queue", model.key, list(spec.gpus), server.spec.port
+    )
     try:
         new_client = _client_maker(ctx, model, server.endpoint, server)
         share.serve(new_client, launch.in_flight(server.spec, model.parallel), ctx.stop)

@@ -44,9 +44,9 @@ class Job:
 
     @property
     def max_servers(self) -> int:
-        """How many servers this model may run at once: its ``replicas`` (None, ``auto``: no limit but the GPUs);
-        one for CPU servers and API models."""
-        if self.kind != "gpu":
+        """How many servers this model may run at once: its ``replicas`` (None, ``auto``: no limit but the GPUs, or
+        ``max_cpu_servers`` for a CPU server: a second CPU server is a replica too); one for API models."""
+        if self.kind == "api":
             return 1
         return self.model.replicas if self.model.replicas is not None else AUTO_SERVERS
 
@@ -60,16 +60,13 @@ class Slots:
     api: int
 
     def take(self, job: Job, group: Iterable[int], replica: bool = False) -> Slots:
+        """Less what one server of ``job`` holds (a CPU replica holds a CPU-server slot as its first server does)."""
         first = not replica
-        return Slots(
-            self.gpus - set(group), self.cpu - (first and job.kind == "cpu"), self.api - (first and job.kind == "api")
-        )
+        return Slots(self.gpus - set(group), self.cpu - (job.kind == "cpu"), self.api - (first and job.kind == "api"))
 
     def give(self, job: Job, group: Iterable[int], replica: bool = False) -> Slots:
         first = not replica
-        return Slots(
-            self.gpus | set(group), self.cpu + (first and job.kind == "cpu"), self.api + (first and job.kind == "api")
-        )
+        return Slots(self.gpus | set(group), self.cpu + (job.kind == "cpu"), self.api + (first and job.kind == "api"))
 
 
 @dataclass(frozen=True)

@@ -15,8 +15,9 @@ Replicas (``fill``): GPUs that no waiting job can take now get another server of
 on disk): the model whose projected end is latest first, when the replica pays for its start-up -- with ``s``
 servers, ``R`` seconds left and a start-up of ``u``, a replica ends the model at ``u + s (R - u) / (s + 1)``
 instead of ``R``, and starts only if that gains at least ``u`` -- and, on a reserved group, only if the model then
-ends before the reservation's time. A model's servers share its remaining work; they all end when it is done.
-``replicas`` per model bounds its servers (``Job.max_servers``).
+ends before the reservation's time. A CPU server's model gets a replica on a free CPU-server slot the same way
+(``max_cpu_servers`` counts every CPU server). A model's servers share its remaining work; they all end when it is
+done. ``replicas`` per model bounds its servers (``Job.max_servers``).
 
 ``priority_order`` picks the priority list: larger then slower jobs first, unless a simulation with the weights
 (estimated durations) finds a shorter makespan with another order (bounded local search). Whether a job fits the
@@ -78,9 +79,10 @@ def fill(
         decision.consider(job)
     if decision.starts:
         return []  # a waiting job fits: decide's to start first
-    servers = Counter(r.job.key for r in running if r.gpus)
+    served = [r for r in running if r.job.kind in ("gpu", "cpu")]
+    servers = Counter(r.job.key for r in served)
     left = {k: v for k, v in remaining.items() if k in servers}
-    jobs = {r.job.key: r.job for r in running if r.gpus}
+    jobs = {r.job.key: r.job for r in served}
     starts: list[tuple[Job, tuple[int, ...]]] = []
     done: set[str] = set()
     while options := [k for k in left if k not in done and servers[k] < jobs[k].max_servers]:
@@ -93,6 +95,7 @@ def fill(
             done.add(key)
             continue
         decision.gpus -= set(group)
+        decision.cpu -= job.kind == "cpu"
         starts.append((job, group))
         servers[key] += 1
         left[key] = after
@@ -141,7 +144,10 @@ class _Decision:
         return self._group(job.gpus_needed, self.now + job.weight)
 
     def replica_group(self, job: Job, end: float) -> tuple[int, ...] | None:
-        """A group for a replica of ``job`` whose model would then end at ``end``, or None."""
+        """A group for a replica of ``job`` whose model would then end at ``end`` (``()`` for a CPU server while a
+        CPU-server slot is free), or None."""
+        if job.kind == "cpu":
+            return () if self.cpu > 0 else None
         return self._group(job.gpus_needed, end)
 
     def _group(self, k: int, end: float) -> tuple[int, ...] | None:

@@ -100,3 +100,34 @@ def test_a_bad_replicas_value_is_one_line_naming_the_field_and_the_fix(value: ob
     message = str(caught.value)
     assert message.startswith("run.yaml: m.replicas: ") and "use auto (fill idle GPUs), 1 (one server)" in message
     assert "\n" not in message
+
+
+def cpu_job(key: str, replicas: int | None = None) -> Job:
+    model = ModelConfig(key=key, model_name=key, sampling=Sampling(), vllm=VllmSettings(model=key), replicas=replicas)
+    return Job(model, 0, True, 1000.0, 10.0)
+
+
+def test_a_cpu_servers_model_gets_a_replica_on_a_free_cpu_server_slot() -> None:
+    tiny = cpu_job("tiny")
+    starts = fill([], [Running(tiny, (), 0.0)], Slots(frozenset(), 1, 8), now=0.0, remaining={"tiny": 500.0})
+    assert starts == [(tiny, ())]
+
+
+def test_no_cpu_replica_without_a_free_cpu_server_slot_or_with_replicas_one() -> None:
+    tiny = cpu_job("tiny")
+    assert fill([], [Running(tiny, (), 0.0)], Slots(frozenset(), 0, 8), now=0.0, remaining={"tiny": 500.0}) == []
+    off = cpu_job("off", replicas=1)
+    assert fill([], [Running(off, (), 0.0)], Slots(frozenset(), 1, 8), now=0.0, remaining={"off": 500.0}) == []
+
+
+def test_a_waiting_cpu_model_takes_the_free_slot_before_a_replica() -> None:
+    tiny, waiting = cpu_job("tiny"), cpu_job("waiting")
+    free_slot = Slots(frozenset(), 1, 8)
+    assert fill([waiting], [Running(tiny, (), 0.0)], free_slot, now=0.0, remaining={"tiny": 500.0}) == []
+
+
+def test_a_cpu_replica_holds_a_cpu_server_slot_until_it_ends() -> None:
+    tiny = cpu_job("tiny")
+    slots = Slots(frozenset(), 2, 8).take(tiny, ()).take(tiny, (), replica=True)
+    assert slots.cpu == 0
+    assert slots.give(tiny, (), replica=True).cpu == 1
