@@ -16,7 +16,7 @@ import secrets
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -34,7 +34,7 @@ from .notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from .ray.backend import RayBackend
 from .results import load_scores, regrade
 from .scheduling import estimates as est
-from .scheduling.forecast import DeadlineWatch, deadline_notes, next_time, render_forecast
+from .scheduling.forecast import DeadlineWatch, Forecast, deadline_notes, next_time, render_forecast
 from .scheduling.history import estimate_weights, mean_tokens
 from .scheduling.plan import Placement
 from .serving.signals import ServerGroup, install_signal_handlers
@@ -171,7 +171,7 @@ def execute(opts: RunOptions) -> RunSummary:
         placements = backend.plan(models, est.weights(forecast), est.startups(forecast))
         for note in _deadline(opts, placements, backend):
             log.warning("%s", note)
-        return run_placements(opts, models, runs, placements, backend)
+        return run_placements(opts, models, runs, placements, backend, forecast)
     finally:
         backend.close()
 
@@ -214,9 +214,15 @@ def _deadline(opts: RunOptions, placements: Sequence[Placement], backend: Backen
 
 
 def run_placements(
-    opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun], placements: list[Placement], backend: Backend
+    opts: RunOptions,
+    models: list[ModelConfig],
+    runs: list[DatasetRun],
+    placements: list[Placement],
+    backend: Backend,
+    estimates: Mapping[str, est.Estimate] | None = None,
 ) -> RunSummary:
-    """The run itself: manifest, signals, progress; the backend runs the jobs; then the leaderboard."""
+    """The run itself: manifest, signals, progress; the backend runs the jobs; then the leaderboard. The status
+    shows the plan (``estimates``, ``placements``, ``--finish-by``) against the run (``Forecast``)."""
     run_id = new_run_id()
     _check_writable(opts.results_dir)
     manifest = Manifest(opts.results_dir, run_id, opts.config.redacted(), models, backend.describe())
@@ -230,7 +236,10 @@ def run_placements(
 
     install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
-    status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, sum(len(r.problems) for r in runs))
+    deadline = next_time(opts.finish_by) if opts.finish_by else None
+    plan = Forecast.of(placements, estimates or {}, time.time(), deadline)
+    problems = sum(len(r.problems) for r in runs)
+    status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, problems, forecast=plan.annotate)
     notices = RunNotices(Notifier(opts.config.notify), run_id, opts.results_dir)  # the run.yaml's `notify:` hooks
     ctx = RunContext(
         run_id=run_id,

@@ -5,6 +5,7 @@ planned start and end per GPU group (replicas included), then the night's total.
 start which models will not finish by ``--finish-by`` and which order would get the most models done by then
 (``policy.simulate`` of the candidate orders). ``DeadlineWatch`` warns while running when the projected end passes
 the deadline (once per crossing; it never stops a model). ``next_time`` reads ``07:30`` as the next such moment.
+``Forecast`` puts the plan next to the run in its status file: planned against actual, and the projected ends.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import datetime as dt
 import logging
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from ..errors import ConfigError
 from .estimate import Estimate
@@ -144,3 +146,62 @@ class DeadlineWatch:
             message = self.check()
             if message:
                 log.warning("%s", message)
+
+
+@dataclass(frozen=True)
+class Forecast:
+    """The plan against the run, for its status: per model its estimate and planned end, and the projected ends.
+
+    ``started`` and every time here are Unix seconds. ``annotate`` adds to each model entry of the status file
+    (``status.writer``) ``planned_s`` (its estimate), ``planned_end`` and ``projected_end``: a running model's is
+    now + its own ETA (its answer rate), a waiting model's is its planned end pushed back by the latest overrun of a
+    running one, an ended model has none; it returns the run's ``planned_end``, ``projected_end`` (the latest
+    model's) and ``finish_by`` (the deadline, or None)."""
+
+    started: float
+    planned: Mapping[str, tuple[float, float]]  # model -> (estimate seconds, planned end in seconds after the start)
+    deadline: float | None = None
+
+    @classmethod
+    def of(
+        cls,
+        placements: Sequence[Placement],
+        estimates: Mapping[str, Estimate],
+        started: float,
+        deadline: dt.datetime | None = None,
+    ) -> Forecast:
+        planned = {}
+        for p in placements:
+            end = max([p.end] + [r.end for r in p.replicas])
+            est = estimates.get(p.job.key)
+            planned[p.job.key] = (est.seconds if est is not None else p.job.weight, end)
+        return cls(started, planned, deadline.timestamp() if deadline is not None else None)
+
+    @property
+    def planned_end(self) -> float:
+        return self.started + max([end for _, end in self.planned.values()] + [0.0])
+
+    def annotate(self, models: list[dict], now: float) -> dict:
+        """See the class docstring; ``models``: the status file's entries (``state``, ``eta_s``), changed in place."""
+        overrun = 0.0
+        for entry in models:
+            seconds, end = self.planned.get(entry["model"], (None, None))
+            entry["planned_s"] = seconds
+            entry["planned_end"] = None if end is None else self.started + end
+            entry["projected_end"] = None
+            if entry["state"] == "running" and entry["planned_end"] is not None:
+                eta = entry.get("eta_s")
+                entry["projected_end"] = now + eta if eta is not None else max(now, entry["planned_end"])
+                overrun = max(overrun, entry["projected_end"] - entry["planned_end"])
+        for entry in models:
+            if entry["state"] in WAITING and entry["planned_end"] is not None:
+                entry["projected_end"] = max(now, entry["planned_end"] + overrun)
+        ends = [e["projected_end"] for e in models if e["projected_end"] is not None]
+        return {
+            "planned_end": self.planned_end,
+            "projected_end": max(ends) if ends else None,
+            "finish_by": self.deadline,
+        }
+
+
+WAITING = ("queued", "downloading", "starting")

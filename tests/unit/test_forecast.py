@@ -11,8 +11,10 @@ import pytest
 from orchestrator.contract import ModelConfig, Sampling, VllmSettings
 from orchestrator.errors import ConfigError
 from orchestrator.scheduling import estimates as est
-from orchestrator.scheduling.forecast import DeadlineWatch, deadline_notes, next_time, render_forecast
+from orchestrator.scheduling.forecast import DeadlineWatch, Forecast, deadline_notes, next_time, render_forecast
 from orchestrator.scheduling.plan import plan
+from orchestrator.status.file import RunStatus
+from orchestrator.status.view import model_cells, plan_line
 
 H100 = "NVIDIA H100 80GB HBM3"
 
@@ -111,3 +113,37 @@ def test_the_watch_warns_once_when_a_running_models_projection_passes_the_deadli
     message = watch.check()
     assert message is not None and "projected to end at" in message and "nothing is stopped" in message
     assert watch.check() is None  # once per crossing
+
+
+def status_entries() -> list[dict]:
+    return [
+        {"model": "runs-long", "state": "running", "eta_s": 5000.0},
+        {"model": "waits", "state": "queued", "eta_s": None},
+        {"model": "done", "state": "finished", "eta_s": None},
+    ]
+
+
+def test_the_status_shows_each_models_plan_and_projects_the_run_from_the_running_models_rate() -> None:
+    planned = {"runs-long": (3600.0, 3600.0), "waits": (1800.0, 5400.0), "done": (600.0, 600.0)}
+    forecast = Forecast(started=1000.0, planned=planned, deadline=1000.0 + 6000.0)
+    models = status_entries()
+    run = forecast.annotate(models, now=2000.0)
+    long, waits, done = models
+    assert long["planned_s"] == 3600.0 and long["planned_end"] == 4600.0
+    assert long["projected_end"] == 7000.0  # now + its own ETA: 2400 s later than planned
+    assert waits["projected_end"] == 6400.0 + 2400.0  # its planned end pushed back by that overrun
+    assert done["projected_end"] is None and done["planned_s"] == 600.0
+    assert run == {"planned_end": 6400.0, "projected_end": 8800.0, "finish_by": 7000.0}
+
+
+def test_status_text_shows_planned_actual_and_the_projected_end_against_finish_by() -> None:
+    forecast = Forecast(started=1000.0, planned={"runs-long": (3600.0, 3600.0)}, deadline=5000.0)
+    models = [{"model": "runs-long", "state": "running", "eta_s": 5000.0, "elapsed_s": 1000.0}]
+    data = {"state": "running", "models": models, **forecast.annotate(models, now=2000.0)}
+    line = plan_line(RunStatus(data))
+    assert line is not None and "projected end" in line and "projected to end after it" in line
+    cells = model_cells(models[0])
+    assert cells[9:11] == ["1h 00m", "16m 40s"]  # planned, actual so far
+    early = Forecast(started=1000.0, planned={"m": (60.0, 60.0)}, deadline=5000.0)
+    quick = [{"model": "m", "state": "running", "eta_s": 10.0}]
+    assert "on time" in (plan_line(RunStatus({"state": "running", **early.annotate(quick, now=1030.0)})) or "")
