@@ -35,6 +35,7 @@ TITLES = {
     "s4": "throughput: our client vs offline vllm.LLM, round by round, per client and server variant",
     "s5a": "long generations: 256 x 8k tokens under request_timeout 60 s, every answer stored",
     "s5b": "256 x 2k tokens, engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
+    "s6": "two GPUs: one TP=1 model, replicas: auto uses both, answers once each, beats one server",
 }
 # NVLink multicast stays off everywhere (a program that uses it can take the host's shared GPUs out of service);
 # torch symmetric memory in vLLM's all-reduce is what would ask for it, so that is off too.
@@ -101,6 +102,9 @@ class Profile:
     s5_max_tokens: int = 8192
     s5_timeout: float = 60.0
     s5b_max_tokens: int = 2048  # s5b restarts and regenerates within one 10-minute call: a quarter of the budget
+    s6_limit: int = 60  # s6: problems per dataset (sample-math and sample-physics)
+    s6_samples: int = 10
+    s6_max_tokens: int = 3072
     server_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -125,6 +129,9 @@ class Profile:
             s5_max_tokens=48,
             s5_timeout=1.0,
             s5b_max_tokens=48,
+            s6_limit=3,
+            s6_samples=2,
+            s6_max_tokens=16,
             server_env=dict(CPU_ENV),
         )
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
 ARCHIVE_NAME = "gpu-archive.md"
-ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b")
+ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b", "s6")
 PROFILE_TOP = 6
 
 
@@ -167,6 +167,24 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
         lines += _throughput(f)
     if name in ("s5a", "s5b") and "run" in f:
         lines += _long_run(f)
+    lines += planning_lines(f)
+    return lines
+
+
+def planning_lines(f: dict[str, Any]) -> list[str]:
+    """s4's estimate against its measurement; s6's runs with one server and with replicas (``planning.py``)."""
+    lines = []
+    if est := f.get("estimate"):
+        lines.append(
+            f"- the scheduler's estimate on {est.get('gpu')}: {est['estimate_s']} s ({est['estimate_tok_s']} tok/s) "
+            f"vs measured {est['measured_s']} s ({est['measured_tok_s']} tok/s): x{est['estimate_over_measured']}; "
+            f"start-up {est['startup_estimate_s']} s estimated, {est['startup_measured_s']} s measured"
+        )
+    for mode in ("1", "auto"):
+        if run := f.get(f"replicas_{mode}"):
+            lines.append(f"- replicas: {mode}: {run['seconds']} s, servers on GPUs {run['servers_on_gpus']}")
+    if "speedup" in f:
+        lines.append(f"- replicas: auto vs one server: {f['speedup']}x")
     return lines
 
 
