@@ -119,6 +119,14 @@ def report(data: dict) -> str:
         "  (no tail: an ideal for that flow, so the speed-up is conservative).",
         "* Batch fill = the fake servers' tokens / (their busy seconds x full-batch rate): the bound assumes 1.",
     ]
+    tails = [r["tail_bound"] / r["bound"] for r in rows]
+    walls = [r["wall_s"] for r in rows]
+    lines.append(
+        f"* Where the gap is: the tail-aware bound is {statistics.median(tails):.2f} x the bound (median): the series'"
+        " tails alone; makespan / tail-aware bound is the rest -- start-ups, the order chosen without knowing"
+        " durations (estimates take max_tokens, 4x the mean answer here), a model's last tail alone on its GPUs."
+        f" One night took {statistics.median(walls):.0f} s of wall time (median)."
+    )
     if fid:
         lines.append(
             f"* Fidelity (`python -m benchmarks.night.fidelity --scale {fid['scale']:g}`, one 7B series alone): the"
