@@ -1,12 +1,14 @@
 """Replicas on real vLLM CPU servers (``--max-cpu-servers 2``): one model on two servers, each answer asked and
 stored once; its replica SIGKILLed mid-run loses nothing (its batch goes back to the shared queue) and no answer is
 stored twice. The tiny model's estimate (answers x ``max_tokens`` at the CPU rate, plus a start-up) is long enough
-that the second CPU-server slot gets a replica as soon as the model starts (``policy.fill``)."""
+that the second CPU-server slot gets a replica as soon as the model starts (``policy.fill``); its copy here stops
+early (a tenth of its vocabulary are end tokens in ``generation_config.json``), so the real work stays small."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -21,7 +23,15 @@ import pytest
 from tests.support.waiting import wait_for
 
 pytestmark = pytest.mark.vllm
-LIMIT, SAMPLES = 40, 2
+LIMIT, SAMPLES = 50, 8
+END_TOKENS = list(range(4, 80))  # of the tiny model's 743: answers of about ten tokens
+
+
+def early_stopping_copy(tiny_model: Path, folder: Path) -> Path:
+    shutil.copytree(tiny_model, folder)
+    config = json.loads((folder / "generation_config.json").read_text())
+    (folder / "generation_config.json").write_text(json.dumps({**config, "eos_token_id": END_TOKENS}))
+    return folder
 
 
 def write_config(tmp_path: Path, model: Path) -> Path:
@@ -34,7 +44,7 @@ def write_config(tmp_path: Path, model: Path) -> Path:
           vllm: {{model: {model}, max_model_len: 2048, startup_timeout: 600}}
           parallel: 2
           samples: {SAMPLES}
-          max_tokens: 1000
+          max_tokens: 600
           replicas: auto
         datasets:
           sample-math: {{}}
@@ -70,7 +80,7 @@ def stored(tmp_path: Path) -> list[dict]:
 
 
 def test_a_replica_shares_the_model_and_when_killed_mid_run_loses_nothing(tmp_path: Path, tiny_model: Path) -> None:
-    config = write_config(tmp_path, tiny_model)
+    config = write_config(tmp_path, early_stopping_copy(tiny_model, tmp_path / "tiny-early"))
     cmd = [sys.executable, "-m", "orchestrator.cli", "run", "-v", "--config", str(config), "--dataset", "sample-math"]
     cmd += ["--results-dir", str(tmp_path / "results"), "--logs-dir", str(tmp_path / "logs"), "--limit", str(LIMIT)]
     cmd += ["--max-cpu-servers", "2"]
