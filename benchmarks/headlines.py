@@ -60,6 +60,9 @@ class Rule:
 _CLIENT = r"ours @ \d+ / (vllm bench serve @ \d+): \*\*([\d.]+)\*\*.*?\(target ([^)]+)\)"
 _MIXES = r"random mixes.*?\| this scheduler \| ([\d.]+) \| [\d.]+ \| ([\d.]+) \| (\d+/\d+) \|"
 _RAY = r"\*\*([+-][\d.]+%)\*\* of the local backend's \(([\d.]+ s) vs ([\d.]+ s)\)"
+_NIGHT = (
+    r"\| replicas: auto \| \*\*([\d.]+)\*\* \(([\d.]+)-([\d.]+)\) \| [^|]+ \| \*\*([\d.]+x)\*\* \(([\d.]+)-([\d.]+)\)"
+)
 _LOST = r"[Aa]nswers lost: \*\*(\d+)\*\*.*?orphans(?: found)?:\s*\*\*(\d+)\*\*"
 RULES = (
     Rule(
@@ -149,6 +152,20 @@ RULES = (
         Pick(r"with / bound median ([\d.]+)"),
         Pick(r"without / with median ([\d.]+)", "without prefetch: {0} x the time with it"),
         Pick(r"Target with prefetch (<= [\d.]+ x bound)"),
+    ),
+    Rule(
+        "night",
+        "Night, 12 models on 8 fake GPUs, no history: makespan / bound (median, replicas: auto)",
+        Pick(_NIGHT, "{0} ({1}-{2})"),
+        Pick(r"\| replicas: 1 \| \*\*([\d.]+)\*\*", "replicas: 1: {0}"),
+        Pick(r"Targets: median makespan / bound (<= [\d.]+)"),
+    ),
+    Rule(
+        "night",
+        "Night: speed-up over one model at a time (median, replicas: auto)",
+        Pick(_NIGHT, "{3} ({4}-{5})"),
+        "one model at a time, each alone on its TP",
+        Pick(r"; (>= [\d.]+x) faster than one at a time"),
     ),
     Rule(
         "chaos",

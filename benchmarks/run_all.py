@@ -35,6 +35,7 @@ ORDER = [
     "run_memory",
     "ray_overhead",
     "weights_prefetch",
+    "night",
 ]
 ASSEMBLED = ORDER + ["gpu"]  # gpu.md comes from `make perf-gpu` on a GPU box (benchmarks/gpu); never run here
 RUNS = RESULTS / "runs.json"

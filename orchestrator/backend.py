@@ -13,25 +13,29 @@ progress, signals, leaderboard -- and hands the placements to a backend:
     close()                           release what ``reserve`` claimed (idempotent)
 
 ``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub
-weights are in, and the next models' weights download meanwhile. The LLM judge (``judge.job``, key ``JUDGE_KEY``)
-is one more job: it is ready once every model it audits has ended, then runs like a model (a managed judge on
-its GPUs, an API judge beside) and frees its GPUs when its audit is done. ``raybackend.RayBackend`` is the other
-implementation (weights are fetched on the node that runs the model). No backend imports ``orchestrate``.
+weights are in, and the next models' weights download meanwhile. GPUs left idle get replicas of running models
+(``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``). The LLM
+judge (``judge.job``, key ``JUDGE_KEY``) is one more job: it is ready once every model it audits has ended, then runs
+like a model (a managed judge on its GPUs, an API judge beside; never replicated) and frees its GPUs when its audit
+is done. ``raybackend.RayBackend`` is the other implementation (weights are fetched on the node that runs the
+model). No backend imports ``orchestrate``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import sys
 import threading
-from collections.abc import Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
 from .contract import ModelConfig, ModelState
 from .errors import PlanError, ResultsError, WeightsError
 from .hub.prefetch import Prefetcher, answered_models
-from .job import ModelOutcome, RunContext, run_model, told
+from .job import ModelOutcome, RunContext, run_model, run_replica, told
 from .judge.job import JudgeTask, run_judge
 from .judge.settings import JUDGE_KEY
 from .scheduling.dryrun import render_plan
@@ -51,7 +55,10 @@ class Backend(Protocol):
     """See the module docstring."""
 
     def reserve(self, logs_dir: Path) -> None: ...
-    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]: ...
+    def plan(
+        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+    ) -> list[Placement]: ...
+    def gpu_name(self) -> str | None: ...
     def render(self, placements: Sequence[Placement]) -> str: ...
     def describe(self) -> list[str]: ...
     def run(self, ctx: RunContext, placements: Sequence[Placement], stop: threading.Event) -> dict[str, object]: ...
@@ -90,9 +97,25 @@ class LocalBackend:
             )
         self.pool, self.gpu_names, self._locks = gpu_pool(self.models, self.wanted)
 
-    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
+    def plan(
+        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+    ) -> list[Placement]:
         pool = self.pool if self.pool is not None else self._preview_pool()
-        return plan(models, pool, PLAN_PORTS, max_cpu_servers=self.max_cpu, python=self.python, weights=weights)
+        return plan(
+            models,
+            pool,
+            PLAN_PORTS,
+            max_cpu_servers=self.max_cpu,
+            python=self.python,
+            weights=weights,
+            startups=startups,
+        )
+
+    def gpu_name(self) -> str | None:
+        """The kind of GPU the models run on (``nvidia-smi``'s name of the pool's first), None without GPUs."""
+        pool = self.pool if self.pool is not None else self._preview_pool()
+        names = {g.index: g.name for g in gpumod.discover()} if pool else {}
+        return names.get(pool[0]) if pool else None
 
     def _preview_pool(self) -> list[int]:
         """The pool a dry run shows: ``--gpus`` as given, else every GPU found (nothing is locked)."""
@@ -115,6 +138,8 @@ class LocalBackend:
             launch,
             max_cpu_servers=self.max_cpu,
             ready=lambda job: fetcher.ready(job.key) and (job.key != JUDGE_KEY or audited <= launch.ended),
+            replica=launch.replica if self.pool or self.max_cpu > 1 else None,
+            remaining=_projection(ctx),
         )
         fetcher.on_change = scheduler.wake
         fetcher.start()
@@ -154,6 +179,8 @@ class _Launcher:
     ) -> None:
         self.ctx, self.by_key, self.fetcher, self.stop, self.judge = ctx, by_key, fetcher, stop, judge
         self.ended: set[str] = set()  # jobs that returned (the judge waits for those it audits)
+        self.replicas: Counter[str] = Counter()
+        self.lock = threading.Lock()
 
     def __call__(self, job: Job, gpus: tuple[int, ...]) -> object:
         self.fetcher.placed(job.key)
@@ -172,6 +199,27 @@ class _Launcher:
         finally:
             self.fetcher.released(job.key)
             self.ended.add(job.key)
+
+    def replica(self, job: Job, gpus: tuple[int, ...]) -> None:
+        """One more server of a running model on ``gpus`` (its weights are in: it runs); see ``job.run_replica``.
+        Its server is named ``<name>-replica<i>`` (its own log, ``logs/<run id>/<name>-replica<i>.log``)."""
+        spec = self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
+        if spec is None:
+            return
+        with self.lock:
+            self.replicas[job.key] += 1
+            spec = dataclasses.replace(spec, name=f"{spec.name}-replica{self.replicas[job.key]}")
+        self.fetcher.placed(job.key)
+        try:
+            run_replica(self.ctx, job.model, spec)
+        finally:
+            self.fetcher.released(job.key)
+
+
+def _projection(ctx: RunContext) -> Callable[[str], float | None]:
+    """Each running model's projected seconds left, from its own answer rate (``Progress.left_s``)."""
+    left = getattr(ctx.progress, "left_s", None)
+    return left if left is not None else (lambda key: None)
 
 
 def gpu_pool(

@@ -21,6 +21,7 @@ from .config import load_config
 from .errors import InputError, OrchestratorError
 from .grading import grade_file
 from .orchestrate import RunOptions, execute, rebuild_leaderboard, regrade_all, review
+from .scheduling.forecast import next_time
 from .serving.records import cleanup as do_cleanup
 from .status.file import load_runs
 from .status.manifest import package_version
@@ -153,6 +154,13 @@ def main() -> None:
     help="Delete the weights this run downloaded once a model's last job ends (sweeps larger than the disk).",
 )
 @click.option("--rejudge", is_flag=True, help="Ask the config's judge again about answers it already judged.")
+@click.option(
+    "--finish-by",
+    metavar="HH:MM",
+    default=None,
+    help="A deadline: say before the start which models will not finish by then (and which order gets the most "
+    "done), warn while running when the projected end passes it. Nothing is stopped for it.",
+)
 @click.option("-v", "--verbose", count=True, help="More logging (-vv for debug).")
 @handle_errors
 def run(
@@ -173,6 +181,7 @@ def run(
     prefetch: int,
     delete_weights_after: bool,
     rejudge: bool,
+    finish_by: str | None,
     verbose: int,
 ) -> None:
     """Run the benchmark (the default command)."""
@@ -195,9 +204,12 @@ def run(
         prefetch=prefetch,
         delete_weights_after=delete_weights_after,
         rejudge=rejudge,
+        finish_by=finish_by,
     )
     if rejudge and opts.config.judge is None:
         raise InputError(f"--rejudge: {config_path} has no `judge:` block; add one (see README) or drop --rejudge")
+    if finish_by:
+        next_time(finish_by)  # a malformed time is bad input before anything starts
     if backend != "ray" and (ray_address or ray_resource):
         raise InputError("--ray-address and --ray-resource need --backend ray")
     summary = execute(opts)

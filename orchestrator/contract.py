@@ -259,7 +259,8 @@ class ModelConfig:
     """One entry of ``model_list``: either managed (``vllm`` set) or an API model (``endpoints``).
 
     ``samples``: answers per problem (k; raising it asks only the new samples). ``parallel``: the requests kept in
-    flight (a managed server's client queues some more ahead: ``ServerSpec.in_flight``).
+    flight (a managed server's client queues some more ahead: ``ServerSpec.in_flight``). ``replicas``: how many
+    servers of a managed model may share its work when GPUs are idle (None: ``auto``, as many as fit; 1: one).
     """
 
     key: str
@@ -272,6 +273,7 @@ class ModelConfig:
     parallel: int = API_PARALLEL
     transport: Transport = Transport()
     reasoning: ReasoningSettings = ReasoningSettings()  # the ``reasoning:`` block and ``extra_body``
+    replicas: int | None = None  # servers at once when GPUs are idle (scheduling.policy.fill); None: auto
 
     @property
     def managed(self) -> bool:

@@ -3,6 +3,11 @@
 A server that dies mid-run is restarted up to ``max_restarts`` times and the series resumes from its checkpoint.
 One model's failure never stops the others: the job returns a ``ModelOutcome`` instead of raising.
 
+Replicas: ``run_replica`` starts one more server of a running managed model and serves the model's shared work
+queue (``client.shared.SharedWork``, one per model in ``RunContext.shares``) until it is empty; the model's own job
+(``run_model``) publishes its series' passes there, waits for the replicas' answers in flight and closes the share
+when it ends. A replica that fails or dies is logged and ends; its batch goes back to the queue.
+
 What the job needs of its collaborators is written as Protocols (``ProgressSink``, ``ManifestSink``, ``ServerLike``,
 ``ServerGroupLike``, and ``client.Checkpoint`` for a series' store), so the local run passes the real ``Progress``,
 ``Manifest``, ``VllmServer`` and ``SeriesStore``, and the Ray node passes its event-emitting proxies.
@@ -21,6 +26,7 @@ from typing import Any, Protocol
 
 from .client import ChatClient, Checkpoint, ManagedServer, run_series
 from .client.jsoncodec import codec_named
+from .client.shared import SharedWork
 from .client.thinking import Reasoning
 from .contract import (
     AnswerRecord,
@@ -152,7 +158,14 @@ class RunContext:
     fresh: bool = False
     open_store: Callable[[ModelConfig, DatasetRun], Checkpoint] | None = None  # the Ray backend's node-side proxy
     on_outcome: Callable[[ModelOutcome], None] | None = None  # told each model's end on the driver (``told``)
+    shares: dict[str, SharedWork] = field(default_factory=dict)  # model key -> its servers' work queue
     _freshened: set = field(default_factory=set, repr=False)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    def share_of(self, model: str) -> SharedWork:
+        """The work queue that ``model``'s servers share (made on first use; closed when its job ends)."""
+        with self._lock:
+            return self.shares.setdefault(model, SharedWork())
 
     def take_fresh(self, model: str, dataset: str) -> bool:
         """True the first time a series is opened in a --fresh run (a restart must not discard it again)."""
@@ -184,6 +197,7 @@ def record_grader() -> Callable[[AnswerRecord], Grade]:
 def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> ModelOutcome:
     """Run every dataset of ``ctx`` for ``model``; never raises for the model's own failures."""
     outcome = ModelOutcome(model=model.key, status=ModelState.RUNNING)
+    share = ctx.share_of(model.key)
     started = time.monotonic()
     ctx.progress.set_status(model.key, RunPhase.STARTING if spec else RunPhase.RUNNING)
     ctx.progress.add_total(model.key, sum(len(run.problems) for run in ctx.datasets) * model.samples)
@@ -204,9 +218,33 @@ def run_model(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) -> M
             log.error("model %s failed: %s", model.key, exc)
             ctx.progress.note_error(model.key, str(exc))
     finally:
+        share.close()
         outcome.seconds = time.monotonic() - started
         ctx.progress.set_status(model.key, outcome.status)
     return outcome
+
+
+def run_replica(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> None:
+    """One more server of ``model`` (already running, weights on disk) that serves its shared work queue until it
+    is empty; never raises for its own failures (its batch goes back to the queue, the model goes on)."""
+    share = ctx.share_of(model.key)
+    if share.closed or ctx.stop.is_set():
+        return
+    try:
+        server = ctx.start_server(spec, ctx.run_id, ctx.logs_dir, group=ctx.servers)
+    except ServerStartError as exc:
+        log.warning("model %s: a replica on GPUs %s did not start: %s", model.key, list(spec.gpus), exc)
+        return
+    log.info(
+        "model %s: replica on GPUs %s (port %s) joins its work queue", model.key, list(spec.gpus), server.spec.port
+    )
+    try:
+        new_client = _client_maker(ctx, model, server.endpoint, server)
+        share.serve(new_client, launch.in_flight(server.spec, model.parallel), ctx.stop)
+    except OrchestratorError as exc:
+        log.warning("model %s: the replica on GPUs %s ended: %s", model.key, list(spec.gpus), exc)
+    finally:
+        _stop_server(ctx, server)
 
 
 def _pick_endpoint(model: ModelConfig) -> Endpoint | Sequence[Endpoint]:
@@ -301,6 +339,13 @@ def start_for(ctx: RunContext, model: ModelConfig, spec: ServerSpec) -> ServerLi
     return server
 
 
+def _stop_server(ctx: RunContext, server: ServerLike) -> None:
+    try:
+        server.stop()
+    finally:
+        ctx.servers.discard(server)
+
+
 def stop_for(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
     """Stop ``server`` (always out of the signal group), its teardown time in the manifest."""
     began = time.monotonic()
@@ -315,15 +360,50 @@ def stop_for(ctx: RunContext, model: ModelConfig, server: ServerLike) -> None:
 def _run_datasets(
     ctx: RunContext, model: ModelConfig, endpoint: Endpoint | Sequence[Endpoint], server: ServerLike | None = None
 ) -> list[SeriesScore]:
-    """Each dataset's series: an API model's with ``parallel`` requests at a time, a managed ``server``'s with its
-    queue ahead too (``launch.in_flight``), watched and checked by its client (``client.ManagedServer``)."""
+    """Each dataset's series: an API model's with ``parallel`` requests at a time, one after another; a managed
+    ``server``'s with its queue ahead too (``launch.in_flight``), watched and checked by its client
+    (``client.ManagedServer``), each series starting as soon as the one before has handed out its last request
+    (``_overlapped``): the engine's batch stays full while the earlier series' longest answers finish."""
     new_client = _client_maker(ctx, model, endpoint, server)
-    in_flight = model.parallel if server is None else launch.in_flight(server.spec, model.parallel)
-    scores = []
-    for run in ctx.datasets:
-        if ctx.stop.is_set():
+    if server is None:
+        return [
+            _run_dataset(ctx, model, run, new_client, model.parallel) for run in ctx.datasets if not ctx.stop.is_set()
+        ]
+    return _overlapped(ctx, model, new_client, launch.in_flight(server.spec, model.parallel))
+
+
+def _overlapped(
+    ctx: RunContext, model: ModelConfig, new_client: Callable[[], ChatClient], in_flight: int
+) -> list[SeriesScore]:
+    """The managed server's series, each in its own thread, started when the previous one is drained (or over);
+    returns the scores in order, re-raises the first failure (the series after it are not started)."""
+    share = ctx.share_of(model.key)
+    results: list[SeriesScore | BaseException | None] = [None] * len(ctx.datasets)
+    threads: list[threading.Thread] = []
+
+    def one(i: int, drained: threading.Event) -> None:
+        try:
+            last = i == len(ctx.datasets) - 1
+            results[i] = _run_dataset(ctx, model, ctx.datasets[i], new_client, in_flight, share, last, drained)
+        except BaseException as exc:  # noqa: BLE001 -- re-raised in the job's thread, in order
+            results[i] = exc
+        finally:
+            drained.set()
+
+    for i in range(len(ctx.datasets)):
+        if ctx.stop.is_set() or any(isinstance(r, BaseException) for r in results):
             break
-        scores.append(_run_dataset(ctx, model, run, new_client, in_flight))
+        drained = threading.Event()
+        threads.append(threading.Thread(target=one, args=(i, drained), name=f"series-{model.key}-{i}", daemon=True))
+        threads[-1].start()
+        drained.wait()
+    for thread in threads:
+        thread.join()
+    scores = []
+    for result in results[: len(threads)]:
+        if isinstance(result, BaseException):
+            raise result
+        scores.append(result)
     return scores
 
 
@@ -354,7 +434,14 @@ def _server_reasoning(model: ModelConfig, spec: ServerSpec) -> Reasoning:
 
 
 def _run_dataset(
-    ctx: RunContext, model: ModelConfig, run: DatasetRun, new_client: Callable[[], ChatClient], in_flight: int
+    ctx: RunContext,
+    model: ModelConfig,
+    run: DatasetRun,
+    new_client: Callable[[], ChatClient],
+    in_flight: int,
+    share: SharedWork | None = None,
+    last: bool = True,
+    drained: threading.Event | None = None,
 ) -> SeriesScore:
     store = open_store(ctx, model, run)
     count_done(ctx.progress, model.key, store, run.problems)
@@ -371,6 +458,9 @@ def _run_dataset(
             samples=model.samples,
             stop=ctx.stop,
             on_record=lambda rec: on_record(ctx.progress, model.key, rec),
+            share=share,
+            last=last,
+            drained=drained,
         )
     finally:
         client.close()
@@ -439,6 +529,7 @@ __all__ = [
     "run_model",
     "start_for",
     "stop_for",
+    "run_replica",
     "EndpointError",
     "ServerError",
 ]

@@ -9,13 +9,14 @@ manifest, signals, progress, the leaderboard -- are done here once.
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 import logging
 import os
 import secrets
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
@@ -35,7 +36,9 @@ from .notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from .ray.backend import RayBackend
 from .reasoning.forced import graded_text
 from .results import iter_series, load_scores, read_series, regrade
-from .scheduling.history import estimate_weights
+from .scheduling import estimates as est
+from .scheduling.forecast import DeadlineWatch, Forecast, deadline_notes, next_time, render_forecast
+from .scheduling.history import estimate_weights, mean_tokens
 from .scheduling.plan import Placement
 from .serving.signals import ServerGroup, install_signal_handlers
 from .status.manifest import Manifest
@@ -70,6 +73,7 @@ class RunOptions:
     prefetch: int = 1  # --prefetch N: hub models fetched ahead of the GPUs (0: no overlap)
     delete_weights_after: bool = False  # --delete-weights-after: drop what this run downloaded after its last job
     rejudge: bool = False  # --rejudge: ask the judge again about answers it already judged
+    finish_by: str | None = None  # --finish-by HH:MM: say which models will not finish by then; warn while running
 
 
 @dataclass
@@ -171,14 +175,20 @@ def execute(opts: RunOptions) -> RunSummary:
     backend = open_backend(opts, models, judge)
     try:
         if opts.dry_run:
-            placements = backend.plan(models, estimated_seconds(opts.results_dir))
-            text = "\n".join(t for t in (backend.render(placements), render_weights(models)) if t)
-            return RunSummary(run_id="dry-run", plan_text=text)
+            runs = _loaded_or_none(specs, opts.limit or opts.config.num_examples)
+            forecast = estimated(opts, models, runs, backend)
+            placements = backend.plan(models, est.weights(forecast), est.startups(forecast))
+            texts = [backend.render(placements), render_forecast(placements, forecast)]
+            texts += _deadline(opts, placements, backend) + [render_weights(models)]
+            return RunSummary(run_id="dry-run", plan_text="\n".join(t for t in texts if t))
         runs = load_datasets(specs, opts.limit or opts.config.num_examples)
         preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
         backend.reserve(opts.logs_dir)
-        placements = backend.plan(models, estimated_seconds(opts.results_dir))
-        return run_placements(opts, models, runs, placements, backend)
+        forecast = estimated(opts, models, runs, backend)
+        placements = backend.plan(models, est.weights(forecast), est.startups(forecast))
+        for note in _deadline(opts, placements, backend):
+            log.warning("%s", note)
+        return run_placements(opts, models, runs, placements, backend, forecast)
     finally:
         backend.close()
 
@@ -188,10 +198,48 @@ def estimated_seconds(results_dir: Path) -> dict[str, float]:
     return estimate_weights(load_scores(results_dir)) if results_dir.is_dir() else {}
 
 
+def estimated(
+    opts: RunOptions, models: Sequence[ModelConfig], runs: Sequence[DatasetRun] | None, backend: Backend
+) -> dict[str, est.Estimate]:
+    """Each model's estimate (``scheduling.estimates``): its history's seconds, else from its facts and workload."""
+    scores = load_scores(opts.results_dir) if opts.results_dir.is_dir() else []
+    problems = sum(len(r.problems) for r in runs) if runs is not None else 0
+    return est.model_estimates(
+        models,
+        problems,
+        backend.gpu_name(),
+        history=estimate_weights(scores),
+        mean_tokens=mean_tokens(scores),
+    )
+
+
+def _loaded_or_none(specs: Sequence[DatasetSpec], limit: int | None) -> list[DatasetRun] | None:
+    """The datasets for a dry run's estimates; None when they cannot be loaded now (the estimate then says 0)."""
+    try:
+        return load_datasets(specs, limit)
+    except Exception as exc:  # noqa: BLE001 - a dry run shows the plan anyway; the real run reports the data
+        log.warning("dry run: datasets not loaded (%s); estimates count no problems", exc)
+        return None
+
+
+def _deadline(opts: RunOptions, placements: Sequence[Placement], backend: Backend) -> list[str]:
+    if not opts.finish_by:
+        return []
+    now = dt.datetime.now()
+    pool = sorted({g for p in placements for g in p.gpus})
+    return deadline_notes(placements, now, next_time(opts.finish_by, now), pool)
+
+
 def run_placements(
-    opts: RunOptions, models: list[ModelConfig], runs: list[DatasetRun], placements: list[Placement], backend: Backend
+    opts: RunOptions,
+    models: list[ModelConfig],
+    runs: list[DatasetRun],
+    placements: list[Placement],
+    backend: Backend,
+    estimates: Mapping[str, est.Estimate] | None = None,
 ) -> RunSummary:
-    """The run itself: manifest, signals, progress; the backend runs the jobs; then the leaderboard."""
+    """The run itself: manifest, signals, progress; the backend runs the jobs; then the leaderboard. The status
+    shows the plan (``estimates``, ``placements``, ``--finish-by``) against the run (``Forecast``)."""
     run_id = new_run_id()
     _check_writable(opts.results_dir)
     manifest = Manifest(opts.results_dir, run_id, opts.config.redacted(), models, backend.describe())
@@ -205,7 +253,10 @@ def run_placements(
 
     install_signal_handlers(stop_everything)
     progress = Progress(stream=opts.progress_stream or sys.stderr)
-    status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, sum(len(r.problems) for r in runs))
+    deadline = next_time(opts.finish_by) if opts.finish_by else None
+    plan = Forecast.of(placements, estimates or {}, time.time(), deadline)
+    problems = sum(len(r.problems) for r in runs)
+    status = StatusWriter.for_run(opts.results_dir, run_id, progress, manifest, problems, forecast=plan.annotate)
     notices = RunNotices(Notifier(opts.config.notify), run_id, opts.results_dir)  # the run.yaml's `notify:` hooks
     ctx = RunContext(
         run_id=run_id,
@@ -222,6 +273,7 @@ def run_placements(
     )
     progress.start()
     status.start()
+    watch = _watch(opts, placements, progress)
     try:
         results = backend.run(ctx, placements, stop)
     except SystemExit as exc:  # a signal: servers are already stopping; keep what the run produced, then exit
@@ -231,9 +283,18 @@ def run_placements(
         notices.run_ended("interrupted", exc.code if isinstance(exc.code, int) else 1, [], wait=INTERRUPTED_WAIT_S)
         raise
     finally:
+        if watch is not None:
+            watch.close()
         progress.close()
         servers.close()  # returns when every server's processes are gone
     return _summarize(opts, runs, placements, results, stop.is_set(), manifest, status, notices)
+
+
+def _watch(opts: RunOptions, placements: Sequence[Placement], progress: Progress) -> DeadlineWatch | None:
+    """``--finish-by``: warn while running when the projected end passes the deadline (never stops a model)."""
+    if not opts.finish_by:
+        return None
+    return DeadlineWatch(placements, next_time(opts.finish_by), progress.left_s).start()
 
 
 def _summarize(

@@ -37,6 +37,7 @@ TITLES = {
     "s5b": "256 x 2k tokens, engine SIGSTOPped mid-run: hang found, server restarted, every answer stored",
     "s6": "reasoning: 128 answers under a thinking budget of 4096, all forced within budget; client vs engine budget",
     "sj": "one GPU: two models and a managed LLM judge in turn, every non-correct answer judged once, GPU empty after",
+    "s7": "two GPUs: one TP=1 model, replicas: auto uses both, answers once each, beats one server",
 }
 # NVLink multicast stays off everywhere (a program that uses it can take the host's shared GPUs out of service);
 # torch symmetric memory in vLLM's all-reduce is what would ask for it, so that is off too.
@@ -103,6 +104,9 @@ class Profile:
     s5_max_tokens: int = 8192
     s5_timeout: float = 60.0
     s5b_max_tokens: int = 2048  # s5b restarts and regenerates within one 10-minute call: a quarter of the budget
+    s7_limit: int = 60  # s7: problems per dataset (sample-math and sample-physics)
+    s7_samples: int = 10
+    s7_max_tokens: int = 3072
     server_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -127,6 +131,9 @@ class Profile:
             s5_max_tokens=48,
             s5_timeout=1.0,
             s5b_max_tokens=48,
+            s7_limit=3,
+            s7_samples=2,
+            s7_max_tokens=16,
             server_env=dict(CPU_ENV),
         )
 

@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_IN = ROOT / "benchmarks" / "results" / "gpu"
 DEFAULT_OUT = ROOT / "benchmarks" / "results" / "gpu.md"
 ARCHIVE_NAME = "gpu-archive.md"
-ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b", "s6", "sj")
+ORDER = ("s1", "s2", "s3a", "s3b", "s4", "s5a", "s5b", "s6", "s7", "sj")
 PROFILE_TOP = 6
 
 
@@ -169,6 +169,7 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
         lines += _long_run(f)
     if name == "s6":
         lines += _ways(f)
+    lines += planning_lines(f)
     return lines
 
 
@@ -187,6 +188,23 @@ def _ways(f: dict[str, Any]) -> list[str]:
             )
     if "engine_over_client_tokens_per_s" in f:
         lines.append(f"- engine / client tokens per second: {f['engine_over_client_tokens_per_s']}")
+    return lines
+
+
+def planning_lines(f: dict[str, Any]) -> list[str]:
+    """s4's estimate against its measurement; s7's runs with one server and with replicas (``planning.py``)."""
+    lines = []
+    if est := f.get("estimate"):
+        lines.append(
+            f"- the scheduler's estimate on {est.get('gpu')}: {est['estimate_s']} s ({est['estimate_tok_s']} tok/s) "
+            f"vs measured {est['measured_s']} s ({est['measured_tok_s']} tok/s): x{est['estimate_over_measured']}; "
+            f"start-up {est['startup_estimate_s']} s estimated, {est['startup_measured_s']} s measured"
+        )
+    for mode in ("1", "auto"):
+        if run := f.get(f"replicas_{mode}"):
+            lines.append(f"- replicas: {mode}: {run['seconds']} s, servers on GPUs {run['servers_on_gpus']}")
+    if "speedup" in f:
+        lines.append(f"- replicas: auto vs one server: {f['speedup']}x")
     return lines
 
 

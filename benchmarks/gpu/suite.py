@@ -5,8 +5,9 @@
     python3 -m benchmarks.gpu.suite s4 --out DIR --s4-prompts 512 --s4-rounds 3 --s4-api-servers 1,4,2
 
 Scenarios: s1 (one GPU, two models in turn), s2 (two GPUs: TP=2 + a TP=1 pair), s3a (SIGKILL + cleanup), s3b (models
-that cannot fit), s4 (throughput), s5a / s5b (long generations; a SIGSTOPped engine mid-run), sj (two models and a
-managed LLM judge on one GPU, in turn). ``--deadline-s`` is the
+that cannot fit), s4 (throughput; with the scheduler's estimate against it), s5a / s5b (long generations; a
+SIGSTOPped engine mid-run), s6 (a thinking budget: client vs engine), s7 (two GPUs: replicas of one model against
+one server), sj (two models and a managed LLM judge on one GPU, in turn). ``--deadline-s`` is the
 budget of the whole command counted from ``--t0`` (epoch seconds; default: now): a scenario that cannot finish in what
 is left is skipped and says so. After each scenario ``DIR/logs.tgz`` is rewritten with every config, orchestrator
 output, server log and GPU sample. ``python3 -m benchmarks.gpu.report`` turns the JSON files into
@@ -31,11 +32,11 @@ from .common import REPO, TITLES, Deadline, Profile, Recorder, Skip, pack_logs, 
 from .make_model import SHAPES
 from .variants import CLIENTS
 
-ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b", "s6", "sj")
+ORDER = ("s1", "s2", "s3b", "s3a", "s4", "s5a", "s5b", "s6", "s7", "sj")
 
 
 def _scenario(name: str) -> Callable[[Profile, Deadline, Recorder], None]:
-    from . import judging, longgen, reasoning, scenarios, throughput
+    from . import judging, longgen, planning, reasoning, scenarios, throughput
 
     return {
         "s1": scenarios.s1,
@@ -46,6 +47,7 @@ def _scenario(name: str) -> Callable[[Profile, Deadline, Recorder], None]:
         "s5a": longgen.s5a,
         "s5b": longgen.s5b,
         "s6": reasoning.s6,
+        "s7": planning.s7,
         "sj": judging.sj,
     }[name]
 

@@ -50,7 +50,7 @@ from orchestrator.contract import ServerSpec
 from orchestrator.prompts import build_messages
 from orchestrator.serving import queueahead
 
-from . import pyspy, smi
+from . import planning, pyspy, smi
 from .bare import bare_pass
 from .common import REPO, Deadline, Profile, Recorder
 from .make_model import param_count, write_shape
@@ -100,6 +100,8 @@ def s4(p: Profile, dl: Deadline, rec: Recorder) -> None:
     back = wait_memory_back(before, dl.cap(60), gpus=(0,))
     rec.log(f"GPU memory after everything stopped: {back['used_mib']}")
     compare(rec)
+    gpus = rec.data["host"].get("gpus") or [{}]
+    planning.record_estimate(rec, run.model, None if p.dry_run else gpus[0].get("name"), p)
 
 
 @dataclass

@@ -13,6 +13,12 @@ server gets the consecutive missing samples of a problem in one request with ``n
 seed + i, so the answers are those of one request per sample; benchmarks/samples_requests.py measures the two);
 API models, many of which reject ``n``, get one request per sample, as does a model with a thinking budget
 (``ChatClient.asks_n``).
+
+Replicas (``share``: a ``shared.SharedWork``): each pass publishes its queue of (problem, samples) batches, and
+other servers of the same model join it with their own clients (``_SeriesRun.help``): every batch is taken from the
+queue by one worker, so each answer is asked once, and it goes to the same grading pool and checkpoint. A helper
+whose server dies puts its batch back and leaves; the pass ends when the queue is empty and every worker, the
+helpers' too, has handed in its answers.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from ..contract import AnswerRecord, Grade, Problem, SeriesScore
 from ..errors import ResultsError, ServerDiedError
 from .chat import ChatClient
 from .replies import Halted
+from .shared import SharedWork
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +73,11 @@ class _SeriesRun:
         on_record: Callable[[AnswerRecord], None] | None,
         stop: threading.Event | None,
         parallel: int,
+        share: SharedWork | None = None,
+        last: bool = True,
+        drained: threading.Event | None = None,
     ) -> None:
+        self.drained = drained
         self.client, self.store, self.messages_for = client, store, messages_for
         self.grade, self.on_record, self.stop = grade, on_record, stop or threading.Event()
         self.parallel = max(1, parallel)
@@ -77,25 +88,88 @@ class _SeriesRun:
         self.graders = ThreadPoolExecutor(max_workers=GRADERS, thread_name_prefix="grade")
         client.halted = self._halted  # a request waiting for its rate-limited start gives up when the series stops
         self._lock = threading.Lock()
+        self.share, self.last = share, last
+        self.helpers: list[threading.Thread] = []
+        self.closed = False
 
     def run(self, problems: Sequence[Problem]) -> None:
         batches = sample_runs(problems) if self.client.asks_n else [[p] for p in problems]
         for batch in batches:
             self.todo.put(batch)
-        workers = [
-            threading.Thread(target=self._worker, name=f"ask-{i}", daemon=True)
-            for i in range(min(self.parallel, len(batches)))
-        ]
+        if self.share is not None:
+            self.share.publish(self, self.last)
         try:
-            for worker in workers:
-                worker.start()
-            for worker in workers:
-                worker.join()
+            while not self._halted() and not self.todo.empty():  # a helper that died may have put batches back
+                self._work_through(min(self.parallel, self.todo.qsize()))
         finally:
+            with self._lock:
+                self.closed = True
+            if self.share is not None:
+                self.share.retire(self)
+            self._join_helpers()
             self.abort.set()
             self.graders.shutdown(wait=True)
         if self.failure is not None and not self._stopped_by_caller():
             raise self.failure
+
+    def _work_through(self, count: int) -> None:
+        workers = [threading.Thread(target=self._worker, name=f"ask-{i}", daemon=True) for i in range(count)]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+        self._join_helpers()
+
+    def _join_helpers(self) -> None:
+        while True:
+            with self._lock:
+                alive = [t for t in self.helpers if t.is_alive()]
+            if not alive:
+                return
+            for thread in alive:
+                thread.join()
+
+    def help(self, client: ChatClient, parallel: int, stop: threading.Event) -> BaseException | None:
+        """Another server's ``client`` takes batches from this pass's queue with ``parallel`` workers until it is
+        empty (or ``stop``, or its server fails: its batch goes back); returns that failure, if any."""
+        leave = threading.Event()
+        failures: list[BaseException] = []
+        client.halted = lambda: self._halted() or stop.is_set() or leave.is_set()
+        with self._lock:
+            if self.closed:
+                return None
+            workers = [
+                threading.Thread(target=self._helper, args=(client, leave, failures), name=f"help-{i}", daemon=True)
+                for i in range(max(1, min(parallel, self.todo.qsize())))
+            ]
+            self.helpers += workers
+            for worker in workers:
+                worker.start()
+        for worker in workers:
+            worker.join()
+        return failures[0] if failures else None
+
+    def _helper(self, client: ChatClient, leave: threading.Event, failures: list[BaseException]) -> None:
+        try:
+            while not (self._halted() or leave.is_set()):
+                try:
+                    batch = self.todo.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    recs = client.ask_samples(batch, self.messages_for(batch[0]), self.store.settings_hash)
+                except BaseException as exc:  # noqa: BLE001 -- this helper's server failed: the batch goes back
+                    self.todo.put(batch)
+                    failures.append(exc)
+                    leave.set()
+                    return
+                if any(isinstance(rec, Halted) for rec in recs):
+                    self.todo.put(batch)  # asked again by another worker or on resume, never lost
+                    return
+                for rec in recs:
+                    self._hand_over(rec)
+        finally:
+            client.release_session()
 
     def _stopped_by_caller(self) -> bool:
         """A server that died because the caller stopped the run (Ctrl-C tears servers down) is not a failure."""
@@ -116,6 +190,8 @@ class _SeriesRun:
                 try:
                     batch = self.todo.get_nowait()
                 except queue.Empty:
+                    if self.drained is not None:
+                        self.drained.set()  # every batch is asked or being asked: the next series may start
                     return
                 # request_delay is the client's: one start per delay for all workers
                 for rec in self.client.ask_samples(batch, self.messages_for(batch[0]), self.store.settings_hash):
@@ -175,10 +251,18 @@ def run_series(
     samples: int = 1,
     on_record: Callable[[AnswerRecord], None] | None = None,
     stop: threading.Event | None = None,
+    share: SharedWork | None = None,
+    last: bool = True,
+    drained: threading.Event | None = None,
 ) -> SeriesScore:
-    """Ask the ``samples`` samples of ``problems`` that ``store`` has no answer for; return the series' score."""
+    """Ask the ``samples`` samples of ``problems`` that ``store`` has no answer for; return the series' score.
+    ``share``: other servers of the model may join each pass (``last``: this is the model's last series).
+    ``drained`` is set once the first pass has no batch left to hand out (its last requests are in flight; the
+    caller may start the next series on the same server), or when the series has nothing to ask."""
     todo = store.missing(problems, samples)
     if not todo:
+        if drained is not None:
+            drained.set()
         if not store.has_markdown():
             store.write_markdown()
         return store.score()
@@ -190,7 +274,7 @@ def run_series(
                 log.info(
                     "%s/%s: asking again %d problem(s) whose request failed", store.model_key, store.dataset, len(todo)
                 )
-            _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel).run(todo)
+            _SeriesRun(client, store, messages_for, grade, on_record, stop, parallel, share, last, drained).run(todo)
             todo = store.missing(problems, samples)
             if not todo or (stop is not None and stop.is_set()):
                 break

@@ -66,6 +66,7 @@ MODEL_KEYS = {
     "vllm",
     "reasoning",
     "extra_body",
+    "replicas",
 } | SAMPLING_KEYS
 PARSER_FLAG = "--reasoning-parser"
 log = logging.getLogger(__package__)
@@ -235,7 +236,13 @@ class ModelSettings:
         )
         reasoning = self._reasoning(max_tokens, fields.get("vllm"), fields.get("api_type", "openai"))
         return ModelConfig(
-            sampling=sampling, samples=samples, parallel=parallel, transport=transport, reasoning=reasoning, **fields
+            sampling=sampling,
+            samples=samples,
+            parallel=parallel,
+            transport=transport,
+            reasoning=reasoning,
+            replicas=self._replicas(),
+            **fields,
         )
 
     def _reasoning(self, max_tokens: int, vllm: Any, api_type: str) -> ReasoningSettings:
@@ -263,6 +270,19 @@ class ModelSettings:
                 "remove it (an API's thinking is bounded by reasoning.effort and max_tokens)",
             )
         return settings
+
+    def _replicas(self) -> int | None:
+        """``replicas: auto`` (the default: None) or N >= 1 servers of a managed model at once (1: no replicas)."""
+        value = self.block.get("replicas", "auto")
+        if value == "auto":
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise self.read.fail(
+                f"{self.name}.replicas",
+                f"{value!r:.60} is not auto or a number of servers",
+                "use auto (fill idle GPUs), 1 (one server) or a whole number N >= 1 (at most N servers)",
+            )
+        return value
 
     def _parallel(self) -> int:
         """The model's own ``parallel``, else 64 for a managed server, else the top level's, else 4."""

@@ -52,7 +52,8 @@ class JudgeTask:
     def of(
         cls, settings: JudgeSettings, model: ModelConfig, audited: Sequence[str], rejudge: bool = False
     ) -> JudgeTask:
-        return cls(settings, dataclasses.replace(model, key=JUDGE_KEY), tuple(audited), rejudge)
+        judge = dataclasses.replace(model, key=JUDGE_KEY, replicas=1)  # one server: its audit is asked through it
+        return cls(settings, judge, tuple(audited), rejudge)
 
     @property
     def name(self) -> str:

@@ -132,7 +132,12 @@ class RayBackend:
     def render(self, placements: Sequence[Placement]) -> str:
         return render_ray_plan(placements, self.requests, self.address)
 
-    def plan(self, models: Sequence[ModelConfig], weights: Mapping[str, float]) -> list[Placement]:
+    def gpu_name(self) -> str | None:
+        return None  # the cluster's GPUs are the nodes' business: estimates say so
+
+    def plan(
+        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+    ) -> list[Placement]:
         """Placements and their requests; PlanError if a model can never be placed."""
         nodes = self.nodes()
         have_gpus = self.resource is None and any(n.get("GPU", 0) for n in nodes)

@@ -22,3 +22,15 @@ def estimate_weights(scores: Sequence[SeriesScore]) -> dict[str, float]:
         if done > 0 and score.eval_seconds > 0:
             totals[model] = totals.get(model, 0.0) + score.eval_seconds * score.total / done
     return totals
+
+
+def mean_tokens(scores: Sequence[SeriesScore]) -> dict[str, float]:
+    """Mean completion tokens per answer of each model over its earlier series (the estimate's answer length)."""
+    tokens: dict[str, list[float]] = {}
+    for score in scores:
+        answers = score.answered * max(1, score.samples)
+        if answers > 0 and score.completion_tokens > 0:
+            entry = tokens.setdefault(score.model, [0.0, 0.0])
+            entry[0] += score.completion_tokens
+            entry[1] += answers
+    return {model: total / count for model, (total, count) in tokens.items()}

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from ..contract import ModelConfig, ServerSpec
 from ..errors import PlanError, PortError
 from ..serving.launch import server_spec
-from .policy import Job, check_limits, priority_order, simulate
+from .policy import Job, Slot, check_limits, priority_order, simulate
 
 DEFAULT_WEIGHT = 1.0
 
@@ -37,18 +37,28 @@ class Placement:
     port: int
     wave_start: float
     spec: ServerSpec | None
+    end: float = 0.0  # the simulated end (with estimates: seconds from the run's start)
+    replicas: tuple[Slot, ...] = ()  # the replicas the simulation started for it (GPUs, start, end)
 
 
-def make_jobs(models: Sequence[ModelConfig], have_gpus: bool, weights: Mapping[str, float] | None = None) -> list[Job]:
+def make_jobs(
+    models: Sequence[ModelConfig],
+    have_gpus: bool,
+    weights: Mapping[str, float] | None = None,
+    startups: Mapping[str, float] | None = None,
+) -> list[Job]:
     """One job per model; managed models become CPU-server jobs when there is no GPU. A model without a weight
-    (looked up by key, then model_name) gets the median of the known ones."""
+    (looked up by key, then model_name) gets the median of the known ones; ``startups`` the start-up part."""
     weights = _checked_weights(weights or {})
     fallback = statistics.median(weights.values()) if weights else DEFAULT_WEIGHT
     jobs = []
     for model in models:
         weight = weights.get(model.key, weights.get(model.model_name, fallback))
         needed = model.vllm.gpus_needed if model.vllm is not None and have_gpus else 0
-        jobs.append(Job(model=model, gpus_needed=needed, cpu=model.managed and not have_gpus, weight=weight))
+        startup = min(weight, (startups or {}).get(model.key, 0.0))
+        jobs.append(
+            Job(model=model, gpus_needed=needed, cpu=model.managed and not have_gpus, weight=weight, startup=startup)
+        )
     return jobs
 
 
@@ -68,16 +78,25 @@ def plan(
     python: str = sys.executable,
     weights: Mapping[str, float] | None = None,
     max_api_concurrency: int = 8,
+    startups: Mapping[str, float] | None = None,
 ) -> list[Placement]:
     """Placements in simulated start order. ``ports`` is a sequence of candidate ports or a callable returning
-    the next one; a model's own ``vllm.port`` wins. Raises ``PlanError`` if a model needs more GPUs than ``gpus``."""
+    the next one; a model's own ``vllm.port`` wins. Raises ``PlanError`` if a model needs more GPUs than ``gpus``.
+    With ``startups`` (estimates, not units) the simulation starts replicas as the run will (``policy.fill``)."""
     pool = tuple(sorted(set(gpus)))
-    jobs = make_jobs(models, bool(pool), weights)
+    jobs = make_jobs(models, bool(pool), weights, startups)
     check_fits(jobs, pool)
     check_limits(jobs, max_cpu_servers, max_api_concurrency)
     order = priority_order(jobs, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
-    slots = simulate(order, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
-    port_of = _assign_ports([s.job.model for s in slots], ports)
+    slots = simulate(
+        order,
+        pool,
+        max_cpu_servers=max_cpu_servers,
+        max_api_concurrency=max_api_concurrency,
+        replicas=bool(startups) and bool(pool),
+    )
+    firsts = [s for s in slots if not s.replica]
+    port_of = _assign_ports([s.job.model for s in firsts], ports)
     return [
         Placement(
             job=s.job,
@@ -85,8 +104,10 @@ def plan(
             port=port_of.get(s.job.key, 0),
             wave_start=s.start,
             spec=server_spec(s.job.model, s.gpus, port_of.get(s.job.key, 0), python),
+            end=s.end,
+            replicas=tuple(r for r in slots if r.replica and r.job.key == s.job.key),
         )
-        for s in slots
+        for s in firsts
     ]
 
 

@@ -1,14 +1,23 @@
 """The pure scheduling policy: which jobs start where and when, with no threads, clocks or I/O.
 
 The decision of what to start is one pure function, ``decide``, shared by the threaded ``runner.Scheduler`` and by
-the discrete-event ``simulate`` (used by the plan's ``--dry-run`` timeline and ``benchmarks/scheduling.py``).
+the discrete-event ``simulate`` (used by the plan's ``--dry-run`` timeline and ``benchmarks/scheduling.py``); what
+to start besides, on GPUs left idle, is ``fill`` (replicas), shared the same way.
 
 Policy: greedy list scheduling in priority order with one reservation (EASY backfilling). At every free-up the
 pending jobs are scanned in priority order and each one that fits starts. The first GPU job that does not fit
-reserves the GPU group it will get when running jobs end (their estimated ends, ``start + weight``); a later job
-may start on that group only if its own estimate ends before then. So a big job is never starved by a stream of
-small ones: it waits for the jobs already running on its group plus backfills that were estimated to finish
-first, and once an estimate is overrun nothing new starts on its group.
+reserves the GPU group it will get when running jobs end (their estimated ends: ``start + weight``, or the caller's
+projection ``remaining``); a later job may start on that group only if its own estimate ends before then. So a big
+job is never starved by a stream of small ones: it waits for the jobs already running on its group plus backfills
+that were estimated to finish first, and once an estimate is overrun nothing new starts on its group.
+
+Replicas (``fill``): GPUs that no waiting job can take now get another server of a running model (its weights are
+on disk): the model whose projected end is latest first, when the replica pays for its start-up -- with ``s``
+servers, ``R`` seconds left and a start-up of ``u``, a replica ends the model at ``u + s (R - u) / (s + 1)``
+instead of ``R``, and starts only if that gains at least ``u`` -- and, on a reserved group, only if the model then
+ends before the reservation's time. A CPU server's model gets a replica on a free CPU-server slot the same way
+(``max_cpu_servers`` counts every CPU server). A model's servers share its remaining work; they all end when it is
+done. ``replicas`` per model bounds its servers (``Job.max_servers``).
 
 ``priority_order`` picks the priority list: larger then slower jobs first, unless a simulation with the weights
 (estimated durations) finds a shorter makespan with another order (bounded local search). Whether a job fits the
@@ -18,127 +27,99 @@ GPU pool at all is the planner's decision (``plan.check_fits``), made before any
 from __future__ import annotations
 
 import functools
+from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
-from ..contract import ModelConfig
 from ..errors import PlanError
+from .jobs import Job, Running, Slot, Slots, choose_group
 
 SEARCH_BUDGET = 400  # simulations the priority search may run
 _EPS = 1e-9
 
-
-@dataclass(frozen=True)
-class Job:
-    """One model to run: ``gpus_needed`` > 0 for a GPU server, ``cpu`` for a CPU server, neither for an API model.
-
-    ``weight`` is the estimated duration in seconds (1.0 when unknown: then only sizes order the jobs).
-    """
-
-    model: ModelConfig
-    gpus_needed: int
-    cpu: bool = False
-    weight: float = 1.0
-
-    @property
-    def key(self) -> str:
-        return self.model.key
-
-    @property
-    def size(self) -> int:
-        """The model's configured TP x PP (1 for API models): orders CPU-server jobs larger first too."""
-        return self.model.vllm.gpus_needed if self.model.vllm is not None else 1
-
-    @property
-    def kind(self) -> str:
-        return "gpu" if self.gpus_needed > 0 else "cpu" if self.cpu else "api"
-
-
-@dataclass(frozen=True)
-class Slots:
-    """Free resources: GPU indices, CPU-server slots, API-job slots."""
-
-    gpus: frozenset[int]
-    cpu: int
-    api: int
-
-    def take(self, job: Job, group: Iterable[int]) -> Slots:
-        return Slots(self.gpus - set(group), self.cpu - (job.kind == "cpu"), self.api - (job.kind == "api"))
-
-    def give(self, job: Job, group: Iterable[int]) -> Slots:
-        return Slots(self.gpus | set(group), self.cpu + (job.kind == "cpu"), self.api + (job.kind == "api"))
-
-
-@dataclass(frozen=True)
-class Running:
-    """A started job; its estimated end is ``start + weight`` (never in the past)."""
-
-    job: Job
-    gpus: tuple[int, ...]
-    start: float
-
-    def est_end(self, now: float) -> float:
-        return max(now, self.start + self.job.weight)
-
-
-@dataclass(frozen=True)
-class Slot:
-    """One job's run: the GPUs it held from ``start`` to ``end``."""
-
-    job: Job
-    gpus: tuple[int, ...]
-    start: float
-    end: float
-
-
-# ---------------------------------------------------------------------------------------------------- decisions
-
-
-def choose_group(free: Iterable[int], k: int, avoid: frozenset[int] = frozenset()) -> tuple[int, ...] | None:
-    """``k`` GPUs out of ``free``, or ``None``: contiguous indices (NVLink pairs) when possible, then fewest of
-    ``avoid``, aligned (index % k == 0), and best fit (fewest free neighbours, so larger runs stay whole)."""
-    pool = frozenset(free)
-    if len(pool) < k:
-        return None
-    if k <= 0:
-        return ()
-    runs = [tuple(range(g, g + k)) for g in sorted(pool) if all(g + i in pool for i in range(k))]
-    candidates = runs or [_spread(pool, k)]
-    return min(
-        candidates, key=lambda grp: (len(avoid.intersection(grp)), grp[0] % k != 0, _free_neighbours(grp, pool), grp)
-    )
-
-
-def _free_neighbours(group: Sequence[int], pool: frozenset[int]) -> int:
-    members = set(group)
-    return sum(1 for g in group for n in (g - 1, g + 1) if n in pool and n not in members)
-
-
-def _spread(pool: frozenset[int], k: int) -> tuple[int, ...]:
-    """No contiguous run: take the GPUs with fewest free neighbours (keeps contiguous runs for later jobs)."""
-    ranked = sorted(pool, key=lambda g: (_free_neighbours((g,), pool), g))
-    return tuple(sorted(ranked[:k]))
+__all__ = [
+    "ORDERINGS",
+    "Job",
+    "Running",
+    "Slot",
+    "Slots",
+    "check_limits",
+    "choose_group",
+    "decide",
+    "fill",
+    "makespan",
+    "priority_order",
+    "simulate",
+]
 
 
 def decide(
-    pending: Sequence[Job], running: Sequence[Running], free: Slots, now: float
+    pending: Sequence[Job],
+    running: Sequence[Running],
+    free: Slots,
+    now: float,
+    remaining: Mapping[str, float] | None = None,
 ) -> list[tuple[Job, tuple[int, ...]]]:
-    """The jobs to start at ``now`` (``pending`` is in priority order), each with its GPU group. Pure."""
-    decision = _Decision(free, running, now)
+    """The jobs to start at ``now`` (``pending`` is in priority order), each with its GPU group. ``remaining``:
+    the projected seconds until each running model ends (default: its estimate, ``start + weight``). Pure."""
+    decision = _Decision(free, running, now, remaining or {})
     for job in pending:
         decision.consider(job)
     return decision.starts
 
 
+def fill(
+    pending: Sequence[Job], running: Sequence[Running], free: Slots, now: float, remaining: Mapping[str, float]
+) -> list[tuple[Job, tuple[int, ...]]]:
+    """The replicas to start at ``now`` on GPUs that ``decide`` left free (call it after starting what ``decide``
+    chose): per replica its model's job and GPU group. ``remaining``: the projected seconds until each running
+    model ends with its servers now (a model without one gets none). See the module docstring. Pure."""
+    decision = _Decision(free, running, now, remaining)
+    for job in pending:  # the reservation of the first blocked job
+        decision.consider(job)
+    if decision.starts:
+        return []  # a waiting job fits: decide's to start first
+    served = [r for r in running if r.job.kind in ("gpu", "cpu")]
+    servers = Counter(r.job.key for r in served)
+    left = {k: v for k, v in remaining.items() if k in servers}
+    jobs = {r.job.key: r.job for r in served}
+    starts: list[tuple[Job, tuple[int, ...]]] = []
+    done: set[str] = set()
+    while options := [k for k in left if k not in done and servers[k] < jobs[k].max_servers]:
+        key = max(options, key=lambda k: left[k])  # the model that ends last
+        job = jobs[key]
+        after = _with_one_more(left[key], servers[key], job.startup)
+        pays = left[key] > 0 and left[key] - after >= job.startup
+        group = decision.replica_group(job, now + after) if pays else None
+        if group is None:
+            done.add(key)
+            continue
+        decision.gpus -= set(group)
+        decision.cpu -= job.kind == "cpu"
+        starts.append((job, group))
+        servers[key] += 1
+        left[key] = after
+    return starts
+
+
+def _with_one_more(left: float, servers: int, startup: float) -> float:
+    """Seconds until a model with ``left`` seconds on ``servers`` servers ends once one more has started."""
+    return startup + servers * max(0.0, left - startup) / (servers + 1)
+
+
 class _Decision:
     """One pass over the pending jobs: greedy in priority order, one EASY reservation for the first blocked job."""
 
-    def __init__(self, free: Slots, running: Sequence[Running], now: float) -> None:
+    def __init__(self, free: Slots, running: Sequence[Running], now: float, remaining: Mapping[str, float]) -> None:
         self.gpus, self.cpu, self.api = set(free.gpus), free.cpu, free.api
         self.busy = [r for r in running if r.gpus]
-        self.now = now
+        self.now, self.remaining = now, remaining
         self.reservation: tuple[float, frozenset[int]] | None = None
         self.starts: list[tuple[Job, tuple[int, ...]]] = []
+
+    def end_of(self, run: Running) -> float:
+        left = self.remaining.get(run.job.key)
+        return self.now + left if left is not None else run.est_end(self.now)
 
     def consider(self, job: Job) -> None:
         if job.kind == "api" and self.api > 0:
@@ -160,26 +141,48 @@ class _Decision:
             self.reservation = self._reserve(job)
 
     def _fit(self, job: Job) -> tuple[int, ...] | None:
+        return self._group(job.gpus_needed, self.now + job.weight)
+
+    def replica_group(self, job: Job, end: float) -> tuple[int, ...] | None:
+        """A group for a replica of ``job`` whose model would then end at ``end`` (``()`` for a CPU server while a
+        CPU-server slot is free), or None."""
+        if job.kind == "cpu":
+            return () if self.cpu > 0 else None
+        return self._group(job.gpus_needed, end)
+
+    def _group(self, k: int, end: float) -> tuple[int, ...] | None:
+        """``k`` free GPUs for something ending at ``end``: outside the reservation, or inside if it ends first."""
         if self.reservation is None:
-            return choose_group(self.gpus, job.gpus_needed)
+            return choose_group(self.gpus, k)
         shadow, reserved = self.reservation
-        outside = choose_group(self.gpus - reserved, job.gpus_needed)
-        if outside is not None or self.now + job.weight > shadow + _EPS:
+        outside = choose_group(self.gpus - reserved, k)
+        if outside is not None or end > shadow + _EPS:
             return outside
-        return choose_group(self.gpus, job.gpus_needed)
+        return choose_group(self.gpus, k)
 
     def _reserve(self, job: Job) -> tuple[float, frozenset[int]] | None:
         """When and where ``job`` will fit as running jobs end; it prefers GPUs busy now, leaving free ones."""
         avail, free_now = set(self.gpus), frozenset(self.gpus)
-        for run in sorted(self.busy, key=lambda r: r.est_end(self.now)):
+        for run in sorted(self.busy, key=self.end_of):
             avail |= set(run.gpus)
             group = choose_group(avail, job.gpus_needed, avoid=free_now)
             if group is not None:
-                return run.est_end(self.now), frozenset(group)
+                return self.end_of(run), frozenset(group)
         return None  # larger than the pool: the plan rejects such a job before anything starts
 
 
 # ---------------------------------------------------------------------------------------------------- simulation
+
+
+@dataclass
+class _Model:
+    """A model in the simulation: its work left (seconds of one server's generation) and its servers."""
+
+    work: float
+    servers: list[tuple[Running, float]] = field(default_factory=list)  # (server, when it is ready to generate)
+
+    def generating(self, now: float) -> int:
+        return sum(ready <= now + _EPS for _, ready in self.servers)
 
 
 def simulate(
@@ -189,38 +192,63 @@ def simulate(
     max_cpu_servers: int = 1,
     max_api_concurrency: int = 8,
     durations: Mapping[str, float] | None = None,
+    replicas: bool = False,
 ) -> list[Slot]:
-    """Discrete-event run of ``decide``: jobs take ``durations[key]`` (default: their weight); returns the slots
-    in start order (ties in priority order). Decisions see only the weights, so durations unlike the weights
-    model estimation error."""
+    """Discrete-event run of ``decide``: jobs take ``durations[key]`` (default: their weight) on one server,
+    ``startup`` of it starting; returns one slot per server in start order (ties in priority order). Decisions see
+    only the weights, so durations unlike the weights model estimation error. With ``replicas`` (the live run),
+    ``fill`` starts replicas too and decisions see a model's true remaining time once it generates (the live
+    projection from its own rate), its estimate before."""
     actual = {j.key: float((durations or {}).get(j.key, j.weight)) for j in order}
     free = Slots(frozenset(gpus), max_cpu_servers, max_api_concurrency)
-    pending, running, slots, now = list(order), list[Running](), list[Slot](), 0.0
-    while pending or running:
-        for job, group in decide(pending, running, free, now):
-            pending = [p for p in pending if p is not job]
-            running.append(Running(job, group, now))
-            free = free.take(job, group)
-        if not running:
+    pending, models, slots, now = list(order), dict[str, _Model](), list[Slot](), 0.0
+    while pending or models:
+        running = [r for m in models.values() for r, _ in m.servers]
+        seen = {k: _seen_left(m, now) for k, m in models.items()} if replicas else {}
+        starts = [(j, g, False) for j, g in decide(pending, running, free, now, seen)]
+        for job, _group, _ in starts:
+            pending.remove(job)
+            models[job.key] = _Model(max(0.0, actual[job.key] - job.startup))
+        for job, group, replica in starts:
+            models[job.key].servers.append((Running(job, group, now, replica), now + job.startup))
+            free = free.take(job, group, replica)
+        if replicas:
+            running = [r for m in models.values() for r, _ in m.servers]
+            seen = {k: _seen_left(m, now) for k, m in models.items()}
+            for job, group in fill(pending, running, free, now, seen):
+                models[job.key].servers.append((Running(job, group, now, True), now + job.startup))
+                free = free.take(job, group, True)
+        if not models:
             raise PlanError(
                 f"model '{pending[0].key}' can never start on GPUs {sorted(free.gpus)}; "
                 "lower its tensor_parallel_size or add GPUs"
             )
-        now, free = _finish_next(running, actual, free, slots)
+        now, free = _advance(models, now, free, slots)
     rank = {job.key: i for i, job in enumerate(order)}
-    return sorted(slots, key=lambda s: (s.start, rank[s.job.key]))
+    return sorted(slots, key=lambda s: (s.start, rank[s.job.key], s.replica))
 
 
-def _finish_next(
-    running: list[Running], actual: Mapping[str, float], free: Slots, slots: list[Slot]
-) -> tuple[float, Slots]:
-    """Advance to the next end: move the jobs ending then from ``running`` to ``slots``; returns (now, free)."""
-    now = min(r.start + actual[r.job.key] for r in running)
-    for run in [r for r in running if r.start + actual[r.job.key] <= now + _EPS]:
-        running.remove(run)
-        free = free.give(run.job, run.gpus)
-        slots.append(Slot(run.job, run.gpus, run.start, now))
-    return now, free
+def _seen_left(model: _Model, now: float) -> float:
+    """What the policy sees of a model's remaining time: its estimate until it generates, then the truth."""
+    first, ready = model.servers[0]
+    if ready > now + _EPS:
+        return ready - now + max(0.0, first.job.weight - first.job.startup)
+    return model.work / max(1, model.generating(now))
+
+
+def _advance(models: dict[str, _Model], now: float, free: Slots, slots: list[Slot]) -> tuple[float, Slots]:
+    """Advance to the next event (a server ready, a model done); a model done ends all its servers."""
+    events = [ready for m in models.values() for _, ready in m.servers if ready > now + _EPS]
+    events += [now + m.work / m.generating(now) for m in models.values() if m.generating(now)]
+    later = min(events)
+    for key, model in list(models.items()):
+        model.work -= model.generating(now) * (later - now)
+        if model.work <= _EPS * max(1.0, later) and model.generating(later):
+            for run, _ in model.servers:
+                free = free.give(run.job, run.gpus, run.replica)
+                slots.append(Slot(run.job, run.gpus, run.start, later, run.replica))
+            del models[key]
+    return later, free
 
 
 def makespan(slots: Iterable[Slot]) -> float:

@@ -1,8 +1,10 @@
 """Run model jobs on disjoint GPU groups as GPUs free up: the threaded ``Scheduler``.
 
 What to start, where and when is the pure policy's (``policy.decide``, the same function ``simulate`` runs for the
-``--dry-run`` timeline); this module adds the threads, the clock and the ``ready`` gate. Jobs that cannot fit the
-pool are rejected up front by the planner's ``plan.check_fits``.
+``--dry-run`` timeline, and ``policy.fill`` for replicas); this module adds the threads, the clock and the ``ready``
+gate. Jobs that cannot fit the pool are rejected up front by the planner's ``plan.check_fits``. With a ``replica``
+launcher and a ``remaining`` projection, idle GPUs get replicas of running models: ``replica(job, gpus)`` runs one
+more server of the model until its work queue is empty; the model's result is its first server's (``launch``).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from typing import Generic, TypeVar
 
 from ..errors import OrchestratorError, PlanError
 from .plan import check_fits
-from .policy import Job, Running, Slot, Slots, check_limits, decide, priority_order
+from .policy import Job, Running, Slot, Slots, check_limits, decide, fill, priority_order
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +41,8 @@ class Scheduler(Generic[T]):
     ``priority`` maps the jobs to the priority list (default ``priority_order``). API jobs run concurrently (at
     most ``max_api_concurrency``), CPU-server jobs at most ``max_cpu_servers`` at once. ``history`` records every
     run's GPUs and ``clock`` times. ``ready(job)`` gates a start (a hub model's weights must be in: a download never
-    holds a GPU); whoever makes a job ready calls ``wake()``.
+    holds a GPU); whoever makes a job ready calls ``wake()``. ``replica`` and ``remaining`` (model key -> projected
+    seconds left, None before there is one: then its estimate) turn replicas on (see the module docstring).
     """
 
     def __init__(
@@ -54,12 +57,15 @@ class Scheduler(Generic[T]):
         priority: Callable[[Sequence[Job]], Sequence[Job]] | None = None,
         wait_timeout: float = 1.0,
         ready: Callable[[Job], bool] | None = None,
+        replica: Callable[[Job, tuple[int, ...]], object] | None = None,
+        remaining: Callable[[str], float | None] | None = None,
     ) -> None:
         self._gpus = tuple(sorted(set(gpus)))
         check_fits(jobs, self._gpus)
         check_limits(jobs, max_cpu_servers, max_api_concurrency)
         self._jobs, self._launch, self._clock, self._wait = list(jobs), launch, clock, wait_timeout
         self._ready = ready or (lambda job: True)
+        self._replica, self._remaining = replica, remaining
         self._limits = (max_cpu_servers, max_api_concurrency)
         self.order = list(
             priority(jobs)
@@ -109,17 +115,38 @@ class Scheduler(Generic[T]):
 
     def _start_ready(self, state: _RunState) -> None:
         now = self._clock()
-        for job, group in decide([j for j in state.pending if self._ready(j)], state.running, state.free, now):
-            run = Running(job, group, now)
-            state.pending.remove(job)
-            state.running.append(run)
-            state.free = state.free.take(job, group)
-            log.info("starting model %s on %s", job.key, f"GPUs {list(group)}" if group else job.kind)
-            threading.Thread(target=self._work, args=(run,), name=f"job-{job.key}", daemon=False).start()
+        left = self._projected(state, now)
+        for job, group in decide([j for j in state.pending if self._ready(j)], state.running, state.free, now, left):
+            self._begin(state, Running(job, group, now))
+        if self._replica is None:
+            return
+        left = self._projected(state, now)
+        for job, group in fill([j for j in state.pending if self._ready(j)], state.running, state.free, now, left):
+            self._begin(state, Running(job, group, now, replica=True))
+
+    def _projected(self, state: _RunState, now: float) -> dict[str, float]:
+        """Seconds left per running model: the ``remaining`` projection, else its estimate (start + weight)."""
+        if self._remaining is None:
+            return {}
+        left = {}
+        for run in state.running:
+            value = self._remaining(run.job.key)
+            left[run.job.key] = value if value is not None else max(0.0, run.start + run.job.weight - now)
+        return left
+
+    def _begin(self, state: _RunState, run: Running) -> None:
+        if not run.replica:
+            state.pending.remove(run.job)
+        state.running.append(run)
+        state.free = state.free.take(run.job, run.gpus, run.replica)
+        where = f"GPUs {list(run.gpus)}" if run.gpus else run.job.kind
+        log.info("starting %s %s on %s", "a replica of model" if run.replica else "model", run.job.key, where)
+        threading.Thread(target=self._work, args=(run,), name=f"job-{run.job.key}", daemon=False).start()
 
     def _work(self, run: Running) -> None:
+        launch = self._replica if run.replica and self._replica is not None else self._launch
         try:
-            value: object = self._launch(run.job, run.gpus)
+            value: object = launch(run.job, run.gpus)
         except BaseException as exc:  # noqa: BLE001 - one job's failure never stops the others
             log.error("model %s failed: %s: %s", run.job.key, type(exc).__name__, exc)
             value = exc
@@ -129,10 +156,12 @@ class Scheduler(Generic[T]):
 
     def _reap(self, state: _RunState) -> None:
         for done in self._finished:
-            state.running.remove(done.run)
-            state.free = state.free.give(done.run.job, done.run.gpus)
-            state.results[done.run.job.key] = done.value
-            self.history.append(Slot(done.run.job, done.run.gpus, done.run.start, done.end))
+            run = done.run
+            state.running.remove(run)
+            state.free = state.free.give(run.job, run.gpus, run.replica)
+            if not run.replica:  # a model's outcome is its first server's; a replica's end is logged by its job
+                state.results[run.job.key] = done.value
+            self.history.append(Slot(run.job, run.gpus, run.start, done.end, run.replica))
         self._finished.clear()
 
 

@@ -10,7 +10,12 @@ The file (``format`` 1)::
     {"format": 1, "run_id", "host", "pid", "pid_started", "started_at", "updated_at", "ended_at", "interval",
      "state": running | finished | failed | interrupted, "exit_code", "manifest", "results_dir",
      "models": [{"model", "state", "gpus", "port", "endpoints", "answered", "total", "correct", "accuracy",
-                 "errors", "tokens", "tok_s", "eta_s", "restarts", "last_error", "datasets", "details"}]}
+                 "errors", "tokens", "tok_s", "eta_s", "elapsed_s", "restarts", "last_error", "datasets", "details",
+                 "planned_s", "planned_end", "projected_end"}],
+     "planned_end", "projected_end", "finish_by"}
+
+The plan's fields (``scheduling.forecast.Forecast``: each model's estimate and planned end, the projected ends, the
+``--finish-by`` deadline) are there when the run wrote them; a reader treats them as optional.
 
 A model's ``state`` (``ModelShown``) is queued, downloading, disk wait, weights ok (its hub weights, while
 prefetched), starting (also after a restart), running, finished, failed, interrupted or not started (left in the

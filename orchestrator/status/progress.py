@@ -19,6 +19,7 @@ from ..contract import ModelState, ProgressStatus, RunPhase
 log = logging.getLogger(__name__)
 ENDED = (ModelState.FINISHED, ModelState.FAILED, ModelState.INTERRUPTED)
 COUNTED = (RunPhase.RESTARTING, RunPhase.RESCHEDULED)  # shown with the restart count: ``restart 2``
+MIN_SEEN = 16  # answers of this run before its own rate projects a model's end
 
 
 @dataclass
@@ -66,6 +67,13 @@ class ModelProgress:
         """Seconds left at this run's answer rate (answers resumed from a checkpoint do not count as speed)."""
         rate = self.answered_here / elapsed if elapsed > 0 else 0.0
         return (self.total - self.done) / rate if rate > 0 and self.done < self.total else None
+
+    def left_s(self, now: float) -> float | None:
+        """Projected seconds until done from this run's own answer rate, once ``MIN_SEEN`` answers (or 5% of the
+        total) came in; None before (the caller's estimate stands) and once it ended."""
+        if self.started is None or self.ended is not None or self.answered_here < max(MIN_SEEN, self.total // 20):
+            return None
+        return self.eta(now - self.started) or 0.0
 
     def snapshot(self, now: float) -> dict:
         """The counters as plain data, with ``elapsed`` seconds of running (until it ended, if it has)."""
@@ -153,6 +161,13 @@ class Progress:
                 self.downloads.pop(label, None)
             else:
                 self.downloads[label] = text
+
+    def left_s(self, model: str) -> float | None:
+        """``ModelProgress.left_s`` of ``model`` now (None for a model not seen)."""
+        now = self.clock()
+        with self._lock:
+            entry = self.models.get(model)
+            return entry.left_s(now) if entry is not None else None
 
     def snapshot(self) -> list[dict]:
         """Every model's counters as plain data (``ModelProgress.snapshot``), in the order models appeared."""

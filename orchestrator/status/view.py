@@ -19,7 +19,15 @@ from .file import Liveness, RunStatus, runs_to_show
 
 REFRESH_S = 5
 ERROR_CHARS = 70
-COLUMNS = ("MODEL", "STATE", "GPUS", "PORT", "ANSWERED", "ACC", "TOK/S", "ETA", "RESTARTS", "LAST ERROR")
+COLUMNS = (
+    "MODEL", "STATE", "GPUS", "PORT", "ANSWERED", "ACC", "TOK/S", "ETA", "RESTARTS", "PLANNED", "ACTUAL", "END",
+    "LAST ERROR",
+)  # fmt: skip
+
+
+def clock_time(ts: float | None) -> str:
+    """A Unix time as local ``HH:MM``."""
+    return DASH if not ts else time.strftime("%H:%M", time.localtime(float(ts)))
 
 
 def when(ts: float | None) -> str:
@@ -51,8 +59,27 @@ def model_cells(model: Mapping[str, Any]) -> list[str]:
         DASH if tok_s is None else f"{tok_s:.1f}",
         DASH if eta is None or model.get("state") != "running" else duration(eta),
         str(model.get("restarts", 0)),
+        DASH if model.get("planned_s") is None else duration(model["planned_s"]),
+        DASH if model.get("elapsed_s") is None else duration(model["elapsed_s"]),
+        clock_time(model.get("projected_end") or model.get("planned_end")),
         " ".join(str(model.get("last_error") or DASH).split()),
     ]
+
+
+def plan_line(run: RunStatus) -> str | None:
+    """The run's planned and projected end, and the ``--finish-by`` deadline against it; None without a plan."""
+    data = run.data
+    if data.get("planned_end") is None:
+        return None
+    line = f"planned end {clock_time(data['planned_end'])}"
+    if data.get("projected_end") is not None and data.get("state") == "running":
+        line += f", projected end {clock_time(data['projected_end'])}"
+    deadline = data.get("finish_by")
+    if deadline is not None:
+        end = data.get("projected_end") or data["planned_end"]
+        verdict = "on time" if end <= deadline else "projected to end after it (nothing is stopped for it)"
+        line += f"; --finish-by {clock_time(deadline)}: {verdict}"
+    return line
 
 
 def headline(run: RunStatus, life: Liveness, now: float) -> str:
@@ -90,9 +117,9 @@ def run_text(run: RunStatus, life: Liveness, now: float) -> list[str]:
     rows = [list(COLUMNS)] + [model_cells(m) for m in run.models]
     for row in rows[1:]:
         row[-1] = _short(row[-1])
-    return [headline(run, life, now), f"  manifest: {run.data.get('manifest')}"] + [
-        "  " + line for line in _table(rows)
-    ]
+    plan = plan_line(run)
+    head = [headline(run, life, now), f"  manifest: {run.data.get('manifest')}"] + ([f"  {plan}"] if plan else [])
+    return head + ["  " + line for line in _table(rows)]
 
 
 def render_status_text(runs: Sequence[RunStatus], results_dir: str, now: float | None = None) -> str:
@@ -152,8 +179,8 @@ def _model_row(model: Mapping[str, Any]) -> str:
     tds = [f'<td class="model">{name}</td>', f"<td>{_state_badge(cells[1])}</td>"]
     tds += [f"<td>{escape(c)}</td>" for c in cells[2:4]]
     tds.append(f"<td>{escape(cells[4])}{bar}</td>")
-    tds += [f"<td>{escape(c)}</td>" for c in cells[5:9]]
-    tds.append(f'<td class="err">{escape(_short(cells[9], 400))}</td>')
+    tds += [f"<td>{escape(c)}</td>" for c in cells[5:12]]
+    tds.append(f'<td class="err">{escape(_short(cells[12], 400))}</td>')
     return "<tr>" + "".join(tds) + "</tr>"
 
 
@@ -175,6 +202,7 @@ def _run_section(run: RunStatus, life: Liveness, now: float) -> str:
             f"<h2>run {escape(str(run.run_id))} {_state_badge(state, code)}</h2>",
             f'<p class="meta">{escape(_meta_line(run, life, now))}<span class="age"></span>; '
             f'<a href="{escape(manifest)}">manifest</a></p>',
+            f'<p class="meta">{escape(plan_line(run) or "")}</p>' if plan_line(run) else "",
             warn,
             f'<div class="wrap"><table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>',
             "</section>",

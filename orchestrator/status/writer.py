@@ -75,6 +75,7 @@ def _model_entry(key: str, counts: Mapping[str, Any] | None, facts: Mapping[str,
         "tokens": tokens,
         "tok_s": tokens / elapsed if elapsed >= MIN_ELAPSED else None,
         "eta_s": counts.get("eta") if elapsed >= MIN_ELAPSED else None,
+        "elapsed_s": elapsed if elapsed > 0 else None,
         "restarts": int(counts.get("restarts", 0)),
         "last_error": counts.get("last_error"),
         "datasets": counts.get("datasets", {}),
@@ -96,6 +97,7 @@ class StatusWriter:
     clock: Callable[[], float] = time.time
     pid: int = field(default_factory=os.getpid)
     on_model_end: Callable[[str], object] | None = None  # e.g. write that model's answers page
+    forecast: Callable[[list[dict], float], dict] | None = None  # plan vs run (``scheduling.forecast.Forecast``)
 
     def __post_init__(self) -> None:
         self.path = status_path(self.results_dir, self.run_id)
@@ -122,7 +124,13 @@ class StatusWriter:
 
     @classmethod
     def for_run(
-        cls, results_dir: Path, run_id: str, progress: ProgressView, manifest: ManifestView, problems_per_model: int
+        cls,
+        results_dir: Path,
+        run_id: str,
+        progress: ProgressView,
+        manifest: ManifestView,
+        problems_per_model: int,
+        forecast: Callable[[list[dict], float], dict] | None = None,
     ) -> StatusWriter:
         """The writer of one run: every model of the manifest, the details page rebuilt as each one ends."""
         totals = dict.fromkeys(manifest.model_facts(), problems_per_model)
@@ -133,6 +141,7 @@ class StatusWriter:
             manifest,
             totals,
             on_model_end=lambda key: write_model_page(Path(results_dir), key),
+            forecast=forecast,
         )
 
     def start(self) -> StatusWriter:
@@ -171,7 +180,10 @@ class StatusWriter:
             if ended and entry["state"] == "queued":
                 entry["state"] = "not started"
             self._note_model_end(entry)
-        self.data.update(models=models, updated_at=self.clock())
+        now = self.clock()
+        if self.forecast is not None:
+            self.data.update(self.forecast(models, now))
+        self.data.update(models=models, updated_at=now)
 
     def _note_model_end(self, entry: dict) -> None:
         link = details_link(entry["model"]) + "index.html"
