@@ -45,7 +45,8 @@ def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
     if names and isinstance(value, V.Bracket) and len(value.values) == len(names):
         return V.Items("named", value.values, names)
     if not head and len(sides) == 2 and ops == ["="] and _equation(sides[0], sides[1]):
-        return V.Equation(V.add(sides[0].num, V.neg(sides[1].num)), value)  # type: ignore[union-attr, arg-type]  # _equation: nums
+        left, right = sides[0].num, V.neg(sides[1].num)  # type: ignore[union-attr, arg-type]  # _equation: nums
+        return V.Equation(V.add(left, right), value)  # type: ignore[arg-type]  # _equation: both sides have a num
     if not head and len(sides) == 2 and _formula(sides[0]):  # T_2/T_1 = 1/4: a value named by a formula
         return V.Named(str(sides[0].num.expr), value)  # type: ignore[union-attr]  # _formula: a Scalar with a num
     return V.Named(name, value) if name and head else value

@@ -100,6 +100,7 @@ def _readings(answer: str) -> tuple[Reading, ...]:
     if axis:
         before = axis.group(1)
         digit = re.search(r"-?\d", before)
-        value = _CLAUSE.split(before[digit.start() :], maxsplit=1)[0].strip()  # type: ignore[union-attr]  # _AXIS: a digit
+        start = digit.start()  # type: ignore[union-attr]  # _AXIS's first group holds a digit
+        value = _CLAUSE.split(before[start:], maxsplit=1)[0].strip()
         return _pair(f"-{value}", value, axis.group(2).lower().startswith("против"))
     return ()
