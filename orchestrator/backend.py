@@ -17,7 +17,7 @@ weights are in, and the next models' weights download meanwhile. GPUs left idle 
 (``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``). The LLM
 judge (``judge.job``, key ``JUDGE_KEY``) is one more job: it is ready once every model it audits has ended, then runs
 like a model (a managed judge on its GPUs, an API judge beside; never replicated) and frees its GPUs when its audit
-is done. ``raybackend.RayBackend`` is the other implementation (weights are fetched on the node that runs the
+is done. ``ray.backend.RayBackend`` is the other implementation (weights are fetched on the node that runs the
 model). No backend imports ``orchestrate``.
 """
 

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# `make test` step: the browser tests (tests/support/browser.py) drive Debian's headless chromium. Installs it when it is
-# missing and we are root (CI); otherwise says how. Never lets the browser tests skip.
+# `make test` step: the browser tests (tests/support/browser.py) drive Debian's headless chromium. Installs it when it
+# is missing and we are root (CI); otherwise says how. Never lets the browser tests skip.
 set -euo pipefail
 if [ -n "${CHROMIUM:-}" ] && [ -x "$CHROMIUM" ]; then exit 0; fi
 if command -v chromium >/dev/null 2>&1 || [ -x /usr/bin/chromium ]; then exit 0; fi

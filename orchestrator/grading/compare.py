@@ -181,8 +181,8 @@ def _by_name(a: V.Items, r: V.Items, rules: Rules) -> Match:
 
 def _items(a: V.Value, r: V.Items, rules: Rules) -> Match:
     named = isinstance(a, V.Items) and a.names and r.names and len(set(a.names)) == len(a.names)
-    if named and set(a.names) == set(r.names):  # type: ignore[union-attr]
-        return _by_name(a, r, rules)  # type: ignore[arg-type]
+    if isinstance(a, V.Items) and named and set(a.names) == set(r.names):
+        return _by_name(a, r, rules)
     if r.kind == "set" and isinstance(a, V.Items) and a.kind == "set":
         return _unordered(a.values, r.values, rules)
     ordered_answer = (isinstance(a, V.Items) and (a.kind == "named" or r.kind == "named")) or (
@@ -204,7 +204,7 @@ def _same_value(a: V.Items) -> V.Value | None:
     values = [_unwrap(v) for v in a.values]
     if a.names or not values or not all(isinstance(v, V.Scalar) for v in values):
         return None
-    dims = {v.unit.dims if v.unit else None for v in values}  # type: ignore[union-attr]
+    dims = {v.unit.dims if v.unit else None for v in values}  # type: ignore[union-attr]  # all Scalars (checked above)
     same = len(dims) == 1 and all(consistent(v, values[0]) for v in values[1:])
     return values[0] if same else None
 
@@ -279,7 +279,7 @@ def _exprs(value: V.Value) -> list[sympy.Expr]:
     items = value.values if isinstance(value, V.Items) and value.kind == "set" else (value,)
     found = [_unwrap(v) for v in items]
     if all(isinstance(v, V.Scalar) and v.unit is None and v.num is not None for v in found):
-        return [v.num.expr for v in found]  # type: ignore[union-attr]
+        return [v.num.expr for v in found]  # type: ignore[union-attr]  # Scalars with a num (checked above)
     return []
 
 
@@ -321,7 +321,7 @@ def _one_value(x: V.Num, y: V.Num) -> bool:
         if _close(vx, vy):
             return True
         for decimal in (n for n in (x, y) if n.ulp is not None):
-            ulp = mpmath.mpf(int(decimal.ulp.p)) / int(decimal.ulp.q)  # type: ignore[union-attr]
+            ulp = mpmath.mpf(int(decimal.ulp.p)) / int(decimal.ulp.q)  # type: ignore[union-attr]  # ulp set: filtered
             off = abs(vx - vy)
             if off < ulp / 2 or (decimal.sig is not None and decimal.sig >= MIN_SIG and off < ulp):
                 return True

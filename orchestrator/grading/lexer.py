@@ -137,9 +137,9 @@ def _braced(text: str, start: int) -> tuple[str, int]:
 
 def _command(name: str, text: str, end: int, out: list[Token]) -> int:
     """Append the tokens of LaTeX command ``\\name``; return where lexing continues."""
-    if name == "mathbb" and re.match(r"\s*\{?\s*R\s*\}?", text[end:]):
+    if name == "mathbb" and (reals := re.match(r"\s*\{?\s*R\s*\}?", text[end:])):
         out.append(("op", "ℝ"))
-        return end + re.match(r"\s*\{?\s*R\s*\}?", text[end:]).end()  # type: ignore[union-attr]
+        return end + reals.end()
     if name in _SKIP:
         if name in ("left", "right") and text.startswith(".", end):
             return end + 1

@@ -45,9 +45,10 @@ def _equality(sides: list[V.Value], ops: list[str]) -> V.Value:
     if names and isinstance(value, V.Bracket) and len(value.values) == len(names):
         return V.Items("named", value.values, names)
     if not head and len(sides) == 2 and ops == ["="] and _equation(sides[0], sides[1]):
-        return V.Equation(V.add(sides[0].num, V.neg(sides[1].num)), value)  # type: ignore[union-attr]
+        left, right = sides[0].num, V.neg(sides[1].num)  # type: ignore[union-attr, arg-type]  # _equation: nums
+        return V.Equation(V.add(left, right), value)  # type: ignore[arg-type]  # _equation: both sides have a num
     if not head and len(sides) == 2 and _formula(sides[0]):  # T_2/T_1 = 1/4: a value named by a formula
-        return V.Named(str(sides[0].num.expr), value)  # type: ignore[union-attr]
+        return V.Named(str(sides[0].num.expr), value)  # type: ignore[union-attr]  # _formula: a Scalar with a num
     return V.Named(name, value) if name and head else value
 
 
@@ -56,7 +57,7 @@ def _equation(left: V.Value, right: V.Value) -> bool:
     side; not ``T_2/T_1 = 1/4`` or ``\\Delta E = -150``, a product of letters named by its value."""
     if not (_formula(left) and isinstance(right, V.Scalar) and right.unit is None and right.num is not None):
         return False
-    return left.num.expr.is_Add or _formula(right) or right.num.expr == 0  # type: ignore[union-attr]
+    return left.num.expr.is_Add or _formula(right) or right.num.expr == 0  # type: ignore[union-attr]  # checked above
 
 
 def _infinite(sign: int) -> V.Scalar:
@@ -65,7 +66,7 @@ def _infinite(sign: int) -> V.Scalar:
 
 def _outside(bound: V.Scalar, closed: bool) -> V.Items:
     """``(-∞; -a) ∪ (a; ∞)`` (closed at ±a when ``closed``)."""
-    low = V.Scalar(V.neg(bound.num))  # type: ignore[arg-type]
+    low = V.Scalar(V.neg(bound.num))  # type: ignore[arg-type]  # _absolute checked its num
     left = V.Bracket("(", "]" if closed else ")", (_infinite(-1), low))
     return V.Items("set", (left, V.Bracket("[" if closed else "(", ")", (bound, _infinite(1)))))
 
@@ -73,7 +74,7 @@ def _outside(bound: V.Scalar, closed: bool) -> V.Items:
 def _abs_name(side: V.Value) -> str | None:
     """The unknown's name when ``side`` is ``|x|``."""
     plain = isinstance(side, V.Scalar) and side.unit is None and side.num is not None
-    expr = side.num.expr if plain else None  # type: ignore[union-attr]
+    expr = side.num.expr if plain else None  # type: ignore[union-attr]  # plain: a Scalar with a num
     inner = expr.args[0] if isinstance(expr, sympy.Abs) else None
     return inner.name if isinstance(inner, sympy.Symbol) else None
 
@@ -120,10 +121,10 @@ def relation(sides: list[V.Value], ops: list[str]) -> V.Value:
         return V.Named(name, sides[1])
     if all(op in _FLIP for op in ops):
         return _interval(sides, ops)
-    if ops == ["≠"] and name_of(sides[0]) and isinstance(sides[1], V.Scalar) and sides[1].num is not None:
+    if ops == ["≠"] and (name := name_of(sides[0])) and isinstance(sides[1], V.Scalar) and sides[1].num is not None:
         point = sides[1]
         pieces = (V.Bracket("(", ")", (_infinite(-1), point)), V.Bracket("(", ")", (point, _infinite(1))))
-        return V.Named(name_of(sides[0]), V.Items("set", pieces))  # type: ignore[arg-type]
+        return V.Named(name, V.Items("set", pieces))
     raise ParseError(f"unsupported relation {' '.join(ops)}")
 
 

@@ -158,12 +158,12 @@ def same_series_sets(answers: list[sympy.Expr], references: list[sympy.Expr]) ->
     a, r = [_series(x) for x in answers], [_series(x) for x in references]
     if not a or not r or any(s is None for s in a + r):
         return False
-    steps = _steps(a + r)  # type: ignore[arg-type]
+    steps = _steps(a + r)  # type: ignore[arg-type]  # no None left (returned above)
     if not all(s.is_Rational and s > 0 for s in steps):
         return False
     period = sympy.Rational(math.lcm(*[int(s.p) for s in steps]), math.gcd(*[int(s.q) for s in steps]))
     with mpmath.workdps(PREC):
-        va, vr = _residues(a, period), _residues(r, period)  # type: ignore[arg-type]
+        va, vr = _residues(a, period), _residues(r, period)  # type: ignore[arg-type]  # no None (returned above)
         if va is None or vr is None or len(va) != len(vr):
             return False
         return all(abs(x - y) <= CLOSE * (1 + abs(y)) * 10**10 for x, y in zip(va, vr))

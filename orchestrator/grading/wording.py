@@ -99,6 +99,8 @@ def _readings(answer: str) -> tuple[Reading, ...]:
     axis = _AXIS.search(answer)
     if axis:
         before = axis.group(1)
-        value = _CLAUSE.split(before[re.search(r"-?\d", before).start() :], maxsplit=1)[0].strip()  # type: ignore[union-attr]
+        digit = re.search(r"-?\d", before)
+        start = digit.start()  # type: ignore[union-attr]  # _AXIS's first group holds a digit
+        value = _CLAUSE.split(before[start:], maxsplit=1)[0].strip()
         return _pair(f"-{value}", value, axis.group(2).lower().startswith("против"))
     return ()

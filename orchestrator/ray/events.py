@@ -1,7 +1,7 @@
 """Node -> driver events of the Ray backend: small frozen dataclasses, dispatched by type on the driver.
 
-A node's ``raynode.ModelActor.run`` yields them through Ray's streaming generator; the driver's
-``raybackend.JobDriver`` applies each one. No Ray import here: both sides and the unit tests share these types.
+A node's ``ray.node.ModelActor.run`` yields them through Ray's streaming generator; the driver's
+``ray.driver.JobDriver`` applies each one. No Ray import here: both sides and the unit tests share these types.
 
     NodeStarted(node)                    the first event: where the actor runs
     StatusChanged(status)                the model's progress status (``RunPhase``, at the end its ``ModelState``)

@@ -1,6 +1,6 @@
 """The pure part of the Ray backend's plan: what each model job asks the cluster for, and whether it can fit.
 
-No Ray import: unit-testable, and ``--dry-run`` shows it. See ``raybackend`` for the rules. The server specs and their
+No Ray import: unit-testable, and ``--dry-run`` shows it. See ``ray.backend`` for the rules. The server specs and their
 commands come from ``serving.launch`` (``ray.node`` finishes them on the node with ``launch_spec`` and, for a model
 over several nodes, ``multinode_spec``); the dry run shows the command built the same way, with the GPUs and the
 port that the node picks marked as such.

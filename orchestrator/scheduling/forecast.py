@@ -6,6 +6,7 @@ start which models will not finish by ``--finish-by`` and which order would get 
 (``policy.simulate`` of the candidate orders). ``DeadlineWatch`` warns while running when the projected end passes
 the deadline (once per crossing; it never stops a model). ``next_time`` reads ``07:30`` as the next such moment.
 ``Forecast`` puts the plan next to the run in its status file: planned against actual, and the projected ends.
+Both project through ``projected_ends``, the one rule of where each model is now expected to end.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -40,8 +41,30 @@ def clock(seconds: float) -> str:
     return f"{minutes // 60}h{minutes % 60:02d}m{sec:02d}s"
 
 
+def planned_ends(placements: Sequence[Placement]) -> dict[str, float]:
+    """Each model's planned end, in seconds after the start: its last server's (replicas included)."""
+    return {p.job.key: max([p.end] + [r.end for r in p.replicas]) for p in placements}
+
+
 def night_end(placements: Sequence[Placement]) -> float:
-    return max([p.end for p in placements] + [r.end for p in placements for r in p.replicas] + [0.0])
+    return max([*planned_ends(placements).values(), 0.0])
+
+
+def projected_ends(
+    planned: Mapping[str, float], elapsed: float, running: Mapping[str, float | None], waiting: Iterable[str]
+) -> dict[str, float]:
+    """Where each model is now expected to end, in seconds after the start (``planned``: its planned end there).
+
+    A ``running`` model (its seconds left, None while unknown) ends ``elapsed`` + its seconds left, or at its planned
+    end (not before now) while unknown; a ``waiting`` one at its planned end pushed back by the latest overrun of a
+    running one (not before now). A model in neither (ended) has none."""
+    ends: dict[str, float] = {}
+    for key, left in running.items():
+        ends[key] = elapsed + left if left is not None else max(elapsed, planned[key])
+    overrun = max([ends[key] - planned[key] for key in ends] + [0.0])
+    for key in waiting:
+        ends[key] = max(elapsed, planned[key] + overrun)
+    return ends
 
 
 def render_forecast(placements: Sequence[Placement], estimates: Mapping[str, Estimate]) -> str:
@@ -95,8 +118,9 @@ def _done_by(order: Sequence, gpus: Sequence[int], budget: float) -> int:
 
 
 class DeadlineWatch:
-    """Warns (log) when the projected end of the run passes ``deadline``: the planned end, pushed back by the
-    latest overrun of a running model's projection (``left(key)``: seconds left, None unknown)."""
+    """Warns (log) when the projected end of the run passes ``deadline``: the latest of the models' ends
+    (``projected_ends``: a model whose seconds left are known, ``left(key)``, is running; the others wait, their
+    planned ends pushed back by the latest overrun)."""
 
     def __init__(
         self,
@@ -109,17 +133,16 @@ class DeadlineWatch:
     ) -> None:
         self.placements, self.deadline, self.left, self.interval, self.now = placements, deadline, left, interval, now
         self.started = now()
+        self.planned = planned_ends(placements)
         self.late = False
         self._stop = threading.Event()
 
     def projected_end(self) -> dt.datetime:
         elapsed = (self.now() - self.started).total_seconds()
-        overrun = 0.0
-        for p in self.placements:
-            left = self.left(p.job.key)
-            if left is not None:
-                overrun = max(overrun, elapsed + left - p.end)
-        return self.started + dt.timedelta(seconds=night_end(self.placements) + overrun)
+        left = {key: self.left(key) for key in self.planned}
+        running = {key: seconds for key, seconds in left.items() if seconds is not None}
+        ends = projected_ends(self.planned, elapsed, running, [key for key in left if key not in running])
+        return self.started + dt.timedelta(seconds=max([*ends.values(), 0.0]))
 
     def check(self) -> str | None:
         """The warning to give now, if the projection just crossed the deadline (again after coming back)."""
@@ -170,11 +193,11 @@ class Forecast:
         started: float,
         deadline: dt.datetime | None = None,
     ) -> Forecast:
+        ends = planned_ends(placements)
         planned = {}
         for p in placements:
-            end = max([p.end] + [r.end for r in p.replicas])
             est = estimates.get(p.job.key)
-            planned[p.job.key] = (est.seconds if est is not None else p.job.weight, end)
+            planned[p.job.key] = (est.seconds if est is not None else p.job.weight, ends[p.job.key])
         return cls(started, planned, deadline.timestamp() if deadline is not None else None)
 
     @property
@@ -183,19 +206,17 @@ class Forecast:
 
     def annotate(self, models: list[dict], now: float) -> dict:
         """See the class docstring; ``models``: the status file's entries (``state``, ``eta_s``), changed in place."""
-        overrun = 0.0
+        planned = {key: end for key, (_, end) in self.planned.items()}
+        known = [e for e in models if e["model"] in planned]
+        running = {e["model"]: e.get("eta_s") for e in known if e["state"] == "running"}
+        waiting = [e["model"] for e in known if e["state"] in WAITING]
+        projected = projected_ends(planned, now - self.started, running, waiting)
         for entry in models:
             seconds, end = self.planned.get(entry["model"], (None, None))
             entry["planned_s"] = seconds
             entry["planned_end"] = None if end is None else self.started + end
-            entry["projected_end"] = None
-            if entry["state"] == "running" and entry["planned_end"] is not None:
-                eta = entry.get("eta_s")
-                entry["projected_end"] = now + eta if eta is not None else max(now, entry["planned_end"])
-                overrun = max(overrun, entry["projected_end"] - entry["planned_end"])
-        for entry in models:
-            if entry["state"] in WAITING and entry["planned_end"] is not None:
-                entry["projected_end"] = max(now, entry["planned_end"] + overrun)
+            at = projected.get(entry["model"])
+            entry["projected_end"] = None if at is None else self.started + at
         ends = [e["projected_end"] for e in models if e["projected_end"] is not None]
         return {
             "planned_end": self.planned_end,

@@ -4,8 +4,9 @@
 (``launch.command`` / ``launch.environment``: its GPUs, a ``VLLM_PORT`` block of its own, the run markers) on the
 port it reserves (``spec.port`` when free), with its output in ``logs/<run-id>/<name>.log``. It is recorded in the
 state file (``records.py``) while it runs and is a member of ``signals.SERVERS``; ``stop`` is TERM -> grace -> KILL
-(``terminate.py``) of its session. Its HTTP checks (ready, ``alive``, ``responsive``, ``progress``) are asked through
-``probe.ServerProbe``. ``start_server`` adds the one retry on another port after "address already in use".
+of its session (``session.py``, ``terminate.py``). Its HTTP checks (ready, ``alive``, ``responsive``, ``progress``)
+are asked through ``probe.ServerProbe``. ``start_server`` adds the one retry on another port after "address already
+in use".
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import dataclasses
 import logging
 import os
 import re
-import signal
 import subprocess
 import threading
 import time
@@ -27,17 +27,16 @@ import requests
 
 from ..contract import LOCAL_HOSTS, Endpoint, ServerSpec
 from ..errors import ServerError, ServerStartError
-from . import launch, logcause
-from .identity import ProcessTable, ProcInfo, PsutilProcs
+from . import launch, logcause, session
+from .identity import ProcessTable, PsutilProcs
 from .ports import PortRegistry, default_state_dir
 from .probe import ServerProbe
-from .records import ServerRecord, StateFile, belongs
+from .records import ServerRecord, StateFile
+from .session import KILL_WAIT
 from .signals import SERVERS, ServerGroup
-from .terminate import GroupSender, terminate, unreaped
 
 log = logging.getLogger(__name__)
 
-KILL_WAIT = 5.0  # seconds to wait for SIGKILLed processes to vanish
 SPAWN_WAIT = 30.0  # seconds a stop waits for a spawn in progress (it holds the lock while it records the server)
 STOPPED = "stopped during start-up"
 PYTHON_NOT_FOUND = "python not found"
@@ -255,16 +254,7 @@ class VllmServer:
         self._close_log()
 
     def _exit_code(self) -> int | None:
-        """The server's exit code, or None while it runs -- without reaping it: until ``stop()`` reaps it, the
-        exited API process keeps its pid, and so its session and group id, from being reused, and the session of
-        the server (its engine and workers) stays findable by that id."""
-        try:
-            result = os.waitid(os.P_PID, self._proc.pid, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:  # not our child (a test's stand-in), or already reaped
-            return self._proc.poll()
-        if result is None:
-            return None
-        return result.si_status if result.si_code == os.CLD_EXITED else -result.si_status
+        return session.exit_code(self._proc)
 
     def _record(self) -> None:
         me = os.getpid()
@@ -325,42 +315,16 @@ class VllmServer:
 
     def _kill_session(self) -> bool:
         """TERM -> grace -> KILL; True when no process of the server is left."""
-        began = self._clock()
-        send = GroupSender(self._proc, self._procs)
-        send(signal.SIGTERM, [])  # the whole group at once, before the first (slower) process-table scan
-        send(signal.SIGCONT, [])  # a stopped (SIGSTOP, hung) process acts on its SIGTERM only once continued
-        left = terminate(
-            self._session_procs,
-            send,
+        return session.stop_session(
+            self._proc,
+            self._rec,
+            self._procs,
             self.grace,
-            table=self._procs,
+            name=self.spec.name,
+            state_path=self._state.path,
             clock=self._clock,
             sleep=self._sleep,
-            kill_wait=KILL_WAIT,
         )
-        self._proc.poll()  # reap our child
-        if left:
-            log.error(
-                "server %r: pids %s of session %d survive SIGKILL; its record stays in %s for `cleanup`",
-                self.spec.name,
-                [p.pid for p in left],
-                self._proc.pid,
-                self._state.path,
-            )
-        else:
-            log.info(
-                "stopped vLLM server %r (session %d) in %.1f s", self.spec.name, self._proc.pid, self._clock() - began
-            )
-        return not left
-
-    def _session_procs(self) -> list[ProcInfo]:
-        """Live processes of this server: its session (while that id is surely ours) and all that carry its marker."""
-        sid, ours = self._proc.pid, unreaped(self._proc)
-        return [
-            p
-            for p in self._procs.list()
-            if (self._rec is not None and belongs(p, self._rec)) or (ours and not p.zombie and p.sid == sid)
-        ]
 
     def _forget(self, keep_record: bool = False) -> None:
         steps = [lambda: self._ports.release(self.spec.port)]

@@ -2,9 +2,9 @@
 
 ``terminate(find, send, grace)`` sends SIGTERM to what ``find()`` returns, waits up to ``grace`` seconds, sends
 SIGKILL to what is left and returns what survives even that. ``find`` and ``send`` are the caller's: a live server
-finds its session (``server.VllmServer``), ``records.cleanup`` finds an orphan's members. ``wait_gone`` polls until a
-set of processes is gone; ``GroupSender`` is the ``send`` of a server we spawned (its group at once, while that id
-is surely ours). Nothing here decides which processes belong to whom (``records.belongs``).
+finds its session (``session.session_procs``), ``records.cleanup`` finds an orphan's members. ``wait_gone`` polls
+until a set of processes is gone; ``GroupSender`` is the ``send`` of a server we spawned (its group at once, while
+that id is surely ours). Nothing here decides which processes belong to whom (``records.belongs``).
 """
 
 from __future__ import annotations

@@ -136,7 +136,8 @@ def test_hostile_tex_renders_nothing_that_runs_or_links_and_shows_what_fails_raw
     )
     assert (
         browser.js(
-            "[].filter.call(document.querySelectorAll('[style]'),e=>/url|javascript/i.test(e.getAttribute('style'))).length"
+            "[].filter.call(document.querySelectorAll('[style]'),"
+            "e=>/url|javascript/i.test(e.getAttribute('style'))).length"
         )
         == 0
     )

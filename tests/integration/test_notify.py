@@ -45,7 +45,7 @@ class Receiver(ThreadingHTTPServer):
 
 class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
-        server: Receiver = self.server  # type: ignore[assignment]
+        server: Receiver = self.server  # type: ignore[assignment]  # the Receiver that made this handler
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
         server.requests.append({"path": self.path, "headers": dict(self.headers), "body": body})
         if server.status is None:

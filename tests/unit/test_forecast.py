@@ -147,3 +147,15 @@ def test_status_text_shows_planned_actual_and_the_projected_end_against_finish_b
     early = Forecast(started=1000.0, planned={"m": (60.0, 60.0)}, deadline=5000.0)
     quick = [{"model": "m", "state": "running", "eta_s": 10.0}]
     assert "on time" in (plan_line(RunStatus({"state": "running", **early.annotate(quick, now=1030.0)})) or "")
+
+
+def test_the_deadline_watch_and_the_status_project_the_same_end_from_the_same_running_models(tmp_path: Path) -> None:
+    placements, estimates = planned(tmp_path)
+    start = dt.datetime(2026, 1, 1, 23, 0)
+    late, on_time = placements[0], placements[-1]
+    left = {late.job.key: late.end + 3600.0, on_time.job.key: on_time.end}  # an hour over its plan; on its plan
+    watch = DeadlineWatch(placements, start + dt.timedelta(hours=12), left.get, now=lambda: start)
+    models = [{"model": p.job.key, "state": "running", "eta_s": left[p.job.key]} for p in placements]
+    run = Forecast.of(placements, estimates, start.timestamp()).annotate(models, now=start.timestamp())
+    assert run["projected_end"] == pytest.approx(watch.projected_end().timestamp(), abs=1e-3)
+    assert run["projected_end"] == pytest.approx(start.timestamp() + max(late.end + 3600.0, on_time.end), abs=1e-3)

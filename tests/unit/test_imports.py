@@ -251,6 +251,7 @@ EFFECTFUL = frozenset(
     f"orchestrator.{m}"
     for m in (
         "serving.server",
+        "serving.session",
         "serving.records",
         "serving.identity",
         "serving.terminate",
@@ -261,8 +262,14 @@ EFFECTFUL = frozenset(
         "serving.guard",
         "ray.node",
         "ray.backend",
+        "ray.driver",
         "job",
+        "job.context",
+        "job.lifecycle",
+        "job.series",
+        "job.replica",
         "orchestrate",
+        "orchestrate.run",
         "backend",
         "cli",
         "scheduling.runner",

@@ -1,37 +1,14 @@
-"""The contract: small dataclasses that every other module imports.
-
-Plain data: nothing here does I/O or imports another module of the package; how a ``ServerSpec`` is started (its
-argv and environment) is built in ``serving/launch.py``. Defaults that several layers share (the config reader,
-``VllmSettings``, ``ServerSpec``) are written once, as the constants below. Modules talk to each
-other in these types only:
-
-* ``VllmSettings`` / ``ModelConfig`` / ``DatasetSpec`` / ``RunConfig`` -- what the user asked for (config.py).
-* ``ServerSpec``   -- one vLLM server to start (``serving/launch.py`` makes them and builds their argv and
-  environment, ``serving/server.py`` runs them).
-* ``Endpoint``     -- an OpenAI-compatible base URL plus key (API models, or a started server); GigaChat's OAuth
-  settings (``GigaChatAuth``), extra headers (OpenRouter's ``HTTP-Referer``) and TLS verification ride along.
-* ``Sampling``     -- what changes a model's answers (the settings hash); ``Transport`` / ``Timeouts`` -- how its
-  requests travel (client/); both ride on ``ModelConfig`` with ``samples`` and ``parallel``.
-* ``Problem``      -- one dataset item (datasets.py); ``with_samples`` makes one per (problem, sample).
-* ``AnswerRecord`` -- one line of ``results/details/<model>/<dataset>.jsonl`` (client.py, results.py).
-
-Samples: with ``ModelConfig.samples`` = k every problem is asked k times; sample i is a ``Problem`` with ``sample=i``
-whose ``key`` names its checkpoint (the plain id for sample 0, so single-sample series read as before).
-* ``Grade``        -- what the grader says about one response (grading/).
-* ``SeriesScore``  -- the aggregate of one (model, dataset, settings) series (results.py, leaderboard.py).
-"""
+"""What the user asked for and what gets started: a model's settings (``VllmSettings``, ``Endpoint``, ``Sampling``,
+``Transport`` / ``Timeouts``, ``ReasoningSettings``, ``ModelConfig``), a dataset's source (``DatasetSpec``) and one
+server to start (``ServerSpec``); the defaults that several layers share, written once here."""
 
 from __future__ import annotations
 
 import base64
-import dataclasses
 import json
-import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import StrEnum
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 LOCALHOST = "127.0.0.1"
 DEFAULT_TENSOR_PARALLEL_SIZE = 1  # vllm.tensor_parallel_size when the config leaves it out
@@ -40,39 +17,6 @@ DEFAULT_STARTUP_TIMEOUT = 900.0  # vllm.startup_timeout (seconds) when the confi
 LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")  # a server bound here is reachable from this host only
 DEFAULT_ANSWER_TOKENS = 1024  # reasoning.answer_tokens when left out (at most max_tokens - budget)
 ANSWER_LEAD = "\n\nОтвет:"  # written after the closing tag of a forced stop, before the final answer
-DOMAINS = ("math", "physics")
-VERDICTS = ("correct", "incorrect", "unparsed", "timeout")
-_SECRET_PARTS = frozenset(
-    {"key", "apikey", "token", "secret", "password", "passwd", "pwd", "authorization", "credentials", "credential"}
-)
-
-
-def is_secret_name(name: str) -> bool:
-    """True for names of secrets (``api_key``, ``HF_TOKEN``, ``--api-key``), false for ``tokenizer``/``max_tokens``.
-
-    The one rule used everywhere something is redacted: config dumps, the plan, the manifest and series meta.
-    """
-    return any(part.lower() in _SECRET_PARTS for part in re.split(r"[-_]+", name.strip("-")) if part)
-
-
-def public_url(url: str) -> str:
-    """``url`` without credentials or query string (where keys hide: ``user:key@host``, ``?key=...``)."""
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc.rpartition("@")[2], parts.path, "", ""))
-
-
-def redact_command(argv: Sequence[str]) -> list[str]:
-    """``argv`` with the value of every secret-looking option (``--api-key X``, ``--hf-token=X``) masked."""
-    out: list[str] = []
-    for word in argv:
-        flag, eq, _ = word.partition("=")
-        if out and out[-1].startswith("--") and "=" not in out[-1] and is_secret_name(out[-1]):
-            out.append("***")
-        elif flag.startswith("--") and eq and is_secret_name(flag):
-            out.append(f"{flag}=***")
-        else:
-            out.append(word)
-    return out
 
 
 @dataclass(frozen=True)
@@ -297,36 +241,6 @@ class DatasetSpec:
 
 
 @dataclass(frozen=True)
-class Problem:
-    """One dataset item with a stable id."""
-
-    id: str
-    dataset: str
-    domain: str
-    task: str
-    reference: str
-    tolerance: float | None = None
-    sample: int = 0
-
-    @property
-    def key(self) -> str:
-        """The checkpoint key of this (problem, sample): see ``answer_key``."""
-        return answer_key(self.id, self.sample)
-
-
-def answer_key(problem_id: str, sample: int) -> str:
-    """The checkpoint key of one answer: the problem id for sample 0 (as before samples existed), else ``id#i``."""
-    return problem_id if sample == 0 else f"{problem_id}#{sample}"
-
-
-def with_samples(problems: Sequence[Problem], samples: int) -> list[Problem]:
-    """Every problem ``samples`` times (``sample`` = 0..k-1), problem by problem."""
-    if samples <= 1:
-        return list(problems)
-    return [dataclasses.replace(p, sample=i) for p in problems for i in range(samples)]
-
-
-@dataclass(frozen=True)
 class ServerSpec:
     """One vLLM server to start. ``gpus`` empty means a CPU server; ``port`` 0 means any free port."""
 
@@ -359,144 +273,3 @@ class ServerSpec:
     @property
     def endpoint(self) -> Endpoint:
         return Endpoint(api_base=self.base_url + "/v1", api_key=self.api_key)
-
-
-class ModelState(StrEnum):
-    """How a model's job stands: ``running`` until it ends. The values are what the summary, status.json and the
-    Ray node's ``Finished`` event carry (``job.end_state`` decides which end)."""
-
-    RUNNING = "running"
-    FINISHED = "finished"
-    FAILED = "failed"
-    INTERRUPTED = "interrupted"
-
-
-class JudgeVerdict(StrEnum):
-    """What the LLM judge said of an answer (``judge/verdict.read_reply``; a details line's ``judge.verdict``)."""
-
-    CORRECT = "correct"
-    INCORRECT = "incorrect"
-    UNPARSED = "unparsed"  # the reply was not the JSON object asked for
-
-
-class RunPhase(StrEnum):
-    """Where a model's job stands before it ends (then its ``ModelState``), as its progress line shows it: queued,
-    its hub weights (``hub/prefetch``: downloading, waiting for disk space, in), its server starting, restarted
-    (``restart N``, N from ``note_restarts``) or its Ray actor rescheduled (``resched N``), answering.
-    ``status.file.model_state`` maps each to status.json's ``state``."""
-
-    WAITING = "waiting"
-    DOWNLOADING = "download"
-    DISK_WAIT = "disk wait"
-    WEIGHTS_OK = "weights ok"
-    STARTING = "starting"
-    RESTARTING = "restart"
-    RESCHEDULED = "resched"
-    RUNNING = "running"
-
-
-ProgressStatus = RunPhase | ModelState  # what a progress display is told: a phase, at the end the end state
-
-
-@dataclass
-class AnswerRecord:
-    """One answer: a line of the details JSONL. ``error`` set means a transport failure (never scored)."""
-
-    id: str
-    dataset: str
-    model: str
-    task: str
-    reference: str
-    response: str = ""
-    reasoning: str = ""
-    extracted: str = ""
-    verdict: str = ""
-    finish_reason: str | None = None
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
-    latency_s: float = 0.0
-    error: str | None = None
-    settings_hash: str = ""
-    domain: str = "math"
-    tolerance: float | None = None
-    approximate: bool = False
-    timestamp: float = 0.0
-    sample: int = 0  # which of the k samples (0 in series written before samples existed)
-    seed: int | None = None  # the seed it was asked with
-    judge: dict[str, str] | None = None  # the LLM judge's {model, verdict, reason, hash}, when it was asked
-    reasoning_tokens: int = 0  # generated inside the thinking block (the API's own count where it gives one)
-    answer_tokens: int = 0  # generated after it (0 where unknown: lines written before)
-    forced: bool = False  # the thinking reached reasoning.budget: closed, and the answer asked (``reasoning.forced``)
-    answer_in_reasoning: bool = False  # content empty, the reasoning's last part states an answer
-    graded_tail: bool = False  # graded from the reasoning's last part (grade_reasoning_tail), not the response
-
-    @property
-    def key(self) -> str:
-        return answer_key(self.id, self.sample)
-
-    def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        if data["judge"] is None:
-            del data["judge"]  # lines of unjudged answers stay as they were
-        return data
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> AnswerRecord:
-        names = {f.name for f in dataclasses.fields(cls)}
-        return cls(**{k: v for k, v in data.items() if k in names})
-
-
-@dataclass(frozen=True)
-class Grade:
-    """The grader's verdict on one response."""
-
-    extracted: str
-    verdict: str  # one of VERDICTS
-    seconds: float = 0.0
-    approximate: bool = False  # a decimal accepted for an exact reference
-
-
-@dataclass(frozen=True)
-class SeriesScore:
-    """Aggregate of one series (model, dataset, settings hash)."""
-
-    model: str
-    dataset: str
-    settings_hash: str
-    total: int
-    answered: int
-    correct: int
-    errors: int
-    prompt_tokens: int
-    completion_tokens: int
-    eval_seconds: float
-    samples: int = 1
-    outcomes: tuple[ProblemOutcome, ...] = ()  # per problem with all its samples answered, in dataset order
-    truncated: int = 0  # answers cut off by max_tokens (finish_reason "length"): scored, but worth knowing
-    reasoning_tokens: tuple[int, ...] = ()  # per answer counted (same order as the records), for mean and p95
-    forced: int = 0  # answers whose thinking reached reasoning.budget and was closed
-    answer_in_reasoning: int = 0  # answers with an empty content and an answer at the end of the reasoning
-    judge: Mapping[str, int] = field(default_factory=dict)  # the LLM judge's counts (results.judged.JudgeStats)
-    judge_mode: str = ""  # "" not judged, audit or rescue (then ``correct`` counts judge-accepted answers too)
-
-    @property
-    def complete(self) -> bool:
-        return self.answered >= self.total
-
-    @property
-    def accuracy(self) -> float:
-        """avg@k over all problems (k = 1: correct / total)."""
-        return self.correct / (self.total * self.samples) if self.total else 0.0
-
-
-@dataclass(frozen=True)
-class ProblemOutcome:
-    """One problem's k samples: how many were correct, and the credit of the majority answer (maj@k).
-
-    ``majority`` is 1 when the correct answer's cluster is the largest, 1/m when it ties with m-1 others, else 0.
-    """
-
-    id: str
-    samples: int
-    correct: int
-    majority: float

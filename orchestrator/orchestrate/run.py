@@ -2,16 +2,14 @@
 
 ``execute(options)`` is what the CLI calls; it raises ``InputError`` subclasses for bad input before any server
 starts and returns a ``RunSummary`` otherwise. Where the jobs run is the backend's business (``backend.Backend``:
-``LocalBackend`` on this host, ``raybackend.RayBackend`` on a Ray cluster); the steps every run shares -- the
+``LocalBackend`` on this host, ``ray.backend.RayBackend`` on a Ray cluster); the steps every run shares -- the
 manifest, signals, progress, the leaderboard -- are done here once.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import datetime as dt
 import logging
-import os
 import secrets
 import sys
 import threading
@@ -21,33 +19,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TextIO
 
-from . import datasets as ds
-from .backend import Backend, LocalBackend
-from .config import RunConfig
-from .contract import AnswerRecord, DatasetSpec, Grade, ModelConfig
-from .errors import ConfigError, ResultsError
-from .grading import GradeRequest, grade_many
-from .hub.weights import render_weights
-from .job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
-from .judge import write_review
-from .judge.job import JudgeTask
-from .leaderboard import write_leaderboard
-from .notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
-from .ray.backend import RayBackend
-from .reasoning.forced import graded_text
-from .results import iter_series, load_scores, read_series, regrade
-from .scheduling import estimates as est
-from .scheduling.forecast import DeadlineWatch, Forecast, deadline_notes, next_time, render_forecast
-from .scheduling.history import estimate_weights, mean_tokens
-from .scheduling.plan import Placement
-from .serving.signals import ServerGroup, install_signal_handlers
-from .status.manifest import Manifest
-from .status.progress import Progress
-from .status.writer import StatusWriter
+from ..backend import Backend, LocalBackend
+from ..config import RunConfig
+from ..contract import DatasetSpec, ModelConfig
+from ..errors import ResultsError
+from ..hub.weights import render_weights
+from ..job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
+from ..judge.job import JudgeTask
+from ..notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
+from ..ray.backend import RayBackend
+from ..results import load_scores
+from ..scheduling import estimates as est
+from ..scheduling.forecast import DeadlineWatch, Forecast, deadline_notes, next_time, render_forecast
+from ..scheduling.history import estimate_weights, mean_tokens
+from ..scheduling.plan import Placement
+from ..serving.signals import ServerGroup, install_signal_handlers
+from ..status.manifest import Manifest
+from ..status.progress import Progress
+from ..status.writer import StatusWriter
+from .inputs import check_writable, load_datasets, preflight, select_datasets, select_models
+from .offline import rebuild_leaderboard
 
 log = logging.getLogger(__name__)
-ORIGINAL_DATASETS = ("russianmath", "russianphysics")  # `all` for a config without `datasets:`, as upstream
-ALIASES = {"math": "russianmath", "physics": "russianphysics"}
 
 
 @dataclass
@@ -95,47 +88,6 @@ class RunSummary:
     def exit_code(self) -> int:
         """0 every model finished, 1 a model failed, 130 interrupted (a signal exits from its handler instead)."""
         return 130 if self.interrupted else 0 if self.ok else 1
-
-
-def select_models(cfg: RunConfig, names: Sequence[str] | None, parallel: int | None = None) -> list[ModelConfig]:
-    """The models to run, in model_list order (``parallel`` overrides each one's); unknown names are a ConfigError."""
-    known = {m.key: m for m in cfg.models}
-    for name in names or ():
-        if name not in known:
-            raise ConfigError(f"--models: {name!r} is not in model_list of {cfg.path}; choose from {', '.join(known)}")
-    chosen = [m for m in cfg.models if not names or m.key in set(names)]
-    if parallel is None:
-        return chosen
-    return [dataclasses.replace(m, parallel=parallel) for m in chosen]
-
-
-def select_datasets(cfg: RunConfig, arg: str) -> list[DatasetSpec]:
-    """``all`` = the config's declared datasets (or RussianMath + RussianPhysics); else comma-separated names."""
-    if arg.strip() in ("", "all"):
-        names = list(cfg.datasets) or list(ORIGINAL_DATASETS)
-    else:
-        names = [ALIASES.get(n.strip(), n.strip()) for n in arg.split(",") if n.strip()]
-    specs = []
-    for name in names:
-        spec = cfg.datasets.get(name) or ds.REGISTRY.get(name)
-        if spec is None:
-            choices = ", ".join(sorted(set(cfg.datasets) | set(ds.REGISTRY)))
-            raise ConfigError(
-                f"--dataset: unknown dataset {name!r}; choose from all, {choices}, "
-                "or declare it under `datasets:` in the config"
-            )
-        specs.append(spec)
-    return specs
-
-
-def load_datasets(specs: Sequence[DatasetSpec], limit: int | None) -> list[DatasetRun]:
-    """Load every dataset before any server starts (bad data is bad input: exit 2)."""
-    runs = []
-    for spec in specs:
-        problems = ds.load(spec, limit=None)
-        version = ds.dataset_version(problems)
-        runs.append(DatasetRun(spec=spec, problems=tuple(problems[:limit] if limit else problems), version=version))
-    return runs
 
 
 def new_run_id() -> str:
@@ -241,7 +193,7 @@ def run_placements(
     """The run itself: manifest, signals, progress; the backend runs the jobs; then the leaderboard. The status
     shows the plan (``estimates``, ``placements``, ``--finish-by``) against the run (``Forecast``)."""
     run_id = new_run_id()
-    _check_writable(opts.results_dir)
+    check_writable(opts.results_dir)
     manifest = Manifest(opts.results_dir, run_id, opts.config.redacted(), models, backend.describe())
     manifest.save()
     stop = threading.Event()
@@ -346,58 +298,3 @@ def _outcome(key: str, result: object, stopped: bool) -> ModelOutcome:
     state = end_state(stopped, failed=True)
     error = str(result) if state is ModelState.INTERRUPTED else f"{type(result).__name__}: {result}"
     return ModelOutcome(model=key, status=state, error=error)
-
-
-def preflight(results_dir: Path, logs_dir: Path) -> None:
-    """ConfigError unless both directories exist and are writable, or can be created; changes nothing on disk."""
-    for flag, path in (("--results-dir", results_dir), ("--logs-dir", logs_dir)):
-        _check_creatable(flag, Path(path))
-
-
-def _check_creatable(flag: str, path: Path) -> None:
-    target = path
-    while not target.exists() and not target.is_symlink() and target != target.parent:
-        target = target.parent  # the nearest existing ancestor is where the directory would be created
-    if not target.is_dir():
-        problem = "is not a directory" if target == path else f"cannot be created: {target} is not a directory"
-        raise ConfigError(f"{flag} {path}: {problem}; choose a directory path")
-    if not os.access(target, os.W_OK | os.X_OK):
-        where = "" if target == path else f" (its parent {target} is read-only)"
-        raise ConfigError(f"{flag} {path}: not writable{where}; fix its permissions or choose another directory")
-
-
-def _check_writable(results_dir: Path) -> None:
-    try:
-        results_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise ConfigError(
-            f"--results-dir {results_dir}: cannot create it ({exc.strerror}); choose a writable directory"
-        ) from None
-    if not os.access(results_dir, os.W_OK | os.X_OK):
-        raise ConfigError(f"--results-dir {results_dir}: not writable; fix its permissions or choose another directory")
-
-
-def rebuild_leaderboard(results_dir: Path, datasets: Sequence[str] | None = None) -> dict[str, Path]:
-    """Aggregate the current series under ``results_dir`` and write leaderboard.md/.json/.html."""
-    return write_leaderboard(results_dir, load_scores(results_dir), datasets)
-
-
-def review(results_dir: Path, out: Path) -> int:
-    """``review --out``: the answers where the judge and the rule grader disagree, as cases to label
-    (``judge.review``); returns how many."""
-    records = [rec for paths in iter_series(results_dir) for rec in read_series(paths)[2]]
-    return write_review(records, out)
-
-
-def regrade_all(results_dir: Path) -> int:
-    """Re-score every current series under ``results_dir`` with the current grader; returns answers re-scored."""
-
-    def batch(records: Sequence[AnswerRecord]) -> list[Grade]:
-        return grade_many(
-            [
-                GradeRequest(graded_text(r.response, r.reasoning, r.graded_tail), r.reference, r.domain, r.tolerance)
-                for r in records
-            ]
-        )
-
-    return regrade(results_dir, grade_batch=batch)
