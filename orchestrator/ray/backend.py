@@ -87,6 +87,7 @@ class RayBackend:
     judge: JudgeTask | None = None  # its model is among the planned ones (key JUDGE_KEY)
     _actor_class: Any = None
     _jobs: list[threading.Thread] = field(default_factory=list)
+    _ended: dict[str, threading.Event] = field(default_factory=dict)  # per job: it returned (the judge waits)
 
     @classmethod
     def connect(cls, address: str | None, resource: str | None = None, retries: int = DEFAULT_RETRIES) -> RayBackend:
@@ -142,6 +143,7 @@ class RayBackend:
             for p in placements
         ]
         self._jobs = threads
+        self._ended = {p.job.key: threading.Event() for p in placements}
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -164,14 +166,15 @@ class RayBackend:
         except BaseException as exc:  # reported as this model's failure
             log.exception("model %s: the Ray job failed", key)
             results[key] = exc
+        finally:
+            self._ended[key].set()
 
     def _judge(self, ctx: RunContext, placement: Placement) -> ModelOutcome:
         """The judge, once every model job has ended (see the module docstring)."""
         assert self.judge is not None
-        for thread in self._jobs:
-            if thread is not threading.current_thread():
-                while thread.is_alive():
-                    thread.join(POLL_S)
+        for key, ended in self._ended.items():  # events, not threads: a thread not started yet is not alive either
+            while key != JUDGE_KEY and not ended.wait(POLL_S) and not ctx.stop.is_set():
+                pass  # a stop ends the model jobs too; the judge then asks nothing (run_judge)
         serve = RayServe(self.ray, placement, self.requests.get(JUDGE_KEY, Request()))
         return run_judge(ctx, self.judge, placement.spec, serve=serve)
 
