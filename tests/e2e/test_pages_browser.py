@@ -227,7 +227,9 @@ def test_status_page_renders_and_reloads_itself_from_a_static_server(
         ["good-model", "running", "0", "8101", "3/12"],
         ["next-model", "queued", "—", "—", "0/12"],
     ]
-    assert rows[0][5] == "66.7%" and rows[0][9] == "<b>HTTP 500</b> on sample-math q7"
+    heads = browser.js("[].map.call(document.querySelectorAll('thead th'),c=>c.textContent)")
+    assert rows[0][heads.index("ACC")] == "66.7%"
+    assert rows[0][heads.index("LAST ERROR")] == "<b>HTTP 500</b> on sample-math q7"  # shown as text, not markup
     assert browser.js("document.querySelector('td.model a').getAttribute('href')") == "details/good-model/index.html"
     assert browser.js("document.querySelector('.warn.stale').hidden") is True
     assert_png(browser.screenshot(tmp_path / "status.png"))
