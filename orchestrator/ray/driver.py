@@ -50,8 +50,9 @@ class Cluster(Protocol):
     def multinode_strategy(self, gpus: int, stop: threading.Event) -> Any: ...
 
 
-class _RemoteServer:
-    """An actor as a member of the driver's ``ServerGroup``: a signal's ``stop_all`` asks it to stop its server."""
+class RemoteServer:
+    """An actor (a model's or the judge's) as a member of the driver's ``ServerGroup``: a signal's ``stop_all`` asks
+    it to stop its server."""
 
     def __init__(self, actor: Any) -> None:
         self.actor = actor
@@ -161,7 +162,7 @@ class JobDriver:
     def _attempt(self, job: NodeJob, stores: Mapping[str, Checkpoint]) -> dict[str, Any]:
         strategy = self.backend.multinode_strategy(self.request.multinode, self.ctx.stop) if job.multinode else None
         actor = self.backend.new_actor(self.request, strategy)
-        member = _RemoteServer(actor)
+        member = RemoteServer(actor)
         self.ctx.servers.add(member)
         try:
             for event in self._events(actor, actor.run.remote(job)):
@@ -179,7 +180,7 @@ class JobDriver:
         while True:
             if self.ctx.stop.is_set() and deadline is None:
                 deadline = time.monotonic() + STOP_WAIT_S
-                _RemoteServer(actor).stop()
+                RemoteServer(actor).stop()
             if deadline is not None and time.monotonic() > deadline:
                 raise ServerDiedError(f"the actor did not stop within {STOP_WAIT_S:.0f} s; killed it")
             if not ray.wait([stream], timeout=POLL_S)[0]:

@@ -30,6 +30,7 @@ from ..judge.settings import JUDGE_KEY
 from ..scheduling.plan import Placement
 from ..serving.server import start_server
 from ..serving.signals import ServerGroup
+from .driver import RemoteServer
 from .node import NodeJob, guarded_popen, node_name, node_spec, ray_gpus, undo_ray_thread_default
 from .plan import Request
 
@@ -64,19 +65,6 @@ class JudgeActor:
         self._servers.close()
 
 
-class _Member:
-    """The actor in the driver's ``ServerGroup``: a signal stops its server."""
-
-    def __init__(self, actor: Any) -> None:
-        self.actor = actor
-
-    def stop(self) -> None:
-        try:
-            self.actor.stop.remote()
-        except Exception:  # noqa: BLE001 -- gone already
-            pass
-
-
 class RemoteAsk:
     """``JudgeAsk`` through the actor; a failure of Ray (the actor gone) is an ``EndpointError`` of one line."""
 
@@ -104,7 +92,7 @@ class RayServe:
             return
         options = dict(self.request.options(), max_restarts=0, max_concurrency=model.parallel + 2)
         actor = self.ray.remote(JudgeActor).options(**options).remote()
-        member = _Member(actor)
+        member = RemoteServer(actor)
         ctx.servers.add(member)
         try:
             yield self._started(ctx, actor)
