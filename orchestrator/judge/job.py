@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..client.ratelimit import LIMITER, RateLimiter
-from ..contract import AnswerRecord, Endpoint, ModelConfig, ModelState, ServerSpec
+from ..contract import AnswerRecord, Endpoint, ModelConfig, ModelState, RunPhase, ServerSpec
 from ..errors import EndpointError, OrchestratorError, ResultsError
 from ..job import ModelOutcome, RunContext, end_state, start_for, stop_for
 from ..results import SeriesPaths, read_series, rewrite_series
@@ -122,12 +122,12 @@ def run_judge(ctx: RunContext, task: JudgeTask, spec: ServerSpec | None, *, serv
     series = _series(ctx, task)
     todo = sum(len(_todo(task, s)) for s in series)
     ctx.progress.add_total(JUDGE_KEY, todo)
-    ctx.progress.set_status(JUDGE_KEY, "starting" if todo and spec is not None else "judging")
+    ctx.progress.set_status(JUDGE_KEY, RunPhase.STARTING if todo and spec is not None else RunPhase.RUNNING)
     failed = 0
     try:
         if todo and not ctx.stop.is_set():
             with serve(ctx, task.model, spec) as ask:
-                ctx.progress.set_status(JUDGE_KEY, "judging")
+                ctx.progress.set_status(JUDGE_KEY, RunPhase.RUNNING)
                 for one in series:
                     if ctx.stop.is_set():
                         break

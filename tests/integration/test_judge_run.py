@@ -123,6 +123,16 @@ def test_rescue_mode_counts_judge_accepted_answers_and_says_so(ws: Workspace, st
     assert "(rule + judge)" in (ws.results / "leaderboard.md").read_text()
 
 
+def judge_state(ws: Workspace) -> str | None:
+    """The judge's state in the newest status.json (rewritten every 2 s while the run lives)."""
+    files = sorted(ws.results.glob("runs/*/status.json"), key=lambda f: f.stat().st_mtime)
+    try:
+        models = json.loads(files[-1].read_text())["models"] if files else []
+    except ValueError:  # the writer replaces the file atomically; a torn read is not expected but not fatal here
+        return None
+    return next((m["state"] for m in models if m["model"] == "judge"), None)
+
+
 def test_a_run_stopped_mid_audit_resumes_without_asking_a_stored_verdict_again(
     ws: Workspace, standin: JudgeStandIn
 ) -> None:
@@ -139,6 +149,7 @@ def test_a_run_stopped_mid_audit_resumes_without_asking_a_stored_verdict_again(
     proc = ws.popen(env={"JUDGE_KEY": KEY})
     try:
         wait_for(lambda: store.exists() and len(store.read_text().splitlines()) == 2, 120, "two verdicts stored")
+        wait_for(lambda: judge_state(ws) == "running", 15, "status.json showing the judge at work")
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         gate.set()  # the request in flight is answered; no new one starts
