@@ -5,7 +5,9 @@
 requires ``verdict`` in {correct, incorrect} and ``reason`` (else 400, as vLLM rejects a malformed schema). The
 verdict comes from ``decide(user_text)``, which returns the reply's content: by default ``correct`` when the
 extracted answer named in the prompt equals the reference, else ``incorrect``. ``status`` scripts failures (a 500,
-a 429) for the next requests. Every request is recorded.
+a 429) for the next requests. ``schema_status`` set (say 500) stands for a server whose structured-output backend
+fails: a request with ``response_format`` gets that status and vLLM's message, one without it is answered (and
+then the reply is whatever ``decide`` says). Every request is recorded.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ class JudgeStandIn:
     def __init__(self, decide: Callable[[str], str] = by_extracted) -> None:
         self.decide = decide
         self.status: deque[int] = deque()
+        self.schema_status: int | None = None
         self.requests: list[dict] = []
         self.lock = threading.Lock()
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(self))
@@ -57,7 +60,9 @@ class JudgeStandIn:
             return 401, {"error": {"message": "bad key"}}
         if body.get("model") != MODEL:
             return 404, {"error": {"message": f"model {body.get('model')!r} not served"}}
-        problem = _invalid(body)
+        if self.schema_status is not None and "response_format" in body:
+            return self.schema_status, {"message": "grammar rejected tokens [31999]. Terminating request."}
+        problem = _invalid(body, schema=self.schema_status is None)
         if problem:
             return 400, {"error": {"message": problem}}
         content = self.decide(body["messages"][1]["content"])
@@ -65,12 +70,14 @@ class JudgeStandIn:
         return 200, {"choices": [{"index": 0, "finish_reason": "stop", "message": message}]}
 
 
-def _invalid(body: dict) -> str:
+def _invalid(body: dict, *, schema: bool = True) -> str:
     if body.get("temperature") != 0:
         return "temperature must be 0"
     messages = body.get("messages")
     if not isinstance(messages, list) or [m.get("role") for m in messages] != ["system", "user"]:
         return "expected a system and a user message"
+    if not schema:
+        return ""
     fmt = body.get("response_format") or {}
     schema = (fmt.get("json_schema") or {}).get("schema") or {}
     if fmt.get("type") != "json_schema" or set(schema.get("required", ())) != {"verdict", "reason"}:

@@ -5,11 +5,17 @@
 by ``verdict.read_reply``). Authentication and body shaping go through the chat client's ``RequestAuth`` (bearer
 keys, OpenRouter headers, GigaChat tokens). A 429, a 5xx or a broken connection is retried with backoff that
 ends as soon as ``stop`` is set; a 401 is retried once when the auth says fresh credentials may help. What is
-finally raised is an ``EndpointError`` with one line and no secret in it.
+finally raised is an ``EndpointError`` with one line, the server's own message in it and no secret.
+
+An endpoint that fails a request with ``response_format`` (HTTP 400, 422, 500 or 501 after the retries: it
+rejects the schema, or its structured-output backend breaks) is asked the same question once without it; when
+that answers, the judge stops sending ``response_format`` to it, says so once in the log with the server's
+message, and reads every reply strictly, as for an API that ignores the field.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -22,7 +28,19 @@ from ..contract import Endpoint
 from ..errors import EndpointError
 
 RETRYABLE = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+SCHEMA_REFUSALS = frozenset({400, 422, 500, 501})  # a structured request failing so: asked once without the schema
 MAX_TOKENS = 512
+MESSAGE_CHARS = 240  # of the server's error message kept in an error's text
+
+log = logging.getLogger(__name__)
+
+
+class _Failed(EndpointError):
+    """A request that failed for good, with the last HTTP status it got (None: no answer at all)."""
+
+    def __init__(self, message: str, status: int | None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class JudgeAsk(Protocol):
@@ -54,6 +72,7 @@ class ChatJudge:
         self.session = session or requests.Session()
         self.timeout, self.retries, self.backoff, self.max_tokens = timeout, retries, backoff, max_tokens
         self.structured = structured
+        self._lock = threading.Lock()
         self.stop = stop or threading.Event()
         self._sleep = sleep
 
@@ -64,11 +83,26 @@ class ChatJudge:
             "temperature": 0,
             "max_tokens": self.max_tokens,
         }
-        if self.structured:
-            payload["response_format"] = response_format
+        if not self.structured:
+            return self._post(payload)
+        try:
+            return self._post({**payload, "response_format": response_format})
+        except _Failed as exc:
+            if exc.status not in SCHEMA_REFUSALS:
+                raise
+            refusal = str(exc)
+        text = self._post(payload)
+        with self._lock:
+            said, self.structured = self.structured, False
+        if said:
+            log.warning("%s; it answers without response_format, so the judge asks without it from now on", refusal)
+        return text
+
+    def _post(self, payload: dict[str, Any]) -> str:
+        """One question, retried as the module docstring says; the reply's text or ``_Failed``."""
         body = self.auth.body(self.endpoint, payload)
         url = self.endpoint.api_base.rstrip("/") + "/chat/completions"
-        last = "no attempt"
+        last, status = "no attempt", None
         reauthorized = False
         for attempt in range(self.retries + 1):
             if self.stop.is_set():
@@ -77,19 +111,22 @@ class ChatJudge:
             try:
                 reply = self.session.post(url, json=body, headers=headers, timeout=self.timeout)
             except requests.RequestException as exc:
-                last = type(exc).__name__
+                last, status = type(exc).__name__, None
             else:
                 if reply.status_code == 200:
                     return _content(reply)
-                last = f"HTTP {reply.status_code}"
-                if reply.status_code == 401 and not reauthorized and self.auth.reauthorize(self.endpoint, headers):
+                status = reply.status_code
+                last = f"HTTP {status}" + (f": {said}" if (said := _server_message(reply)) else "")
+                if status == 401 and not reauthorized and self.auth.reauthorize(self.endpoint, headers):
                     reauthorized = True
                     continue
-                if reply.status_code not in RETRYABLE:
+                if status not in RETRYABLE:
                     break
             if attempt < self.retries:
                 self._nap(self.backoff * 2**attempt)
-        raise EndpointError(self._scrub(f"judge {self.model_name} at {self.endpoint.api_base} failed: {last}"))
+        where = " with response_format" if "response_format" in payload else ""
+        text = f"judge {self.model_name} at {self.endpoint.api_base} failed{where}: {last}"
+        raise _Failed(self._scrub(text), status)
 
     def _nap(self, seconds: float) -> None:
         """Back off for ``seconds``, in short naps that end as soon as ``stop`` is set."""
@@ -112,3 +149,20 @@ def _content(reply: requests.Response) -> str:
         return ""
     content = message.get("content") if isinstance(message, dict) else None
     return content if isinstance(content, str) else ""
+
+
+def _server_message(reply: requests.Response) -> str:
+    """The server's own error message (OpenAI's ``error.message``, vLLM's ``message``, FastAPI's ``detail``, or
+    the body's text), on one line and cut to ``MESSAGE_CHARS``."""
+    try:
+        data = reply.json()
+    except ValueError:
+        data = reply.text
+    if isinstance(data, dict):
+        inner = data.get("error")
+        if isinstance(inner, dict):
+            data = inner.get("message", inner)
+        else:
+            data = inner or data.get("message") or data.get("detail") or data
+    text = " ".join(str(data).split())
+    return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."

@@ -123,7 +123,7 @@ def run_judge(ctx: RunContext, task: JudgeTask, spec: ServerSpec | None, *, serv
     todo = sum(len(_todo(task, s)) for s in series)
     ctx.progress.add_total(JUDGE_KEY, todo)
     ctx.progress.set_status(JUDGE_KEY, RunPhase.STARTING if todo and spec is not None else RunPhase.RUNNING)
-    failed = 0
+    failed, errors = 0, list[str]()
     try:
         if todo and not ctx.stop.is_set():
             with serve(ctx, task.model, spec) as ask:
@@ -131,12 +131,13 @@ def run_judge(ctx: RunContext, task: JudgeTask, spec: ServerSpec | None, *, serv
                 for one in series:
                     if ctx.stop.is_set():
                         break
-                    failed += _audit(ctx, task, one, ask)
+                    failed += _audit(ctx, task, one, ask, errors)
         for one in series:
             _merge(task, one)
         outcome.status = end_state(ctx.stop.is_set(), failed=failed > 0)
         if failed and outcome.status is ModelState.FAILED:
-            outcome.error = f"{failed} answer(s) not judged: the judge's requests failed; rerun to ask them"
+            last = f" (the last: {errors[-1]})" if errors else ""
+            outcome.error = f"{failed} answer(s) not judged: the judge's requests failed{last}; rerun to ask them"
     except ResultsError:
         raise
     except OrchestratorError as exc:
@@ -169,14 +170,16 @@ def _todo(task: JudgeTask, one: _Series) -> list[AnswerRecord]:
     return todo
 
 
-def _audit(ctx: RunContext, task: JudgeTask, one: _Series, ask: JudgeAsk) -> int:
-    """Audit one series, counting each reply on the progress display; returns the requests that failed."""
+def _audit(ctx: RunContext, task: JudgeTask, one: _Series, ask: JudgeAsk, errors: list[str]) -> int:
+    """Audit one series, counting each reply on the progress display; returns the requests that failed, whose
+    errors go to ``errors``."""
     dataset = one.paths.name
 
     def counted(messages: Sequence[dict[str, str]], response_format: dict[str, Any]) -> str:
         try:
             text = ask(messages, response_format)
         except EndpointError as exc:
+            errors.append(str(exc))
             ctx.progress.note_error(JUDGE_KEY, f"{one.model}/{dataset}: {exc}")
             raise
         correct = read_reply(text).verdict is JudgeVerdict.CORRECT

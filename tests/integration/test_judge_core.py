@@ -4,13 +4,14 @@ checkpoint of its replies and one series' audit against a loopback judge over re
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from pathlib import Path
 
 import pytest
 
 from orchestrator.contract import AnswerRecord, Endpoint
-from orchestrator.errors import ConfigError
+from orchestrator.errors import ConfigError, EndpointError
 from orchestrator.judge import (
     ChatJudge,
     JudgeMode,
@@ -25,6 +26,7 @@ from orchestrator.judge import (
     with_verdicts,
     write_review,
 )
+from orchestrator.judge.prompt import RESPONSE_FORMAT
 from orchestrator.judge.select import in_share, needs_judging
 from orchestrator.results.layout import SeriesPaths
 from standins.judge import KEY, MODEL, JudgeStandIn
@@ -239,6 +241,38 @@ def test_the_key_never_reaches_the_checkpoint_or_an_error(standin, tmp_path: Pat
     with pytest.raises(Exception) as err:
         wrong([{"role": "system", "content": ""}, {"role": "user", "content": ""}], {})
     assert "HTTP 401" in str(err.value) and KEY not in str(err.value)
+
+
+def test_a_server_whose_structured_outputs_fail_is_asked_without_the_schema_and_read_strictly(
+    standin, tmp_path: Path, caplog
+) -> None:
+    standin.schema_status = 500
+    store = JudgeStore(SeriesPaths.of(tmp_path, "m", "math"))
+    records = [record(i, "incorrect", extracted="x") for i in (1, 2, 3)]
+    settings = JudgeSettings(MODEL, sample_correct=0.0)
+    ask = judge_for(standin, retries=1)
+    with caplog.at_level(logging.WARNING, logger="orchestrator.judge.ask"):
+        result = audit_series(records, judge=MODEL, model="m", settings=settings, ask=ask, store=store, workers=1)
+    assert (result.asked, result.failed) == (3, 0)
+    assert ["response_format" in r for r in standin.requests] == [True, True, False, False, False]
+    assert sorted(r.verdict.value for r in store.load().values()) == ["incorrect"] * 3
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert len(warnings) == 1 and "HTTP 500: grammar rejected tokens" in warnings[0]
+
+
+def test_a_failure_names_the_servers_message_and_keeps_asking_with_the_schema_later(standin) -> None:
+    ask = judge_for(standin, retries=0)
+    standin.status.append(503)  # not a refusal of the schema: no second try without it
+    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u"}]
+    with pytest.raises(EndpointError) as err:
+        ask(messages, RESPONSE_FORMAT)
+    assert "HTTP 503: scripted failure" in str(err.value) and len(standin.requests) == 1
+    standin.status.extend([500, 500])  # the structured request, then the plain one: both fail
+    with pytest.raises(EndpointError) as err:
+        ask(messages, RESPONSE_FORMAT)
+    assert str(err.value).endswith("failed: HTTP 500: scripted failure") and ask.structured
+    assert json.loads(ask(messages, RESPONSE_FORMAT))["verdict"] == "incorrect"
+    assert "response_format" in standin.requests[-1]
 
 
 def test_review_writes_the_disagreements_as_cases_to_label(standin, tmp_path: Path) -> None:

@@ -123,6 +123,18 @@ def test_rescue_mode_counts_judge_accepted_answers_and_says_so(ws: Workspace, st
     assert "(rule + judge)" in (ws.results / "leaderboard.md").read_text()
 
 
+def test_a_judge_whose_requests_all_fail_ends_failed_with_the_servers_own_message(
+    ws: Workspace, standin: JudgeStandIn
+) -> None:
+    api_judge(ws, standin)
+    ws.config.write_text(ws.config.read_text().replace(f"model_name: {MODEL}", "model_name: not-served"))
+    done = ws.cli(env={"JUDGE_KEY": KEY})
+    assert done.returncode == 1
+    said = done.stdout + done.stderr
+    assert "6 answer(s) not judged" in said and "HTTP 404: model 'not-served' not served" in said, said
+    assert all(j is None for j in judged(ws).values()) and KEY not in said
+
+
 def judge_state(ws: Workspace) -> str | None:
     """The judge's state in the newest status.json (rewritten every 2 s while the run lives)."""
     files = sorted(ws.results.glob("runs/*/status.json"), key=lambda f: f.stat().st_mtime)
