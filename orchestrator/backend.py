@@ -140,6 +140,7 @@ class LocalBackend:
             ready=lambda job: fetcher.ready(job.key) and (job.key != JUDGE_KEY or audited <= launch.ended),
             replica=launch.replica if self.pool or self.max_cpu > 1 else None,
             remaining=_projection(ctx),
+            untaken=lambda key: ctx.share_of(key).untaken(),
         )
         fetcher.on_change = scheduler.wake
         fetcher.start()

@@ -22,6 +22,8 @@ class Pass(Protocol):
 
     def help(self, client: object, parallel: int, stop: threading.Event) -> BaseException | None: ...
 
+    def queued(self) -> int: ...  # batches no server has taken yet
+
 
 class SharedWork:
     """See the module docstring. Thread-safe."""
@@ -44,6 +46,17 @@ class SharedWork:
         with self._cond:
             if self._pass is work:
                 self._pass = None
+
+    def untaken(self) -> bool:
+        """Whether a server joining now could still get a batch: the share is open and a series is yet to be
+        published, or the last one's queue still holds batches nobody has taken (the model's tail, its answers in
+        flight, is no work for another server)."""
+        with self._cond:
+            if self.closed:
+                return False
+            if not self._last:
+                return True
+            return self._pass is not None and self._pass.queued() > 0
 
     def close(self) -> None:
         """The model's job is over: replicas leave."""

@@ -287,16 +287,23 @@ def _priority_order(
     if len({j.weight for j in jobs}) <= 1:
         return tuple(candidates[0])  # no duration information: sizes alone decide
 
-    def score(order: Sequence[Job]) -> float:
-        return makespan(simulate(order, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency))
+    def score(order: Sequence[Job]) -> tuple[float, float]:
+        slots = simulate(order, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)
+        return makespan(slots), makespan(s for s in slots if s.gpus)
 
-    scored = [(score(c), i, c) for i, c in enumerate(candidates)]
-    best_score, _, best = min(scored, key=lambda t: (t[0], t[1]))
+    best, best_score = candidates[0], score(candidates[0])
+    for candidate in candidates[1:]:
+        if _better(value := score(candidate), best_score):
+            best, best_score = candidate, value
     return tuple(_improve(best, best_score, score, budget - len(candidates)))
 
 
-def _improve(order: list[Job], best: float, score: Callable[[Sequence[Job]], float], budget: int) -> list[Job]:
-    """First-improvement local search over single moves (take one job, insert it elsewhere), ``budget`` bounded."""
+def _improve(
+    order: list[Job], best: tuple[float, float], score: Callable[[Sequence[Job]], tuple[float, float]], budget: int
+) -> list[Job]:
+    """First-improvement local search over single moves (take one job, insert it elsewhere), ``budget`` bounded;
+    a score is (makespan, the GPU jobs' makespan): an API model estimated longer than every GPU job leaves the
+    order of the GPU jobs to the second."""
     improved = True
     while improved and budget > 0:
         improved = False
@@ -307,10 +314,17 @@ def _improve(order: list[Job], best: float, score: Callable[[Sequence[Job]], flo
             trial.insert(j, order[i])
             budget -= 1
             value = score(trial)
-            if value < best - _EPS:
+            if _better(value, best):
                 order, best, improved = trial, value, True
                 break
     return order
+
+
+def _better(value: tuple[float, float], best: tuple[float, float]) -> bool:
+    """``value`` is shorter than ``best``: in makespan, or equal in it and shorter in the GPU jobs' makespan."""
+    if value[0] < best[0] - _EPS:
+        return True
+    return value[0] <= best[0] + _EPS and value[1] < best[1] - _EPS
 
 
 def check_limits(jobs: Sequence[Job], max_cpu_servers: int, max_api_concurrency: int) -> None:

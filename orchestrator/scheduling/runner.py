@@ -5,6 +5,8 @@ What to start, where and when is the pure policy's (``policy.decide``, the same 
 gate. Jobs that cannot fit the pool are rejected up front by the planner's ``plan.check_fits``. With a ``replica``
 launcher and a ``remaining`` projection, idle GPUs get replicas of running models: ``replica(job, gpus)`` runs one
 more server of the model until its work queue is empty; the model's result is its first server's (``launch``).
+A model gets a replica only while ``untaken(key)`` says its queue still holds work nobody has taken: a model in its
+tail (every answer asked, the longest still generating) has nothing a new server could do.
 """
 
 from __future__ import annotations
@@ -42,7 +44,8 @@ class Scheduler(Generic[T]):
     most ``max_api_concurrency``), CPU-server jobs at most ``max_cpu_servers`` at once. ``history`` records every
     run's GPUs and ``clock`` times. ``ready(job)`` gates a start (a hub model's weights must be in: a download never
     holds a GPU); whoever makes a job ready calls ``wake()``. ``replica`` and ``remaining`` (model key -> projected
-    seconds left, None before there is one: then its estimate) turn replicas on (see the module docstring).
+    seconds left, None before there is one: then its estimate) turn replicas on (see the module docstring);
+    ``untaken(key)``: whether the model's queue still holds work no server has taken (default: always).
     """
 
     def __init__(
@@ -59,6 +62,7 @@ class Scheduler(Generic[T]):
         ready: Callable[[Job], bool] | None = None,
         replica: Callable[[Job, tuple[int, ...]], object] | None = None,
         remaining: Callable[[str], float | None] | None = None,
+        untaken: Callable[[str], bool] | None = None,
     ) -> None:
         self._gpus = tuple(sorted(set(gpus)))
         check_fits(jobs, self._gpus)
@@ -66,6 +70,7 @@ class Scheduler(Generic[T]):
         self._jobs, self._launch, self._clock, self._wait = list(jobs), launch, clock, wait_timeout
         self._ready = ready or (lambda job: True)
         self._replica, self._remaining = replica, remaining
+        self._untaken = untaken or (lambda key: True)
         self._limits = (max_cpu_servers, max_api_concurrency)
         self.order = list(
             priority(jobs)
@@ -120,7 +125,7 @@ class Scheduler(Generic[T]):
             self._begin(state, Running(job, group, now))
         if self._replica is None:
             return
-        left = self._projected(state, now)
+        left = {key: s for key, s in self._projected(state, now).items() if self._untaken(key)}
         for job, group in fill([j for j in state.pending if self._ready(j)], state.running, state.free, now, left):
             self._begin(state, Running(job, group, now, replica=True))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from orchestrator.errors import ConfigError
 from orchestrator.judge.job import JudgeTask
 from orchestrator.judge.settings import JudgeSettings
 from orchestrator.scheduling.policy import Job, Running, Slots, fill, makespan, simulate
+from orchestrator.scheduling.runner import Scheduler
 
 GPUS = frozenset(range(8))
 
@@ -140,3 +142,35 @@ def test_the_judge_is_never_replicated_even_when_its_model_block_says_auto() -> 
     judge = JudgeTask.of(JudgeSettings("qwen"), block, ["m"]).model
     assert Job(block, gpus_needed=1).max_servers > 1
     assert Job(judge, gpus_needed=1).max_servers == 1
+
+
+def run_with_replicas(untaken: bool) -> list[tuple[str, tuple[int, ...]]]:
+    """A threaded Scheduler on GPUs 0 and 1 with one model that runs for 0.6 s and a projection that says a
+    replica pays; returns the replicas it started."""
+    started: list[tuple[str, tuple[int, ...]]] = []
+    done = threading.Event()
+
+    def launch(j: Job, gpus: tuple[int, ...]) -> str:
+        done.wait(0.6)
+        return "ok"
+
+    def replica(j: Job, gpus: tuple[int, ...]) -> str:
+        started.append((j.key, gpus))
+        return "replica"
+
+    scheduler = Scheduler(
+        [job("m", weight=1000.0, startup=0.01)],
+        [0, 1],
+        launch,
+        replica=replica,
+        remaining=lambda key: 1000.0,
+        untaken=lambda key: untaken,
+        wait_timeout=0.05,
+    )
+    assert scheduler.run() == {"m": "ok"}
+    return started
+
+
+def test_a_model_whose_queue_is_all_taken_gets_no_replica_however_long_its_tail() -> None:
+    assert run_with_replicas(untaken=True)[:1] == [("m", (1,))]
+    assert run_with_replicas(untaken=False) == []

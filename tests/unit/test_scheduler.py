@@ -13,6 +13,7 @@ import pytest
 from orchestrator.contract import Endpoint, ModelConfig, Sampling, VllmSettings
 from orchestrator.errors import OrchestratorError, PlanError
 from orchestrator.scheduling.policy import (
+    ORDERINGS,
     Job,
     Running,
     Slots,
@@ -149,6 +150,20 @@ def test_scheduling_efficiency_on_random_mixes() -> None:
         jobs = [job(f"m{i}", rng.choice([1, 1, 2, 2, 4]), round(rng.uniform(0.5, 8.0), 2)) for i in range(12)]
         span = makespan(simulate(priority_order(jobs, GPUS), GPUS))
         assert span <= 1.10 * lower_bound(jobs, 4) + 1e-9
+
+
+def test_an_api_model_estimated_longer_than_every_gpu_job_does_not_blind_the_order_search() -> None:
+    """With the API model's makespan equal for every order, the GPU jobs' own makespan still decides: never worse
+    than the first candidate (larger, then slower, first), better on some mixes, as without the API model."""
+    rng = random.Random(7)
+    gains = []
+    for _ in range(10):
+        gpu_jobs = [job(f"m{i}", rng.choice([1, 1, 2, 4]), round(rng.uniform(0.5, 8.0), 2)) for i in range(10)]
+        first = makespan(simulate(sorted(gpu_jobs, key=ORDERINGS[0]), GPUS))
+        slots = simulate(priority_order([*gpu_jobs, job("api", weight=1000.0, kind="api")], GPUS), GPUS)
+        assert makespan(slots) == pytest.approx(1000.0)
+        gains.append(first - makespan(s for s in slots if s.gpus))
+    assert min(gains) >= -1e-9 and max(gains) > 0.1
 
 
 # ---------------------------------------------------------------------------------------------------- threads

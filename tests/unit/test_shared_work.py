@@ -179,3 +179,72 @@ def test_several_helpers_and_the_first_server_take_each_batch_once(helpers: int)
     for t in threads:
         t.join(10)
     assert set(asked.values()) == {1} and set(asked) == {p.key for p in items}
+
+
+class Pass:
+    """A published pass with ``left`` batches nobody has taken."""
+
+    def __init__(self, left: int) -> None:
+        self.left = left
+
+    def help(self, client: object, parallel: int, stop: threading.Event) -> BaseException | None:
+        return None
+
+    def queued(self) -> int:
+        return self.left
+
+
+def test_untaken_holds_until_the_last_series_has_handed_out_every_batch_and_never_after_close() -> None:
+    share = SharedWork()
+    assert share.untaken()  # nothing published yet: the model's series are still to come
+    first = Pass(0)
+    share.publish(first, last=False)
+    assert share.untaken()  # the first series is all handed out, but another series follows
+    final = Pass(3)
+    share.publish(final, last=True)
+    assert share.untaken()
+    final.left = 0
+    assert not share.untaken()  # the model's tail: answers in flight, none for a new server
+    final.left = 2  # a helper whose server died put its batches back
+    assert share.untaken()
+    share.retire(final)
+    assert not share.untaken()
+    share.close()
+    assert not share.untaken()
+
+
+class CountingClient(Client):
+    """A client that records the most requests it had in flight at once (each answered after a short wait)."""
+
+    def __init__(self, name: str, asked: Counter[str]) -> None:
+        super().__init__(name, asked)
+        self.now = self.most = 0
+
+    def ask_samples(self, batch: Sequence[Problem], messages: list[dict], settings_hash: str) -> list[AnswerRecord]:
+        with self.lock:
+            self.now += 1
+            self.most = max(self.most, self.now)
+        threading.Event().wait(0.01)
+        try:
+            return super().ask_samples(batch, messages, settings_hash)
+        finally:
+            with self.lock:
+                self.now -= 1
+
+
+def test_parallel_counts_sequences_so_a_pass_keeps_its_untaken_batches_for_a_replica() -> None:
+    """8 sequences in flight with 2 samples per request: 4 requests at once, never all 30 batches handed out."""
+    asked: Counter[str] = Counter()
+    first, store, share = CountingClient("first", asked), Store(), SharedWork()
+    seen: list[bool] = []
+    share_publish = share.publish
+
+    def publish(work, last: bool) -> None:
+        share_publish(work, last)
+        seen.append(share.untaken())  # right after publishing: batches are left for another server
+
+    share.publish = publish  # type: ignore[method-assign]  # observe the share at the moment the pass opens it
+    run_series(problems(30), first, store, lambda p: [], parallel=8, samples=SAMPLES, share=share, last=True)
+    assert first.most == 8 // SAMPLES
+    assert seen == [True] and not share.untaken()
+    assert set(asked.values()) == {1} and len(asked) == 30 * SAMPLES
