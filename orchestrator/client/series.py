@@ -12,9 +12,7 @@ each (problem, sample) is its own checkpoint: a resumed run asks only the sample
 server gets the consecutive missing samples of a problem in one request with ``n`` (vLLM seeds choice i with
 seed + i, so the answers are those of one request per sample; benchmarks/samples_requests.py measures the two);
 API models, many of which reject ``n``, get one request per sample, as does a model with a thinking budget
-(``ChatClient.asks_n``). ``parallel`` counts sequences (answers being generated or queued in the engine), not
-requests: with ``n`` samples per request a pass keeps ``parallel / n`` requests in flight (``_requests``), so the
-batches it has not handed out stay in its queue, where a replica of the model can take them.
+(``ChatClient.asks_n``).
 
 Replicas (``share``: a ``shared.SharedWork``): each pass publishes its queue of (problem, samples) batches, and
 other servers of the same model join it with their own clients (``_SeriesRun.help``): every batch is taken from the
@@ -26,7 +24,6 @@ helpers' too, has handed in its answers.
 from __future__ import annotations
 
 import logging
-import math
 import queue
 import threading
 import time
@@ -93,20 +90,17 @@ class _SeriesRun:
         self._lock = threading.Lock()
         self.share, self.last = share, last
         self.helpers: list[threading.Thread] = []
-        self.batches: list[list[Problem]] = []
         self.closed = False
 
     def run(self, problems: Sequence[Problem]) -> None:
         batches = sample_runs(problems) if self.client.asks_n else [[p] for p in problems]
-        self.batches = batches
         for batch in batches:
             self.todo.put(batch)
         if self.share is not None:
             self.share.publish(self, self.last)
         try:
-            requests = _requests(self.parallel, batches)
             while not self._halted() and not self.todo.empty():  # a helper that died may have put batches back
-                self._work_through(min(requests, self.todo.qsize()))
+                self._work_through(min(self.parallel, self.todo.qsize()))
         finally:
             with self._lock:
                 self.closed = True
@@ -150,7 +144,7 @@ class _SeriesRun:
                 return None
             workers = [
                 threading.Thread(target=self._helper, args=(client, leave, failures), name=f"help-{i}", daemon=True)
-                for i in range(max(1, min(_requests(parallel, self.batches), self.todo.qsize())))
+                for i in range(max(1, min(parallel, self.todo.qsize())))
             ]
             self.helpers += workers
             for worker in workers:
@@ -236,12 +230,6 @@ class _SeriesRun:
             self._fail(exc)
         finally:
             self.backlog.release()
-
-
-def _requests(parallel: int, batches: Sequence[Sequence[Problem]]) -> int:
-    """Requests to keep in flight for ``parallel`` sequences when each request asks a batch (its ``n`` samples)."""
-    answers = sum(len(b) for b in batches)
-    return max(1, math.ceil(parallel * len(batches) / answers)) if answers else max(1, parallel)
 
 
 def sample_runs(problems: Sequence[Problem]) -> list[list[Problem]]:
