@@ -11,6 +11,7 @@ the scheduler never sees (no history; its estimate takes ``max_tokens`` as the a
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 import random
@@ -157,8 +158,11 @@ def api_knobs(scale: float, seed: int) -> dict:
 
 
 def _nvidia_smi(folder: Path, gpus: int) -> None:
+    """A fake ``nvidia-smi`` listing ``gpus`` H100s whose UUIDs are this world's own (the orchestrator locks GPUs by
+    UUID, so nights run side by side never share one)."""
     folder.mkdir(parents=True, exist_ok=True)
-    rows = "\\n".join(f"{i}, GPU-night-{i:04d}, {GPU}, 81559, 0" for i in range(gpus))
+    world = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
+    rows = "\\n".join(f"{i}, GPU-night-{world}-{i:04d}, {GPU}, 81559, 0" for i in range(gpus))
     script = folder / "nvidia-smi"
     script.write_text(f"#!/bin/sh\nprintf '{rows}\\n'\n", encoding="utf-8")
     script.chmod(0o755)
