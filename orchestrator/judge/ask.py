@@ -1,11 +1,12 @@
 """Asking a judge model over an OpenAI-compatible chat endpoint (a managed vLLM server or an API).
 
 ``ChatJudge`` is the ``JudgeAsk`` the audit uses: one ``/chat/completions`` request per answer at temperature 0,
-``response_format`` set to the verdict's JSON schema (vLLM enforces it; an API that ignores it is read strictly
-by ``verdict.read_reply``). Authentication and body shaping go through the chat client's ``RequestAuth`` (bearer
-keys, OpenRouter headers, GigaChat tokens). A 429, a 5xx or a broken connection is retried with backoff that
-ends as soon as ``stop`` is set; a 401 is retried once when the auth says fresh credentials may help. What is
-finally raised is an ``EndpointError`` with one line, the server's own message in it and no secret.
+``response_format`` set to the verdict's JSON schema (vLLM enforces it; an API that ignores it is read strictly by
+``verdict.read_reply``). Authentication and body shaping go through the chat client's ``RequestAuth`` (bearer keys,
+OpenRouter headers, GigaChat tokens), TLS through the endpoint's ``verify`` (a CA bundle). A 429, a 5xx or a broken
+connection is retried with backoff that ends as soon as ``stop`` is set; a 401 is retried once when the auth says
+fresh credentials may help. What is finally raised is an ``EndpointError`` with one line, the server's own message
+in it and no secret.
 
 An endpoint that fails a request with ``response_format`` (HTTP 400, 422, 500 or 501 after the retries: it
 rejects the schema, or its structured-output backend breaks) is asked the same question once without it; when
@@ -109,7 +110,9 @@ class ChatJudge:
                 raise EndpointError(f"judge {self.model_name}: stopped before it answered")
             headers = self.auth.headers(self.endpoint)
             try:
-                reply = self.session.post(url, json=body, headers=headers, timeout=self.timeout)
+                reply = self.session.post(
+                    url, json=body, headers=headers, timeout=self.timeout, verify=self.endpoint.verify
+                )
             except requests.RequestException as exc:
                 last, status = type(exc).__name__, None
             else:

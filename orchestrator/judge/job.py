@@ -16,6 +16,7 @@ the mode there). A failed request leaves its answer for the next run (the job en
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import logging
 import threading
 import time
@@ -87,13 +88,16 @@ Serve = Callable[[RunContext, ModelConfig, "ServerSpec | None"], AbstractContext
 
 
 def api_ask(model: ModelConfig, ctx: RunContext, limiter: RateLimiter = LIMITER) -> JudgeAsk:
-    """An API judge: its first endpoint, each request started ``request_delay`` after the one before."""
-    endpoint, transport = model.endpoints[0], model.transport
-    judge = chat_judge(model, endpoint, ctx.stop)
-    key = ("judge", model.model_name, endpoint.api_base)
+    """An API judge: its endpoints in turn (one ``ChatJudge`` each: several keys share the load), each request
+    started ``request_delay`` after the one before on the same endpoint."""
+    judges = [chat_judge(model, endpoint, ctx.stop) for endpoint in model.endpoints]
+    turns = itertools.count()
+    delay = model.transport.request_delay
 
     def ask(messages: Sequence[dict[str, str]], response_format: dict[str, Any]) -> str:
-        if limiter.acquire(key, transport.request_delay, ctx.stop.is_set) is None:
+        judge = judges[next(turns) % len(judges)]
+        key = ("judge", model.model_name, judge.endpoint.api_base)
+        if limiter.acquire(key, delay, ctx.stop.is_set) is None:
             raise EndpointError(f"judge {model.model_name}: stopped before it was asked")
         return judge(messages, response_format)
 

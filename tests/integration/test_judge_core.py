@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+import requests
 
 from orchestrator.contract import AnswerRecord, Endpoint
 from orchestrator.errors import ConfigError, EndpointError
@@ -273,6 +274,30 @@ def test_a_failure_names_the_servers_message_and_keeps_asking_with_the_schema_la
     assert str(err.value).endswith("failed: HTTP 500: scripted failure") and ask.structured
     assert json.loads(ask(messages, RESPONSE_FORMAT))["verdict"] == "incorrect"
     assert "response_format" in standin.requests[-1]
+
+
+class RecordingSession:
+    """A ``requests.Session`` stand-in that answers one verdict and keeps the keyword arguments of each post."""
+
+    def __init__(self) -> None:
+        self.calls: list[dict] = []
+
+    def post(self, url: str, **kwargs) -> requests.Response:
+        self.calls.append(kwargs)
+        reply = requests.Response()
+        reply.status_code = 200
+        reply._content = json.dumps(
+            {"choices": [{"message": {"content": '{"verdict": "correct", "reason": "да"}'}}]}
+        ).encode()
+        return reply
+
+
+def test_the_judge_checks_tls_with_the_endpoints_own_ca_bundle() -> None:
+    session = RecordingSession()
+    endpoint = Endpoint(api_base="https://judge.example/v1", api_key=KEY, verify="/etc/ssl/russian-trusted-ca.pem")
+    ask = ChatJudge(endpoint, MODEL, session=session)  # type: ignore[arg-type]  # a Session stand-in
+    assert json.loads(ask([{"role": "user", "content": "u"}], RESPONSE_FORMAT))["verdict"] == "correct"
+    assert session.calls[0]["verify"] == "/etc/ssl/russian-trusted-ca.pem"
 
 
 def test_review_writes_the_disagreements_as_cases_to_label(standin, tmp_path: Path) -> None:

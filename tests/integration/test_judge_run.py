@@ -135,6 +135,21 @@ def test_a_judge_whose_requests_all_fail_ends_failed_with_the_servers_own_messag
     assert all(j is None for j in judged(ws).values()) and KEY not in said
 
 
+def test_an_api_judge_with_two_endpoints_shares_the_audit_between_them(ws: Workspace, standin: JudgeStandIn) -> None:
+    second = JudgeStandIn(decide)
+    try:
+        api_judge(ws, standin)
+        text = ws.config.read_text()
+        first = f"{{api_base: '{standin.api_base}', api_key: env:JUDGE_KEY}}"
+        both = first + f", {{api_base: '{second.api_base}', api_key: env:JUDGE_KEY}}"
+        ws.config.write_text(text.replace(f"[{first}]", f"[{both}]"))
+        assert ws.cli(env={"JUDGE_KEY": KEY}).returncode == 0
+        assert len(standin.requests) == len(second.requests) == 3  # six answers, in turn
+        assert all(j is not None for j in judged(ws).values())
+    finally:
+        second.close()
+
+
 def judge_state(ws: Workspace) -> str | None:
     """The judge's state in the newest status.json (rewritten every 2 s while the run lives)."""
     files = sorted(ws.results.glob("runs/*/status.json"), key=lambda f: f.stat().st_mtime)
