@@ -28,6 +28,7 @@ from orchestrator.config import load_config
 from orchestrator.orchestrate import RunOptions, execute
 from orchestrator.scheduling import estimates
 from orchestrator.scheduling.estimate import Estimate
+from orchestrator.serving.gpus import default_lock_dir
 
 from . import world
 
@@ -69,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
         if api is not None:
             api.send_signal(signal.SIGTERM)
             api.wait(timeout=30)
+        for lock in default_lock_dir().glob(f"{world.uuid_prefix(args.dir / 'bin')}-*.lock"):
+            lock.unlink(missing_ok=True)  # this world's fake GPUs are gone with it
     lines = [json.loads(line) for line in events.read_text().splitlines() if line.strip()]
     result = {
         "seed": args.seed,

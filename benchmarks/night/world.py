@@ -157,12 +157,16 @@ def api_knobs(scale: float, seed: int) -> dict:
     }
 
 
+def uuid_prefix(bin_folder: Path) -> str:
+    """What the UUIDs of the fake GPUs listed by ``bin_folder/nvidia-smi`` start with (one world's own)."""
+    return "GPU-night-" + hashlib.sha256(str(bin_folder.resolve()).encode()).hexdigest()[:8]
+
+
 def _nvidia_smi(folder: Path, gpus: int) -> None:
     """A fake ``nvidia-smi`` listing ``gpus`` H100s whose UUIDs are this world's own (the orchestrator locks GPUs by
     UUID, so nights run side by side never share one)."""
     folder.mkdir(parents=True, exist_ok=True)
-    world = hashlib.sha256(str(folder.resolve()).encode()).hexdigest()[:8]
-    rows = "\\n".join(f"{i}, GPU-night-{world}-{i:04d}, {GPU}, 81559, 0" for i in range(gpus))
+    rows = "\\n".join(f"{i}, {uuid_prefix(folder)}-{i:04d}, {GPU}, 81559, 0" for i in range(gpus))
     script = folder / "nvidia-smi"
     script.write_text(f"#!/bin/sh\nprintf '{rows}\\n'\n", encoding="utf-8")
     script.chmod(0o755)
