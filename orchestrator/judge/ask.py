@@ -25,6 +25,7 @@ from typing import Any, Protocol
 import requests
 
 from ..client.auth import EndpointAuth, RequestAuth
+from ..client.replies import error_message
 from ..contract import Endpoint
 from ..errors import EndpointError
 
@@ -155,17 +156,11 @@ def _content(reply: requests.Response) -> str:
 
 
 def _server_message(reply: requests.Response) -> str:
-    """The server's own error message (OpenAI's ``error.message``, vLLM's ``message``, FastAPI's ``detail``, or
-    the body's text), on one line and cut to ``MESSAGE_CHARS``."""
+    """The server's own error message (``replies.error_message``; else the body's text), on one line and cut to
+    ``MESSAGE_CHARS``."""
     try:
-        data = reply.json()
+        body: Any = reply.json()
     except ValueError:
-        data = reply.text
-    if isinstance(data, dict):
-        inner = data.get("error")
-        if isinstance(inner, dict):
-            data = inner.get("message", inner)
-        else:
-            data = inner or data.get("message") or data.get("detail") or data
-    text = " ".join(str(data).split())
+        body = None
+    text = " ".join(error_message(body, reply.text).split())
     return text if len(text) <= MESSAGE_CHARS else text[: MESSAGE_CHARS - 3] + "..."

@@ -4,8 +4,8 @@ A backend runs ``run_judge(ctx, task, spec)`` for the judge's placement (key ``J
 audits has ended. It first counts what is still to ask (per series, the answers that need judging and have no
 stored verdict for the same judge hash: ``audit.to_judge``); with nothing to ask no server starts. Else ``serve``
 gives the ``ask``: a managed judge's server started on the placement's GPUs and stopped in ``finally``
-(``local_serve``; the Ray backend passes one whose server runs in an actor), or an API judge's endpoint, its
-starts spaced by the model's ``request_delay`` (``client.ratelimit.LIMITER``). Each series is audited
+(``local_serve``; the Ray backend passes one whose server runs in an actor), or an API judge's endpoints in turn,
+their starts spaced by the model's ``request_delay`` (``client.ratelimit.LIMITER``). Each series is audited
 (``audit.audit_series``) and its details lines get their ``judge`` fields (``with_verdicts``) through
 ``results.rewrite_series``, which records the judge model and mode in the series' meta too (the leaderboard reads
 the mode there). A failed request leaves its answer for the next run (the job ends ``failed``); a stop ends it
