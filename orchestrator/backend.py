@@ -140,7 +140,7 @@ class LocalBackend:
             ready=lambda job: fetcher.ready(job.key) and (job.key != JUDGE_KEY or audited <= launch.ended),
             replica=launch.replica if self.pool or self.max_cpu > 1 else None,
             remaining=_projection(ctx),
-            untaken=lambda key: ctx.share_of(key).untaken(),
+            untaken=_untaken(ctx),
         )
         fetcher.on_change = scheduler.wake
         fetcher.start()
@@ -221,6 +221,19 @@ def _projection(ctx: RunContext) -> Callable[[str], float | None]:
     """Each running model's projected seconds left, from its own answer rate (``Progress.left_s``)."""
     left = getattr(ctx.progress, "left_s", None)
     return left if left is not None else (lambda key: None)
+
+
+def _untaken(ctx: RunContext) -> Callable[[str], float | None]:
+    """The share of each model's remaining answers that no server has taken yet (its queue, the series to come):
+    ``SharedWork.untaken`` over ``Progress.left_answers``; None while either is unknown."""
+    left_answers = getattr(ctx.progress, "left_answers", None)
+
+    def share(key: str) -> float | None:
+        queued = ctx.share_of(key).untaken()
+        left = left_answers(key) if left_answers is not None else None
+        return None if queued is None or not left else queued / left
+
+    return share
 
 
 def gpu_pool(

@@ -91,11 +91,12 @@ class _SeriesRun:
         self.share, self.last = share, last
         self.helpers: list[threading.Thread] = []
         self.closed = False
+        self._queued = 0
 
     def run(self, problems: Sequence[Problem]) -> None:
         batches = sample_runs(problems) if self.client.asks_n else [[p] for p in problems]
         for batch in batches:
-            self.todo.put(batch)
+            self._put(batch)
         if self.share is not None:
             self.share.publish(self, self.last)
         try:
@@ -130,8 +131,21 @@ class _SeriesRun:
                 thread.join()
 
     def queued(self) -> int:
-        """Batches of this pass no worker has taken yet."""
-        return self.todo.qsize()
+        """Answers of this pass that no worker has taken yet (its queued batches' samples)."""
+        with self._lock:
+            return self._queued
+
+    def _put(self, batch: list[Problem]) -> None:
+        with self._lock:
+            self._queued += len(batch)
+        self.todo.put(batch)
+
+    def _take(self) -> list[Problem]:
+        """The next batch (``queue.Empty`` when there is none)."""
+        batch = self.todo.get_nowait()
+        with self._lock:
+            self._queued -= len(batch)
+        return batch
 
     def help(self, client: ChatClient, parallel: int, stop: threading.Event) -> BaseException | None:
         """Another server's ``client`` takes batches from this pass's queue with ``parallel`` workers until it is
@@ -157,18 +171,18 @@ class _SeriesRun:
         try:
             while not (self._halted() or leave.is_set()):
                 try:
-                    batch = self.todo.get_nowait()
+                    batch = self._take()
                 except queue.Empty:
                     return
                 try:
                     recs = client.ask_samples(batch, self.messages_for(batch[0]), self.store.settings_hash)
                 except BaseException as exc:  # noqa: BLE001 -- this helper's server failed: the batch goes back
-                    self.todo.put(batch)
+                    self._put(batch)
                     failures.append(exc)
                     leave.set()
                     return
                 if any(isinstance(rec, Halted) for rec in recs):
-                    self.todo.put(batch)  # asked again by another worker or on resume, never lost
+                    self._put(batch)  # asked again by another worker or on resume, never lost
                     return
                 for rec in recs:
                     self._hand_over(rec)
@@ -192,7 +206,7 @@ class _SeriesRun:
         try:
             while not self._halted():
                 try:
-                    batch = self.todo.get_nowait()
+                    batch = self._take()
                 except queue.Empty:
                     if self.drained is not None:
                         self.drained.set()  # every batch is asked or being asked: the next series may start

@@ -22,7 +22,7 @@ class Pass(Protocol):
 
     def help(self, client: object, parallel: int, stop: threading.Event) -> BaseException | None: ...
 
-    def queued(self) -> int: ...  # batches no server has taken yet
+    def queued(self) -> int: ...  # answers no server has taken yet
 
 
 class SharedWork:
@@ -33,6 +33,7 @@ class SharedWork:
         self._pass: Pass | None = None
         self._last = False
         self._serial = 0
+        self._later = 0  # answers of the series after the current one (``announce``)
         self.closed = False
 
     def publish(self, work: Pass, last: bool) -> None:
@@ -47,16 +48,22 @@ class SharedWork:
             if self._pass is work:
                 self._pass = None
 
-    def untaken(self) -> bool:
-        """Whether a server joining now could still get a batch: the share is open and a series is yet to be
-        published, or the last one's queue still holds batches nobody has taken (the model's tail, its answers in
-        flight, is no work for another server)."""
+    def announce(self, later: int) -> None:
+        """The model's job is about to start a series; ``later``: the answers of its series after that one."""
+        with self._cond:
+            self._later = later
+
+    def untaken(self) -> int | None:
+        """The answers a server joining now could still take: the open pass's queued answers plus those of the
+        series announced after it; None before the first pass is published (not known yet). The model's tail, its
+        answers in flight, is no work for another server."""
         with self._cond:
             if self.closed:
-                return False
-            if not self._last:
-                return True
-            return self._pass is not None and self._pass.queued() > 0
+                return 0
+            if self._serial == 0:
+                return None
+            queued = self._pass.queued() if self._pass is not None else 0
+            return queued + (0 if self._last else self._later)
 
     def close(self) -> None:
         """The model's job is over: replicas leave."""

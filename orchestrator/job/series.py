@@ -84,9 +84,11 @@ def _overlapped(
         finally:
             drained.set()
 
+    sizes = [len(run.problems) * model.samples for run in ctx.datasets]  # at most: resumed answers are not asked
     for i in range(len(ctx.datasets)):
         if ctx.stop.is_set() or any(isinstance(r, BaseException) for r in results):
             break
+        share.announce(sum(sizes[i + 1 :]))
         drained = threading.Event()
         threads.append(threading.Thread(target=one, args=(i, drained), name=f"series-{model.key}-{i}", daemon=True))
         threads[-1].start()

@@ -17,7 +17,10 @@ servers, ``R`` seconds left and a start-up of ``u``, a replica ends the model at
 instead of ``R``, and starts only if that gains at least ``u`` -- and, on a reserved group, only if the model then
 ends before the reservation's time. A CPU server's model gets a replica on a free CPU-server slot the same way
 (``max_cpu_servers`` counts every CPU server). A model's servers share its remaining work; they all end when it is
-done. ``replicas`` per model bounds its servers (``Job.max_servers``).
+done. Only the work no server has taken yet (``untaken``: its queue, not its answers in flight) counts for a
+replica: with ``U`` seconds of it, a replica saves ``(U - u) / (s + 1)`` (the formula above with ``U`` for ``R``),
+so one that would find the queue empty once started is never started. ``replicas`` per model bounds its servers
+(``Job.max_servers``).
 
 ``priority_order`` picks the priority list: larger then slower jobs first, unless a simulation with the weights
 (estimated durations) finds a shorter makespan with another order (bounded local search). Whether a job fits the
@@ -69,11 +72,18 @@ def decide(
 
 
 def fill(
-    pending: Sequence[Job], running: Sequence[Running], free: Slots, now: float, remaining: Mapping[str, float]
+    pending: Sequence[Job],
+    running: Sequence[Running],
+    free: Slots,
+    now: float,
+    remaining: Mapping[str, float],
+    untaken: Mapping[str, float] | None = None,
 ) -> list[tuple[Job, tuple[int, ...]]]:
     """The replicas to start at ``now`` on GPUs that ``decide`` left free (call it after starting what ``decide``
     chose): per replica its model's job and GPU group. ``remaining``: the projected seconds until each running
-    model ends with its servers now (a model without one gets none). See the module docstring. Pure."""
+    model ends with its servers now (a model without one gets none); ``untaken``: the seconds of that which no
+    server has taken yet (its queue; default: all of it), the only work a replica can get. See the module
+    docstring. Pure."""
     decision = _Decision(free, running, now, remaining)
     for job in pending:  # the reservation of the first blocked job
         decision.consider(job)
@@ -82,15 +92,16 @@ def fill(
     served = [r for r in running if r.job.kind in ("gpu", "cpu")]
     servers = Counter(r.job.key for r in served)
     left = {k: v for k, v in remaining.items() if k in servers}
+    todo = {k: min(v, (untaken or {}).get(k, v)) for k, v in left.items()}
     jobs = {r.job.key: r.job for r in served}
     starts: list[tuple[Job, tuple[int, ...]]] = []
     done: set[str] = set()
     while options := [k for k in left if k not in done and servers[k] < jobs[k].max_servers]:
         key = max(options, key=lambda k: left[k])  # the model that ends last
         job = jobs[key]
-        after = _with_one_more(left[key], servers[key], job.startup)
-        pays = left[key] > 0 and left[key] - after >= job.startup
-        group = decision.replica_group(job, now + after) if pays else None
+        gain = _gain(todo[key], servers[key], job.startup)
+        pays = left[key] > 0 and gain >= job.startup
+        group = decision.replica_group(job, now + left[key] - gain) if pays else None
         if group is None:
             done.add(key)
             continue
@@ -98,13 +109,15 @@ def fill(
         decision.cpu -= job.kind == "cpu"
         starts.append((job, group))
         servers[key] += 1
-        left[key] = after
+        left[key], todo[key] = left[key] - gain, todo[key] - gain
     return starts
 
 
-def _with_one_more(left: float, servers: int, startup: float) -> float:
-    """Seconds until a model with ``left`` seconds on ``servers`` servers ends once one more has started."""
-    return startup + servers * max(0.0, left - startup) / (servers + 1)
+def _gain(untaken: float, servers: int, startup: float) -> float:
+    """Seconds one more server saves a model whose ``servers`` would take ``untaken`` seconds to empty its queue: it
+    helps once started, with the queue left then (``servers`` x (untaken - startup) seconds of one server's work,
+    now shared by one more)."""
+    return max(0.0, untaken - startup) / (servers + 1)
 
 
 class _Decision:

@@ -5,8 +5,10 @@ What to start, where and when is the pure policy's (``policy.decide``, the same 
 gate. Jobs that cannot fit the pool are rejected up front by the planner's ``plan.check_fits``. With a ``replica``
 launcher and a ``remaining`` projection, idle GPUs get replicas of running models: ``replica(job, gpus)`` runs one
 more server of the model until its work queue is empty; the model's result is its first server's (``launch``).
-A model gets a replica only while ``untaken(key)`` says its queue still holds work nobody has taken: a model in its
-tail (every answer asked, the longest still generating) has nothing a new server could do.
+Replicas go by measured time only: a model gets one once ``remaining`` projects its end from its own answer rate
+(an estimate before that takes ``max_tokens`` as every answer's length), and only for the share of that time its
+queue still holds work nobody has taken (``untaken``): a model in its tail (every answer asked, the longest still
+generating) has nothing a new server could do.
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ class Scheduler(Generic[T]):
     run's GPUs and ``clock`` times. ``ready(job)`` gates a start (a hub model's weights must be in: a download never
     holds a GPU); whoever makes a job ready calls ``wake()``. ``replica`` and ``remaining`` (model key -> projected
     seconds left, None before there is one: then its estimate) turn replicas on (see the module docstring);
-    ``untaken(key)``: whether the model's queue still holds work no server has taken (default: always).
+    ``untaken(key)``: the share of the model's remaining answers no server has taken yet (None: unknown).
     """
 
     def __init__(
@@ -62,7 +64,7 @@ class Scheduler(Generic[T]):
         ready: Callable[[Job], bool] | None = None,
         replica: Callable[[Job, tuple[int, ...]], object] | None = None,
         remaining: Callable[[str], float | None] | None = None,
-        untaken: Callable[[str], bool] | None = None,
+        untaken: Callable[[str], float | None] | None = None,
     ) -> None:
         self._gpus = tuple(sorted(set(gpus)))
         check_fits(jobs, self._gpus)
@@ -70,7 +72,7 @@ class Scheduler(Generic[T]):
         self._jobs, self._launch, self._clock, self._wait = list(jobs), launch, clock, wait_timeout
         self._ready = ready or (lambda job: True)
         self._replica, self._remaining = replica, remaining
-        self._untaken = untaken or (lambda key: True)
+        self._untaken = untaken or (lambda key: None)
         self._limits = (max_cpu_servers, max_api_concurrency)
         self.order = list(
             priority(jobs)
@@ -125,8 +127,9 @@ class Scheduler(Generic[T]):
             self._begin(state, Running(job, group, now))
         if self._replica is None:
             return
-        left = {key: s for key, s in self._projected(state, now).items() if self._untaken(key)}
-        for job, group in fill([j for j in state.pending if self._ready(j)], state.running, state.free, now, left):
+        left, todo = self._replica_view(state)
+        ready = [j for j in state.pending if self._ready(j)]
+        for job, group in fill(ready, state.running, state.free, now, left, todo):
             self._begin(state, Running(job, group, now, replica=True))
 
     def _projected(self, state: _RunState, now: float) -> dict[str, float]:
@@ -138,6 +141,20 @@ class Scheduler(Generic[T]):
             value = self._remaining(run.job.key)
             left[run.job.key] = value if value is not None else max(0.0, run.start + run.job.weight - now)
         return left
+
+    def _replica_view(self, state: _RunState) -> tuple[dict[str, float], dict[str, float]]:
+        """Per running model whose end is measured (``remaining``): its seconds left, and the seconds of them its
+        queue still holds (``untaken``'s share of them; all of them while unknown)."""
+        left: dict[str, float] = {}
+        todo: dict[str, float] = {}
+        for run in state.running:
+            key = run.job.key
+            seconds = self._remaining(key) if self._remaining is not None else None
+            if seconds is None or key in left:
+                continue
+            share = self._untaken(key)
+            left[key], todo[key] = seconds, seconds * (1.0 if share is None else max(0.0, min(1.0, share)))
+        return left, todo
 
     def _begin(self, state: _RunState, run: Running) -> None:
         if not run.replica:

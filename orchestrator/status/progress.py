@@ -169,6 +169,12 @@ class Progress:
             entry = self.models.get(model)
             return entry.left_s(now) if entry is not None else None
 
+    def left_answers(self, model: str) -> int | None:
+        """Answers ``model`` has still to store (None for a model not seen)."""
+        with self._lock:
+            entry = self.models.get(model)
+            return max(0, entry.total - entry.done) if entry is not None else None
+
     def snapshot(self) -> list[dict]:
         """Every model's counters as plain data (``ModelProgress.snapshot``), in the order models appeared."""
         now = self.clock()

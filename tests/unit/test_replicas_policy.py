@@ -144,9 +144,9 @@ def test_the_judge_is_never_replicated_even_when_its_model_block_says_auto() -> 
     assert Job(judge, gpus_needed=1).max_servers == 1
 
 
-def run_with_replicas(untaken: bool) -> list[tuple[str, tuple[int, ...]]]:
-    """A threaded Scheduler on GPUs 0 and 1 with one model that runs for 0.6 s and a projection that says a
-    replica pays; returns the replicas it started."""
+def run_with_replicas(untaken: float | None, remaining: float | None = 1000.0) -> list[tuple[str, tuple[int, ...]]]:
+    """A threaded Scheduler on GPUs 0 and 1 with one model that runs for 0.6 s, ``remaining`` seconds projected
+    and ``untaken`` of them in its queue; returns the replicas it started."""
     started: list[tuple[str, tuple[int, ...]]] = []
     done = threading.Event()
 
@@ -159,11 +159,11 @@ def run_with_replicas(untaken: bool) -> list[tuple[str, tuple[int, ...]]]:
         return "replica"
 
     scheduler = Scheduler(
-        [job("m", weight=1000.0, startup=0.01)],
+        [job("m", weight=1000.0, startup=10.0)],
         [0, 1],
         launch,
         replica=replica,
-        remaining=lambda key: 1000.0,
+        remaining=lambda key: remaining,
         untaken=lambda key: untaken,
         wait_timeout=0.05,
     )
@@ -171,6 +171,21 @@ def run_with_replicas(untaken: bool) -> list[tuple[str, tuple[int, ...]]]:
     return started
 
 
-def test_a_model_whose_queue_is_all_taken_gets_no_replica_however_long_its_tail() -> None:
-    assert run_with_replicas(untaken=True)[:1] == [("m", (1,))]
-    assert run_with_replicas(untaken=False) == []
+def test_a_replica_goes_by_the_work_still_queued_and_by_measured_time_only() -> None:
+    assert run_with_replicas(untaken=None)[:1] == [("m", (1,))]  # queue unknown: all of its time counts
+    assert run_with_replicas(untaken=0.5)[:1] == [("m", (1,))]  # 500 s of queued work pays for a 10 s start-up
+    assert run_with_replicas(untaken=0.0) == []  # every answer asked: the model's tail is no work for a replica
+    assert run_with_replicas(untaken=0.02) == []  # 20 s queued: empty before a replica would help enough
+    assert run_with_replicas(untaken=1.0, remaining=None) == []  # no measured end yet: never on an estimate
+
+
+def test_fill_reads_the_untaken_work_for_what_a_replica_gains() -> None:
+    big = job("big", startup=100.0)
+    running = [Running(big, (0,), 0.0)]
+    assert fill([], running, free(1), now=0.0, remaining={"big": 1000.0}, untaken={"big": 1000.0}) == [(big, (1,))]
+    assert fill([], running, free(1), now=0.0, remaining={"big": 1000.0}, untaken={"big": 250.0}) == []
+    two = fill([], running, free(1, 2, 3), now=0.0, remaining={"big": 1000.0}, untaken={"big": 700.0})
+    assert two == [
+        (big, (1,)),
+        (big, (2,)),
+    ]  # 700 s queued: a second replica gains (700-300-100)/3 = 100 s, not a third

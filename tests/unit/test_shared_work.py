@@ -182,7 +182,7 @@ def test_several_helpers_and_the_first_server_take_each_batch_once(helpers: int)
 
 
 class Pass:
-    """A published pass with ``left`` batches nobody has taken."""
+    """A published pass with ``left`` answers nobody has taken."""
 
     def __init__(self, left: int) -> None:
         self.left = left
@@ -194,20 +194,39 @@ class Pass:
         return self.left
 
 
-def test_untaken_holds_until_the_last_series_has_handed_out_every_batch_and_never_after_close() -> None:
+def test_untaken_counts_the_open_queue_and_the_series_to_come_until_the_last_is_handed_out() -> None:
     share = SharedWork()
-    assert share.untaken()  # nothing published yet: the model's series are still to come
+    assert share.untaken() is None  # nothing published yet: not known
+    share.announce(later=40)
     first = Pass(0)
     share.publish(first, last=False)
-    assert share.untaken()  # the first series is all handed out, but another series follows
-    final = Pass(3)
+    assert share.untaken() == 40  # the first series is all handed out; the second's 40 answers are to come
+    share.announce(later=0)
+    final = Pass(12)
     share.publish(final, last=True)
-    assert share.untaken()
+    assert share.untaken() == 12
     final.left = 0
-    assert not share.untaken()  # the model's tail: answers in flight, none for a new server
-    final.left = 2  # a helper whose server died put its batches back
-    assert share.untaken()
+    assert share.untaken() == 0  # the model's tail: answers in flight, none for a new server
+    final.left = 4  # a helper whose server died put its batches back
+    assert share.untaken() == 4
     share.retire(final)
-    assert not share.untaken()
+    assert share.untaken() == 0
     share.close()
-    assert not share.untaken()
+    assert share.untaken() == 0
+
+
+def test_a_pass_counts_the_answers_it_has_not_handed_out() -> None:
+    asked: Counter[str] = Counter()
+    share, seen = SharedWork(), []
+    gate = threading.Event()
+    first = Client("first", asked, gate=gate)
+    publish = share.publish
+
+    def watch(work, last: bool) -> None:
+        publish(work, last)
+        seen.append(work.queued())  # before any worker has taken a batch
+
+    share.publish = watch  # type: ignore[method-assign]  # observe the pass as it opens
+    threading.Timer(0.2, gate.set).start()
+    run_series(problems(10), first, Store(), lambda p: [], parallel=4, samples=SAMPLES, share=share, last=True)
+    assert seen == [10 * SAMPLES] and share.untaken() == 0
