@@ -14,11 +14,11 @@ progress, signals, leaderboard -- and hands the placements to a backend:
 
 ``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub
 weights are in, and the next models' weights download meanwhile. GPUs left idle get replicas of running models
-(``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``). The LLM
-judge (``judge.job``, key ``JUDGE_KEY``) is one more job: it is ready once every model it audits has ended, then runs
-like a model (a managed judge on its GPUs, an API judge beside; never replicated) and frees its GPUs when its audit
-is done. ``ray.backend.RayBackend`` is the other implementation (weights are fetched on the node that runs the
-model). No backend imports ``orchestrate``.
+(``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``, and its
+first server's measured start-up). The LLM judge (``judge.job``, key ``JUDGE_KEY``) is one more job: it is ready once
+every model it audits has ended, then runs like a model (a managed judge on its GPUs, an API judge beside; never
+replicated) and frees its GPUs when its audit is done. ``ray.backend.RayBackend`` is the other implementation
+(weights are fetched on the node that runs the model). No backend imports ``orchestrate``.
 """
 
 from __future__ import annotations
@@ -139,8 +139,9 @@ class LocalBackend:
             max_cpu_servers=self.max_cpu,
             ready=lambda job: fetcher.ready(job.key) and (job.key != JUDGE_KEY or audited <= launch.ended),
             replica=launch.replica if self.pool or self.max_cpu > 1 else None,
-            remaining=_projection(ctx),
+            remaining=_reader(ctx, "left_s"),
             untaken=_untaken(ctx),
+            startup=_reader(ctx, "startup_s"),
         )
         fetcher.on_change = scheduler.wake
         fetcher.start()
@@ -217,10 +218,12 @@ class _Launcher:
             self.fetcher.released(job.key)
 
 
-def _projection(ctx: RunContext) -> Callable[[str], float | None]:
-    """Each running model's projected seconds left, from its own answer rate (``Progress.left_s``)."""
-    left = getattr(ctx.progress, "left_s", None)
-    return left if left is not None else (lambda key: None)
+def _reader(ctx: RunContext, name: str) -> Callable[[str], float | None]:
+    """A per-model reading of the run's ``Progress`` (``left_s``: the projected seconds left from the model's own
+    answer rate; ``startup_s``: its first server's measured start-up); None for each model where the progress is not
+    a ``Progress``."""
+    read = getattr(ctx.progress, name, None)
+    return read if read is not None else (lambda key: None)
 
 
 def _untaken(ctx: RunContext) -> Callable[[str], float | None]:

@@ -1,7 +1,8 @@
 """The night benchmark: the real orchestrator against fake vLLM servers, 12 models on 8 fake GPUs, no history.
 
 Run: ``.venv/bin/python -m benchmarks.night [--nights N] [--scale S] [--seed S] [--modes auto,1] [--jobs J]``
-(default 8 nights, ~8 min on 2 cores; ``--nights 50 --jobs 2`` for the full figure, ~45 min); writes
+(default 8 nights, ~8 min on 2 cores; ``--nights 50`` for the full figure, ~85 min; ``--modes auto --merge`` reruns
+one mode and keeps the other's rows); writes
 ``benchmarks/results/night.md`` and ``night.json`` (``--report-only`` rewrites the section from the JSON). First the
 fake server's fidelity under the real client (``fidelity.py``), then each night (``world.py``: DeathMath's size, 4
 samples, 5 x TP1 7-9B, 2 x TP1 14B, 2 x TP2 32B, 2 x TP4 70B and an API model; actual durations = calibrated x
@@ -88,7 +89,8 @@ def report(data: dict) -> str:
     lines = [
         "## Night: 12 models on 8 GPUs, no history (benchmarks/night)",
         "",
-        f"Command: `{data['command']}`. {data['nights']} seeded nights, time x{data['scale']:g}: the real scheduler,",
+        f"Command: `{data['command']}`{_kept(data)}.",
+        f"{data['nights']} seeded nights, time x{data['scale']:g}: the real scheduler,",
         "servers' lifecycle, client and checkpoint against fake vLLM servers that keep the calibrated H100 rates of",
         "`orchestrator/scheduling/calibration.json` (processor sharing, each of a request's n choices a sequence),",
         "DeathMath's size (2 x 190 problems x 4 samples), answers of 8k tokens on average (lognormal, sigma 0.6, at",
@@ -140,6 +142,12 @@ def report(data: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _kept(data: dict) -> str:
+    """Where ``--merge`` kept another run's rows: which modes, and that run's command."""
+    kept = data.get("kept")
+    return f" (the rows of replicas: {kept['modes']} kept from `{kept['command']}`)" if kept else ""
+
+
 def _spread(values: list[float], *, bold: bool = False) -> str:
     """Median (min-max), the median in bold if asked."""
     median = f"**{statistics.median(values):.3f}**" if bold else f"{statistics.median(values):.3f}"
@@ -154,11 +162,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--modes", default="auto,1", help="replicas settings to run, comma-separated")
     ap.add_argument("--jobs", type=int, default=1, help="nights run at once (each uses under one core)")
     ap.add_argument("--report-only", action="store_true", help="rewrite night.md from night.json (no night is run)")
+    ap.add_argument(
+        "--merge", action="store_true", help="keep night.json's rows of the other modes (same seeds and scale)"
+    )
     args = ap.parse_args(argv)
     if args.report_only:
         data = json.loads((RESULTS / "night.json").read_text(encoding="utf-8"))
     else:
+        old = json.loads((RESULTS / "night.json").read_text(encoding="utf-8")) if args.merge else None
         data = run(args)
+        if old is not None:
+            data = merged(old, data, args.modes.split(","))
         (RESULTS / "night.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     text = report(data)
     (RESULTS / "night.md").write_text(text, encoding="utf-8")
@@ -182,6 +196,19 @@ def run(args: argparse.Namespace) -> dict:
     command = f"python -m benchmarks.night --nights {args.nights} --scale {args.scale:g} --modes {args.modes}"
     command += f" --jobs {args.jobs}" if args.jobs > 1 else ""
     return {"command": command, "nights": args.nights, "scale": args.scale, "fidelity": fid, "rows": rows}
+
+
+def merged(old: dict, new: dict, modes: list[str]) -> dict:
+    """``new`` with ``old``'s rows of the modes it did not run; their seeds and scale must be the same."""
+    if (old["nights"], old["scale"]) != (new["nights"], new["scale"]):
+        raise SystemExit("night.json: --merge needs the same --nights and --scale as the run it keeps rows of")
+    kept = [r for r in old["rows"] if r["replicas"] not in modes]
+    if {r["seed"] for r in kept} != {r["seed"] for r in new["rows"]}:
+        raise SystemExit("night.json: --merge needs the same seeds as the run it keeps rows of (--seed)")
+    previous = old.get("kept")
+    command = previous["command"] if previous else old["command"]
+    rows = sorted(new["rows"] + kept, key=lambda r: (r["seed"], r["replicas"]))
+    return {**new, "rows": rows, "kept": {"modes": ",".join(sorted({r["replicas"] for r in kept})), "command": command}}
 
 
 if __name__ == "__main__":

@@ -78,12 +78,13 @@ def fill(
     now: float,
     remaining: Mapping[str, float],
     untaken: Mapping[str, float] | None = None,
+    startups: Mapping[str, float] | None = None,
 ) -> list[tuple[Job, tuple[int, ...]]]:
     """The replicas to start at ``now`` on GPUs that ``decide`` left free (call it after starting what ``decide``
     chose): per replica its model's job and GPU group. ``remaining``: the projected seconds until each running
     model ends with its servers now (a model without one gets none); ``untaken``: the seconds of that which no
-    server has taken yet (its queue; default: all of it), the only work a replica can get. See the module
-    docstring. Pure."""
+    server has taken yet (its queue; default: all of it), the only work a replica can get; ``startups``: a replica's
+    start-up per model (default: the job's). See the module docstring. Pure."""
     decision = _Decision(free, running, now, remaining)
     for job in pending:  # the reservation of the first blocked job
         decision.consider(job)
@@ -99,8 +100,9 @@ def fill(
     while options := [k for k in left if k not in done and servers[k] < jobs[k].max_servers]:
         key = max(options, key=lambda k: left[k])  # the model that ends last
         job = jobs[key]
-        gain = _gain(todo[key], servers[key], job.startup)
-        pays = left[key] > 0 and gain >= job.startup
+        startup = (startups or {}).get(key, job.startup)
+        gain = _gain(todo[key], servers[key], startup)
+        pays = left[key] > 0 and gain >= startup
         group = decision.replica_group(job, now + left[key] - gain) if pays else None
         if group is None:
             done.add(key)
@@ -211,7 +213,7 @@ def simulate(
     ``startup`` of it starting; returns one slot per server in start order (ties in priority order). Decisions see
     only the weights, so durations unlike the weights model estimation error. With ``replicas`` (the live run),
     ``fill`` starts replicas too and decisions see a model's true remaining time once it generates (the live
-    projection from its own rate), its estimate before."""
+    projection from its own rate), its estimate before; like the live run, ``fill`` sees only generating models."""
     actual = {j.key: float((durations or {}).get(j.key, j.weight)) for j in order}
     free = Slots(frozenset(gpus), max_cpu_servers, max_api_concurrency)
     pending, models, slots, now = list(order), dict[str, _Model](), list[Slot](), 0.0
@@ -227,8 +229,8 @@ def simulate(
             free = free.take(job, group, replica)
         if replicas:
             running = [r for m in models.values() for r, _ in m.servers]
-            seen = {k: _seen_left(m, now) for k, m in models.items()}
-            for job, group in fill(pending, running, free, now, seen):
+            measured = {k: m.work / m.generating(now) for k, m in models.items() if m.generating(now)}
+            for job, group in fill(pending, running, free, now, measured):
                 models[job.key].servers.append((Running(job, group, now, True), now + job.startup))
                 free = free.take(job, group, True)
         if not models:

@@ -47,7 +47,8 @@ class Scheduler(Generic[T]):
     run's GPUs and ``clock`` times. ``ready(job)`` gates a start (a hub model's weights must be in: a download never
     holds a GPU); whoever makes a job ready calls ``wake()``. ``replica`` and ``remaining`` (model key -> projected
     seconds left, None before there is one: then its estimate) turn replicas on (see the module docstring);
-    ``untaken(key)``: the share of the model's remaining answers no server has taken yet (None: unknown).
+    ``untaken(key)``: the share of the model's remaining answers no server has taken yet (None: unknown);
+    ``startup(key)``: its first server's measured start-up, what a replica's costs (None: the job's estimate).
     """
 
     def __init__(
@@ -65,6 +66,7 @@ class Scheduler(Generic[T]):
         replica: Callable[[Job, tuple[int, ...]], object] | None = None,
         remaining: Callable[[str], float | None] | None = None,
         untaken: Callable[[str], float | None] | None = None,
+        startup: Callable[[str], float | None] | None = None,
     ) -> None:
         self._gpus = tuple(sorted(set(gpus)))
         check_fits(jobs, self._gpus)
@@ -73,6 +75,7 @@ class Scheduler(Generic[T]):
         self._ready = ready or (lambda job: True)
         self._replica, self._remaining = replica, remaining
         self._untaken = untaken or (lambda key: None)
+        self._startup = startup or (lambda key: None)
         self._limits = (max_cpu_servers, max_api_concurrency)
         self.order = list(
             priority(jobs)
@@ -128,8 +131,9 @@ class Scheduler(Generic[T]):
         if self._replica is None:
             return
         left, todo = self._replica_view(state)
+        startups = {key: s for key in left if (s := self._startup(key)) is not None}
         ready = [j for j in state.pending if self._ready(j)]
-        for job, group in fill(ready, state.running, state.free, now, left, todo):
+        for job, group in fill(ready, state.running, state.free, now, left, todo, startups):
             self._begin(state, Running(job, group, now, replica=True))
 
     def _projected(self, state: _RunState, now: float) -> dict[str, float]:

@@ -32,6 +32,7 @@ class ModelProgress:
     tokens: int = 0
     status: ProgressStatus = RunPhase.WAITING
     started: float | None = None
+    starting: float | None = None  # when its first server began to start (managed models)
     per_dataset: dict[str, list[int]] = field(default_factory=dict)  # dataset -> [done, correct]
     answered_here: int = 0  # answers received by this run (a resumed checkpoint's are not)
     restarts: int = 0
@@ -122,6 +123,8 @@ class Progress:
         with self._lock:
             entry = self._get(model)
             entry.status = status
+            if status == RunPhase.STARTING and entry.starting is None:
+                entry.starting = self.clock()
             if status == RunPhase.RUNNING and entry.started is None:
                 entry.started = self.clock()
             entry.ended = self.clock() if status in ENDED else None
@@ -168,6 +171,15 @@ class Progress:
         with self._lock:
             entry = self.models.get(model)
             return entry.left_s(now) if entry is not None else None
+
+    def startup_s(self, model: str) -> float | None:
+        """Seconds the first server of ``model`` took to start, from starting to running (None before it ran, and
+        for a model that needed no server)."""
+        with self._lock:
+            entry = self.models.get(model)
+            if entry is None or entry.starting is None or entry.started is None:
+                return None
+            return entry.started - entry.starting
 
     def left_answers(self, model: str) -> int | None:
         """Answers ``model`` has still to store (None for a model not seen)."""

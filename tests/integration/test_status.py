@@ -92,6 +92,24 @@ def test_a_progress_line_shows_the_restart_count_it_was_given_not_one_read_from_
     assert [m["status"] for m in progress.snapshot()] == ["restart", "waiting", "resched", "download"]
 
 
+def test_progress_measures_a_models_first_start_up_and_counts_the_answers_it_has_left() -> None:
+    clock = Clock()
+    progress = Progress(stream=io.StringIO(), clock=clock)
+    progress.add_total("a", 40)
+    progress.set_status("a", RunPhase.STARTING)
+    assert progress.startup_s("a") is None  # not started yet
+    clock.now += 75.0
+    progress.set_status("a", RunPhase.RUNNING)
+    progress.record("a", "math", correct=True, tokens=10, error=False)
+    clock.now += 10.0
+    progress.set_status("a", RunPhase.RESTARTING)  # a restart is not the first start-up
+    clock.now += 300.0
+    progress.set_status("a", RunPhase.RUNNING)
+    progress.set_status("api", RunPhase.RUNNING)  # no server: nothing to measure
+    assert (progress.startup_s("a"), progress.startup_s("api"), progress.startup_s("never")) == (75.0, None, None)
+    assert (progress.left_answers("a"), progress.left_answers("never")) == (39, None)
+
+
 def test_status_file_has_each_model_with_placement_counts_speed_eta_restarts_and_last_error(tmp_path: Path) -> None:
     clock = Clock()
     progress = Progress(stream=io.StringIO(), clock=clock)

@@ -144,9 +144,12 @@ def test_the_judge_is_never_replicated_even_when_its_model_block_says_auto() -> 
     assert Job(judge, gpus_needed=1).max_servers == 1
 
 
-def run_with_replicas(untaken: float | None, remaining: float | None = 1000.0) -> list[tuple[str, tuple[int, ...]]]:
-    """A threaded Scheduler on GPUs 0 and 1 with one model that runs for 0.6 s, ``remaining`` seconds projected
-    and ``untaken`` of them in its queue; returns the replicas it started."""
+def run_with_replicas(
+    untaken: float | None, remaining: float | None = 1000.0, startup: float | None = None
+) -> list[tuple[str, tuple[int, ...]]]:
+    """A threaded Scheduler on GPUs 0 and 1 with one model (start-up estimate 10 s) that runs for 0.6 s,
+    ``remaining`` seconds projected, ``untaken`` of them in its queue and a measured start-up of ``startup``;
+    returns the replicas it started."""
     started: list[tuple[str, tuple[int, ...]]] = []
     done = threading.Event()
 
@@ -165,6 +168,7 @@ def run_with_replicas(untaken: float | None, remaining: float | None = 1000.0) -
         replica=replica,
         remaining=lambda key: remaining,
         untaken=lambda key: untaken,
+        startup=lambda key: startup,
         wait_timeout=0.05,
     )
     assert scheduler.run() == {"m": "ok"}
@@ -189,3 +193,16 @@ def test_fill_reads_the_untaken_work_for_what_a_replica_gains() -> None:
         (big, (1,)),
         (big, (2,)),
     ]  # 700 s queued: a second replica gains (700-300-100)/3 = 100 s, not a third
+
+
+def test_a_replica_costs_its_models_measured_start_up_once_the_first_server_has_started() -> None:
+    assert run_with_replicas(untaken=0.1)[:1] == [("m", (1,))]  # 100 s queued pays for the estimated 10 s
+    assert run_with_replicas(untaken=0.1, startup=40.0) == []  # but not for a start-up measured at 40 s
+    assert run_with_replicas(untaken=0.5, startup=40.0)[:1] == [("m", (1,))]  # 500 s does
+
+
+def test_fill_takes_a_replicas_start_up_from_startups_before_the_jobs_estimate() -> None:
+    big = job("big", startup=100.0)
+    running = [Running(big, (0,), 0.0)]
+    assert fill([], running, free(1), now=0.0, remaining={"big": 250.0}, startups={"big": 20.0}) == [(big, (1,))]
+    assert fill([], running, free(1), now=0.0, remaining={"big": 1000.0}, startups={"big": 400.0}) == []
