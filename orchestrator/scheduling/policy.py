@@ -19,8 +19,9 @@ ends before the reservation's time. A CPU server's model gets a replica on a fre
 (``max_cpu_servers`` counts every CPU server). A model's servers share its remaining work; they all end when it is
 done. Only the work no server has taken yet (``untaken``: its queue, not its answers in flight) counts for a
 replica: with ``U`` seconds of it, a replica saves ``(U - u) / (s + 1)`` (the formula above with ``U`` for ``R``),
-so one that would find the queue empty once started is never started. ``replicas`` per model bounds its servers
-(``Job.max_servers``).
+so one that would find the queue empty once started is never started. A replica must gain at least its start-up
+while models are ready and wait for GPUs; once none does, idle GPUs cost nothing and any gain will do.
+``replicas`` per model bounds its servers (``Job.max_servers``).
 
 ``priority_order`` picks the priority list: larger then slower jobs first, unless a simulation with the weights
 (estimated durations) finds a shorter makespan with another order (bounded local search). Whether a job fits the
@@ -84,7 +85,8 @@ def fill(
     chose): per replica its model's job and GPU group. ``remaining``: the projected seconds until each running
     model ends with its servers now (a model without one gets none); ``untaken``: the seconds of that which no
     server has taken yet (its queue; default: all of it), the only work a replica can get; ``startups``: a replica's
-    start-up per model (default: the job's). See the module docstring. Pure."""
+    start-up per model (default: the job's). While ``pending`` (the jobs ready to start) is not empty, a replica
+    must gain its start-up, else any gain will do. See the module docstring. Pure."""
     decision = _Decision(free, running, now, remaining)
     for job in pending:  # the reservation of the first blocked job
         decision.consider(job)
@@ -102,7 +104,7 @@ def fill(
         job = jobs[key]
         startup = (startups or {}).get(key, job.startup)
         gain = _gain(todo[key], servers[key], startup)
-        pays = left[key] > 0 and gain >= startup
+        pays = left[key] > 0 and gain > 0 and gain >= (startup if pending else 0.0)
         group = decision.replica_group(job, now + left[key] - gain) if pays else None
         if group is None:
             done.add(key)
@@ -213,7 +215,8 @@ def simulate(
     ``startup`` of it starting; returns one slot per server in start order (ties in priority order). Decisions see
     only the weights, so durations unlike the weights model estimation error. With ``replicas`` (the live run),
     ``fill`` starts replicas too and decisions see a model's true remaining time once it generates (the live
-    projection from its own rate), its estimate before; like the live run, ``fill`` sees only generating models."""
+    projection from its own rate), its estimate before; like the live run, ``fill`` sees only generating models
+    while any job waits, and every model once none does."""
     actual = {j.key: float((durations or {}).get(j.key, j.weight)) for j in order}
     free = Slots(frozenset(gpus), max_cpu_servers, max_api_concurrency)
     pending, models, slots, now = list(order), dict[str, _Model](), list[Slot](), 0.0
@@ -229,8 +232,8 @@ def simulate(
             free = free.take(job, group, replica)
         if replicas:
             running = [r for m in models.values() for r, _ in m.servers]
-            measured = {k: m.work / m.generating(now) for k, m in models.items() if m.generating(now)}
-            for job, group in fill(pending, running, free, now, measured):
+            seen = {k: _seen_left(m, now) for k, m in models.items() if m.generating(now) or not pending}
+            for job, group in fill(pending, running, free, now, seen):
                 models[job.key].servers.append((Running(job, group, now, True), now + job.startup))
                 free = free.take(job, group, True)
         if not models:

@@ -5,10 +5,12 @@ What to start, where and when is the pure policy's (``policy.decide``, the same 
 gate. Jobs that cannot fit the pool are rejected up front by the planner's ``plan.check_fits``. With a ``replica``
 launcher and a ``remaining`` projection, idle GPUs get replicas of running models: ``replica(job, gpus)`` runs one
 more server of the model until its work queue is empty; the model's result is its first server's (``launch``).
-Replicas go by measured time only: a model gets one once ``remaining`` projects its end from its own answer rate
-(an estimate before that takes ``max_tokens`` as every answer's length), and only for the share of that time its
-queue still holds work nobody has taken (``untaken``): a model in its tail (every answer asked, the longest still
-generating) has nothing a new server could do.
+While models are ready and wait for GPUs, replicas go by measured time only: a model gets one once ``remaining``
+projects its end from its own answer rate (an estimate before that takes ``max_tokens`` as every answer's length,
+and a replica started on it may hold GPUs a waiting model needs); once none waits, idle GPUs cost nothing and the
+estimate will do. Either way only the share of that time its queue still holds work nobody has taken counts
+(``untaken``): a model in its tail (every answer asked, the longest still generating) has nothing a new server could
+do.
 """
 
 from __future__ import annotations
@@ -130,9 +132,9 @@ class Scheduler(Generic[T]):
             self._begin(state, Running(job, group, now))
         if self._replica is None:
             return
-        left, todo = self._replica_view(state)
-        startups = {key: s for key in left if (s := self._startup(key)) is not None}
         ready = [j for j in state.pending if self._ready(j)]
+        left, todo = self._replica_view(state, now, waiting=bool(ready))
+        startups = {key: s for key in left if (s := self._startup(key)) is not None}
         for job, group in fill(ready, state.running, state.free, now, left, todo, startups):
             self._begin(state, Running(job, group, now, replica=True))
 
@@ -146,15 +148,18 @@ class Scheduler(Generic[T]):
             left[run.job.key] = value if value is not None else max(0.0, run.start + run.job.weight - now)
         return left
 
-    def _replica_view(self, state: _RunState) -> tuple[dict[str, float], dict[str, float]]:
-        """Per running model whose end is measured (``remaining``): its seconds left, and the seconds of them its
-        queue still holds (``untaken``'s share of them; all of them while unknown)."""
+    def _replica_view(self, state: _RunState, now: float, waiting: bool) -> tuple[dict[str, float], dict[str, float]]:
+        """Per running model whose end is measured (``remaining``; unless a ready job is ``waiting``, its estimate
+        will do): its seconds left, and the seconds of them its queue still holds (``untaken``'s share; all while
+        unknown)."""
         left: dict[str, float] = {}
         todo: dict[str, float] = {}
-        for run in state.running:
+        for run in (r for r in state.running if not r.replica):  # a model whose first server ended gets none
             key = run.job.key
             seconds = self._remaining(key) if self._remaining is not None else None
-            if seconds is None or key in left:
+            if seconds is None and not waiting:
+                seconds = max(0.0, run.start + run.job.weight - now)
+            if seconds is None:
                 continue
             share = self._untaken(key)
             left[key], todo[key] = seconds, seconds * (1.0 if share is None else max(0.0, min(1.0, share)))

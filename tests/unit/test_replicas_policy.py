@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -33,15 +33,24 @@ def free(*gpus: int) -> Slots:
     return Slots(frozenset(gpus), 1, 8)
 
 
+WAITING = [job("wide", tp=16)]  # a ready model that waits (it never fits here): replicas must repay their start-up
+
+
 def test_a_replica_starts_on_idle_gpus_when_it_pays_for_its_startup() -> None:
     big = job("big")
     starts = fill([], [Running(big, (0,), 0.0)], free(1), now=0.0, remaining={"big": 1000.0})
     assert starts == [(big, (1,))]
 
 
-def test_no_replica_when_the_model_ends_before_a_replica_would_help() -> None:
+def test_no_replica_when_the_model_ends_before_a_replica_would_help_while_a_model_waits() -> None:
     big = job("big")
-    assert fill([], [Running(big, (0,), 0.0)], free(1), now=0.0, remaining={"big": 250.0}) == []
+    assert fill(WAITING, [Running(big, (0,), 0.0)], free(1), now=0.0, remaining={"big": 250.0}) == []
+
+
+def test_once_no_model_waits_any_gain_will_do_but_not_none() -> None:
+    big = job("big")
+    assert fill([], [Running(big, (0,), 0.0)], free(1), now=0.0, remaining={"big": 250.0}) == [(big, (1,))]
+    assert fill([], [Running(big, (0,), 0.0)], free(1), now=0.0, remaining={"big": 90.0}) == []
 
 
 def test_replicas_one_turns_them_off() -> None:
@@ -145,24 +154,26 @@ def test_the_judge_is_never_replicated_even_when_its_model_block_says_auto() -> 
 
 
 def run_with_replicas(
-    untaken: float | None, remaining: float | None = 1000.0, startup: float | None = None
+    untaken: float | None, remaining: float | None = 1000.0, startup: float | None = None, waiting: bool = True
 ) -> list[tuple[str, tuple[int, ...]]]:
-    """A threaded Scheduler on GPUs 0 and 1 with one model (start-up estimate 10 s) that runs for 0.6 s,
-    ``remaining`` seconds projected, ``untaken`` of them in its queue and a measured start-up of ``startup``;
-    returns the replicas it started."""
+    """A threaded Scheduler on GPUs 0 and 1 with one model 'm' (estimate 1000 s, start-up 10 s) that runs for 0.6 s,
+    ``remaining`` seconds projected, ``untaken`` of them in its queue and a measured start-up of ``startup``; with
+    ``waiting``, a TP=2 model waits for both GPUs meanwhile. Returns the replicas it started."""
     started: list[tuple[str, tuple[int, ...]]] = []
-    done = threading.Event()
 
     def launch(j: Job, gpus: tuple[int, ...]) -> str:
-        done.wait(0.6)
+        if j.key == "m":
+            time.sleep(0.6)
         return "ok"
 
     def replica(j: Job, gpus: tuple[int, ...]) -> str:
         started.append((j.key, gpus))
+        time.sleep(0.1)
         return "replica"
 
+    jobs = [job("m", weight=1000.0, startup=10.0)] + ([job("later", tp=2, weight=5.0)] if waiting else [])
     scheduler = Scheduler(
-        [job("m", weight=1000.0, startup=10.0)],
+        jobs,
         [0, 1],
         launch,
         replica=replica,
@@ -170,8 +181,9 @@ def run_with_replicas(
         untaken=lambda key: untaken,
         startup=lambda key: startup,
         wait_timeout=0.05,
+        priority=lambda jobs: jobs,
     )
-    assert scheduler.run() == {"m": "ok"}
+    assert set(scheduler.run().values()) == {"ok"}
     return started
 
 
@@ -186,9 +198,9 @@ def test_a_replica_goes_by_the_work_still_queued_and_by_measured_time_only() -> 
 def test_fill_reads_the_untaken_work_for_what_a_replica_gains() -> None:
     big = job("big", startup=100.0)
     running = [Running(big, (0,), 0.0)]
-    assert fill([], running, free(1), now=0.0, remaining={"big": 1000.0}, untaken={"big": 1000.0}) == [(big, (1,))]
-    assert fill([], running, free(1), now=0.0, remaining={"big": 1000.0}, untaken={"big": 250.0}) == []
-    two = fill([], running, free(1, 2, 3), now=0.0, remaining={"big": 1000.0}, untaken={"big": 700.0})
+    assert fill(WAITING, running, free(1), now=0.0, remaining={"big": 1000.0}, untaken={"big": 1000.0}) == [(big, (1,))]
+    assert fill(WAITING, running, free(1), now=0.0, remaining={"big": 1000.0}, untaken={"big": 250.0}) == []
+    two = fill(WAITING, running, free(1, 2, 3), now=0.0, remaining={"big": 1000.0}, untaken={"big": 700.0})
     assert two == [
         (big, (1,)),
         (big, (2,)),
@@ -204,5 +216,14 @@ def test_a_replica_costs_its_models_measured_start_up_once_the_first_server_has_
 def test_fill_takes_a_replicas_start_up_from_startups_before_the_jobs_estimate() -> None:
     big = job("big", startup=100.0)
     running = [Running(big, (0,), 0.0)]
-    assert fill([], running, free(1), now=0.0, remaining={"big": 250.0}, startups={"big": 20.0}) == [(big, (1,))]
-    assert fill([], running, free(1), now=0.0, remaining={"big": 1000.0}, startups={"big": 400.0}) == []
+    assert fill(WAITING, running, free(1), now=0.0, remaining={"big": 250.0}, startups={"big": 20.0}) == [(big, (1,))]
+    assert fill(WAITING, running, free(1), now=0.0, remaining={"big": 1000.0}, startups={"big": 400.0}) == []
+
+
+def test_once_no_model_waits_a_replica_starts_on_the_estimate_for_any_gain() -> None:
+    """Idle GPUs then cost nothing: the estimate (1000 s) will do before a measured end, and a gain under the
+    start-up too; work nobody can take still gets none."""
+    assert run_with_replicas(untaken=None, remaining=None, waiting=False)[:1] == [("m", (1,))]
+    assert run_with_replicas(untaken=0.02, waiting=False)[:1] == [("m", (1,))]  # 20 s queued: gains 5 s of it
+    assert run_with_replicas(untaken=0.0, waiting=False) == []
+    assert run_with_replicas(untaken=0.005, waiting=False) == []  # 5 s queued: empty before a replica is up
