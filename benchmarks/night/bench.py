@@ -90,8 +90,9 @@ def report(data: dict) -> str:
         "## Night: 12 models on 8 GPUs, no history (benchmarks/night)",
         "",
         f"Command: `{data['command']}`{_kept(data)}.",
-        f"{data['nights']} seeded nights, time x{data['scale']:g}: the real scheduler,",
-        "servers' lifecycle, client and checkpoint against fake vLLM servers that keep the calibrated H100 rates of",
+        "",
+        f"{data['nights']} seeded nights, time x{data['scale']:g}: the real scheduler, servers' lifecycle, client and",
+        "checkpoint against fake vLLM servers that keep the calibrated H100 rates of",
         "`orchestrator/scheduling/calibration.json` (processor sharing, each of a request's n choices a sequence),",
         "DeathMath's size (2 x 190 problems x 4 samples), answers of 8k tokens on average (lognormal, sigma 0.6, at",
         "most 32k), each model's length x its own lognormal noise (sigma 0.3), unknown to the scheduler, whose",
@@ -172,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
         old = json.loads((RESULTS / "night.json").read_text(encoding="utf-8")) if args.merge else None
         data = run(args)
         if old is not None:
-            data = merged(old, data, args.modes.split(","))
+            data = merged(old, {**data, "command": data["command"] + " --merge"}, args.modes.split(","))
         (RESULTS / "night.json").write_text(json.dumps(data, indent=1) + "\n", encoding="utf-8")
     text = report(data)
     (RESULTS / "night.md").write_text(text, encoding="utf-8")

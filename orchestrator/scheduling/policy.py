@@ -14,8 +14,8 @@ that were estimated to finish first, and once an estimate is overrun nothing new
 Replicas (``fill``): GPUs that no waiting job can take now get another server of a running model (its weights are
 on disk): the model whose projected end is latest first, when the replica pays for its start-up -- with ``s``
 servers, ``R`` seconds left and a start-up of ``u``, a replica ends the model at ``u + s (R - u) / (s + 1)``
-instead of ``R``, and starts only if that gains at least ``u`` -- and, on a reserved group, only if the model then
-ends before the reservation's time. A CPU server's model gets a replica on a free CPU-server slot the same way
+instead of ``R``, and starts only if that gains enough (below) -- and, on a reserved group, only if the model
+then ends before the reservation's time. A CPU server's model gets a replica on a free CPU-server slot the same way
 (``max_cpu_servers`` counts every CPU server). A model's servers share its remaining work; they all end when it is
 done. Only the work no server has taken yet (``untaken``: its queue, not its answers in flight) counts for a
 replica: with ``U`` seconds of it, a replica saves ``(U - u) / (s + 1)`` (the formula above with ``U`` for ``R``),
