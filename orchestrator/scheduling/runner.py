@@ -145,7 +145,7 @@ class Scheduler(Generic[T]):
         left = {}
         for run in state.running:
             value = self._remaining(run.job.key)
-            left[run.job.key] = value if value is not None else max(0.0, run.start + run.job.weight - now)
+            left[run.job.key] = value if value is not None else run.est_end(now) - now
         return left
 
     def _replica_view(self, state: _RunState, now: float, waiting: bool) -> tuple[dict[str, float], dict[str, float]]:
@@ -158,7 +158,7 @@ class Scheduler(Generic[T]):
             key = run.job.key
             seconds = self._remaining(key) if self._remaining is not None else None
             if seconds is None and not waiting:
-                seconds = max(0.0, run.start + run.job.weight - now)
+                seconds = run.est_end(now) - now
             if seconds is None:
                 continue
             share = self._untaken(key)
