@@ -12,16 +12,14 @@ job is never starved by a stream of small ones: it waits for the jobs already ru
 that were estimated to finish first, and once an estimate is overrun nothing new starts on its group.
 
 Replicas (``fill``): GPUs that no waiting job can take now get another server of a running model (its weights are
-on disk): the model whose projected end is latest first, when the replica pays for its start-up -- with ``s``
-servers, ``R`` seconds left and a start-up of ``u``, a replica ends the model at ``u + s (R - u) / (s + 1)``
-instead of ``R``, and starts only if that gains enough (below) -- and, on a reserved group, only if the model
-then ends before the reservation's time. A CPU server's model gets a replica on a free CPU-server slot the same way
-(``max_cpu_servers`` counts every CPU server). A model's servers share its remaining work; they all end when it is
-done. Only the work no server has taken yet (``untaken``: its queue, not its answers in flight) counts for a
-replica: with ``U`` seconds of it, a replica saves ``(U - u) / (s + 1)`` (the formula above with ``U`` for ``R``),
-so one that would find the queue empty once started is never started. A replica must gain at least its start-up
-while models are ready and wait for GPUs; once none does, idle GPUs cost nothing and any gain will do.
-``replicas`` per model bounds its servers (``Job.max_servers``).
+on disk), the model whose projected end is latest first. A model's servers share its remaining work and all end
+when it is done; only the work no server has taken yet (``untaken``: its queue, not its answers in flight) is work
+for a replica. With ``s`` servers, ``U`` seconds of that work and a start-up of ``u``, a replica is ready when
+``U - u`` is left and shares it with the others: it saves ``(U - u) / (s + 1)``, so one that would find the queue
+empty is never started. While jobs are ready and wait for GPUs, a replica must save at least ``u``; once none
+does, idle GPUs cost nothing and any saving will do. On a reserved group a replica starts only if its model then
+ends before the reservation's time. A CPU server's model gets a replica on a free CPU-server slot the same way
+(``max_cpu_servers`` counts every CPU server). ``replicas`` per model bounds its servers (``Job.max_servers``).
 
 ``priority_order`` picks the priority list: larger then slower jobs first, unless a simulation with the weights
 (estimated durations) finds a shorter makespan with another order (bounded local search). Whether a job fits the
@@ -104,7 +102,7 @@ def fill(
         job = jobs[key]
         startup = (startups or {}).get(key, job.startup)
         gain = _gain(todo[key], servers[key], startup)
-        pays = left[key] > 0 and gain > 0 and gain >= (startup if pending else 0.0)
+        pays = gain > 0 and (not pending or gain >= startup)
         group = decision.replica_group(job, now + left[key] - gain) if pays else None
         if group is None:
             done.add(key)

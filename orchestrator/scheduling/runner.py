@@ -138,31 +138,29 @@ class Scheduler(Generic[T]):
         for job, group in fill(ready, state.running, state.free, now, left, todo, startups):
             self._begin(state, Running(job, group, now, replica=True))
 
-    def _projected(self, state: _RunState, now: float) -> dict[str, float]:
-        """Seconds left per running model: the ``remaining`` projection, else its estimate (start + weight)."""
+    def _projected(self, state: _RunState, now: float, *, estimated: bool = True) -> dict[str, float]:
+        """Seconds left per running model: the ``remaining`` projection, else (``estimated``) its estimate (start +
+        weight); nothing without a projection."""
         if self._remaining is None:
             return {}
         left = {}
-        for run in state.running:
+        for run in (r for r in state.running if not r.replica):  # a model whose first server ended has none
             value = self._remaining(run.job.key)
-            left[run.job.key] = value if value is not None else run.est_end(now) - now
+            if value is None and estimated:
+                value = run.est_end(now) - now
+            if value is not None:
+                left[run.job.key] = value
         return left
 
     def _replica_view(self, state: _RunState, now: float, waiting: bool) -> tuple[dict[str, float], dict[str, float]]:
         """Per running model whose end is measured (``remaining``; unless a ready job is ``waiting``, its estimate
         will do): its seconds left, and the seconds of them its queue still holds (``untaken``'s share; all while
         unknown)."""
-        left: dict[str, float] = {}
-        todo: dict[str, float] = {}
-        for run in (r for r in state.running if not r.replica):  # a model whose first server ended gets none
-            key = run.job.key
-            seconds = self._remaining(key) if self._remaining is not None else None
-            if seconds is None and not waiting:
-                seconds = run.est_end(now) - now
-            if seconds is None:
-                continue
+        left = self._projected(state, now, estimated=not waiting)
+        todo = {}
+        for key, seconds in left.items():
             share = self._untaken(key)
-            left[key], todo[key] = seconds, seconds * (1.0 if share is None else max(0.0, min(1.0, share)))
+            todo[key] = seconds * (1.0 if share is None else max(0.0, min(1.0, share)))
         return left, todo
 
     def _begin(self, state: _RunState, run: Running) -> None:

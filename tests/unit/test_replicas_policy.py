@@ -227,3 +227,30 @@ def test_once_no_model_waits_a_replica_starts_on_the_estimate_for_any_gain() -> 
     assert run_with_replicas(untaken=0.02, waiting=False)[:1] == [("m", (1,))]  # 20 s queued: gains 5 s of it
     assert run_with_replicas(untaken=0.0, waiting=False) == []
     assert run_with_replicas(untaken=0.005, waiting=False) == []  # 5 s queued: empty before a replica is up
+
+
+def test_a_model_whose_first_server_ended_gets_no_more_replicas_while_its_last_one_leaves() -> None:
+    """'m' ends while its replica still runs (leaving): GPU 0 comes free, yet no new replica of 'm' starts there."""
+    started: list[tuple[int, ...]] = []
+
+    def launch(j: Job, gpus: tuple[int, ...]) -> str:
+        deadline = time.monotonic() + 10
+        while not started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return "ok"
+
+    def replica(j: Job, gpus: tuple[int, ...]) -> str:
+        started.append(gpus)
+        time.sleep(0.5)  # the scheduler loops meanwhile, 'm' over
+        return "replica"
+
+    scheduler = Scheduler(
+        [job("m", weight=1000.0, startup=10.0)],
+        [0, 1],
+        launch,
+        replica=replica,
+        remaining=lambda key: 1000.0,
+        wait_timeout=0.02,
+    )
+    assert scheduler.run() == {"m": "ok"}
+    assert started == [(1,)]
