@@ -15,10 +15,12 @@ progress, signals, leaderboard -- and hands the placements to a backend:
 ``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub
 weights are in, and the next models' weights download meanwhile. GPUs left idle get replicas of running models
 (``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``, and its
-first server's measured start-up). The LLM judge (``judge.job``, key ``JUDGE_KEY``) is one more job: it is ready once
-every model it audits has ended, then runs like a model (a managed judge on its GPUs, an API judge beside; never
-replicated) and frees its GPUs when its audit is done. ``ray.backend.RayBackend`` is the other implementation
-(weights are fetched on the node that runs the model). No backend imports ``orchestrate``.
+first server's measured start-up). The LLM judge (``judge.job``, key ``JUDGE_KEY``) is one more job, whose ``after``
+names the models it audits: it starts once they have all ended, or alongside them once one has and no other job
+waits to start (``scheduling.jobs.may_start``), runs like a model (a managed judge on its GPUs, an API judge beside;
+never replicated), audits each model as it ends, and frees its GPUs when its audit is done.
+``ray.backend.RayBackend`` is the other implementation (weights are fetched on the node that runs the model). No
+backend imports ``orchestrate``.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ import logging
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Protocol
 
@@ -56,7 +58,11 @@ class Backend(Protocol):
 
     def reserve(self, logs_dir: Path) -> None: ...
     def plan(
-        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+        self,
+        models: Sequence[ModelConfig],
+        weights: Mapping[str, float],
+        startups: Mapping[str, float] | None = None,
+        after: Mapping[str, Iterable[str]] | None = None,
     ) -> list[Placement]: ...
     def gpu_name(self) -> str | None: ...
     def render(self, placements: Sequence[Placement]) -> str: ...
@@ -98,7 +104,11 @@ class LocalBackend:
         self.pool, self.gpu_names, self._locks = gpu_pool(self.models, self.wanted)
 
     def plan(
-        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+        self,
+        models: Sequence[ModelConfig],
+        weights: Mapping[str, float],
+        startups: Mapping[str, float] | None = None,
+        after: Mapping[str, Iterable[str]] | None = None,
     ) -> list[Placement]:
         pool = self.pool if self.pool is not None else self._preview_pool()
         return plan(
@@ -109,6 +119,7 @@ class LocalBackend:
             python=self.python,
             weights=weights,
             startups=startups,
+            after=after,
         )
 
     def gpu_name(self) -> str | None:
@@ -131,13 +142,12 @@ class LocalBackend:
         """The scheduler places a job only once its hub weights are in; the prefetcher fetches ahead meanwhile."""
         fetcher = self._prefetcher(ctx, placements, stop)
         launch = _Launcher(ctx, {p.job.key: p for p in placements}, fetcher, stop, self.judge)
-        audited = set(self.judge.audited if self.judge else ()) & {p.job.key for p in placements}
         scheduler = Scheduler(
             [p.job for p in placements],
             self.pool or [],
             launch,
             max_cpu_servers=self.max_cpu,
-            ready=lambda job: fetcher.ready(job.key) and (job.key != JUDGE_KEY or audited <= launch.ended),
+            ready=lambda job: fetcher.ready(job.key),
             replica=launch.replica if self.pool or self.max_cpu > 1 else None,
             remaining=_reader(ctx, "left_s"),
             untaken=_untaken(ctx),
@@ -180,7 +190,7 @@ class _Launcher:
         judge: JudgeTask | None = None,
     ) -> None:
         self.ctx, self.by_key, self.fetcher, self.stop, self.judge = ctx, by_key, fetcher, stop, judge
-        self.ended: set[str] = set()  # jobs that returned (the judge waits for those it audits)
+        self.ended: set[str] = set()  # jobs that returned (the judge audits those of its models)
         self.replicas: Counter[str] = Counter()
         self.lock = threading.Lock()
 
@@ -189,7 +199,7 @@ class _Launcher:
         try:
             spec = self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
             if job.key == JUDGE_KEY and self.judge is not None:
-                return told(self.ctx, run_judge(self.ctx, self.judge, spec))
+                return told(self.ctx, run_judge(self.ctx, self.judge, spec, ended=lambda: set(self.ended)))
             return told(self.ctx, run_model(self.ctx, job.model, spec))
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, ModelState.FAILED)

@@ -1,11 +1,14 @@
 """The judge's job: audit this run's series with the judge model, its server up only while it is asked.
 
-A backend runs ``run_judge(ctx, task, spec)`` for the judge's placement (key ``JUDGE_KEY``) once every model it
-audits has ended. It first counts what is still to ask (per series, the answers that need judging and have no
-stored verdict for the same judge hash: ``audit.to_judge``); with nothing to ask no server starts. Else ``serve``
-gives the ``ask``: a managed judge's server started on the placement's GPUs and stopped in ``finally``
+A backend runs ``run_judge(ctx, task, spec, ended=...)`` for the judge's placement (key ``JUDGE_KEY``) once
+``scheduling.jobs.may_start`` lets it: after every model it audits has ended, or alongside them once one has. It
+takes each audited model once ``ended`` lists it (looking again every ``POLL_S``), counts what is still to ask
+there (per series, the answers that need judging and have no stored verdict for the same judge hash:
+``audit.to_judge``) and asks it. The ``ask`` comes from ``serve`` when the first answer needs one, so with nothing
+to ask no server starts: a managed judge's server started on the placement's GPUs and stopped when the audit ends
 (``local_serve``; the Ray backend passes one whose server runs in an actor), or an API judge's endpoints in turn,
-their starts spaced by the model's ``request_delay`` (``client.ratelimit.LIMITER``). Each series is audited
+their starts spaced by the model's ``request_delay`` (``client.ratelimit.LIMITER``). A judge started alongside
+keeps its server between models: a second start-up would cost more than the wait. Each series is audited
 (``audit.audit_series``) and its details lines get their ``judge`` fields (``with_verdicts``) through
 ``results.rewrite_series``, which records the judge model and mode in the series' meta too (the leaderboard reads
 the mode there). A failed request leaves its answer for the next run (the job ends ``failed``); a stop ends it
@@ -20,8 +23,8 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable, Collection, Iterator, Sequence
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -38,6 +41,8 @@ from .verdict import JudgeVerdict, read_reply
 
 log = logging.getLogger(__name__)
 
+POLL_S = 1.0  # how often a judge started alongside its models looks for one that has ended
+
 
 @dataclass(frozen=True)
 class JudgeTask:
@@ -53,7 +58,12 @@ class JudgeTask:
     def of(
         cls, settings: JudgeSettings, model: ModelConfig, audited: Sequence[str], rejudge: bool = False
     ) -> JudgeTask:
-        judge = dataclasses.replace(model, key=JUDGE_KEY, replicas=1)  # one server: its audit is asked through it
+        judge = dataclasses.replace(  # one server: its audit is asked through it; a verdict needs few tokens
+            model,
+            key=JUDGE_KEY,
+            replicas=1,
+            sampling=dataclasses.replace(model.sampling, max_tokens=min(MAX_TOKENS, model.sampling.max_tokens)),
+        )
         return cls(settings, judge, tuple(audited), rejudge)
 
     @property
@@ -79,7 +89,7 @@ def chat_judge(model: ModelConfig, endpoint: Endpoint, stop: threading.Event) ->
         model.model_name,
         timeout=transport.timeouts.read,
         retries=transport.max_retries,
-        max_tokens=min(MAX_TOKENS, model.sampling.max_tokens),
+        max_tokens=min(MAX_TOKENS, model.sampling.max_tokens),  # JudgeTask.of caps it too (the estimate's bound)
         stop=stop,
     )
 
@@ -118,30 +128,28 @@ def local_serve(ctx: RunContext, model: ModelConfig, spec: ServerSpec | None) ->
         stop_for(ctx, model, server)
 
 
-def run_judge(ctx: RunContext, task: JudgeTask, spec: ServerSpec | None, *, serve: Serve = local_serve) -> ModelOutcome:
-    """Audit every series of ``task.audited`` on ``ctx.datasets``; see the module docstring. Never raises for the
-    judge's own failures (a ``ResultsError`` stops the run, as a model's does)."""
+def run_judge(
+    ctx: RunContext,
+    task: JudgeTask,
+    spec: ServerSpec | None,
+    *,
+    serve: Serve = local_serve,
+    ended: Callable[[], Collection[str]] | None = None,
+    poll_s: float = POLL_S,
+) -> ModelOutcome:
+    """Audit every series of ``task.audited`` on ``ctx.datasets``, each model once ``ended`` lists it (default: all
+    have ended; else it is looked at every ``poll_s``); see the module docstring. Never raises for the judge's own
+    failures (a ``ResultsError`` stops the run, as a model's does)."""
     outcome = ModelOutcome(model=JUDGE_KEY, status=ModelState.RUNNING)
     began = time.monotonic()
-    series = _series(ctx, task)
-    todo = sum(len(_todo(task, s)) for s in series)
-    ctx.progress.add_total(JUDGE_KEY, todo)
-    ctx.progress.set_status(JUDGE_KEY, RunPhase.STARTING if todo and spec is not None else RunPhase.RUNNING)
-    failed, errors = 0, list[str]()
+    audit = _Audit(ctx, task, spec, serve)
     try:
-        if todo and not ctx.stop.is_set():
-            with serve(ctx, task.model, spec) as ask:
-                ctx.progress.set_status(JUDGE_KEY, RunPhase.RUNNING)
-                for one in series:
-                    if ctx.stop.is_set():
-                        break
-                    failed += _audit(ctx, task, one, ask, errors)
-        for one in series:
-            _merge(task, one)
-        outcome.status = end_state(ctx.stop.is_set(), failed=failed > 0)
-        if failed and outcome.status is ModelState.FAILED:
-            last = f" (the last: {errors[-1]})" if errors else ""
-            outcome.error = f"{failed} answer(s) not judged: the judge's requests failed{last}; rerun to ask them"
+        with audit:
+            audit.each_as_it_ends(ended or (lambda: task.audited), poll_s)
+        outcome.status = end_state(ctx.stop.is_set(), failed=audit.failed > 0)
+        if audit.failed and outcome.status is ModelState.FAILED:
+            last = f" (the last: {audit.errors[-1]})" if audit.errors else ""
+            outcome.error = f"{audit.failed} answer(s) not judged: the judge's requests failed{last}; rerun to ask them"
     except ResultsError:
         raise
     except OrchestratorError as exc:
@@ -156,14 +164,71 @@ def run_judge(ctx: RunContext, task: JudgeTask, spec: ServerSpec | None, *, serv
     return outcome
 
 
-def _series(ctx: RunContext, task: JudgeTask) -> list[_Series]:
-    """The series on disk of the audited models on this run's datasets, each with its best record per answer."""
+class _Audit:
+    """The judge's audit in one run: the audited models' series as each model ends, the server (``serve``) entered
+    when the first answer needs asking and left when the audit ends; the series' details lines merged at the end
+    (also those with nothing to ask: their meta names the judge)."""
+
+    def __init__(self, ctx: RunContext, task: JudgeTask, spec: ServerSpec | None, serve: Serve) -> None:
+        self.ctx, self.task, self.spec, self.serve = ctx, task, spec, serve
+        self.stack = ExitStack()
+        self.ask: JudgeAsk | None = None
+        self.seen: list[_Series] = []
+        self.failed, self.errors = 0, list[str]()
+
+    def __enter__(self) -> _Audit:
+        self.ctx.progress.set_status(JUDGE_KEY, RunPhase.WAITING)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        try:
+            self.stack.close()
+        finally:
+            if not isinstance(exc[1], ResultsError):
+                for one in self.seen:
+                    _merge(self.task, one)
+
+    def each_as_it_ends(self, ended: Callable[[], Collection[str]], poll_s: float) -> None:
+        """Audit each audited model's series once ``ended`` lists the model, until every one is done or a stop."""
+        left = list(self.task.audited)
+        while left and not self.ctx.stop.is_set():
+            now = set(ended())
+            for model in [m for m in left if m in now]:
+                left.remove(model)
+                self._model(model)
+            if left:
+                self.ctx.stop.wait(poll_s)
+
+    def _model(self, model: str) -> None:
+        series = _series(self.ctx, model)
+        self.seen += series
+        todo = sum(len(_todo(self.task, one)) for one in series)
+        self.ctx.progress.add_total(JUDGE_KEY, todo)
+        if not todo:
+            return
+        ask = self._asking()
+        for one in series:
+            if self.ctx.stop.is_set():
+                return
+            self.failed += _audit(self.ctx, self.task, one, ask, self.errors)
+
+    def _asking(self) -> JudgeAsk:
+        """The judge's ``ask``, its server started on first use."""
+        if self.ask is None:
+            if self.spec is not None:
+                self.ctx.progress.set_status(JUDGE_KEY, RunPhase.STARTING)
+            self.ask = self.stack.enter_context(self.serve(self.ctx, self.task.model, self.spec))
+            self.ctx.progress.set_status(JUDGE_KEY, RunPhase.RUNNING)
+        return self.ask
+
+
+def _series(ctx: RunContext, model: str) -> list[_Series]:
+    """The series on disk of ``model`` on this run's datasets, each with its best record per answer."""
     found = []
-    for model in task.audited:
-        for run in ctx.datasets:
-            paths = SeriesPaths.of(ctx.results_dir, model, run.spec.name)
-            if paths.jsonl.exists():
-                found.append(_Series(model, paths, JudgeStore(paths), list(read_series(paths)[2])))
+    for run in ctx.datasets:
+        paths = SeriesPaths.of(ctx.results_dir, model, run.spec.name)
+        if paths.jsonl.exists():
+            found.append(_Series(model, paths, JudgeStore(paths), list(read_series(paths)[2])))
     return found
 
 

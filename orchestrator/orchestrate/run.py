@@ -26,6 +26,7 @@ from ..errors import ResultsError
 from ..hub.weights import render_weights
 from ..job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
 from ..judge.job import JudgeTask
+from ..judge.settings import JUDGE_KEY
 from ..notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from ..ray.backend import RayBackend
 from ..results import load_scores
@@ -102,6 +103,11 @@ def judge_task(opts: RunOptions, models: Sequence[ModelConfig]) -> JudgeTask | N
     return JudgeTask.of(cfg.judge, cfg.judge_model, [m.key for m in models], rejudge=opts.rejudge)
 
 
+def _after(judge: JudgeTask | None) -> dict[str, tuple[str, ...]]:
+    """The jobs that read other jobs' results: the judge, the models it audits (``scheduling.jobs.may_start``)."""
+    return {JUDGE_KEY: judge.audited} if judge is not None else {}
+
+
 def open_backend(opts: RunOptions, models: Sequence[ModelConfig], judge: JudgeTask | None = None) -> Backend:
     """The backend of ``--backend``: this host (default), or a Ray cluster (joined now; ConfigError if none).
     ``models`` include the judge's (``judge.model``) when there is one."""
@@ -128,16 +134,16 @@ def execute(opts: RunOptions) -> RunSummary:
     try:
         if opts.dry_run:
             runs = _loaded_or_none(specs, opts.limit or opts.config.num_examples)
-            forecast = estimated(opts, models, runs, backend)
-            placements = backend.plan(models, est.weights(forecast), est.startups(forecast))
+            forecast = estimated(opts, models, runs, backend, judge)
+            placements = backend.plan(models, est.weights(forecast), est.startups(forecast), _after(judge))
             texts = [backend.render(placements), render_forecast(placements, forecast)]
             texts += _deadline(opts, placements, backend) + [render_weights(models)]
             return RunSummary(run_id="dry-run", plan_text="\n".join(t for t in texts if t))
         runs = load_datasets(specs, opts.limit or opts.config.num_examples)
         preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
         backend.reserve(opts.logs_dir)
-        forecast = estimated(opts, models, runs, backend)
-        placements = backend.plan(models, est.weights(forecast), est.startups(forecast))
+        forecast = estimated(opts, models, runs, backend, judge)
+        placements = backend.plan(models, est.weights(forecast), est.startups(forecast), _after(judge))
         for note in _deadline(opts, placements, backend):
             log.warning("%s", note)
         return run_placements(opts, models, runs, placements, backend, forecast)
@@ -151,17 +157,25 @@ def estimated_seconds(results_dir: Path) -> dict[str, float]:
 
 
 def estimated(
-    opts: RunOptions, models: Sequence[ModelConfig], runs: Sequence[DatasetRun] | None, backend: Backend
+    opts: RunOptions,
+    models: Sequence[ModelConfig],
+    runs: Sequence[DatasetRun] | None,
+    backend: Backend,
+    judge: JudgeTask | None = None,
 ) -> dict[str, est.Estimate]:
-    """Each model's estimate (``scheduling.estimates``): its history's seconds, else from its facts and workload."""
+    """Each model's estimate (``scheduling.estimates``): its history's seconds, else from its facts and workload;
+    the judge's workload is at most every answer of the models it audits."""
     scores = load_scores(opts.results_dir) if opts.results_dir.is_dir() else []
     problems = sum(len(r.problems) for r in runs) if runs is not None else 0
+    by_key = {m.key: m for m in models}
+    answers = {JUDGE_KEY: problems * sum(by_key[k].samples for k in judge.audited if k in by_key)} if judge else {}
     return est.model_estimates(
         models,
         problems,
         backend.gpu_name(),
         history=estimate_weights(scores),
         mean_tokens=mean_tokens(scores),
+        answers=answers,
     )
 
 

@@ -14,8 +14,9 @@ A model larger than one node (TP x PP above the GPUs of every node) is served by
 a placement group of TP x PP GPU bundles is waited for, its first node hosts the actor, and the group is handed
 back just before vLLM (``--distributed-executor-backend ray``) makes its own; see README for the limits.
 
-The LLM judge's job (key ``JUDGE_KEY``) starts once every model job has ended; its audit runs in the driver and a
-managed judge's server in an actor (``ray.judge``).
+The LLM judge's job (key ``JUDGE_KEY``) starts when ``scheduling.jobs.may_start`` lets it: once every model it audits
+has ended, or alongside them once one has and every other job's actor holds its node; it audits each model as it
+ends. Its audit runs in the driver and a managed judge's server in an actor (``ray.judge``).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import logging
 import socket
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -34,6 +35,7 @@ from ..errors import ConfigError, ResultsError, ServerDiedError
 from ..job import ModelOutcome, RunContext, run_model, told
 from ..judge.job import JudgeTask, run_judge
 from ..judge.settings import JUDGE_KEY
+from ..scheduling.jobs import may_start
 from ..scheduling.plan import Placement
 from .driver import GET_TIMEOUT_S, POLL_S, STOP_WAIT_S, JobDriver
 from .judge import RayServe
@@ -88,6 +90,7 @@ class RayBackend:
     _actor_class: Any = None
     _jobs: list[threading.Thread] = field(default_factory=list)
     _ended: dict[str, threading.Event] = field(default_factory=dict)  # per job: it returned (the judge waits)
+    _placed: set[str] = field(default_factory=set)  # jobs whose actor got a node, or that need none
 
     @classmethod
     def connect(cls, address: str | None, resource: str | None = None, retries: int = DEFAULT_RETRIES) -> RayBackend:
@@ -124,12 +127,16 @@ class RayBackend:
         return None  # the cluster's GPUs are the nodes' business: estimates say so
 
     def plan(
-        self, models: Sequence[ModelConfig], weights: Mapping[str, float], startups: Mapping[str, float] | None = None
+        self,
+        models: Sequence[ModelConfig],
+        weights: Mapping[str, float],
+        startups: Mapping[str, float] | None = None,
+        after: Mapping[str, Iterable[str]] | None = None,
     ) -> list[Placement]:
         """Placements and their requests; PlanError if a model can never be placed."""
         nodes = self.nodes()
         have_gpus = self.resource is None and any(n.get("GPU", 0) for n in nodes)
-        placements = ray_placements(models, have_gpus, weights)
+        placements = ray_placements(models, have_gpus, weights, after=after)
         per_node = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
         self.requests = {p.job.key: request_for(p.job, self.resource, per_node) for p in placements if p.spec}
         check_fits(self.requests, nodes)
@@ -157,6 +164,7 @@ class RayBackend:
             if key == JUDGE_KEY and self.judge is not None:
                 results[key] = told(ctx, self._judge(ctx, placement))
             elif placement.spec is None:
+                self.placed(key)
                 results[key] = told(ctx, run_model(ctx, placement.job.model, None))
             else:
                 results[key] = told(ctx, JobDriver(self, ctx, placement, self.requests[key]).run())
@@ -169,14 +177,25 @@ class RayBackend:
         finally:
             self._ended[key].set()
 
+    def placed(self, key: str) -> None:
+        """``key``'s job holds what it asked the cluster for (its actor is on a node), or needs nothing."""
+        self._placed.add(key)
+
+    def _ended_keys(self) -> set[str]:
+        return {key for key, ended in self._ended.items() if ended.is_set()}
+
     def _judge(self, ctx: RunContext, placement: Placement) -> ModelOutcome:
-        """The judge, once every model job has ended (see the module docstring)."""
+        """The judge, once ``scheduling.jobs.may_start`` lets it (see the module docstring); it audits each model as
+        it ends. A stop ends the model jobs too; the judge then asks nothing (``run_judge``)."""
         assert self.judge is not None
-        for key, ended in self._ended.items():  # events, not threads: a thread not started yet is not alive either
-            while key != JUDGE_KEY and not ended.wait(POLL_S) and not ctx.stop.is_set():
-                pass  # a stop ends the model jobs too; the judge then asks nothing (run_judge)
+        while not ctx.stop.is_set():
+            ended = self._ended_keys()
+            waiting = [key for key in self._ended if key not in ended and key not in self._placed]
+            if may_start(placement.job, ended, waiting):
+                break
+            ctx.stop.wait(POLL_S)
         serve = RayServe(self.ray, placement, self.requests.get(JUDGE_KEY, Request()))
-        return run_judge(ctx, self.judge, placement.spec, serve=serve)
+        return run_judge(ctx, self.judge, placement.spec, serve=serve, ended=self._ended_keys)
 
     def new_actor(self, request: Request, strategy: Any = None) -> Any:
         if self._actor_class is None:

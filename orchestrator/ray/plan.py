@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import shlex
 import sys
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -72,10 +72,15 @@ def check_fits(requests: Mapping[str, Request], nodes: Sequence[Mapping[str, flo
 
 
 def ray_placements(
-    models: Sequence[ModelConfig], have_gpus: bool, weights: Mapping[str, float], python: str = sys.executable
+    models: Sequence[ModelConfig],
+    have_gpus: bool,
+    weights: Mapping[str, float],
+    python: str = sys.executable,
+    after: Mapping[str, Iterable[str]] | None = None,
 ) -> list[Placement]:
-    """One placement per model, longest (by weight) and largest first; GPUs are chosen on the node."""
-    jobs = sorted(make_jobs(models, have_gpus, weights), key=lambda j: (-j.size, -j.weight))
+    """One placement per model, longest (by weight) and largest first; GPUs are chosen on the node. ``after``: per
+    key the jobs whose results it reads (``plan.make_jobs``)."""
+    jobs = sorted(make_jobs(models, have_gpus, weights, after=after), key=lambda j: (-j.size, -j.weight))
     return [
         Placement(job=j, gpus=(), port=0, wave_start=0.0, spec=server_spec(j.model, (), _port(j), python)) for j in jobs
     ]

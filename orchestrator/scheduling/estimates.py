@@ -62,16 +62,17 @@ def model_estimates(
     history: Mapping[str, float] | None = None,
     mean_tokens: Mapping[str, float] | None = None,
     sizes: Callable[[ModelConfig], int | None] = weight_bytes,
+    answers: Mapping[str, int] | None = None,
 ) -> dict[str, Estimate]:
     """Per model key its estimate for ``problems`` problems (all datasets) x its samples on GPUs named ``gpu``
-    (None: CPU servers); ``history`` seconds of whole earlier series win; ``mean_tokens`` replaces the bound."""
-    history, mean_tokens = history or {}, mean_tokens or {}
+    (None: CPU servers), or ``answers[key]`` answers (the judge's: the answers it may be asked about); ``history``
+    seconds of whole earlier series win; ``mean_tokens`` replaces the bound."""
+    history, mean_tokens, answers = history or {}, mean_tokens or {}, answers or {}
     out = {}
     for model in models:
         in_flight = min(engine_batch(model), VLLM_MAX_SEQS) if model.managed else model.parallel
-        work = Workload(
-            problems * model.samples, model.sampling.max_tokens, in_flight, mean_tokens.get(model.key) or None
-        )
+        count = answers.get(model.key, problems * model.samples)
+        work = Workload(count, model.sampling.max_tokens, in_flight, mean_tokens.get(model.key) or None)
         if model.key in history:
             out[model.key] = from_history(history[model.key], work)
         else:

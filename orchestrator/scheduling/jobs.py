@@ -2,12 +2,14 @@
 
 Pure data and one pure function (``choose_group``); ``policy`` decides with them, ``runner`` and ``simulate`` keep
 them. A model may run on several servers at once (replicas, ``policy.fill``): each server is one ``Running`` (the
-first one's ``replica`` is False) and one ``Slot`` when it ends.
+first one's ``replica`` is False) and one ``Slot`` when it ends. A job that reads other jobs' results (the LLM
+judge: the series of the models it audits) names them in ``after``; ``may_start`` is the one rule of when it may
+start, which the threaded scheduler, the simulation and the Ray backend all ask.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
 
 from ..contract import ModelConfig
@@ -20,7 +22,8 @@ class Job:
     """One model to run: ``gpus_needed`` > 0 for a GPU server, ``cpu`` for a CPU server, neither for an API model.
 
     ``weight`` is the estimated duration in seconds (1.0 when unknown: then only sizes order the jobs), start-up
-    included; ``startup`` the part of it a server spends starting (what a replica costs before it helps).
+    included; ``startup`` the part of it a server spends starting (what a replica costs before it helps);
+    ``after`` the jobs whose results it reads (``may_start``).
     """
 
     model: ModelConfig
@@ -28,6 +31,7 @@ class Job:
     cpu: bool = False
     weight: float = 1.0
     startup: float = 0.0
+    after: frozenset[str] = frozenset()
 
     @property
     def key(self) -> str:
@@ -92,6 +96,20 @@ class Slot:
     start: float
     end: float
     replica: bool = False
+
+
+def may_start(job: Job, ended: Collection[str], waiting: Collection[str]) -> bool:
+    """Whether ``job`` may start now, given the jobs that have ``ended`` and those ``waiting`` to start (not yet
+    started; ``job`` itself may be among them). A job with nothing in ``after`` may; one with ``after`` may once
+    every job there has ended, or earlier, alongside them, once at least one has ended and it holds nothing another
+    job could take: an API job (an API slot), or any job once no other waits to start (then its GPUs or CPU-server
+    slot would stay idle, or go to replicas). It then takes the rest of ``after`` as they end (the judge's loop)."""
+    if not job.after:
+        return True
+    done = job.after.intersection(ended)
+    if done == job.after:
+        return True
+    return bool(done) and (job.kind == "api" or not set(waiting) - {job.key})
 
 
 def choose_group(free: Iterable[int], k: int, avoid: frozenset[int] = frozenset()) -> tuple[int, ...] | None:

@@ -34,7 +34,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from ..errors import PlanError
-from .jobs import Job, Running, Slot, Slots, choose_group
+from .jobs import Job, Running, Slot, Slots, choose_group, may_start
 
 SEARCH_BUDGET = 400  # simulations the priority search may run
 _EPS = 1e-9
@@ -50,6 +50,7 @@ __all__ = [
     "decide",
     "fill",
     "makespan",
+    "may_start",
     "priority_order",
     "simulate",
 ]
@@ -210,7 +211,8 @@ def simulate(
     replicas: bool = False,
 ) -> list[Slot]:
     """Discrete-event run of ``decide``: jobs take ``durations[key]`` (default: their weight) on one server,
-    ``startup`` of it starting; returns one slot per server in start order (ties in priority order). Decisions see
+    ``startup`` of it starting, a job with ``after`` once ``jobs.may_start`` lets it; returns one slot per server
+    in start order (ties in priority order). Decisions see
     only the weights, so durations unlike the weights model estimation error. With ``replicas`` (the live run),
     ``fill`` starts replicas too and decisions see a model's true remaining time once it generates (the live
     projection from its own rate), its estimate before; like the live run, ``fill`` sees only generating models
@@ -221,7 +223,8 @@ def simulate(
     while pending or models:
         running = [r for m in models.values() for r, _ in m.servers]
         seen = {k: _seen_left(m, now) for k, m in models.items()} if replicas else {}
-        starts = [(j, g, False) for j, g in decide(pending, running, free, now, seen)]
+        ready = _startable(pending, slots)
+        starts = [(j, g, False) for j, g in decide(ready, running, free, now, seen)]
         for job, _group, _ in starts:
             pending.remove(job)
             models[job.key] = _Model(max(0.0, actual[job.key] - job.startup))
@@ -231,7 +234,7 @@ def simulate(
         if replicas:
             running = [r for m in models.values() for r, _ in m.servers]
             seen = {k: _seen_left(m, now) for k, m in models.items() if m.generating(now) or not pending}
-            for job, group in fill(pending, running, free, now, seen):
+            for job, group in fill(_startable(pending, slots), running, free, now, seen):
                 models[job.key].servers.append((Running(job, group, now, True), now + job.startup))
                 free = free.take(job, group, True)
         if not models:
@@ -242,6 +245,12 @@ def simulate(
         now, free = _advance(models, now, free, slots)
     rank = {job.key: i for i, job in enumerate(order)}
     return sorted(slots, key=lambda s: (s.start, rank[s.job.key], s.replica))
+
+
+def _startable(pending: Sequence[Job], slots: Sequence[Slot]) -> list[Job]:
+    """The pending jobs that ``jobs.may_start`` lets start, the models of ``slots`` having ended."""
+    ended, waiting = {s.job.key for s in slots}, [j.key for j in pending]
+    return [j for j in pending if may_start(j, ended, waiting)]
 
 
 def _seen_left(model: _Model, now: float) -> float:

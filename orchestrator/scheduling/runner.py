@@ -24,7 +24,7 @@ from typing import Generic, TypeVar
 
 from ..errors import OrchestratorError, PlanError
 from .plan import check_fits
-from .policy import Job, Running, Slot, Slots, check_limits, decide, fill, priority_order
+from .policy import Job, Running, Slot, Slots, check_limits, decide, fill, may_start, priority_order
 
 log = logging.getLogger(__name__)
 
@@ -128,15 +128,21 @@ class Scheduler(Generic[T]):
     def _start_ready(self, state: _RunState) -> None:
         now = self._clock()
         left = self._projected(state, now)
-        for job, group in decide([j for j in state.pending if self._ready(j)], state.running, state.free, now, left):
+        for job, group in decide(self._startable(state), state.running, state.free, now, left):
             self._begin(state, Running(job, group, now))
         if self._replica is None:
             return
-        ready = [j for j in state.pending if self._ready(j)]
+        ready = self._startable(state)
         left, todo = self._replica_view(state, now, waiting=bool(ready))
         startups = {key: s for key in left if (s := self._startup(key)) is not None}
         for job, group in fill(ready, state.running, state.free, now, left, todo, startups):
             self._begin(state, Running(job, group, now, replica=True))
+
+    def _startable(self, state: _RunState) -> list[Job]:
+        """The pending jobs that are ``ready`` and that ``jobs.may_start`` lets start (the jobs of ``results`` have
+        ended)."""
+        waiting = [j.key for j in state.pending]
+        return [j for j in state.pending if may_start(j, state.results, waiting) and self._ready(j)]
 
     def _projected(self, state: _RunState, now: float, *, estimated: bool = True) -> dict[str, float]:
         """Seconds left per running model: the ``remaining`` projection, else (``estimated``) its estimate (start +

@@ -3,7 +3,8 @@
 ``ROOT`` is first on PYTHONPATH (a ``ServerSpec``'s ``env``, or a config's ``vllm.env``).
 
 The protocol it keeps and its knobs (``FAKE_VLLM_DELAY``, ``FAKE_VLLM_FAIL``, ``FAKE_VLLM_IGNORE_TERM``,
-``FAKE_VLLM_SETSID``) are in the docstring of ``vllm/entrypoints/openai/api_server.py`` under ``ROOT``. Only its
+``FAKE_VLLM_SETSID``, ``FAKE_VLLM_HANG_AFTER``, ``FAKE_VLLM_HOLD_UNTIL``) are in the docstring of
+``vllm/entrypoints/openai/api_server.py`` under ``ROOT``. Only its
 ``vllm`` package is meant for that PYTHONPATH; nothing here is imported by the orchestrator.
 """
 

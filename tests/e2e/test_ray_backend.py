@@ -444,6 +444,44 @@ def test_a_managed_judge_runs_in_an_actor_after_the_models_and_its_audit_lands_o
     no_servers_left(tmp_path)
 
 
+def test_a_managed_judge_starts_on_a_freed_node_beside_a_model_still_running(
+    cluster, tmp_path: Path, fake_vllm: Path
+) -> None:
+    """Two nodes of one fakegpu each: fa ends, fb is held (its server answers nothing until a file exists). Both
+    actors hold their nodes, so nothing waits: the judge's actor takes fa's node and fa is audited while fb runs;
+    once fb is let go it is audited too."""
+    release = tmp_path / "release"
+    config = fake_config(tmp_path, fake_vllm)
+    quick = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '0.05'}}"
+    held = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '0.05', FAKE_VLLM_HOLD_UNTIL: '{release}'}}"
+    text = config.read_text().replace(
+        f"fb: {{model_name: fb, vllm: {{model: {tmp_path}, env: {{PYTHONPATH: {fake_vllm}, FAKE_VLLM_DELAY: '0.2'}}",
+        f"fb: {{model_name: fb, vllm: {{model: {tmp_path}, env: {held}",
+    )
+    assert "HOLD_UNTIL" in text
+    config.write_text(
+        text
+        + f"fj: {{model_name: fj, vllm: {{model: {tmp_path}, env: {quick}, startup_timeout: 120}}, parallel: 2}}\n"
+        + "judge: {model: fj, sample_correct: 0}\n"
+    )
+    store = tmp_path / "results" / "details" / "fa" / "judge" / "sample-physics.jsonl"
+    proc = orchestrate(tmp_path, config, *on_cluster(cluster), wait=False)
+    try:
+        wait_for(store.exists, 240, "fa audited")
+        assert not rows(tmp_path / "results", "fb", "sample-math")  # fb still held: none of its answers
+        release.touch()
+        out, _ = proc.communicate(timeout=300)
+    finally:
+        release.touch()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, out
+    for model in ("fa", "fb"):
+        rejected = [r for r in rows(tmp_path / "results", model, "sample-math") if r["verdict"] != "correct"]
+        assert rejected and all(r["judge"]["verdict"] == "unparsed" for r in rejected)
+    no_servers_left(tmp_path)
+
+
 def test_rerun_resumes_from_the_drivers_checkpoint_and_asks_nothing_twice(
     cluster, tmp_path: Path, fake_vllm: Path
 ) -> None:

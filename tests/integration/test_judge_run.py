@@ -220,6 +220,40 @@ def test_a_managed_judge_runs_after_the_models_and_its_noise_is_recorded_unparse
     assert not [p for p in psutil.process_iter(["cmdline"]) if ours in " ".join(p.info["cmdline"] or [])]
 
 
+def test_a_managed_judge_starts_beside_a_running_model_once_another_has_ended(
+    ws: Workspace, fake_vllm: Path, tmp_path: Path
+) -> None:
+    """Two CPU-server slots: m ends at once, s is held (its server answers nothing until a file exists). Nothing
+    waits to start, so the judge takes m's slot and audits m while s runs; once s is let go, it audits s too with
+    the server it already has (one judge server in all)."""
+    release = tmp_path / "release"
+    held = f"{{PYTHONPATH: {fake_vllm}, FAKE_VLLM_HOLD_UNTIL: '{release}'}}"
+    ws.config.write_text(
+        ws.good().replace("model_list: [m]", "model_list: [m, s]")
+        + f"s:\n  model_name: s\n  vllm: {{model: {ws.assets / 'model'}, startup_timeout: 120, env: {held}}}\n"
+        + "  parallel: 2\n  max_tokens: 16\n"
+        + "judge: {model: jm, sample_correct: 0}\n"
+        + f"jm:\n  model_name: jm\n  vllm: {{model: {ws.assets / 'model'}, startup_timeout: 120, "
+        + f"env: {{PYTHONPATH: {fake_vllm}}}}}\n"
+    )
+    audited_m = ws.results / "details" / "m" / "judge" / "ds.jsonl"
+    proc = ws.popen("--max-cpu-servers", "2")
+    try:
+        wait_for(lambda: audited_m.exists() and len(audited_m.read_text().splitlines()) == 5, 120, "m judged")
+        assert not [line for line in ws.details(model="s") if "response" in line]  # s runs: none of its answers
+        release.touch()
+        _, err = proc.communicate(timeout=180)
+    finally:
+        release.touch()
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, err
+    for model in ("m", "s"):
+        verdicts = {pid_of(line["task"]): (line.get("judge") or {}).get("verdict") for line in ws.details(model=model)}
+        assert verdicts == {pid: None if pid == "q2" else "unparsed" for pid in verdicts} and len(verdicts) == 6
+    assert len([p for p in ws.logs.rglob("*.log") if p.stem.startswith("judge")]) == 1
+
+
 def test_a_bad_judge_block_is_one_config_line(tmp_path: Path) -> None:
     config = tmp_path / "run.yaml"
     config.write_text(

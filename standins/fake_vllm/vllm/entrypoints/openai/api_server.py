@@ -12,7 +12,9 @@ completion tokens per choice).
 Knobs (environment): ``FAKE_VLLM_DELAY`` (seconds before it listens, default 0.2), ``FAKE_VLLM_FAIL`` (print it to
 stderr and exit 1 instead of serving), ``FAKE_VLLM_IGNORE_TERM=1`` (the API process and its engine ignore SIGTERM),
 ``FAKE_VLLM_SETSID=1`` (the engine leaves the session and keeps its environment: no retitling),
-``FAKE_VLLM_HANG_AFTER=<k>`` (chat requests after the k-th are never answered: a server stuck mid-run).
+``FAKE_VLLM_HANG_AFTER=<k>`` (chat requests after the k-th are never answered: a server stuck mid-run),
+``FAKE_VLLM_HOLD_UNTIL=<path>`` (each chat request is answered only once that file exists: a model a test keeps
+running until it says so).
 """
 
 import argparse
@@ -48,6 +50,7 @@ time.sleep(float(os.environ.get("FAKE_VLLM_DELAY", "0.2")))
 KEY = os.environ.get("VLLM_API_KEY")
 NAME = args.served_model_name or args.model
 HANG_AFTER, ASKED, LOCK = os.environ.get("FAKE_VLLM_HANG_AFTER"), 0, threading.Lock()
+HOLD_UNTIL = os.environ.get("FAKE_VLLM_HOLD_UNTIL")
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -80,6 +83,8 @@ class Handler(BaseHTTPRequestHandler):
             hang = HANG_AFTER is not None and ASKED > int(HANG_AFTER)
         while hang:
             time.sleep(3600)
+        while HOLD_UNTIL and not os.path.exists(HOLD_UNTIL):
+            time.sleep(0.05)
         n = int(body.get("n") or 1)
         message = {"role": "assistant", "content": "Ответ: \\boxed{4}"}
         choices = [{"index": i, "finish_reason": "stop", "message": message} for i in range(n)]
