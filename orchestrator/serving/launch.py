@@ -227,6 +227,14 @@ def default_env() -> dict[str, str]:
     return {"VLLM_NO_USAGE_STATS": "1", "DO_NOT_TRACK": "1", "PYTHONUNBUFFERED": "1"}
 
 
+def engine_budget_env(spec: ServerSpec) -> dict[str, str]:
+    """A server started for the engine's own thinking budget (``reasoning_words`` gives it ``--reasoning-config``)
+    runs vLLM's V1 model runner: the V2 one, the GPU default since vLLM 0.23, answers every request that carries
+    ``thinking_token_budget`` with HTTP 400 ("not yet supported by the V2 model runner"; measured on an H100 with
+    vLLM 0.26). A default: the environment or the model's ``vllm.env`` may say otherwise."""
+    return {"VLLM_USE_V2_MODEL_RUNNER": "0"} if "--reasoning-config" in reasoning_words(spec) else {}
+
+
 def pinned_env(spec: ServerSpec) -> dict[str, str]:
     """What the launch sets over the inherited environment that is known before the run: the spec's own env and
     the GPUs the server may see (none for a CPU server)."""
@@ -242,7 +250,7 @@ def environment(
     base: Mapping[str, str] | None = None,
 ) -> dict[str, str]:
     """The server's environment: defaults < ``base`` (os.environ) < ``pinned_env`` < what the run owns."""
-    env = {**default_env(), **({} if spec.gpus else cpu_server_env())}
+    env = {**default_env(), **({} if spec.gpus else cpu_server_env()), **engine_budget_env(spec)}
     env.update(os.environ if base is None else base)
     env.pop("VLLM_API_KEY", None)
     env.update(pinned_env(spec))

@@ -139,6 +139,16 @@ def test_the_server_gets_the_parser_and_with_the_engine_s_budget_its_reasoning_c
     assert "--reasoning-config" not in client and "deepseek_r1" in client
 
 
+def test_a_server_for_the_engine_s_budget_runs_vllm_s_v1_model_runner_unless_told_otherwise(tmp_path: Path) -> None:
+    """vLLM's V2 model runner (the GPU default) refuses thinking_token_budget with HTTP 400 (the GPU scenario s6)."""
+    engine = spec_of(tmp_path / "x", "{parser: deepseek_r1, budget: 100, budget_by: engine}")
+    client = spec_of(tmp_path / "y", "{parser: deepseek_r1, budget: 100, budget_by: client}")
+    assert launch.environment(engine, "run", "s", 1, None, base={})["VLLM_USE_V2_MODEL_RUNNER"] == "0"
+    assert "VLLM_USE_V2_MODEL_RUNNER" not in launch.environment(client, "run", "s", 1, None, base={})
+    told = launch.environment(engine, "run", "s", 1, None, base={"VLLM_USE_V2_MODEL_RUNNER": "1"})
+    assert told["VLLM_USE_V2_MODEL_RUNNER"] == "1"
+
+
 def test_auto_picks_the_parser_from_the_model_folder_and_none_for_a_template_without_thinking(tmp_path) -> None:
     picked = spec_of(tmp_path, "{parser: auto}")
     parser, why = launch.reasoning_parser(picked)
