@@ -104,6 +104,7 @@ class Profile:
     s5_max_tokens: int = 8192
     s5_timeout: float = 60.0
     s5b_max_tokens: int = 2048  # s5b restarts and regenerates within one 10-minute call: a quarter of the budget
+    s6_ways: tuple[str, ...] = ("client", "engine")  # s6: the ways of keeping the budget to run, in order
     s7_limit: int = 60  # s7: problems per dataset (sample-math and sample-physics)
     s7_samples: int = 10
     s7_max_tokens: int = 3072

@@ -31,7 +31,6 @@ from .scenarios import fresh, need_gpus
 SERVED = "gpu-llama-thinking"
 PARSER = "deepseek_r1"
 LEAD_TOKENS = 8  # at most, "\n\nОтвет:" in the 32k BPE (4 in the tiny tokenizer): the engine's forced lead
-WAYS = ("client", "engine")
 
 
 def sizes(p: Profile) -> dict[str, int]:
@@ -115,7 +114,7 @@ def s6(p: Profile, dl: Deadline, rec: Recorder) -> None:
     asking = Asking(Sampling(max_tokens=max_tokens), Transport(Timeouts.within(60.0), max_retries=2), n["answers"])
     settings = ReasoningSettings(parser=PARSER, budget=n["budget"], answer_tokens=n["answer_tokens"])
     figures: dict[str, dict[str, Any]] = {}
-    for way in WAYS:
+    for way in p.s6_ways:
         if way == "engine" and not engine_has_budget():
             rec.note("the installed vLLM has no thinking_token_budget: the engine's way is not measured")
             continue

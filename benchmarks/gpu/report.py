@@ -4,8 +4,9 @@ superseded runs into the GPU part of its archive (``gpu-archive.md``, next to ``
     python3 -m benchmarks.gpu.report [--in benchmarks/results/gpu ...] [--out benchmarks/results/gpu.md]
 
 Reads ``<scenario>.json`` from each ``--in`` folder (a later folder wins for the same scenario); never runs anything.
-The current run of a scenario is ``<scenario>.json``; earlier runs kept for their variants are ``s4-<what>.json``
-and go to the archive. ``headlines`` gives the scenarios' rows of the table that opens BENCHMARKS.md.
+The current run of a scenario is ``<scenario>.json``; earlier runs kept for their variants (or for the part a later
+run did not repeat) are ``<scenario>-<what>.json`` and go to the archive. ``headlines`` gives the scenarios' rows of
+the table that opens BENCHMARKS.md.
 ``python -m benchmarks.run_all`` (``make perf``) keeps the sections it writes.
 """
 
@@ -31,10 +32,11 @@ PROFILE_TOP = 6
 
 
 def load(folders: Sequence[Path]) -> dict[str, dict[str, Any]]:
-    """``<scenario>.json`` per scenario of ``ORDER``, and earlier s4 runs kept as ``s4-<what>.json``."""
+    """``<scenario>.json`` per scenario of ``ORDER``, and earlier runs kept as ``<scenario>-<what>.json``."""
     found: dict[str, dict[str, Any]] = {}
     for folder in folders:
-        for path in [folder / f"{name}.json" for name in ORDER] + sorted(folder.glob("s4-*.json")):
+        earlier = [path for name in ORDER for path in sorted(folder.glob(f"{name}-*.json"))]
+        for path in [folder / f"{name}.json" for name in ORDER] + earlier:
             if path.is_file():
                 found[path.stem] = json.loads(path.read_text(encoding="utf-8"))
     return found
@@ -46,8 +48,8 @@ def order(results: dict[str, dict[str, Any]]) -> list[str]:
 
 
 def superseded(results: dict[str, dict[str, Any]]) -> list[str]:
-    """The earlier s4 runs (``s4-<what>``), kept for their variants."""
-    return sorted(name for name in results if name.startswith("s4-"))
+    """The earlier runs (``<scenario>-<what>``), kept for their variants."""
+    return sorted(name for name in results if "-" in name and name.split("-")[0] in ORDER)
 
 
 def title(name: str, res: dict[str, Any]) -> str:
@@ -120,10 +122,11 @@ def _cell(text: str, width: int = 160) -> str:
 
 def section(name: str, res: dict[str, Any]) -> list[str]:
     lines = [f"### {name}: {title(name, res)} ({res['status']})", ""]
-    if name.startswith("s4-"):
+    if name in superseded({name: res}):
+        scenario = name.split("-")[0]
         lines += [
-            f"An earlier s4 run ({res.get('date', '?')}), kept for its variants; the current s4 run is in "
-            "BENCHMARKS.md (benchmarks/gpu/README.md lists them all).",
+            f"An earlier {scenario} run ({res.get('date', '?')}), kept for its variants; the current {scenario} run "
+            "is in BENCHMARKS.md (benchmarks/gpu/README.md lists them all).",
             "",
         ]
     if res.get("reason"):
@@ -167,7 +170,7 @@ def _figures(name: str, f: dict[str, Any]) -> list[str]:
         lines += _throughput(f)
     if name in ("s5a", "s5b") and "run" in f:
         lines += _long_run(f)
-    if name == "s6":
+    if name.split("-")[0] == "s6":
         lines += _ways(f)
     lines += planning_lines(f)
     return lines
@@ -362,8 +365,9 @@ def render(results: dict[str, dict[str, Any]]) -> str:
     """The GPU section of BENCHMARKS.md: the current run of each scenario."""
     current = {name: res for name, res in results.items() if name not in superseded(results)}
     lines = header(current)
-    if superseded(results):
-        lines += [f"Earlier s4 runs ({', '.join(superseded(results))}): BENCHMARKS-archive.md.", ""]
+    for scenario in ORDER:
+        if earlier := [name for name in superseded(results) if name.split("-")[0] == scenario]:
+            lines += [f"Earlier {scenario} runs ({', '.join(earlier)}): BENCHMARKS-archive.md.", ""]
     for name in order(current):
         if name in current:
             lines += section(name, current[name])

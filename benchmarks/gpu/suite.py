@@ -127,6 +127,11 @@ def s4_overrides(profile: Profile, args: argparse.Namespace) -> Profile:
     changes.update({k: v for k, v in (("s4_stats_off", args.s4_stats_off), ("s4_shape", args.s4_shape)) if v})
     if args.s4_no_profile:
         changes["s4_profile"] = False
+    if args.s6_ways:
+        ways = tuple(w.strip() for w in args.s6_ways.split(",") if w.strip())
+        if unknown := [w for w in ways if w not in Profile.s6_ways]:
+            raise SystemExit(f"--s6-ways: no way {', '.join(unknown)}; use some of {','.join(Profile.s6_ways)}")
+        changes["s6_ways"] = ways
     return dataclasses.replace(profile, **changes)
 
 
@@ -160,17 +165,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="s4: that architecture's shape with dummy weights instead of the 0.8B model",
     )
     parser.add_argument("--s4-no-profile", action="store_true", help="s4: no py-spy pass (its time goes to rounds)")
+    parser.add_argument("--s6-ways", default=None, help="s6: the ways to run, e.g. engine (default client,engine)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stdout)
     prepare_environ()
     args.work.mkdir(parents=True, exist_ok=True)
     deadline = Deadline(args.t0 or time.time(), args.deadline_s)
-    if args.cpu_dry_run:
-        model = dry_run_setup(args.work)
-    else:
-        model = args.model
+    model = dry_run_setup(args.work) if args.cpu_dry_run else args.model
+    profile = s4_overrides(Profile.make(args.cpu_dry_run, model, args.work), args)  # bad flags: before the model
+    if not args.cpu_dry_run:
         ensure_model(model, sys.executable, timeout=deadline.cap(300))
-    profile = s4_overrides(Profile.make(args.cpu_dry_run, model, args.work), args)
     names = list(ORDER) if "all" in args.scenarios else list(dict.fromkeys(args.scenarios))
     sweep(args.work, "before")
     try:

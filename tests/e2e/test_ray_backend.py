@@ -30,6 +30,7 @@ from orchestrator.ray.node import ProxyStore
 from orchestrator.ray.plan import Request, check_fits, ray_placements, render_ray_plan, request_for
 from orchestrator.scheduling.policy import Job
 from orchestrator.serving.launch import command, multinode_spec
+from tests.support.held import while_held
 from tests.support.waiting import wait_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -465,16 +466,13 @@ def test_a_managed_judge_starts_on_a_freed_node_beside_a_model_still_running(
         + "judge: {model: fj, sample_correct: 0}\n"
     )
     store = tmp_path / "results" / "details" / "fa" / "judge" / "sample-physics.jsonl"
-    proc = orchestrate(tmp_path, config, *on_cluster(cluster), wait=False)
-    try:
+
+    def fa_audited_while_fb_runs() -> None:
         wait_for(store.exists, 240, "fa audited")
         assert not rows(tmp_path / "results", "fb", "sample-math")  # fb still held: none of its answers
-        release.touch()
-        out, _ = proc.communicate(timeout=300)
-    finally:
-        release.touch()
-        if proc.poll() is None:
-            proc.kill()
+
+    proc = orchestrate(tmp_path, config, *on_cluster(cluster), wait=False)
+    out = while_held(proc, release, fa_audited_while_fb_runs)
     assert proc.returncode == 0, out
     for model in ("fa", "fb"):
         rejected = [r for r in rows(tmp_path / "results", model, "sample-math") if r["verdict"] != "correct"]

@@ -164,6 +164,23 @@ def test_earlier_s4_runs_go_to_the_archive_and_the_current_section_names_them(tm
     assert report.render_archive(report.load([tmp_path / "none"])) == ""
 
 
+def test_an_earlier_s6_run_kept_for_the_way_a_later_run_did_not_repeat_goes_to_the_archive(tmp_path: Path) -> None:
+    def s6_run(date: str, ways: dict[str, dict]) -> dict:
+        checks = [{"name": f"{way}: every answer stored", "ok": f["ok"], "detail": ""} for way, f in ways.items()]
+        figures = {"setup": {"answers": 128, "budget": 4096, "answer_tokens": 256}}
+        shown = {"stored": 128, "total": 128, "forced": 128, "over_budget": 0, "wall_s": 160.0}
+        figures.update({way: {**shown, "tokens_per_s": f["tok_s"]} for way, f in ways.items()})
+        return {"scenario": "s6", "title": "s6", "status": "passed", "date": date, "checks": checks, "figures": figures}
+
+    (tmp_path / "s6.json").write_text(json.dumps(s6_run("2026-12-08", {"engine": {"ok": True, "tok_s": 3000.0}})))
+    both = {"client": {"ok": True, "tok_s": 3492.0}, "engine": {"ok": False, "tok_s": 0.0}}
+    (tmp_path / "s6-client.json").write_text(json.dumps(s6_run("2026-12-07", both)))
+    results = report.load([tmp_path])
+    current, archive = report.render(results), report.render_archive(results)
+    assert "Earlier s6 runs (s6-client): BENCHMARKS-archive.md." in current and "### s6-client" not in current
+    assert "### s6-client: " in archive and "An earlier s6 run (2026-12-07)" in archive and "client:" in archive
+
+
 def test_the_headline_rows_of_s4_take_each_target_and_the_median_it_is_measured_against(tmp_path: Path) -> None:
     (tmp_path / "s4.json").write_text(json.dumps(_s4("2026-12-02 11:07:22 UTC", 0.983)))
     (tmp_path / "s4-old.json").write_text(json.dumps(_s4("2026-12-01 00:00:00 UTC", 0.5)))
@@ -491,13 +508,17 @@ def test_s4_clients_are_picked_by_key_and_an_unknown_key_names_the_known_ones(tm
         s4_stats_off=True,
         s4_shape=None,
         s4_no_profile=True,
+        s6_ways="engine",
     )
     with pytest.raises(SystemExit, match="no client variant fast; use some of queue,noqueue,bare"):
         s4_overrides(Profile.make(True, tmp_path, tmp_path), args)
     args.s4_clients = "queue"
     profile = s4_overrides(Profile.make(True, tmp_path, tmp_path), args)
     assert profile.s4_clients == ("queue",) and profile.s4_stats_off and profile.s4_shape is None
-    assert not profile.s4_profile
+    assert not profile.s4_profile and profile.s6_ways == ("engine",)
+    args.s6_ways = "engine,both"
+    with pytest.raises(SystemExit, match="--s6-ways: no way both; use some of client,engine"):
+        s4_overrides(Profile.make(True, tmp_path, tmp_path), args)
 
 
 def test_every_scenario_of_the_suite_has_a_title_and_a_place_in_the_report() -> None:

@@ -20,6 +20,7 @@ from click.testing import CliRunner
 from orchestrator.cli import main
 from orchestrator.config import load_config
 from standins.judge import KEY, MODEL, JudgeStandIn
+from tests.support.held import while_held
 from tests.support.waiting import wait_for
 from tests.support.workspace import Workspace, make_workspace
 
@@ -237,17 +238,14 @@ def test_a_managed_judge_starts_beside_a_running_model_once_another_has_ended(
         + f"env: {{PYTHONPATH: {fake_vllm}}}}}\n"
     )
     audited_m = ws.results / "details" / "m" / "judge" / "ds.jsonl"
-    proc = ws.popen("--max-cpu-servers", "2")
-    try:
+
+    def m_judged_while_s_runs() -> None:
         wait_for(lambda: audited_m.exists() and len(audited_m.read_text().splitlines()) == 5, 120, "m judged")
         assert not [line for line in ws.details(model="s") if "response" in line]  # s runs: none of its answers
-        release.touch()
-        _, err = proc.communicate(timeout=180)
-    finally:
-        release.touch()
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, err
+
+    proc = ws.popen("--max-cpu-servers", "2")
+    out = while_held(proc, release, m_judged_while_s_runs, timeout=180)
+    assert proc.returncode == 0, out
     for model in ("m", "s"):
         verdicts = {pid_of(line["task"]): (line.get("judge") or {}).get("verdict") for line in ws.details(model=model)}
         assert verdicts == {pid: None if pid == "q2" else "unparsed" for pid in verdicts} and len(verdicts) == 6
