@@ -254,9 +254,9 @@ def _untaken(ctx: RunContext) -> Callable[[str], float | None]:
 
 def _lengths(ctx: RunContext, placements: Sequence[Placement]) -> Callable[[], float | None]:
     """How long this run's answers are against their bound so far (``estimate.length_ratio`` over every model's
-    ``Progress.mean_tokens`` and ``max_tokens``)."""
+    ``Progress.mean_tokens`` and ``max_tokens``; not the judge's, whose replies are verdicts, not answers)."""
     mean = _reader(ctx, "mean_tokens")
-    bounds = {p.job.key: p.job.model.sampling.max_tokens for p in placements}
+    bounds = {p.job.key: p.job.model.sampling.max_tokens for p in placements if not p.job.after}
     return lambda: length_ratio((mean(key), bound) for key, bound in bounds.items())
 
 

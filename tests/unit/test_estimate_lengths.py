@@ -7,12 +7,15 @@ from __future__ import annotations
 import io
 import threading
 import time
+from types import SimpleNamespace
 
 import pytest
 
+from orchestrator.backend import _lengths
 from orchestrator.contract import ModelConfig, Sampling, VllmSettings
 from orchestrator.scheduling.estimate import ModelFacts, Workload, estimate, from_history, length_ratio, reweighed
 from orchestrator.scheduling.jobs import Job
+from orchestrator.scheduling.plan import Placement, make_jobs
 from orchestrator.scheduling.runner import Scheduler
 from orchestrator.status.progress import MIN_SEEN, Progress
 
@@ -83,3 +86,17 @@ def test_a_bounded_model_backfills_beside_a_reservation_once_the_answers_so_far_
     assert (recorder.starts["small"] < recorder.starts["big"]) is backfills
     if backfills:
         assert recorder.starts["small"] - began < 2 * U
+
+
+def test_the_runs_length_ratio_reads_every_models_answers_but_not_the_judges_verdicts() -> None:
+    progress = Progress(stream=io.StringIO())
+    for _ in range(MIN_SEEN):
+        progress.record("a", "ds", correct=False, tokens=1000, error=False)
+        progress.record("judge", "ds", correct=False, tokens=40, error=False)
+    models = [
+        ModelConfig(key=k, model_name=k, sampling=Sampling(max_tokens=bound), vllm=VllmSettings(model=k))
+        for k, bound in (("a", 4000), ("b", 4000), ("judge", 512))
+    ]
+    placements = [Placement(j, (), 0, 0.0, None) for j in make_jobs(models, True, after={"judge": ("a", "b")})]
+    lengths = _lengths(SimpleNamespace(progress=progress), placements)  # type: ignore[arg-type]
+    assert lengths() == pytest.approx(0.25)  # a's 1000 of 4000; b has no answers yet; the judge's 40 of 512 not
