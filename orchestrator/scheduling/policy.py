@@ -210,13 +210,12 @@ def simulate(
     durations: Mapping[str, float] | None = None,
     replicas: bool = False,
 ) -> list[Slot]:
-    """Discrete-event run of ``decide``: jobs take ``durations[key]`` (default: their weight) on one server,
-    ``startup`` of it starting, a job with ``after`` once ``jobs.may_start`` lets it; returns one slot per server
-    in start order (ties in priority order). Decisions see
-    only the weights, so durations unlike the weights model estimation error. With ``replicas`` (the live run),
-    ``fill`` starts replicas too and decisions see a model's true remaining time once it generates (the live
-    projection from its own rate), its estimate before; like the live run, ``fill`` sees only generating models
-    while any job waits, and every model once none does."""
+    """Discrete-event run of ``decide``: jobs take ``durations[key]`` (default: their weight) on one server, ``startup``
+    of it starting, a job with ``after`` once ``jobs.may_start`` lets it; returns one slot per server in start order
+    (ties in priority order). Decisions see only the weights, so durations unlike the weights model estimation error.
+    With ``replicas`` (the live run), ``fill`` starts replicas too and decisions see a model's true remaining time once
+    it generates (the live projection from its own rate), its estimate before; like the live run, ``fill`` sees only
+    generating models while any job waits, and every model once none does."""
     actual = {j.key: float((durations or {}).get(j.key, j.weight)) for j in order}
     free = Slots(frozenset(gpus), max_cpu_servers, max_api_concurrency)
     pending, models, slots, now = list(order), dict[str, _Model](), list[Slot](), 0.0

@@ -2,15 +2,15 @@
 
 What to start, where and when is the pure policy's (``policy.decide``, the same function ``simulate`` runs for the
 ``--dry-run`` timeline, and ``policy.fill`` for replicas); this module adds the threads, the clock and the ``ready``
-gate. Jobs that cannot fit the pool are rejected up front by the planner's ``plan.check_fits``. With a ``replica``
-launcher and a ``remaining`` projection, idle GPUs get replicas of running models: ``replica(job, gpus)`` runs one
-more server of the model until its work queue is empty; the model's result is its first server's (``launch``).
-While models are ready and wait for GPUs, replicas go by measured time only: a model gets one once ``remaining``
-projects its end from its own answer rate (an estimate before that takes ``max_tokens`` as every answer's length,
-and a replica started on it may hold GPUs a waiting model needs); once none waits, idle GPUs cost nothing and the
-estimate will do. Either way only the share of that time its queue still holds work nobody has taken counts
-(``untaken``): a model in its tail (every answer asked, the longest still generating) has nothing a new server could
-do.
+gate (with ``jobs.may_start`` for a job that reads others' results, the judge). Jobs that cannot fit the pool are
+rejected up front by the planner's ``plan.check_fits``. With a ``replica`` launcher and a ``remaining`` projection, idle
+GPUs get replicas of running models: ``replica(job, gpus)`` runs one more server of the model until its work queue is
+empty; the model's result is its first server's (``launch``). While models are ready and wait for GPUs, replicas go by
+measured time only: a model gets one once ``remaining`` projects its end from its own answer rate (an estimate before
+that takes ``max_tokens`` as every answer's length, and a replica started on it may hold GPUs a waiting model needs);
+once none waits, idle GPUs cost nothing and the estimate will do. Either way only the share of that time its queue still
+holds work nobody has taken counts (``untaken``): a model in its tail (every answer asked, the longest still generating)
+has nothing a new server could do.
 """
 
 from __future__ import annotations
