@@ -12,16 +12,15 @@ progress, signals, leaderboard -- and hands the placements to a backend:
     run(ctx, placements, stop)        run every job; model key -> ``ModelOutcome`` or the exception that ended it
     close()                           release what ``reserve`` claimed (idempotent)
 
-``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub weights
-are in, and the next models' weights download meanwhile. GPUs left idle get replicas of running models
-(``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``, and its first
-server's measured start-up). Models not yet started whose estimates take every answer at ``max_tokens`` are reweighed by
-how long the answers of the models that ran were (``Progress.mean_tokens``, ``estimate.reweighed``). The LLM judge
-(``judge.job``, key ``JUDGE_KEY``) is one more job, whose ``after`` names the models it audits: it starts once they have
-all ended, or alongside them once one has and no other job waits to start (``scheduling.jobs.may_start``), runs like a
-model (a managed judge on its GPUs, an API judge beside; never replicated), audits each model as it ends, and frees its
-GPUs when its audit is done. ``ray.backend.RayBackend`` is the other implementation (weights are fetched on the node
-that runs the model). No backend imports ``orchestrate``.
+``LocalBackend.run`` gates the scheduler on ``prefetch.Prefetcher``: a job is placed on GPUs only once its hub
+weights are in, and the next models' weights download meanwhile. GPUs left idle get replicas of running models
+(``job.run_replica``; the policy's ``fill`` decides from each model's projected end, ``Progress.left_s``, and its
+first server's measured start-up). The LLM judge (``judge.job``, key ``JUDGE_KEY``) is one more job, whose ``after``
+names the models it audits: it starts once they have all ended, or alongside them once one has and no other job
+waits to start (``scheduling.jobs.may_start``), runs like a model (a managed judge on its GPUs, an API judge beside;
+never replicated), audits each model as it ends, and frees its GPUs when its audit is done.
+``ray.backend.RayBackend`` is the other implementation (weights are fetched on the node that runs the model). No
+backend imports ``orchestrate``.
 """
 
 from __future__ import annotations
@@ -41,9 +40,7 @@ from .hub.prefetch import Prefetcher, answered_models
 from .job import ModelOutcome, RunContext, run_model, run_replica, told
 from .judge.job import JudgeTask, run_judge
 from .judge.settings import JUDGE_KEY
-from .scheduling import estimates as est
 from .scheduling.dryrun import render_plan
-from .scheduling.estimate import Estimate, length_ratio
 from .scheduling.plan import Placement, plan
 from .scheduling.policy import Job
 from .scheduling.runner import Scheduler
@@ -63,7 +60,8 @@ class Backend(Protocol):
     def plan(
         self,
         models: Sequence[ModelConfig],
-        estimates: Mapping[str, Estimate],
+        weights: Mapping[str, float],
+        startups: Mapping[str, float] | None = None,
         after: Mapping[str, Iterable[str]] | None = None,
     ) -> list[Placement]: ...
     def gpu_name(self) -> str | None: ...
@@ -108,7 +106,8 @@ class LocalBackend:
     def plan(
         self,
         models: Sequence[ModelConfig],
-        estimates: Mapping[str, Estimate],
+        weights: Mapping[str, float],
+        startups: Mapping[str, float] | None = None,
         after: Mapping[str, Iterable[str]] | None = None,
     ) -> list[Placement]:
         pool = self.pool if self.pool is not None else self._preview_pool()
@@ -118,10 +117,9 @@ class LocalBackend:
             PLAN_PORTS,
             max_cpu_servers=self.max_cpu,
             python=self.python,
-            weights=est.weights(estimates),
-            startups=est.startups(estimates),
+            weights=weights,
+            startups=startups,
             after=after,
-            bounded=est.bounded(estimates),
         )
 
     def gpu_name(self) -> str | None:
@@ -154,7 +152,6 @@ class LocalBackend:
             remaining=_reader(ctx, "left_s"),
             untaken=_untaken(ctx),
             startup=_reader(ctx, "startup_s"),
-            lengths=_lengths(ctx, placements),
         )
         fetcher.on_change = scheduler.wake
         fetcher.start()
@@ -250,14 +247,6 @@ def _untaken(ctx: RunContext) -> Callable[[str], float | None]:
         return None if queued is None or not left else queued / left
 
     return share
-
-
-def _lengths(ctx: RunContext, placements: Sequence[Placement]) -> Callable[[], float | None]:
-    """How long this run's answers are against their bound so far (``estimate.length_ratio`` over every model's
-    ``Progress.mean_tokens`` and ``max_tokens``; not the judge's, whose replies are verdicts, not answers)."""
-    mean = _reader(ctx, "mean_tokens")
-    bounds = {p.job.key: p.job.model.sampling.max_tokens for p in placements if not p.job.after}
-    return lambda: length_ratio((mean(key), bound) for key, bound in bounds.items())
 
 
 def gpu_pool(

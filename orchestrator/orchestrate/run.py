@@ -135,7 +135,7 @@ def execute(opts: RunOptions) -> RunSummary:
         if opts.dry_run:
             runs = _loaded_or_none(specs, opts.limit or opts.config.num_examples)
             forecast = estimated(opts, models, runs, backend, judge)
-            placements = backend.plan(models, forecast, _after(judge))
+            placements = backend.plan(models, est.weights(forecast), est.startups(forecast), _after(judge))
             texts = [backend.render(placements), render_forecast(placements, forecast)]
             texts += _deadline(opts, placements, backend) + [render_weights(models)]
             return RunSummary(run_id="dry-run", plan_text="\n".join(t for t in texts if t))
@@ -143,7 +143,7 @@ def execute(opts: RunOptions) -> RunSummary:
         preflight(opts.results_dir, opts.logs_dir)  # bad input is found before anything on disk changes
         backend.reserve(opts.logs_dir)
         forecast = estimated(opts, models, runs, backend, judge)
-        placements = backend.plan(models, forecast, _after(judge))
+        placements = backend.plan(models, est.weights(forecast), est.startups(forecast), _after(judge))
         for note in _deadline(opts, placements, backend):
             log.warning("%s", note)
         return run_placements(opts, models, runs, placements, backend, forecast)

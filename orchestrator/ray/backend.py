@@ -35,8 +35,6 @@ from ..errors import ConfigError, ResultsError, ServerDiedError
 from ..job import ModelOutcome, RunContext, run_model, told
 from ..judge.job import JudgeTask, run_judge
 from ..judge.settings import JUDGE_KEY
-from ..scheduling.estimate import Estimate
-from ..scheduling.estimates import weights
 from ..scheduling.jobs import may_start
 from ..scheduling.plan import Placement
 from .driver import GET_TIMEOUT_S, POLL_S, STOP_WAIT_S, JobDriver
@@ -131,13 +129,14 @@ class RayBackend:
     def plan(
         self,
         models: Sequence[ModelConfig],
-        estimates: Mapping[str, Estimate],
+        weights: Mapping[str, float],
+        startups: Mapping[str, float] | None = None,
         after: Mapping[str, Iterable[str]] | None = None,
     ) -> list[Placement]:
         """Placements and their requests; PlanError if a model can never be placed."""
         nodes = self.nodes()
         have_gpus = self.resource is None and any(n.get("GPU", 0) for n in nodes)
-        placements = ray_placements(models, have_gpus, weights(estimates), after=after)
+        placements = ray_placements(models, have_gpus, weights, after=after)
         per_node = max((n.get("GPU", 0.0) for n in nodes), default=0.0)
         self.requests = {p.job.key: request_for(p.job, self.resource, per_node) for p in placements if p.spec}
         check_fits(self.requests, nodes)

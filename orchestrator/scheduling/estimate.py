@@ -8,18 +8,16 @@ log of the in-flight count and scales them to the model and GPU asked about. Sta
 weight bytes per GPU. An answer is taken to be ``max_tokens`` long (the bound) until the model's own history gives
 its mean; with history of the whole series, the history's seconds win.
 
-``Estimate.basis`` says in words what an estimate rests on (shown by ``--dry-run``); ``Projection`` corrects an estimate
-from the tokens a running model has produced so far, and ``reweighed`` a bounded estimate of a model not yet started
-from how long the answers of the models that ran were against their bound (``length_ratio``). Everything here is pure:
-the facts come in as values (``ModelFacts``), read by the caller from a local folder, the hub's file list or
-``nvidia-smi``."""
+``Estimate.basis`` says in words what an estimate rests on (shown by ``--dry-run``); ``Projection`` corrects an
+estimate from the tokens a running model has produced so far. Everything here is pure: the facts come in as
+values (``ModelFacts``), read by the caller from a local folder, the hub's file list or ``nvidia-smi``.
+"""
 
 from __future__ import annotations
 
 import json
 import math
-import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -59,7 +57,6 @@ class Estimate:
     tokens: float
     tok_s: float
     basis: str
-    bounded: bool = False  # it takes every answer to be max_tokens long (no history): ``reweighed`` may correct it
 
 
 @dataclass(frozen=True)
@@ -151,8 +148,7 @@ def estimate(facts: ModelFacts, work: Workload, calibration: Calibration | None 
     if not facts.managed:
         rate = API_TOK_S_PER_REQUEST * in_flight
         basis = f"API model: {API_TOK_S_PER_REQUEST:.0f} tok/s per request assumed x {in_flight} in flight"
-        basis = f"{basis}; {work.answers} answers x {length}"
-        return Estimate(tokens / rate, 0.0, tokens, rate, basis, bounded=not work.mean_tokens)
+        return Estimate(tokens / rate, 0.0, tokens, rate, f"{basis}; {work.answers} answers x {length}")
     rate = cal.rate(facts, in_flight)
     startup = cal.startup_s(facts)
     if rate is None:
@@ -167,30 +163,12 @@ def estimate(facts: ModelFacts, work: Workload, calibration: Calibration | None 
             f"flight: {rate:,.0f} tok/s from {cal.rows} calibrated runs"
         )
     generation = tokens / rate
-    bounded = not work.mean_tokens
-    return Estimate(startup + generation, startup, tokens, rate, f"{basis}; {work.answers} answers x {length}", bounded)
+    return Estimate(startup + generation, startup, tokens, rate, f"{basis}; {work.answers} answers x {length}")
 
 
 def from_history(seconds: float, work: Workload) -> Estimate:
     """An estimate from this model's own earlier series (seconds for the same work)."""
     return Estimate(seconds, 0.0, work.answers * (work.mean_tokens or work.max_tokens), 0.0, "its history")
-
-
-def length_ratio(lengths: Iterable[tuple[float | None, int]]) -> float | None:
-    """How long answers run against the bound, from the models that have run: the median over ``(mean completion
-    tokens of this run's answers, max_tokens)`` pairs (None where too few answers came in yet) of their ratio, at
-    most 1; None without one. A model not yet started whose estimate is ``bounded`` is better weighed by it than by
-    the bound (on DeathMath answers average a quarter of a 32k bound, so bounded estimates run 4x long)."""
-    ratios = sorted(min(1.0, mean / bound) for mean, bound in lengths if mean is not None and bound > 0)
-    return statistics.median(ratios) if ratios else None
-
-
-def reweighed(weight: float, startup: float, ratio: float | None) -> float:
-    """A bounded estimate of ``weight`` seconds (``startup`` of them starting) with its generation scaled by the
-    ``length_ratio`` of the models that ran (unchanged without one)."""
-    if ratio is None:
-        return weight
-    return startup + max(0.0, weight - startup) * ratio
 
 
 @dataclass

@@ -5,8 +5,8 @@ file list (``hub.weights.list_weights``, the cache when offline; ``facts.served_
 the ``vllm`` block, and the GPU kind (``nvidia-smi``'s name, the caller's). The workload is the run's problems x
 samples with ``max_tokens`` as the bound on an answer, or the model's mean from its history
 (``history.mean_tokens``). ``estimate.estimate`` turns them into seconds with the calibration table; a model whose
-whole series took known seconds before keeps those (``history.estimate_weights``). ``weights``, ``startups`` and
-``bounded`` are what ``plan`` takes; ``Estimate.basis`` is what ``--dry-run`` shows.
+whole series took known seconds before keeps those (``history.estimate_weights``). ``weights`` and ``startups``
+are what ``plan`` takes; ``Estimate.basis`` is what ``--dry-run`` shows.
 """
 
 from __future__ import annotations
@@ -87,8 +87,3 @@ def weights(estimates: Mapping[str, Estimate]) -> dict[str, float]:
 
 def startups(estimates: Mapping[str, Estimate]) -> dict[str, float]:
     return {key: e.startup_s for key, e in estimates.items()}
-
-
-def bounded(estimates: Mapping[str, Estimate]) -> set[str]:
-    """The models whose estimate takes every answer at ``max_tokens`` (the run reweighs them: ``reweighed``)."""
-    return {key for key, e in estimates.items() if e.bounded}

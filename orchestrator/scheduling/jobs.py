@@ -23,9 +23,7 @@ class Job:
 
     ``weight`` is the estimated duration in seconds (1.0 when unknown: then only sizes order the jobs), start-up
     included; ``startup`` the part of it a server spends starting (what a replica costs before it helps);
-    ``after`` the jobs whose results it reads (``may_start``); ``bounded``: its weight takes every answer at
-    ``max_tokens`` (no history), so the run scales it by how long the answers of the models that ran were
-    (``estimate.reweighed``).
+    ``after`` the jobs whose results it reads (``may_start``).
     """
 
     model: ModelConfig
@@ -34,7 +32,6 @@ class Job:
     weight: float = 1.0
     startup: float = 0.0
     after: frozenset[str] = frozenset()
-    bounded: bool = False
 
     @property
     def key(self) -> str:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import math
 import statistics
 import sys
-from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 from ..contract import ModelConfig, ServerSpec
@@ -47,12 +47,10 @@ def make_jobs(
     weights: Mapping[str, float] | None = None,
     startups: Mapping[str, float] | None = None,
     after: Mapping[str, Iterable[str]] | None = None,
-    bounded: Collection[str] = (),
 ) -> list[Job]:
     """One job per model; managed models become CPU-server jobs when there is no GPU. A model without a weight
     (looked up by key, then model_name) gets the median of the known ones; ``startups`` the start-up part;
-    ``after`` per key the keys of the jobs whose results it reads (``jobs.may_start``; keys of no model dropped);
-    ``bounded`` the keys whose weight takes every answer at max_tokens (``Job.bounded``)."""
+    ``after`` per key the keys of the jobs whose results it reads (``jobs.may_start``; keys of no model dropped)."""
     weights = _checked_weights(weights or {})
     fallback = statistics.median(weights.values()) if weights else DEFAULT_WEIGHT
     keys = {m.key for m in models}
@@ -63,7 +61,7 @@ def make_jobs(
         startup = min(weight, (startups or {}).get(model.key, 0.0))
         reads = frozenset((after or {}).get(model.key, ())) & keys - {model.key}
         cpu = model.managed and not have_gpus
-        jobs.append(Job(model, needed, cpu, weight, startup, after=reads, bounded=model.key in bounded))
+        jobs.append(Job(model, needed, cpu=cpu, weight=weight, startup=startup, after=reads))
     return jobs
 
 
@@ -85,15 +83,13 @@ def plan(
     max_api_concurrency: int = 8,
     startups: Mapping[str, float] | None = None,
     after: Mapping[str, Iterable[str]] | None = None,
-    bounded: Collection[str] = (),
 ) -> list[Placement]:
     """Placements in simulated start order. ``ports`` is a sequence of candidate ports or a callable returning
     the next one; a model's own ``vllm.port`` wins. Raises ``PlanError`` if a model needs more GPUs than ``gpus``.
     With ``startups`` (estimates, not units) the simulation starts replicas as the run will (``policy.fill``);
-    ``after``: per key the jobs whose results it reads (the judge's audited models), ``bounded``: the keys whose
-    weight takes every answer at max_tokens (``make_jobs``)."""
+    ``after``: per key the jobs whose results it reads (the judge's audited models: ``make_jobs``)."""
     pool = tuple(sorted(set(gpus)))
-    jobs = make_jobs(models, bool(pool), weights, startups, after, bounded)
+    jobs = make_jobs(models, bool(pool), weights, startups, after)
     check_fits(jobs, pool)
     check_limits(jobs, max_cpu_servers, max_api_concurrency)
     order = priority_order(jobs, pool, max_cpu_servers=max_cpu_servers, max_api_concurrency=max_api_concurrency)

@@ -15,7 +15,6 @@ has nothing a new server could do.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 import time
@@ -24,7 +23,6 @@ from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 from ..errors import OrchestratorError, PlanError
-from .estimate import reweighed
 from .plan import check_fits
 from .policy import Job, Running, Slot, Slots, check_limits, decide, fill, may_start, priority_order
 
@@ -53,8 +51,6 @@ class Scheduler(Generic[T]):
     seconds left, None before there is one: then its estimate) turn replicas on (see the module docstring);
     ``untaken(key)``: the share of the model's remaining answers no server has taken yet (None: unknown);
     ``startup(key)``: its first server's measured start-up, what a replica's costs (None: the job's estimate).
-    ``lengths()``: how long the run's answers are against their bound so far (``estimate.length_ratio``; None
-    while unknown): a pending ``bounded`` job is weighed with it (``estimate.reweighed``) when it is considered.
     """
 
     def __init__(
@@ -73,7 +69,6 @@ class Scheduler(Generic[T]):
         remaining: Callable[[str], float | None] | None = None,
         untaken: Callable[[str], float | None] | None = None,
         startup: Callable[[str], float | None] | None = None,
-        lengths: Callable[[], float | None] | None = None,
     ) -> None:
         self._gpus = tuple(sorted(set(gpus)))
         check_fits(jobs, self._gpus)
@@ -83,7 +78,6 @@ class Scheduler(Generic[T]):
         self._replica, self._remaining = replica, remaining
         self._untaken = untaken or (lambda key: None)
         self._startup = startup or (lambda key: None)
-        self._lengths = lengths or (lambda: None)
         self._limits = (max_cpu_servers, max_api_concurrency)
         self.order = list(
             priority(jobs)
@@ -146,14 +140,9 @@ class Scheduler(Generic[T]):
 
     def _startable(self, state: _RunState) -> list[Job]:
         """The pending jobs that are ``ready`` and that ``jobs.may_start`` lets start (the jobs of ``results`` have
-        ended), bounded ones reweighed by the answers' lengths so far."""
+        ended)."""
         waiting = [j.key for j in state.pending]
-        ratio = self._lengths()
-        return [
-            dataclasses.replace(j, weight=reweighed(j.weight, j.startup, ratio)) if j.bounded else j
-            for j in state.pending
-            if may_start(j, state.results, waiting) and self._ready(j)
-        ]
+        return [j for j in state.pending if may_start(j, state.results, waiting) and self._ready(j)]
 
     def _projected(self, state: _RunState, now: float, *, estimated: bool = True) -> dict[str, float]:
         """Seconds left per running model: the ``remaining`` projection, else (``estimated``) its estimate (start +
@@ -181,8 +170,8 @@ class Scheduler(Generic[T]):
         return left, todo
 
     def _begin(self, state: _RunState, run: Running) -> None:
-        if not run.replica:  # ``run.job`` may be a reweighed copy of the pending one
-            state.pending = [j for j in state.pending if j.key != run.job.key]
+        if not run.replica:
+            state.pending.remove(run.job)
         state.running.append(run)
         state.free = state.free.take(run.job, run.gpus, run.replica)
         where = f"GPUs {list(run.gpus)}" if run.gpus else run.job.kind

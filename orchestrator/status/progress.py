@@ -181,14 +181,6 @@ class Progress:
                 return None
             return entry.started - entry.starting
 
-    def mean_tokens(self, model: str) -> float | None:
-        """Mean completion tokens of the answers ``model`` gave in this run, once ``MIN_SEEN`` came in; else None."""
-        with self._lock:
-            entry = self.models.get(model)
-            if entry is None or entry.answered_here < MIN_SEEN:
-                return None
-            return entry.tokens / entry.answered_here
-
     def left_answers(self, model: str) -> int | None:
         """Answers ``model`` has still to store (None for a model not seen)."""
         with self._lock:
