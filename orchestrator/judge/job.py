@@ -58,7 +58,7 @@ class JudgeTask:
     def of(
         cls, settings: JudgeSettings, model: ModelConfig, audited: Sequence[str], rejudge: bool = False
     ) -> JudgeTask:
-        judge = dataclasses.replace(  # one server: its audit is asked through it; a verdict needs few tokens
+        judge = dataclasses.replace(  # one server asks its audit; a verdict needs few tokens (the estimate's too)
             model,
             key=JUDGE_KEY,
             replicas=1,
@@ -81,15 +81,15 @@ class _Series:
 
 
 def chat_judge(model: ModelConfig, endpoint: Endpoint, stop: threading.Event) -> ChatJudge:
-    """The ``ChatJudge`` of the judge's block: its read timeout and retries, its ``max_tokens`` (at most
-    ``ask.MAX_TOKENS``: a verdict and one sentence need no more)."""
+    """The ``ChatJudge`` of the judge's block (``JudgeTask.model``): its read timeout and retries, its
+    ``max_tokens`` (``JudgeTask.of`` caps it at ``ask.MAX_TOKENS``: a verdict and one sentence need no more)."""
     transport = model.transport
     return ChatJudge(
         endpoint,
         model.model_name,
         timeout=transport.timeouts.read,
         retries=transport.max_retries,
-        max_tokens=min(MAX_TOKENS, model.sampling.max_tokens),  # JudgeTask.of caps it too (the estimate's bound)
+        max_tokens=model.sampling.max_tokens,
         stop=stop,
     )
 

@@ -72,6 +72,7 @@ def test_an_api_judge_audits_every_answer_once_and_its_verdicts_are_stored_shown
     api_judge(ws, standin)
     done = ws.cli(env={"JUDGE_KEY": KEY})
     assert done.returncode == 0, done.stderr
+    assert {r["max_tokens"] for r in standin.requests} == {512}  # the block's 2048 (default), capped for a verdict
     verdicts = {pid: j["verdict"] for pid, j in judged(ws).items()}
     assert verdicts == {
         "q0": "incorrect",
