@@ -199,7 +199,8 @@ class _Launcher:
         try:
             spec = self.fetcher.local_spec(job.key, launch_spec(self.by_key[job.key].spec, gpus))
             if job.key == JUDGE_KEY and self.judge is not None:
-                return told(self.ctx, run_judge(self.ctx, self.judge, spec, ended=lambda: set(self.ended)))
+                ended = self.judge.ended_of(lambda: self.ended, self.by_key)
+                return told(self.ctx, run_judge(self.ctx, self.judge, spec, ended=ended))
             return told(self.ctx, run_model(self.ctx, job.model, spec))
         except WeightsError as exc:  # this model's weights: it fails alone
             self.ctx.progress.set_status(job.key, ModelState.FAILED)

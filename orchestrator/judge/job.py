@@ -67,6 +67,23 @@ class JudgeTask:
         return cls(settings, judge, tuple(audited), rejudge)
 
     @property
+    def after(self) -> dict[str, tuple[str, ...]]:
+        """The plan's ``after`` for this judge: its job reads the series of the models it audits
+        (``scheduling.jobs.may_start``)."""
+        return {JUDGE_KEY: self.audited}
+
+    def answers(self, problems: int, models: Sequence[ModelConfig]) -> dict[str, int]:
+        """The estimate's workload of this judge: at most every answer of the audited models among ``models``."""
+        samples = {m.key: m.samples for m in models}
+        return {JUDGE_KEY: problems * sum(samples[k] for k in self.audited if k in samples)}
+
+    def ended_of(self, ended: Callable[[], Collection[str]], jobs: Collection[str]) -> Callable[[], set[str]]:
+        """``run_judge``'s ``ended``: the run's ended jobs, and any audited model that is no job of the run (it never
+        ends, so the judge must not wait for it)."""
+        absent = set(self.audited) - set(jobs)
+        return lambda: set(ended()) | absent
+
+    @property
     def name(self) -> str:
         """The judge as its verdicts name it (and its hash covers): the config's block name."""
         return self.settings.model

@@ -26,7 +26,6 @@ from ..errors import ResultsError
 from ..hub.weights import render_weights
 from ..job import DatasetRun, ModelOutcome, ModelState, RunContext, end_state, record_grader
 from ..judge.job import JudgeTask
-from ..judge.settings import JUDGE_KEY
 from ..notify import INTERRUPTED_WAIT_S, Notifier, RunNotices
 from ..ray.backend import RayBackend
 from ..results import load_scores
@@ -103,9 +102,8 @@ def judge_task(opts: RunOptions, models: Sequence[ModelConfig]) -> JudgeTask | N
     return JudgeTask.of(cfg.judge, cfg.judge_model, [m.key for m in models], rejudge=opts.rejudge)
 
 
-def _after(judge: JudgeTask | None) -> dict[str, tuple[str, ...]]:
-    """The jobs that read other jobs' results: the judge, the models it audits (``scheduling.jobs.may_start``)."""
-    return {JUDGE_KEY: judge.audited} if judge is not None else {}
+def _after(judge: JudgeTask | None) -> dict[str, tuple[str, ...]] | None:
+    return judge.after if judge is not None else None
 
 
 def open_backend(opts: RunOptions, models: Sequence[ModelConfig], judge: JudgeTask | None = None) -> Backend:
@@ -167,8 +165,7 @@ def estimated(
     the judge's workload is at most every answer of the models it audits."""
     scores = load_scores(opts.results_dir) if opts.results_dir.is_dir() else []
     problems = sum(len(r.problems) for r in runs) if runs is not None else 0
-    by_key = {m.key: m for m in models}
-    answers = {JUDGE_KEY: problems * sum(by_key[k].samples for k in judge.audited if k in by_key)} if judge else {}
+    answers = judge.answers(problems, models) if judge else None
     return est.model_estimates(
         models,
         problems,

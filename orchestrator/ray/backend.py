@@ -195,7 +195,8 @@ class RayBackend:
                 break
             ctx.stop.wait(POLL_S)
         serve = RayServe(self.ray, placement, self.requests.get(JUDGE_KEY, Request()))
-        return run_judge(ctx, self.judge, placement.spec, serve=serve, ended=self._ended_keys)
+        ended = self.judge.ended_of(self._ended_keys, self._ended)
+        return run_judge(ctx, self.judge, placement.spec, serve=serve, ended=ended)
 
     def new_actor(self, request: Request, strategy: Any = None) -> Any:
         if self._actor_class is None:

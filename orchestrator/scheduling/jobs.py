@@ -1,10 +1,10 @@
 """The scheduling policy's values: jobs, free resources, running servers, finished slots, and GPU group choice.
 
-Pure data and one pure function (``choose_group``); ``policy`` decides with them, ``runner`` and ``simulate`` keep
-them. A model may run on several servers at once (replicas, ``policy.fill``): each server is one ``Running`` (the
-first one's ``replica`` is False) and one ``Slot`` when it ends. A job that reads other jobs' results (the LLM
-judge: the series of the models it audits) names them in ``after``; ``may_start`` is the one rule of when it may
-start, which the threaded scheduler, the simulation and the Ray backend all ask.
+Pure data and two pure functions (``choose_group``, ``may_start``); ``policy`` decides with them, ``runner`` and
+``simulate`` keep them. A model may run on several servers at once (replicas, ``policy.fill``): each server is one
+``Running`` (the first one's ``replica`` is False) and one ``Slot`` when it ends. A job that reads other jobs' results
+(the LLM judge: the series of the models it audits) names them in ``after``; ``may_start`` is the one rule of when it
+may start, which the threaded scheduler, the simulation and the Ray backend all ask.
 """
 
 from __future__ import annotations

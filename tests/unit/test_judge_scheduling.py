@@ -141,3 +141,14 @@ def test_the_judges_estimate_counts_the_answers_it_may_judge_at_its_capped_reply
     )
     assert "100 answers x 512 tokens" in plain.basis and "2000 answers x 512 tokens" in audit.basis
     assert audit.seconds > plain.seconds
+
+
+def test_the_judge_waits_only_for_audited_models_that_are_jobs_and_counts_their_answers() -> None:
+    task = JudgeTask.of(JudgeSettings("qwen"), managed("qwen"), ["a", "b"])
+    ended: set[str] = set()
+    seen = task.ended_of(lambda: ended, {"a", "judge"})  # b is no job of this run: it would never end
+    assert seen() == {"b"}
+    ended.add("a")
+    assert seen() == {"a", "b"} and task.after == {"judge": ("a", "b")}
+    models = [dataclasses.replace(managed("a"), samples=4), managed("judge")]
+    assert task.answers(10, models) == {"judge": 40}
